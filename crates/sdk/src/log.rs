@@ -1,0 +1,402 @@
+//! Logs: one JSON object per line, carrying the trace and span ids of the span it was
+//! written in.
+//!
+//! `tracing-subscriber`'s own JSON formatter writes neither OpenTelemetry ids nor fields
+//! that hold for the whole process, and nests span fields where log pipelines want them flat.
+//! [`JsonLayer`] writes:
+//!
+//! ```text
+//! {"timestamp":"2025-11-07T10:30:15.123456789Z","level":"INFO","message":"task done",
+//!  "target":"node::exec","trace_id":"4bf9…4736","span_id":"00f0…02b7","span":"execute",
+//!  "service":"execution","node_id":"node-3","task_id":"task-456","duration_ms":1523}
+//! ```
+//!
+//! (on one line). The keys, in order: `timestamp` (RFC 3339, UTC, nanoseconds), `level`,
+//! `message`, `target`, then `trace_id`, `span_id` and `span` (the innermost span's name) when
+//! the event happened inside a span, then the persistent fields (service, node id and any
+//! others configured), the event's own fields, and the fields of every enclosing span from
+//! the innermost out. A key is written once: the first writer wins, so an event's field
+//! shadows a span's field of the same name; a field that would overwrite one of the fixed
+//! keys is written as `fields.<name>` instead.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use serde_json::Value;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+const RESERVED: [&str; 7] = [
+    "timestamp",
+    "level",
+    "message",
+    "target",
+    "trace_id",
+    "span_id",
+    "span",
+];
+
+/// A layer writing each event as one JSON line to a writer.
+pub struct JsonLayer<W> {
+    make_writer: W,
+    /// The persistent fields, pre-rendered as `,"key":value` pairs.
+    persistent: String,
+    persistent_keys: Vec<String>,
+}
+
+impl<W> std::fmt::Debug for JsonLayer<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonLayer")
+            .field("persistent_keys", &self.persistent_keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W> JsonLayer<W>
+where
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    /// Returns a layer writing to `make_writer` (for example a `tracing_appender`
+    /// non-blocking writer) with the given persistent fields on every line.
+    pub fn new(make_writer: W, persistent: impl IntoIterator<Item = (String, Value)>) -> Self {
+        let mut rendered = String::new();
+        let mut keys = Vec::new();
+        for (key, value) in persistent {
+            if RESERVED.contains(&key.as_str()) || keys.contains(&key) {
+                continue;
+            }
+            push_key(&mut rendered, &key);
+            rendered.push_str(&value.to_string());
+            keys.push(key);
+        }
+        Self {
+            make_writer,
+            persistent: rendered,
+            persistent_keys: keys,
+        }
+    }
+}
+
+/// The recorded fields of a span, kept in its extensions.
+#[derive(Default)]
+struct SpanFields(Vec<(&'static str, Value)>);
+
+impl<S, W> Layer<S> for JsonLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = SpanFields::default();
+        attrs.record(&mut FieldVisitor(&mut fields.0));
+        span.extensions_mut().insert(fields);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        if let Some(fields) = extensions.get_mut::<SpanFields>() {
+            let mut recorded = Vec::new();
+            values.record(&mut FieldVisitor(&mut recorded));
+            for (k, v) in recorded {
+                match fields.0.iter_mut().find(|(key, _)| *key == k) {
+                    Some(slot) => slot.1 = v,
+                    None => fields.0.push((k, v)),
+                }
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut event_fields = Vec::new();
+        event.record(&mut FieldVisitor(&mut event_fields));
+        let meta = event.metadata();
+
+        let mut line = String::with_capacity(256);
+        line.push_str("{\"timestamp\":\"");
+        let _ = write!(
+            line,
+            "{}",
+            humantime::format_rfc3339_nanos(std::time::SystemTime::now())
+        );
+        line.push_str("\",\"level\":\"");
+        line.push_str(meta.level().as_str());
+        line.push('"');
+        let message = event_fields
+            .iter()
+            .position(|(k, _)| *k == "message")
+            .map(|i| event_fields.remove(i).1);
+        push_key(&mut line, "message");
+        match message {
+            Some(Value::String(s)) => push_json_str(&mut line, &s),
+            Some(other) => push_json_str(&mut line, &other.to_string()),
+            None => line.push_str("\"\""),
+        }
+        push_key(&mut line, "target");
+        push_json_str(&mut line, meta.target());
+
+        let span = ctx.event_span(event);
+        if let Some(span) = &span {
+            if let Some((trace_id, span_id)) = otel_ids(&span.id()) {
+                push_key(&mut line, "trace_id");
+                push_json_str(&mut line, &trace_id);
+                push_key(&mut line, "span_id");
+                push_json_str(&mut line, &span_id);
+            }
+            push_key(&mut line, "span");
+            push_json_str(&mut line, span.name());
+        }
+        line.push_str(&self.persistent);
+
+        let mut written: Vec<&str> = self.persistent_keys.iter().map(String::as_str).collect();
+        let push_field =
+            |line: &mut String, key: &'static str, value: &Value, written: &mut Vec<&str>| {
+                if written.contains(&key) {
+                    return;
+                }
+                written.push(key);
+                if RESERVED.contains(&key) {
+                    push_key(line, &format!("fields.{key}"));
+                } else {
+                    push_key(line, key);
+                }
+                line.push_str(&value.to_string());
+            };
+        for (k, v) in &event_fields {
+            push_field(&mut line, k, v, &mut written);
+        }
+        if let Some(span) = span {
+            for s in span.scope() {
+                let extensions = s.extensions();
+                if let Some(fields) = extensions.get::<SpanFields>() {
+                    for (k, v) in &fields.0 {
+                        push_field(&mut line, k, v, &mut written);
+                    }
+                }
+            }
+        }
+        line.push_str("}\n");
+        // A failing log writer has nowhere to report to; dropping the line is all it can do.
+        let _ = self
+            .make_writer
+            .make_writer_for(meta)
+            .write_all(line.as_bytes());
+    }
+}
+
+/// Returns the OpenTelemetry trace and span ids of a `tracing` span, if
+/// `tracing-opentelemetry` is installed and the span has a valid context.
+fn otel_ids(id: &Id) -> Option<(String, String)> {
+    use opentelemetry::trace::TraceContextExt as _;
+    tracing::dispatcher::get_default(|dispatch| {
+        let cx = tracing_opentelemetry::get_otel_context(id, dispatch)?;
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid()
+            .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+    })
+}
+
+fn push_key(line: &mut String, key: &str) {
+    line.push(',');
+    push_json_str(line, key);
+    line.push(':');
+}
+
+fn push_json_str(line: &mut String, s: &str) {
+    // serde_json's string escaping; writing to a String cannot fail.
+    let _ = serde_json::to_writer(StringWriter(line), s);
+}
+
+/// Adapts a `String` to `io::Write` for serde_json, which writes valid UTF-8 only.
+struct StringWriter<'a>(&'a mut String);
+
+impl std::io::Write for StringWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let s = std::str::from_utf8(buf)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        self.0.push_str(s);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct FieldVisitor<'a>(&'a mut Vec<(&'static str, Value)>);
+
+impl FieldVisitor<'_> {
+    fn put(&mut self, field: &Field, value: Value) {
+        let name = field.name();
+        // `log` records bridged by tracing-log carry their metadata as fields: skip them.
+        if name.starts_with("log.") {
+            return;
+        }
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+}
+
+impl Visit for FieldVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        let v = serde_json::Number::from_f64(value)
+            .map_or_else(|| Value::String(value.to_string()), Value::Number);
+        self.put(field, v);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::from(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Value::from(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, Value::from(value.to_string()));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.put(field, Value::from(format!("{value:?}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Capture {
+        type Writer = Capture;
+        fn make_writer(&'a self) -> Capture {
+            self.clone()
+        }
+    }
+
+    fn lines(capture: &Capture) -> Vec<serde_json::Map<String, Value>> {
+        let bytes = capture.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn writes_fixed_persistent_event_and_span_fields_once_each() {
+        let capture = Capture::default();
+        let layer = JsonLayer::new(
+            capture.clone(),
+            [
+                ("service".to_owned(), Value::from("execution")),
+                ("node_id".to_owned(), Value::from("node-3")),
+                ("level".to_owned(), Value::from("ignored: reserved")),
+            ],
+        );
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let outer = tracing::info_span!("guild", guild_id = "g-1", task_id = "outer");
+            let _o = outer.enter();
+            let inner = tracing::info_span!(
+                "execute",
+                task_id = "task-456",
+                status = tracing::field::Empty
+            );
+            let _i = inner.enter();
+            inner.record("status", "running");
+            tracing::info!(
+                duration_ms = 1523u64,
+                ok = true,
+                ratio = 0.5,
+                level = 3,
+                "task \"done\""
+            );
+        });
+        let lines = lines(&capture);
+        assert_eq!(lines.len(), 1);
+        let l = &lines[0];
+        let keys: Vec<&str> = l.keys().map(String::as_str).collect();
+        // serde_json's map sorts keys; presence and values are what matter here.
+        for key in [
+            "timestamp",
+            "level",
+            "message",
+            "target",
+            "span",
+            "service",
+            "node_id",
+        ] {
+            assert!(keys.contains(&key), "{key} missing from {l:?}");
+        }
+        assert_eq!(l["level"], "INFO");
+        assert_eq!(l["message"], "task \"done\"");
+        assert_eq!(l["span"], "execute");
+        assert_eq!(l["service"], "execution");
+        assert_eq!(l["task_id"], "task-456", "the innermost span wins");
+        assert_eq!(l["guild_id"], "g-1");
+        assert_eq!(l["status"], "running", "fields recorded later are kept");
+        assert_eq!(l["duration_ms"], 1523);
+        assert_eq!(l["ok"], true);
+        assert_eq!(l["ratio"], 0.5);
+        assert_eq!(l["fields.level"], 3, "a reserved key is moved aside");
+        assert!(
+            !keys.contains(&"trace_id"),
+            "no OpenTelemetry layer, no trace id"
+        );
+        let ts = l["timestamp"].as_str().unwrap();
+        assert!(humantime::parse_rfc3339(ts).is_ok(), "{ts}");
+    }
+
+    #[test]
+    fn key_order_puts_fixed_keys_first() {
+        let capture = Capture::default();
+        let layer = JsonLayer::new(capture.clone(), [("service".to_owned(), Value::from("s"))]);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            tracing::warn!(a = 1, "m");
+        });
+        let raw = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let order: Vec<usize> = [
+            "\"timestamp\"",
+            "\"level\"",
+            "\"message\"",
+            "\"target\"",
+            "\"service\"",
+            "\"a\"",
+        ]
+        .iter()
+        .map(|k| raw.find(k).unwrap())
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{raw}");
+        assert!(raw.ends_with("}\n"));
+    }
+}

@@ -1,0 +1,349 @@
+//! Traces: the OpenTelemetry tracer provider, OTLP export, and W3C trace-context propagation
+//! over HTTP headers and any key-value carrier.
+//!
+//! Spans are written with `tracing` (`info_span!`, `#[instrument]`); the
+//! `tracing-opentelemetry` layer that [`crate::init`] installs turns them into OpenTelemetry
+//! spans with the service's resource (`service.name`, `service.version`,
+//! `deployment.environment.name`), samples them parent-based with a ratio for new traces,
+//! and exports them in batches over OTLP when an endpoint is configured. With no endpoint,
+//! spans still get ids, so log lines carry `trace_id` and `span_id` for correlation.
+//!
+//! A request that crosses nodes carries its context in a W3C `traceparent` (and
+//! `tracestate`) entry. [`inject`] writes the current span's context into a [`Carrier`] and
+//! [`extract`] reads it back on the other side; HTTP header maps and string maps are carriers,
+//! and a P2P message type becomes one by implementing the trait for its metadata.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+pub use opentelemetry::Context;
+
+/// The wire protocol of OTLP export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP over gRPC, usually on port 4317 (cargo feature `otlp-grpc`).
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies, usually on port 4318 (cargo feature `otlp-http`).
+    HttpProtobuf,
+}
+
+/// Where and how to export spans.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpConfig {
+    /// The collector's URL: `http://host:4317` for gRPC; `http://host:4318` (or the full
+    /// `.../v1/traces` URL) for HTTP.
+    pub endpoint: String,
+    /// The wire protocol.
+    pub protocol: Protocol,
+    /// How long one export may take before it is abandoned.
+    pub timeout: Duration,
+}
+
+impl OtlpConfig {
+    /// Exports over gRPC to `endpoint`.
+    pub fn grpc(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            protocol: Protocol::Grpc,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Exports over HTTP/protobuf to `endpoint`.
+    pub fn http(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            protocol: Protocol::HttpProtobuf,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An error setting up trace export.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// The protocol's cargo feature is not enabled.
+    #[error("OTLP over {0:?} needs skywatch-sdk's cargo feature \"{1}\": enable it in Cargo.toml")]
+    FeatureDisabled(Protocol, &'static str),
+    /// gRPC export needs a tokio runtime to drive its connection.
+    #[error(
+        "OTLP over gRPC must be set up inside a tokio runtime (call init from async code, or use OtlpConfig::http)"
+    )]
+    NoRuntime,
+    /// The exporter rejected its configuration.
+    #[error("cannot set up the OTLP exporter for {endpoint}: {message}")]
+    Exporter {
+        /// The configured endpoint.
+        endpoint: String,
+        /// What the exporter said.
+        message: String,
+    },
+}
+
+/// Builds the tracer provider: resource, parent-based ratio sampler and, if configured, a
+/// batch exporter.
+pub(crate) fn provider(
+    resource: opentelemetry_sdk::Resource,
+    sample_ratio: f64,
+    otlp: Option<&OtlpConfig>,
+) -> Result<SdkTracerProvider, TraceError> {
+    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+        sample_ratio.clamp(0.0, 1.0),
+    )));
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(sampler);
+    if let Some(otlp) = otlp {
+        builder = builder.with_batch_exporter(exporter(otlp)?);
+    }
+    Ok(builder.build())
+}
+
+fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, TraceError> {
+    let failed = |e: &dyn std::fmt::Display| TraceError::Exporter {
+        endpoint: otlp.endpoint.clone(),
+        message: e.to_string(),
+    };
+    match otlp.protocol {
+        Protocol::Grpc => {
+            #[cfg(feature = "otlp-grpc")]
+            {
+                use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
+                if tokio::runtime::Handle::try_current().is_err() {
+                    return Err(TraceError::NoRuntime);
+                }
+                opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(otlp.endpoint.clone())
+                    .with_timeout(otlp.timeout)
+                    .with_compression(opentelemetry_otlp::Compression::Gzip)
+                    .build()
+                    .map_err(|e| failed(&e))
+            }
+            #[cfg(not(feature = "otlp-grpc"))]
+            {
+                let _ = failed;
+                Err(TraceError::FeatureDisabled(Protocol::Grpc, "otlp-grpc"))
+            }
+        }
+        Protocol::HttpProtobuf => {
+            #[cfg(feature = "otlp-http")]
+            {
+                use opentelemetry_otlp::WithExportConfig as _;
+                opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_endpoint(http_traces_url(&otlp.endpoint))
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_timeout(otlp.timeout)
+                    .build()
+                    .map_err(|e| failed(&e))
+            }
+            #[cfg(not(feature = "otlp-http"))]
+            {
+                let _ = failed;
+                Err(TraceError::FeatureDisabled(
+                    Protocol::HttpProtobuf,
+                    "otlp-http",
+                ))
+            }
+        }
+    }
+}
+
+/// Returns the traces URL for an OTLP/HTTP endpoint given as a base URL, as the
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` convention does; a URL already ending in `/v1/traces` is kept.
+#[cfg_attr(
+    not(feature = "otlp-http"),
+    allow(dead_code, reason = "used by the HTTP exporter")
+)]
+fn http_traces_url(endpoint: &str) -> String {
+    if endpoint.trim_end_matches('/').ends_with("/v1/traces") {
+        endpoint.to_owned()
+    } else {
+        format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+    }
+}
+
+/// A key-value map that can carry trace context: HTTP headers, a P2P message's metadata.
+///
+/// Keys are the lower-case W3C names `traceparent` and `tracestate`.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use skywatch_sdk::trace::Carrier;
+///
+/// /// Metadata of a P2P message.
+/// struct Envelope {
+///     metadata: Vec<(String, String)>,
+/// }
+///
+/// impl Carrier for Envelope {
+///     fn get(&self, key: &str) -> Option<&str> {
+///         self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+///     }
+///     fn set(&mut self, key: &str, value: String) {
+///         self.metadata.retain(|(k, _)| k != key);
+///         self.metadata.push((key.to_owned(), value));
+///     }
+///     fn keys(&self) -> Vec<&str> {
+///         self.metadata.iter().map(|(k, _)| k.as_str()).collect()
+///     }
+/// }
+/// ```
+pub trait Carrier {
+    /// Returns the value stored under `key`.
+    fn get(&self, key: &str) -> Option<&str>;
+    /// Stores `value` under `key`, replacing any previous value.
+    fn set(&mut self, key: &str, value: String);
+    /// Returns every key.
+    fn keys(&self) -> Vec<&str>;
+}
+
+impl Carrier for HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<&str> {
+        HashMap::get(self, key).map(String::as_str)
+    }
+    fn set(&mut self, key: &str, value: String) {
+        self.insert(key.to_owned(), value);
+    }
+    fn keys(&self) -> Vec<&str> {
+        HashMap::keys(self).map(String::as_str).collect()
+    }
+}
+
+impl Carrier for BTreeMap<String, String> {
+    fn get(&self, key: &str) -> Option<&str> {
+        BTreeMap::get(self, key).map(String::as_str)
+    }
+    fn set(&mut self, key: &str, value: String) {
+        self.insert(key.to_owned(), value);
+    }
+    fn keys(&self) -> Vec<&str> {
+        BTreeMap::keys(self).map(String::as_str).collect()
+    }
+}
+
+impl Carrier for http::HeaderMap {
+    fn get(&self, key: &str) -> Option<&str> {
+        http::HeaderMap::get(self, key).and_then(|v| v.to_str().ok())
+    }
+    fn set(&mut self, key: &str, value: String) {
+        // Propagators write ASCII header names and values; anything else is dropped rather
+        // than sent malformed.
+        if let (Ok(name), Ok(value)) = (
+            http::header::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.insert(name, value);
+        }
+    }
+    fn keys(&self) -> Vec<&str> {
+        http::HeaderMap::keys(self)
+            .map(http::HeaderName::as_str)
+            .collect()
+    }
+}
+
+struct AsInjector<'a, C: ?Sized>(&'a mut C);
+
+impl<C: Carrier + ?Sized> Injector for AsInjector<'_, C> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.set(key, value);
+    }
+}
+
+struct AsExtractor<'a, C: ?Sized>(&'a C);
+
+impl<C: Carrier + ?Sized> Extractor for AsExtractor<'_, C> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key)
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys()
+    }
+}
+
+/// Writes `cx`'s span context into `carrier` as `traceparent` and `tracestate`.
+///
+/// Writes nothing when `cx` holds no valid span context.
+pub fn inject_context(cx: &Context, carrier: &mut (impl Carrier + ?Sized)) {
+    TraceContextPropagator::new().inject_context(cx, &mut AsInjector(carrier));
+}
+
+/// Writes the current `tracing` span's context into `carrier`.
+pub fn inject(carrier: &mut (impl Carrier + ?Sized)) {
+    inject_context(&tracing::Span::current().context(), carrier);
+}
+
+/// Reads the trace context from `carrier`; an absent or malformed `traceparent` yields an
+/// empty context, which starts a new trace.
+pub fn extract(carrier: &(impl Carrier + ?Sized)) -> Context {
+    TraceContextPropagator::new().extract(&AsExtractor(carrier))
+}
+
+/// Makes the context in `carrier` the parent of `span`: call it on the span that handles
+/// an incoming message, before entering it.
+///
+/// Returns `false` when `tracing-opentelemetry` is not installed (no [`crate::init`]), in
+/// which case nothing changes.
+pub fn continue_from(span: &tracing::Span, carrier: &(impl Carrier + ?Sized)) -> bool {
+    span.set_parent(extract(carrier)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    };
+
+    #[test]
+    fn context_round_trips_through_headers_and_maps() {
+        let sc = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::from_key_value([("vendor", "x")]).unwrap(),
+        );
+        let cx = Context::new().with_remote_span_context(sc.clone());
+        let mut headers = http::HeaderMap::new();
+        inject_context(&cx, &mut headers);
+        assert_eq!(
+            headers["traceparent"],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        assert_eq!(headers["tracestate"], "vendor=x");
+        let back = extract(&headers);
+        assert_eq!(back.span().span_context(), &sc);
+
+        let mut map = BTreeMap::new();
+        inject_context(&cx, &mut map);
+        assert_eq!(extract(&map).span().span_context(), &sc);
+    }
+
+    #[test]
+    fn malformed_traceparent_starts_a_new_trace() {
+        let mut map = HashMap::new();
+        map.insert(
+            "traceparent".to_owned(),
+            "00-zz-00f067aa0ba902b7-01".to_owned(),
+        );
+        assert!(!extract(&map).span().span_context().is_valid());
+    }
+
+    #[test]
+    fn http_endpoint_gets_the_traces_path_once() {
+        assert_eq!(http_traces_url("http://h:4318"), "http://h:4318/v1/traces");
+        assert_eq!(http_traces_url("http://h:4318/"), "http://h:4318/v1/traces");
+        assert_eq!(
+            http_traces_url("http://h:4318/v1/traces"),
+            "http://h:4318/v1/traces"
+        );
+    }
+}
