@@ -234,8 +234,9 @@ struct FieldVisitor<'a>(&'a mut Vec<(&'static str, Value)>);
 impl FieldVisitor<'_> {
     fn put(&mut self, field: &Field, value: Value) {
         let name = field.name();
-        // `log` records bridged by tracing-log carry their metadata as fields: skip them.
-        if name.starts_with("log.") {
+        // `log` records bridged by tracing-log carry their metadata as `log.*` fields, and
+        // `otel.*` fields are instructions to tracing-opentelemetry: neither is log content.
+        if name.starts_with("log.") || name.starts_with("otel.") {
             return;
         }
         match self.0.iter_mut().find(|(k, _)| *k == name) {
@@ -325,7 +326,12 @@ mod tests {
         );
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, || {
-            let outer = tracing::info_span!("guild", guild_id = "g-1", task_id = "outer");
+            let outer = tracing::info_span!(
+                "guild",
+                guild_id = "g-1",
+                task_id = "outer",
+                otel.kind = "server"
+            );
             let _o = outer.enter();
             let inner = tracing::info_span!(
                 "execute",

@@ -113,7 +113,7 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
         Protocol::Grpc => {
             #[cfg(feature = "otlp-grpc")]
             {
-                use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
+                use opentelemetry_otlp::WithExportConfig as _;
                 if tokio::runtime::Handle::try_current().is_err() {
                     return Err(TraceError::NoRuntime);
                 }
@@ -121,7 +121,6 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
                     .with_tonic()
                     .with_endpoint(otlp.endpoint.clone())
                     .with_timeout(otlp.timeout)
-                    .with_compression(opentelemetry_otlp::Compression::Gzip)
                     .build()
                     .map_err(|e| failed(&e))
             }

@@ -4,8 +4,10 @@
 //! Both label requests by *route template* (`/tasks/{id}`), never by raw path, so a crawler
 //! requesting a million distinct URLs creates no new series. In an axum app, add the layers
 //! with `Router::layer` so that axum's `MatchedPath` is in the request when they run; requests
-//! that match no route (404s) are labelled `unmatched`. For other tower services, supply a
-//! route function with [`MetricsLayer::with_route_fn`].
+//! that match no route (404s) are labelled `unmatched`. axum wraps only the routes and the
+//! fallback that exist when `layer` is called, and its implicit 404 is not one of them: set a
+//! `fallback` before the layers to count 404s. For other tower services, supply a route
+//! function with [`MetricsLayer::with_route_fn`].
 
 mod metrics;
 mod trace;
