@@ -1,1 +1,56 @@
-fn main() {}
+//! Repository automation, run as `cargo xtask <command>`.
+//!
+//! - `cargo xtask tidy` checks the rules of ARCHITECTURE.md and CONTRIBUTING.md that the
+//!   compiler does not: the layering invariants (read from `cargo metadata`), that every
+//!   source file opens with a `//!` comment, that dependency versions live only in the
+//!   workspace manifest, that every crate inherits the workspace lints, and that no file
+//!   names a path of the machine it was written on. The same checks run as tests in
+//!   `cargo test --workspace`.
+//! - `cargo xtask bench-sdk` runs the SDK's Criterion benchmarks and prints each SDK figure
+//!   next to its baseline, with the ratio or the difference.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool reports on the terminal"
+)]
+
+mod bench;
+mod tidy;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("tidy") => tidy::run(&workspace_root()),
+        Some("bench-sdk") => bench::run(&workspace_root(), &args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 tidy        check layering, file headers, manifests and paths\n  \
+                 bench-sdk   run the SDK benchmarks and print ratios to their baselines \
+                 (extra arguments go to criterion)"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
+}

@@ -308,6 +308,11 @@ impl std::fmt::Debug for Telemetry {
 /// Call it once, early in `main`, inside the tokio runtime when exporting over gRPC. Keep
 /// the returned guard alive: dropping it flushes and stops trace export.
 pub fn init(config: Config) -> Result<Telemetry, InitError> {
+    // Checked first so that a second call fails for its real reason, not because the SDK's
+    // metrics are already in the default registry.
+    if tracing::dispatcher::has_been_set() {
+        return Err(InitError::AlreadyInitialized);
+    }
     let (telemetry, dispatch) = build(config)?;
     tracing::dispatcher::set_global_default(dispatch).map_err(|_| InitError::AlreadyInitialized)?;
     opentelemetry::global::set_text_map_propagator(

@@ -21,6 +21,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tracing::field::{Field, Visit};
@@ -229,6 +230,66 @@ impl std::io::Write for StringWriter<'_> {
     }
 }
 
+/// A log writer that keeps every line in memory, for tests that assert on a node's logs.
+///
+/// ```
+/// use skywatch_sdk::{Config, LogWriter, log::MemoryWriter, metrics::Registry};
+///
+/// let logs = MemoryWriter::new();
+/// let (_telemetry, dispatch) = skywatch_sdk::build(
+///     Config::new("test", "1.0.0")
+///         .registry(Registry::new())
+///         .log_writer(LogWriter::Custom(tracing_subscriber::fmt::writer::BoxMakeWriter::new(logs.clone()))),
+/// )
+/// .unwrap();
+/// tracing::dispatcher::with_default(&dispatch, || tracing::info!(peers = 3, "joined"));
+/// let lines = logs.json_lines().unwrap();
+/// assert_eq!(lines[0]["message"], "joined");
+/// assert_eq!(lines[0]["peers"], 3);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MemoryWriter(Arc<Mutex<Vec<u8>>>);
+
+impl MemoryWriter {
+    /// Returns an empty writer; clones share the same buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Returns everything written so far.
+    pub fn contents(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Returns every line written so far, parsed as JSON.
+    pub fn json_lines(&self) -> Result<Vec<serde_json::Map<String, Value>>, serde_json::Error> {
+        self.contents().lines().map(serde_json::from_str).collect()
+    }
+}
+
+impl std::io::Write for MemoryWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for MemoryWriter {
+    type Writer = MemoryWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
 struct FieldVisitor<'a>(&'a mut Vec<(&'static str, Value)>);
 
 impl FieldVisitor<'_> {
@@ -281,41 +342,11 @@ impl Visit for FieldVisitor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
     use tracing_subscriber::layer::SubscriberExt as _;
-
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Capture {
-        type Writer = Capture;
-        fn make_writer(&'a self) -> Capture {
-            self.clone()
-        }
-    }
-
-    fn lines(capture: &Capture) -> Vec<serde_json::Map<String, Value>> {
-        let bytes = capture.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
 
     #[test]
     fn writes_fixed_persistent_event_and_span_fields_once_each() {
-        let capture = Capture::default();
+        let capture = MemoryWriter::new();
         let layer = JsonLayer::new(
             capture.clone(),
             [
@@ -348,7 +379,7 @@ mod tests {
                 "task \"done\""
             );
         });
-        let lines = lines(&capture);
+        let lines = capture.json_lines().unwrap();
         assert_eq!(lines.len(), 1);
         let l = &lines[0];
         let keys: Vec<&str> = l.keys().map(String::as_str).collect();
@@ -385,12 +416,12 @@ mod tests {
 
     #[test]
     fn key_order_puts_fixed_keys_first() {
-        let capture = Capture::default();
+        let capture = MemoryWriter::new();
         let layer = JsonLayer::new(capture.clone(), [("service".to_owned(), Value::from("s"))]);
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
             tracing::warn!(a = 1, "m");
         });
-        let raw = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let raw = capture.contents();
         let order: Vec<usize> = [
             "\"timestamp\"",
             "\"level\"",

@@ -1,6 +1,11 @@
 //! Every endpoint of the SDK's router and every status path, called with `oneshot`: no
 //! socket, no global state.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a test failure with a backtrace"
+)]
+
 use std::io::Read as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -170,7 +175,6 @@ async fn degraded_fails_readiness_but_not_liveness() {
 async fn degraded_can_be_configured_ready() {
     let options = HealthOptions {
         ready_when_degraded: true,
-        ..HealthOptions::default()
     };
     let (_t, app) = node(&[Status::Degraded], options);
     assert_eq!(get(&app, "/readyz").await.status, StatusCode::OK);
@@ -233,7 +237,7 @@ async fn a_hanging_check_times_out_without_blocking_the_others() {
             timeout,
             cache_for: Duration::ZERO,
         },
-        check_fn(|| std::future::pending::<Outcome>()),
+        check_fn(std::future::pending::<Outcome>),
     );
     for (name, delay) in [("slow", 150), ("fast", 1)] {
         health.register_with(

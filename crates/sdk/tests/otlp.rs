@@ -4,6 +4,11 @@
 //!
 //! This binary installs the process-wide subscriber with `init`, so it holds one test.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a test failure with a backtrace"
+)]
+
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -18,12 +23,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use skywatch_sdk::log::MemoryWriter;
 use skywatch_sdk::metrics::Registry;
 use skywatch_sdk::trace::OtlpConfig;
 use skywatch_sdk::{Config, LogWriter};
 use tower::ServiceExt as _;
 use tracing::Instrument as _;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// Records every export request it receives.
@@ -40,27 +45,6 @@ impl TraceService for Receiver {
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
         }))
-    }
-}
-
-/// Captures log lines in memory.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
     }
 }
 
@@ -105,7 +89,7 @@ async fn spans_reach_the_receiver_linked_and_logs_carry_their_ids() {
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
 
-    let logs = Capture::default();
+    let logs = MemoryWriter::new();
     let telemetry = skywatch_sdk::init(
         Config::new("otlp-test", "9.9.9")
             .environment("ci")
@@ -126,6 +110,13 @@ async fn spans_reach_the_receiver_linked_and_logs_carry_their_ids() {
         .unwrap();
     let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
+
+    // A second init is refused with a reason, and the first keeps working.
+    let again = skywatch_sdk::init(Config::new("again", "1").registry(Registry::new()));
+    assert!(
+        matches!(again, Err(skywatch_sdk::InitError::AlreadyInitialized)),
+        "{again:?}"
+    );
 
     // Shutting down flushes the batch; it blocks, so keep it off the async workers.
     tokio::task::spawn_blocking(move || telemetry.shutdown())
@@ -183,16 +174,12 @@ async fn spans_reach_the_receiver_linked_and_logs_carry_their_ids() {
     assert_eq!(hex(&child.trace_id), CALLER_TRACE);
     assert_eq!(child.parent_span_id, server.span_id);
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> = logs
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = logs.json_lines().unwrap();
     let logged = |message: &str| {
         lines
             .iter()
             .find(|l| l["message"] == message)
-            .unwrap_or_else(|| panic!("no log line {message:?} in\n{logs}"))
+            .unwrap_or_else(|| panic!("no log line {message:?} in\n{}", logs.contents()))
     };
     let accepted = logged("accepted");
     assert_eq!(accepted["trace_id"], CALLER_TRACE);

@@ -3,6 +3,11 @@
 //!
 //! This binary installs the process-wide subscriber with `init`, so it holds one test.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a test failure with a backtrace"
+)]
+
 use std::sync::{Arc, Mutex};
 
 use axum::Router;

@@ -1,6 +1,11 @@
 //! The example node's `/metrics` passes `promtool check metrics`, Prometheus's own parser
 //! and linter (Debian package `prometheus`).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a test failure with a backtrace"
+)]
+
 mod support;
 
 use std::io::Write as _;

@@ -1,6 +1,11 @@
 //! W3C trace context survives a round trip through a custom carrier, as a P2P message's
 //! metadata would carry it from one node to the next.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a test failure with a backtrace"
+)]
+
 use opentelemetry::trace::TraceContextExt as _;
 use skywatch_sdk::metrics::Registry;
 use skywatch_sdk::trace::{self, Carrier};

@@ -197,9 +197,6 @@ pub struct HealthOptions {
     /// Whether `/readyz` passes while some check is degraded (none unhealthy). Off by
     /// default: a degraded node stops taking traffic.
     pub ready_when_degraded: bool,
-    /// Whether the node starts with its startup gate already open. Off by default when a
-    /// gate is taken with [`Health::startup_gate`]; see there.
-    pub started: bool,
 }
 
 /// The registered checks of a node and their latest results. Clones share the same state.
@@ -342,12 +339,13 @@ impl Health {
 
     /// Closes the startup gate and returns the handle that opens it.
     ///
-    /// Until [`StartupGate::open`] is called (or the gate is dropped after being opened),
-    /// `/startupz` and `/readyz` fail; `/healthz` is unaffected. Unless
-    /// [`HealthOptions::started`] is set, taking a gate is what closes it: a node that never
-    /// asks for one is started from the beginning.
+    /// A node that never takes a gate counts as started from the beginning. Once the first
+    /// gate is taken, `/startupz` and `/readyz` fail until [`StartupGate::open`] is called;
+    /// `/healthz` is unaffected, since a starting node is alive. Dropping a gate without
+    /// opening it leaves the node starting: a bootstrap that failed must not let traffic in.
+    /// Later calls return handles to the same gate and do not close it again.
     pub fn startup_gate(&self) -> StartupGate {
-        if !self.inner.options.started && !self.inner.gated.swap(true, Ordering::AcqRel) {
+        if !self.inner.gated.swap(true, Ordering::AcqRel) {
             self.inner.started.store(false, Ordering::Release);
         }
         StartupGate {
@@ -559,7 +557,6 @@ mod tests {
         let strict = HealthOptions::default();
         let lenient = HealthOptions {
             ready_when_degraded: true,
-            ..HealthOptions::default()
         };
         assert!(report(Status::Healthy, true).is_ready(&strict));
         assert!(!report(Status::Healthy, false).is_ready(&lenient));

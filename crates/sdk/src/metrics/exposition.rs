@@ -342,6 +342,35 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn header_parsing_never_panics(header in ".*") {
+            let _ = Format::negotiate(Some(&header));
+            let _ = accepts_gzip(Some(&header));
+        }
+
+        #[test]
+        fn rewriting_arbitrary_input_never_panics_and_leaves_no_openmetrics_syntax(
+            body in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "# (HELP|TYPE|UNIT|EOF) [a-z_]{1,8} [a-z\"\\\\]{0,8}",
+                    "[a-z_]{1,8}(\\{[a-z]=\"[^\"\n]{0,6}\"\\})? [0-9.]{1,4}( # \\{\\} 1)?( [0-9]{1,3})?",
+                    ".{0,20}",
+                ],
+                0..12,
+            )
+        ) {
+            let text = openmetrics_to_text(&body.join("\n"));
+            for line in text.lines() {
+                proptest::prop_assert!(
+                    line.starts_with("# HELP ") || line.starts_with("# TYPE ") || !line.starts_with('#'),
+                    "{line:?}"
+                );
+                proptest::prop_assert!(!line.starts_with("# UNIT") && line != "# EOF");
+            }
+        }
+    }
+
     #[test]
     fn gzip_acceptance() {
         assert!(accepts_gzip(Some("gzip")));

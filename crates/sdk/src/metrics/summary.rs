@@ -100,13 +100,21 @@ impl Summary {
     }
 
     fn quantiles_at(&self, now: Instant) -> Vec<(f64, f64)> {
+        self.snapshot_at(now).0
+    }
+
+    /// Returns the quantiles, count and sum as of one instant, under one lock, so that a
+    /// scrape never sees a count that disagrees with its quantiles.
+    fn snapshot_at(&self, now: Instant) -> (Vec<(f64, f64)>, u64, f64) {
         let mut window = self.lock();
         window.rotate(now);
         let merged = window.merged();
-        self.quantiles
+        let quantiles = self
+            .quantiles
             .iter()
             .map(|&q| (q, merged.quantile(q)))
-            .collect()
+            .collect();
+        (quantiles, window.count, window.sum)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Window> {
@@ -115,7 +123,8 @@ impl Summary {
     }
 
     fn encode_samples(&self, name: &str, labels: &str, out: &mut String) {
-        for (q, v) in self.quantiles() {
+        let (quantiles, count, sum) = self.snapshot_at(Instant::now());
+        for (q, v) in quantiles {
             let sep = if labels.is_empty() { "" } else { "," };
             let _ = writeln!(
                 out,
@@ -129,10 +138,6 @@ impl Summary {
             } else {
                 format!("{{{s}}}")
             }
-        };
-        let (count, sum) = {
-            let w = self.lock();
-            (w.count, w.sum)
         };
         let _ = writeln!(out, "{name}_sum{} {}", braces(labels), fmt_f64(sum));
         let _ = writeln!(out, "{name}_count{} {count}", braces(labels));
