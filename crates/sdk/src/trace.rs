@@ -68,7 +68,7 @@ impl OtlpConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     /// The protocol's cargo feature is not enabled.
-    #[error("OTLP over {0:?} needs skywatch-sdk's cargo feature \"{1}\": enable it in Cargo.toml")]
+    #[error("OTLP over {0} needs skywatch-sdk's cargo feature \"{1}\": enable it in Cargo.toml")]
     FeatureDisabled(Protocol, &'static str),
     /// gRPC export needs a tokio runtime to drive its connection.
     #[error(
@@ -95,15 +95,55 @@ pub(crate) fn provider(
     let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
         sample_ratio.clamp(0.0, 1.0),
     )));
-    let mut builder = SdkTracerProvider::builder()
+    let builder = SdkTracerProvider::builder()
         .with_resource(resource)
         .with_sampler(sampler);
-    if let Some(otlp) = otlp {
-        builder = builder.with_batch_exporter(exporter(otlp)?);
-    }
+    let builder = match otlp {
+        Some(otlp) => with_exporter(builder, otlp)?,
+        None => builder,
+    };
     Ok(builder.build())
 }
 
+#[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+fn with_exporter(
+    builder: opentelemetry_sdk::trace::TracerProviderBuilder,
+    otlp: &OtlpConfig,
+) -> Result<opentelemetry_sdk::trace::TracerProviderBuilder, TraceError> {
+    Ok(builder.with_batch_exporter(exporter(otlp)?))
+}
+
+#[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]
+fn with_exporter(
+    _builder: opentelemetry_sdk::trace::TracerProviderBuilder,
+    otlp: &OtlpConfig,
+) -> Result<opentelemetry_sdk::trace::TracerProviderBuilder, TraceError> {
+    Err(TraceError::FeatureDisabled(
+        otlp.protocol,
+        otlp.protocol.feature(),
+    ))
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Grpc => "gRPC",
+            Protocol::HttpProtobuf => "HTTP/protobuf",
+        })
+    }
+}
+
+impl Protocol {
+    /// The cargo feature of skywatch-sdk that compiles this protocol's exporter in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "otlp-grpc",
+            Protocol::HttpProtobuf => "otlp-http",
+        }
+    }
+}
+
+#[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
 fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, TraceError> {
     let failed = |e: &dyn std::fmt::Display| TraceError::Exporter {
         endpoint: otlp.endpoint.clone(),
@@ -127,7 +167,10 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
             #[cfg(not(feature = "otlp-grpc"))]
             {
                 let _ = failed;
-                Err(TraceError::FeatureDisabled(Protocol::Grpc, "otlp-grpc"))
+                Err(TraceError::FeatureDisabled(
+                    Protocol::Grpc,
+                    Protocol::Grpc.feature(),
+                ))
             }
         }
         Protocol::HttpProtobuf => {
@@ -334,6 +377,23 @@ mod tests {
             "00-zz-00f067aa0ba902b7-01".to_owned(),
         );
         assert!(!extract(&map).span().span_context().is_valid());
+    }
+
+    /// Built only without exporter features; `scripts/test` runs that configuration.
+    #[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]
+    #[test]
+    fn export_without_an_exporter_feature_names_the_feature() {
+        let err = provider(
+            opentelemetry_sdk::Resource::builder_empty().build(),
+            1.0,
+            Some(&OtlpConfig::grpc("http://127.0.0.1:4317")),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "OTLP over gRPC needs skywatch-sdk's cargo feature \"otlp-grpc\": enable it in Cargo.toml"
+        );
     }
 
     #[test]
