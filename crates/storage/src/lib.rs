@@ -1,0 +1,305 @@
+//! The storage contract: how samples go in and how they come out.
+//!
+//! Everything that writes series (scraping, rules, remote write) holds an [`Appendable`];
+//! everything that reads them (the PromQL engine, the API, rules) holds a [`Queryable`].
+//! Neither knows which store is behind them: the TSDB, the reference [`MemStorage`], or a
+//! fan-out to several. This crate holds only those traits, their error types, the reference
+//! store, and the [`conformance_tests!`] suite that every store must pass.
+//!
+//! # Writing
+//!
+//! Appends are transactions. An [`Appender`] collects samples; [`Appender::commit`] makes
+//! all of them visible to queries at once, [`Appender::rollback`] discards them. Both take
+//! the appender by value, so an appender cannot be used after either.
+//!
+//! ```
+//! use model::{Labels, Matcher};
+//! use storage::{Appendable, MemStorage, Queryable};
+//!
+//! let store = MemStorage::new();
+//! let up = Labels::from_pairs([("__name__", "up"), ("job", "node")]);
+//! let mut app = store.appender();
+//! let series = app.append(None, &up, 1000, 1.0).unwrap();
+//! app.append(Some(series), &up, 2000, 0.0).unwrap(); // the ref skips the label lookup
+//! app.commit().unwrap();
+//!
+//! let querier = store.querier(0, 1500).unwrap();
+//! let mut set = querier.select(&[Matcher::equal("job", "node")]).unwrap();
+//! let mut found = set.next().unwrap().unwrap();
+//! assert_eq!(found.labels, up);
+//! assert_eq!(found.samples.next().unwrap().map(|s| (s.t, s.v)), Some((1000, 1.0)));
+//! assert!(found.samples.next().unwrap().is_none()); // 2000 is outside [0, 1500]
+//! ```
+//!
+//! # Reading
+//!
+//! A [`Querier`] is bound to a closed time range `[mint, maxt]` when it is created and sees
+//! the data committed at that moment, never a later commit half-applied. `select` returns
+//! the series matching every matcher, sorted by labels, each with an iterator over its
+//! samples in that range in timestamp order.
+//!
+//! # Staleness
+//!
+//! A stale series is marked with a sample whose value is [`model::STALE_NAN`]; stores keep
+//! it bit for bit, and readers (PromQL's lookback) treat the series as ended there.
+
+pub mod conformance;
+mod memory;
+
+pub use memory::MemStorage;
+
+use model::{Labels, Matcher, Sample, Timestamp};
+
+/// A series' handle within one store, returned by [`Appender::append`] so that later
+/// appends can skip looking the series up by its labels. Refs are valid for the lifetime
+/// of the store instance; they are not persisted.
+pub type SeriesRef = std::num::NonZeroU64;
+
+/// An error from a store as a whole: its files or its state.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// An I/O operation failed. Retrying may help if the cause (disk full, permissions) is
+    /// fixed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done, for example "writing".
+        op: &'static str,
+        /// The file or directory.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Stored bytes are not what was written. Retrying does not help; the data up to
+    /// `offset` is usually recoverable.
+    #[error("corrupt data in {path} at byte {offset}: {message}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// The byte offset where the damage starts.
+        offset: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Why one sample was not appended. The appender stays usable: the caller may go on with
+/// other samples, and commit those.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AppendError {
+    /// The sample is older than the newest sample of its series.
+    #[error(
+        "out of order sample for {labels}: timestamp {t} is before the series' last timestamp {last}"
+    )]
+    OutOfOrder {
+        /// The series.
+        labels: Labels,
+        /// The rejected sample's timestamp.
+        t: Timestamp,
+        /// The series' newest timestamp.
+        last: Timestamp,
+    },
+    /// The series already has a different value at this timestamp. (The same value again is
+    /// accepted and ignored.)
+    #[error(
+        "duplicate sample for {labels} at timestamp {t}: {existing} is stored, {new} was given"
+    )]
+    Duplicate {
+        /// The series.
+        labels: Labels,
+        /// The timestamp.
+        t: Timestamp,
+        /// The stored value.
+        existing: f64,
+        /// The rejected value.
+        new: f64,
+    },
+    /// The sample is older than the store accepts (for example, before the TSDB head).
+    #[error("sample for {labels} at {t} is too old: the store accepts samples from {min_valid} on")]
+    TooOld {
+        /// The series.
+        labels: Labels,
+        /// The timestamp.
+        t: Timestamp,
+        /// The oldest timestamp accepted.
+        min_valid: Timestamp,
+    },
+    /// Creating this series would exceed the store's limit on active series.
+    #[error(
+        "series limit of {limit} reached: {labels} was not created (raise the limit or reduce label cardinality)"
+    )]
+    SeriesLimit {
+        /// The series that was not created.
+        labels: Labels,
+        /// The limit.
+        limit: usize,
+    },
+    /// The labels are not a valid series identity.
+    #[error("invalid series labels {labels}: {reason}")]
+    InvalidLabels {
+        /// The labels.
+        labels: Labels,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// Something that takes samples: a store, or a fan-out to several.
+///
+/// Implementations MUST be safe to share between threads; any number of appenders may be
+/// open at once.
+pub trait Appendable: Send + Sync {
+    /// Opens an append transaction.
+    fn appender(&self) -> Box<dyn Appender + '_>;
+}
+
+/// An append transaction.
+///
+/// Samples appended are invisible to every querier until [`commit`](Appender::commit)
+/// returns; after it returns, every querier created later sees all of them. `append`
+/// checks each sample against the committed data and the transaction's own earlier
+/// samples and rejects it at once if it is out of order, a conflicting duplicate, too old,
+/// or would create a series past the store's limit; rejected samples are not part of the
+/// transaction. A sample that was valid when appended but conflicts with another
+/// transaction that committed first is dropped at commit, and the store counts it.
+///
+/// Dropping an appender without committing rolls it back.
+pub trait Appender: Send {
+    /// Appends one sample and returns its series' ref.
+    ///
+    /// `series` is a ref returned earlier by this store for these same labels; passing it
+    /// skips the label lookup. A stale or unknown ref is ignored and the labels are used.
+    /// Passing a ref with different labels is a caller bug whose result is unspecified.
+    fn append(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError>;
+
+    /// Makes every appended sample visible and, for a durable store, durable as the store's
+    /// sync policy promises.
+    fn commit(self: Box<Self>) -> Result<(), StorageError>;
+
+    /// Discards every appended sample.
+    fn rollback(self: Box<Self>);
+}
+
+/// Something that answers queries over a time range.
+pub trait Queryable: Send + Sync {
+    /// Returns a querier over the closed range `[mint, maxt]`, seeing the data committed now.
+    fn querier(
+        &self,
+        mint: Timestamp,
+        maxt: Timestamp,
+    ) -> Result<Box<dyn Querier + '_>, StorageError>;
+}
+
+/// Reads series from a fixed time range and a fixed snapshot of the store.
+pub trait Querier: Send + Sync {
+    /// Returns the series that have at least one sample in range and satisfy every matcher
+    /// (a series lacking a label has the empty value for it), sorted by labels. With no
+    /// matchers, every series with a sample in range.
+    fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError>;
+
+    /// Returns the sorted, distinct label names of the series `select(matchers)` would
+    /// return.
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
+
+    /// Returns the sorted, distinct values of label `name` among the series
+    /// `select(matchers)` would return.
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
+}
+
+/// Series in label order; reading a series may fail if stored data is damaged.
+pub type SeriesSet<'a> = Box<dyn Iterator<Item = Result<Series<'a>, StorageError>> + Send + 'a>;
+
+/// One series of a [`SeriesSet`]: its labels and its samples in the querier's range.
+pub struct Series<'a> {
+    /// The series' labels.
+    pub labels: Labels,
+    /// Its samples, in timestamp order.
+    pub samples: Box<dyn SampleIterator + 'a>,
+}
+
+impl std::fmt::Debug for Series<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Series")
+            .field("labels", &self.labels)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Samples of one series, in timestamp order.
+pub trait SampleIterator: Send {
+    /// Returns the next sample, `None` at the end, or an error if stored data is damaged.
+    fn next(&mut self) -> Result<Option<Sample>, StorageError>;
+
+    /// Advances to the first sample at or after `t` and returns it. Never moves backwards:
+    /// if the last sample returned is already at or after `t`, returns the next one after it.
+    fn seek(&mut self, t: Timestamp) -> Result<Option<Sample>, StorageError> {
+        while let Some(s) = self.next()? {
+            if s.t >= t {
+                return Ok(Some(s));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Collects the remaining samples.
+    fn collect_vec(&mut self) -> Result<Vec<Sample>, StorageError> {
+        let mut out = Vec::new();
+        while let Some(s) = self.next()? {
+            out.push(s);
+        }
+        Ok(out)
+    }
+}
+
+/// A sample iterator over an in-memory list.
+#[derive(Debug, Default, Clone)]
+pub struct VecIterator {
+    samples: Vec<Sample>,
+    next: usize,
+}
+
+impl VecIterator {
+    /// Iterates over `samples`, which must be in timestamp order.
+    pub fn new(samples: Vec<Sample>) -> Self {
+        Self { samples, next: 0 }
+    }
+}
+
+impl SampleIterator for VecIterator {
+    fn next(&mut self) -> Result<Option<Sample>, StorageError> {
+        let s = self.samples.get(self.next).copied();
+        self.next += usize::from(s.is_some());
+        Ok(s)
+    }
+
+    fn seek(&mut self, t: Timestamp) -> Result<Option<Sample>, StorageError> {
+        let rest = &self.samples[self.next.min(self.samples.len())..];
+        self.next += rest.partition_point(|s| s.t < t);
+        self.next()
+    }
+}
+
+/// Checks that labels can identify a series: a metric name and no empty label names.
+pub fn validate_labels(labels: &Labels) -> Result<(), AppendError> {
+    let invalid = |reason| {
+        Err(AppendError::InvalidLabels {
+            labels: labels.clone(),
+            reason,
+        })
+    };
+    if labels.is_empty() {
+        return invalid("a series needs at least one label");
+    }
+    if labels.iter().any(|l| l.name.is_empty()) {
+        return invalid("label names must not be empty");
+    }
+    Ok(())
+}

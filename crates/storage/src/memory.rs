@@ -1,0 +1,278 @@
+//! The reference store: everything in memory, simple enough to be obviously right.
+//!
+//! It defines the contract's behaviour by example: the conformance suite runs on it first,
+//! and other stores are compared against it. It is not meant to be fast or small.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+use model::{Labels, Matcher, Sample, Timestamp, matches_all};
+
+use crate::{
+    AppendError, Appendable, Appender, Querier, Queryable, SampleIterator, Series, SeriesRef,
+    SeriesSet, StorageError, VecIterator, validate_labels,
+};
+
+/// A store holding every sample in memory.
+#[derive(Debug, Default)]
+pub struct MemStorage {
+    state: RwLock<State>,
+    series_limit: Option<usize>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct State {
+    /// Series by ref - 1. Snapshots clone this vector; each series' samples are shared.
+    series: Vec<MemSeries>,
+    by_labels: HashMap<Labels, SeriesRef>,
+    /// Samples dropped at commit because another transaction committed a conflict first.
+    dropped_at_commit: u64,
+}
+
+#[derive(Debug, Clone)]
+struct MemSeries {
+    labels: Labels,
+    samples: Arc<Vec<Sample>>,
+}
+
+impl MemStorage {
+    /// Returns an empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Returns an empty store that refuses to create more than `limit` series.
+    pub fn with_series_limit(limit: usize) -> Self {
+        Self {
+            series_limit: Some(limit),
+            ..Self::default()
+        }
+    }
+
+    /// How many samples commits dropped because a concurrent commit conflicted with them.
+    pub fn dropped_at_commit(&self) -> u64 {
+        self.read().dropped_at_commit
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Appendable for MemStorage {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        Box::new(MemAppender {
+            store: self,
+            pending: Vec::new(),
+            index: HashMap::new(),
+        })
+    }
+}
+
+struct MemAppender<'a> {
+    store: &'a MemStorage,
+    /// Appended samples by series: the series' labels and its new samples in order.
+    pending: Vec<(SeriesRef, Labels, Vec<Sample>)>,
+    /// Where each series' entry is in `pending`.
+    index: HashMap<SeriesRef, usize>,
+}
+
+/// Checks a new sample against the last one of its series.
+fn check_order(
+    labels: &Labels,
+    last: Option<Sample>,
+    t: Timestamp,
+    v: f64,
+) -> Result<bool, AppendError> {
+    match last {
+        Some(l) if t < l.t => Err(AppendError::OutOfOrder {
+            labels: labels.clone(),
+            t,
+            last: l.t,
+        }),
+        Some(l) if t == l.t && l.v.to_bits() != v.to_bits() => Err(AppendError::Duplicate {
+            labels: labels.clone(),
+            t,
+            existing: l.v,
+            new: v,
+        }),
+        // The same sample again: accepted, stored once.
+        Some(l) if t == l.t => Ok(false),
+        _ => Ok(true),
+    }
+}
+
+impl Appender for MemAppender<'_> {
+    fn append(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        validate_labels(labels)?;
+        // Series are created at append time, as in Prometheus's head, so that refs are
+        // stable; a series with no committed sample is invisible to queries.
+        let (r, committed_last) = {
+            let state = self.store.read();
+            let known = series
+                .filter(|r| {
+                    state
+                        .series
+                        .get(r.get() as usize - 1)
+                        .is_some_and(|s| &s.labels == labels)
+                })
+                .or_else(|| state.by_labels.get(labels).copied());
+            (
+                known,
+                known.and_then(|r| state.series[r.get() as usize - 1].samples.last().copied()),
+            )
+        };
+        let r = match r {
+            Some(r) => r,
+            None => {
+                let mut state = self.store.write();
+                match state.by_labels.get(labels) {
+                    Some(r) => *r,
+                    None => {
+                        if let Some(limit) = self.store.series_limit
+                            && state.series.len() >= limit
+                        {
+                            return Err(AppendError::SeriesLimit {
+                                labels: labels.clone(),
+                                limit,
+                            });
+                        }
+                        state.series.push(MemSeries {
+                            labels: labels.clone(),
+                            samples: Arc::default(),
+                        });
+                        let r = SeriesRef::new(state.series.len() as u64).unwrap_or(SeriesRef::MIN);
+                        state.by_labels.insert(labels.clone(), r);
+                        r
+                    }
+                }
+            }
+        };
+        let slot = self.index.get(&r).copied();
+        let last = slot
+            .and_then(|i| self.pending[i].2.last().copied())
+            .or(committed_last);
+        if check_order(labels, last, t, v)? {
+            match slot {
+                Some(i) => self.pending[i].2.push(Sample::new(t, v)),
+                None => {
+                    self.index.insert(r, self.pending.len());
+                    self.pending
+                        .push((r, labels.clone(), vec![Sample::new(t, v)]));
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        let mut state = self.store.write();
+        let mut dropped = 0;
+        for (r, labels, samples) in self.pending {
+            let series = &mut state.series[r.get() as usize - 1];
+            let stored = Arc::make_mut(&mut series.samples);
+            for s in samples {
+                // Another transaction may have committed this series past `s` meanwhile.
+                match check_order(&labels, stored.last().copied(), s.t, s.v) {
+                    Ok(true) => stored.push(s),
+                    Ok(false) => {}
+                    Err(_) => dropped += 1,
+                }
+            }
+        }
+        state.dropped_at_commit += dropped;
+        Ok(())
+    }
+
+    fn rollback(self: Box<Self>) {}
+}
+
+impl Queryable for MemStorage {
+    fn querier(
+        &self,
+        mint: Timestamp,
+        maxt: Timestamp,
+    ) -> Result<Box<dyn Querier + '_>, StorageError> {
+        // A snapshot: later commits replace the samples vectors, which this clone shares.
+        Ok(Box::new(MemQuerier {
+            series: self.read().series.clone(),
+            mint,
+            maxt,
+        }))
+    }
+}
+
+struct MemQuerier {
+    series: Vec<MemSeries>,
+    mint: Timestamp,
+    maxt: Timestamp,
+}
+
+impl MemQuerier {
+    fn in_range(&self, s: &MemSeries) -> Vec<Sample> {
+        let lo = s.samples.partition_point(|x| x.t < self.mint);
+        let hi = s.samples.partition_point(|x| x.t <= self.maxt);
+        s.samples[lo..hi.max(lo)].to_vec()
+    }
+
+    fn matching(&self, matchers: &[Matcher]) -> Vec<(Labels, Vec<Sample>)> {
+        let mut out: Vec<(Labels, Vec<Sample>)> = self
+            .series
+            .iter()
+            .filter(|s| matches_all(matchers, &s.labels))
+            .map(|s| (s.labels.clone(), self.in_range(s)))
+            .filter(|(_, samples)| !samples.is_empty())
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+impl Querier for MemQuerier {
+    fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
+        Ok(Box::new(self.matching(matchers).into_iter().map(
+            |(labels, samples)| {
+                Ok(Series {
+                    labels,
+                    samples: Box::new(VecIterator::new(samples)) as Box<dyn SampleIterator>,
+                })
+            },
+        )))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let names: BTreeSet<String> = self
+            .matching(matchers)
+            .iter()
+            .flat_map(|(l, _)| l.iter().map(|l| l.name.to_string()))
+            .collect();
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let values: BTreeSet<String> = self
+            .matching(matchers)
+            .iter()
+            .filter_map(|(l, _)| l.get(name).map(str::to_owned))
+            .collect();
+        Ok(values.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    crate::conformance_tests!(
+        crate::MemStorage::new(),
+        crate::MemStorage::with_series_limit
+    );
+}
