@@ -1,0 +1,729 @@
+//! Compressed chunks: the samples of one series over a stretch of time, packed in bits.
+//!
+//! A chunk starts with a 4-byte header, then a bit stream (most significant bit first):
+//!
+//! ```text
+//! byte 0      encoding: 1 = XOR floats, 2 = scaled integers
+//! byte 1      scale k (integer encoding: every value is n / 10^k); 0 for XOR
+//! bytes 2..4  sample count, u16 little-endian
+//! bits        t0 as a signed varint, v0, then per sample: timestamp code, value code
+//! ```
+//!
+//! **Timestamps** are coded as the delta of deltas (`dod`), as in Gorilla and Prometheus,
+//! with buckets sized for scrape data, where most `dod`s are 0 and the rest are a few
+//! milliseconds of jitter:
+//!
+//! | prefix   | payload  | range of dod            |
+//! |----------|----------|-------------------------|
+//! | `0`      | none     | 0                       |
+//! | `10`     | 5 bits   | -15 ..= 16              |
+//! | `110`    | 9 bits   | -255 ..= 256            |
+//! | `1110`   | 14 bits  | -8191 ..= 8192          |
+//! | `11110`  | 24 bits  | ±2^23                   |
+//! | `11111`  | 64 bits  | any                     |
+//!
+//! The second sample's delta is coded the same way.
+//!
+//! **Values**, XOR encoding: Gorilla's scheme, as Prometheus's XOR chunk. `0` repeats the
+//! previous value; `10` + the meaningful bits of `v XOR prev` inside the previous window;
+//! `11` + 5 bits of leading zeros + 6 bits of length + the meaningful bits. NaN, ±Inf and
+//! the staleness marker are ordinary bit patterns here.
+//!
+//! **Values**, scaled-integer encoding: when every value of the chunk is exactly
+//! `n / 10^k` for an integer `|n| <= 2^53` and one `k` in `0..=6` (counters, bucket counts,
+//! peer counts, CPU seconds with two decimals), the chunk stores `n` as a delta of deltas
+//! with the buckets `0`, `10`+4, `110`+8, `1110`+14, `11110`+24, `111110`+36, `111111`+64
+//! bits. A counter rising at a steady rate costs one bit per sample, where XOR spends 15 to
+//! 25. Exactness is checked at encode time: a value is taken in this encoding only if
+//! `n / 10^k` gives back its exact bits, so decoding is lossless. A value that does not
+//! fit ends the chunk ([`ChunkEncoder::append`] returns `false`) and the caller starts a new
+//! one.
+
+use model::Sample;
+
+/// Most samples a chunk holds: two hours of 15-second scrapes.
+pub const MAX_SAMPLES: u16 = 480;
+
+const HEADER: usize = 4;
+const ENC_XOR: u8 = 1;
+const ENC_INT: u8 = 2;
+const MAX_SCALE: u8 = 6;
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// Bucket widths of timestamp delta-of-deltas (the last bucket is always 64 bits).
+const TS_BUCKETS: &[u32] = &[5, 9, 14, 24];
+/// Bucket widths of scaled-integer delta-of-deltas.
+const INT_BUCKETS: &[u32] = &[4, 8, 14, 24, 36];
+
+/// A chunk could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    /// The bytes end before the samples the header promises.
+    #[error("chunk truncated: {0}")]
+    Truncated(&'static str),
+    /// The encoding byte is unknown.
+    #[error("unknown chunk encoding {0}")]
+    UnknownEncoding(u8),
+    /// The header is inconsistent.
+    #[error("invalid chunk header: {0}")]
+    InvalidHeader(&'static str),
+}
+
+/// The value encoding a new chunk should try first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueHint {
+    /// Use scaled integers if the first value allows, with at least this scale.
+    Integer(u8),
+    /// Use XOR floats.
+    Float,
+}
+
+/// Appends samples to a chunk being built.
+#[derive(Debug, Clone)]
+pub struct ChunkEncoder {
+    bits: BitWriter,
+    count: u16,
+    scale: Option<u8>,
+    first_t: i64,
+    last_t: i64,
+    last_delta: i64,
+    // XOR state.
+    last_bits: u64,
+    leading: u8,
+    trailing: u8,
+    // Integer state.
+    last_n: i64,
+    last_n_delta: i64,
+}
+
+/// Returns `Some(n)` if `v == n / 10^k` exactly.
+fn scaled(v: f64, k: u8) -> Option<i64> {
+    if !v.is_finite() {
+        return None;
+    }
+    let p = 10f64.powi(i32::from(k));
+    let n = (v * p).round();
+    if n.abs() > MAX_EXACT {
+        return None;
+    }
+    // Checked through the integer, as decoding computes it: -0.0 becomes 0 and fails here.
+    let n = n as i64;
+    ((n as f64 / p).to_bits() == v.to_bits()).then_some(n)
+}
+
+/// The smallest scale at which `v` is an exact scaled integer.
+fn min_scale(v: f64) -> Option<u8> {
+    (0..=MAX_SCALE).find(|&k| scaled(v, k).is_some())
+}
+
+impl ChunkEncoder {
+    /// Starts a chunk with its first sample.
+    pub fn new(first: Sample, hint: ValueHint) -> Self {
+        let scale = match hint {
+            ValueHint::Integer(at_least) => {
+                min_scale(first.v).map(|k| k.max(at_least.min(MAX_SCALE)))
+            }
+            ValueHint::Float => None,
+        }
+        .filter(|&k| scaled(first.v, k).is_some());
+        let mut bits = BitWriter::with_header(HEADER);
+        bits.set_byte(0, if scale.is_some() { ENC_INT } else { ENC_XOR });
+        bits.set_byte(1, scale.unwrap_or(0));
+        bits.write_varint(first.t);
+        let mut enc = Self {
+            bits,
+            count: 1,
+            scale,
+            first_t: first.t,
+            last_t: first.t,
+            last_delta: 0,
+            last_bits: first.v.to_bits(),
+            leading: 0xff,
+            trailing: 0,
+            last_n: 0,
+            last_n_delta: 0,
+        };
+        match scale.and_then(|k| scaled(first.v, k)) {
+            Some(n) => {
+                enc.bits.write_varint(n);
+                enc.last_n = n;
+            }
+            None => enc.bits.write_bits(first.v.to_bits(), 64),
+        }
+        enc.store_count();
+        enc
+    }
+
+    /// Appends a sample with a timestamp after the last one. Returns `false`, leaving the
+    /// chunk unchanged, when the chunk is full or the value does not fit its encoding: the
+    /// caller then starts a new chunk.
+    pub fn append(&mut self, s: Sample) -> bool {
+        if self.count >= MAX_SAMPLES {
+            return false;
+        }
+        let n = match self.scale {
+            Some(k) => match scaled(s.v, k) {
+                Some(n) => Some(n),
+                None => return self.rescale_and_append(s),
+            },
+            None => None,
+        };
+        let delta = s.t.wrapping_sub(self.last_t);
+        if self.count == 1 {
+            self.bits.write_bucketed(delta, TS_BUCKETS);
+        } else {
+            self.bits
+                .write_bucketed(delta.wrapping_sub(self.last_delta), TS_BUCKETS);
+        }
+        self.last_delta = delta;
+        self.last_t = s.t;
+        match n {
+            Some(n) => self.append_int(n),
+            None => self.append_xor(s.v.to_bits()),
+        }
+        self.count += 1;
+        self.store_count();
+        true
+    }
+
+    /// Re-encodes the chunk at the larger scale `s` needs (a series of counts that turns
+    /// out to hold decimals), then appends `s`. Leaves the chunk unchanged and returns
+    /// `false` if no scale up to the maximum fits every value.
+    fn rescale_and_append(&mut self, s: Sample) -> bool {
+        let Some(k) = min_scale(s.v) else {
+            return false;
+        };
+        let Ok(samples) = iter(self.bytes()).and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        else {
+            return false;
+        };
+        let mut wider = ChunkEncoder::new(samples[0], ValueHint::Integer(k));
+        if wider.scale.is_none()
+            || !samples[1..].iter().all(|&x| wider.append(x))
+            || !wider.append(s)
+        {
+            return false;
+        }
+        *self = wider;
+        true
+    }
+
+    fn append_int(&mut self, n: i64) {
+        let delta = n.wrapping_sub(self.last_n);
+        let value = if self.count == 1 {
+            delta
+        } else {
+            delta.wrapping_sub(self.last_n_delta)
+        };
+        self.bits.write_bucketed(value, INT_BUCKETS);
+        self.last_n_delta = delta;
+        self.last_n = n;
+    }
+
+    fn append_xor(&mut self, bits: u64) {
+        let x = bits ^ self.last_bits;
+        self.last_bits = bits;
+        if x == 0 {
+            self.bits.write_bit(false);
+            return;
+        }
+        self.bits.write_bit(true);
+        let leading = (x.leading_zeros() as u8).min(31);
+        let trailing = x.trailing_zeros() as u8;
+        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+            self.bits.write_bit(false);
+            let significant = 64 - u32::from(self.leading) - u32::from(self.trailing);
+            self.bits.write_bits(x >> self.trailing, significant);
+        } else {
+            self.leading = leading;
+            self.trailing = trailing;
+            let significant = 64 - u32::from(leading) - u32::from(trailing);
+            self.bits.write_bit(true);
+            self.bits.write_bits(u64::from(leading), 5);
+            // 64 significant bits are written as 0: 0 bits are impossible for x != 0.
+            self.bits.write_bits(u64::from(significant) & 0x3f, 6);
+            self.bits.write_bits(x >> trailing, significant);
+        }
+    }
+
+    fn store_count(&mut self) {
+        let [lo, hi] = self.count.to_le_bytes();
+        self.bits.set_byte(2, lo);
+        self.bits.set_byte(3, hi);
+    }
+
+    /// The encoded chunk so far.
+    pub fn bytes(&self) -> &[u8] {
+        self.bits.bytes()
+    }
+
+    /// The number of samples.
+    pub fn count(&self) -> u16 {
+        self.count
+    }
+
+    /// The first sample's timestamp.
+    pub fn min_time(&self) -> i64 {
+        self.first_t
+    }
+
+    /// The last sample's timestamp.
+    pub fn max_time(&self) -> i64 {
+        self.last_t
+    }
+
+    /// The hint for the chunk that follows this one: the same encoding, so that a series
+    /// whose values need a larger scale does not alternate encodings chunk after chunk.
+    pub fn next_hint(&self, cut_early: bool) -> ValueHint {
+        match self.scale {
+            // A chunk cut short by a value that did not fit suggests the series is not
+            // integer-valued after all.
+            Some(_) if cut_early && self.count < 32 => ValueHint::Float,
+            Some(k) => ValueHint::Integer(k),
+            None => ValueHint::Float,
+        }
+    }
+}
+
+/// Iterates over the samples of an encoded chunk.
+#[derive(Debug, Clone)]
+pub struct ChunkIter<'a> {
+    bits: BitReader<'a>,
+    remaining: u16,
+    total: u16,
+    scale: Option<u8>,
+    t: i64,
+    delta: i64,
+    v_bits: u64,
+    leading: u32,
+    trailing: u32,
+    n: i64,
+    n_delta: i64,
+    failed: bool,
+}
+
+/// Returns an iterator over the samples of `chunk`.
+pub fn iter(chunk: &[u8]) -> Result<ChunkIter<'_>, ChunkError> {
+    if chunk.len() < HEADER {
+        return Err(ChunkError::Truncated("header"));
+    }
+    let scale = match chunk[0] {
+        ENC_XOR => None,
+        ENC_INT if chunk[1] <= MAX_SCALE => Some(chunk[1]),
+        ENC_INT => return Err(ChunkError::InvalidHeader("scale above 6")),
+        other => return Err(ChunkError::UnknownEncoding(other)),
+    };
+    let count = u16::from_le_bytes([chunk[2], chunk[3]]);
+    if count == 0 || count > MAX_SAMPLES {
+        return Err(ChunkError::InvalidHeader("sample count out of range"));
+    }
+    Ok(ChunkIter {
+        bits: BitReader::new(&chunk[HEADER..]),
+        remaining: count,
+        total: count,
+        scale,
+        t: 0,
+        delta: 0,
+        v_bits: 0,
+        leading: 0,
+        trailing: 0,
+        n: 0,
+        n_delta: 0,
+        failed: false,
+    })
+}
+
+/// Returns the number of samples a chunk's header declares.
+pub fn sample_count(chunk: &[u8]) -> Result<u16, ChunkError> {
+    iter(chunk).map(|it| it.total)
+}
+
+impl ChunkIter<'_> {
+    fn read(&mut self) -> Result<Sample, ChunkError> {
+        let index = self.total - self.remaining;
+        match index {
+            0 => {
+                self.t = self.bits.read_varint()?;
+            }
+            1 => {
+                self.delta = self.bits.read_bucketed(TS_BUCKETS)?;
+                self.t = self.t.wrapping_add(self.delta);
+            }
+            _ => {
+                let dod = self.bits.read_bucketed(TS_BUCKETS)?;
+                self.delta = self.delta.wrapping_add(dod);
+                self.t = self.t.wrapping_add(self.delta);
+            }
+        }
+        let v = match self.scale {
+            Some(k) => {
+                match index {
+                    0 => self.n = self.bits.read_varint()?,
+                    1 => {
+                        self.n_delta = self.bits.read_bucketed(INT_BUCKETS)?;
+                        self.n = self.n.wrapping_add(self.n_delta);
+                    }
+                    _ => {
+                        let dod = self.bits.read_bucketed(INT_BUCKETS)?;
+                        self.n_delta = self.n_delta.wrapping_add(dod);
+                        self.n = self.n.wrapping_add(self.n_delta);
+                    }
+                }
+                self.n as f64 / 10f64.powi(i32::from(k))
+            }
+            None => {
+                if index == 0 {
+                    self.v_bits = self.bits.read_bits(64)?;
+                } else if self.bits.read_bit()? {
+                    if self.bits.read_bit()? {
+                        self.leading = self.bits.read_bits(5)? as u32;
+                        let mut significant = self.bits.read_bits(6)? as u32;
+                        if significant == 0 {
+                            significant = 64;
+                        }
+                        if self.leading + significant > 64 {
+                            return Err(ChunkError::InvalidHeader("XOR window beyond 64 bits"));
+                        }
+                        self.trailing = 64 - self.leading - significant;
+                    }
+                    let significant = 64 - self.leading - self.trailing;
+                    let x = self.bits.read_bits(significant)? << self.trailing;
+                    self.v_bits ^= x;
+                }
+                f64::from_bits(self.v_bits)
+            }
+        };
+        Ok(Sample::new(self.t, v))
+    }
+}
+
+impl Iterator for ChunkIter<'_> {
+    type Item = Result<Sample, ChunkError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 || self.failed {
+            return None;
+        }
+        let r = self.read();
+        self.remaining -= 1;
+        self.failed = r.is_err();
+        Some(r)
+    }
+}
+
+/// Writes bits most significant first into a byte vector after a fixed header.
+#[derive(Debug, Clone)]
+struct BitWriter {
+    bytes: Vec<u8>,
+    /// Bits used in the last byte, 0..=8 (8 or an empty body: the next bit starts a byte).
+    used: u32,
+}
+
+impl BitWriter {
+    fn with_header(header: usize) -> Self {
+        Self {
+            bytes: vec![0; header],
+            used: 8,
+        }
+    }
+
+    fn set_byte(&mut self, i: usize, b: u8) {
+        self.bytes[i] = b;
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn write_bit(&mut self, bit: bool) {
+        self.write_bits(u64::from(bit), 1);
+    }
+
+    /// Writes the low `n` bits of `v` (n <= 64).
+    fn write_bits(&mut self, v: u64, n: u32) {
+        let mut n = n;
+        while n > 0 {
+            if self.used == 8 {
+                self.bytes.push(0);
+                self.used = 0;
+            }
+            let free = 8 - self.used;
+            let take = free.min(n);
+            let chunk = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= chunk << (free - take);
+            self.used += take;
+            n -= take;
+        }
+    }
+
+    /// Writes a zigzag-encoded signed integer in 7-bit groups, each preceded by a
+    /// continuation bit.
+    fn write_varint(&mut self, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        loop {
+            let group = z & 0x7f;
+            z >>= 7;
+            self.write_bit(z != 0);
+            self.write_bits(group, 7);
+            if z == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Writes `v` with a unary bucket prefix: `0` for zero, then `1^i 0` + `widths[i]` bits
+    /// for the first bucket that holds it, and `1^(len+1)` + 64 bits otherwise.
+    fn write_bucketed(&mut self, v: i64, widths: &[u32]) {
+        if v == 0 {
+            self.write_bit(false);
+            return;
+        }
+        for (i, &w) in widths.iter().enumerate() {
+            let lo = -((1i64 << (w - 1)) - 1);
+            let hi = 1i64 << (w - 1);
+            if (lo..=hi).contains(&v) {
+                self.write_bits((1u64 << (i + 1)) - 1, i as u32 + 1);
+                self.write_bit(false);
+                self.write_bits(v as u64, w);
+                return;
+            }
+        }
+        self.write_bits((1u64 << (widths.len() + 1)) - 1, widths.len() as u32 + 1);
+        self.write_bits(v as u64, 64);
+    }
+}
+
+/// Reads what [`BitWriter`] wrote.
+#[derive(Debug, Clone)]
+struct BitReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    fn read_bit(&mut self) -> Result<bool, ChunkError> {
+        Ok(self.read_bits(1)? == 1)
+    }
+
+    fn read_bits(&mut self, n: u32) -> Result<u64, ChunkError> {
+        if self.pos + n as usize > self.bytes.len() * 8 {
+            return Err(ChunkError::Truncated("bit stream"));
+        }
+        let mut v = 0u64;
+        let mut n = n;
+        while n > 0 {
+            let byte = self.bytes[self.pos / 8];
+            let offset = (self.pos % 8) as u32;
+            let avail = 8 - offset;
+            let take = avail.min(n);
+            let bits = (byte >> (avail - take)) & ((1u16 << take) - 1) as u8;
+            v = if take == 64 {
+                u64::from(bits)
+            } else {
+                (v << take) | u64::from(bits)
+            };
+            self.pos += take as usize;
+            n -= take;
+        }
+        Ok(v)
+    }
+
+    fn read_varint(&mut self) -> Result<i64, ChunkError> {
+        let mut z = 0u64;
+        let mut shift = 0;
+        loop {
+            let more = self.read_bit()?;
+            let group = self.read_bits(7)?;
+            if shift >= 64 {
+                return Err(ChunkError::InvalidHeader("varint longer than 64 bits"));
+            }
+            z |= group << shift;
+            shift += 7;
+            if !more {
+                break;
+            }
+        }
+        Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
+    }
+
+    fn read_bucketed(&mut self, widths: &[u32]) -> Result<i64, ChunkError> {
+        let mut ones = 0;
+        while ones <= widths.len() && self.read_bit()? {
+            ones += 1;
+        }
+        if ones == 0 {
+            return Ok(0);
+        }
+        let width = widths.get(ones - 1).copied().unwrap_or(64);
+        let raw = self.read_bits(width)?;
+        if width == 64 {
+            return Ok(raw as i64);
+        }
+        // The writer's buckets hold -(2^(w-1) - 1) ..= 2^(w-1) (as Prometheus's do): a raw
+        // value above 2^(w-1) is negative.
+        let half = 1u64 << (width - 1);
+        Ok(if raw > half {
+            raw as i64 - (1i64 << width)
+        } else {
+            raw as i64
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::STALE_NAN;
+    use proptest::prelude::*;
+
+    fn encode(samples: &[Sample], hint: ValueHint) -> Vec<Vec<u8>> {
+        let mut chunks = Vec::new();
+        let mut enc = ChunkEncoder::new(samples[0], hint);
+        for &s in &samples[1..] {
+            if !enc.append(s) {
+                let next = enc.next_hint(enc.count() < MAX_SAMPLES);
+                chunks.push(enc.bytes().to_vec());
+                enc = ChunkEncoder::new(s, next);
+            }
+        }
+        chunks.push(enc.bytes().to_vec());
+        chunks
+    }
+
+    fn decode(chunks: &[Vec<u8>]) -> Vec<Sample> {
+        chunks
+            .iter()
+            .flat_map(|c| iter(c).unwrap().map(Result::unwrap).collect::<Vec<_>>())
+            .collect()
+    }
+
+    fn bits(s: &[Sample]) -> Vec<(i64, u64)> {
+        s.iter().map(|s| (s.t, s.v.to_bits())).collect()
+    }
+
+    #[test]
+    fn a_steady_counter_costs_about_two_bits_a_sample() {
+        let samples: Vec<Sample> = (0..480)
+            .map(|i| Sample::new(1_700_000_000_000 + i * 15_000, (i * 7) as f64))
+            .collect();
+        let chunks = encode(&samples, ValueHint::Integer(0));
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0][0], ENC_INT);
+        assert!(
+            chunks[0].len() < 140,
+            "{} bytes for 480 samples",
+            chunks[0].len()
+        );
+        assert_eq!(bits(&decode(&chunks)), bits(&samples));
+    }
+
+    #[test]
+    fn decimals_use_a_scale_and_floats_fall_back_to_xor() {
+        // CPU seconds as parsed from text: the decimal n/100, not a product of floats.
+        let cpu: Vec<Sample> = (0..100)
+            .map(|i| Sample::new(i * 1000, (i * 3) as f64 / 100.0))
+            .collect();
+        let chunks = encode(&cpu, ValueHint::Integer(0));
+        assert_eq!(bits(&decode(&chunks)), bits(&cpu));
+        assert!(chunks.iter().all(|c| c[0] == ENC_INT));
+        let floats: Vec<Sample> = (0..100)
+            .map(|i| Sample::new(i * 1000, (i as f64).sin()))
+            .collect();
+        let chunks = encode(&floats, ValueHint::Integer(0));
+        // sin(0) = 0 starts an integer chunk that the next value cuts; the rest is XOR.
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(
+            (chunks[1][0], sample_count(&chunks[1]).unwrap()),
+            (ENC_XOR, 99)
+        );
+        assert_eq!(bits(&decode(&chunks)), bits(&floats));
+    }
+
+    #[test]
+    fn a_stale_marker_ends_an_integer_chunk() {
+        let samples = vec![
+            Sample::new(0, 1.0),
+            Sample::new(10, 2.0),
+            Sample::new(20, STALE_NAN),
+            Sample::new(30, 3.0),
+        ];
+        let chunks = encode(&samples, ValueHint::Integer(0));
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(bits(&decode(&chunks)), bits(&samples));
+    }
+
+    #[test]
+    fn damaged_chunks_are_errors_not_panics() {
+        let samples: Vec<Sample> = (0..50)
+            .map(|i| Sample::new(i * 15_000, f64::from(i as u8) * 1.5))
+            .collect();
+        let chunk = encode(&samples, ValueHint::Float).remove(0);
+        assert_eq!(
+            iter(&chunk[..2]).unwrap_err(),
+            ChunkError::Truncated("header")
+        );
+        let truncated: Vec<_> = iter(&chunk[..chunk.len() / 2]).unwrap().collect();
+        assert!(matches!(
+            truncated.last(),
+            Some(Err(ChunkError::Truncated(_)))
+        ));
+        let mut bad = chunk.clone();
+        bad[0] = 9;
+        assert_eq!(iter(&bad).unwrap_err(), ChunkError::UnknownEncoding(9));
+    }
+
+    fn any_value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            (-1_000_000i64..1_000_000).prop_map(|n| n as f64),
+            (-1_000_000i64..1_000_000, 0u32..7).prop_map(|(n, k)| n as f64 / 10f64.powi(k as i32)),
+            any::<f64>(),
+            Just(f64::NAN),
+            Just(STALE_NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(-0.0),
+            Just(f64::MAX),
+            Just(f64::MIN_POSITIVE),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_samples_round_trip_bit_for_bit(
+            start in any::<i64>().prop_map(|t| t / 4),
+            steps in prop::collection::vec((prop_oneof![Just(15_000i64), 1i64..100, 1i64..1_000_000_000, Just(15_003)], any_value()), 1..1200),
+            first in any_value(),
+            integer_hint in any::<bool>(),
+        ) {
+            let mut t = start;
+            let mut samples = vec![Sample::new(t, first)];
+            for (dt, v) in steps {
+                t = t.saturating_add(dt);
+                if t == samples.last().map_or(i64::MIN, |s| s.t) { continue; }
+                samples.push(Sample::new(t, v));
+            }
+            let hint = if integer_hint { ValueHint::Integer(0) } else { ValueHint::Float };
+            let chunks = encode(&samples, hint);
+            prop_assert_eq!(bits(&decode(&chunks)), bits(&samples));
+            for c in &chunks {
+                prop_assert!(sample_count(c).unwrap() <= MAX_SAMPLES);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(it) = iter(&bytes) {
+                for s in it {
+                    if s.is_err() { break; }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! Skywatch's time-series database.
+pub mod chunk;
