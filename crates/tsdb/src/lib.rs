@@ -1,2 +1,3 @@
 //! Skywatch's time-series database.
 pub mod chunk;
+pub mod wal;
