@@ -1,3 +1,9 @@
 //! Skywatch's time-series database.
+pub mod block;
 pub mod chunk;
+pub mod db;
+pub mod head;
+pub mod postings;
 pub mod wal;
+
+pub use db::{Options, Tsdb};

@@ -1,0 +1,559 @@
+//! The database: a directory of blocks plus the head and its WAL, behind the storage
+//! contract.
+//!
+//! ```text
+//! <data>/
+//!     <block id>/...   persisted blocks (see `block`)
+//!     wal/             the head's write-ahead log (see `wal`)
+//! ```
+//!
+//! Opening reads every block's meta and index, then replays the WAL into a new head that
+//! accepts samples newer than the newest block. [`Tsdb::cut`] persists the head's data
+//! older than one and a half block ranges into a block, as Prometheus does, and
+//! [`Tsdb::flush`] persists all of it (at shutdown, or to import). A querier reads the
+//! blocks overlapping its range and a snapshot of the head, merging each series' chunks in
+//! time order.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use model::{Labels, Matcher, Sample, Timestamp};
+use storage::{
+    Appendable, Appender, Querier, Queryable, SampleIterator, Series, SeriesSet, StorageError,
+};
+
+use crate::block::{self, Block, BlockMeta, ChunkData, ChunkMeta, Compaction};
+use crate::chunk;
+use crate::head::{Head, HeadOptions, HeadSnapshot, SealedChunk};
+use crate::wal::{self, Damage, SyncPolicy, Wal, io_err};
+
+/// Two hours, Prometheus's block range.
+pub const DEFAULT_BLOCK_RANGE: i64 = 2 * 3600 * 1000;
+
+/// How a database behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The time range of a block cut from the head, in milliseconds.
+    pub block_range: i64,
+    /// The most series the head holds; appends creating more fail.
+    pub max_series: Option<usize>,
+    /// When commits reach stable storage.
+    pub sync: SyncPolicy,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            block_range: DEFAULT_BLOCK_RANGE,
+            max_series: None,
+            sync: SyncPolicy::default(),
+        }
+    }
+}
+
+/// A time-series database in a directory.
+#[derive(Debug)]
+pub struct Tsdb {
+    dir: PathBuf,
+    head: Head,
+    blocks: RwLock<Vec<Arc<Block>>>,
+    options: Options,
+    damage: Option<Damage>,
+}
+
+fn read_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
+    let mut blocks = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_err("reading", dir))? {
+        let entry = entry.map_err(io_err("reading", dir))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !path.is_dir() || name == "wal" {
+            continue;
+        }
+        if name.ends_with(".tmp") {
+            // A block whose writing was interrupted: never renamed into place, never used.
+            fs::remove_dir_all(&path).map_err(io_err("removing", &path))?;
+            continue;
+        }
+        if path.join("meta.json").exists() {
+            blocks.push(Arc::new(Block::open(&path)?));
+        }
+    }
+    // A compaction interrupted after writing its result but before deleting its sources
+    // leaves both: the result wins.
+    let replaced: std::collections::HashSet<String> = blocks
+        .iter()
+        .flat_map(|b| b.meta().compaction.sources.iter().cloned())
+        .collect();
+    let (stale, mut live): (Vec<_>, Vec<_>) = blocks
+        .into_iter()
+        .partition(|b| replaced.contains(&b.meta().id));
+    for b in stale {
+        fs::remove_dir_all(b.dir()).map_err(io_err("removing", b.dir()))?;
+    }
+    live.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+    Ok(live)
+}
+
+impl Tsdb {
+    /// Opens (creating if needed) the database in `dir`.
+    ///
+    /// A damaged WAL does not stop the open: everything before the damage is recovered, the
+    /// rest is cut off, and [`Tsdb::wal_damage`] says where. A damaged block does stop it,
+    /// with an error naming the file and offset.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self, StorageError> {
+        let dir = dir.as_ref().to_owned();
+        fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        let blocks = read_blocks(&dir)?;
+        let min_valid = blocks
+            .iter()
+            .map(|b| b.meta().max_time.saturating_add(1))
+            .max()
+            .unwrap_or(Timestamp::MIN);
+        let wal_dir = dir.join("wal");
+        // Replay into a head whose WAL is not open yet: records are read from the existing
+        // segments, and writing starts in a fresh segment after them.
+        let mut records = Vec::new();
+        let damage = wal::replay(&wal_dir, |r| records.push(r))?;
+        let head = Head::new(
+            Wal::open(&wal_dir, options.sync)?,
+            HeadOptions {
+                block_range: options.block_range,
+                max_series: options.max_series,
+            },
+            min_valid,
+        );
+        for r in records {
+            head.replay(r);
+        }
+        Ok(Self {
+            dir,
+            head,
+            blocks: RwLock::new(blocks),
+            options,
+            damage,
+        })
+    }
+
+    /// Where the WAL was found damaged at open, if it was.
+    pub fn wal_damage(&self) -> Option<&Damage> {
+        self.damage.as_ref()
+    }
+
+    /// The head, for its counters.
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// The open blocks, oldest first.
+    pub fn blocks(&self) -> Vec<Arc<Block>> {
+        self.blocks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The database directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Persists the head's data older than `t` into a block.
+    fn persist_before(&self, t: Timestamp) -> Result<Option<BlockMeta>, StorageError> {
+        let series = self.head.truncate_before(t);
+        if series.is_empty() {
+            return Ok(None);
+        }
+        let meta = block::write(
+            &self.dir,
+            series.into_iter().map(|(labels, chunks)| {
+                let chunks = chunks
+                    .into_iter()
+                    .map(|c| ChunkData {
+                        mint: c.mint,
+                        maxt: c.maxt,
+                        bytes: c.bytes,
+                    })
+                    .collect();
+                (labels, chunks)
+            }),
+            Compaction {
+                level: 1,
+                sources: Vec::new(),
+            },
+        )?;
+        let block = Arc::new(Block::open(&self.dir.join(&meta.id))?);
+        {
+            let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
+            blocks.push(block);
+            blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+        }
+        self.head.checkpoint()?;
+        Ok(Some(meta))
+    }
+
+    /// Persists every complete block range of the head that is older than half a range
+    /// before the newest sample, keeping recent data in memory for late scrapes.
+    pub fn cut(&self) -> Result<Vec<BlockMeta>, StorageError> {
+        let range = self.options.block_range;
+        let mut cut = Vec::new();
+        while let Some((lo, hi)) = self.head.time_range() {
+            if hi.saturating_sub(lo) < range + range / 2 {
+                break;
+            }
+            let boundary = crate::head::next_boundary(lo, range);
+            match self.persist_before(boundary)? {
+                Some(meta) => cut.push(meta),
+                None => break,
+            }
+        }
+        Ok(cut)
+    }
+
+    /// Persists everything in the head into a block; later samples must be newer.
+    pub fn flush(&self) -> Result<Option<BlockMeta>, StorageError> {
+        match self.head.time_range() {
+            Some((_, hi)) => self.persist_before(hi.saturating_add(1)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Appendable for Tsdb {
+    fn appender(&self) -> Box<dyn Appender + '_> {
+        Box::new(self.head.appender())
+    }
+}
+
+impl Queryable for Tsdb {
+    fn querier(
+        &self,
+        mint: Timestamp,
+        maxt: Timestamp,
+    ) -> Result<Box<dyn Querier + '_>, StorageError> {
+        // The head snapshot is taken first: a block cut after it holds data the snapshot
+        // still has, and the merge drops the duplicates; the other order could miss data.
+        let head = self.head.snapshot();
+        let blocks = self
+            .blocks()
+            .into_iter()
+            .filter(|b| b.meta().max_time >= mint && b.meta().min_time <= maxt)
+            .collect();
+        Ok(Box::new(DbQuerier {
+            blocks,
+            head,
+            mint,
+            maxt,
+        }))
+    }
+}
+
+/// Reads blocks and a head snapshot as one.
+struct DbQuerier {
+    blocks: Vec<Arc<Block>>,
+    head: HeadSnapshot,
+    mint: Timestamp,
+    maxt: Timestamp,
+}
+
+/// Where a chunk comes from.
+enum Source {
+    Block(Arc<Block>, ChunkMeta),
+    Head(SealedChunk),
+}
+
+impl Source {
+    fn mint(&self) -> Timestamp {
+        match self {
+            Source::Block(_, m) => m.mint,
+            Source::Head(c) => c.mint,
+        }
+    }
+
+    fn bytes(&self) -> Result<Arc<[u8]>, StorageError> {
+        match self {
+            Source::Block(b, m) => b.read_chunk(m).map(Into::into),
+            Source::Head(c) => Ok(c.bytes.clone()),
+        }
+    }
+
+    fn path(&self) -> String {
+        match self {
+            Source::Block(b, _) => b.dir().join("chunks").display().to_string(),
+            Source::Head(_) => "<head>".into(),
+        }
+    }
+
+    fn offset(&self) -> u64 {
+        match self {
+            Source::Block(_, m) => m.offset,
+            Source::Head(_) => 0,
+        }
+    }
+}
+
+impl DbQuerier {
+    fn matching(&self, matchers: &[Matcher]) -> BTreeMap<Labels, Vec<Source>> {
+        let mut out: BTreeMap<Labels, Vec<Source>> = BTreeMap::new();
+        for b in &self.blocks {
+            for (labels, chunks) in b.select(self.mint, self.maxt, matchers) {
+                out.entry(labels)
+                    .or_default()
+                    .extend(chunks.into_iter().map(|c| Source::Block(b.clone(), c)));
+            }
+        }
+        for (labels, chunks) in self.head.select(self.mint, self.maxt, matchers) {
+            out.entry(labels)
+                .or_default()
+                .extend(chunks.into_iter().map(Source::Head));
+        }
+        for sources in out.values_mut() {
+            sources.sort_by_key(Source::mint);
+        }
+        out
+    }
+
+    /// Series with at least one sample in range, each with its first sample read.
+    fn series(
+        &self,
+        matchers: &[Matcher],
+    ) -> impl Iterator<Item = Result<(Labels, ChunksIter), StorageError>> + Send + '_ {
+        let (mint, maxt) = (self.mint, self.maxt);
+        self.matching(matchers)
+            .into_iter()
+            .filter_map(move |(labels, sources)| {
+                let mut it = ChunksIter::new(sources, mint, maxt);
+                match it.peek() {
+                    Ok(Some(_)) => Some(Ok((labels, it))),
+                    Ok(None) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            })
+    }
+}
+
+impl Querier for DbQuerier {
+    fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
+        Ok(Box::new(self.series(matchers).map(|r| {
+            r.map(|(labels, it)| Series {
+                labels,
+                samples: Box::new(it) as Box<dyn SampleIterator>,
+            })
+        })))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let mut names = std::collections::BTreeSet::new();
+        for s in self.series(matchers) {
+            names.extend(s?.0.iter().map(|l| l.name.to_string()));
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        let mut values = std::collections::BTreeSet::new();
+        for s in self.series(matchers) {
+            if let Some(v) = s?.0.get(name) {
+                values.insert(v.to_owned());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+}
+
+/// The samples of a series' chunks in `[mint, maxt]`, in order, without duplicates where
+/// chunks overlap.
+struct ChunksIter {
+    sources: std::vec::IntoIter<Source>,
+    current: std::vec::IntoIter<Sample>,
+    mint: Timestamp,
+    maxt: Timestamp,
+    last: Option<Timestamp>,
+    peeked: Option<Sample>,
+}
+
+impl ChunksIter {
+    fn new(sources: Vec<Source>, mint: Timestamp, maxt: Timestamp) -> Self {
+        Self {
+            sources: sources.into_iter(),
+            current: Vec::new().into_iter(),
+            mint,
+            maxt,
+            last: None,
+            peeked: None,
+        }
+    }
+
+    fn peek(&mut self) -> Result<Option<Sample>, StorageError> {
+        if self.peeked.is_none() {
+            self.peeked = self.advance()?;
+        }
+        Ok(self.peeked)
+    }
+
+    fn advance(&mut self) -> Result<Option<Sample>, StorageError> {
+        loop {
+            for s in self.current.by_ref() {
+                if s.t < self.mint || self.last.is_some_and(|l| s.t <= l) {
+                    continue;
+                }
+                if s.t > self.maxt {
+                    break;
+                }
+                self.last = Some(s.t);
+                return Ok(Some(s));
+            }
+            let Some(source) = self.sources.next() else {
+                return Ok(None);
+            };
+            let bytes = source.bytes()?;
+            let corrupt = |e: chunk::ChunkError| StorageError::Corrupt {
+                path: source.path(),
+                offset: source.offset(),
+                message: e.to_string(),
+            };
+            let samples: Vec<Sample> = chunk::iter(&bytes)
+                .map_err(corrupt)?
+                .collect::<Result<_, _>>()
+                .map_err(corrupt)?;
+            self.current = samples.into_iter();
+        }
+    }
+}
+
+impl SampleIterator for ChunksIter {
+    fn next(&mut self) -> Result<Option<Sample>, StorageError> {
+        match self.peeked.take() {
+            Some(s) => Ok(Some(s)),
+            None => self.advance(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database in a temporary directory that is removed with it.
+    pub(crate) struct TempTsdb {
+        db: Tsdb,
+        _dir: tempfile::TempDir,
+    }
+
+    impl TempTsdb {
+        fn new(options: Options) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            Self {
+                db: Tsdb::open(dir.path(), options).unwrap(),
+                _dir: dir,
+            }
+        }
+    }
+
+    impl Appendable for TempTsdb {
+        fn appender(&self) -> Box<dyn Appender + '_> {
+            self.db.appender()
+        }
+    }
+
+    impl Queryable for TempTsdb {
+        fn querier(
+            &self,
+            mint: Timestamp,
+            maxt: Timestamp,
+        ) -> Result<Box<dyn Querier + '_>, StorageError> {
+            self.db.querier(mint, maxt)
+        }
+    }
+
+    impl storage::conformance::Subject for TempTsdb {
+        fn persist(&self) {
+            self.db.flush().unwrap();
+            assert!(!self.db.blocks().is_empty(), "persist must write a block");
+        }
+    }
+
+    fn up(i: i64) -> Labels {
+        Labels::from_pairs([("__name__", "up"), ("i", &i.to_string())])
+    }
+
+    fn everything(db: &Tsdb) -> Vec<(Labels, Vec<Sample>)> {
+        storage::conformance::select_all(db, Timestamp::MIN, Timestamp::MAX, &[])
+    }
+
+    #[test]
+    fn a_restart_replays_the_wal_and_keeps_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = {
+            let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+            for round in 0..3 {
+                let mut app = db.appender();
+                for i in 0..10 {
+                    app.append(None, &up(i), round * 1000, (i * round) as f64)
+                        .unwrap();
+                }
+                app.commit().unwrap();
+                if round == 1 {
+                    db.flush().unwrap();
+                }
+            }
+            let mut uncommitted = db.appender();
+            uncommitted.append(None, &up(0), 9000, 1.0).unwrap();
+            everything(&db)
+            // Dropped here without a flush or a commit of the last appender: a crash.
+        };
+        assert_eq!(before.len(), 10);
+        let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+        assert_eq!(db.wal_damage(), None);
+        assert_eq!(db.blocks().len(), 1);
+        assert_eq!(everything(&db), before);
+        let mut app = db.appender();
+        assert!(
+            app.append(None, &up(0), 500, 1.0).is_err(),
+            "older than the block"
+        );
+        app.append(None, &up(0), 3000, 1.0).unwrap();
+        app.commit().unwrap();
+    }
+
+    #[test]
+    fn a_torn_wal_tail_loses_only_the_torn_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+            for t in 0..5 {
+                let mut app = db.appender();
+                app.append(None, &up(1), t, t as f64).unwrap();
+                app.commit().unwrap();
+            }
+        }
+        let (_, last) = wal::segments(&dir.path().join("wal"))
+            .unwrap()
+            .pop()
+            .unwrap();
+        let len = fs::metadata(&last).unwrap().len();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&last)
+            .unwrap()
+            .set_len(len - 1)
+            .unwrap();
+        let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+        let damage = db.wal_damage().unwrap().to_string();
+        assert!(damage.contains(&last.display().to_string()), "{damage}");
+        let got = everything(&db);
+        assert_eq!(
+            got[0].1.iter().map(|s| s.t).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+    }
+
+    storage::conformance_tests!(TempTsdb::new(Options::default()), |limit| TempTsdb::new(
+        Options {
+            max_series: Some(limit),
+            ..Options::default()
+        }
+    ));
+}

@@ -1,0 +1,621 @@
+//! The head: the newest samples, in memory as compressed chunks, logged to the WAL.
+//!
+//! Each series keeps sealed chunks and one open chunk that takes new samples. Chunks never
+//! cross a block boundary (a multiple of the block range), so that cutting a block takes
+//! whole chunks. Series data sits behind an `Arc` and is copied on write: a querier clones
+//! the list of series when it is created and keeps reading that state while commits go on,
+//! so a query never sees half a commit. The copy is cheap: sealed chunks are shared and the
+//! open chunk is a few hundred bytes at most.
+//!
+//! Commits are serialised by the WAL lock: a commit writes its records, then applies its
+//! samples, before the next commit writes. Replaying the WAL applies the same records in
+//! the same order under the same rules, so recovery rebuilds exactly the committed state.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use model::{Labels, Matcher, Sample, Timestamp};
+use storage::{AppendError, Appender, SeriesRef, StorageError, validate_labels};
+
+use crate::chunk::{self, ChunkEncoder, MAX_SAMPLES, ValueHint};
+use crate::postings::Postings;
+use crate::wal::{self, Record, Wal};
+
+/// Counters of what the head refused or dropped.
+#[derive(Debug, Default)]
+pub struct HeadStats {
+    /// Samples older than their series' newest sample.
+    pub out_of_order: AtomicU64,
+    /// Samples with a new value at an existing timestamp.
+    pub duplicates: AtomicU64,
+    /// Samples older than the head accepts.
+    pub too_old: AtomicU64,
+    /// Series refused by the series limit.
+    pub series_limit: AtomicU64,
+    /// Samples dropped at commit because a concurrent commit wrote past them first.
+    pub dropped_at_commit: AtomicU64,
+}
+
+/// A chunk that takes no more samples.
+#[derive(Debug, Clone)]
+pub struct SealedChunk {
+    /// Its first timestamp.
+    pub mint: Timestamp,
+    /// Its last timestamp.
+    pub maxt: Timestamp,
+    /// The encoded chunk.
+    pub bytes: Arc<[u8]>,
+}
+
+/// The samples of one series in the head.
+#[derive(Debug, Clone)]
+pub struct SeriesData {
+    /// Sealed chunks, oldest first.
+    pub sealed: Vec<SealedChunk>,
+    open: Option<ChunkEncoder>,
+    last: Option<Sample>,
+    hint: ValueHint,
+}
+
+impl Default for SeriesData {
+    fn default() -> Self {
+        Self {
+            sealed: Vec::new(),
+            open: None,
+            last: None,
+            hint: ValueHint::Integer(0),
+        }
+    }
+}
+
+/// The first block boundary after `t`.
+pub fn next_boundary(t: Timestamp, range: i64) -> Timestamp {
+    t.div_euclid(range).saturating_add(1).saturating_mul(range)
+}
+
+impl SeriesData {
+    fn push(&mut self, s: Sample, block_range: i64) {
+        if let Some(open) = &mut self.open {
+            let boundary = next_boundary(open.min_time(), block_range);
+            if s.t < boundary && open.append(s) {
+                self.last = Some(s);
+                return;
+            }
+            let cut_early = s.t < boundary && open.count() < MAX_SAMPLES;
+            self.hint = open.next_hint(cut_early);
+            self.seal();
+        }
+        self.open = Some(ChunkEncoder::new(s, self.hint));
+        self.last = Some(s);
+    }
+
+    fn seal(&mut self) {
+        if let Some(open) = self.open.take() {
+            self.sealed.push(SealedChunk {
+                mint: open.min_time(),
+                maxt: open.max_time(),
+                bytes: open.bytes().into(),
+            });
+        }
+    }
+
+    /// The chunks overlapping `[mint, maxt]`, the open one copied.
+    pub fn chunks(&self, mint: Timestamp, maxt: Timestamp) -> Vec<SealedChunk> {
+        let mut out: Vec<SealedChunk> = self
+            .sealed
+            .iter()
+            .filter(|c| c.maxt >= mint && c.mint <= maxt)
+            .cloned()
+            .collect();
+        if let Some(open) = &self.open
+            && open.max_time() >= mint
+            && open.min_time() <= maxt
+        {
+            out.push(SealedChunk {
+                mint: open.min_time(),
+                maxt: open.max_time(),
+                bytes: open.bytes().into(),
+            });
+        }
+        out
+    }
+
+    /// The oldest timestamp held, if any.
+    pub fn min_time(&self) -> Option<Timestamp> {
+        self.sealed
+            .first()
+            .map(|c| c.mint)
+            .or_else(|| self.open.as_ref().map(ChunkEncoder::min_time))
+    }
+
+    /// The newest sample, if any.
+    pub fn last(&self) -> Option<Sample> {
+        self.last
+    }
+
+    /// Seals the open chunk and removes the chunks that end before `t`, returning them.
+    fn split_before(&mut self, t: Timestamp) -> Vec<SealedChunk> {
+        if self.open.as_ref().is_some_and(|o| o.max_time() < t) {
+            self.seal();
+        }
+        let keep_from = self.sealed.partition_point(|c| c.maxt < t);
+        self.sealed.drain(..keep_from).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct HeadSeries {
+    labels: Labels,
+    data: Arc<SeriesData>,
+    /// Whether the WAL has this series' record.
+    logged: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct HeadState {
+    /// Series by id - 1; `None` once garbage-collected. Ids are never reused.
+    series: Vec<Option<HeadSeries>>,
+    by_labels: HashMap<Labels, u64>,
+    postings: Arc<Postings>,
+    live: usize,
+    /// The oldest timestamp the head accepts: after the newest persisted block.
+    min_valid: Timestamp,
+}
+
+/// Options of the head.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadOptions {
+    /// The block range: chunks never cross a multiple of it.
+    pub block_range: i64,
+    /// The most series the head holds; creating more fails.
+    pub max_series: Option<usize>,
+}
+
+/// The in-memory, WAL-backed part of the database.
+#[derive(Debug)]
+pub struct Head {
+    state: RwLock<HeadState>,
+    wal: Mutex<Wal>,
+    options: HeadOptions,
+    /// Refusals and drops, counted.
+    pub stats: HeadStats,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Head {
+    /// Returns a head that logs to `wal` and accepts samples from `min_valid` on.
+    pub fn new(wal: Wal, options: HeadOptions, min_valid: Timestamp) -> Self {
+        Self {
+            state: RwLock::new(HeadState {
+                min_valid,
+                ..HeadState::default()
+            }),
+            wal: Mutex::new(wal),
+            options,
+            stats: HeadStats::default(),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, HeadState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HeadState> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies one replayed WAL record. Samples that are out of order, duplicates or too
+    /// old are dropped, as they were when first committed.
+    pub fn replay(&self, record: Record) {
+        let mut state = self.write();
+        match record {
+            Record::Series(series) => {
+                for (id, labels) in series {
+                    let slot = id as usize;
+                    if slot == 0 || state.by_labels.contains_key(&labels) {
+                        continue;
+                    }
+                    if state.series.len() < slot {
+                        state.series.resize(slot, None);
+                    }
+                    if state.series[slot - 1].is_none() {
+                        Arc::make_mut(&mut state.postings).add(id, &labels);
+                        state.by_labels.insert(labels.clone(), id);
+                        state.series[slot - 1] = Some(HeadSeries {
+                            labels,
+                            data: Arc::default(),
+                            logged: true,
+                        });
+                        state.live += 1;
+                    }
+                }
+            }
+            Record::Samples(samples) => {
+                let range = self.options.block_range;
+                let min_valid = state.min_valid;
+                for (id, s) in samples {
+                    if s.t < min_valid {
+                        continue;
+                    }
+                    if let Some(Some(series)) = state.series.get_mut(id as usize - 1) {
+                        let data = Arc::make_mut(&mut series.data);
+                        if order(data.last, s) == Order::Append {
+                            data.push(s, range);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens an append transaction.
+    pub fn appender(&self) -> HeadAppender<'_> {
+        HeadAppender {
+            head: self,
+            pending: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// A snapshot for queries.
+    pub fn snapshot(&self) -> HeadSnapshot {
+        let state = self.read();
+        HeadSnapshot {
+            series: state.series.clone(),
+            postings: state.postings.clone(),
+        }
+    }
+
+    /// The oldest timestamp the head accepts.
+    pub fn min_valid(&self) -> Timestamp {
+        self.read().min_valid
+    }
+
+    /// The number of series in the head.
+    pub fn series_count(&self) -> usize {
+        self.read().live
+    }
+
+    /// The oldest and newest timestamps in the head, if it holds samples.
+    pub fn time_range(&self) -> Option<(Timestamp, Timestamp)> {
+        let state = self.read();
+        let mut range: Option<(Timestamp, Timestamp)> = None;
+        for s in state.series.iter().flatten() {
+            if let (Some(lo), Some(hi)) = (s.data.min_time(), s.data.last().map(|s| s.t)) {
+                range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            }
+        }
+        range
+    }
+
+    /// Removes every chunk ending before `t` from the head and returns them per series
+    /// (sorted by labels), raising the head's `min_valid` to `t`; series left empty are
+    /// dropped. The caller persists the chunks in a block, then calls [`Head::checkpoint`].
+    pub fn truncate_before(&self, t: Timestamp) -> Vec<(Labels, Vec<SealedChunk>)> {
+        // Holding the WAL lock keeps commits out while the head changes shape.
+        let _wal = lock(&self.wal);
+        let mut state = self.write();
+        state.min_valid = state.min_valid.max(t);
+        let mut out = Vec::new();
+        let mut removed = Vec::new();
+        for slot in state.series.iter_mut() {
+            let Some(series) = slot else { continue };
+            let chunks = Arc::make_mut(&mut series.data).split_before(t);
+            if !chunks.is_empty() {
+                out.push((series.labels.clone(), chunks));
+            }
+            if series.data.sealed.is_empty() && series.data.open.is_none() {
+                removed.push(series.labels.clone());
+                *slot = None;
+            }
+        }
+        for labels in &removed {
+            state.by_labels.remove(labels);
+        }
+        state.live -= removed.len();
+        if !removed.is_empty() {
+            let live: std::collections::HashSet<u64> = state.by_labels.values().copied().collect();
+            Arc::make_mut(&mut state.postings).retain(|id| live.contains(&id));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Rewrites the WAL as the head's current content in a new segment and deletes the
+    /// older segments, after truncation moved their older samples into a block.
+    pub fn checkpoint(&self) -> Result<(), StorageError> {
+        let mut wal = lock(&self.wal);
+        let state = self.read();
+        let segment = wal.cut()?;
+        let mut buf = Vec::new();
+        let series: Vec<(u64, Labels)> = state
+            .series
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i as u64 + 1, s.labels.clone())))
+            .collect();
+        wal::encode(&Record::Series(series), &mut buf);
+        for (i, s) in state.series.iter().enumerate() {
+            let Some(s) = s else { continue };
+            let mut samples = Vec::new();
+            for c in s.data.chunks(Timestamp::MIN, Timestamp::MAX) {
+                for sample in chunk::iter(&c.bytes).map_err(|e| corrupt_head(&e))? {
+                    samples.push((i as u64 + 1, sample.map_err(|e| corrupt_head(&e))?));
+                }
+            }
+            if !samples.is_empty() {
+                wal::encode(&Record::Samples(samples), &mut buf);
+            }
+            if buf.len() > 1 << 20 {
+                wal.write(&buf)?;
+                buf.clear();
+            }
+        }
+        wal.write(&buf)?;
+        wal.cut()?;
+        wal.remove_before(segment)
+    }
+}
+
+fn corrupt_head(e: &chunk::ChunkError) -> StorageError {
+    StorageError::Corrupt {
+        path: "<head>".into(),
+        offset: 0,
+        message: e.to_string(),
+    }
+}
+
+/// Where a new sample stands against its series' newest one.
+#[derive(Debug, PartialEq, Eq)]
+enum Order {
+    Append,
+    Same,
+    Older,
+    Conflict,
+}
+
+fn order(last: Option<Sample>, s: Sample) -> Order {
+    match last {
+        Some(l) if s.t < l.t => Order::Older,
+        Some(l) if s.t == l.t && l.v.to_bits() != s.v.to_bits() => Order::Conflict,
+        Some(l) if s.t == l.t => Order::Same,
+        _ => Order::Append,
+    }
+}
+
+/// An append transaction on the head.
+#[derive(Debug)]
+pub struct HeadAppender<'a> {
+    head: &'a Head,
+    /// Series id, labels and new samples, in first-append order.
+    pending: Vec<(u64, Labels, Vec<Sample>)>,
+    index: HashMap<u64, usize>,
+}
+
+impl HeadAppender<'_> {
+    fn resolve(&self, series: Option<SeriesRef>, labels: &Labels) -> Result<u64, AppendError> {
+        {
+            let state = self.head.read();
+            if let Some(r) = series
+                && let Some(Some(s)) = state.series.get(r.get() as usize - 1)
+                && &s.labels == labels
+            {
+                return Ok(r.get());
+            }
+            if let Some(id) = state.by_labels.get(labels) {
+                return Ok(*id);
+            }
+        }
+        let mut state = self.head.write();
+        if let Some(id) = state.by_labels.get(labels) {
+            return Ok(*id);
+        }
+        if let Some(limit) = self.head.options.max_series
+            && state.live >= limit
+        {
+            self.head.stats.series_limit.fetch_add(1, Ordering::Relaxed);
+            return Err(AppendError::SeriesLimit {
+                labels: labels.clone(),
+                limit,
+            });
+        }
+        state.series.push(Some(HeadSeries {
+            labels: labels.clone(),
+            data: Arc::default(),
+            logged: false,
+        }));
+        let id = state.series.len() as u64;
+        state.by_labels.insert(labels.clone(), id);
+        Arc::make_mut(&mut state.postings).add(id, labels);
+        state.live += 1;
+        Ok(id)
+    }
+
+    fn commit_inner(self) -> Result<(), StorageError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut wal = lock(&self.head.wal);
+        let mut pending = self.pending;
+        // A series created by this transaction may have been dropped by a truncation since
+        // (it had no samples then): create it again.
+        let missing: Vec<usize> = {
+            let state = self.head.read();
+            pending
+                .iter()
+                .enumerate()
+                .filter(|(_, (id, labels, _))| {
+                    !matches!(state.series.get(*id as usize - 1), Some(Some(s)) if &s.labels == labels)
+                })
+                .map(|(i, _)| i)
+                .collect()
+        };
+        if !missing.is_empty() {
+            let mut state = self.head.write();
+            for i in missing {
+                let labels = pending[i].1.clone();
+                let id = match state.by_labels.get(&labels) {
+                    Some(id) => *id,
+                    None => {
+                        state.series.push(Some(HeadSeries {
+                            labels: labels.clone(),
+                            data: Arc::default(),
+                            logged: false,
+                        }));
+                        let id = state.series.len() as u64;
+                        state.by_labels.insert(labels.clone(), id);
+                        Arc::make_mut(&mut state.postings).add(id, &labels);
+                        state.live += 1;
+                        id
+                    }
+                };
+                pending[i].0 = id;
+            }
+        }
+        let mut buf = Vec::new();
+        {
+            let state = self.head.read();
+            let unlogged: Vec<(u64, Labels)> = pending
+                .iter()
+                .filter(|(id, _, _)| matches!(state.series.get(*id as usize - 1), Some(Some(s)) if !s.logged))
+                .map(|(id, labels, _)| (*id, labels.clone()))
+                .collect();
+            if !unlogged.is_empty() {
+                wal::encode(&Record::Series(unlogged), &mut buf);
+            }
+        }
+        let samples: Vec<(u64, Sample)> = pending
+            .iter()
+            .flat_map(|(id, _, samples)| samples.iter().map(move |s| (*id, *s)))
+            .collect();
+        wal::encode(&Record::Samples(samples), &mut buf);
+        wal.write(&buf)?;
+
+        let range = self.head.options.block_range;
+        let mut state = self.head.write();
+        let min_valid = state.min_valid;
+        let mut dropped = 0;
+        for (id, _, samples) in pending {
+            let Some(Some(series)) = state.series.get_mut(id as usize - 1) else {
+                continue;
+            };
+            series.logged = true;
+            let data = Arc::make_mut(&mut series.data);
+            for s in samples {
+                match order(data.last, s) {
+                    Order::Append if s.t >= min_valid => data.push(s, range),
+                    Order::Same => {}
+                    _ => dropped += 1,
+                }
+            }
+        }
+        self.head
+            .stats
+            .dropped_at_commit
+            .fetch_add(dropped, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Appender for HeadAppender<'_> {
+    fn append(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        validate_labels(labels)?;
+        let min_valid = self.head.min_valid();
+        if t < min_valid {
+            self.head.stats.too_old.fetch_add(1, Ordering::Relaxed);
+            return Err(AppendError::TooOld {
+                labels: labels.clone(),
+                t,
+                min_valid,
+            });
+        }
+        let id = self.resolve(series, labels)?;
+        let r = SeriesRef::new(id).unwrap_or(SeriesRef::MIN);
+        let slot = self.index.get(&id).copied();
+        let last = match slot.and_then(|i| self.pending[i].2.last().copied()) {
+            Some(s) => Some(s),
+            None => {
+                let state = self.head.read();
+                state
+                    .series
+                    .get(id as usize - 1)
+                    .and_then(|s| s.as_ref())
+                    .and_then(|s| s.data.last())
+            }
+        };
+        let s = Sample::new(t, v);
+        match order(last, s) {
+            Order::Append => {}
+            Order::Same => return Ok(r),
+            Order::Older => {
+                self.head.stats.out_of_order.fetch_add(1, Ordering::Relaxed);
+                return Err(AppendError::OutOfOrder {
+                    labels: labels.clone(),
+                    t,
+                    last: last.map_or(t, |l| l.t),
+                });
+            }
+            Order::Conflict => {
+                self.head.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                return Err(AppendError::Duplicate {
+                    labels: labels.clone(),
+                    t,
+                    existing: last.map_or(f64::NAN, |l| l.v),
+                    new: v,
+                });
+            }
+        }
+        match slot {
+            Some(i) => self.pending[i].2.push(s),
+            None => {
+                self.index.insert(id, self.pending.len());
+                self.pending.push((id, labels.clone(), vec![s]));
+            }
+        }
+        Ok(r)
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        (*self).commit_inner()
+    }
+
+    fn rollback(self: Box<Self>) {}
+}
+
+/// The head as it was when a querier was created.
+#[derive(Debug, Clone)]
+pub struct HeadSnapshot {
+    series: Vec<Option<HeadSeries>>,
+    postings: Arc<Postings>,
+}
+
+impl HeadSnapshot {
+    /// The series matching `matchers` with chunks overlapping `[mint, maxt]`, by labels.
+    pub fn select(
+        &self,
+        mint: Timestamp,
+        maxt: Timestamp,
+        matchers: &[Matcher],
+    ) -> Vec<(Labels, Vec<SealedChunk>)> {
+        let mut out: Vec<(Labels, Vec<SealedChunk>)> = self
+            .postings
+            .select(matchers)
+            .into_iter()
+            .filter_map(|id| self.series.get(id as usize - 1)?.as_ref())
+            .map(|s| (s.labels.clone(), s.data.chunks(mint, maxt)))
+            .filter(|(_, chunks)| !chunks.is_empty())
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
