@@ -67,6 +67,10 @@ pub enum MetricType {
 /// One sample line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleLine<'a> {
+    /// The series as written: the metric name and the label set, if any, verbatim. Two
+    /// lines with equal text are the same series (the converse does not hold: label order
+    /// and escaping may differ).
+    pub series: &'a str,
     /// The metric name.
     pub name: &'a str,
     /// The labels in the order written (no `__name__`).
@@ -404,6 +408,7 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+        let series = &line[..i];
         if b.get(i) != Some(&b' ') {
             return Err(self.error(start, start + i, "expected a space before the value"));
         }
@@ -460,6 +465,7 @@ impl<'a> Parser<'a> {
             ));
         }
         Ok(SampleLine {
+            series,
             name,
             labels,
             value,
@@ -523,6 +529,7 @@ mod tests {
     fn sample(e: &Entry<'_>) -> SampleLine<'static> {
         match e {
             Entry::Sample(s) => SampleLine {
+                series: Box::leak(s.series.to_owned().into_boxed_str()),
                 name: Box::leak(s.name.to_owned().into_boxed_str()),
                 labels: s
                     .labels

@@ -3,6 +3,7 @@ pub mod block;
 pub mod chunk;
 pub mod db;
 pub mod head;
+pub mod import;
 pub mod postings;
 pub mod wal;
 

@@ -237,13 +237,27 @@ pub fn segments(dir: &Path) -> Result<Vec<(u32, PathBuf)>, StorageError> {
     Ok(out)
 }
 
+/// Reads every record of the log in order without changing anything, calling `apply` for
+/// each, and stops at the first damaged record, which it returns.
+pub fn scan(dir: &Path, apply: impl FnMut(Record)) -> Result<Option<Damage>, StorageError> {
+    read(dir, apply, false)
+}
+
 /// Reads every record of the log in order, calling `apply` for each.
 ///
 /// Reading stops at the first damaged record: the segment is truncated there, later
 /// segments are removed, and the damage is returned, so that the log can be written after
 /// again and the next open does not report the same damage. Everything before the damage
 /// has been applied.
-pub fn replay(dir: &Path, mut apply: impl FnMut(Record)) -> Result<Option<Damage>, StorageError> {
+pub fn replay(dir: &Path, apply: impl FnMut(Record)) -> Result<Option<Damage>, StorageError> {
+    read(dir, apply, true)
+}
+
+fn read(
+    dir: &Path,
+    mut apply: impl FnMut(Record),
+    repair: bool,
+) -> Result<Option<Damage>, StorageError> {
     let segments = segments(dir)?;
     for (i, (_, path)) in segments.iter().enumerate() {
         let mut bytes = Vec::new();
@@ -263,6 +277,9 @@ pub fn replay(dir: &Path, mut apply: impl FnMut(Record)) -> Result<Option<Damage
                         offset: offset as u64,
                         message,
                     };
+                    if !repair {
+                        return Ok(Some(damage));
+                    }
                     OpenOptions::new()
                         .write(true)
                         .open(path)

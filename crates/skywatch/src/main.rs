@@ -1,0 +1,46 @@
+//! The `skywatch` command: the server (to come) and the tools that work on its data.
+//!
+//! This is the only crate that names concrete types: it builds the TSDB and hands it to
+//! what needs storage. Each subcommand is a module; errors are reported on standard error
+//! as `skywatch: <what failed>` with exit status 1, usage errors by clap with status 2.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line program reports on the terminal"
+)]
+
+mod tsdb_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Skywatch: metrics, alerts, traces and logs for node networks, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "skywatch", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with TSDB data directories: import, inspect.
+    #[command(subcommand)]
+    Tsdb(tsdb_cmd::TsdbCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Tsdb(cmd) => tsdb_cmd::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("skywatch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
