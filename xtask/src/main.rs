@@ -16,6 +16,7 @@
 )]
 
 mod bench;
+mod datagen;
 mod tidy;
 
 use std::path::PathBuf;
@@ -26,13 +27,16 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("tidy") => tidy::run(&workspace_root()),
         Some("bench-sdk") => bench::run(&workspace_root(), &args[1..]),
+        Some("gen-openmetrics") => gen_openmetrics(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
                  tidy        check layering, file headers, manifests and paths\n  \
                  bench-sdk   run the SDK benchmarks and print ratios to their baselines \
-                 (extra arguments go to criterion)"
+                 (extra arguments go to criterion)\n  \
+                 gen-openmetrics [--nodes N] [--hours H] [--seed S] --out FILE\n              \
+                 write the storage benchmark's node-network data set"
             );
             return ExitCode::from(2);
         }
@@ -44,6 +48,41 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Parses the generator's flags and runs it.
+fn gen_openmetrics(args: &[String]) -> Result<(), String> {
+    let mut o = datagen::GenOptions {
+        nodes: 30,
+        hours: 4.0,
+        seed: 1,
+        out: PathBuf::new(),
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
+        match flag.as_str() {
+            "--nodes" => o.nodes = value.parse().map_err(|e| bad(&e))?,
+            "--hours" => o.hours = value.parse().map_err(|e| bad(&e))?,
+            "--seed" => o.seed = value.parse().map_err(|e| bad(&e))?,
+            "--out" => o.out = PathBuf::from(value),
+            _ => {
+                return Err(format!(
+                    "unknown flag {flag}: expected --nodes, --hours, --seed or --out"
+                ));
+            }
+        }
+    }
+    if o.out.as_os_str().is_empty() {
+        return Err("--out FILE is required".into());
+    }
+    let (series, samples) = datagen::run(&o)?;
+    println!(
+        "wrote {samples} samples of {series} series to {}",
+        o.out.display()
+    );
+    Ok(())
 }
 
 /// The workspace root: the parent of this crate's directory.

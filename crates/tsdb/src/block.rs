@@ -158,6 +158,14 @@ pub fn write(
         }
         let mut metas = Vec::with_capacity(chunks.len());
         for c in chunks {
+            // Scaled-integer chunks are re-encoded here rather than when the head seals them:
+            // sealing happens under the head's lock, for every series at once at a block
+            // boundary, while writing a block happens off the commit path.
+            let bytes = crate::chunk::optimize(&c.bytes);
+            let c = ChunkData {
+                bytes: bytes.map_or(c.bytes, Into::into),
+                ..c
+            };
             record.clear();
             put_uvarint(&mut record, c.bytes.len() as u64);
             record.extend_from_slice(&c.bytes);
