@@ -41,6 +41,12 @@ pub struct Options {
     pub max_series: Option<usize>,
     /// When commits reach stable storage.
     pub sync: SyncPolicy,
+    /// Blocks whose newest sample is older than this many milliseconds before the newest
+    /// sample of the database are deleted by [`Tsdb::apply_retention`].
+    pub retention_time: Option<i64>,
+    /// The oldest blocks are deleted by [`Tsdb::apply_retention`] while blocks and WAL
+    /// together take more bytes than this.
+    pub retention_bytes: Option<u64>,
 }
 
 impl Default for Options {
@@ -49,9 +55,15 @@ impl Default for Options {
             block_range: DEFAULT_BLOCK_RANGE,
             max_series: None,
             sync: SyncPolicy::default(),
+            retention_time: None,
+            retention_bytes: None,
         }
     }
 }
+
+/// How many block ranges a compacted block spans at each level: 3, 9 and 27 (6 h, 18 h and
+/// 54 h with the default 2 h range), as Prometheus's compaction levels do.
+const COMPACTION_FACTORS: [i64; 3] = [3, 9, 27];
 
 /// A time-series database in a directory.
 #[derive(Debug)]
@@ -218,6 +230,156 @@ impl Tsdb {
             Some((_, hi)) => self.persist_before(hi.saturating_add(1)),
             None => Ok(None),
         }
+    }
+}
+
+impl Tsdb {
+    /// Merges the blocks of each closed, aligned window of 3, 9 or 27 block ranges into one
+    /// block, smallest windows first, and returns the blocks written.
+    ///
+    /// A window is closed when everything before its end is persisted (the head accepts
+    /// only later samples), so that a window still receiving cuts is not merged early. The merged block lists every block it
+    /// replaces, directly or through earlier merges, as its sources: if the process dies
+    /// after writing it but before deleting them, the next open deletes them.
+    pub fn compact(&self) -> Result<Vec<BlockMeta>, StorageError> {
+        let mut written = Vec::new();
+        for factor in COMPACTION_FACTORS {
+            let window = self.options.block_range.saturating_mul(factor);
+            loop {
+                let blocks = self.blocks();
+                // Everything before the head's oldest accepted timestamp is in blocks.
+                let persisted_until = self.head.min_valid();
+                let group = blocks
+                    .iter()
+                    .map(|b| b.meta().min_time.div_euclid(window))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .map(|w| {
+                        let members: Vec<Arc<Block>> = blocks
+                            .iter()
+                            .filter(|b| {
+                                b.meta().min_time.div_euclid(window) == w
+                                    && b.meta().max_time.div_euclid(window) == w
+                            })
+                            .cloned()
+                            .collect();
+                        (w, members)
+                    })
+                    .find(|(w, members)| {
+                        members.len() >= 2 && (w + 1).saturating_mul(window) <= persisted_until
+                    });
+                let Some((_, members)) = group else { break };
+                written.push(self.merge(&members)?);
+            }
+        }
+        Ok(written)
+    }
+
+    /// Writes one block holding everything in `sources`, swaps it in and deletes them.
+    fn merge(&self, sources: &[Arc<Block>]) -> Result<BlockMeta, StorageError> {
+        let mut series: BTreeMap<Labels, Vec<ChunkData>> = BTreeMap::new();
+        for b in sources {
+            for (labels, chunks) in b.all_series() {
+                let entry = series.entry(labels.clone()).or_default();
+                for c in chunks {
+                    entry.push(ChunkData {
+                        mint: c.mint,
+                        maxt: c.maxt,
+                        bytes: b.read_chunk(c)?.into(),
+                    });
+                }
+            }
+        }
+        for chunks in series.values_mut() {
+            chunks.sort_by_key(|c| c.mint);
+        }
+        let mut ids: Vec<String> = sources
+            .iter()
+            .flat_map(|b| {
+                std::iter::once(b.meta().id.clone())
+                    .chain(b.meta().compaction.sources.iter().cloned())
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let level = sources
+            .iter()
+            .map(|b| b.meta().compaction.level)
+            .max()
+            .unwrap_or(1)
+            + 1;
+        let meta = block::write(
+            &self.dir,
+            series,
+            Compaction {
+                level,
+                sources: ids,
+            },
+        )?;
+        let merged = Arc::new(Block::open(&self.dir.join(&meta.id))?);
+        {
+            let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
+            blocks.retain(|b| !sources.iter().any(|s| Arc::ptr_eq(s, b)));
+            blocks.push(merged);
+            blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
+        }
+        // Queriers still holding a source keep reading it: its index is in memory and its
+        // chunks file stays readable through the open handle after the directory is gone.
+        for b in sources {
+            fs::remove_dir_all(b.dir()).map_err(io_err("removing", b.dir()))?;
+        }
+        Ok(meta)
+    }
+
+    /// Deletes the blocks that retention by time or by size no longer keeps, oldest first,
+    /// and returns their metas. The head is never deleted.
+    pub fn apply_retention(&self) -> Result<Vec<BlockMeta>, StorageError> {
+        let blocks = self.blocks();
+        let newest = blocks
+            .iter()
+            .map(|b| b.meta().max_time)
+            .chain(self.head.time_range().map(|(_, hi)| hi))
+            .max();
+        let wal_bytes: u64 = wal::segments(&self.dir.join("wal"))?
+            .iter()
+            .map(|(_, p)| fs::metadata(p).map_or(0, |m| m.len()))
+            .sum();
+        let mut total = wal_bytes + blocks.iter().map(|b| b.size()).sum::<u64>();
+        let mut doomed = Vec::new();
+        for b in &blocks {
+            let too_old = match (self.options.retention_time, newest) {
+                (Some(keep), Some(newest)) => b.meta().max_time < newest.saturating_sub(keep),
+                _ => false,
+            };
+            let too_big = self
+                .options
+                .retention_bytes
+                .is_some_and(|limit| total > limit);
+            if !(too_old || too_big) {
+                break;
+            }
+            total -= b.size();
+            doomed.push(b.clone());
+        }
+        if doomed.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.blocks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b)));
+        for b in &doomed {
+            fs::remove_dir_all(b.dir()).map_err(io_err("removing", b.dir()))?;
+        }
+        Ok(doomed.iter().map(|b| b.meta().clone()).collect())
+    }
+
+    /// Runs the periodic work: cut the head into blocks, compact, apply retention.
+    pub fn maintain(&self) -> Result<(), StorageError> {
+        self.cut()?;
+        self.compact()?;
+        self.apply_retention()?;
+        Ok(())
     }
 }
 
@@ -548,6 +710,116 @@ mod tests {
             got[0].1.iter().map(|s| s.t).collect::<Vec<_>>(),
             [0, 1, 2, 3]
         );
+    }
+
+    const HOUR: i64 = 3_600_000;
+
+    /// A database with one level-1 block per two hours over `hours`, plus head data after.
+    fn with_blocks(dir: &Path, hours: i64, options: Options) -> Tsdb {
+        let db = Tsdb::open(dir, options).unwrap();
+        for t in (0..=hours * HOUR).step_by(15 * 60_000) {
+            let mut app = db.appender();
+            for i in 0..3 {
+                app.append(None, &up(i), t, (t / 1000 + i) as f64).unwrap();
+            }
+            app.commit().unwrap();
+            db.cut().unwrap();
+        }
+        db
+    }
+
+    #[test]
+    fn compaction_merges_closed_windows_and_keeps_every_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = with_blocks(dir.path(), 14, Options::default());
+        let before = everything(&db);
+        let levels = |db: &Tsdb| {
+            db.blocks()
+                .iter()
+                .map(|b| b.meta().compaction.level)
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            levels(&db).iter().all(|l| *l == 1) && db.blocks().len() >= 5,
+            "{:?}",
+            levels(&db)
+        );
+        let merged = db.compact().unwrap();
+        assert_eq!(
+            merged.len(),
+            2,
+            "two closed 6 h windows: [0, 6h) and [6h, 12h)"
+        );
+        assert_eq!(merged[0].compaction.sources.len(), 3);
+        assert_eq!(
+            (merged[0].min_time, merged[0].max_time),
+            (0, 6 * HOUR - 15 * 60_000)
+        );
+        assert_eq!(everything(&db), before);
+        // Simulate a crash between writing the merge and deleting its sources: put a source
+        // back. The next open must drop it, not double its samples.
+        let source = merged[0].compaction.sources[0].clone();
+        let survivor = tempfile::tempdir().unwrap();
+        let merged_dir = dir.path().join(&merged[0].id);
+        drop(db);
+        let db = with_blocks(survivor.path(), 4, Options::default());
+        let stray = db.blocks()[0].dir().to_owned();
+        drop(db);
+        fs::rename(&stray, dir.path().join(&source)).unwrap();
+        let meta_path = dir.path().join(&source).join("meta.json");
+        let mut meta: BlockMeta = serde_json::from_slice(&fs::read(&meta_path).unwrap()).unwrap();
+        meta.id = source.clone();
+        fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+        assert!(merged_dir.exists());
+        let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+        assert!(
+            !dir.path().join(&source).exists(),
+            "a replaced source is deleted at open"
+        );
+        assert_eq!(everything(&db), before);
+    }
+
+    #[test]
+    fn retention_deletes_the_oldest_blocks_by_time_and_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = with_blocks(
+            dir.path(),
+            10,
+            Options {
+                retention_time: Some(5 * HOUR),
+                ..Options::default()
+            },
+        );
+        let deleted = db.apply_retention().unwrap();
+        assert!(!deleted.is_empty());
+        assert!(deleted.iter().all(|m| m.max_time < 5 * HOUR));
+        let oldest = everything(&db)[0].1[0].t;
+        assert!(oldest >= 4 * HOUR, "{oldest}");
+        drop(db);
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = with_blocks(dir.path(), 10, Options::default());
+        let sizes: Vec<u64> = db.blocks().iter().map(|b| b.size()).collect();
+        let wal_bytes: u64 = wal::segments(&dir.path().join("wal"))
+            .unwrap()
+            .iter()
+            .map(|(_, p)| fs::metadata(p).unwrap().len())
+            .sum();
+        // Room for the WAL and all blocks but the two oldest.
+        let limit = wal_bytes + sizes.iter().skip(2).sum::<u64>();
+        drop(db);
+        let db = Tsdb::open(
+            dir.path(),
+            Options {
+                retention_bytes: Some(limit),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let deleted = db.apply_retention().unwrap();
+        assert_eq!(deleted.len(), 2);
+        assert_eq!(deleted[0].min_time, 0, "the oldest goes first");
+        assert_eq!(everything(&db)[0].1[0].t, 4 * HOUR);
     }
 
     storage::conformance_tests!(TempTsdb::new(Options::default()), |limit| TempTsdb::new(
