@@ -457,12 +457,18 @@ pub fn many_series_and_samples(s: &impl Subject) {
     assert_eq!(values[49], Sample::new(49 * 15_000, 49.0));
 }
 
-/// Appenders on several threads, some sharing series, while queries run: every query sees
-/// each series as an in-order prefix of what was committed, never a torn transaction.
+/// Appenders on several threads, some sharing series, while queries run over persisted and
+/// fresh data: every query sees each series as an in-order prefix of what was committed,
+/// never a torn transaction, and the persisted data throughout.
 pub fn concurrent_appenders_and_queries<S: Subject>(s: &S) {
     const THREADS: i64 = 4;
     const ROUNDS: i64 = 200;
     let shared = series("shared", &[]);
+    // Older data in the store's persisted form, read throughout by the concurrent queries.
+    let base = series("base", &[]);
+    let base_samples = samples(&[(-2000, 1.0), (-1000, 2.0)]);
+    append_all(s, &[(base.clone(), vec![(-2000, 1.0), (-1000, 2.0)])]);
+    s.persist();
     let done = Arc::new(AtomicBool::new(false));
     std::thread::scope(|scope| {
         let writers: Vec<_> = (0..THREADS)
@@ -485,10 +491,19 @@ pub fn concurrent_appenders_and_queries<S: Subject>(s: &S) {
             })
             .collect();
         let reader_done = done.clone();
+        let (base, base_samples) = (&base, &base_samples);
         let reader = scope.spawn(move || {
             let mut reads = 0;
             while !reader_done.load(Ordering::Acquire) || reads == 0 {
-                for (labels, got) in select_all(s, 0, i64::MAX, &[]) {
+                let all = select_all(s, i64::MIN, i64::MAX, &[]);
+                assert!(
+                    all.iter().any(|(l, v)| l == base && v == base_samples),
+                    "persisted data lost: {all:?}"
+                );
+                for (labels, got) in all {
+                    if labels == *base {
+                        continue;
+                    }
                     assert!(
                         got.windows(2).all(|w| w[0].t < w[1].t),
                         "{labels}: out of order {got:?}"

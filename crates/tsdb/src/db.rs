@@ -681,6 +681,40 @@ mod tests {
     }
 
     #[test]
+    fn refusals_are_counted() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Tsdb::open(
+            dir.path(),
+            Options {
+                max_series: Some(1),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let mut app = db.appender();
+        app.append(None, &up(0), 100, 1.0).unwrap();
+        assert!(app.append(None, &up(0), 50, 1.0).is_err());
+        assert!(app.append(None, &up(0), 100, 2.0).is_err());
+        assert!(app.append(None, &up(1), 100, 1.0).is_err());
+        app.commit().unwrap();
+        db.flush().unwrap();
+        let mut app = db.appender();
+        assert!(app.append(None, &up(0), 90, 1.0).is_err());
+        let stats = &db.head().stats;
+        assert_eq!(
+            [
+                &stats.out_of_order,
+                &stats.duplicates,
+                &stats.series_limit,
+                &stats.too_old
+            ]
+            .map(|c| c.load(Relaxed)),
+            [1, 1, 1, 1]
+        );
+    }
+
+    #[test]
     fn a_torn_wal_tail_loses_only_the_torn_commit() {
         let dir = tempfile::tempdir().unwrap();
         {
