@@ -94,7 +94,12 @@ fn try_select_all(
 ) -> Result<Vec<(Labels, Vec<Sample>)>, StorageError> {
     let q = s.querier(mint, maxt)?;
     let mut out = Vec::new();
-    for series in q.select(matchers)? {
+    let hints = crate::SelectHints {
+        start: mint,
+        end: maxt,
+        ..crate::SelectHints::default()
+    };
+    for series in q.select(&hints, matchers)? {
         let mut series = series?;
         out.push((series.labels.clone(), series.samples.collect_vec()?));
     }
@@ -370,7 +375,9 @@ pub fn seek_moves_forward_only(s: &impl Subject) {
     let a = series("a", &[]);
     append_all(s, &[(a, (0..100).map(|i| (i * 10, i as f64)).collect())]);
     let q = s.querier(0, 10_000).expect("querier");
-    let mut set = q.select(&[]).expect("select");
+    let mut set = q
+        .select(&crate::SelectHints::default(), &[])
+        .expect("select");
     let mut one = set.next().expect("a series").expect("readable");
     let it = &mut one.samples;
     assert_eq!(it.seek(55).expect("seek").map(|s| s.t), Some(60));
@@ -401,7 +408,9 @@ pub fn a_querier_is_a_snapshot(s: &impl Subject) {
             (series("b", &[]), vec![(2, 2.0)]),
         ],
     );
-    let mut set = before.select(&[]).expect("select");
+    let mut set = before
+        .select(&crate::SelectHints::default(), &[])
+        .expect("select");
     let mut one = set.next().expect("one series").expect("readable");
     assert_eq!(one.labels, a);
     assert_eq!(

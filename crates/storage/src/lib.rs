@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use model::{Labels, Matcher};
-//! use storage::{Appendable, MemStorage, Queryable};
+//! use storage::{Appendable, MemStorage, Queryable, SelectHints};
 //!
 //! let store = MemStorage::new();
 //! let up = Labels::from_pairs([("__name__", "up"), ("job", "node")]);
@@ -24,7 +24,9 @@
 //! app.commit().unwrap();
 //!
 //! let querier = store.querier(0, 1500).unwrap();
-//! let mut set = querier.select(&[Matcher::equal("job", "node")]).unwrap();
+//! let mut set = querier
+//!     .select(&SelectHints::default(), &[Matcher::equal("job", "node")])
+//!     .unwrap();
 //! let mut found = set.next().unwrap().unwrap();
 //! assert_eq!(found.labels, up);
 //! assert_eq!(found.samples.next().unwrap().map(|s| (s.t, s.v)), Some((1000, 1.0)));
@@ -36,7 +38,8 @@
 //! A [`Querier`] is bound to a closed time range `[mint, maxt]` when it is created and sees
 //! the data committed at that moment, never a later commit half-applied. `select` returns
 //! the series matching every matcher, sorted by labels, each with an iterator over its
-//! samples in that range in timestamp order.
+//! samples in that range in timestamp order; [`SelectHints`] say what the caller will do
+//! with them and never change the result.
 //!
 //! # Staleness
 //!
@@ -198,12 +201,38 @@ pub trait Queryable: Send + Sync {
     ) -> Result<Box<dyn Querier + '_>, StorageError>;
 }
 
+/// What the caller of [`Querier::select`] will do with the series, so that a store may
+/// prepare less (as Prometheus's `SelectHints`). Hints never change the result: a store MAY
+/// ignore them, and MUST return the same series and samples whatever they say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectHints {
+    /// The start of the query's evaluation range (ms); may be before the querier's `mint`
+    /// by the lookback.
+    pub start: Timestamp,
+    /// The end of the evaluation range (ms).
+    pub end: Timestamp,
+    /// The evaluation step (ms); 0 for an instant query.
+    pub step: i64,
+    /// The function applied to the series, such as `rate`, if any.
+    pub func: Option<String>,
+    /// The range of a range selector (ms), such as 300000 for `[5m]`; 0 otherwise.
+    pub range: i64,
+    /// The labels of a surrounding `by` (or, with `by = false`, `without`) aggregation.
+    pub grouping: Vec<String>,
+    /// Whether `grouping` is a `by` list.
+    pub by: bool,
+}
+
 /// Reads series from a fixed time range and a fixed snapshot of the store.
 pub trait Querier: Send + Sync {
     /// Returns the series that have at least one sample in range and satisfy every matcher
     /// (a series lacking a label has the empty value for it), sorted by labels. With no
     /// matchers, every series with a sample in range.
-    fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError>;
+    fn select(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<SeriesSet<'_>, StorageError>;
 
     /// Returns the sorted, distinct label names of the series `select(matchers)` would
     /// return.

@@ -9,8 +9,8 @@ use std::sync::{Arc, RwLock};
 use model::{Labels, Matcher, Sample, Timestamp, matches_all};
 
 use crate::{
-    AppendError, Appendable, Appender, Querier, Queryable, SampleIterator, Series, SeriesRef,
-    SeriesSet, StorageError, VecIterator, validate_labels,
+    AppendError, Appendable, Appender, Querier, Queryable, SampleIterator, SelectHints, Series,
+    SeriesRef, SeriesSet, StorageError, VecIterator, validate_labels,
 };
 
 /// A store holding every sample in memory.
@@ -239,7 +239,11 @@ impl MemQuerier {
 }
 
 impl Querier for MemQuerier {
-    fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
+    fn select(
+        &self,
+        _hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<SeriesSet<'_>, StorageError> {
         Ok(Box::new(self.matching(matchers).into_iter().map(
             |(labels, samples)| {
                 Ok(Series {

@@ -21,7 +21,8 @@ use std::sync::{Arc, RwLock};
 
 use model::{Labels, Matcher, Sample, Timestamp};
 use storage::{
-    Appendable, Appender, Querier, Queryable, SampleIterator, Series, SeriesSet, StorageError,
+    Appendable, Appender, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet,
+    StorageError,
 };
 
 use crate::block::{self, Block, BlockMeta, ChunkData, ChunkMeta, Compaction};
@@ -497,7 +498,11 @@ impl DbQuerier {
 }
 
 impl Querier for DbQuerier {
-    fn select(&self, matchers: &[Matcher]) -> Result<SeriesSet<'_>, StorageError> {
+    fn select(
+        &self,
+        _hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<SeriesSet<'_>, StorageError> {
         Ok(Box::new(self.series(matchers).map(|r| {
             r.map(|(labels, it)| Series {
                 labels,

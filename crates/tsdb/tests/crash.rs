@@ -17,7 +17,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
 
 use model::{Labels, Matcher};
-use storage::{Appendable, Queryable};
+use storage::{Appendable, Queryable, SelectHints};
 use tsdb::{Options, Tsdb};
 
 const SERIES: i64 = 20;
@@ -103,7 +103,12 @@ fn sigkill_loses_no_committed_sample_and_shows_no_uncommitted_one() {
         let db = Tsdb::open(dir.path(), options()).unwrap();
         assert!(!db.blocks().is_empty(), "blocks were cut during ingestion");
         let q = db.querier(i64::MIN, i64::MAX).unwrap();
-        let series = q.select(&[Matcher::equal("__name__", "data")]).unwrap();
+        let series = q
+            .select(
+                &SelectHints::default(),
+                &[Matcher::equal("__name__", "data")],
+            )
+            .unwrap();
         let mut per_k: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
         let mut found = 0;
         for s in series {
@@ -133,7 +138,12 @@ fn sigkill_loses_no_committed_sample_and_shows_no_uncommitted_one() {
             per_k.values().all(|n| *n == SERIES),
             "a torn transaction: {per_k:?}"
         );
-        let mut never = q.select(&[Matcher::equal("__name__", "never")]).unwrap();
+        let mut never = q
+            .select(
+                &SelectHints::default(),
+                &[Matcher::equal("__name__", "never")],
+            )
+            .unwrap();
         assert!(never.next().is_none(), "an uncommitted sample survived");
     }
 }
