@@ -316,6 +316,53 @@ impl SampleIterator for VecIterator {
     }
 }
 
+/// Where a new sample stands against the newest sample of its series, by the rules of
+/// [`Appender::append`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleOrder {
+    /// Newer than the newest sample (or the series has none): appended.
+    Append,
+    /// The newest sample again, bit for bit: accepted and stored once.
+    Same,
+    /// Older than the newest sample: [`AppendError::OutOfOrder`].
+    Older,
+    /// At the newest sample's timestamp with another value: [`AppendError::Duplicate`].
+    Conflict,
+}
+
+impl SampleOrder {
+    /// Classifies `s` against `last`, the series' newest sample.
+    pub fn of(last: Option<Sample>, s: Sample) -> Self {
+        match last {
+            Some(l) if s.t < l.t => SampleOrder::Older,
+            Some(l) if s.t == l.t && l.v.to_bits() != s.v.to_bits() => SampleOrder::Conflict,
+            Some(l) if s.t == l.t => SampleOrder::Same,
+            _ => SampleOrder::Append,
+        }
+    }
+
+    /// Returns whether to store `s`, or the error rejecting it.
+    pub fn check(last: Option<Sample>, s: Sample, labels: &Labels) -> Result<bool, AppendError> {
+        match (Self::of(last, s), last) {
+            (SampleOrder::Append, _) => Ok(true),
+            (SampleOrder::Same, _) => Ok(false),
+            (SampleOrder::Older, Some(l)) => Err(AppendError::OutOfOrder {
+                labels: labels.clone(),
+                t: s.t,
+                last: l.t,
+            }),
+            (SampleOrder::Conflict, Some(l)) => Err(AppendError::Duplicate {
+                labels: labels.clone(),
+                t: s.t,
+                existing: l.v,
+                new: s.v,
+            }),
+            // Older and Conflict need a newest sample.
+            (SampleOrder::Older | SampleOrder::Conflict, None) => Ok(true),
+        }
+    }
+}
+
 /// Checks that labels can identify a series: a metric name and no empty label names.
 pub fn validate_labels(labels: &Labels) -> Result<(), AppendError> {
     let invalid = |reason| {

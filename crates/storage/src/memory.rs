@@ -9,8 +9,8 @@ use std::sync::{Arc, RwLock};
 use model::{Labels, Matcher, Sample, Timestamp, matches_all};
 
 use crate::{
-    AppendError, Appendable, Appender, Querier, Queryable, SampleIterator, SelectHints, Series,
-    SeriesRef, SeriesSet, StorageError, VecIterator, validate_labels,
+    AppendError, Appendable, Appender, Querier, Queryable, SampleIterator, SampleOrder,
+    SelectHints, Series, SeriesRef, SeriesSet, StorageError, VecIterator, validate_labels,
 };
 
 /// A store holding every sample in memory.
@@ -81,31 +81,6 @@ struct MemAppender<'a> {
     index: HashMap<SeriesRef, usize>,
 }
 
-/// Checks a new sample against the last one of its series.
-fn check_order(
-    labels: &Labels,
-    last: Option<Sample>,
-    t: Timestamp,
-    v: f64,
-) -> Result<bool, AppendError> {
-    match last {
-        Some(l) if t < l.t => Err(AppendError::OutOfOrder {
-            labels: labels.clone(),
-            t,
-            last: l.t,
-        }),
-        Some(l) if t == l.t && l.v.to_bits() != v.to_bits() => Err(AppendError::Duplicate {
-            labels: labels.clone(),
-            t,
-            existing: l.v,
-            new: v,
-        }),
-        // The same sample again: accepted, stored once.
-        Some(l) if t == l.t => Ok(false),
-        _ => Ok(true),
-    }
-}
-
 impl Appender for MemAppender<'_> {
     fn append(
         &mut self,
@@ -162,7 +137,7 @@ impl Appender for MemAppender<'_> {
         let last = slot
             .and_then(|i| self.pending[i].2.last().copied())
             .or(committed_last);
-        if check_order(labels, last, t, v)? {
+        if SampleOrder::check(last, Sample::new(t, v), labels)? {
             match slot {
                 Some(i) => self.pending[i].2.push(Sample::new(t, v)),
                 None => {
@@ -183,7 +158,7 @@ impl Appender for MemAppender<'_> {
             let stored = Arc::make_mut(&mut series.samples);
             for s in samples {
                 // Another transaction may have committed this series past `s` meanwhile.
-                match check_order(&labels, stored.last().copied(), s.t, s.v) {
+                match SampleOrder::check(stored.last().copied(), s, &labels) {
                     Ok(true) => stored.push(s),
                     Ok(false) => {}
                     Err(_) => dropped += 1,

@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use model::{Labels, Matcher, Sample, Timestamp};
-use storage::{AppendError, Appender, SeriesRef, StorageError, validate_labels};
+use storage::{
+    AppendError, Appender, SampleOrder as Order, SeriesRef, StorageError, validate_labels,
+};
 
 use crate::chunk::{self, ChunkEncoder, MAX_SAMPLES, ValueHint};
 use crate::postings::Postings;
@@ -186,6 +188,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl HeadState {
+    /// Adds a series and returns its id.
+    fn insert_series(&mut self, labels: &Labels) -> u64 {
+        self.series.push(Some(HeadSeries {
+            labels: labels.clone(),
+            data: Arc::default(),
+            logged: false,
+        }));
+        let id = self.series.len() as u64;
+        self.by_labels.insert(labels.clone(), id);
+        Arc::make_mut(&mut self.postings).add(id, labels);
+        self.live += 1;
+        id
+    }
+}
+
 impl Head {
     /// Returns a head that logs to `wal` and accepts samples from `min_valid` on.
     pub fn new(wal: Wal, options: HeadOptions, min_valid: Timestamp) -> Self {
@@ -243,7 +261,7 @@ impl Head {
                     }
                     if let Some(Some(series)) = state.series.get_mut(id as usize - 1) {
                         let data = Arc::make_mut(&mut series.data);
-                        if order(data.last, s) == Order::Append {
+                        if Order::of(data.last, s) == Order::Append {
                             data.push(s, range);
                         }
                     }
@@ -369,24 +387,6 @@ fn corrupt_head(e: &chunk::ChunkError) -> StorageError {
     }
 }
 
-/// Where a new sample stands against its series' newest one.
-#[derive(Debug, PartialEq, Eq)]
-enum Order {
-    Append,
-    Same,
-    Older,
-    Conflict,
-}
-
-fn order(last: Option<Sample>, s: Sample) -> Order {
-    match last {
-        Some(l) if s.t < l.t => Order::Older,
-        Some(l) if s.t == l.t && l.v.to_bits() != s.v.to_bits() => Order::Conflict,
-        Some(l) if s.t == l.t => Order::Same,
-        _ => Order::Append,
-    }
-}
-
 /// An append transaction on the head.
 #[derive(Debug)]
 pub struct HeadAppender<'a> {
@@ -423,16 +423,7 @@ impl HeadAppender<'_> {
                 limit,
             });
         }
-        state.series.push(Some(HeadSeries {
-            labels: labels.clone(),
-            data: Arc::default(),
-            logged: false,
-        }));
-        let id = state.series.len() as u64;
-        state.by_labels.insert(labels.clone(), id);
-        Arc::make_mut(&mut state.postings).add(id, labels);
-        state.live += 1;
-        Ok(id)
+        Ok(state.insert_series(labels))
     }
 
     fn commit_inner(self) -> Result<(), StorageError> {
@@ -458,20 +449,10 @@ impl HeadAppender<'_> {
             let mut state = self.head.write();
             for i in missing {
                 let labels = pending[i].1.clone();
+                // Past the series limit too: the sample was accepted when appended.
                 let id = match state.by_labels.get(&labels) {
                     Some(id) => *id,
-                    None => {
-                        state.series.push(Some(HeadSeries {
-                            labels: labels.clone(),
-                            data: Arc::default(),
-                            logged: false,
-                        }));
-                        let id = state.series.len() as u64;
-                        state.by_labels.insert(labels.clone(), id);
-                        Arc::make_mut(&mut state.postings).add(id, &labels);
-                        state.live += 1;
-                        id
-                    }
+                    None => state.insert_series(&labels),
                 };
                 pending[i].0 = id;
             }
@@ -506,7 +487,7 @@ impl HeadAppender<'_> {
             series.logged = true;
             let data = Arc::make_mut(&mut series.data);
             for s in samples {
-                match order(data.last, s) {
+                match Order::of(data.last, s) {
                     Order::Append if s.t >= min_valid => data.push(s, range),
                     Order::Same => {}
                     _ => dropped += 1,
@@ -554,7 +535,7 @@ impl Appender for HeadAppender<'_> {
             }
         };
         let s = Sample::new(t, v);
-        match order(last, s) {
+        match Order::of(last, s) {
             Order::Append => {}
             Order::Same => return Ok(r),
             Order::Older => {
