@@ -5,6 +5,7 @@
 //! <data>/
 //!     <block id>/...   persisted blocks (see `block`)
 //!     wal/             the head's write-ahead log (see `wal`)
+//!     lock             flock'ed by the process that has the database open
 //! ```
 //!
 //! Opening reads every block's meta and index, then replays the WAL into a new head that
@@ -70,6 +71,9 @@ const COMPACTION_FACTORS: [i64; 3] = [3, 9, 27];
 #[derive(Debug)]
 pub struct Tsdb {
     dir: PathBuf,
+    /// Held open for its exclusive `flock`: one process per directory. The kernel releases
+    /// it when the process ends, however it ends.
+    _lock: fs::File,
     head: Head,
     blocks: RwLock<Vec<Arc<Block>>>,
     options: Options,
@@ -110,8 +114,33 @@ fn read_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
     Ok(live)
 }
 
+/// Takes the directory's lock file, failing at once if another process (or another open in
+/// this one) holds it.
+fn lock(dir: &Path) -> Result<fs::File, StorageError> {
+    let path = dir.join("lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err("opening", &path))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(StorageError::Io {
+            op: "locking",
+            path: path.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "the data directory is in use by another Skywatch process; stop it or use another directory",
+            ),
+        }),
+        Err(e) => Err(io_err("locking", &path)(e.into())),
+    }
+}
+
 impl Tsdb {
-    /// Opens (creating if needed) the database in `dir`.
+    /// Opens (creating if needed) the database in `dir`, which no other process may have
+    /// open.
     ///
     /// A damaged WAL does not stop the open: everything before the damage is recovered, the
     /// rest is cut off, and [`Tsdb::wal_damage`] says where. A damaged block does stop it,
@@ -119,6 +148,7 @@ impl Tsdb {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self, StorageError> {
         let dir = dir.as_ref().to_owned();
         fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        let lock = lock(&dir)?;
         let blocks = read_blocks(&dir)?;
         let min_valid = blocks
             .iter()
@@ -143,6 +173,7 @@ impl Tsdb {
         }
         Ok(Self {
             dir,
+            _lock: lock,
             head,
             blocks: RwLock::new(blocks),
             options,
@@ -683,6 +714,18 @@ mod tests {
         );
         app.append(None, &up(0), 3000, 1.0).unwrap();
         app.commit().unwrap();
+    }
+
+    #[test]
+    fn a_directory_opens_once_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+        let err = Tsdb::open(dir.path(), Options::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("in use by another Skywatch process"), "{err}");
+        drop(db);
+        Tsdb::open(dir.path(), Options::default()).unwrap();
     }
 
     #[test]
