@@ -1,0 +1,8 @@
+//! PromQL for Skywatch.
+//!
+//! So far this crate holds [`promqltest`], the parser of the `.test` script language in
+//! which Prometheus writes its PromQL acceptance suite (`../shared/promql-testdata`): the
+//! oracle the engine will be run against. The engine itself, over any
+//! `storage::Queryable`, comes next.
+
+pub mod promqltest;
