@@ -7,4 +7,6 @@
 //! itself, over any `storage::Queryable`, comes next.
 
 pub mod ast;
+pub mod engine;
+mod functions;
 pub mod promqltest;

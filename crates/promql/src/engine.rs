@@ -1,0 +1,566 @@
+//! Evaluation of PromQL over any `storage::Queryable`.
+//!
+//! As in Prometheus, an expression is evaluated over every step of the query at once: an
+//! instant query is a range query of one step. Each node yields a [`Stepped`] value: a
+//! scalar per step, a string, or series with a point at the steps where they have a value.
+//! Selectors read storage once per query, over the whole range plus the lookback, and then
+//! pick each step's sample from memory.
+//!
+//! Semantics follow Prometheus 3: an instant selector at time `t` takes the newest sample
+//! in `(t - lookback, t]` (5 minutes by default), unless that sample is a staleness marker;
+//! a range selector `[r]` takes the samples in `(t - r, t]`, without staleness markers.
+//! `offset d` moves `t` back by `d`; `@ t0` pins it to `t0` (`start()` and `end()` being
+//! the query's ends), before the offset applies.
+//!
+//! Work in progress: literals, negation, selectors and the functions of range selectors
+//! (`rate`, `increase`, `delta`, `irate`, `idelta`, `changes`, `resets`, `*_over_time`)
+//! evaluate; binary operators, aggregations, other functions and subqueries return an
+//! `Execution` error saying they are not implemented yet.
+
+use model::{Labels, Sample, Timestamp, is_stale_nan};
+use storage::{Queryable, SelectHints};
+
+use crate::ast::{At, Expr, Selector};
+
+/// Limits and defaults of evaluation.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample, in ms.
+    pub lookback: i64,
+    /// The most samples a query may hold in memory at once; more fails the query.
+    pub max_samples: usize,
+    /// The step of a subquery without one, in ms.
+    pub default_subquery_step: i64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            lookback: 5 * 60_000,
+            max_samples: 50_000_000,
+            default_subquery_step: 60_000,
+        }
+    }
+}
+
+/// Why a query failed, in the categories of Prometheus's API errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// The query is wrong (`bad_data`).
+    #[error("{0}")]
+    BadData(String),
+    /// The query would hold too many samples (`execution`).
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
+    /// Storage failed (`internal`).
+    #[error("{0}")]
+    Storage(String),
+    /// Evaluation failed (`execution`), for example a many-to-many match.
+    #[error("{0}")]
+    Execution(String),
+}
+
+impl From<storage::StorageError> for EvalError {
+    fn from(e: storage::StorageError) -> Self {
+        EvalError::Storage(e.to_string())
+    }
+}
+
+/// A series with points at some steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Its labels.
+    pub labels: Labels,
+    /// Its points, in time order.
+    pub points: Vec<Sample>,
+}
+
+/// A node's value over all steps.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stepped {
+    /// One value per step.
+    Scalar(Vec<f64>),
+    /// A string (the same at every step).
+    String(String),
+    /// Series with points at the steps where they have a value.
+    Vector(Vec<Series>),
+}
+
+/// The steps of a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Steps {
+    /// The first step's time, in ms.
+    pub start: Timestamp,
+    /// The last step's time, in ms.
+    pub end: Timestamp,
+    /// The interval between steps, in ms (any positive value for one step).
+    pub step: i64,
+}
+
+impl Steps {
+    /// One step at `t`.
+    pub fn instant(t: Timestamp) -> Self {
+        Self {
+            start: t,
+            end: t,
+            step: 1,
+        }
+    }
+
+    /// The number of steps.
+    pub fn len(&self) -> usize {
+        if self.end < self.start {
+            0
+        } else {
+            ((self.end - self.start) / self.step) as usize + 1
+        }
+    }
+
+    /// Tells whether there are no steps.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The steps' times.
+    pub fn times(&self) -> impl Iterator<Item = Timestamp> + '_ {
+        (0..self.len()).map(|i| self.start + i as i64 * self.step)
+    }
+}
+
+/// Evaluates expressions against a store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Engine {
+    options: EngineOptions,
+}
+
+/// The state of one query.
+struct Query<'a> {
+    store: &'a dyn Queryable,
+    options: EngineOptions,
+    /// The whole query's range, for `@ start()` and `@ end()`.
+    query: Steps,
+    samples: usize,
+}
+
+impl Engine {
+    /// Returns an engine with these options.
+    pub fn new(options: EngineOptions) -> Self {
+        Self { options }
+    }
+
+    /// Evaluates `expr` at every step.
+    pub fn eval(
+        &self,
+        store: &dyn Queryable,
+        expr: &Expr,
+        steps: Steps,
+    ) -> Result<Stepped, EvalError> {
+        if steps.step <= 0 {
+            return Err(EvalError::BadData("zero or negative query resolution step widths are not accepted. Try a positive integer".into()));
+        }
+        let mut q = Query {
+            store,
+            options: self.options,
+            query: steps,
+            samples: 0,
+        };
+        q.eval(expr, steps)
+    }
+}
+
+/// The time a selector reads at for the step at `t`.
+fn read_time(t: Timestamp, offset: i64, at: Option<At>, query: Steps) -> Timestamp {
+    let base = match at {
+        None => t,
+        Some(At::Start) => query.start,
+        Some(At::End) => query.end,
+        Some(At::Time(t0)) => t0,
+    };
+    base - offset
+}
+
+impl Query<'_> {
+    fn account(&mut self, n: usize) -> Result<(), EvalError> {
+        self.samples += n;
+        if self.samples > self.options.max_samples {
+            return Err(EvalError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    fn eval(&mut self, expr: &Expr, steps: Steps) -> Result<Stepped, EvalError> {
+        match expr {
+            Expr::Number(v) => Ok(Stepped::Scalar(vec![*v; steps.len()])),
+            Expr::String(s) => Ok(Stepped::String(s.clone())),
+            Expr::Vector(sel) => self.instant_selector(sel, steps),
+            Expr::Negate(e) => Ok(match self.eval(e, steps)? {
+                Stepped::Scalar(v) => Stepped::Scalar(v.into_iter().map(|x| -x).collect()),
+                Stepped::Vector(series) => Stepped::Vector(
+                    series
+                        .into_iter()
+                        .map(|s| Series {
+                            labels: drop_name(&s.labels),
+                            points: s
+                                .points
+                                .into_iter()
+                                .map(|p| Sample::new(p.t, -p.v))
+                                .collect(),
+                        })
+                        .collect(),
+                ),
+                Stepped::String(_) => {
+                    return Err(EvalError::BadData("unary minus of a string".into()));
+                }
+            }),
+            Expr::Matrix { .. } => Err(EvalError::BadData(
+                "a range vector can only be passed to a function; it is not a query result".into(),
+            )),
+            Expr::Call { func, args } if crate::functions::is_range_function(func) => {
+                self.range_call(func, args, steps)
+            }
+            other => Err(EvalError::Execution(format!(
+                "not implemented yet: {}",
+                kind(other)
+            ))),
+        }
+    }
+
+    /// Reads every series `sel` matches over the times the steps need, `extra` ms before
+    /// the earliest.
+    fn fetch(
+        &mut self,
+        sel: &Selector,
+        steps: Steps,
+        extra: i64,
+    ) -> Result<Vec<(Labels, Vec<Sample>)>, EvalError> {
+        let first = read_time(steps.start, sel.offset, sel.at, self.query);
+        let last = read_time(steps.end, sel.offset, sel.at, self.query);
+        let (lo, hi) = (first.min(last), first.max(last));
+        let mint = lo.saturating_sub(extra).saturating_add(1);
+        let querier = self.store.querier(mint, hi)?;
+        let hints = SelectHints {
+            start: mint,
+            end: hi,
+            step: steps.step,
+            ..SelectHints::default()
+        };
+        let mut out = Vec::new();
+        for series in querier.select(&hints, &sel.matchers)? {
+            let mut series = series?;
+            let samples = series.samples.collect_vec()?;
+            self.account(samples.len())?;
+            out.push((series.labels, samples));
+        }
+        Ok(out)
+    }
+
+    fn instant_selector(&mut self, sel: &Selector, steps: Steps) -> Result<Stepped, EvalError> {
+        let lookback = self.options.lookback;
+        let data = self.fetch(sel, steps, lookback)?;
+        let mut out = Vec::with_capacity(data.len());
+        for (labels, samples) in data {
+            let mut points = Vec::new();
+            for t in steps.times() {
+                let at = read_time(t, sel.offset, sel.at, self.query);
+                // The newest sample in (at - lookback, at].
+                let i = samples.partition_point(|s| s.t <= at);
+                if let Some(s) = i.checked_sub(1).map(|i| samples[i])
+                    && s.t > at - lookback
+                    && !is_stale_nan(s.v)
+                {
+                    points.push(Sample::new(t, s.v));
+                }
+            }
+            if !points.is_empty() {
+                out.push(Series { labels, points });
+            }
+        }
+        Ok(Stepped::Vector(out))
+    }
+
+    /// Evaluates a function of a range vector, such as `rate(x[5m])`.
+    fn range_call(
+        &mut self,
+        func: &str,
+        args: &[Expr],
+        steps: Steps,
+    ) -> Result<Stepped, EvalError> {
+        let (param, range_arg) = match args {
+            [range_arg] => (None, range_arg),
+            [param, range_arg] => (Some(self.eval(param, steps)?), range_arg),
+            _ => {
+                return Err(EvalError::BadData(format!(
+                    "wrong number of arguments to {func}"
+                )));
+            }
+        };
+        let params: Vec<f64> = match param {
+            None => vec![0.0; steps.len()],
+            Some(Stepped::Scalar(v)) => v,
+            Some(_) => {
+                return Err(EvalError::BadData(format!(
+                    "the first argument of {func} must be a scalar"
+                )));
+            }
+        };
+        let Expr::Matrix { selector, range } = range_arg else {
+            return Err(EvalError::Execution(format!(
+                "not implemented yet: {func} of a subquery"
+            )));
+        };
+        let keep_name = crate::functions::keeps_name(func);
+        let mut out = Vec::new();
+        for (labels, windows) in self.range_windows(selector, *range, steps)? {
+            let points: Vec<Sample> = windows
+                .iter()
+                .zip(&params)
+                .filter_map(|((t, window), q)| {
+                    let at = read_time(*t, selector.offset, selector.at, self.query);
+                    crate::functions::range_function(func, window, at, *range, *q)
+                        .map(|v| Sample::new(*t, v))
+                })
+                .collect();
+            if !points.is_empty() {
+                let labels = if keep_name {
+                    labels
+                } else {
+                    drop_name(&labels)
+                };
+                out.push(Series { labels, points });
+            }
+        }
+        Ok(Stepped::Vector(out))
+    }
+
+    /// The samples of each series of a range selector in `(at - range, at]` for each step,
+    /// staleness markers left out.
+    fn range_windows(
+        &mut self,
+        sel: &Selector,
+        range: i64,
+        steps: Steps,
+    ) -> Result<Vec<(Labels, Windows)>, EvalError> {
+        let data = self.fetch(sel, steps, range)?;
+        let mut out = Vec::with_capacity(data.len());
+        for (labels, samples) in data {
+            let samples: Vec<Sample> = samples.into_iter().filter(|s| !is_stale_nan(s.v)).collect();
+            let mut windows = Vec::new();
+            for t in steps.times() {
+                let at = read_time(t, sel.offset, sel.at, self.query);
+                let lo = samples.partition_point(|s| s.t <= at - range);
+                let hi = samples.partition_point(|s| s.t <= at);
+                windows.push((t, samples[lo..hi.max(lo)].to_vec()));
+            }
+            out.push((labels, windows));
+        }
+        Ok(out)
+    }
+}
+
+/// The windows of one series: each step's time and the samples in its window.
+type Windows = Vec<(Timestamp, Vec<Sample>)>;
+
+/// The labels without the metric name, as operations that change a value's meaning return.
+pub fn drop_name(labels: &Labels) -> Labels {
+    let mut b = labels.builder();
+    b.remove(model::METRIC_NAME);
+    b.build()
+}
+
+fn kind(e: &Expr) -> &'static str {
+    match e {
+        Expr::Number(_) => "number",
+        Expr::String(_) => "string",
+        Expr::Vector(_) => "vector selector",
+        Expr::Matrix { .. } => "range selector",
+        Expr::Subquery { .. } => "subquery",
+        Expr::Negate(_) => "negation",
+        Expr::Binary { .. } => "binary operation",
+        Expr::Aggregate { .. } => "aggregation",
+        Expr::Call { .. } => "function call",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::parse;
+    use storage::{Appendable, MemStorage};
+
+    fn store(series: &[(&str, &[(i64, f64)])]) -> MemStorage {
+        let s = MemStorage::new();
+        let mut app = s.appender();
+        for (text, samples) in series {
+            let labels = crate::promqltest::parse_labels(text).unwrap();
+            for &(t, v) in *samples {
+                app.append(None, &labels, t, v).unwrap();
+            }
+        }
+        app.commit().unwrap();
+        s
+    }
+
+    fn eval(s: &MemStorage, q: &str, steps: Steps) -> Stepped {
+        Engine::default()
+            .eval(s, &parse(q).unwrap(), steps)
+            .unwrap()
+    }
+
+    fn points(v: &Stepped) -> Vec<(String, Vec<(i64, f64)>)> {
+        match v {
+            Stepped::Vector(series) => series
+                .iter()
+                .map(|s| {
+                    (
+                        s.labels.to_string(),
+                        s.points.iter().map(|p| (p.t, p.v)).collect(),
+                    )
+                })
+                .collect(),
+            other => panic!("not a vector: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn instant_selectors_look_back_five_minutes_left_open() {
+        let s = store(&[("up{job=\"a\"}", &[(0, 1.0), (60_000, 2.0)])]);
+        let steps = Steps {
+            start: 0,
+            end: 420_000,
+            step: 60_000,
+        };
+        // At 6m the newest sample (1m) is exactly 5m old: outside the left-open window.
+        assert_eq!(
+            points(&eval(&s, "up", steps)),
+            [(
+                "up{job=\"a\"}".into(),
+                vec![
+                    (0, 1.0),
+                    (60_000, 2.0),
+                    (120_000, 2.0),
+                    (180_000, 2.0),
+                    (240_000, 2.0),
+                    (300_000, 2.0)
+                ]
+            )]
+        );
+    }
+
+    #[test]
+    fn a_stale_marker_ends_the_series_at_once() {
+        let s = store(&[("x", &[(0, 1.0), (60_000, model::STALE_NAN), (180_000, 3.0)])]);
+        let steps = Steps {
+            start: 0,
+            end: 180_000,
+            step: 60_000,
+        };
+        assert_eq!(
+            points(&eval(&s, "x", steps)),
+            [("x{}".into(), vec![(0, 1.0), (180_000, 3.0)])]
+        );
+    }
+
+    #[test]
+    fn offset_and_at_move_the_read_time() {
+        let s = store(&[("x", &[(0, 10.0), (600_000, 20.0)])]);
+        let at_10m = Steps::instant(600_000);
+        assert_eq!(
+            points(&eval(&s, "x offset 10m", at_10m))[0].1,
+            [(600_000, 10.0)]
+        );
+        assert_eq!(points(&eval(&s, "x @ 0", at_10m))[0].1, [(600_000, 10.0)]);
+        assert_eq!(
+            points(&eval(
+                &s,
+                "x @ end()",
+                Steps {
+                    start: 0,
+                    end: 600_000,
+                    step: 600_000
+                }
+            ))[0]
+                .1,
+            [(0, 20.0), (600_000, 20.0)]
+        );
+        assert_eq!(
+            points(&eval(&s, "-x", at_10m)),
+            [("{}".into(), vec![(600_000, -20.0)])]
+        );
+    }
+
+    #[test]
+    fn range_functions_evaluate_per_step_and_drop_the_name() {
+        let s = store(&[(
+            "req_total{job=\"a\"}",
+            &(0..=20)
+                .map(|i| (i * 30_000, (i * 10) as f64))
+                .collect::<Vec<_>>(),
+        )]);
+        let got = points(&eval(
+            &s,
+            "rate(req_total[5m])",
+            Steps {
+                start: 300_000,
+                end: 600_000,
+                step: 300_000,
+            },
+        ));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "{job=\"a\"}");
+        for (_, v) in &got[0].1 {
+            assert!((v - 1.0 / 3.0).abs() < 1e-9, "{v}");
+        }
+        let last = points(&eval(
+            &s,
+            "last_over_time(req_total[1m])",
+            Steps::instant(600_000),
+        ));
+        assert_eq!(
+            last,
+            [("req_total{job=\"a\"}".into(), vec![(600_000, 200.0)])]
+        );
+        let q = points(&eval(
+            &s,
+            "quantile_over_time(0.5, req_total[1m])",
+            Steps::instant(600_000),
+        ));
+        assert_eq!(q[0].1, [(600_000, 195.0)]);
+    }
+
+    #[test]
+    fn limits_and_bad_queries_fail_with_their_category() {
+        let s = store(&[("x", &[(0, 1.0), (1, 2.0), (2, 3.0)])]);
+        let engine = Engine::new(EngineOptions {
+            max_samples: 2,
+            ..EngineOptions::default()
+        });
+        assert_eq!(
+            engine.eval(&s, &parse("x").unwrap(), Steps::instant(10)),
+            Err(EvalError::TooManySamples)
+        );
+        assert!(matches!(
+            Engine::default().eval(
+                &s,
+                &parse("x").unwrap(),
+                Steps {
+                    start: 0,
+                    end: 10,
+                    step: 0
+                }
+            ),
+            Err(EvalError::BadData(_))
+        ));
+        assert_eq!(
+            eval(
+                &s,
+                "1.5",
+                Steps {
+                    start: 0,
+                    end: 2,
+                    step: 1
+                }
+            ),
+            Stepped::Scalar(vec![1.5; 3])
+        );
+    }
+}

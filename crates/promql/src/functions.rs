@@ -1,0 +1,324 @@
+//! Functions over range vectors: the value of each series' window at each step.
+
+use model::Sample;
+
+/// Whether a function over a range vector keeps the metric name in its result.
+pub(crate) fn keeps_name(func: &str) -> bool {
+    matches!(func, "last_over_time" | "first_over_time")
+}
+
+/// Tells whether `func` takes a range vector as its (last) argument and is evaluated here.
+pub(crate) fn is_range_function(func: &str) -> bool {
+    matches!(
+        func,
+        "rate"
+            | "increase"
+            | "delta"
+            | "irate"
+            | "idelta"
+            | "changes"
+            | "resets"
+            | "avg_over_time"
+            | "min_over_time"
+            | "max_over_time"
+            | "sum_over_time"
+            | "count_over_time"
+            | "last_over_time"
+            | "first_over_time"
+            | "present_over_time"
+            | "stddev_over_time"
+            | "stdvar_over_time"
+            | "quantile_over_time"
+            | "mad_over_time"
+    )
+}
+
+/// Computes `func` over one window ending at `t` of length `range` (ms); `param` is the
+/// scalar first argument where the function has one (`quantile_over_time`). `None` means
+/// the series has no value at this step.
+pub(crate) fn range_function(
+    func: &str,
+    window: &[Sample],
+    t: i64,
+    range: i64,
+    param: f64,
+) -> Option<f64> {
+    let values = || window.iter().map(|s| s.v);
+    match func {
+        "rate" => extrapolated(window, t - range, t, true, true),
+        "increase" => extrapolated(window, t - range, t, true, false),
+        "delta" => extrapolated(window, t - range, t, false, false),
+        "irate" | "idelta" => {
+            let [.., prev, last] = window else {
+                return None;
+            };
+            let diff = if func == "irate" && last.v < prev.v {
+                last.v
+            } else {
+                last.v - prev.v
+            };
+            if func == "irate" {
+                let secs = (last.t - prev.t) as f64 / 1000.0;
+                (secs > 0.0).then(|| diff / secs)
+            } else {
+                Some(diff)
+            }
+        }
+        "changes" | "resets" => {
+            let first = window.first()?;
+            let mut prev = first.v;
+            let mut n = 0.0;
+            for s in &window[1..] {
+                let counted = if func == "changes" {
+                    s.v != prev && !(s.v.is_nan() && prev.is_nan())
+                } else {
+                    s.v < prev
+                };
+                if counted {
+                    n += 1.0;
+                }
+                prev = s.v;
+            }
+            Some(n)
+        }
+        "count_over_time" => (!window.is_empty()).then_some(window.len() as f64),
+        "present_over_time" => (!window.is_empty()).then_some(1.0),
+        "last_over_time" => window.last().map(|s| s.v),
+        "first_over_time" => window.first().map(|s| s.v),
+        "sum_over_time" => (!window.is_empty()).then(|| kahan_sum(values())),
+        "avg_over_time" => (!window.is_empty()).then(|| mean(values())),
+        "min_over_time" => fold_extreme(values(), |a, b| b < a),
+        "max_over_time" => fold_extreme(values(), |a, b| b > a),
+        "stdvar_over_time" => (!window.is_empty()).then(|| variance(values())),
+        "stddev_over_time" => (!window.is_empty()).then(|| variance(values()).sqrt()),
+        "quantile_over_time" => {
+            let mut v: Vec<f64> = values().collect();
+            (!v.is_empty()).then(|| quantile(param, &mut v))
+        }
+        "mad_over_time" => {
+            let mut v: Vec<f64> = values().collect();
+            if v.is_empty() {
+                return None;
+            }
+            let median = quantile(0.5, &mut v);
+            let mut deviations: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
+            Some(quantile(0.5, &mut deviations))
+        }
+        _ => None,
+    }
+}
+
+/// Prometheus's extrapolated rate over the window `(start, end]` (ms): the difference
+/// between the first and last samples (adding back counter resets), extrapolated towards
+/// the window's ends by at most half an average sample interval, and not below zero for
+/// counters.
+fn extrapolated(
+    window: &[Sample],
+    start: i64,
+    end: i64,
+    counter: bool,
+    per_second: bool,
+) -> Option<f64> {
+    let (first, last) = match window {
+        [first, .., last] => (first, last),
+        _ => return None,
+    };
+    let mut result = last.v - first.v;
+    if counter {
+        let mut prev = first.v;
+        for s in &window[1..] {
+            if s.v < prev {
+                result += prev;
+            }
+            prev = s.v;
+        }
+    }
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let mut to_start = (first.t - start) as f64 / 1000.0;
+    let to_end = (end - last.t) as f64 / 1000.0;
+    let average = sampled / (window.len() - 1) as f64;
+    if counter && result > 0.0 && first.v >= 0.0 {
+        // A counter cannot go below zero: do not extrapolate past where it would be 0.
+        let to_zero = sampled * (first.v / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    let threshold = average * 1.1;
+    let mut interval = sampled;
+    interval += if to_start < threshold {
+        to_start
+    } else {
+        average / 2.0
+    };
+    interval += if to_end < threshold {
+        to_end
+    } else {
+        average / 2.0
+    };
+    let mut factor = interval / sampled;
+    if per_second {
+        factor /= (end - start) as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// Sums with Kahan-Babuška compensation, as Prometheus does, so that long windows keep
+/// precision.
+pub(crate) fn kahan_sum(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut c) = (0.0f64, 0.0f64);
+    for v in values {
+        let t = sum + v;
+        if sum.is_infinite() || t.is_infinite() {
+            sum = t;
+            c = 0.0;
+            continue;
+        }
+        if sum.abs() >= v.abs() {
+            c += (sum - t) + v;
+        } else {
+            c += (v - t) + sum;
+        }
+        sum = t;
+    }
+    sum + c
+}
+
+fn mean(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let n = values.clone().count() as f64;
+    let sum = kahan_sum(values.clone());
+    if sum.is_finite() {
+        return sum / n;
+    }
+    // On overflow, an incremental mean stays finite where the sum did not.
+    let mut m = 0.0;
+    for (i, v) in values.enumerate() {
+        m += (v - m) / (i + 1) as f64;
+    }
+    m
+}
+
+fn variance(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    // Welford's algorithm.
+    let (mut n, mut mean, mut m2) = (0.0, 0.0, 0.0);
+    for v in values {
+        n += 1.0;
+        let d = v - mean;
+        mean += d / n;
+        m2 += d * (v - mean);
+    }
+    m2 / n
+}
+
+/// The extreme by `better`, where NaN loses to any number (so NaN only if all are NaN).
+fn fold_extreme(
+    values: impl Iterator<Item = f64>,
+    better: impl Fn(f64, f64) -> bool,
+) -> Option<f64> {
+    values.fold(None, |acc, v| match acc {
+        None => Some(v),
+        Some(a) if a.is_nan() || better(a, v) => Some(v),
+        Some(a) => Some(a),
+    })
+}
+
+/// The φ-quantile by linear interpolation between closest ranks, as Prometheus's
+/// `quantile`: `-Inf` below 0, `+Inf` above 1, NaN for NaN.
+pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0) as usize;
+    let upper = (lower + 1).min(values.len() - 1);
+    let weight = rank - rank.floor();
+    values[lower] * (1.0 - weight) + values[upper] * weight
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(points: &[(i64, f64)]) -> Vec<Sample> {
+        points.iter().map(|&(t, v)| Sample::new(t, v)).collect()
+    }
+
+    #[test]
+    fn rate_extrapolates_to_the_window_edges() {
+        // 0+10x10 every 30s; rate over 5m at 5m: samples at 30s..300s (0 at t=0 is outside
+        // the left-open window).
+        let window = w(&(1..=10)
+            .map(|i| (i * 30_000, (i * 10) as f64))
+            .collect::<Vec<_>>());
+        let r = range_function("rate", &window, 300_000, 300_000, 0.0).unwrap();
+        assert!((r - 1.0 / 3.0).abs() < 1e-9, "{r}");
+        let inc = range_function("increase", &window, 300_000, 300_000, 0.0).unwrap();
+        assert!((inc - 100.0).abs() < 1e-9, "{inc}");
+        assert_eq!(
+            range_function("rate", &w(&[(0, 1.0)]), 300_000, 300_000, 0.0),
+            None
+        );
+    }
+
+    #[test]
+    fn counter_resets_are_added_back() {
+        let window = w(&[
+            (60_000, 10.0),
+            (120_000, 20.0),
+            (180_000, 5.0),
+            (240_000, 15.0),
+        ]);
+        // 10 -> 20 (+10), reset to 5 (+5 from zero), -> 15 (+10): 25 over 3 minutes, then
+        // extrapolated by half an interval at each end: 25 * 240/180.
+        let inc = range_function("increase", &window, 270_000, 240_000, 0.0).unwrap();
+        assert!((inc - 25.0 * 240.0 / 180.0).abs() < 1e-9, "{inc}");
+        assert_eq!(range_function("resets", &window, 0, 0, 0.0), Some(1.0));
+        assert_eq!(
+            range_function("irate", &window, 0, 0, 0.0),
+            Some(10.0 / 60.0)
+        );
+    }
+
+    #[test]
+    fn over_time_aggregates() {
+        let window = w(&[(1, 1.0), (2, f64::NAN), (3, 4.0), (4, 2.0)]);
+        assert_eq!(
+            range_function("max_over_time", &window, 0, 0, 0.0),
+            Some(4.0)
+        );
+        assert_eq!(
+            range_function("min_over_time", &window, 0, 0, 0.0),
+            Some(1.0)
+        );
+        assert_eq!(
+            range_function("count_over_time", &window, 0, 0, 0.0),
+            Some(4.0)
+        );
+        assert_eq!(range_function("changes", &window, 0, 0, 0.0), Some(3.0));
+        let clean = w(&[(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]);
+        assert_eq!(
+            range_function("avg_over_time", &clean, 0, 0, 0.0),
+            Some(2.5)
+        );
+        assert_eq!(
+            range_function("quantile_over_time", &clean, 0, 0, 0.5),
+            Some(2.5)
+        );
+        assert_eq!(
+            range_function("stdvar_over_time", &clean, 0, 0, 0.0),
+            Some(1.25)
+        );
+        assert_eq!(
+            range_function("quantile_over_time", &clean, 0, 0, 2.0),
+            Some(f64::INFINITY)
+        );
+    }
+}
