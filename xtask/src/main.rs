@@ -17,6 +17,7 @@
 
 mod bench;
 mod datagen;
+mod promqltest;
 mod tidy;
 
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::run(&workspace_root()),
         Some("bench-sdk") => bench::run(&workspace_root(), &args[1..]),
         Some("gen-openmetrics") => gen_openmetrics(&args[1..]),
+        Some("promqltest") => promqltest::run(&workspace_root(), &args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -36,7 +38,9 @@ fn main() -> ExitCode {
                  bench-sdk   run the SDK benchmarks and print ratios to their baselines \
                  (extra arguments go to criterion)\n  \
                  gen-openmetrics [--nodes N] [--hours H] [--seed S] --out FILE\n              \
-                 write the storage benchmark's node-network data set"
+                 write the storage benchmark's node-network data set\n  \
+                 promqltest [DIR] [--failures] [--print-known-failures]\n              \
+                 run Prometheus's PromQL test scripts (default ../shared/promql-testdata)"
             );
             return ExitCode::from(2);
         }

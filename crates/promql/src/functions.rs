@@ -100,6 +100,9 @@ pub(crate) fn range_function(
             if v.is_empty() {
                 return None;
             }
+            if v.iter().any(|x| x.is_nan()) {
+                return Some(f64::NAN);
+            }
             let median = quantile(0.5, &mut v);
             let mut deviations: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
             Some(quantile(0.5, &mut deviations))
@@ -135,28 +138,26 @@ fn extrapolated(
     }
     let sampled = (last.t - first.t) as f64 / 1000.0;
     let mut to_start = (first.t - start) as f64 / 1000.0;
-    let to_end = (end - last.t) as f64 / 1000.0;
+    let mut to_end = (end - last.t) as f64 / 1000.0;
     let average = sampled / (window.len() - 1) as f64;
+    // Samples within 110% of the average interval of an edge are extrapolated to it; a
+    // series that seems to start or end inside the window only by half an interval.
+    let threshold = average * 1.1;
+    if to_start >= threshold {
+        to_start = average / 2.0;
+    }
     if counter && result > 0.0 && first.v >= 0.0 {
-        // A counter cannot go below zero: do not extrapolate past where it would be 0.
+        // A counter cannot go below zero: do not extrapolate past where it would be 0. This
+        // applies after the cap above, as in Prometheus.
         let to_zero = sampled * (first.v / result);
         if to_zero < to_start {
             to_start = to_zero;
         }
     }
-    let threshold = average * 1.1;
-    let mut interval = sampled;
-    interval += if to_start < threshold {
-        to_start
-    } else {
-        average / 2.0
-    };
-    interval += if to_end < threshold {
-        to_end
-    } else {
-        average / 2.0
-    };
-    let mut factor = interval / sampled;
+    if to_end >= threshold {
+        to_end = average / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
     if per_second {
         factor /= (end - start) as f64 / 1000.0;
     }
@@ -187,7 +188,9 @@ pub(crate) fn kahan_sum(values: impl Iterator<Item = f64>) -> f64 {
 fn mean(values: impl Iterator<Item = f64> + Clone) -> f64 {
     let n = values.clone().count() as f64;
     let sum = kahan_sum(values.clone());
-    if sum.is_finite() {
+    // The incremental mean is for finite inputs whose sum overflowed; with an infinity or a
+    // NaN among the inputs, the sum's verdict stands.
+    if sum.is_finite() || values.clone().any(|v| !v.is_finite()) {
         return sum / n;
     }
     // On overflow, an incremental mean stays finite where the sum did not.
@@ -234,7 +237,13 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    values.sort_by(f64::total_cmp);
+    // Go's sort order, which Prometheus inherits: NaN before every number.
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        (false, false) => a.total_cmp(b),
+    });
     let n = values.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0) as usize;
@@ -276,8 +285,9 @@ mod tests {
             (180_000, 5.0),
             (240_000, 15.0),
         ]);
-        // 10 -> 20 (+10), reset to 5 (+5 from zero), -> 15 (+10): 25 over 3 minutes, then
-        // extrapolated by half an interval at each end: 25 * 240/180.
+        // 10 -> 20 (+10), reset to 5 (+5 from zero), -> 15 (+10): 25 over 3 minutes. The
+        // window (30s, 270s] starts and ends 30s from the samples, within 110% of the 60s
+        // interval: extrapolated to both edges, 25 * 240/180.
         let inc = range_function("increase", &window, 270_000, 240_000, 0.0).unwrap();
         assert!((inc - 25.0 * 240.0 / 180.0).abs() < 1e-9, "{inc}");
         assert_eq!(range_function("resets", &window, 0, 0, 0.0), Some(1.0));

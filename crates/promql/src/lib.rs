@@ -10,3 +10,4 @@ pub mod ast;
 pub mod engine;
 mod functions;
 pub mod promqltest;
+pub mod runner;
