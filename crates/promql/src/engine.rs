@@ -12,10 +12,10 @@
 //! `offset d` moves `t` back by `d`; `@ t0` pins it to `t0` (`start()` and `end()` being
 //! the query's ends), before the offset applies.
 //!
-//! Work in progress: literals, negation, selectors and the functions of range selectors
-//! (`rate`, `increase`, `delta`, `irate`, `idelta`, `changes`, `resets`, `*_over_time`)
-//! evaluate; binary operators, aggregations, other functions and subqueries return an
-//! `Execution` error saying they are not implemented yet.
+//! Work in progress: literals, negation, selectors, binary operators with vector matching,
+//! and the functions of range selectors (`rate`, `increase`, `delta`, `irate`, `idelta`,
+//! `changes`, `resets`, `*_over_time`) evaluate; aggregations, other functions and
+//! subqueries return an `Execution` error saying they are not implemented yet.
 
 use model::{Labels, Sample, Timestamp, is_stale_nan};
 use storage::{Queryable, SelectHints};
@@ -195,7 +195,7 @@ impl Query<'_> {
             Expr::Vector(sel) => self.instant_selector(sel, steps),
             Expr::Negate(e) => Ok(match self.eval(e, steps)? {
                 Stepped::Scalar(v) => Stepped::Scalar(v.into_iter().map(|x| -x).collect()),
-                Stepped::Vector(series) => Stepped::Vector(
+                Stepped::Vector(series) => Stepped::Vector(merge_same_labels(
                     series
                         .into_iter()
                         .map(|s| Series {
@@ -207,7 +207,7 @@ impl Query<'_> {
                                 .collect(),
                         })
                         .collect(),
-                ),
+                )?),
                 Stepped::String(_) => {
                     return Err(EvalError::BadData("unary minus of a string".into()));
                 }
@@ -217,6 +217,17 @@ impl Query<'_> {
             )),
             Expr::Call { func, args } if crate::functions::is_range_function(func) => {
                 self.range_call(func, args, steps)
+            }
+            Expr::Binary {
+                op,
+                lhs,
+                rhs,
+                matching,
+                return_bool,
+            } => {
+                let l = self.eval(lhs, steps)?;
+                let r = self.eval(rhs, steps)?;
+                crate::binary::eval(*op, l, r, matching.as_ref(), *return_bool, steps)
             }
             other => Err(EvalError::Execution(format!(
                 "not implemented yet: {}",
@@ -329,7 +340,11 @@ impl Query<'_> {
                 out.push(Series { labels, points });
             }
         }
-        Ok(Stepped::Vector(out))
+        Ok(Stepped::Vector(if keep_name {
+            out
+        } else {
+            merge_same_labels(out)?
+        }))
     }
 
     /// The samples of each series of a range selector in `(at - range, at]` for each step,
@@ -355,6 +370,39 @@ impl Query<'_> {
         }
         Ok(out)
     }
+}
+
+/// Merges series that share labels, as they do once an operation drops their metric names:
+/// their points interleave if they never meet at one time, and the query fails if they do.
+pub(crate) fn merge_same_labels(series: Vec<Series>) -> Result<Vec<Series>, EvalError> {
+    use std::collections::btree_map::{BTreeMap, Entry};
+    let mut by_labels: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    let mut merged = false;
+    for s in series {
+        match by_labels.entry(s.labels) {
+            Entry::Vacant(e) => {
+                e.insert(s.points);
+            }
+            Entry::Occupied(mut e) => {
+                merged = true;
+                e.get_mut().extend(s.points);
+            }
+        }
+    }
+    if merged {
+        for points in by_labels.values_mut() {
+            points.sort_by_key(|p| p.t);
+            if points.windows(2).any(|w| w[0].t == w[1].t) {
+                return Err(EvalError::Execution(
+                    "vector cannot contain metrics with the same labelset".into(),
+                ));
+            }
+        }
+    }
+    Ok(by_labels
+        .into_iter()
+        .map(|(labels, points)| Series { labels, points })
+        .collect())
 }
 
 /// The windows of one series: each step's time and the samples in its window.

@@ -7,6 +7,7 @@
 //! itself, over any `storage::Queryable`, comes next.
 
 pub mod ast;
+mod binary;
 pub mod engine;
 mod functions;
 pub mod promqltest;
