@@ -13,9 +13,10 @@
 //! the query's ends), before the offset applies.
 //!
 //! Work in progress: literals, negation, selectors, binary operators with vector matching,
-//! and the functions of range selectors (`rate`, `increase`, `delta`, `irate`, `idelta`,
-//! `changes`, `resets`, `*_over_time`) evaluate; aggregations, other functions and
-//! subqueries return an `Execution` error saying they are not implemented yet.
+//! aggregations (but `limitk` and `limit_ratio`) and the functions of range selectors
+//! (`rate`, `increase`, `delta`, `irate`, `idelta`, `changes`, `resets`, `*_over_time`)
+//! evaluate; other functions and subqueries return an `Execution` error saying they are not
+//! implemented yet.
 
 use model::{Labels, Sample, Timestamp, is_stale_nan};
 use storage::{Queryable, SelectHints};
@@ -228,6 +229,33 @@ impl Query<'_> {
                 let l = self.eval(lhs, steps)?;
                 let r = self.eval(rhs, steps)?;
                 crate::binary::eval(*op, l, r, matching.as_ref(), *return_bool, steps)
+            }
+            Expr::Aggregate {
+                op,
+                expr,
+                param,
+                grouping,
+            } => {
+                let param = match param {
+                    None => crate::aggregate::Param::None,
+                    Some(p) => match self.eval(p, steps)? {
+                        Stepped::Scalar(v) => crate::aggregate::Param::Scalar(v),
+                        Stepped::String(s) => crate::aggregate::Param::String(s),
+                        Stepped::Vector(_) => {
+                            return Err(EvalError::BadData(
+                                "an aggregation's parameter must be a scalar or a string".into(),
+                            ));
+                        }
+                    },
+                };
+                match self.eval(expr, steps)? {
+                    Stepped::Vector(series) => {
+                        crate::aggregate::eval(*op, series, param, grouping, steps)
+                    }
+                    _ => Err(EvalError::BadData(
+                        "aggregations take an instant vector".into(),
+                    )),
+                }
             }
             other => Err(EvalError::Execution(format!(
                 "not implemented yet: {}",

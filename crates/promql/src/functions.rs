@@ -185,24 +185,25 @@ pub(crate) fn kahan_sum(values: impl Iterator<Item = f64>) -> f64 {
     sum + c
 }
 
-fn mean(values: impl Iterator<Item = f64> + Clone) -> f64 {
+/// The mean, as Prometheus computes it: the Kahan sum divided by the count while that sum
+/// stays finite (or an input is infinite or NaN), else an incremental mean that scales
+/// before adding, `m · (n-1)/n + x/n`, so that it never overflows on finite inputs.
+pub(crate) fn mean(values: impl Iterator<Item = f64> + Clone) -> f64 {
     let n = values.clone().count() as f64;
     let sum = kahan_sum(values.clone());
-    // The incremental mean is for finite inputs whose sum overflowed; with an infinity or a
-    // NaN among the inputs, the sum's verdict stands.
     if sum.is_finite() || values.clone().any(|v| !v.is_finite()) {
         return sum / n;
     }
-    // On overflow, an incremental mean stays finite where the sum did not.
     let mut m = 0.0;
     for (i, v) in values.enumerate() {
-        m += (v - m) / (i + 1) as f64;
+        let count = (i + 1) as f64;
+        m = m * ((count - 1.0) / count) + v / count;
     }
     m
 }
 
-fn variance(values: impl Iterator<Item = f64> + Clone) -> f64 {
-    // Welford's algorithm.
+/// The population variance, by Welford's algorithm.
+pub(crate) fn variance(values: impl Iterator<Item = f64>) -> f64 {
     let (mut n, mut mean, mut m2) = (0.0, 0.0, 0.0);
     for v in values {
         n += 1.0;

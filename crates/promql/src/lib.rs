@@ -6,6 +6,7 @@
 //! (`../shared/promql-testdata`): the oracle the engine will be run against. The engine
 //! itself, over any `storage::Queryable`, comes next.
 
+mod aggregate;
 pub mod ast;
 mod binary;
 pub mod engine;

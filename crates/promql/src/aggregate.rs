@@ -1,0 +1,243 @@
+//! Aggregation operators over the elements of a vector, per step and per group.
+//!
+//! A group is the labels the grouping keeps: the `by` labels, or every label but the
+//! `without` ones and the metric name. `sum`, `avg`, `count`, `min`, `max`, `group`,
+//! `stddev`, `stdvar`, `quantile` and `count_values` yield one element per group with the
+//! group's labels; `topk` and `bottomk` keep the chosen elements with their own labels,
+//! ordered best first (NaN ranks last in both, as in Prometheus).
+
+use std::collections::{BTreeMap, HashMap};
+
+use model::{Labels, LabelsBuilder, Sample};
+
+use crate::ast::{AggOp, Grouping};
+use crate::engine::{EvalError, Series, Stepped, Steps};
+use crate::functions::{kahan_sum, mean, quantile, variance};
+
+/// The labels of the group an element belongs to.
+fn group_labels(labels: &Labels, grouping: &Grouping) -> Labels {
+    if grouping.without {
+        let mut b = labels.builder();
+        b.remove(model::METRIC_NAME);
+        for n in &grouping.labels {
+            b.remove(n);
+        }
+        b.build()
+    } else {
+        let mut b = LabelsBuilder::new();
+        for l in labels
+            .iter()
+            .filter(|l| grouping.labels.iter().any(|n| *n == *l.name))
+        {
+            b.set_shared(l.name.clone(), l.value.clone());
+        }
+        b.build()
+    }
+}
+
+/// A scalar parameter's value at each step, or a string parameter.
+pub(crate) enum Param {
+    None,
+    Scalar(Vec<f64>),
+    String(String),
+}
+
+/// Evaluates an aggregation of `series` at every step.
+pub(crate) fn eval(
+    op: AggOp,
+    series: Vec<Series>,
+    param: Param,
+    grouping: &Grouping,
+    steps: Steps,
+) -> Result<Stepped, EvalError> {
+    let groups: Vec<Labels> = series
+        .iter()
+        .map(|s| group_labels(&s.labels, grouping))
+        .collect();
+    // Elements of each step: (series index, value).
+    let mut at: Vec<Vec<(usize, f64)>> = vec![Vec::new(); steps.len()];
+    for (i, s) in series.iter().enumerate() {
+        for p in &s.points {
+            if let Some(slot) = at.get_mut(((p.t - steps.start) / steps.step) as usize) {
+                slot.push((i, p.v));
+            }
+        }
+    }
+    // A NaN parameter fails the query whether or not there is anything to aggregate.
+    if let Param::Scalar(values) = &param
+        && values.iter().any(|v| v.is_nan())
+    {
+        match op {
+            AggOp::Topk | AggOp::Bottomk | AggOp::Limitk => {
+                return Err(EvalError::Execution("Parameter value is NaN".into()));
+            }
+            AggOp::LimitRatio => return Err(EvalError::Execution("Ratio value is NaN".into())),
+            _ => {}
+        }
+    }
+    let param_at = |k: usize| match &param {
+        Param::Scalar(v) => v.get(k).copied(),
+        _ => None,
+    };
+    // Output in first-seen order per step, so that topk's order survives an instant query.
+    let mut order: Vec<Labels> = Vec::new();
+    let mut out: HashMap<Labels, Vec<Sample>> = HashMap::new();
+    let mut emit = |labels: Labels, s: Sample| {
+        out.entry(labels.clone())
+            .or_insert_with(|| {
+                order.push(labels);
+                Vec::new()
+            })
+            .push(s);
+    };
+    for (k, t) in steps.times().enumerate() {
+        let mut by_group: BTreeMap<&Labels, Vec<(usize, f64)>> = BTreeMap::new();
+        for &(i, v) in &at[k] {
+            by_group.entry(&groups[i]).or_default().push((i, v));
+        }
+        for (group, members) in by_group {
+            let values = || members.iter().map(|(_, v)| *v);
+            let n = members.len() as f64;
+            let one = |v: f64| Some(v);
+            let value = match op {
+                AggOp::Sum => one(kahan_sum(values())),
+                AggOp::Avg => one(mean(values())),
+                AggOp::Count => one(n),
+                AggOp::Group => one(1.0),
+                AggOp::Min => extreme(values(), |a, b| b < a),
+                AggOp::Max => extreme(values(), |a, b| b > a),
+                AggOp::Stdvar => one(variance(values())),
+                AggOp::Stddev => one(variance(values()).sqrt()),
+                AggOp::Quantile => {
+                    let q = param_at(k).unwrap_or(f64::NAN);
+                    let mut v: Vec<f64> = values().collect();
+                    one(quantile(q, &mut v))
+                }
+                AggOp::Topk | AggOp::Bottomk => {
+                    let kk = param_at(k).unwrap_or(f64::NAN);
+                    if kk.is_nan() {
+                        return Err(EvalError::Execution("Parameter value is NaN".into()));
+                    }
+                    let keep = if kk < 1.0 {
+                        0
+                    } else {
+                        kk.min(members.len() as f64) as usize
+                    };
+                    let mut chosen = members.clone();
+                    let top = op == AggOp::Topk;
+                    chosen.sort_by(|a, b| {
+                        rank(a.1, b.1, top)
+                            .then_with(|| series[a.0].labels.cmp(&series[b.0].labels))
+                    });
+                    for &(i, v) in chosen.iter().take(keep) {
+                        emit(series[i].labels.clone(), Sample::new(t, v));
+                    }
+                    None
+                }
+                AggOp::CountValues => {
+                    let Param::String(label) = &param else {
+                        return Err(EvalError::BadData("count_values needs a label name".into()));
+                    };
+                    if !is_label_name(label) {
+                        return Err(EvalError::Execution(format!(
+                            "invalid label name {label:?}"
+                        )));
+                    }
+                    let mut counts: BTreeMap<String, f64> = BTreeMap::new();
+                    for v in values() {
+                        *counts.entry(format_value(v)).or_default() += 1.0;
+                    }
+                    for (value, count) in counts {
+                        let mut b = group.builder();
+                        b.set(label, &value);
+                        emit(b.build(), Sample::new(t, count));
+                    }
+                    None
+                }
+                AggOp::Limitk | AggOp::LimitRatio => {
+                    return Err(EvalError::Execution(
+                        "not implemented yet: limitk and limit_ratio".into(),
+                    ));
+                }
+            };
+            if let Some(v) = value {
+                emit(group.clone(), Sample::new(t, v));
+            }
+        }
+    }
+    Ok(Stepped::Vector(
+        order
+            .into_iter()
+            .map(|labels| {
+                let points = out.remove(&labels).unwrap_or_default();
+                Series { labels, points }
+            })
+            .collect(),
+    ))
+}
+
+/// Orders two values best first for topk (`top`) or bottomk, NaN last in both.
+fn rank(a: f64, b: f64, top: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Equal,
+        (true, false) => Greater,
+        (false, true) => Less,
+        (false, false) if top => b.total_cmp(&a),
+        (false, false) => a.total_cmp(&b),
+    }
+}
+
+fn extreme(values: impl Iterator<Item = f64>, better: impl Fn(f64, f64) -> bool) -> Option<f64> {
+    values.fold(None, |acc, v| match acc {
+        None => Some(v),
+        Some(a) if a.is_nan() || better(a, v) => Some(v),
+        Some(a) => Some(a),
+    })
+}
+
+fn is_label_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// Formats a value as Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest decimal that
+/// reads back exactly, never in exponent form.
+pub(crate) fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    // Rust's Display never uses an exponent for f64 and prints the shortest round trip.
+    format!("{v}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_format_as_go_does() {
+        assert_eq!(format_value(1.0), "1");
+        assert_eq!(format_value(0.1), "0.1");
+        assert_eq!(format_value(1e21), "1000000000000000000000");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+    }
+
+    #[test]
+    fn nan_ranks_last_for_topk_and_bottomk() {
+        let mut v = [f64::NAN, 1.0, 3.0, 2.0];
+        v.sort_by(|a, b| rank(*a, *b, true));
+        assert_eq!(&v[..3], [3.0, 2.0, 1.0]);
+        assert!(v[3].is_nan());
+        v.sort_by(|a, b| rank(*a, *b, false));
+        assert_eq!(&v[..3], [1.0, 2.0, 3.0]);
+    }
+}
