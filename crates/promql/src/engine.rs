@@ -13,10 +13,9 @@
 //! the query's ends), before the offset applies.
 //!
 //! Work in progress: literals, negation, selectors, binary operators with vector matching,
-//! aggregations (but `limitk` and `limit_ratio`) and the functions of range selectors
-//! (`rate`, `increase`, `delta`, `irate`, `idelta`, `changes`, `resets`, `*_over_time`)
-//! evaluate; other functions and subqueries return an `Execution` error saying they are not
-//! implemented yet.
+//! aggregations (but `limitk` and `limit_ratio`), the functions of range selectors and most
+//! instant-vector functions evaluate; subqueries, `histogram_*`, annotations and native
+//! histograms return an `Execution` error saying they are not implemented yet.
 
 use model::{Labels, Sample, Timestamp, is_stale_nan};
 use storage::{Queryable, SelectHints};
@@ -216,8 +215,20 @@ impl Query<'_> {
             Expr::Matrix { .. } => Err(EvalError::BadData(
                 "a range vector can only be passed to a function; it is not a query result".into(),
             )),
+            Expr::Call { func, args } if func == "absent_over_time" => {
+                self.absent_over_time(args, steps)
+            }
             Expr::Call { func, args } if crate::functions::is_range_function(func) => {
                 self.range_call(func, args, steps)
+            }
+            Expr::Call { func, args } if func == "timestamp" => self.timestamp(args, steps),
+            Expr::Call { func, args } if func == "absent" => self.absent(args, steps),
+            Expr::Call { func, args } if crate::instant::is_instant_function(func) => {
+                let args = args
+                    .iter()
+                    .map(|a| self.eval(a, steps))
+                    .collect::<Result<Vec<_>, _>>()?;
+                crate::instant::eval(func, args, steps)
             }
             Expr::Binary {
                 op,
@@ -294,6 +305,17 @@ impl Query<'_> {
     }
 
     fn instant_selector(&mut self, sel: &Selector, steps: Steps) -> Result<Stepped, EvalError> {
+        Ok(Stepped::Vector(self.selector_points(sel, steps, false)?))
+    }
+
+    /// Each series' sample at each step; with `sample_times`, the value is the time the
+    /// sample was taken, in seconds, for `timestamp()`.
+    fn selector_points(
+        &mut self,
+        sel: &Selector,
+        steps: Steps,
+        sample_times: bool,
+    ) -> Result<Vec<Series>, EvalError> {
         let lookback = self.options.lookback;
         let data = self.fetch(sel, steps, lookback)?;
         let mut out = Vec::with_capacity(data.len());
@@ -307,14 +329,19 @@ impl Query<'_> {
                     && s.t > at - lookback
                     && !is_stale_nan(s.v)
                 {
-                    points.push(Sample::new(t, s.v));
+                    let v = if sample_times {
+                        s.t as f64 / 1000.0
+                    } else {
+                        s.v
+                    };
+                    points.push(Sample::new(t, v));
                 }
             }
             if !points.is_empty() {
                 out.push(Series { labels, points });
             }
         }
-        Ok(Stepped::Vector(out))
+        Ok(out)
     }
 
     /// Evaluates a function of a range vector, such as `rate(x[5m])`.
@@ -326,6 +353,11 @@ impl Query<'_> {
     ) -> Result<Stepped, EvalError> {
         let (param, range_arg) = match args {
             [range_arg] => (None, range_arg),
+            // predict_linear(v[r], t) has its scalar last; quantile_over_time(q, v[r]) first.
+            [
+                range_arg @ (Expr::Matrix { .. } | Expr::Subquery { .. }),
+                param,
+            ] => (Some(self.eval(param, steps)?), range_arg),
             [param, range_arg] => (Some(self.eval(param, steps)?), range_arg),
             _ => {
                 return Err(EvalError::BadData(format!(
@@ -355,7 +387,7 @@ impl Query<'_> {
                 .zip(&params)
                 .filter_map(|((t, window), q)| {
                     let at = read_time(*t, selector.offset, selector.at, self.query);
-                    crate::functions::range_function(func, window, at, *range, *q)
+                    crate::functions::range_function(func, window, at, *range, *q, *t)
                         .map(|v| Sample::new(*t, v))
                 })
                 .collect();
@@ -373,6 +405,84 @@ impl Query<'_> {
         } else {
             merge_same_labels(out)?
         }))
+    }
+
+    /// `timestamp(v)`: for a selector, the time of each sample taken; otherwise the step's.
+    fn timestamp(&mut self, args: &[Expr], steps: Steps) -> Result<Stepped, EvalError> {
+        let [arg] = args else {
+            return Err(EvalError::BadData("timestamp takes one argument".into()));
+        };
+        let series = match arg {
+            Expr::Vector(sel) => self.selector_points(sel, steps, true)?,
+            other => match self.eval(other, steps)? {
+                Stepped::Vector(series) => series
+                    .into_iter()
+                    .map(|s| Series {
+                        labels: s.labels,
+                        points: s
+                            .points
+                            .iter()
+                            .map(|p| Sample::new(p.t, p.t as f64 / 1000.0))
+                            .collect(),
+                    })
+                    .collect(),
+                _ => {
+                    return Err(EvalError::BadData(
+                        "timestamp takes an instant vector".into(),
+                    ));
+                }
+            },
+        };
+        let series = series
+            .into_iter()
+            .map(|s| Series {
+                labels: drop_name(&s.labels),
+                points: s.points,
+            })
+            .collect();
+        Ok(Stepped::Vector(merge_same_labels(series)?))
+    }
+
+    /// `absent(v)`: 1 at the steps where `v` is empty, labelled by a selector's equality
+    /// matchers.
+    fn absent(&mut self, args: &[Expr], steps: Steps) -> Result<Stepped, EvalError> {
+        let [arg] = args else {
+            return Err(EvalError::BadData("absent takes one argument".into()));
+        };
+        let Stepped::Vector(series) = self.eval(arg, steps)? else {
+            return Err(EvalError::BadData("absent takes an instant vector".into()));
+        };
+        let labels = match arg {
+            Expr::Vector(sel) => crate::instant::absent_labels(&sel.matchers),
+            _ => Labels::empty(),
+        };
+        Ok(absent_at(&series, labels, steps))
+    }
+
+    /// `absent_over_time(v[r])`: 1 at the steps where no series has a sample in the window.
+    fn absent_over_time(&mut self, args: &[Expr], steps: Steps) -> Result<Stepped, EvalError> {
+        let [Expr::Matrix { selector, range }] = args else {
+            return Err(EvalError::Execution(
+                "not implemented yet: absent_over_time of a subquery".into(),
+            ));
+        };
+        let present: Vec<Series> = self
+            .range_windows(selector, *range, steps)?
+            .into_iter()
+            .map(|(labels, windows)| Series {
+                labels,
+                points: windows
+                    .into_iter()
+                    .filter(|(_, w)| !w.is_empty())
+                    .map(|(t, _)| Sample::new(t, 1.0))
+                    .collect(),
+            })
+            .collect();
+        Ok(absent_at(
+            &present,
+            crate::instant::absent_labels(&selector.matchers),
+            steps,
+        ))
     }
 
     /// The samples of each series of a range selector in `(at - range, at]` for each step,
@@ -398,6 +508,29 @@ impl Query<'_> {
         }
         Ok(out)
     }
+}
+
+/// 1 with `labels` at every step where `series` has no point.
+fn absent_at(series: &[Series], labels: Labels, steps: Steps) -> Stepped {
+    let mut present = vec![false; steps.len()];
+    for s in series {
+        for p in &s.points {
+            if let Some(slot) = present.get_mut(((p.t - steps.start) / steps.step) as usize) {
+                *slot = true;
+            }
+        }
+    }
+    let points: Vec<Sample> = steps
+        .times()
+        .zip(present)
+        .filter(|(_, here)| !here)
+        .map(|(t, _)| Sample::new(t, 1.0))
+        .collect();
+    Stepped::Vector(if points.is_empty() {
+        Vec::new()
+    } else {
+        vec![Series { labels, points }]
+    })
 }
 
 /// Merges series that share labels, as they do once an operation drops their metric names:

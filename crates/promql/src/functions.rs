@@ -30,18 +30,24 @@ pub(crate) fn is_range_function(func: &str) -> bool {
             | "stdvar_over_time"
             | "quantile_over_time"
             | "mad_over_time"
+            | "deriv"
+            | "predict_linear"
+            | "absent_over_time"
     )
 }
 
 /// Computes `func` over one window ending at `t` of length `range` (ms); `param` is the
 /// scalar first argument where the function has one (`quantile_over_time`). `None` means
 /// the series has no value at this step.
+/// `step_t` is the evaluation time, which `predict_linear` extrapolates from even when `@`
+/// moved the window to end at `t`.
 pub(crate) fn range_function(
     func: &str,
     window: &[Sample],
     t: i64,
     range: i64,
     param: f64,
+    step_t: i64,
 ) -> Option<f64> {
     let values = || window.iter().map(|s| s.v);
     match func {
@@ -95,6 +101,18 @@ pub(crate) fn range_function(
             let mut v: Vec<f64> = values().collect();
             (!v.is_empty()).then(|| quantile(param, &mut v))
         }
+        "deriv" => {
+            if window.len() < 2 {
+                return None;
+            }
+            linear_regression(window, window[0].t).map(|(slope, _)| slope)
+        }
+        "predict_linear" => {
+            if window.len() < 2 {
+                return None;
+            }
+            linear_regression(window, step_t).map(|(slope, intercept)| intercept + slope * param)
+        }
         "mad_over_time" => {
             let mut v: Vec<f64> = values().collect();
             if v.is_empty() {
@@ -109,6 +127,29 @@ pub(crate) fn range_function(
         }
         _ => None,
     }
+}
+
+/// The least-squares line through the samples, with time in seconds from `intercept_time`:
+/// `(slope, intercept)`. A constant series has slope 0 (and no line if it is infinite).
+fn linear_regression(samples: &[Sample], intercept_time: i64) -> Option<(f64, f64)> {
+    let first = samples[0].v;
+    if samples.iter().all(|s| s.v == first) {
+        return (!first.is_infinite()).then_some((0.0, first));
+    }
+    let n = samples.len() as f64;
+    let xs = || {
+        samples
+            .iter()
+            .map(|s| (s.t - intercept_time) as f64 / 1000.0)
+    };
+    let sum_x = kahan_sum(xs());
+    let sum_y = kahan_sum(samples.iter().map(|s| s.v));
+    let sum_xy = kahan_sum(xs().zip(samples).map(|(x, s)| x * s.v));
+    let sum_x2 = kahan_sum(xs().map(|x| x * x));
+    let cov_xy = sum_xy - sum_x * sum_y / n;
+    let var_x = sum_x2 - sum_x * sum_x / n;
+    let slope = cov_xy / var_x;
+    Some((slope, sum_y / n - slope * sum_x / n))
 }
 
 /// Prometheus's extrapolated rate over the window `(start, end]` (ms): the difference
@@ -268,12 +309,12 @@ mod tests {
         let window = w(&(1..=10)
             .map(|i| (i * 30_000, (i * 10) as f64))
             .collect::<Vec<_>>());
-        let r = range_function("rate", &window, 300_000, 300_000, 0.0).unwrap();
+        let r = range_function("rate", &window, 300_000, 300_000, 0.0, 0).unwrap();
         assert!((r - 1.0 / 3.0).abs() < 1e-9, "{r}");
-        let inc = range_function("increase", &window, 300_000, 300_000, 0.0).unwrap();
+        let inc = range_function("increase", &window, 300_000, 300_000, 0.0, 0).unwrap();
         assert!((inc - 100.0).abs() < 1e-9, "{inc}");
         assert_eq!(
-            range_function("rate", &w(&[(0, 1.0)]), 300_000, 300_000, 0.0),
+            range_function("rate", &w(&[(0, 1.0)]), 300_000, 300_000, 0.0, 0),
             None
         );
     }
@@ -289,11 +330,11 @@ mod tests {
         // 10 -> 20 (+10), reset to 5 (+5 from zero), -> 15 (+10): 25 over 3 minutes. The
         // window (30s, 270s] starts and ends 30s from the samples, within 110% of the 60s
         // interval: extrapolated to both edges, 25 * 240/180.
-        let inc = range_function("increase", &window, 270_000, 240_000, 0.0).unwrap();
+        let inc = range_function("increase", &window, 270_000, 240_000, 0.0, 0).unwrap();
         assert!((inc - 25.0 * 240.0 / 180.0).abs() < 1e-9, "{inc}");
-        assert_eq!(range_function("resets", &window, 0, 0, 0.0), Some(1.0));
+        assert_eq!(range_function("resets", &window, 0, 0, 0.0, 0), Some(1.0));
         assert_eq!(
-            range_function("irate", &window, 0, 0, 0.0),
+            range_function("irate", &window, 0, 0, 0.0, 0),
             Some(10.0 / 60.0)
         );
     }
@@ -302,33 +343,33 @@ mod tests {
     fn over_time_aggregates() {
         let window = w(&[(1, 1.0), (2, f64::NAN), (3, 4.0), (4, 2.0)]);
         assert_eq!(
-            range_function("max_over_time", &window, 0, 0, 0.0),
+            range_function("max_over_time", &window, 0, 0, 0.0, 0),
             Some(4.0)
         );
         assert_eq!(
-            range_function("min_over_time", &window, 0, 0, 0.0),
+            range_function("min_over_time", &window, 0, 0, 0.0, 0),
             Some(1.0)
         );
         assert_eq!(
-            range_function("count_over_time", &window, 0, 0, 0.0),
+            range_function("count_over_time", &window, 0, 0, 0.0, 0),
             Some(4.0)
         );
-        assert_eq!(range_function("changes", &window, 0, 0, 0.0), Some(3.0));
+        assert_eq!(range_function("changes", &window, 0, 0, 0.0, 0), Some(3.0));
         let clean = w(&[(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]);
         assert_eq!(
-            range_function("avg_over_time", &clean, 0, 0, 0.0),
+            range_function("avg_over_time", &clean, 0, 0, 0.0, 0),
             Some(2.5)
         );
         assert_eq!(
-            range_function("quantile_over_time", &clean, 0, 0, 0.5),
+            range_function("quantile_over_time", &clean, 0, 0, 0.5, 0),
             Some(2.5)
         );
         assert_eq!(
-            range_function("stdvar_over_time", &clean, 0, 0, 0.0),
+            range_function("stdvar_over_time", &clean, 0, 0, 0.0, 0),
             Some(1.25)
         );
         assert_eq!(
-            range_function("quantile_over_time", &clean, 0, 0, 2.0),
+            range_function("quantile_over_time", &clean, 0, 0, 2.0, 0),
             Some(f64::INFINITY)
         );
     }

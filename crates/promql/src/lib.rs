@@ -11,5 +11,6 @@ pub mod ast;
 mod binary;
 pub mod engine;
 mod functions;
+mod instant;
 pub mod promqltest;
 pub mod runner;

@@ -1,0 +1,521 @@
+//! Functions over instant vectors and scalars: math, labels, sorting, dates, and the
+//! functions that make vectors from scalars and back.
+//!
+//! Functions that compute a new value drop the metric name, as in Prometheus; those that
+//! only move or relabel elements (`sort*`, `label_*`, `clamp*` aside) keep it.
+
+use model::{Labels, MatchOp, Matcher, Sample};
+
+use crate::engine::{EvalError, Series, Stepped, Steps, drop_name};
+
+/// Whether `func` is evaluated here.
+pub(crate) fn is_instant_function(func: &str) -> bool {
+    math(func, 0.0).is_some()
+        || matches!(
+            func,
+            "vector"
+                | "scalar"
+                | "time"
+                | "pi"
+                | "round"
+                | "clamp"
+                | "clamp_min"
+                | "clamp_max"
+                | "label_replace"
+                | "label_join"
+                | "sort"
+                | "sort_desc"
+                | "sort_by_label"
+                | "sort_by_label_desc"
+                | "minute"
+                | "hour"
+                | "day_of_month"
+                | "day_of_week"
+                | "day_of_year"
+                | "days_in_month"
+                | "month"
+                | "year"
+        )
+}
+
+/// The value of a one-argument math function, or `None` if `func` is not one.
+pub(crate) fn math(func: &str, v: f64) -> Option<f64> {
+    Some(match func {
+        "abs" => v.abs(),
+        "ceil" => v.ceil(),
+        "floor" => v.floor(),
+        "exp" => v.exp(),
+        "ln" => v.ln(),
+        "log2" => v.log2(),
+        "log10" => v.log10(),
+        "sqrt" => v.sqrt(),
+        "sgn" => {
+            if v > 0.0 {
+                1.0
+            } else if v < 0.0 {
+                -1.0
+            } else {
+                v
+            }
+        }
+        "sin" => v.sin(),
+        "cos" => v.cos(),
+        "tan" => v.tan(),
+        "asin" => v.asin(),
+        "acos" => v.acos(),
+        "atan" => v.atan(),
+        "sinh" => v.sinh(),
+        "cosh" => v.cosh(),
+        "tanh" => v.tanh(),
+        "asinh" => v.asinh(),
+        "acosh" => v.acosh(),
+        "atanh" => v.atanh(),
+        "deg" => v.to_degrees(),
+        "rad" => v.to_radians(),
+        _ => return None,
+    })
+}
+
+/// Maps every point of every series, dropping the metric name unless `keep_name`.
+fn map_points(
+    series: Vec<Series>,
+    keep_name: bool,
+    f: impl Fn(usize, f64) -> Option<f64>,
+    steps: Steps,
+) -> Vec<Series> {
+    series
+        .into_iter()
+        .filter_map(|s| {
+            let points: Vec<Sample> = s
+                .points
+                .iter()
+                .filter_map(|p| {
+                    f(((p.t - steps.start) / steps.step) as usize, p.v).map(|v| Sample::new(p.t, v))
+                })
+                .collect();
+            let labels = if keep_name {
+                s.labels
+            } else {
+                drop_name(&s.labels)
+            };
+            (!points.is_empty()).then_some(Series { labels, points })
+        })
+        .collect()
+}
+
+fn scalar_arg(
+    arg: Option<Stepped>,
+    steps: Steps,
+    default: f64,
+    func: &str,
+) -> Result<Vec<f64>, EvalError> {
+    match arg {
+        None => Ok(vec![default; steps.len()]),
+        Some(Stepped::Scalar(v)) => Ok(v),
+        Some(_) => Err(EvalError::BadData(format!(
+            "expected a scalar argument to {func}"
+        ))),
+    }
+}
+
+fn string_arg(arg: Option<&Stepped>, func: &str) -> Result<String, EvalError> {
+    match arg {
+        Some(Stepped::String(s)) => Ok(s.clone()),
+        _ => Err(EvalError::BadData(format!(
+            "expected a string argument to {func}"
+        ))),
+    }
+}
+
+/// Evaluates `func` on already evaluated arguments.
+pub(crate) fn eval(func: &str, mut args: Vec<Stepped>, steps: Steps) -> Result<Stepped, EvalError> {
+    let times = || steps.times().map(|t| t as f64 / 1000.0);
+    if func == "time" {
+        return Ok(Stepped::Scalar(times().collect()));
+    }
+    if func == "pi" {
+        return Ok(Stepped::Scalar(vec![std::f64::consts::PI; steps.len()]));
+    }
+    if func == "vector" {
+        let v = scalar_arg(args.pop(), steps, f64::NAN, func)?;
+        let points = steps
+            .times()
+            .zip(v)
+            .map(|(t, v)| Sample::new(t, v))
+            .collect();
+        return Ok(Stepped::Vector(vec![Series {
+            labels: Labels::empty(),
+            points,
+        }]));
+    }
+    let is_date = matches!(
+        func,
+        "minute"
+            | "hour"
+            | "day_of_month"
+            | "day_of_week"
+            | "day_of_year"
+            | "days_in_month"
+            | "month"
+            | "year"
+    );
+    if is_date && args.is_empty() {
+        let points: Vec<Sample> = steps
+            .times()
+            .map(|t| Sample::new(t, date_part(func, t as f64 / 1000.0)))
+            .collect();
+        return Ok(Stepped::Vector(vec![Series {
+            labels: Labels::empty(),
+            points,
+        }]));
+    }
+    let mut rest = args.split_off(1.min(args.len()));
+    let Some(Stepped::Vector(series)) = args.pop() else {
+        return Err(EvalError::BadData(format!(
+            "expected an instant vector as the first argument of {func}"
+        )));
+    };
+    if func == "scalar" {
+        let mut values = vec![None; steps.len()];
+        let mut counts = vec![0usize; steps.len()];
+        for s in &series {
+            for p in &s.points {
+                let k = ((p.t - steps.start) / steps.step) as usize;
+                counts[k] += 1;
+                values[k] = Some(p.v);
+            }
+        }
+        return Ok(Stepped::Scalar(
+            values
+                .into_iter()
+                .zip(counts)
+                .map(|(v, n)| {
+                    if n == 1 {
+                        v.unwrap_or(f64::NAN)
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect(),
+        ));
+    }
+    if math(func, 0.0).is_some() {
+        return Ok(Stepped::Vector(crate::engine::merge_same_labels(
+            map_points(series, false, |_, v| math(func, v), steps),
+        )?));
+    }
+    if is_date {
+        return Ok(Stepped::Vector(crate::engine::merge_same_labels(
+            map_points(series, false, |_, v| Some(date_part(func, v)), steps),
+        )?));
+    }
+    match func {
+        "round" => {
+            let to = scalar_arg(rest.pop(), steps, 1.0, func)?;
+            Ok(Stepped::Vector(crate::engine::merge_same_labels(
+                map_points(
+                    series,
+                    false,
+                    |k, v| {
+                        let inverse = 1.0 / to[k];
+                        Some((v * inverse + 0.5).floor() / inverse)
+                    },
+                    steps,
+                ),
+            )?))
+        }
+        "clamp" | "clamp_min" | "clamp_max" => {
+            let (lo, hi) = match func {
+                "clamp" => {
+                    let hi = scalar_arg(rest.pop(), steps, f64::NAN, func)?;
+                    (scalar_arg(rest.pop(), steps, f64::NAN, func)?, hi)
+                }
+                "clamp_min" => (
+                    scalar_arg(rest.pop(), steps, f64::NAN, func)?,
+                    vec![f64::INFINITY; steps.len()],
+                ),
+                _ => (
+                    vec![f64::NEG_INFINITY; steps.len()],
+                    scalar_arg(rest.pop(), steps, f64::NAN, func)?,
+                ),
+            };
+            Ok(Stepped::Vector(crate::engine::merge_same_labels(
+                map_points(
+                    series,
+                    false,
+                    |k, v| {
+                        if func == "clamp" && hi[k] < lo[k] {
+                            return None;
+                        }
+                        // Go's math.Max and math.Min, which Prometheus uses, propagate NaN.
+                        if v.is_nan() || lo[k].is_nan() || hi[k].is_nan() {
+                            return Some(f64::NAN);
+                        }
+                        Some(v.max(lo[k]).min(hi[k]))
+                    },
+                    steps,
+                ),
+            )?))
+        }
+        "sort" | "sort_desc" => {
+            let mut series = series;
+            let value = |s: &Series| s.points.first().map_or(f64::NAN, |p| p.v);
+            // NaN sorts last in both directions, as in Prometheus.
+            series.sort_by(|a, b| {
+                let (x, y) = (value(a), value(b));
+                match (x.is_nan(), y.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    _ if func == "sort" => x.total_cmp(&y),
+                    _ => y.total_cmp(&x),
+                }
+            });
+            Ok(Stepped::Vector(series))
+        }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let names: Vec<String> = rest
+                .iter()
+                .map(|a| string_arg(Some(a), func))
+                .collect::<Result<_, _>>()?;
+            let mut series = series;
+            series.sort_by(|a, b| {
+                let key = |s: &Series| -> Vec<String> {
+                    names
+                        .iter()
+                        .map(|n| s.labels.get(n).unwrap_or("").to_owned())
+                        .collect()
+                };
+                let ord = natural_cmp_list(&key(a), &key(b)).then_with(|| a.labels.cmp(&b.labels));
+                if func == "sort_by_label" {
+                    ord
+                } else {
+                    ord.reverse()
+                }
+            });
+            Ok(Stepped::Vector(series))
+        }
+        "label_replace" => {
+            let [dst, replacement, src, regex] = rest.as_slice() else {
+                return Err(EvalError::BadData("label_replace takes 5 arguments".into()));
+            };
+            let (dst, replacement, src, regex) = (
+                string_arg(Some(dst), func)?,
+                string_arg(Some(replacement), func)?,
+                string_arg(Some(src), func)?,
+                string_arg(Some(regex), func)?,
+            );
+            let re = regex::Regex::new(&format!("^(?s:{regex})$")).map_err(|e| {
+                EvalError::BadData(format!(
+                    "invalid regular expression in label_replace(): {regex}: {e}"
+                ))
+            })?;
+            if !is_label_name(&dst) {
+                return Err(EvalError::BadData(format!(
+                    "invalid destination label name in label_replace(): {dst}"
+                )));
+            }
+            let out = series
+                .into_iter()
+                .map(|s| {
+                    let value = s.labels.get(&src).unwrap_or("");
+                    let labels = match re.captures(value) {
+                        Some(caps) => {
+                            let mut expanded = String::new();
+                            caps.expand(&replacement, &mut expanded);
+                            let mut b = s.labels.builder();
+                            b.set(&dst, &expanded);
+                            b.build()
+                        }
+                        None => s.labels,
+                    };
+                    Series {
+                        labels,
+                        points: s.points,
+                    }
+                })
+                .collect();
+            Ok(Stepped::Vector(crate::engine::merge_same_labels(out)?))
+        }
+        "label_join" => {
+            if rest.len() < 2 {
+                return Err(EvalError::BadData(
+                    "label_join takes at least 3 arguments".into(),
+                ));
+            }
+            let dst = string_arg(rest.first(), func)?;
+            let sep = string_arg(rest.get(1), func)?;
+            let srcs: Vec<String> = rest[2..]
+                .iter()
+                .map(|a| string_arg(Some(a), func))
+                .collect::<Result<_, _>>()?;
+            if !is_label_name(&dst) {
+                return Err(EvalError::BadData(format!(
+                    "invalid destination label name in label_join(): {dst}"
+                )));
+            }
+            let out = series
+                .into_iter()
+                .map(|s| {
+                    let joined: Vec<&str> =
+                        srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect();
+                    let mut b = s.labels.builder();
+                    b.set(&dst, &joined.join(&sep));
+                    Series {
+                        labels: b.build(),
+                        points: s.points,
+                    }
+                })
+                .collect();
+            Ok(Stepped::Vector(crate::engine::merge_same_labels(out)?))
+        }
+        other => Err(EvalError::Execution(format!(
+            "not implemented yet: function call {other}"
+        ))),
+    }
+}
+
+fn is_label_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// Compares label values as Prometheus's `sort_by_label` does: numbers inside strings by
+/// value ("natural" order).
+fn natural_cmp_list(a: &[String], b: &[String]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let o = natural_cmp(x, y);
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, _) => return std::cmp::Ordering::Less,
+            (_, None) => return std::cmp::Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let nx = x.iter().take_while(|c| c.is_ascii_digit()).count();
+                let ny = y.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (dx, dy) = (&x[..nx], &y[..ny]);
+                let strip = |d: &[u8]| d.iter().skip_while(|c| **c == b'0').count();
+                let o = strip(dx).cmp(&strip(dy)).then_with(|| {
+                    let tx = &dx[dx.len() - strip(dx)..];
+                    let ty = &dy[dy.len() - strip(dy)..];
+                    tx.cmp(ty)
+                });
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+                x = &x[nx..];
+                y = &y[ny..];
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(d);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
+    }
+}
+
+/// A date part of a Unix time in seconds, in UTC.
+fn date_part(func: &str, secs: f64) -> f64 {
+    if !secs.is_finite() {
+        return f64::NAN;
+    }
+    let s = secs.floor() as i64;
+    let days = s.div_euclid(86_400);
+    let sod = s.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy_mar = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy_mar + 2) / 153;
+    let day = doy_mar - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let cumulative = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+    let day_of_year = cumulative[(month - 1) as usize] + day + i64::from(leap && month > 2);
+    (match func {
+        "minute" => sod / 60 % 60,
+        "hour" => sod / 3600,
+        "day_of_month" => day,
+        "day_of_week" => (days + 4).rem_euclid(7),
+        "day_of_year" => day_of_year,
+        "days_in_month" => match month {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        },
+        "month" => month,
+        _ => year,
+    }) as f64
+}
+
+/// The labels `absent()` gives its result: the equality matchers of a selector argument.
+pub(crate) fn absent_labels(matchers: &[Matcher]) -> Labels {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut duplicated: Vec<&str> = Vec::new();
+    for m in matchers.iter().filter(|m| m.op == MatchOp::Equal) {
+        if seen.contains(&m.name.as_str()) {
+            duplicated.push(&m.name);
+        }
+        seen.push(&m.name);
+    }
+    Labels::from_pairs(
+        matchers
+            .iter()
+            .filter(|m| {
+                m.op == MatchOp::Equal
+                    && m.name != model::METRIC_NAME
+                    && !duplicated.contains(&m.name.as_str())
+            })
+            .map(|m| (m.name.as_str(), m.value.as_str())),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_civil_dates() {
+        // 2024-02-29T13:45:00Z, a Thursday.
+        let t = 1_709_214_300.0;
+        let parts: Vec<f64> = [
+            "year",
+            "month",
+            "day_of_month",
+            "hour",
+            "minute",
+            "day_of_week",
+            "day_of_year",
+            "days_in_month",
+        ]
+        .iter()
+        .map(|f| date_part(f, t))
+        .collect();
+        assert_eq!(parts, [2024.0, 2.0, 29.0, 13.0, 45.0, 4.0, 60.0, 29.0]);
+        assert_eq!(date_part("year", 0.0), 1970.0);
+    }
+
+    #[test]
+    fn natural_order_compares_numbers_by_value() {
+        let mut v = vec!["a10", "a2", "a1", "b"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["a1", "a2", "a10", "b"]);
+    }
+}
