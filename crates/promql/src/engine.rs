@@ -12,10 +12,13 @@
 //! `offset d` moves `t` back by `d`; `@ t0` pins it to `t0` (`start()` and `end()` being
 //! the query's ends), before the offset applies.
 //!
-//! Work in progress: literals, negation, selectors, binary operators with vector matching,
-//! aggregations (but `limitk` and `limit_ratio`), the functions of range selectors and most
-//! instant-vector functions evaluate; subqueries, `histogram_*`, annotations and native
-//! histograms return an `Execution` error saying they are not implemented yet.
+//! A subquery `e[r:s]` evaluates `e` at the multiples of `s` from the first one after the
+//! earliest window's start, once for the whole query; each step's window holds the inner
+//! points in `(t - r, t]`, as a range selector's would.
+//!
+//! Work in progress: `histogram_*` functions, `limitk`, `limit_ratio`, range vectors as
+//! query results, annotations and native histograms return an `Execution` error saying
+//! they are not implemented yet.
 
 use model::{Labels, Sample, Timestamp, is_stale_nan};
 use storage::{Queryable, SelectHints};
@@ -374,20 +377,15 @@ impl Query<'_> {
                 )));
             }
         };
-        let Expr::Matrix { selector, range } = range_arg else {
-            return Err(EvalError::Execution(format!(
-                "not implemented yet: {func} of a subquery"
-            )));
-        };
+        let (range, windows) = self.windows_of(range_arg, steps)?;
         let keep_name = crate::functions::keeps_name(func);
         let mut out = Vec::new();
-        for (labels, windows) in self.range_windows(selector, *range, steps)? {
+        for (labels, windows) in windows {
             let points: Vec<Sample> = windows
                 .iter()
                 .zip(&params)
-                .filter_map(|((t, window), q)| {
-                    let at = read_time(*t, selector.offset, selector.at, self.query);
-                    crate::functions::range_function(func, window, at, *range, *q, *t)
+                .filter_map(|((t, at, window), q)| {
+                    crate::functions::range_function(func, window, *at, range, *q, *t)
                         .map(|v| Sample::new(*t, v))
                 })
                 .collect();
@@ -485,6 +483,96 @@ impl Query<'_> {
         ))
     }
 
+    /// The windows a range function reads, from a range selector or a subquery: the range,
+    /// and per series, per step, the step time, the window's end and its samples.
+    fn windows_of(
+        &mut self,
+        arg: &Expr,
+        steps: Steps,
+    ) -> Result<(i64, Vec<(Labels, Windows)>), EvalError> {
+        match arg {
+            Expr::Matrix { selector, range } => {
+                let data = self.range_windows(selector, *range, steps)?;
+                let query = self.query;
+                let windows = data
+                    .into_iter()
+                    .map(|(labels, w)| {
+                        let w = w
+                            .into_iter()
+                            .map(|(t, samples)| {
+                                (
+                                    t,
+                                    read_time(t, selector.offset, selector.at, query),
+                                    samples,
+                                )
+                            })
+                            .collect();
+                        (labels, w)
+                    })
+                    .collect();
+                Ok((*range, windows))
+            }
+            Expr::Subquery {
+                expr,
+                range,
+                step,
+                offset,
+                at,
+            } => {
+                let sub_step = step.unwrap_or(self.options.default_subquery_step).max(1);
+                let first = read_time(steps.start, *offset, *at, self.query);
+                let last = read_time(steps.end, *offset, *at, self.query);
+                let (lo, hi) = (first.min(last), first.max(last));
+                // The inner steps are multiples of the subquery step, from the first one after
+                // the earliest window's start.
+                let window_start = lo - range;
+                let mut start = sub_step * (window_start / sub_step);
+                if start <= window_start {
+                    start += sub_step;
+                }
+                let inner = Steps {
+                    start,
+                    end: hi,
+                    step: sub_step,
+                };
+                let series = match self.eval(expr, inner)? {
+                    Stepped::Vector(series) => series,
+                    Stepped::Scalar(values) => vec![Series {
+                        labels: Labels::empty(),
+                        points: inner
+                            .times()
+                            .zip(values)
+                            .map(|(t, v)| Sample::new(t, v))
+                            .collect(),
+                    }],
+                    Stepped::String(_) => {
+                        return Err(EvalError::BadData("a subquery of a string".into()));
+                    }
+                };
+                let query = self.query;
+                let windows = series
+                    .into_iter()
+                    .map(|s| {
+                        let w = steps
+                            .times()
+                            .map(|t| {
+                                let end = read_time(t, *offset, *at, query);
+                                let a = s.points.partition_point(|p| p.t <= end - range);
+                                let b = s.points.partition_point(|p| p.t <= end);
+                                (t, end, s.points[a..b.max(a)].to_vec())
+                            })
+                            .collect();
+                        (s.labels, w)
+                    })
+                    .collect();
+                Ok((*range, windows))
+            }
+            _ => Err(EvalError::BadData(
+                "expected a range vector: a range selector or a subquery".into(),
+            )),
+        }
+    }
+
     /// The samples of each series of a range selector in `(at - range, at]` for each step,
     /// staleness markers left out.
     fn range_windows(
@@ -492,7 +580,7 @@ impl Query<'_> {
         sel: &Selector,
         range: i64,
         steps: Steps,
-    ) -> Result<Vec<(Labels, Windows)>, EvalError> {
+    ) -> Result<Vec<(Labels, SelectorWindows)>, EvalError> {
         let data = self.fetch(sel, steps, range)?;
         let mut out = Vec::with_capacity(data.len());
         for (labels, samples) in data {
@@ -566,8 +654,11 @@ pub(crate) fn merge_same_labels(series: Vec<Series>) -> Result<Vec<Series>, Eval
         .collect())
 }
 
-/// The windows of one series: each step's time and the samples in its window.
-type Windows = Vec<(Timestamp, Vec<Sample>)>;
+/// The windows of one series from a selector: each step's time and its window's samples.
+type SelectorWindows = Vec<(Timestamp, Vec<Sample>)>;
+
+/// The windows of one series: each step's time, its window's end, and the samples in it.
+type Windows = Vec<(Timestamp, Timestamp, Vec<Sample>)>;
 
 /// The labels without the metric name, as operations that change a value's meaning return.
 pub fn drop_name(labels: &Labels) -> Labels {

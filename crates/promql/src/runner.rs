@@ -343,7 +343,7 @@ mod tests {
         let script = "load 1m\n  up{job=\"a\"} 1 2 3\n\neval instant at 2m up\n  up{job=\"a\"} 3\n\n\
                       eval instant at 2m up\n  up{job=\"a\"} 4\n\neval range from 0 to 2m step 1m up\n  up{job=\"a\"} 1 2 3\n\n\
                       eval instant at 2m up + 1\n  {job=\"a\"} 4\n\neval instant at 0 1.5\n  1.5\n\n\
-                      eval instant at 2m max_over_time(up[2m:1m])\n  {job=\"a\"} 3\n";
+                      eval instant at 2m histogram_quantile(0.5, up)\n  {job=\"a\"} 3\n";
         let outcomes = run_script("t.test", script, &Engine::default()).unwrap();
         let failures: Vec<(usize, Option<&str>)> = outcomes
             .iter()
@@ -360,13 +360,10 @@ mod tests {
         assert_eq!(failures[2], (10, None));
         assert_eq!(failures[3], (13, None));
         assert_eq!(failures[4], (16, None));
-        assert_eq!(
-            failures[5].1,
-            Some("not implemented yet: max_over_time of a subquery")
-        );
+        assert_eq!(failures[5].1, Some("not implemented yet: function call"));
         assert_eq!(
             reason(failures[5].1.unwrap()),
-            "not implemented yet: subqueries"
+            "not implemented yet: function calls"
         );
         assert_eq!(reason(failures[1].1.unwrap()), "wrong result");
     }
