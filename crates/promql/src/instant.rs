@@ -14,6 +14,7 @@ pub(crate) fn is_instant_function(func: &str) -> bool {
         || matches!(
             func,
             "vector"
+                | "histogram_quantile"
                 | "scalar"
                 | "time"
                 | "pi"
@@ -168,6 +169,17 @@ pub(crate) fn eval(func: &str, mut args: Vec<Stepped>, steps: Steps) -> Result<S
             labels: Labels::empty(),
             points,
         }]));
+    }
+    if func == "histogram_quantile" {
+        let [q, v] = <[Stepped; 2]>::try_from(args)
+            .map_err(|_| EvalError::BadData("histogram_quantile takes 2 arguments".into()))?;
+        let q = scalar_arg(Some(q), steps, f64::NAN, func)?;
+        let Stepped::Vector(series) = v else {
+            return Err(EvalError::BadData(
+                "histogram_quantile takes an instant vector".into(),
+            ));
+        };
+        return Ok(Stepped::Vector(histogram_quantile(&q, series, steps)));
     }
     let mut rest = args.split_off(1.min(args.len()));
     let Some(Stepped::Vector(series)) = args.pop() else {
@@ -375,6 +387,111 @@ pub(crate) fn eval(func: &str, mut args: Vec<Stepped>, steps: Steps) -> Result<S
     }
 }
 
+/// `histogram_quantile(φ, buckets)` over classic histograms: per group of series that
+/// differ only in `le` (metric name dropped), per step.
+fn histogram_quantile(q: &[f64], series: Vec<Series>, steps: Steps) -> Vec<Series> {
+    use std::collections::BTreeMap;
+    // group labels -> per step: (upper bound, count)
+    let mut groups: BTreeMap<Labels, Vec<Vec<(f64, f64)>>> = BTreeMap::new();
+    for s in series {
+        let Some(le) = s.labels.get("le").and_then(textparse_le) else {
+            continue;
+        };
+        let mut b = s.labels.builder();
+        b.remove("le").remove(model::METRIC_NAME);
+        let per_step = groups
+            .entry(b.build())
+            .or_insert_with(|| vec![Vec::new(); steps.len()]);
+        for p in &s.points {
+            if let Some(slot) = per_step.get_mut(((p.t - steps.start) / steps.step) as usize) {
+                slot.push((le, p.v));
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .filter_map(|(labels, per_step)| {
+            let points: Vec<Sample> = per_step
+                .into_iter()
+                .zip(steps.times())
+                .enumerate()
+                .filter(|(_, (buckets, _))| !buckets.is_empty())
+                .map(|(k, (mut buckets, t))| Sample::new(t, bucket_quantile(q[k], &mut buckets)))
+                .collect();
+            (!points.is_empty()).then_some(Series { labels, points })
+        })
+        .collect()
+}
+
+/// Parses an `le` label value as Prometheus does (`+Inf` included).
+fn textparse_le(s: &str) -> Option<f64> {
+    match s {
+        "+Inf" | "Inf" | "inf" | "+inf" => Some(f64::INFINITY),
+        _ => s.parse().ok(),
+    }
+}
+
+/// Prometheus's `bucketQuantile`: the φ-quantile of cumulative `(upper bound, count)`
+/// buckets, interpolated linearly within the bucket that holds the rank.
+pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    // Buckets with the same upper bound (from series that differ in other ways) add up.
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for &(ub, c) in buckets.iter() {
+        match merged.last_mut() {
+            Some(last) if last.0 == ub => last.1 += c,
+            _ => merged.push((ub, c)),
+        }
+    }
+    // Counts must not decrease; tiny floating-point deltas are evened out.
+    let mut prev = merged[0].1;
+    for b in merged.iter_mut().skip(1) {
+        if b.1 == prev {
+            continue;
+        }
+        if crate::runner::almost_equal_tolerance(prev, b.1, 1e-12) || b.1 < prev {
+            b.1 = prev;
+            continue;
+        }
+        prev = b.1;
+    }
+    if merged.len() < 2 {
+        return f64::NAN;
+    }
+    let observations = merged[merged.len() - 1].1;
+    if observations == 0.0 {
+        return f64::NAN;
+    }
+    let mut rank = q * observations;
+    let n = merged.len();
+    let b = merged[..n - 1].partition_point(|x| x.1 < rank);
+    if b == n - 1 {
+        return merged[n - 2].0;
+    }
+    if b == 0 && merged[0].0 <= 0.0 {
+        return merged[0].0;
+    }
+    let (mut start, end, mut count) = (0.0, merged[b].0, merged[b].1);
+    if b > 0 {
+        start = merged[b - 1].0;
+        count -= merged[b - 1].1;
+        rank -= merged[b - 1].1;
+    }
+    start + (end - start) * (rank / count)
+}
+
 fn is_label_name(s: &str) -> bool {
     let mut b = s.bytes();
     matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
@@ -510,6 +627,25 @@ mod tests {
         .collect();
         assert_eq!(parts, [2024.0, 2.0, 29.0, 13.0, 45.0, 4.0, 60.0, 29.0]);
         assert_eq!(date_part("year", 0.0), 1970.0);
+    }
+
+    #[test]
+    fn bucket_quantile_interpolates_within_the_bucket() {
+        // 10 observations: 5 <= 0.1, 8 <= 0.5, 10 <= +Inf.
+        let mut b = [(0.5, 8.0), (f64::INFINITY, 10.0), (0.1, 5.0)];
+        // Rank 5 of 10 is the top of the first bucket.
+        assert_eq!(bucket_quantile(0.5, &mut b.clone()), 0.1);
+        // Rank 6.5: 1.5 of the 3 in (0.1, 0.5].
+        assert!((bucket_quantile(0.65, &mut b.clone()) - 0.3).abs() < 1e-12);
+        // Ranks in the +Inf bucket report the highest finite bound.
+        assert_eq!(bucket_quantile(0.99, &mut b), 0.5);
+        assert!(
+            bucket_quantile(0.5, &mut [(0.1, 1.0)]).is_nan(),
+            "no +Inf bucket"
+        );
+        // A decreasing count (a scrape racing a reset) is forced monotonic.
+        let mut b = [(0.1, 5.0), (0.5, 4.0), (f64::INFINITY, 10.0)];
+        assert_eq!(bucket_quantile(0.5, &mut b), 0.1);
     }
 
     #[test]

@@ -178,7 +178,11 @@ pub fn reason(failure: &str) -> String {
 
 /// Upstream's float comparison: equal, both NaN, or within a relative 1e-6.
 pub fn almost_equal(a: f64, b: f64) -> bool {
-    const EPSILON: f64 = 1e-6;
+    almost_equal_tolerance(a, b, 1e-6)
+}
+
+/// Prometheus's `almost.Equal`: equal, both NaN, or within a relative `epsilon`.
+pub fn almost_equal_tolerance(a: f64, b: f64, epsilon: f64) -> bool {
     const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
     if a.is_nan() && b.is_nan() {
         return true;
@@ -189,9 +193,9 @@ pub fn almost_equal(a: f64, b: f64) -> bool {
     let diff = (a - b).abs();
     let abs_sum = a.abs() + b.abs();
     if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
-        return diff < EPSILON * MIN_NORMAL;
+        return diff < epsilon * MIN_NORMAL;
     }
-    diff / abs_sum.min(f64::MAX) < EPSILON
+    diff / abs_sum.min(f64::MAX) < epsilon
 }
 
 /// A series as (time, value) points, for comparison.
@@ -343,7 +347,7 @@ mod tests {
         let script = "load 1m\n  up{job=\"a\"} 1 2 3\n\neval instant at 2m up\n  up{job=\"a\"} 3\n\n\
                       eval instant at 2m up\n  up{job=\"a\"} 4\n\neval range from 0 to 2m step 1m up\n  up{job=\"a\"} 1 2 3\n\n\
                       eval instant at 2m up + 1\n  {job=\"a\"} 4\n\neval instant at 0 1.5\n  1.5\n\n\
-                      eval instant at 2m histogram_quantile(0.5, up)\n  {job=\"a\"} 3\n";
+                      eval instant at 2m histogram_count(up)\n  {job=\"a\"} 3\n";
         let outcomes = run_script("t.test", script, &Engine::default()).unwrap();
         let failures: Vec<(usize, Option<&str>)> = outcomes
             .iter()
