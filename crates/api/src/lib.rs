@@ -8,8 +8,10 @@
 //! `bad_data`, 422 for `execution`, 503 for `timeout`, 500 for `internal`.
 //!
 //! The API reads through `storage::Queryable` and evaluates with the PromQL engine; it
-//! never names a concrete store. Work in progress: series, labels, label values, metadata,
-//! status and health endpoints come next.
+//! never names a concrete store. Also served: `/api/v1/series`, `/api/v1/labels`,
+//! `/api/v1/label/{name}/values`, `/api/v1/format_query`, `/api/v1/status/buildinfo`,
+//! `/api/v1/metadata` and `/api/v1/query_exemplars` (both empty: no metadata or exemplars
+//! are stored yet), `/-/healthy` and `/-/ready`.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -31,6 +33,17 @@ pub struct ApiState {
     pub storage: Arc<dyn Queryable>,
     /// The PromQL engine.
     pub engine: Engine,
+    /// What `/api/v1/status/buildinfo` reports.
+    pub build: BuildInfo,
+}
+
+/// The build of the running server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The release version.
+    pub version: String,
+    /// The source revision.
+    pub revision: String,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -44,6 +57,18 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/format_query", get(format_query).post(format_query))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/metadata", get(|| async { success(json!({})) }))
+        .route(
+            "/api/v1/query_exemplars",
+            get(|| async { success(json!([])) }).post(|| async { success(json!([])) }),
+        )
+        .route("/-/healthy", get(|| async { "Skywatch is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Skywatch is Ready.\n" }))
         .with_state(state)
 }
 
@@ -113,6 +138,13 @@ impl Params {
         self.0
             .iter()
             .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 }
@@ -221,6 +253,132 @@ async fn query(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Byt
     }
 }
 
+/// The `match[]` selectors of a request, each a list of matchers.
+fn selectors(p: &Params) -> Result<Vec<Vec<model::Matcher>>, ApiError> {
+    p.all("match[]")
+        .map(|m| match promql::ast::parse(m) {
+            Ok(promql::ast::Expr::Vector(sel)) => Ok(sel.matchers),
+            Ok(_) => Err(ApiError::bad_data(format!(
+                "invalid parameter \"match[]\": {m:?} is not a series selector"
+            ))),
+            Err(e) => Err(ApiError::bad_data(format!(
+                "invalid parameter \"match[]\": {e}"
+            ))),
+        })
+        .collect()
+}
+
+/// The `start` and `end` of a metadata request: everything when absent.
+fn range_params(p: &Params) -> Result<(i64, i64), ApiError> {
+    Ok((
+        time_param(p, "start", Some(i64::MIN))?,
+        time_param(p, "end", Some(i64::MAX))?,
+    ))
+}
+
+fn respond(result: Result<Value, ApiError>) -> Response {
+    match result {
+        Ok(data) => success(data),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn storage_error(e: storage::StorageError) -> ApiError {
+    ApiError {
+        kind: "internal",
+        message: e.to_string(),
+    }
+}
+
+async fn series(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    let p = Params::new(raw, &body);
+    respond((|| {
+        let sets = selectors(&p)?;
+        if sets.is_empty() {
+            return Err(ApiError::bad_data("no match[] parameter provided"));
+        }
+        let (start, end) = range_params(&p)?;
+        let querier = state.storage.querier(start, end).map_err(storage_error)?;
+        let mut found = std::collections::BTreeSet::new();
+        for matchers in &sets {
+            let set = querier
+                .select(&storage::SelectHints::default(), matchers)
+                .map_err(storage_error)?;
+            for s in set {
+                found.insert(s.map_err(storage_error)?.labels);
+            }
+        }
+        Ok(Value::Array(found.iter().map(metric).collect()))
+    })())
+}
+
+async fn labels(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    let p = Params::new(raw, &body);
+    respond((|| {
+        let sets = selectors(&p)?;
+        let (start, end) = range_params(&p)?;
+        let querier = state.storage.querier(start, end).map_err(storage_error)?;
+        let mut names = std::collections::BTreeSet::new();
+        let sets = if sets.is_empty() {
+            vec![Vec::new()]
+        } else {
+            sets
+        };
+        for matchers in sets {
+            names.extend(querier.label_names(&matchers).map_err(storage_error)?);
+        }
+        Ok(json!(names))
+    })())
+}
+
+async fn label_values(
+    State(state): State<ApiState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let p = Params::new(raw, &[]);
+    respond((|| {
+        let sets = selectors(&p)?;
+        let (start, end) = range_params(&p)?;
+        let querier = state.storage.querier(start, end).map_err(storage_error)?;
+        let mut values = std::collections::BTreeSet::new();
+        let sets = if sets.is_empty() {
+            vec![Vec::new()]
+        } else {
+            sets
+        };
+        for matchers in sets {
+            values.extend(
+                querier
+                    .label_values(&name, &matchers)
+                    .map_err(storage_error)?,
+            );
+        }
+        Ok(json!(values))
+    })())
+}
+
+async fn format_query(RawQuery(raw): RawQuery, body: Bytes) -> Response {
+    let p = Params::new(raw, &body);
+    let q = p.get("query").unwrap_or("");
+    respond(
+        promql::ast::format(q)
+            .map(Value::String)
+            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}"))),
+    )
+}
+
+async fn buildinfo(State(state): State<ApiState>) -> Response {
+    success(json!({
+        "version": state.build.version,
+        "revision": state.build.revision,
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    }))
+}
+
 /// Prometheus refuses range queries with more points per series than this.
 const MAX_POINTS: i64 = 11_000;
 
@@ -312,6 +470,10 @@ mod tests {
         router(ApiState {
             storage: Arc::new(store),
             engine: Engine::default(),
+            build: BuildInfo {
+                version: "1.2.3".into(),
+                revision: "abc".into(),
+            },
         })
     }
 
@@ -378,6 +540,27 @@ mod tests {
                 {"metric": {"__name__": "up", "job": "api"}, "values": [[0.0, "1"], [15.0, "1"], [30.0, "1"]]},
             ]})
         );
+    }
+
+    #[tokio::test]
+    async fn metadata_endpoints() {
+        let app = app();
+        let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+        let (_, body) = call(&app, get("/api/v1/labels")).await;
+        assert_eq!(body["data"], json!(["__name__", "job"]));
+        let (_, body) = call(&app, get("/api/v1/label/job/values")).await;
+        assert_eq!(body["data"], json!(["api", "db"]));
+        let (_, body) = call(&app, get("/api/v1/series?match[]=up%7Bjob%3D%22db%22%7D")).await;
+        assert_eq!(body["data"], json!([{"__name__": "up", "job": "db"}]));
+        let (status, body) = call(&app, get("/api/v1/series")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "no match[] parameter provided");
+        let (_, body) = call(&app, get("/api/v1/format_query?query=sum%20by(job)(up)")).await;
+        assert_eq!(body["data"], "sum by (job) (up)");
+        let (_, body) = call(&app, get("/api/v1/status/buildinfo")).await;
+        assert_eq!(body["data"]["version"], "1.2.3");
+        let response = app.clone().oneshot(get("/-/ready")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
     }
 
     #[tokio::test]

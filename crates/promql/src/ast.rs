@@ -222,6 +222,13 @@ pub enum Cardinality {
 #[error("{0}")]
 pub struct ParseError(pub String);
 
+/// Formats a query the way Prometheus's `format_query` does.
+pub fn format(query: &str) -> Result<String, ParseError> {
+    pp::parse(query)
+        .map(|e| e.prettify())
+        .map_err(|e| ParseError(format!("parse error: {e}")))
+}
+
 /// Parses a PromQL expression.
 pub fn parse(query: &str) -> Result<Expr, ParseError> {
     let expr = pp::parse(query).map_err(|e| ParseError(format!("parse error: {e}")))?;
