@@ -209,9 +209,14 @@ pub fn format_value(v: f64) -> String {
     }
 }
 
+/// A timestamp as Prometheus writes it: seconds as a JSON number, with a fraction only when
+/// the time is not a whole second (`1700000015`, `1700000015.5`).
 fn timestamp(ms: i64) -> Value {
-    // Seconds with millisecond precision, as a JSON number.
-    serde_json::Number::from_f64(ms as f64 / 1000.0).map_or(Value::Null, Value::Number)
+    if ms % 1000 == 0 {
+        Value::from(ms / 1000)
+    } else {
+        serde_json::Number::from_f64(ms as f64 / 1000.0).map_or(Value::Null, Value::Number)
+    }
 }
 
 fn metric(labels: &model::Labels) -> Value {
@@ -498,8 +503,8 @@ mod tests {
         assert_eq!(
             body,
             json!({"status": "success", "data": {"resultType": "vector", "result": [
-                {"metric": {"__name__": "up", "job": "api"}, "value": [60.0, "1"]},
-                {"metric": {"__name__": "up", "job": "db"}, "value": [60.0, "2"]},
+                {"metric": {"__name__": "up", "job": "api"}, "value": [60, "1"]},
+                {"metric": {"__name__": "up", "job": "db"}, "value": [60, "2"]},
             ]}})
         );
         let (_, body) = call(
@@ -537,7 +542,7 @@ mod tests {
         assert_eq!(
             body["data"],
             json!({"resultType": "matrix", "result": [
-                {"metric": {"__name__": "up", "job": "api"}, "values": [[0.0, "1"], [15.0, "1"], [30.0, "1"]]},
+                {"metric": {"__name__": "up", "job": "api"}, "values": [[0, "1"], [15, "1"], [30, "1"]]},
             ]})
         );
     }

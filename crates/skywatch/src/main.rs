@@ -11,6 +11,7 @@
 )]
 
 mod tsdb_cmd;
+mod up;
 
 use std::process::ExitCode;
 
@@ -26,6 +27,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server: serve a data directory through the Prometheus HTTP API.
+    Up(up::UpArgs),
     /// Work with TSDB data directories: import, inspect.
     #[command(subcommand)]
     Tsdb(tsdb_cmd::TsdbCommand),
@@ -34,6 +37,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Up(args) => up::run(args),
         Command::Tsdb(cmd) => tsdb_cmd::run(cmd),
     };
     match result {

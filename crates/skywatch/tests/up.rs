@@ -1,0 +1,103 @@
+//! `skywatch up` serves a data directory made by `skywatch tsdb import` through the
+//! Prometheus HTTP API: the real binary, on a free loopback port.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a test failure with a backtrace"
+)]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn up_serves_imported_data_through_the_api() {
+    let bin = env!("CARGO_BIN_EXE_skywatch");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.om");
+    let mut om = String::from("# TYPE rx counter\n");
+    for i in 0..=20 {
+        om.push_str(&format!(
+            "rx_total{{node=\"a\"}} {} {}\n",
+            i * 30,
+            1_700_000_000 + i * 15
+        ));
+    }
+    om.push_str("# EOF\n");
+    std::fs::write(&data, om).unwrap();
+    let db = dir.path().join("db");
+    let status = Command::new(bin)
+        .args(["tsdb", "import", "openmetrics", "--quiet"])
+        .arg(&data)
+        .arg(&db)
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let mut child = Command::new(bin)
+        .args(["up", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&db)
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("skywatch up exited before listening")
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if json["message"] == "listening" {
+            break json["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+
+    let client = reqwest::blocking::Client::new();
+    let get = |path: &str| -> serde_json::Value {
+        let text = client
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    // 30 per 15 s is 2 per second.
+    let body = get("/api/v1/query?query=rate(rx_total%5B2m%5D)&time=1700000300");
+    assert_eq!(body["status"], "success", "{body}");
+    assert_eq!(
+        body["data"]["result"][0]["metric"],
+        serde_json::json!({"node": "a"})
+    );
+    let value = &body["data"]["result"][0]["value"];
+    assert_eq!(value[0], 1_700_000_300);
+    let rate: f64 = value[1].as_str().unwrap().parse().unwrap();
+    assert!((rate - 2.0).abs() < 1e-9, "{rate}");
+    let body = get("/api/v1/query_range?query=rx_total&start=1700000000&end=1700000030&step=15");
+    assert_eq!(
+        body["data"]["result"][0]["values"],
+        serde_json::json!([
+            [1_700_000_000, "0"],
+            [1_700_000_015, "30"],
+            [1_700_000_030, "60"]
+        ])
+    );
+    let body = get("/api/v1/query?query=rate(");
+    assert_eq!(
+        (body["status"].as_str(), body["errorType"].as_str()),
+        (Some("error"), Some("bad_data"))
+    );
+    drop(server);
+}
