@@ -50,10 +50,20 @@ pub(crate) fn eval(
     grouping: &Grouping,
     steps: Steps,
 ) -> Result<Stepped, EvalError> {
-    let groups: Vec<Labels> = series
+    // Each series' group, resolved once: per step, elements are bucketed by group index.
+    let mut group_ids: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<Labels> = Vec::new();
+    let group_of: Vec<usize> = series
         .iter()
-        .map(|s| group_labels(&s.labels, grouping))
+        .map(|s| {
+            let g = group_labels(&s.labels, grouping);
+            *group_ids.entry(g.clone()).or_insert_with(|| {
+                groups.push(g);
+                groups.len() - 1
+            })
+        })
         .collect();
+    let mut by_group: Vec<Vec<(usize, f64)>> = vec![Vec::new(); groups.len()];
     // Elements of each step: (series index, value).
     let mut at: Vec<Vec<(usize, f64)>> = vec![Vec::new(); steps.len()];
     for (i, s) in series.iter().enumerate() {
@@ -91,11 +101,17 @@ pub(crate) fn eval(
             .push(s);
     };
     for (k, t) in steps.times().enumerate() {
-        let mut by_group: BTreeMap<&Labels, Vec<(usize, f64)>> = BTreeMap::new();
-        for &(i, v) in &at[k] {
-            by_group.entry(&groups[i]).or_default().push((i, v));
+        for members in &mut by_group {
+            members.clear();
         }
-        for (group, members) in by_group {
+        for &(i, v) in &at[k] {
+            by_group[group_of[i]].push((i, v));
+        }
+        for (g, members) in by_group.iter().enumerate() {
+            if members.is_empty() {
+                continue;
+            }
+            let group = &groups[g];
             let values = || members.iter().map(|(_, v)| *v);
             let n = members.len() as f64;
             let one = |v: f64| Some(v);

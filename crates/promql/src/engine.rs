@@ -380,20 +380,20 @@ impl Query<'_> {
         let (range, windows) = self.windows_of(range_arg, steps)?;
         let keep_name = crate::functions::keeps_name(func);
         let mut out = Vec::new();
-        for (labels, windows) in windows {
-            let points: Vec<Sample> = windows
+        for series in windows {
+            let points: Vec<Sample> = series
                 .iter()
                 .zip(&params)
                 .filter_map(|((t, at, window), q)| {
-                    crate::functions::range_function(func, window, *at, range, *q, *t)
-                        .map(|v| Sample::new(*t, v))
+                    crate::functions::range_function(func, window, at, range, *q, t)
+                        .map(|v| Sample::new(t, v))
                 })
                 .collect();
             if !points.is_empty() {
                 let labels = if keep_name {
-                    labels
+                    series.labels
                 } else {
-                    drop_name(&labels)
+                    drop_name(&series.labels)
                 };
                 out.push(Series { labels, points });
             }
@@ -467,13 +467,13 @@ impl Query<'_> {
         let present: Vec<Series> = self
             .range_windows(selector, *range, steps)?
             .into_iter()
-            .map(|(labels, windows)| Series {
-                labels,
-                points: windows
-                    .into_iter()
-                    .filter(|(_, w)| !w.is_empty())
-                    .map(|(t, _)| Sample::new(t, 1.0))
+            .map(|series| Series {
+                points: series
+                    .iter()
+                    .filter(|(_, _, w)| !w.is_empty())
+                    .map(|(t, _, _)| Sample::new(t, 1.0))
                     .collect(),
+                labels: series.labels,
             })
             .collect();
         Ok(absent_at(
@@ -484,33 +484,15 @@ impl Query<'_> {
     }
 
     /// The windows a range function reads, from a range selector or a subquery: the range,
-    /// and per series, per step, the step time, the window's end and its samples.
+    /// and per series its samples with each step's window as an index range into them.
     fn windows_of(
         &mut self,
         arg: &Expr,
         steps: Steps,
-    ) -> Result<(i64, Vec<(Labels, Windows)>), EvalError> {
+    ) -> Result<(i64, Vec<SeriesWindows>), EvalError> {
         match arg {
             Expr::Matrix { selector, range } => {
-                let data = self.range_windows(selector, *range, steps)?;
-                let query = self.query;
-                let windows = data
-                    .into_iter()
-                    .map(|(labels, w)| {
-                        let w = w
-                            .into_iter()
-                            .map(|(t, samples)| {
-                                (
-                                    t,
-                                    read_time(t, selector.offset, selector.at, query),
-                                    samples,
-                                )
-                            })
-                            .collect();
-                        (labels, w)
-                    })
-                    .collect();
-                Ok((*range, windows))
+                Ok((*range, self.range_windows(selector, *range, steps)?))
             }
             Expr::Subquery {
                 expr,
@@ -553,16 +535,9 @@ impl Query<'_> {
                 let windows = series
                     .into_iter()
                     .map(|s| {
-                        let w = steps
-                            .times()
-                            .map(|t| {
-                                let end = read_time(t, *offset, *at, query);
-                                let a = s.points.partition_point(|p| p.t <= end - range);
-                                let b = s.points.partition_point(|p| p.t <= end);
-                                (t, end, s.points[a..b.max(a)].to_vec())
-                            })
-                            .collect();
-                        (s.labels, w)
+                        SeriesWindows::new(s.labels, s.points, steps, *range, |t| {
+                            read_time(t, *offset, *at, query)
+                        })
                     })
                     .collect();
                 Ok((*range, windows))
@@ -573,28 +548,67 @@ impl Query<'_> {
         }
     }
 
-    /// The samples of each series of a range selector in `(at - range, at]` for each step,
-    /// staleness markers left out.
+    /// The samples of each series of a range selector, staleness markers left out, with
+    /// each step's window `(at - range, at]`.
     fn range_windows(
         &mut self,
         sel: &Selector,
         range: i64,
         steps: Steps,
-    ) -> Result<Vec<(Labels, SelectorWindows)>, EvalError> {
+    ) -> Result<Vec<SeriesWindows>, EvalError> {
         let data = self.fetch(sel, steps, range)?;
-        let mut out = Vec::with_capacity(data.len());
-        for (labels, samples) in data {
-            let samples: Vec<Sample> = samples.into_iter().filter(|s| !is_stale_nan(s.v)).collect();
-            let mut windows = Vec::new();
-            for t in steps.times() {
-                let at = read_time(t, sel.offset, sel.at, self.query);
-                let lo = samples.partition_point(|s| s.t <= at - range);
-                let hi = samples.partition_point(|s| s.t <= at);
-                windows.push((t, samples[lo..hi.max(lo)].to_vec()));
-            }
-            out.push((labels, windows));
+        let query = self.query;
+        Ok(data
+            .into_iter()
+            .map(|(labels, samples)| {
+                let samples: Vec<Sample> =
+                    samples.into_iter().filter(|s| !is_stale_nan(s.v)).collect();
+                SeriesWindows::new(labels, samples, steps, range, |t| {
+                    read_time(t, sel.offset, sel.at, query)
+                })
+            })
+            .collect())
+    }
+}
+
+/// One series' samples, and per step the step's time, its window's end and the window as
+/// an index range into the samples: windows overlap, so they share the samples rather than
+/// copying them.
+pub(crate) struct SeriesWindows {
+    labels: Labels,
+    samples: Vec<Sample>,
+    windows: Vec<(Timestamp, Timestamp, usize, usize)>,
+}
+
+impl SeriesWindows {
+    fn new(
+        labels: Labels,
+        samples: Vec<Sample>,
+        steps: Steps,
+        range: i64,
+        end_of: impl Fn(Timestamp) -> Timestamp,
+    ) -> Self {
+        let windows = steps
+            .times()
+            .map(|t| {
+                let end = end_of(t);
+                let lo = samples.partition_point(|s| s.t <= end - range);
+                let hi = samples.partition_point(|s| s.t <= end).max(lo);
+                (t, end, lo, hi)
+            })
+            .collect();
+        Self {
+            labels,
+            samples,
+            windows,
         }
-        Ok(out)
+    }
+
+    /// Each step's time, window end and samples.
+    fn iter(&self) -> impl Iterator<Item = (Timestamp, Timestamp, &[Sample])> {
+        self.windows
+            .iter()
+            .map(|&(t, end, lo, hi)| (t, end, &self.samples[lo..hi]))
     }
 }
 
@@ -653,12 +667,6 @@ pub(crate) fn merge_same_labels(series: Vec<Series>) -> Result<Vec<Series>, Eval
         .map(|(labels, points)| Series { labels, points })
         .collect())
 }
-
-/// The windows of one series from a selector: each step's time and its window's samples.
-type SelectorWindows = Vec<(Timestamp, Vec<Sample>)>;
-
-/// The windows of one series: each step's time, its window's end, and the samples in it.
-type Windows = Vec<(Timestamp, Timestamp, Vec<Sample>)>;
 
 /// The labels without the metric name, as operations that change a value's meaning return.
 pub fn drop_name(labels: &Labels) -> Labels {
