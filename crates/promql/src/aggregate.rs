@@ -139,13 +139,11 @@ pub(crate) fn eval(
                     } else {
                         kk.min(members.len() as f64) as usize
                     };
-                    let mut chosen = members.clone();
                     let top = op == AggOp::Topk;
-                    chosen.sort_by(|a, b| {
-                        rank(a.1, b.1, top)
-                            .then_with(|| series[a.0].labels.cmp(&series[b.0].labels))
-                    });
-                    for &(i, v) in chosen.iter().take(keep) {
+                    let mut chosen = select_k(members, keep, top);
+                    // Reported best first; ties keep the heap's order.
+                    chosen.sort_by(|a, b| rank(a.1, b.1, top));
+                    for &(i, v) in &chosen {
                         emit(series[i].labels.clone(), Sample::new(t, v));
                     }
                     None
@@ -190,6 +188,72 @@ pub(crate) fn eval(
             })
             .collect(),
     ))
+}
+
+/// Chooses `k` elements as Prometheus's topk (`top`) and bottomk do, ties included: a heap
+/// of the first `k` elements in input order, worst at the root (NaN worst of all), where a
+/// later element replaces the root only if strictly better. Go's `container/heap` sift
+/// order is reproduced, because with ties it decides which equal element survives.
+fn select_k(members: &[(usize, f64)], k: usize, top: bool) -> Vec<(usize, f64)> {
+    // `less(a, b)`: a is worse than b, as Prometheus's vectorByValueHeap (topk) and
+    // vectorByReverseValueHeap (bottomk) define it.
+    let less = |a: f64, b: f64| {
+        if a.is_nan() {
+            return true;
+        }
+        if top { a < b } else { a > b }
+    };
+    let mut heap: Vec<(usize, f64)> = Vec::with_capacity(k);
+    if k == 0 {
+        return heap;
+    }
+    let up = |h: &mut Vec<(usize, f64)>, mut j: usize| {
+        while j > 0 {
+            let i = (j - 1) / 2;
+            if !less(h[j].1, h[i].1) {
+                break;
+            }
+            h.swap(i, j);
+            j = i;
+        }
+    };
+    let down = |h: &mut Vec<(usize, f64)>, i0: usize| {
+        let n = h.len();
+        let mut i = i0;
+        loop {
+            let j1 = 2 * i + 1;
+            if j1 >= n {
+                break;
+            }
+            let mut j = j1;
+            if j1 + 1 < n && less(h[j1 + 1].1, h[j1].1) {
+                j = j1 + 1;
+            }
+            if !less(h[j].1, h[i].1) {
+                break;
+            }
+            h.swap(i, j);
+            i = j;
+        }
+        i > i0
+    };
+    for &m in members {
+        if heap.len() < k {
+            heap.push(m);
+            let last = heap.len() - 1;
+            up(&mut heap, last);
+        } else {
+            let root = heap[0].1;
+            let better = if top { root < m.1 } else { root > m.1 };
+            if better || (root.is_nan() && !m.1.is_nan()) {
+                heap[0] = m;
+                if k > 1 && !down(&mut heap, 0) {
+                    up(&mut heap, 0);
+                }
+            }
+        }
+    }
+    heap
 }
 
 /// Orders two values best first for topk (`top`) or bottomk, NaN last in both.
@@ -245,6 +309,22 @@ mod tests {
         assert_eq!(format_value(0.1), "0.1");
         assert_eq!(format_value(1e21), "1000000000000000000000");
         assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+    }
+
+    #[test]
+    fn ties_resolve_as_prometheus_heap_does() {
+        // k = 2 over a=5, b=5, c=7: c replaces the root a, so b survives.
+        let chosen = select_k(&[(0, 5.0), (1, 5.0), (2, 7.0)], 2, true);
+        let mut ids: Vec<usize> = chosen.iter().map(|(i, _)| *i).collect();
+        ids.sort();
+        assert_eq!(ids, [1, 2]);
+        // NaN is replaced by any number.
+        let chosen = select_k(&[(0, f64::NAN), (1, 1.0)], 1, true);
+        assert_eq!(chosen, [(1, 1.0)]);
+        let chosen = select_k(&[(0, 3.0), (1, 1.0), (2, 2.0)], 2, false);
+        let mut ids: Vec<usize> = chosen.iter().map(|(i, _)| *i).collect();
+        ids.sort();
+        assert_eq!(ids, [1, 2]);
     }
 
     #[test]
