@@ -13,21 +13,14 @@
     reason = "a failed unwrap in a test is a test failure with a backtrace"
 )]
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
+use common::{Killed, start_skywatch};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T0: i64 = 1_700_000_000;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn tool(name: &str) -> PathBuf {
     std::env::var_os("PATH")
@@ -101,30 +94,6 @@ fn wait_ready(addr: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("{addr} did not become ready within 60 s");
-}
-
-fn start_skywatch(db: &Path) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skywatch"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data"])
-        .arg(db)
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let child = Killed(child);
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("skywatch up exited before listening")
-            .unwrap();
-        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if json["message"] == "listening" {
-            break json["addr"].as_str().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
 }
 
 fn start_prometheus(dir: &Path) -> (Killed, String) {

@@ -6,17 +6,10 @@
     reason = "a failed unwrap in a test is a test failure with a backtrace"
 )]
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::start_skywatch;
+use std::process::Command;
 
 #[test]
 fn up_serves_imported_data_through_the_api() {
@@ -42,27 +35,7 @@ fn up_serves_imported_data_through_the_api() {
         .unwrap();
     assert!(status.success());
 
-    let mut child = Command::new(bin)
-        .args(["up", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&db)
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let server = Server(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("skywatch up exited before listening")
-            .unwrap();
-        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if json["message"] == "listening" {
-            break json["addr"].as_str().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let (server, addr) = start_skywatch(&db);
 
     let client = reqwest::blocking::Client::new();
     let get = |path: &str| -> serde_json::Value {

@@ -1,0 +1,41 @@
+//! Helpers shared by the integration tests that run the real `skywatch` binary.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A child process killed and reaped when dropped, so a failing test leaves no server behind.
+pub(crate) struct Killed(pub(crate) Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `skywatch up` on a free loopback port over `db` and returns it with the address
+/// it logged as listening on. Its later log lines are drained so it never blocks on stderr.
+pub(crate) fn start_skywatch(db: &Path) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skywatch"))
+        .args(["up", "--listen", "127.0.0.1:0", "--data"])
+        .arg(db)
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let child = Killed(child);
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("skywatch up exited before listening")
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if json["message"] == "listening" {
+            break json["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
