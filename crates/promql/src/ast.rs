@@ -74,6 +74,44 @@ pub enum Expr {
     },
 }
 
+impl Expr {
+    /// Every series selector in the expression, range selectors' included, in order.
+    pub fn selectors(&self) -> Vec<&Selector> {
+        let mut out = Vec::new();
+        self.collect_selectors(&mut out);
+        out
+    }
+
+    fn collect_selectors<'a>(&'a self, out: &mut Vec<&'a Selector>) {
+        match self {
+            Expr::Number(_) | Expr::String(_) => {}
+            Expr::Vector(selector) | Expr::Matrix { selector, .. } => out.push(selector),
+            Expr::Subquery { expr, .. } | Expr::Negate(expr) => expr.collect_selectors(out),
+            Expr::Binary { lhs, rhs, .. } => {
+                lhs.collect_selectors(out);
+                rhs.collect_selectors(out);
+            }
+            Expr::Aggregate { expr, param, .. } => {
+                if let Some(p) = param {
+                    p.collect_selectors(out);
+                }
+                expr.collect_selectors(out);
+            }
+            Expr::Call { args, .. } => args.iter().for_each(|a| a.collect_selectors(out)),
+        }
+    }
+}
+
+impl Selector {
+    /// The metric name the selector requires, if it has an equality matcher on it.
+    pub fn metric_name(&self) -> Option<&str> {
+        self.matchers
+            .iter()
+            .find(|m| m.name == model::METRIC_NAME && m.op == MatchOp::Equal)
+            .map(|m| m.value.as_str())
+    }
+}
+
 /// A series selector with its modifiers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Selector {

@@ -224,6 +224,12 @@ impl Query<'_> {
             Expr::Call { func, args } if crate::functions::is_range_function(func) => {
                 self.range_call(func, args, steps)
             }
+            Expr::Call { func, args } if args.is_empty() && is_query_function(func) => {
+                Ok(Stepped::Scalar(vec![
+                    query_function(func, self.query);
+                    steps.len()
+                ]))
+            }
             Expr::Call { func, args } if func == "timestamp" => self.timestamp(args, steps),
             Expr::Call { func, args } if func == "absent" => self.absent(args, steps),
             Expr::Call { func, args } if crate::instant::is_instant_function(func) => {
@@ -354,38 +360,44 @@ impl Query<'_> {
         args: &[Expr],
         steps: Steps,
     ) -> Result<Stepped, EvalError> {
-        let (param, range_arg) = match args {
-            [range_arg] => (None, range_arg),
-            // predict_linear(v[r], t) has its scalar last; quantile_over_time(q, v[r]) first.
-            [
-                range_arg @ (Expr::Matrix { .. } | Expr::Subquery { .. }),
-                param,
-            ] => (Some(self.eval(param, steps)?), range_arg),
-            [param, range_arg] => (Some(self.eval(param, steps)?), range_arg),
-            _ => {
-                return Err(EvalError::BadData(format!(
-                    "wrong number of arguments to {func}"
-                )));
-            }
+        // The range vector is the one range selector or subquery; the other arguments are
+        // scalars (quantile_over_time's first, predict_linear's last).
+        let range_at = args
+            .iter()
+            .position(|a| matches!(a, Expr::Matrix { .. } | Expr::Subquery { .. }))
+            .unwrap_or(0);
+        let Some(range_arg) = args.get(range_at) else {
+            return Err(EvalError::BadData(format!(
+                "wrong number of arguments to {func}"
+            )));
         };
-        let params: Vec<f64> = match param {
-            None => vec![0.0; steps.len()],
-            Some(Stepped::Scalar(v)) => v,
-            Some(_) => {
-                return Err(EvalError::BadData(format!(
-                    "the first argument of {func} must be a scalar"
-                )));
+        let mut params = Vec::with_capacity(args.len() - 1);
+        for (i, arg) in args.iter().enumerate() {
+            if i == range_at {
+                continue;
             }
-        };
+            match self.eval(arg, steps)? {
+                Stepped::Scalar(v) => params.push(v),
+                _ => {
+                    return Err(EvalError::BadData(format!(
+                        "the parameters of {func} must be scalars"
+                    )));
+                }
+            }
+        }
+        if func == "double_exponential_smoothing" {
+            crate::functions::check_smoothing_factors(&params)?;
+        }
         let (range, windows) = self.windows_of(range_arg, steps)?;
         let keep_name = crate::functions::keeps_name(func);
         let mut out = Vec::new();
         for series in windows {
             let points: Vec<Sample> = series
                 .iter()
-                .zip(&params)
-                .filter_map(|((t, at, window), q)| {
-                    crate::functions::range_function(func, window, at, range, *q, t)
+                .enumerate()
+                .filter_map(|(k, (t, at, window))| {
+                    let step_params: Vec<f64> = params.iter().map(|p| p[k]).collect();
+                    crate::functions::range_function(func, window, at, range, &step_params, t)
                         .map(|v| Sample::new(t, v))
                 })
                 .collect();
@@ -673,6 +685,25 @@ pub fn drop_name(labels: &Labels) -> Labels {
     let mut b = labels.builder();
     b.remove(model::METRIC_NAME);
     b.build()
+}
+
+/// Whether `func` is one of the functions of the query's own range.
+fn is_query_function(func: &str) -> bool {
+    matches!(func, "start" | "end" | "range" | "step")
+}
+
+/// `start()` and `end()`, the query's first and last step in seconds; `range()`, their
+/// distance; `step()`, the step. An instant query's range and step are 0.
+fn query_function(func: &str, query: Steps) -> f64 {
+    let instant = query.start == query.end;
+    let ms = match func {
+        "start" => query.start,
+        "end" => query.end,
+        "range" => query.end - query.start,
+        _ if instant => 0,
+        _ => query.step,
+    };
+    ms as f64 / 1000.0
 }
 
 fn kind(e: &Expr) -> &'static str {

@@ -2,6 +2,8 @@
 
 use model::Sample;
 
+use crate::engine::EvalError;
+
 /// Whether a function over a range vector keeps the metric name in its result.
 pub(crate) fn keeps_name(func: &str) -> bool {
     matches!(func, "last_over_time" | "first_over_time")
@@ -25,6 +27,11 @@ pub(crate) fn is_range_function(func: &str) -> bool {
             | "count_over_time"
             | "last_over_time"
             | "first_over_time"
+            | "ts_of_last_over_time"
+            | "ts_of_first_over_time"
+            | "ts_of_min_over_time"
+            | "ts_of_max_over_time"
+            | "double_exponential_smoothing"
             | "present_over_time"
             | "stddev_over_time"
             | "stdvar_over_time"
@@ -36,8 +43,9 @@ pub(crate) fn is_range_function(func: &str) -> bool {
     )
 }
 
-/// Computes `func` over one window ending at `t` of length `range` (ms); `param` is the
-/// scalar first argument where the function has one (`quantile_over_time`). `None` means
+/// Computes `func` over one window ending at `t` of length `range` (ms); `params` are the
+/// scalar arguments at this step, where the function has them (`quantile_over_time`,
+/// `predict_linear`, `double_exponential_smoothing`). `None` means
 /// the series has no value at this step.
 /// `step_t` is the evaluation time, which `predict_linear` extrapolates from even when `@`
 /// moved the window to end at `t`.
@@ -46,10 +54,11 @@ pub(crate) fn range_function(
     window: &[Sample],
     t: i64,
     range: i64,
-    param: f64,
+    params: &[f64],
     step_t: i64,
 ) -> Option<f64> {
     let values = || window.iter().map(|s| s.v);
+    let param = params.first().copied().unwrap_or(f64::NAN);
     match func {
         "rate" => extrapolated(window, t - range, t, true, true),
         "increase" => extrapolated(window, t - range, t, true, false),
@@ -91,6 +100,11 @@ pub(crate) fn range_function(
         "present_over_time" => (!window.is_empty()).then_some(1.0),
         "last_over_time" => window.last().map(|s| s.v),
         "first_over_time" => window.first().map(|s| s.v),
+        "ts_of_last_over_time" => window.last().map(|s| seconds(s.t)),
+        "ts_of_first_over_time" => window.first().map(|s| seconds(s.t)),
+        "ts_of_min_over_time" => extreme_at(window, |a, b| b < a).map(|s| seconds(s.t)),
+        "ts_of_max_over_time" => extreme_at(window, |a, b| b > a).map(|s| seconds(s.t)),
+        "double_exponential_smoothing" => double_exponential_smoothing(window, param, params[1]),
         "sum_over_time" => (!window.is_empty()).then(|| kahan_sum(values())),
         "avg_over_time" => (!window.is_empty()).then(|| mean(values())),
         "min_over_time" => fold_extreme(values(), |a, b| b < a),
@@ -127,6 +141,62 @@ pub(crate) fn range_function(
         }
         _ => None,
     }
+}
+
+fn seconds(t: i64) -> f64 {
+    t as f64 / 1000.0
+}
+
+/// The first sample whose value no later one `beats`; NaN loses to any number.
+fn extreme_at(window: &[Sample], beats: impl Fn(f64, f64) -> bool) -> Option<&Sample> {
+    let mut best = window.first()?;
+    for s in &window[1..] {
+        if beats(best.v, s.v) || (best.v.is_nan() && !s.v.is_nan()) {
+            best = s;
+        }
+    }
+    Some(best)
+}
+
+/// Fails unless both factors of `double_exponential_smoothing` are in (0, 1) at every step,
+/// as Prometheus does.
+pub(crate) fn check_smoothing_factors(params: &[Vec<f64>]) -> Result<(), EvalError> {
+    let [sf, tf] = params else {
+        return Err(EvalError::BadData(
+            "double_exponential_smoothing takes a range vector and two scalars".into(),
+        ));
+    };
+    for (&sf, &tf) in sf.iter().zip(tf) {
+        if !(sf > 0.0 && sf < 1.0) {
+            return Err(EvalError::Execution(format!(
+                "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+            )));
+        }
+        if !(tf > 0.0 && tf < 1.0) {
+            return Err(EvalError::Execution(format!(
+                "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Holt's linear smoothing of the window's values with smoothing factor `sf` and trend
+/// factor `tf`: the smoothed value at the last sample.
+fn double_exponential_smoothing(window: &[Sample], sf: f64, tf: f64) -> Option<f64> {
+    let [first, second, ..] = window else {
+        return None;
+    };
+    let (mut previous, mut smoothed) = (0.0, first.v);
+    let mut trend = second.v - first.v;
+    for (i, s) in window.iter().enumerate().skip(1) {
+        if i > 1 {
+            trend = tf * (smoothed - previous) + (1.0 - tf) * trend;
+        }
+        let next = sf * s.v + (1.0 - sf) * (smoothed + trend);
+        (previous, smoothed) = (smoothed, next);
+    }
+    Some(smoothed)
 }
 
 /// The least-squares line through the samples, with time in seconds from `intercept_time`:
@@ -309,12 +379,12 @@ mod tests {
         let window = w(&(1..=10)
             .map(|i| (i * 30_000, (i * 10) as f64))
             .collect::<Vec<_>>());
-        let r = range_function("rate", &window, 300_000, 300_000, 0.0, 0).unwrap();
+        let r = range_function("rate", &window, 300_000, 300_000, &[], 0).unwrap();
         assert!((r - 1.0 / 3.0).abs() < 1e-9, "{r}");
-        let inc = range_function("increase", &window, 300_000, 300_000, 0.0, 0).unwrap();
+        let inc = range_function("increase", &window, 300_000, 300_000, &[], 0).unwrap();
         assert!((inc - 100.0).abs() < 1e-9, "{inc}");
         assert_eq!(
-            range_function("rate", &w(&[(0, 1.0)]), 300_000, 300_000, 0.0, 0),
+            range_function("rate", &w(&[(0, 1.0)]), 300_000, 300_000, &[], 0),
             None
         );
     }
@@ -330,11 +400,11 @@ mod tests {
         // 10 -> 20 (+10), reset to 5 (+5 from zero), -> 15 (+10): 25 over 3 minutes. The
         // window (30s, 270s] starts and ends 30s from the samples, within 110% of the 60s
         // interval: extrapolated to both edges, 25 * 240/180.
-        let inc = range_function("increase", &window, 270_000, 240_000, 0.0, 0).unwrap();
+        let inc = range_function("increase", &window, 270_000, 240_000, &[], 0).unwrap();
         assert!((inc - 25.0 * 240.0 / 180.0).abs() < 1e-9, "{inc}");
-        assert_eq!(range_function("resets", &window, 0, 0, 0.0, 0), Some(1.0));
+        assert_eq!(range_function("resets", &window, 0, 0, &[], 0), Some(1.0));
         assert_eq!(
-            range_function("irate", &window, 0, 0, 0.0, 0),
+            range_function("irate", &window, 0, 0, &[], 0),
             Some(10.0 / 60.0)
         );
     }
@@ -343,33 +413,33 @@ mod tests {
     fn over_time_aggregates() {
         let window = w(&[(1, 1.0), (2, f64::NAN), (3, 4.0), (4, 2.0)]);
         assert_eq!(
-            range_function("max_over_time", &window, 0, 0, 0.0, 0),
+            range_function("max_over_time", &window, 0, 0, &[], 0),
             Some(4.0)
         );
         assert_eq!(
-            range_function("min_over_time", &window, 0, 0, 0.0, 0),
+            range_function("min_over_time", &window, 0, 0, &[], 0),
             Some(1.0)
         );
         assert_eq!(
-            range_function("count_over_time", &window, 0, 0, 0.0, 0),
+            range_function("count_over_time", &window, 0, 0, &[], 0),
             Some(4.0)
         );
-        assert_eq!(range_function("changes", &window, 0, 0, 0.0, 0), Some(3.0));
+        assert_eq!(range_function("changes", &window, 0, 0, &[], 0), Some(3.0));
         let clean = w(&[(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]);
         assert_eq!(
-            range_function("avg_over_time", &clean, 0, 0, 0.0, 0),
+            range_function("avg_over_time", &clean, 0, 0, &[], 0),
             Some(2.5)
         );
         assert_eq!(
-            range_function("quantile_over_time", &clean, 0, 0, 0.5, 0),
+            range_function("quantile_over_time", &clean, 0, 0, &[0.5], 0),
             Some(2.5)
         );
         assert_eq!(
-            range_function("stdvar_over_time", &clean, 0, 0, 0.0, 0),
+            range_function("stdvar_over_time", &clean, 0, 0, &[], 0),
             Some(1.25)
         );
         assert_eq!(
-            range_function("quantile_over_time", &clean, 0, 0, 2.0, 0),
+            range_function("quantile_over_time", &clean, 0, 0, &[2.0], 0),
             Some(f64::INFINITY)
         );
     }

@@ -14,7 +14,11 @@ pub(crate) fn is_instant_function(func: &str) -> bool {
         || matches!(
             func,
             "vector"
+                | "min_of"
+                | "max_of"
                 | "histogram_quantile"
+                | "histogram_quantiles"
+                | "histogram_fraction"
                 | "scalar"
                 | "time"
                 | "pi"
@@ -137,6 +141,20 @@ pub(crate) fn eval(func: &str, mut args: Vec<Stepped>, steps: Steps) -> Result<S
     if func == "pi" {
         return Ok(Stepped::Scalar(vec![std::f64::consts::PI; steps.len()]));
     }
+    if func == "min_of" || func == "max_of" {
+        let [a, b] = <[Stepped; 2]>::try_from(args)
+            .map_err(|_| EvalError::BadData(format!("{func} takes 2 arguments")))?;
+        let (a, b) = (
+            scalar_arg(Some(a), steps, f64::NAN, func)?,
+            scalar_arg(Some(b), steps, f64::NAN, func)?,
+        );
+        let pick = |(x, y): (f64, f64)| match () {
+            _ if x.is_nan() || y.is_nan() => f64::NAN,
+            _ if func == "min_of" => x.min(y),
+            _ => x.max(y),
+        };
+        return Ok(Stepped::Scalar(a.into_iter().zip(b).map(pick).collect()));
+    }
     if func == "vector" {
         let v = scalar_arg(args.pop(), steps, f64::NAN, func)?;
         let points = steps
@@ -180,6 +198,36 @@ pub(crate) fn eval(func: &str, mut args: Vec<Stepped>, steps: Steps) -> Result<S
             ));
         };
         return Ok(Stepped::Vector(histogram_quantile(&q, series, steps)));
+    }
+    if func == "histogram_fraction" {
+        let [lower, upper, v] = <[Stepped; 3]>::try_from(args)
+            .map_err(|_| EvalError::BadData("histogram_fraction takes 3 arguments".into()))?;
+        let lower = scalar_arg(Some(lower), steps, f64::NAN, func)?;
+        let upper = scalar_arg(Some(upper), steps, f64::NAN, func)?;
+        let Stepped::Vector(series) = v else {
+            return Err(EvalError::BadData(
+                "histogram_fraction takes an instant vector".into(),
+            ));
+        };
+        return Ok(Stepped::Vector(histogram_fraction(
+            &lower, &upper, series, steps,
+        )));
+    }
+    if func == "histogram_quantiles" {
+        let mut args = args.into_iter();
+        let (Some(Stepped::Vector(series)), Some(Stepped::String(label))) =
+            (args.next(), args.next())
+        else {
+            return Err(EvalError::BadData(
+                "histogram_quantiles takes an instant vector, a label name and quantiles".into(),
+            ));
+        };
+        let qs = args
+            .map(|q| scalar_arg(Some(q), steps, f64::NAN, func))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Stepped::Vector(histogram_quantiles(
+            series, &label, &qs, steps,
+        )?));
     }
     let mut rest = args.split_off(1.min(args.len()));
     let Some(Stepped::Vector(series)) = args.pop() else {
@@ -389,10 +437,16 @@ pub(crate) fn eval(func: &str, mut args: Vec<Stepped>, steps: Steps) -> Result<S
 
 /// `histogram_quantile(φ, buckets)` over classic histograms: per group of series that
 /// differ only in `le` (metric name dropped), per step.
-fn histogram_quantile(q: &[f64], series: Vec<Series>, steps: Steps) -> Vec<Series> {
+/// A classic histogram's buckets at each step: `(upper bound, cumulative count)` pairs,
+/// unsorted.
+type StepBuckets = Vec<Vec<(f64, f64)>>;
+
+/// The classic histograms among `series`: per group of bucket series (the labels without
+/// `le` and the metric name) and per step, the `(upper bound, cumulative count)` buckets.
+/// Series without a valid `le` are left out.
+fn classic_histograms(series: Vec<Series>, steps: Steps) -> Vec<(Labels, StepBuckets)> {
     use std::collections::BTreeMap;
-    // group labels -> per step: (upper bound, count)
-    let mut groups: BTreeMap<Labels, Vec<Vec<(f64, f64)>>> = BTreeMap::new();
+    let mut groups: BTreeMap<Labels, StepBuckets> = BTreeMap::new();
     for s in series {
         let Some(le) = s.labels.get("le").and_then(textparse_le) else {
             continue;
@@ -408,7 +462,17 @@ fn histogram_quantile(q: &[f64], series: Vec<Series>, steps: Steps) -> Vec<Serie
             }
         }
     }
-    groups
+    groups.into_iter().collect()
+}
+
+/// Applies `f` to each classic histogram's buckets at each step where it has any; `f` gets
+/// the step's index.
+fn per_histogram(
+    series: Vec<Series>,
+    steps: Steps,
+    f: impl Fn(usize, &mut [(f64, f64)]) -> f64,
+) -> Vec<Series> {
+    classic_histograms(series, steps)
         .into_iter()
         .filter_map(|(labels, per_step)| {
             let points: Vec<Sample> = per_step
@@ -416,11 +480,129 @@ fn histogram_quantile(q: &[f64], series: Vec<Series>, steps: Steps) -> Vec<Serie
                 .zip(steps.times())
                 .enumerate()
                 .filter(|(_, (buckets, _))| !buckets.is_empty())
-                .map(|(k, (mut buckets, t))| Sample::new(t, bucket_quantile(q[k], &mut buckets)))
+                .map(|(k, (mut buckets, t))| Sample::new(t, f(k, &mut buckets)))
                 .collect();
             (!points.is_empty()).then_some(Series { labels, points })
         })
         .collect()
+}
+
+fn histogram_quantile(q: &[f64], series: Vec<Series>, steps: Steps) -> Vec<Series> {
+    per_histogram(series, steps, |k, buckets| bucket_quantile(q[k], buckets))
+}
+
+/// `histogram_quantiles(v, label, q...)`: each quantile of each histogram, as a series
+/// with `label` set to the quantile. It fails if the histograms already have `label`.
+fn histogram_quantiles(
+    series: Vec<Series>,
+    label: &str,
+    qs: &[Vec<f64>],
+    steps: Steps,
+) -> Result<Vec<Series>, EvalError> {
+    if !is_label_name(label) {
+        return Err(EvalError::BadData(format!("invalid label name {label:?}")));
+    }
+    let histograms = classic_histograms(series, steps);
+    let mut out = Vec::with_capacity(histograms.len() * qs.len());
+    for (labels, per_step) in histograms {
+        if labels.get(label).is_some() {
+            return Err(EvalError::Execution(
+                "vector cannot contain metrics with the same labelset".into(),
+            ));
+        }
+        for q in qs {
+            // Each step's point goes to the series labelled with that step's quantile.
+            let mut by_quantile: Vec<(String, Vec<Sample>)> = Vec::new();
+            for (k, (buckets, t)) in per_step.iter().zip(steps.times()).enumerate() {
+                if buckets.is_empty() {
+                    continue;
+                }
+                let point = Sample::new(t, bucket_quantile(q[k], &mut buckets.clone()));
+                let value = label_float(q[k]);
+                match by_quantile.iter_mut().find(|(v, _)| *v == value) {
+                    Some((_, points)) => points.push(point),
+                    None => by_quantile.push((value, vec![point])),
+                }
+            }
+            for (value, points) in by_quantile {
+                let mut b = labels.builder();
+                b.set(label, &value);
+                out.push(Series {
+                    labels: b.build(),
+                    points,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A float as Prometheus 3 writes it in `le` and `quantile` labels: with a decimal point.
+fn label_float(v: f64) -> String {
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let s = v.to_string();
+    if v.is_finite() && !s.contains(['.', 'e']) {
+        format!("{s}.0")
+    } else {
+        s
+    }
+}
+
+/// `histogram_fraction(lower, upper, v)`: the share of each histogram's observations
+/// between `lower` and `upper`.
+fn histogram_fraction(
+    lower: &[f64],
+    upper: &[f64],
+    series: Vec<Series>,
+    steps: Steps,
+) -> Vec<Series> {
+    per_histogram(series, steps, |k, buckets| {
+        bucket_fraction(lower[k], upper[k], buckets)
+    })
+}
+
+/// The estimated share of the observations of cumulative `(upper bound, count)` buckets
+/// that lie between `lower` and `upper`, as Prometheus estimates it: linearly within a
+/// bucket, except that a bucket of infinite width holds its observations at its infinite
+/// end. The first bucket starts at 0 if its upper bound is positive, else at -Inf.
+pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [(f64, f64)]) -> f64 {
+    if lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let Some(&(_, total)) = buckets.last() else {
+        return f64::NAN;
+    };
+    // The number of observations at or below `x`.
+    let rank = |x: f64| -> f64 {
+        if x == f64::NEG_INFINITY {
+            return 0.0;
+        }
+        let mut below = 0.0;
+        let mut lo = if buckets[0].0 > 0.0 {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        for &(hi, cumulative) in buckets.iter() {
+            let count = cumulative - below;
+            if x <= lo {
+                return below;
+            }
+            if x < hi {
+                return match () {
+                    _ if lo == f64::NEG_INFINITY => cumulative,
+                    _ if hi == f64::INFINITY => below,
+                    _ => below + count * (x - lo) / (hi - lo),
+                };
+            }
+            (below, lo) = (cumulative, hi);
+        }
+        total
+    };
+    ((rank(upper) - rank(lower)) / total).max(0.0)
 }
 
 /// Parses an `le` label value as Prometheus does (`+Inf` included).
