@@ -18,7 +18,7 @@ use crate::functions::{kahan_sum, mean, quantile, variance};
 fn group_labels(labels: &Labels, grouping: &Grouping) -> Labels {
     if grouping.without {
         let mut b = labels.builder();
-        b.remove(model::METRIC_NAME);
+        crate::engine::remove_name(&mut b);
         for n in &grouping.labels {
             b.remove(n);
         }

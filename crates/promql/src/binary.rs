@@ -174,8 +174,10 @@ fn vector_scalar(
     }))
 }
 
-/// The labels two elements are matched on.
-fn signature(labels: &Labels, matching: &VectorMatching) -> Labels {
+/// The labels two elements are matched on. Without `on`, the metric name never counts;
+/// for the set operators (`set`), neither do the metric's type and unit, so that a computed
+/// value still finds its series.
+fn signature(labels: &Labels, matching: &VectorMatching, set: bool) -> Labels {
     if matching.on {
         let mut b = LabelsBuilder::new();
         for l in labels
@@ -187,7 +189,11 @@ fn signature(labels: &Labels, matching: &VectorMatching) -> Labels {
         b.build()
     } else {
         let mut b = labels.builder();
-        b.remove(model::METRIC_NAME);
+        if set {
+            crate::engine::remove_name(&mut b);
+        } else {
+            b.remove(model::METRIC_NAME);
+        }
         for n in &matching.labels {
             b.remove(n);
         }
@@ -203,8 +209,14 @@ fn set_op(
     steps: Steps,
 ) -> Stepped {
     let (ls, rs) = (by_step(&l, steps), by_step(&r, steps));
-    let lsig: Vec<Labels> = l.iter().map(|s| signature(&s.labels, matching)).collect();
-    let rsig: Vec<Labels> = r.iter().map(|s| signature(&s.labels, matching)).collect();
+    let lsig: Vec<Labels> = l
+        .iter()
+        .map(|s| signature(&s.labels, matching, true))
+        .collect();
+    let rsig: Vec<Labels> = r
+        .iter()
+        .map(|s| signature(&s.labels, matching, true))
+        .collect();
     let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
     for (k, t) in steps.times().enumerate() {
         let right: std::collections::HashSet<&Labels> =
@@ -258,9 +270,12 @@ fn vector_vector(
     let (ms, os) = (by_step(many, steps), by_step(one, steps));
     let msig: Vec<Labels> = many
         .iter()
-        .map(|s| signature(&s.labels, matching))
+        .map(|s| signature(&s.labels, matching, false))
         .collect();
-    let osig: Vec<Labels> = one.iter().map(|s| signature(&s.labels, matching)).collect();
+    let osig: Vec<Labels> = one
+        .iter()
+        .map(|s| signature(&s.labels, matching, false))
+        .collect();
     let drop = drops_name(op, return_bool);
     let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
     for (k, t) in steps.times().enumerate() {
@@ -298,7 +313,7 @@ fn vector_vector(
             // The result takes the many side's labels.
             let mut b = many[i].labels.builder();
             if drop {
-                b.remove(model::METRIC_NAME);
+                crate::engine::remove_name(&mut b);
             }
             if matching.card == Cardinality::OneToOne {
                 if matching.on {

@@ -683,8 +683,16 @@ pub(crate) fn merge_same_labels(series: Vec<Series>) -> Result<Vec<Series>, Eval
 /// The labels without the metric name, as operations that change a value's meaning return.
 pub fn drop_name(labels: &Labels) -> Labels {
     let mut b = labels.builder();
-    b.remove(model::METRIC_NAME);
+    remove_name(&mut b);
     b.build()
+}
+
+/// Removes the metric name, and with it the metric's type and unit (`__type__`,
+/// `__unit__`), which describe the named metric and not a value computed from it.
+pub(crate) fn remove_name(b: &mut model::LabelsBuilder) {
+    b.remove(model::METRIC_NAME)
+        .remove("__type__")
+        .remove("__unit__");
 }
 
 /// Whether `func` is one of the functions of the query's own range.
