@@ -7,12 +7,17 @@
 //! `{"status":"error","errorType":...,"error":...}` with Prometheus's HTTP codes: 400 for
 //! `bad_data`, 422 for `execution`, 503 for `timeout`, 500 for `internal`.
 //!
-//! The API reads through `storage::Queryable` and evaluates with the PromQL engine; it
-//! never names a concrete store. Also served: `/api/v1/series`, `/api/v1/labels`,
-//! `/api/v1/label/{name}/values`, `/api/v1/format_query`, `/api/v1/status/buildinfo`,
+//! The API reads through `storage::Queryable` and evaluates with the PromQL engine on a
+//! blocking thread, within the engine's timeout or a shorter one from the request's
+//! `timeout` parameter; it never names a concrete store. Also served: `/api/v1/series`,
+//! `/api/v1/labels`, `/api/v1/label/{name}/values`, `/api/v1/format_query`,
+//! `/api/v1/status/buildinfo`, `/api/v1/status/runtimeinfo`, `/api/v1/status/flags`,
+//! `/api/v1/status/tsdb` (the head's figures from [`ApiState::head`]; its cardinality lists
+//! cover the head's time range, or all data while the head is empty),
 //! `/api/v1/metadata` and `/api/v1/query_exemplars` (both empty: no metadata or exemplars
 //! are stored yet), `/-/healthy` and `/-/ready`.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -35,6 +40,27 @@ pub struct ApiState {
     pub engine: Engine,
     /// What `/api/v1/status/buildinfo` reports.
     pub build: BuildInfo,
+    /// What `/api/v1/status/runtimeinfo` reports.
+    pub runtime: RuntimeInfo,
+    /// The server's command-line flags and their values, for `/api/v1/status/flags`.
+    pub flags: BTreeMap<String, String>,
+    /// The head block's figures, for `/api/v1/status/tsdb`; `None` if the storage has no
+    /// head (the TSDB status then counts every series).
+    pub head: Option<Arc<dyn Fn() -> HeadStats + Send + Sync>>,
+}
+
+impl ApiState {
+    /// State serving `storage` with `engine`, and empty build and runtime facts.
+    pub fn new(storage: Arc<dyn Queryable>, engine: Engine) -> Self {
+        Self {
+            storage,
+            engine,
+            build: BuildInfo::default(),
+            runtime: RuntimeInfo::default(),
+            flags: BTreeMap::new(),
+            head: None,
+        }
+    }
 }
 
 /// The build of the running server.
@@ -44,6 +70,26 @@ pub struct BuildInfo {
     pub version: String,
     /// The source revision.
     pub revision: String,
+}
+
+/// Facts about the running server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeInfo {
+    /// When the server started, in ms since the epoch.
+    pub start_time: i64,
+    /// How long data is kept, as Prometheus writes it (`15d`), or empty for ever.
+    pub storage_retention: String,
+}
+
+/// The head block's figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeadStats {
+    /// Series in the head.
+    pub num_series: usize,
+    /// Chunks in the head.
+    pub chunk_count: usize,
+    /// The oldest and newest sample times in the head, in ms, if it holds samples.
+    pub time_range: Option<(i64, i64)>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -62,6 +108,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/format_query", get(format_query).post(format_query))
         .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(runtimeinfo))
+        .route("/api/v1/status/flags", get(flags))
+        .route("/api/v1/status/tsdb", get(tsdb_status))
         .route("/api/v1/metadata", get(|| async { success(json!({})) }))
         .route(
             "/api/v1/query_exemplars",
@@ -95,6 +144,7 @@ impl From<EvalError> for ApiError {
         let kind = match &e {
             EvalError::BadData(_) => "bad_data",
             EvalError::TooManySamples | EvalError::Execution(_) => "execution",
+            EvalError::Timeout => "timeout",
             EvalError::Storage(_) => "internal",
         };
         Self {
@@ -229,12 +279,10 @@ fn metric(labels: &model::Labels) -> Value {
 
 async fn query(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
     let p = Params::new(raw, &body);
-    let result = (|| -> Result<Value, ApiError> {
+    let result = async {
         let expr = parse_query(&p)?;
         let t = time_param(&p, "time", Some(now_ms()))?;
-        let value = state
-            .engine
-            .eval(state.storage.as_ref(), &expr, Steps::instant(t))?;
+        let value = evaluate(&state, &p, expr, Steps::instant(t)).await?;
         Ok(match value {
             Stepped::Scalar(v) => {
                 json!({"resultType": "scalar", "result": [timestamp(t), format_value(v.first().copied().unwrap_or(f64::NAN))]})
@@ -251,11 +299,32 @@ async fn query(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Byt
                 json!({"resultType": "vector", "result": result})
             }
         })
-    })();
-    match result {
-        Ok(data) => success(data),
-        Err(e) => e.into_response(),
+    };
+    respond(result.await)
+}
+
+/// Evaluates `expr` on a blocking thread (evaluation is synchronous and may read disk),
+/// within the request's `timeout` if it asks for one shorter than the engine's.
+async fn evaluate(
+    state: &ApiState,
+    p: &Params,
+    expr: promql::ast::Expr,
+    steps: Steps,
+) -> Result<Stepped, ApiError> {
+    let mut engine = state.engine;
+    if let Some(text) = p.get("timeout").filter(|t| !t.is_empty()) {
+        let ms = parse_duration(text).ok_or_else(|| {
+            ApiError::bad_data(format!(
+                "invalid parameter \"timeout\": cannot parse \"{text}\" to a valid duration"
+            ))
+        })?;
+        engine = engine.with_timeout(std::time::Duration::from_millis(ms.unsigned_abs()));
     }
+    let storage = state.storage.clone();
+    tokio::task::spawn_blocking(move || engine.eval(storage.as_ref(), &expr, steps))
+        .await
+        .map_err(internal)?
+        .map_err(ApiError::from)
 }
 
 /// The `match[]` selectors of a request, each a list of matchers.
@@ -289,10 +358,7 @@ fn respond(result: Result<Value, ApiError>) -> Response {
 }
 
 fn storage_error(e: storage::StorageError) -> ApiError {
-    ApiError {
-        kind: "internal",
-        message: e.to_string(),
-    }
+    internal(e)
 }
 
 async fn series(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
@@ -384,6 +450,138 @@ async fn buildinfo(State(state): State<ApiState>) -> Response {
     }))
 }
 
+async fn runtimeinfo(State(state): State<ApiState>) -> Response {
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    success(json!({
+        "startTime": rfc3339(state.runtime.start_time),
+        "CWD": cwd,
+        "reloadConfigSuccess": true,
+        "lastConfigTime": rfc3339(state.runtime.start_time),
+        "corruptionCount": 0,
+        "goroutineCount": 0,
+        "GOMAXPROCS": threads,
+        "GOMEMLIMIT": i64::MAX,
+        "GOGC": "",
+        "GODEBUG": "",
+        "storageRetention": state.runtime.storage_retention,
+    }))
+}
+
+fn rfc3339(ms: i64) -> String {
+    let t = UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+async fn flags(State(state): State<ApiState>) -> Response {
+    success(json!(state.flags))
+}
+
+/// How many entries each list of `/api/v1/status/tsdb` has unless `limit` says otherwise.
+const TSDB_STATUS_LIMIT: usize = 10;
+
+/// `/api/v1/status/tsdb`: the head's figures and its cardinality, in Prometheus's shape:
+/// the series per metric name, the distinct values and bytes of values per label name, and
+/// the series per label pair, each the `limit` largest.
+async fn tsdb_status(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Response {
+    let p = Params::new(raw, &[]);
+    let limit = match p.get("limit") {
+        None => TSDB_STATUS_LIMIT,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return ApiError::bad_data(format!(
+                    "invalid parameter \"limit\": {v:?} is not a positive integer"
+                ))
+                .into_response();
+            }
+        },
+    };
+    let head = state.head.as_ref().map(|f| f());
+    let storage = state.storage.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let (mint, maxt) = head
+            .and_then(|h| h.time_range)
+            .unwrap_or((i64::MIN, i64::MAX));
+        let querier = storage.querier(mint, maxt).map_err(storage_error)?;
+        let all = [
+            model::Matcher::new(model::MatchOp::Regex, model::METRIC_NAME, ".+")
+                .map_err(|e| ApiError::bad_data(e.to_string()))?,
+        ];
+        let mut series = 0usize;
+        let mut by_name: HashMap<String, u64> = HashMap::new();
+        let mut by_pair: HashMap<String, u64> = HashMap::new();
+        let mut values: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+        for s in querier
+            .select(&storage::SelectHints::default(), &all)
+            .map_err(storage_error)?
+        {
+            let s = s.map_err(storage_error)?;
+            series += 1;
+            for l in s.labels.iter() {
+                if *l.name == *model::METRIC_NAME {
+                    *by_name.entry(l.value.to_string()).or_default() += 1;
+                }
+                *by_pair
+                    .entry(format!("{}={}", l.name, l.value))
+                    .or_default() += 1;
+                values
+                    .entry(l.name.to_string())
+                    .or_default()
+                    .insert(l.value.to_string());
+            }
+        }
+        let head = head.unwrap_or(HeadStats {
+            num_series: series,
+            ..HeadStats::default()
+        });
+        let value_counts = values.iter().map(|(n, v)| (n.clone(), v.len() as u64));
+        let value_bytes = values
+            .iter()
+            .map(|(n, v)| (n.clone(), v.iter().map(|x| x.len() as u64).sum()));
+        let (min_time, max_time) = head
+            .time_range
+            .map_or((None, None), |(a, b)| (Some(a), Some(b)));
+        Ok(json!({
+            "headStats": {
+                "numSeries": head.num_series,
+                "numLabelPairs": by_pair.len(),
+                "chunkCount": head.chunk_count,
+                "minTime": min_time,
+                "maxTime": max_time,
+            },
+            "seriesCountByMetricName": top(by_name, limit),
+            "labelValueCountByLabelName": top(value_counts, limit),
+            "memoryInBytesByLabelName": top(value_bytes, limit),
+            "seriesCountByLabelValuePair": top(by_pair, limit),
+        }))
+    })
+    .await
+    .unwrap_or_else(|e| Err(internal(e)));
+    respond(result)
+}
+
+/// The `limit` largest entries, largest first (ties by name), as `{"name", "value"}`.
+fn top(entries: impl IntoIterator<Item = (String, u64)>, limit: usize) -> Value {
+    let mut v: Vec<(String, u64)> = entries.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(limit);
+    Value::Array(
+        v.into_iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect(),
+    )
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError {
+        kind: "internal",
+        message: e.to_string(),
+    }
+}
+
 /// Prometheus refuses range queries with more points per series than this.
 const MAX_POINTS: i64 = 11_000;
 
@@ -393,7 +591,7 @@ async fn query_range(
     body: Bytes,
 ) -> Response {
     let p = Params::new(raw, &body);
-    let result = (|| -> Result<Value, ApiError> {
+    let result = async {
         let start = time_param(&p, "start", None)?;
         let end = time_param(&p, "end", None)?;
         if end < start {
@@ -419,7 +617,7 @@ async fn query_range(
         }
         let expr = parse_query(&p)?;
         let steps = Steps { start, end, step };
-        let value = state.engine.eval(state.storage.as_ref(), &expr, steps)?;
+        let value = evaluate(&state, &p, expr, steps).await?;
         let series = match value {
             Stepped::Scalar(v) => vec![(
                 model::Labels::empty(),
@@ -446,11 +644,8 @@ async fn query_range(
             })
             .collect();
         Ok(json!({"resultType": "matrix", "result": result}))
-    })();
-    match result {
-        Ok(data) => success(data),
-        Err(e) => e.into_response(),
-    }
+    };
+    respond(result.await)
 }
 
 #[cfg(test)]
@@ -463,6 +658,10 @@ mod tests {
     use tower::ServiceExt as _;
 
     fn app() -> Router {
+        app_with(Engine::default())
+    }
+
+    fn app_with(engine: Engine) -> Router {
         let store = MemStorage::new();
         let mut a = store.appender();
         for (i, job) in ["api", "db"].iter().enumerate() {
@@ -472,14 +671,17 @@ mod tests {
             }
         }
         a.commit().unwrap();
-        router(ApiState {
-            storage: Arc::new(store),
-            engine: Engine::default(),
-            build: BuildInfo {
-                version: "1.2.3".into(),
-                revision: "abc".into(),
-            },
-        })
+        let mut state = ApiState::new(Arc::new(store), engine);
+        state.build = BuildInfo {
+            version: "1.2.3".into(),
+            revision: "abc".into(),
+        };
+        state.runtime = RuntimeInfo {
+            start_time: 1_700_000_000_000,
+            storage_retention: "15d".into(),
+        };
+        state.flags = BTreeMap::from([("listen".to_owned(), "127.0.0.1:9797".to_owned())]);
+        router(state)
     }
 
     async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
@@ -569,6 +771,75 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn status_endpoints() {
+        let app = app();
+        let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+        let (_, body) = call(&app, get("/api/v1/status/runtimeinfo")).await;
+        assert_eq!(body["data"]["startTime"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(body["data"]["storageRetention"], "15d");
+        let (_, body) = call(&app, get("/api/v1/status/flags")).await;
+        assert_eq!(body["data"], json!({"listen": "127.0.0.1:9797"}));
+        // Without a head, every series counts.
+        let (status, body) = call(&app, get("/api/v1/status/tsdb")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["headStats"]["numSeries"], 2);
+        assert_eq!(
+            body["data"]["seriesCountByMetricName"],
+            json!([{"name": "up", "value": 2}])
+        );
+        assert_eq!(
+            body["data"]["labelValueCountByLabelName"],
+            json!([{"name": "job", "value": 2}, {"name": "__name__", "value": 1}])
+        );
+        assert_eq!(
+            body["data"]["seriesCountByLabelValuePair"][0],
+            json!({"name": "__name__=up", "value": 2})
+        );
+        let (_, body) = call(&app, get("/api/v1/status/tsdb?limit=1")).await;
+        assert_eq!(
+            body["data"]["seriesCountByLabelValuePair"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let (status, _) = call(&app, get("/api/v1/status/tsdb?limit=x")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn over_limit_queries_fail_as_in_prometheus() {
+        let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+        let small = app_with(Engine::new(promql::engine::EngineOptions {
+            max_samples: 5,
+            ..Default::default()
+        }));
+        let (status, body) = call(&small, get("/api/v1/query?query=up&time=150")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["errorType"], "execution");
+        assert_eq!(
+            body["error"],
+            "query processing would load too many samples into memory in query execution"
+        );
+        let (status, body) = call(
+            &app(),
+            get("/api/v1/query_range?query=up&start=0&end=150&step=15&timeout=0s"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(
+            body,
+            json!({"status": "error", "errorType": "timeout", "error": "query timed out in expression evaluation"})
+        );
+        let (status, body) = call(&app(), get("/api/v1/query?query=up&timeout=soon")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body["error"],
+            "invalid parameter \"timeout\": cannot parse \"soon\" to a valid duration"
+        );
+    }
+
+    #[tokio::test]
     async fn errors_have_prometheus_types_and_codes() {
         let app = app();
         for (uri, code, kind, message) in [
@@ -577,6 +848,18 @@ mod tests {
                 400,
                 "bad_data",
                 "invalid parameter \"query\": parse error",
+            ),
+            (
+                "/api/v1/query?query=foo(up)",
+                400,
+                "bad_data",
+                "invalid parameter \"query\": parse error: unknown function with name \"foo\"",
+            ),
+            (
+                "/api/v1/query_range?query=up&start=0&step=15",
+                400,
+                "bad_data",
+                "invalid parameter \"end\": cannot parse \"\" to a valid timestamp",
             ),
             (
                 "/api/v1/query?query=up&time=yesterday",

@@ -269,8 +269,18 @@ pub fn format(query: &str) -> Result<String, ParseError> {
 
 /// Parses a PromQL expression.
 pub fn parse(query: &str) -> Result<Expr, ParseError> {
-    let expr = pp::parse(query).map_err(|e| ParseError(format!("parse error: {e}")))?;
+    let expr = pp::parse(query)
+        .map_err(|e| ParseError(format!("parse error: {}", prometheus_wording(&e))))?;
     convert(&expr)
+}
+
+/// A promql-parser message worded as Prometheus words it, where they differ.
+fn prometheus_wording(message: &str) -> String {
+    const UNKNOWN: &str = "unknown function with name ";
+    match message.strip_prefix(UNKNOWN) {
+        Some(name) => format!("{UNKNOWN}\"{}\"", name.trim_matches('\'')),
+        None => message.to_owned(),
+    }
 }
 
 fn millis(d: &Duration) -> i64 {

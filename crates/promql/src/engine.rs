@@ -16,9 +16,15 @@
 //! earliest window's start, once for the whole query; each step's window holds the inner
 //! points in `(t - r, t]`, as a range selector's would.
 //!
-//! Work in progress: `histogram_*` functions, `limitk`, `limit_ratio`, range vectors as
-//! query results, annotations and native histograms return an `Execution` error saying
-//! they are not implemented yet.
+//! Limits: a query fails with `TooManySamples` once the samples it has read pass
+//! `max_samples`, and with `Timeout` once it has run past its timeout, checked before each
+//! node and after each series read.
+//!
+//! Work in progress: `limitk`, `limit_ratio`, range vectors as query results, annotations
+//! and native histograms (and the `histogram_*` functions that only read them) return an
+//! `Execution` error saying they are not implemented yet.
+
+use std::time::{Duration, Instant};
 
 use model::{Labels, Sample, Timestamp, is_stale_nan};
 use storage::{Queryable, SelectHints};
@@ -34,6 +40,8 @@ pub struct EngineOptions {
     pub max_samples: usize,
     /// The step of a subquery without one, in ms.
     pub default_subquery_step: i64,
+    /// How long a query may run before it fails; `None` for no limit.
+    pub timeout: Option<Duration>,
 }
 
 impl Default for EngineOptions {
@@ -42,6 +50,7 @@ impl Default for EngineOptions {
             lookback: 5 * 60_000,
             max_samples: 50_000_000,
             default_subquery_step: 60_000,
+            timeout: Some(Duration::from_secs(120)),
         }
     }
 }
@@ -55,6 +64,9 @@ pub enum EvalError {
     /// The query would hold too many samples (`execution`).
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
+    /// The query ran longer than its timeout (`timeout`).
+    #[error("query timed out in expression evaluation")]
+    Timeout,
     /// Storage failed (`internal`).
     #[error("{0}")]
     Storage(String),
@@ -143,12 +155,29 @@ struct Query<'a> {
     /// The whole query's range, for `@ start()` and `@ end()`.
     query: Steps,
     samples: usize,
+    /// When the query times out.
+    deadline: Option<Instant>,
 }
 
 impl Engine {
     /// Returns an engine with these options.
     pub fn new(options: EngineOptions) -> Self {
         Self { options }
+    }
+
+    /// The engine's options.
+    pub fn options(&self) -> EngineOptions {
+        self.options
+    }
+
+    /// The same engine with a timeout no longer than `timeout`, for a query that asks for
+    /// a shorter one.
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        let timeout = self.options.timeout.map_or(timeout, |t| t.min(timeout));
+        Self::new(EngineOptions {
+            timeout: Some(timeout),
+            ..self.options
+        })
     }
 
     /// Evaluates `expr` at every step.
@@ -166,6 +195,7 @@ impl Engine {
             options: self.options,
             query: steps,
             samples: 0,
+            deadline: self.options.timeout.map(|t| Instant::now() + t),
         };
         q.eval(expr, steps)
     }
@@ -188,10 +218,18 @@ impl Query<'_> {
         if self.samples > self.options.max_samples {
             return Err(EvalError::TooManySamples);
         }
-        Ok(())
+        self.check_deadline()
+    }
+
+    fn check_deadline(&self) -> Result<(), EvalError> {
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(EvalError::Timeout),
+            _ => Ok(()),
+        }
     }
 
     fn eval(&mut self, expr: &Expr, steps: Steps) -> Result<Stepped, EvalError> {
+        self.check_deadline()?;
         match expr {
             Expr::Number(v) => Ok(Stepped::Scalar(vec![*v; steps.len()])),
             Expr::String(s) => Ok(Stepped::String(s.clone())),
@@ -884,6 +922,20 @@ mod tests {
         assert_eq!(
             engine.eval(&s, &parse("x").unwrap(), Steps::instant(10)),
             Err(EvalError::TooManySamples)
+        );
+        let expired = Engine::default().with_timeout(Duration::ZERO);
+        assert_eq!(expired.options().timeout, Some(Duration::ZERO));
+        assert_eq!(
+            expired.eval(&s, &parse("sum(x)").unwrap(), Steps::instant(10)),
+            Err(EvalError::Timeout)
+        );
+        assert_eq!(
+            Engine::default()
+                .with_timeout(Duration::from_secs(600))
+                .options()
+                .timeout,
+            Some(Duration::from_secs(120)),
+            "a request cannot raise the configured timeout"
         );
         assert!(matches!(
             Engine::default().eval(

@@ -28,9 +28,45 @@ pub(crate) struct UpArgs {
     /// unset.
     #[arg(long, value_parser = humantime::parse_duration)]
     retention_time: Option<Duration>,
+    /// The longest a query may run before it fails (a request's `timeout` parameter can
+    /// only shorten it).
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    query_timeout: Duration,
+    /// The most samples a query may hold in memory; a query needing more fails.
+    #[arg(long, default_value_t = 50_000_000)]
+    query_max_samples: usize,
+    /// How far back an instant selector looks for a series' latest sample.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    query_lookback_delta: Duration,
     /// The log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
+}
+
+impl UpArgs {
+    /// The flags and their values, as `/api/v1/status/flags` reports them.
+    fn flags(&self) -> std::collections::BTreeMap<String, String> {
+        let duration = |d: Duration| humantime::format_duration(d).to_string();
+        [
+            ("data", self.data.display().to_string()),
+            ("listen", self.listen.to_string()),
+            (
+                "retention-time",
+                self.retention_time.map(duration).unwrap_or_default(),
+            ),
+            ("query-timeout", duration(self.query_timeout)),
+            ("query-max-samples", self.query_max_samples.to_string()),
+            ("query-lookback-delta", duration(self.query_lookback_delta)),
+            ("log", self.log.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn run(args: UpArgs) -> Result<(), String> {
@@ -51,9 +87,7 @@ async fn serve(args: UpArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
 
     let options = tsdb::Options {
-        retention_time: args
-            .retention_time
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        retention_time: args.retention_time.map(millis),
         ..tsdb::Options::default()
     };
     let dir = args.data.clone();
@@ -94,14 +128,34 @@ async fn serve(args: UpArgs) -> Result<(), String> {
         })
     };
 
-    let api = api::router(api::ApiState {
-        storage: db.clone(),
-        engine: promql::engine::Engine::default(),
-        build: api::BuildInfo {
-            version: env!("CARGO_PKG_VERSION").into(),
-            revision: std::env::var("SKYWATCH_BUILD_REVISION").unwrap_or_default(),
-        },
+    let engine = promql::engine::Engine::new(promql::engine::EngineOptions {
+        timeout: Some(args.query_timeout),
+        max_samples: args.query_max_samples,
+        lookback: millis(args.query_lookback_delta),
+        ..promql::engine::EngineOptions::default()
     });
+    let mut state = api::ApiState::new(db.clone(), engine);
+    state.build = api::BuildInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        revision: std::env::var("SKYWATCH_BUILD_REVISION").unwrap_or_default(),
+    };
+    state.runtime = api::RuntimeInfo {
+        start_time: promql::ast::system_time_ms(std::time::SystemTime::now()),
+        storage_retention: args
+            .retention_time
+            .map(|d| humantime::format_duration(d).to_string())
+            .unwrap_or_default(),
+    };
+    state.flags = args.flags();
+    state.head = Some({
+        let db = db.clone();
+        Arc::new(move || api::HeadStats {
+            num_series: db.head().series_count(),
+            chunk_count: db.head().chunk_count(),
+            time_range: db.head().time_range(),
+        })
+    });
+    let api = api::router(state);
     let app = api
         .layer(telemetry.http_layer())
         .merge(skywatch_sdk::metrics_router(telemetry.registry().clone()));

@@ -72,5 +72,25 @@ fn up_serves_imported_data_through_the_api() {
         (body["status"].as_str(), body["errorType"].as_str()),
         (Some("error"), Some("bad_data"))
     );
+    // The status pages: cardinality of the imported series (the head is empty, so they
+    // count all data), the flags the server runs with, and when it started.
+    let body = get("/api/v1/status/tsdb");
+    assert_eq!(
+        body["data"]["seriesCountByMetricName"],
+        serde_json::json!([{"name": "rx_total", "value": 1}]),
+        "{body}"
+    );
+    assert_eq!(body["data"]["headStats"]["numSeries"], 0);
+    let body = get("/api/v1/status/flags");
+    assert_eq!(body["data"]["query-timeout"], "2m", "{body}");
+    assert_eq!(body["data"]["data"], db.display().to_string());
+    let body = get("/api/v1/status/runtimeinfo");
+    assert!(
+        body["data"]["startTime"]
+            .as_str()
+            .unwrap()
+            .starts_with("20"),
+        "{body}"
+    );
     drop(server);
 }

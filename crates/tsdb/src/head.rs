@@ -102,6 +102,11 @@ impl SeriesData {
         }
     }
 
+    /// The number of chunks, the open one included.
+    pub fn chunk_count(&self) -> usize {
+        self.sealed.len() + usize::from(self.open.is_some())
+    }
+
     /// The chunks overlapping `[mint, maxt]`, the open one copied.
     pub fn chunks(&self, mint: Timestamp, maxt: Timestamp) -> Vec<SealedChunk> {
         let mut out: Vec<SealedChunk> = self
@@ -296,6 +301,17 @@ impl Head {
     /// The number of series in the head.
     pub fn series_count(&self) -> usize {
         self.read().live
+    }
+
+    /// The number of chunks in the head.
+    pub fn chunk_count(&self) -> usize {
+        let state = self.read();
+        state
+            .series
+            .iter()
+            .flatten()
+            .map(|s| s.data.chunk_count())
+            .sum()
     }
 
     /// The oldest and newest timestamps in the head, if it holds samples.
