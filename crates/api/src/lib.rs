@@ -27,7 +27,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use promql::engine::{Engine, EvalError, Stepped, Steps};
+use promql::engine::{Annotations, Engine, EvalError, Evaluated, Stepped, Steps};
 use serde_json::{Map, Value, json};
 use storage::Queryable;
 
@@ -282,8 +282,9 @@ async fn query(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Byt
     let result = async {
         let expr = parse_query(&p)?;
         let t = time_param(&p, "time", Some(now_ms()))?;
-        let value = evaluate(&state, &p, expr, Steps::instant(t)).await?;
-        Ok(match value {
+        let Evaluated { value, annotations } =
+            evaluate(&state, &p, expr, Steps::instant(t)).await?;
+        let data = match value {
             Stepped::Scalar(v) => {
                 json!({"resultType": "scalar", "result": [timestamp(t), format_value(v.first().copied().unwrap_or(f64::NAN))]})
             }
@@ -298,9 +299,27 @@ async fn query(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Byt
                     .collect();
                 json!({"resultType": "vector", "result": result})
             }
-        })
+        };
+        Ok((data, annotations))
     };
-    respond(result.await)
+    respond_annotated(result.await)
+}
+
+/// A query's answer: its data, and its warnings and infos when there are any.
+fn respond_annotated(result: Result<(Value, Annotations), ApiError>) -> Response {
+    match result {
+        Ok((data, annotations)) => {
+            let mut body = json!({"status": "success", "data": data});
+            if !annotations.warnings.is_empty() {
+                body["warnings"] = json!(annotations.warnings);
+            }
+            if !annotations.infos.is_empty() {
+                body["infos"] = json!(annotations.infos);
+            }
+            axum::Json(body).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 /// Evaluates `expr` on a blocking thread (evaluation is synchronous and may read disk),
@@ -310,7 +329,7 @@ async fn evaluate(
     p: &Params,
     expr: promql::ast::Expr,
     steps: Steps,
-) -> Result<Stepped, ApiError> {
+) -> Result<Evaluated, ApiError> {
     let mut engine = state.engine;
     if let Some(text) = p.get("timeout").filter(|t| !t.is_empty()) {
         let ms = parse_duration(text).ok_or_else(|| {
@@ -321,7 +340,7 @@ async fn evaluate(
         engine = engine.with_timeout(std::time::Duration::from_millis(ms.unsigned_abs()));
     }
     let storage = state.storage.clone();
-    tokio::task::spawn_blocking(move || engine.eval(storage.as_ref(), &expr, steps))
+    tokio::task::spawn_blocking(move || engine.eval_annotated(storage.as_ref(), &expr, steps))
         .await
         .map_err(internal)?
         .map_err(ApiError::from)
@@ -617,7 +636,7 @@ async fn query_range(
         }
         let expr = parse_query(&p)?;
         let steps = Steps { start, end, step };
-        let value = evaluate(&state, &p, expr, steps).await?;
+        let Evaluated { value, annotations } = evaluate(&state, &p, expr, steps).await?;
         let series = match value {
             Stepped::Scalar(v) => vec![(
                 model::Labels::empty(),
@@ -643,9 +662,12 @@ async fn query_range(
                 json!({"metric": metric(labels), "values": values})
             })
             .collect();
-        Ok(json!({"resultType": "matrix", "result": result}))
+        Ok((
+            json!({"resultType": "matrix", "result": result}),
+            annotations,
+        ))
     };
-    respond(result.await)
+    respond_annotated(result.await)
 }
 
 #[cfg(test)]
@@ -727,6 +749,29 @@ mod tests {
         let (status, body) = call(&app, form).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["data"]["result"][0]["metric"], json!({}));
+    }
+
+    #[tokio::test]
+    async fn annotations_come_with_the_data() {
+        let (status, body) = call(
+            &app(),
+            Request::get("/api/v1/query?query=quantile(2,%20rate(up%5B1m%5D))&time=120")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["warnings"],
+            json!(["PromQL warning: quantile value should be between 0 and 1, got 2 (1:10)"])
+        );
+        assert_eq!(
+            body["infos"],
+            json!([
+                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"up\" (1:18)"
+            ])
+        );
+        assert_eq!(body["data"]["resultType"], "vector");
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 //! own for syntax promql-parser lacks, changes only this file. Durations and times are
 //! milliseconds; matchers are `model::Matcher`s. Parentheses are dropped: they only group.
 
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use model::{MatchOp, Matcher};
@@ -64,6 +65,8 @@ pub enum Expr {
         param: Option<Box<Expr>>,
         /// The grouping.
         grouping: Grouping,
+        /// Where it and its arguments are in the query.
+        pos: Pos,
     },
     /// `func(args)`
     Call {
@@ -71,7 +74,42 @@ pub enum Expr {
         func: String,
         /// Its arguments.
         args: Vec<Expr>,
+        /// Where it and its arguments are in the query.
+        pos: Pos,
     },
+}
+
+/// A place in the query text, as Prometheus gives it in annotations: 1-based line and
+/// column (in bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineCol {
+    /// The line, from 1.
+    pub line: usize,
+    /// The column, from 1.
+    pub col: usize,
+}
+
+impl std::fmt::Display for LineCol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+/// Where a function call or an aggregation and each of its arguments start (an
+/// aggregation's parameter first), for annotations; default when unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pos {
+    /// The call's first character.
+    pub at: LineCol,
+    /// Each argument's first character.
+    pub args: Vec<LineCol>,
+}
+
+impl Pos {
+    /// Where argument `i` starts, or the call if unknown.
+    pub fn arg(&self, i: usize) -> LineCol {
+        self.args.get(i).copied().unwrap_or(self.at)
+    }
 }
 
 impl Expr {
@@ -271,7 +309,156 @@ pub fn format(query: &str) -> Result<String, ParseError> {
 pub fn parse(query: &str) -> Result<Expr, ParseError> {
     let expr = pp::parse(query)
         .map_err(|e| ParseError(format!("parse error: {}", prometheus_wording(&e))))?;
-    convert(&expr)
+    convert(&expr, &mut CallSites::scan(query))
+}
+
+/// The calls and aggregations of a query's text, by lower-cased name, each a queue of their
+/// positions in text order. promql-parser's tree has no positions, so they are recovered
+/// from the text: every identifier followed by `(` (after an aggregation's `by (...)` or
+/// `without (...)`) is a call site, and the tree's calls of one name, visited in text order,
+/// take that name's sites in turn.
+struct CallSites(HashMap<String, VecDeque<Pos>>);
+
+impl CallSites {
+    fn scan(text: &str) -> Self {
+        let b = text.as_bytes();
+        let line_col = |i: usize| {
+            let before = &text[..i];
+            let line = before.matches('\n').count() + 1;
+            let col = i - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+            LineCol { line, col }
+        };
+        let mut sites: HashMap<String, VecDeque<Pos>> = HashMap::new();
+        let mut i = 0;
+        let mut after_at = false;
+        while i < b.len() {
+            let c = b[i];
+            if c == b'"' || c == b'\'' || c == b'`' {
+                i = skip_string(b, i);
+                after_at = false;
+                continue;
+            }
+            if c == b'#' {
+                i = b[i..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(b.len(), |n| i + n);
+                continue;
+            }
+            if c.is_ascii_alphabetic() || c == b'_' {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':')
+                {
+                    i += 1;
+                }
+                // `@ start()` and `@ end()` are modifiers, not calls.
+                if !after_at && let Some(open) = call_paren(b, i) {
+                    let args = argument_starts(b, open).into_iter().map(line_col).collect();
+                    sites
+                        .entry(text[start..i].to_ascii_lowercase())
+                        .or_default()
+                        .push_back(Pos {
+                            at: line_col(start),
+                            args,
+                        });
+                }
+                after_at = false;
+                continue;
+            }
+            if !c.is_ascii_whitespace() {
+                after_at = c == b'@';
+            }
+            i += 1;
+        }
+        Self(sites)
+    }
+
+    /// The next site of a call named `name`.
+    fn next(&mut self, name: &str) -> Pos {
+        self.0
+            .get_mut(&name.to_ascii_lowercase())
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_default()
+    }
+}
+
+/// The index after the string literal starting at `i`.
+fn skip_string(b: &[u8], i: usize) -> usize {
+    let quote = b[i];
+    let mut j = i + 1;
+    while j < b.len() && b[j] != quote {
+        if b[j] == b'\\' && quote != b'`' {
+            j += 1;
+        }
+        j += 1;
+    }
+    j + 1
+}
+
+fn skip_space(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// The index of the `(` that opens the arguments of the identifier ending at `i`, skipping
+/// an aggregation's `by (...)` or `without (...)`; `None` if it is not a call.
+fn call_paren(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = skip_space(b, i);
+    for keyword in [&b"by"[..], &b"without"[..]] {
+        let end = j + keyword.len();
+        if b.get(j..end)
+            .is_some_and(|w| w.eq_ignore_ascii_case(keyword))
+            && b.get(end)
+                .is_none_or(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+        {
+            let open = skip_space(b, end);
+            if b.get(open) != Some(&b'(') {
+                return None;
+            }
+            j = skip_space(b, matching_close(b, open, |_| {})? + 1);
+            break;
+        }
+    }
+    (b.get(j) == Some(&b'(')).then_some(j)
+}
+
+/// The index of the bracket closing the one at `open`, calling `on_comma` with the index
+/// of each comma directly inside it; strings are skipped.
+fn matching_close(b: &[u8], open: usize, mut on_comma: impl FnMut(usize)) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < b.len() {
+        match b[i] {
+            b'"' | b'\'' | b'`' => {
+                i = skip_string(b, i);
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            b',' if depth == 1 => on_comma(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Where each argument of the call whose `(` is at `open` starts.
+fn argument_starts(b: &[u8], open: usize) -> Vec<usize> {
+    let first = skip_space(b, open + 1);
+    if b.get(first).is_none_or(|&c| c == b')') {
+        return Vec::new();
+    }
+    let mut starts = vec![first];
+    matching_close(b, open, |comma| starts.push(skip_space(b, comma + 1)));
+    starts
 }
 
 /// A promql-parser message worded as Prometheus words it, where they differ.
@@ -386,24 +573,24 @@ fn labels_of(l: &promql_parser::label::Labels) -> Vec<String> {
     l.labels.clone()
 }
 
-fn convert(e: &pp::Expr) -> Result<Expr, ParseError> {
+fn convert(e: &pp::Expr, sites: &mut CallSites) -> Result<Expr, ParseError> {
     Ok(match e {
         pp::Expr::NumberLiteral(n) => Expr::Number(n.val),
         pp::Expr::StringLiteral(s) => Expr::String(s.val.clone()),
-        pp::Expr::Paren(p) => convert(&p.expr)?,
+        pp::Expr::Paren(p) => convert(&p.expr, sites)?,
         pp::Expr::VectorSelector(vs) => Expr::Vector(selector(vs)?),
         pp::Expr::MatrixSelector(ms) => Expr::Matrix {
             selector: selector(&ms.vs)?,
             range: millis(&ms.range),
         },
         pp::Expr::Subquery(sq) => Expr::Subquery {
-            expr: Box::new(convert(&sq.expr)?),
+            expr: Box::new(convert(&sq.expr, sites)?),
             range: millis(&sq.range),
             step: sq.step.as_ref().map(millis),
             offset: offset(&sq.offset),
             at: at(&sq.at),
         },
-        pp::Expr::Unary(u) => Expr::Negate(Box::new(convert(&u.expr)?)),
+        pp::Expr::Unary(u) => Expr::Negate(Box::new(convert(&u.expr, sites)?)),
         pp::Expr::Binary(b) => {
             let op = bin_op(&b.op.to_string())?;
             let matching = match &b.modifier {
@@ -438,41 +625,52 @@ fn convert(e: &pp::Expr) -> Result<Expr, ParseError> {
             let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
             Expr::Binary {
                 op,
-                lhs: Box::new(convert(&b.lhs)?),
-                rhs: Box::new(convert(&b.rhs)?),
+                lhs: Box::new(convert(&b.lhs, sites)?),
+                rhs: Box::new(convert(&b.rhs, sites)?),
                 matching,
                 return_bool,
             }
         }
-        pp::Expr::Aggregate(a) => Expr::Aggregate {
-            op: agg_op(&a.op.to_string())?,
-            expr: Box::new(convert(&a.expr)?),
-            param: a
+        pp::Expr::Aggregate(a) => {
+            let op_name = a.op.to_string();
+            let pos = sites.next(&op_name);
+            // The parameter comes first in the text.
+            let param = a
                 .param
                 .as_ref()
-                .map(|p| convert(p).map(Box::new))
-                .transpose()?,
-            grouping: match &a.modifier {
-                Some(pp::LabelModifier::Include(l)) => Grouping {
-                    without: false,
-                    labels: labels_of(l),
+                .map(|p| convert(p, sites).map(Box::new))
+                .transpose()?;
+            Expr::Aggregate {
+                op: agg_op(&op_name)?,
+                param,
+                expr: Box::new(convert(&a.expr, sites)?),
+                grouping: match &a.modifier {
+                    Some(pp::LabelModifier::Include(l)) => Grouping {
+                        without: false,
+                        labels: labels_of(l),
+                    },
+                    Some(pp::LabelModifier::Exclude(l)) => Grouping {
+                        without: true,
+                        labels: labels_of(l),
+                    },
+                    None => Grouping::default(),
                 },
-                Some(pp::LabelModifier::Exclude(l)) => Grouping {
-                    without: true,
-                    labels: labels_of(l),
-                },
-                None => Grouping::default(),
-            },
-        },
-        pp::Expr::Call(c) => Expr::Call {
-            func: c.func.name.to_owned(),
-            args: c
-                .args
-                .args
-                .iter()
-                .map(|a| convert(a))
-                .collect::<Result<_, _>>()?,
-        },
+                pos,
+            }
+        }
+        pp::Expr::Call(c) => {
+            let pos = sites.next(c.func.name);
+            Expr::Call {
+                func: c.func.name.to_owned(),
+                args: c
+                    .args
+                    .args
+                    .iter()
+                    .map(|a| convert(a, sites))
+                    .collect::<Result<_, _>>()?,
+                pos,
+            }
+        }
         pp::Expr::Extension(_) => {
             return Err(ParseError("extension expressions are not supported".into()));
         }
@@ -512,7 +710,7 @@ mod tests {
                 }
             )
         );
-        let Expr::Call { func, args } = *expr else {
+        let Expr::Call { func, args, .. } = *expr else {
             panic!()
         };
         assert_eq!(func, "rate");
@@ -602,13 +800,75 @@ mod tests {
                     continue;
                 };
                 if let Ok(tree) = pp::parse(&e.expr) {
-                    convert(&tree)
+                    let expr = convert(&tree, &mut CallSites::scan(&e.expr))
                         .unwrap_or_else(|err| panic!("{name}:{}: {}: {err}", e.line, e.expr));
+                    check_positions(&expr, &e.expr);
                     converted += 1;
                 }
             }
         }
         assert!(converted > 1300, "{converted}");
+    }
+
+    /// Every call of a one-line query knows where it is: the text there is its name.
+    fn check_positions(e: &Expr, text: &str) {
+        let at = |p: LineCol| &text[p.col.saturating_sub(1)..];
+        match e {
+            Expr::Call { func, args, pos } => {
+                assert!(
+                    pos.at.line == 1 && at(pos.at).starts_with(func.as_str()),
+                    "{text}: {func} at {}",
+                    pos.at
+                );
+                assert_eq!(pos.args.len(), args.len(), "{text}: {func}");
+                args.iter().for_each(|a| check_positions(a, text));
+            }
+            Expr::Aggregate {
+                expr, param, pos, ..
+            } => {
+                assert!(pos.at.line == 1, "{text}: aggregation at {}", pos.at);
+                assert_eq!(pos.args.len(), 1 + usize::from(param.is_some()), "{text}");
+                if let Some(p) = param {
+                    check_positions(p, text);
+                }
+                check_positions(expr, text);
+            }
+            Expr::Subquery { expr, .. } | Expr::Negate(expr) => check_positions(expr, text),
+            Expr::Binary { lhs, rhs, .. } => {
+                check_positions(lhs, text);
+                check_positions(rhs, text);
+            }
+            Expr::Number(_) | Expr::String(_) | Expr::Vector(_) | Expr::Matrix { .. } => {}
+        }
+    }
+
+    #[test]
+    fn positions_are_found_past_strings_groupings_and_at_modifiers() {
+        let text = r#"sum by (job) (rate(x{a="rate(y)"}[5m] @ start())) / on() count(abs(z))"#;
+        let Expr::Binary { lhs, rhs, .. } = parse(text).unwrap() else {
+            panic!()
+        };
+        let Expr::Aggregate { expr, pos, .. } = *lhs else {
+            panic!()
+        };
+        assert_eq!(pos.at, LineCol { line: 1, col: 1 });
+        assert_eq!(pos.args, [LineCol { line: 1, col: 15 }]);
+        let Expr::Call { pos, .. } = *expr else {
+            panic!()
+        };
+        assert_eq!((pos.at.col, pos.arg(0).col), (15, 20));
+        let Expr::Aggregate { expr, pos, .. } = *rhs else {
+            panic!()
+        };
+        assert_eq!(pos.at.col, 58);
+        let Expr::Call { pos, .. } = *expr else {
+            panic!()
+        };
+        assert_eq!(pos.at.col, 64);
+        let Expr::Call { pos, .. } = parse("histogram_quantile(\n  0.9,\n  x)").unwrap() else {
+            panic!()
+        };
+        assert_eq!(pos.arg(1), LineCol { line: 3, col: 3 });
     }
 
     impl Expr {
@@ -627,7 +887,7 @@ mod tests {
                     rhs.to_string_shape()
                 ),
                 Expr::Aggregate { expr, .. } => format!("Aggregate({})", expr.to_string_shape()),
-                Expr::Call { func, args } => {
+                Expr::Call { func, args, .. } => {
                     format!(
                         "{func}({})",
                         args.iter()

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use model::{Labels, Sample, Timestamp, is_stale_nan};
 use storage::{Queryable, SelectHints};
 
-use crate::ast::{At, Expr, Selector};
+use crate::ast::{AggOp, At, Expr, LineCol, Pos, Selector};
 
 /// Limits and defaults of evaluation.
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +79,55 @@ impl From<storage::StorageError> for EvalError {
     fn from(e: storage::StorageError) -> Self {
         EvalError::Storage(e.to_string())
     }
+}
+
+/// Warnings and infos about a query's result, each worded and placed as Prometheus does
+/// (`PromQL warning: ... (1:25)`), without repeats.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotations {
+    /// Results that may be wrong.
+    pub warnings: Vec<String>,
+    /// Results that may not mean what the query intended.
+    pub infos: Vec<String>,
+}
+
+impl Annotations {
+    /// Adds a warning about the expression at `at`.
+    pub(crate) fn warn(&mut self, message: impl std::fmt::Display, at: LineCol) {
+        let text = format!("PromQL warning: {message} ({at})");
+        if !self.warnings.contains(&text) {
+            self.warnings.push(text);
+        }
+    }
+
+    /// Adds an info about the expression at `at`.
+    pub(crate) fn info(&mut self, message: impl std::fmt::Display, at: LineCol) {
+        let text = format!("PromQL info: {message} ({at})");
+        if !self.infos.contains(&text) {
+            self.infos.push(text);
+        }
+    }
+
+    /// Warns about each quantile outside [0, 1] among `qs`, given at `at`.
+    pub(crate) fn check_quantiles(&mut self, qs: &[f64], at: LineCol) {
+        for q in qs {
+            if !(0.0..=1.0).contains(q) {
+                self.warn(
+                    format_args!("quantile value should be between 0 and 1, got {q}"),
+                    at,
+                );
+            }
+        }
+    }
+}
+
+/// A query's value and what the engine noticed about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluated {
+    /// The value at every step.
+    pub value: Stepped,
+    /// Warnings and infos.
+    pub annotations: Annotations,
 }
 
 /// A series with points at some steps.
@@ -157,6 +206,7 @@ struct Query<'a> {
     samples: usize,
     /// When the query times out.
     deadline: Option<Instant>,
+    annotations: Annotations,
 }
 
 impl Engine {
@@ -187,6 +237,16 @@ impl Engine {
         expr: &Expr,
         steps: Steps,
     ) -> Result<Stepped, EvalError> {
+        self.eval_annotated(store, expr, steps).map(|e| e.value)
+    }
+
+    /// Evaluates `expr` at every step, with the warnings and infos Prometheus would give.
+    pub fn eval_annotated(
+        &self,
+        store: &dyn Queryable,
+        expr: &Expr,
+        steps: Steps,
+    ) -> Result<Evaluated, EvalError> {
         if steps.step <= 0 {
             return Err(EvalError::BadData("zero or negative query resolution step widths are not accepted. Try a positive integer".into()));
         }
@@ -196,8 +256,13 @@ impl Engine {
             query: steps,
             samples: 0,
             deadline: self.options.timeout.map(|t| Instant::now() + t),
+            annotations: Annotations::default(),
         };
-        q.eval(expr, steps)
+        let value = q.eval(expr, steps)?;
+        Ok(Evaluated {
+            value,
+            annotations: q.annotations,
+        })
     }
 }
 
@@ -256,26 +321,32 @@ impl Query<'_> {
             Expr::Matrix { .. } => Err(EvalError::BadData(
                 "a range vector can only be passed to a function; it is not a query result".into(),
             )),
-            Expr::Call { func, args } if func == "absent_over_time" => {
+            Expr::Call { func, args, .. } if func == "absent_over_time" => {
                 self.absent_over_time(args, steps)
             }
-            Expr::Call { func, args } if crate::functions::is_range_function(func) => {
-                self.range_call(func, args, steps)
+            Expr::Call { func, args, pos } if crate::functions::is_range_function(func) => {
+                self.range_call(func, args, pos, steps)
             }
-            Expr::Call { func, args } if args.is_empty() && is_query_function(func) => {
+            Expr::Call { func, args, .. } if args.is_empty() && is_query_function(func) => {
                 Ok(Stepped::Scalar(vec![
                     query_function(func, self.query);
                     steps.len()
                 ]))
             }
-            Expr::Call { func, args } if func == "timestamp" => self.timestamp(args, steps),
-            Expr::Call { func, args } if func == "absent" => self.absent(args, steps),
-            Expr::Call { func, args } if crate::instant::is_instant_function(func) => {
+            Expr::Call { func, args, .. } if func == "timestamp" => self.timestamp(args, steps),
+            Expr::Call { func, args, .. } if func == "absent" => self.absent(args, steps),
+            Expr::Call { func, args, pos } if crate::instant::is_instant_function(func) => {
                 let args = args
                     .iter()
                     .map(|a| self.eval(a, steps))
                     .collect::<Result<Vec<_>, _>>()?;
-                crate::instant::eval(func, args, steps)
+                if func.starts_with("sort") && self.query.start != self.query.end {
+                    self.annotations.warn(
+                        "sort is ineffective for range queries since results are always ordered by labels",
+                        pos.at,
+                    );
+                }
+                crate::instant::eval(func, args, steps, pos, &mut self.annotations)
             }
             Expr::Binary {
                 op,
@@ -293,6 +364,7 @@ impl Query<'_> {
                 expr,
                 param,
                 grouping,
+                pos,
             } => {
                 let param = match param {
                     None => crate::aggregate::Param::None,
@@ -306,6 +378,9 @@ impl Query<'_> {
                         }
                     },
                 };
+                if let (AggOp::Quantile, crate::aggregate::Param::Scalar(qs)) = (op, &param) {
+                    self.annotations.check_quantiles(qs, pos.arg(0));
+                }
                 match self.eval(expr, steps)? {
                     Stepped::Vector(series) => {
                         crate::aggregate::eval(*op, series, param, grouping, steps)
@@ -396,6 +471,7 @@ impl Query<'_> {
         &mut self,
         func: &str,
         args: &[Expr],
+        pos: &Pos,
         steps: Steps,
     ) -> Result<Stepped, EvalError> {
         // The range vector is the one range selector or subquery; the other arguments are
@@ -426,10 +502,18 @@ impl Query<'_> {
         if func == "double_exponential_smoothing" {
             crate::functions::check_smoothing_factors(&params)?;
         }
+        if func == "quantile_over_time"
+            && let Some(qs) = params.first()
+        {
+            self.annotations.check_quantiles(qs, pos.arg(0));
+        }
         let (range, windows) = self.windows_of(range_arg, steps)?;
         let keep_name = crate::functions::keeps_name(func);
         let mut out = Vec::new();
         for series in windows {
+            if matches!(func, "rate" | "increase" | "irate") {
+                note_non_counter(&mut self.annotations, &series.labels, pos.arg(0));
+            }
             let points: Vec<Sample> = series
                 .iter()
                 .enumerate()
@@ -618,6 +702,24 @@ impl Query<'_> {
                 })
             })
             .collect())
+    }
+}
+
+/// Notes a series read by a counter function whose name does not say it is a counter.
+fn note_non_counter(notes: &mut Annotations, labels: &Labels, at: LineCol) {
+    let Some(name) = labels.get(model::METRIC_NAME) else {
+        return;
+    };
+    let counter_like = ["_total", "_sum", "_count", "_bucket"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix));
+    if !counter_like && labels.get("__type__").is_none_or(|t| t != "counter") {
+        notes.info(
+            format_args!(
+                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+            ),
+            at,
+        );
     }
 }
 

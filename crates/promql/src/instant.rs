@@ -6,7 +6,8 @@
 
 use model::{Labels, MatchOp, Matcher, Sample};
 
-use crate::engine::{EvalError, Series, Stepped, Steps, drop_name};
+use crate::ast::{LineCol, Pos};
+use crate::engine::{Annotations, EvalError, Series, Stepped, Steps, drop_name};
 
 /// Whether `func` is evaluated here.
 pub(crate) fn is_instant_function(func: &str) -> bool {
@@ -133,7 +134,13 @@ fn string_arg(arg: Option<&Stepped>, func: &str) -> Result<String, EvalError> {
 }
 
 /// Evaluates `func` on already evaluated arguments.
-pub(crate) fn eval(func: &str, mut args: Vec<Stepped>, steps: Steps) -> Result<Stepped, EvalError> {
+pub(crate) fn eval(
+    func: &str,
+    mut args: Vec<Stepped>,
+    steps: Steps,
+    pos: &Pos,
+    notes: &mut Annotations,
+) -> Result<Stepped, EvalError> {
     let times = || steps.times().map(|t| t as f64 / 1000.0);
     if func == "time" {
         return Ok(Stepped::Scalar(times().collect()));
@@ -192,12 +199,20 @@ pub(crate) fn eval(func: &str, mut args: Vec<Stepped>, steps: Steps) -> Result<S
         let [q, v] = <[Stepped; 2]>::try_from(args)
             .map_err(|_| EvalError::BadData("histogram_quantile takes 2 arguments".into()))?;
         let q = scalar_arg(Some(q), steps, f64::NAN, func)?;
+        notes.check_quantiles(&q, pos.arg(0));
         let Stepped::Vector(series) = v else {
             return Err(EvalError::BadData(
                 "histogram_quantile takes an instant vector".into(),
             ));
         };
-        return Ok(Stepped::Vector(histogram_quantile(&q, series, steps)));
+        let histograms = classic_histograms(series, steps, notes, pos.arg(1));
+        return Ok(Stepped::Vector(per_histogram(
+            histograms,
+            steps,
+            notes,
+            pos.arg(1),
+            |k, buckets| bucket_quantile(q[k], buckets),
+        )));
     }
     if func == "histogram_fraction" {
         let [lower, upper, v] = <[Stepped; 3]>::try_from(args)
@@ -209,9 +224,17 @@ pub(crate) fn eval(func: &str, mut args: Vec<Stepped>, steps: Steps) -> Result<S
                 "histogram_fraction takes an instant vector".into(),
             ));
         };
-        return Ok(Stepped::Vector(histogram_fraction(
-            &lower, &upper, series, steps,
-        )));
+        let histograms = classic_histograms(series, steps, notes, pos.arg(2));
+        return Ok(Stepped::Vector(
+            histograms
+                .into_iter()
+                .filter_map(|h| {
+                    h.map_steps(steps, |k, buckets| {
+                        bucket_fraction(lower[k], upper[k], buckets)
+                    })
+                })
+                .collect(),
+        ));
     }
     if func == "histogram_quantiles" {
         let mut args = args.into_iter();
@@ -225,8 +248,17 @@ pub(crate) fn eval(func: &str, mut args: Vec<Stepped>, steps: Steps) -> Result<S
         let qs = args
             .map(|q| scalar_arg(Some(q), steps, f64::NAN, func))
             .collect::<Result<Vec<_>, _>>()?;
+        for (i, q) in qs.iter().enumerate() {
+            notes.check_quantiles(q, pos.arg(2 + i));
+        }
+        let histograms = classic_histograms(series, steps, notes, pos.arg(0));
         return Ok(Stepped::Vector(histogram_quantiles(
-            series, &label, &qs, steps,
+            histograms,
+            &label,
+            &qs,
+            steps,
+            notes,
+            pos.arg(0),
         )?));
     }
     let mut rest = args.split_off(1.min(args.len()));
@@ -435,85 +467,166 @@ pub(crate) fn eval(func: &str, mut args: Vec<Stepped>, steps: Steps) -> Result<S
     }
 }
 
-/// `histogram_quantile(φ, buckets)` over classic histograms: per group of series that
-/// differ only in `le` (metric name dropped), per step.
 /// A classic histogram's buckets at each step: `(upper bound, cumulative count)` pairs,
 /// unsorted.
 type StepBuckets = Vec<Vec<(f64, f64)>>;
 
-/// The classic histograms among `series`: per group of bucket series (the labels without
-/// `le` and the metric name) and per step, the `(upper bound, cumulative count)` buckets.
-/// Series without a valid `le` are left out.
-fn classic_histograms(series: Vec<Series>, steps: Steps) -> Vec<(Labels, StepBuckets)> {
+/// One classic histogram: the bucket series that differ only in `le`.
+struct Classic {
+    /// The labels without `le` and the metric name.
+    labels: Labels,
+    /// The bucket series' metric name, for annotations.
+    name: String,
+    /// Its buckets at each step.
+    per_step: StepBuckets,
+}
+
+impl Classic {
+    /// The series of `f` of the buckets at each step where there are any (`f` gets the
+    /// step's index), or `None` if there are none.
+    fn map_steps(
+        self,
+        steps: Steps,
+        mut f: impl FnMut(usize, &mut [(f64, f64)]) -> f64,
+    ) -> Option<Series> {
+        let points: Vec<Sample> = self
+            .per_step
+            .into_iter()
+            .zip(steps.times())
+            .enumerate()
+            .filter(|(_, (buckets, _))| !buckets.is_empty())
+            .map(|(k, (mut buckets, t))| Sample::new(t, f(k, &mut buckets)))
+            .collect();
+        (!points.is_empty()).then_some(Series {
+            labels: self.labels,
+            points,
+        })
+    }
+}
+
+/// The classic histograms among `series`, the argument at `at`. Series without a valid
+/// `le` are left out, with a warning.
+fn classic_histograms(
+    series: Vec<Series>,
+    steps: Steps,
+    notes: &mut Annotations,
+    at: LineCol,
+) -> Vec<Classic> {
     use std::collections::BTreeMap;
-    let mut groups: BTreeMap<Labels, StepBuckets> = BTreeMap::new();
+    let mut groups: BTreeMap<Labels, (String, StepBuckets)> = BTreeMap::new();
     for s in series {
-        let Some(le) = s.labels.get("le").and_then(textparse_le) else {
+        let name = s.labels.get(model::METRIC_NAME).unwrap_or("");
+        let le = s.labels.get("le").unwrap_or("");
+        let Some(upper) = textparse_le(le) else {
+            notes.warn(
+                format_args!(
+                    "bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {name:?}"
+                ),
+                at,
+            );
             continue;
         };
+        let name = name.to_owned();
         let mut b = s.labels.builder();
         b.remove("le").remove(model::METRIC_NAME);
-        let per_step = groups
+        let (_, per_step) = groups
             .entry(b.build())
-            .or_insert_with(|| vec![Vec::new(); steps.len()]);
+            .or_insert_with(|| (name, vec![Vec::new(); steps.len()]));
         for p in &s.points {
             if let Some(slot) = per_step.get_mut(((p.t - steps.start) / steps.step) as usize) {
-                slot.push((le, p.v));
+                slot.push((upper, p.v));
             }
         }
     }
-    groups.into_iter().collect()
-}
-
-/// Applies `f` to each classic histogram's buckets at each step where it has any; `f` gets
-/// the step's index.
-fn per_histogram(
-    series: Vec<Series>,
-    steps: Steps,
-    f: impl Fn(usize, &mut [(f64, f64)]) -> f64,
-) -> Vec<Series> {
-    classic_histograms(series, steps)
+    groups
         .into_iter()
-        .filter_map(|(labels, per_step)| {
-            let points: Vec<Sample> = per_step
-                .into_iter()
-                .zip(steps.times())
-                .enumerate()
-                .filter(|(_, (buckets, _))| !buckets.is_empty())
-                .map(|(k, (mut buckets, t))| Sample::new(t, f(k, &mut buckets)))
-                .collect();
-            (!points.is_empty()).then_some(Series { labels, points })
+        .map(|(labels, (name, per_step))| Classic {
+            labels,
+            name,
+            per_step,
         })
         .collect()
 }
 
-fn histogram_quantile(q: &[f64], series: Vec<Series>, steps: Steps) -> Vec<Series> {
-    per_histogram(series, steps, |k, buckets| bucket_quantile(q[k], buckets))
+/// `histogram_quantile` of each histogram at each step, noting a histogram whose counts
+/// had to be made monotonic.
+fn per_histogram(
+    histograms: Vec<Classic>,
+    steps: Steps,
+    notes: &mut Annotations,
+    at: LineCol,
+    f: impl Fn(usize, &mut [(f64, f64)]) -> f64,
+) -> Vec<Series> {
+    histograms
+        .into_iter()
+        .filter_map(|h| {
+            let name = h.name.clone();
+            let mut forced = false;
+            let series = h.map_steps(steps, |k, buckets| {
+                forced |= decreases(buckets);
+                f(k, buckets)
+            });
+            if forced {
+                notes.info(monotonicity(&name), at);
+            }
+            series
+        })
+        .collect()
+}
+
+fn monotonicity(name: &str) -> String {
+    format!(
+        "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
+    )
+}
+
+/// Whether cumulative bucket counts decrease somewhere by more than float noise, once
+/// sorted by upper bound (which this does).
+fn decreases(buckets: &mut [(f64, f64)]) -> bool {
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut prev = match buckets.first() {
+        Some(b) => b.1,
+        None => return false,
+    };
+    for b in &buckets[1..] {
+        if b.1 == prev || crate::runner::almost_equal_tolerance(prev, b.1, 1e-12) {
+            continue;
+        }
+        if b.1 < prev {
+            return true;
+        }
+        prev = b.1;
+    }
+    false
 }
 
 /// `histogram_quantiles(v, label, q...)`: each quantile of each histogram, as a series
 /// with `label` set to the quantile. It fails if the histograms already have `label`.
 fn histogram_quantiles(
-    series: Vec<Series>,
+    histograms: Vec<Classic>,
     label: &str,
     qs: &[Vec<f64>],
     steps: Steps,
+    notes: &mut Annotations,
+    at: LineCol,
 ) -> Result<Vec<Series>, EvalError> {
     if !is_label_name(label) {
         return Err(EvalError::BadData(format!("invalid label name {label:?}")));
     }
-    let histograms = classic_histograms(series, steps);
     let mut out = Vec::with_capacity(histograms.len() * qs.len());
-    for (labels, per_step) in histograms {
-        if labels.get(label).is_some() {
+    for mut h in histograms {
+        if h.labels.get(label).is_some() {
             return Err(EvalError::Execution(
                 "vector cannot contain metrics with the same labelset".into(),
             ));
         }
+        if h.per_step.iter_mut().any(|b| decreases(b)) {
+            notes.info(monotonicity(&h.name), at);
+        }
         for q in qs {
             // Each step's point goes to the series labelled with that step's quantile.
             let mut by_quantile: Vec<(String, Vec<Sample>)> = Vec::new();
-            for (k, (buckets, t)) in per_step.iter().zip(steps.times()).enumerate() {
+            for (k, (buckets, t)) in h.per_step.iter().zip(steps.times()).enumerate() {
                 if buckets.is_empty() {
                     continue;
                 }
@@ -525,7 +638,7 @@ fn histogram_quantiles(
                 }
             }
             for (value, points) in by_quantile {
-                let mut b = labels.builder();
+                let mut b = h.labels.builder();
                 b.set(label, &value);
                 out.push(Series {
                     labels: b.build(),
@@ -548,19 +661,6 @@ fn label_float(v: f64) -> String {
     } else {
         s
     }
-}
-
-/// `histogram_fraction(lower, upper, v)`: the share of each histogram's observations
-/// between `lower` and `upper`.
-fn histogram_fraction(
-    lower: &[f64],
-    upper: &[f64],
-    series: Vec<Series>,
-    steps: Steps,
-) -> Vec<Series> {
-    per_histogram(series, steps, |k, buckets| {
-        bucket_fraction(lower[k], upper[k], buckets)
-    })
 }
 
 /// The estimated share of the observations of cumulative `(upper bound, count)` buckets

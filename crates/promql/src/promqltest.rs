@@ -98,11 +98,21 @@ pub enum Annotation {
     /// Not stated: anything goes.
     #[default]
     Unstated,
-    /// There must be one (`expect warn`), optionally with this message or matching this
-    /// regex.
-    Expected(Option<Matcher>),
+    /// There must be some (`expect warn`): each line's message, or any if it gives none,
+    /// must be among them, and each of them must be some line's.
+    Expected(Vec<Option<Matcher>>),
     /// There must be none (`expect no_warn`).
     Absent,
+}
+
+impl Annotation {
+    /// Adds an `expect` line.
+    fn expect(&mut self, m: Option<Matcher>) {
+        match self {
+            Annotation::Expected(lines) => lines.push(m),
+            _ => *self = Annotation::Expected(vec![m]),
+        }
+    }
 }
 
 /// A message expectation: exact or by regex.
@@ -575,12 +585,12 @@ fn parse_eval(line_no: usize, line: &str, body: &[(usize, &str)]) -> Result<Eval
         fail: (word == "eval_fail").then_some(None),
         ordered: word == "eval_ordered",
         warn: if word == "eval_warn" {
-            Annotation::Expected(None)
+            Annotation::Expected(vec![None])
         } else {
             Annotation::Unstated
         },
         info: if word == "eval_info" {
-            Annotation::Expected(None)
+            Annotation::Expected(vec![None])
         } else {
             Annotation::Unstated
         },
@@ -623,9 +633,9 @@ fn parse_expect(n: usize, e: &str, eval: &mut Eval) -> Result<(), ScriptError> {
     match kind {
         "fail" => eval.fail = Some(parse_matcher(arg)),
         "ordered" => eval.ordered = true,
-        "warn" => eval.warn = Annotation::Expected(parse_matcher(arg)),
+        "warn" => eval.warn.expect(parse_matcher(arg)),
         "no_warn" => eval.warn = Annotation::Absent,
-        "info" => eval.info = Annotation::Expected(parse_matcher(arg)),
+        "info" => eval.info.expect(parse_matcher(arg)),
         "no_info" => eval.info = Annotation::Absent,
         "string" => {
             let quoted = arg.len() >= 2

@@ -4,8 +4,8 @@
 //! `clear` starts a new one, and each `eval` is checked: the expression must parse and
 //! evaluate, or fail when the script expects it to; the result must equal the expected one
 //! as upstream compares them (floats within a relative 1e-6, NaN equal to NaN, series
-//! unordered unless `expect ordered`). An eval that expects a warning or info annotation
-//! fails, since the engine does not produce annotations yet; native histograms in `load`
+//! unordered unless `expect ordered`). Annotations are checked as upstream checks
+//! them (`expect warn`, `expect no_info`, with or without a message); native histograms in `load`
 //! are skipped (with `load_with_nhcb`, the native copies of classic histograms too), and an
 //! eval that fails while selecting any of those series fails for that reason. Each failure carries a reason, and the
 //! known-failures file groups failures by reason.
@@ -167,24 +167,49 @@ fn regex_lite_match(pattern: &str, message: &str) -> bool {
 }
 
 fn check(eval: &Eval, store: &MemStorage, engine: &Engine) -> Result<(), String> {
-    if matches!(eval.warn, Annotation::Expected(_)) || matches!(eval.info, Annotation::Expected(_))
-    {
-        return Err("annotations: the engine does not produce warnings or info yet".into());
-    }
     let steps = match eval.at {
         EvalAt::Instant(t) => Steps::instant(t),
         EvalAt::Range { start, end, step } => Steps { start, end, step },
     };
     let result = crate::ast::parse(&eval.expr)
         .map_err(|e| e.to_string())
-        .and_then(|expr| engine.eval(store, &expr, steps).map_err(|e| e.to_string()));
+        .and_then(|expr| {
+            engine
+                .eval_annotated(store, &expr, steps)
+                .map_err(|e| e.to_string())
+        });
     match (&eval.fail, result) {
         (Some(None), Err(_)) => Ok(()),
         (Some(Some(m)), Err(message)) if message_matches(m, &message) => Ok(()),
         (Some(Some(m)), Err(message)) => Err(format!("wrong error: got {message:?}, want {m:?}")),
         (Some(_), Ok(_)) => Err("expected the evaluation to fail, it succeeded".into()),
         (None, Err(message)) => Err(category(&message)),
-        (None, Ok(value)) => compare(eval, &value, steps),
+        (None, Ok(evaluated)) => {
+            check_annotations("warning", &eval.warn, &evaluated.annotations.warnings)?;
+            check_annotations("info", &eval.info, &evaluated.annotations.infos)?;
+            compare(eval, &evaluated.value, steps)
+        }
+    }
+}
+
+/// Checks the annotations of one kind against the eval's expectation, as upstream does:
+/// each `expect warn` line must match one of them (any, without a message), and each of
+/// them must match a line; `expect no_warn` wants none.
+fn check_annotations(kind: &str, want: &Annotation, got: &[String]) -> Result<(), String> {
+    let matches =
+        |line: &Option<Matcher>, a: &str| line.as_ref().is_none_or(|m| message_matches(m, a));
+    let ok = match want {
+        Annotation::Unstated => true,
+        Annotation::Absent => got.is_empty(),
+        Annotation::Expected(lines) => {
+            lines.iter().all(|l| got.iter().any(|a| matches(l, a)))
+                && got.iter().all(|a| lines.iter().any(|l| matches(l, a)))
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("annotations: want {kind} {want:?}, got {got:?}"))
     }
 }
 
@@ -211,10 +236,10 @@ pub fn reason(failure: &str) -> String {
     if failure.starts_with("wrong error") {
         return "wrong error message".into();
     }
-    if failure.starts_with("annotations")
-        || failure.starts_with("native histograms")
-        || failure.starts_with("range vector results")
-    {
+    if failure.starts_with("annotations") {
+        return "annotations: missing, unexpected or worded differently".into();
+    }
+    if failure.starts_with("native histograms") || failure.starts_with("range vector results") {
         return failure.to_owned();
     }
     if failure.starts_with("expected the evaluation to fail") {
