@@ -100,6 +100,8 @@ pub(crate) fn eval(
             })
             .push(s);
     };
+    // limit_ratio's place of each series in [0, 1], computed when first needed.
+    let mut offsets: Vec<Option<f64>> = vec![None; series.len()];
     for (k, t) in steps.times().enumerate() {
         for members in &mut by_group {
             members.clear();
@@ -168,10 +170,29 @@ pub(crate) fn eval(
                     }
                     None
                 }
-                AggOp::Limitk | AggOp::LimitRatio => {
-                    return Err(EvalError::Execution(
-                        "not implemented yet: limitk and limit_ratio".into(),
-                    ));
+                AggOp::Limitk => {
+                    // The first k elements of the group, in input order.
+                    let kk = param_at(k).unwrap_or(f64::NAN);
+                    let keep = if kk < 1.0 {
+                        0
+                    } else {
+                        kk.min(members.len() as f64) as usize
+                    };
+                    for &(i, v) in &members[..keep] {
+                        emit(series[i].labels.clone(), Sample::new(t, v));
+                    }
+                    None
+                }
+                AggOp::LimitRatio => {
+                    let ratio = param_at(k).unwrap_or(f64::NAN).clamp(-1.0, 1.0);
+                    for &(i, v) in members {
+                        let offset =
+                            *offsets[i].get_or_insert_with(|| hash_offset(&series[i].labels));
+                        if ratio_keeps(ratio, offset) {
+                            emit(series[i].labels.clone(), Sample::new(t, v));
+                        }
+                    }
+                    None
                 }
             };
             if let Some(v) = value {
@@ -188,6 +209,27 @@ pub(crate) fn eval(
             })
             .collect(),
     ))
+}
+
+/// Where a series falls in [0, 1] for `limit_ratio`: its label set's hash as Prometheus
+/// computes it (xxHash64 of each name and value followed by 0xff, in label order) over
+/// the largest hash.
+fn hash_offset(labels: &Labels) -> f64 {
+    let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+    for l in labels.iter() {
+        h.update(l.name.as_bytes());
+        h.update(&[0xff]);
+        h.update(l.value.as_bytes());
+        h.update(&[0xff]);
+    }
+    h.digest() as f64 / u64::MAX as f64
+}
+
+/// Whether `limit_ratio(ratio, ...)` keeps a series at `offset`: a positive ratio keeps
+/// the offsets below it, a negative one those at or above `1 + ratio`, so that `r` and
+/// `-(1 - r)` split the series between them.
+fn ratio_keeps(ratio: f64, offset: f64) -> bool {
+    (ratio >= 0.0 && offset < ratio) || (ratio < 0.0 && offset >= 1.0 + ratio)
 }
 
 /// Chooses `k` elements as Prometheus's topk (`top`) and bottomk do, ties included: a heap
@@ -302,6 +344,26 @@ pub(crate) fn format_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limit_ratio_splits_series_by_their_hash() {
+        // xxHash64 of nothing, seed 0, is 0xef46db3751d8e999: the empty label set's hash.
+        assert_eq!(
+            hash_offset(&Labels::empty()),
+            0xef46_db37_51d8_e999_u64 as f64 / u64::MAX as f64
+        );
+        let offsets: Vec<f64> = (0..200)
+            .map(|i| hash_offset(&Labels::from_pairs([("i", i.to_string().as_str())])))
+            .collect();
+        for r in [0.0, 0.2, 0.5, 0.8, 1.0] {
+            // r and -(1 - r) pick complementary sets.
+            for &o in &offsets {
+                assert!(ratio_keeps(r, o) != ratio_keeps(-(1.0 - r), o), "{r} {o}");
+            }
+        }
+        let half = offsets.iter().filter(|&&o| ratio_keeps(0.5, o)).count();
+        assert!((70..=130).contains(&half), "{half} of 200 kept by 0.5");
+    }
 
     #[test]
     fn values_format_as_go_does() {

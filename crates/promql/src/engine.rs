@@ -119,6 +119,21 @@ impl Annotations {
             }
         }
     }
+
+    /// Warns about each `limit_ratio` ratio outside [-1, 1] among `ratios`, given at `at`.
+    pub(crate) fn check_ratios(&mut self, ratios: &[f64], at: LineCol) {
+        for &r in ratios {
+            if r.abs() > 1.0 {
+                self.warn(
+                    format_args!(
+                        "ratio value should be between -1 and 1, got {r}, capping to {}",
+                        r.clamp(-1.0, 1.0)
+                    ),
+                    at,
+                );
+            }
+        }
+    }
 }
 
 /// A query's value and what the engine noticed about it.
@@ -378,8 +393,12 @@ impl Query<'_> {
                         }
                     },
                 };
-                if let (AggOp::Quantile, crate::aggregate::Param::Scalar(qs)) = (op, &param) {
-                    self.annotations.check_quantiles(qs, pos.arg(0));
+                if let crate::aggregate::Param::Scalar(values) = &param {
+                    match op {
+                        AggOp::Quantile => self.annotations.check_quantiles(values, pos.arg(0)),
+                        AggOp::LimitRatio => self.annotations.check_ratios(values, pos.arg(0)),
+                        _ => {}
+                    }
                 }
                 match self.eval(expr, steps)? {
                     Stepped::Vector(series) => {

@@ -206,13 +206,11 @@ pub(crate) fn eval(
             ));
         };
         let histograms = classic_histograms(series, steps, notes, pos.arg(1));
-        return Ok(Stepped::Vector(per_histogram(
-            histograms,
-            steps,
-            notes,
-            pos.arg(1),
-            |k, buckets| bucket_quantile(q[k], buckets),
-        )));
+        return Ok(Stepped::Vector(crate::engine::merge_same_labels(
+            per_histogram(histograms, steps, notes, pos.arg(1), |k, buckets| {
+                bucket_quantile(q[k], buckets)
+            }),
+        )?));
     }
     if func == "histogram_fraction" {
         let [lower, upper, v] = <[Stepped; 3]>::try_from(args)
@@ -225,7 +223,7 @@ pub(crate) fn eval(
             ));
         };
         let histograms = classic_histograms(series, steps, notes, pos.arg(2));
-        return Ok(Stepped::Vector(
+        return Ok(Stepped::Vector(crate::engine::merge_same_labels(
             histograms
                 .into_iter()
                 .filter_map(|h| {
@@ -234,7 +232,7 @@ pub(crate) fn eval(
                     })
                 })
                 .collect(),
-        ));
+        )?));
     }
     if func == "histogram_quantiles" {
         let mut args = args.into_iter();
@@ -252,13 +250,8 @@ pub(crate) fn eval(
             notes.check_quantiles(q, pos.arg(2 + i));
         }
         let histograms = classic_histograms(series, steps, notes, pos.arg(0));
-        return Ok(Stepped::Vector(histogram_quantiles(
-            histograms,
-            &label,
-            &qs,
-            steps,
-            notes,
-            pos.arg(0),
+        return Ok(Stepped::Vector(crate::engine::merge_same_labels(
+            histogram_quantiles(histograms, &label, &qs, steps, notes, pos.arg(0))?,
         )?));
     }
     let mut rest = args.split_off(1.min(args.len()));
@@ -473,7 +466,7 @@ type StepBuckets = Vec<Vec<(f64, f64)>>;
 
 /// One classic histogram: the bucket series that differ only in `le`.
 struct Classic {
-    /// The labels without `le` and the metric name.
+    /// The labels without `le` and the metric name: the result's.
     labels: Labels,
     /// The bucket series' metric name, for annotations.
     name: String,
@@ -513,7 +506,9 @@ fn classic_histograms(
     at: LineCol,
 ) -> Vec<Classic> {
     use std::collections::BTreeMap;
-    let mut groups: BTreeMap<Labels, (String, StepBuckets)> = BTreeMap::new();
+    // Grouped with the metric name, so that two histograms that differ only in name
+    // collide in the result rather than mix their buckets.
+    let mut groups: BTreeMap<Labels, StepBuckets> = BTreeMap::new();
     for s in series {
         let name = s.labels.get(model::METRIC_NAME).unwrap_or("");
         let le = s.labels.get("le").unwrap_or("");
@@ -526,12 +521,11 @@ fn classic_histograms(
             );
             continue;
         };
-        let name = name.to_owned();
         let mut b = s.labels.builder();
-        b.remove("le").remove(model::METRIC_NAME);
-        let (_, per_step) = groups
+        b.remove("le");
+        let per_step = groups
             .entry(b.build())
-            .or_insert_with(|| (name, vec![Vec::new(); steps.len()]));
+            .or_insert_with(|| vec![Vec::new(); steps.len()]);
         for p in &s.points {
             if let Some(slot) = per_step.get_mut(((p.t - steps.start) / steps.step) as usize) {
                 slot.push((upper, p.v));
@@ -540,9 +534,9 @@ fn classic_histograms(
     }
     groups
         .into_iter()
-        .map(|(labels, (name, per_step))| Classic {
-            labels,
-            name,
+        .map(|(labels, per_step)| Classic {
+            name: labels.get(model::METRIC_NAME).unwrap_or("").to_owned(),
+            labels: drop_name(&labels),
             per_step,
         })
         .collect()
@@ -702,6 +696,9 @@ pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [(f64, f64)]
         }
         total
     };
+    if total == 0.0 {
+        return f64::NAN;
+    }
     ((rank(upper) - rank(lower)) / total).max(0.0)
 }
 
@@ -864,11 +861,12 @@ fn date_part(func: &str, secs: f64) -> f64 {
     }) as f64
 }
 
-/// The labels `absent()` gives its result: the equality matchers of a selector argument.
+/// The labels `absent()` gives its result: the equality matchers of a selector argument,
+/// except on labels that have more than one matcher.
 pub(crate) fn absent_labels(matchers: &[Matcher]) -> Labels {
     let mut seen: Vec<&str> = Vec::new();
     let mut duplicated: Vec<&str> = Vec::new();
-    for m in matchers.iter().filter(|m| m.op == MatchOp::Equal) {
+    for m in matchers {
         if seen.contains(&m.name.as_str()) {
             duplicated.push(&m.name);
         }
