@@ -299,6 +299,9 @@ async fn query(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Byt
                     .collect();
                 json!({"resultType": "vector", "result": result})
             }
+            Stepped::Matrix(series) => json!({"resultType": "matrix", "result": matrix(
+                series.iter().map(|s| (&s.labels, s.points.iter().map(|p| (p.t, p.v))))
+            )}),
         };
         Ok((data, annotations))
     };
@@ -320,6 +323,22 @@ fn respond_annotated(result: Result<(Value, Annotations), ApiError>) -> Response
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// Series as a `matrix` result: `[{"metric": {...}, "values": [[t, "v"], ...]}, ...]`.
+fn matrix<'a, P: Iterator<Item = (i64, f64)>>(
+    series: impl Iterator<Item = (&'a model::Labels, P)>,
+) -> Value {
+    Value::Array(
+        series
+            .map(|(labels, points)| {
+                let values: Vec<Value> = points
+                    .map(|(t, v)| json!([timestamp(t), format_value(v)]))
+                    .collect();
+                json!({"metric": metric(labels), "values": values})
+            })
+            .collect(),
+    )
 }
 
 /// Evaluates `expr` on a blocking thread (evaluation is synchronous and may read disk),
@@ -646,22 +665,22 @@ async fn query_range(
                 .into_iter()
                 .map(|s| (s.labels, s.points.iter().map(|p| (p.t, p.v)).collect()))
                 .collect(),
-            Stepped::String(_) => {
-                return Err(ApiError::bad_data(
-                    "invalid expression type \"string\" for range query, must be Scalar or instant Vector",
-                ));
+            Stepped::String(_) | Stepped::Matrix(_) => {
+                let kind = if matches!(value, Stepped::String(_)) {
+                    "string"
+                } else {
+                    "range vector"
+                };
+                return Err(ApiError::bad_data(format!(
+                    "invalid expression type \"{kind}\" for range query, must be Scalar or instant Vector"
+                )));
             }
         };
-        let result: Vec<Value> = series
-            .iter()
-            .map(|(labels, points)| {
-                let values: Vec<Value> = points
-                    .iter()
-                    .map(|(t, v)| json!([timestamp(*t), format_value(*v)]))
-                    .collect();
-                json!({"metric": metric(labels), "values": values})
-            })
-            .collect();
+        let result = matrix(
+            series
+                .iter()
+                .map(|(labels, points)| (labels, points.iter().copied())),
+        );
         Ok((
             json!({"resultType": "matrix", "result": result}),
             annotations,
@@ -749,6 +768,33 @@ mod tests {
         let (status, body) = call(&app, form).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["data"]["result"][0]["metric"], json!({}));
+    }
+
+    #[tokio::test]
+    async fn an_instant_range_selector_returns_the_raw_samples() {
+        let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+        let (status, body) = call(
+            &app(),
+            get("/api/v1/query?query=up%7Bjob%3D%22db%22%7D%5B30s%5D&time=45"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["data"],
+            json!({"resultType": "matrix", "result": [
+                {"metric": {"__name__": "up", "job": "db"}, "values": [[30, "2"], [45, "2"]]},
+            ]})
+        );
+        let (status, body) = call(
+            &app(),
+            get("/api/v1/query_range?query=up%5B30s%5D&start=0&end=60&step=15"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            body["error"],
+            "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"
+        );
     }
 
     #[tokio::test]

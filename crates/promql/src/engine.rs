@@ -163,6 +163,9 @@ pub enum Stepped {
     String(String),
     /// Series with points at the steps where they have a value.
     Vector(Vec<Series>),
+    /// A range vector, the result of an instant query of a range selector or subquery:
+    /// each series' samples in the window, at their own times.
+    Matrix(Vec<Series>),
 }
 
 /// The steps of a query.
@@ -273,7 +276,10 @@ impl Engine {
             deadline: self.options.timeout.map(|t| Instant::now() + t),
             annotations: Annotations::default(),
         };
-        let value = q.eval(expr, steps)?;
+        let value = match expr {
+            Expr::Matrix { .. } | Expr::Subquery { .. } => q.range_vector(expr, steps)?,
+            _ => q.eval(expr, steps)?,
+        };
         Ok(Evaluated {
             value,
             annotations: q.annotations,
@@ -329,8 +335,10 @@ impl Query<'_> {
                         })
                         .collect(),
                 )?),
-                Stepped::String(_) => {
-                    return Err(EvalError::BadData("unary minus of a string".into()));
+                Stepped::String(_) | Stepped::Matrix(_) => {
+                    return Err(EvalError::BadData(
+                        "unary minus takes a scalar or an instant vector".into(),
+                    ));
                 }
             }),
             Expr::Matrix { .. } => Err(EvalError::BadData(
@@ -386,7 +394,7 @@ impl Query<'_> {
                     Some(p) => match self.eval(p, steps)? {
                         Stepped::Scalar(v) => crate::aggregate::Param::Scalar(v),
                         Stepped::String(s) => crate::aggregate::Param::String(s),
-                        Stepped::Vector(_) => {
+                        Stepped::Vector(_) | Stepped::Matrix(_) => {
                             return Err(EvalError::BadData(
                                 "an aggregation's parameter must be a scalar or a string".into(),
                             ));
@@ -414,6 +422,28 @@ impl Query<'_> {
                 kind(other)
             ))),
         }
+    }
+
+    /// A range selector or subquery as the query's result: only an instant query has one.
+    fn range_vector(&mut self, expr: &Expr, steps: Steps) -> Result<Stepped, EvalError> {
+        if steps.start != steps.end {
+            return Err(EvalError::BadData(
+                "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector".into(),
+            ));
+        }
+        let (_, windows) = self.windows_of(expr, steps)?;
+        Ok(Stepped::Matrix(
+            windows
+                .into_iter()
+                .filter_map(|series| {
+                    let points = series.iter().next()?.2.to_vec();
+                    (!points.is_empty()).then_some(Series {
+                        labels: series.labels,
+                        points,
+                    })
+                })
+                .collect(),
+        ))
     }
 
     /// Reads every series `sel` matches over the times the steps need, `extra` ms before
@@ -680,8 +710,10 @@ impl Query<'_> {
                             .map(|(t, v)| Sample::new(t, v))
                             .collect(),
                     }],
-                    Stepped::String(_) => {
-                        return Err(EvalError::BadData("a subquery of a string".into()));
+                    Stepped::String(_) | Stepped::Matrix(_) => {
+                        return Err(EvalError::BadData(
+                            "a subquery takes a scalar or an instant vector".into(),
+                        ));
                     }
                 };
                 let query = self.query;

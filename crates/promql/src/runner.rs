@@ -329,8 +329,21 @@ fn compare(eval: &Eval, value: &Stepped, steps: Steps) -> Result<(), String> {
                 .then_some(())
                 .ok_or_else(|| format!("scalar: got {}, want {}", render(&got), render(&want[0].1)))
         }
-        (Expected::RangeVector { .. }, _) => {
-            Err("range vector results are not supported yet".into())
+        (
+            Expected::RangeVector {
+                from,
+                to,
+                step,
+                series,
+            },
+            Stepped::Matrix(got),
+        ) => {
+            let at = Steps {
+                start: *from,
+                end: *to,
+                step: *step,
+            };
+            compare_series(&expected_points(series, at)?, got, eval.ordered)
         }
         (want, got) => Err(format!("result type: got {got:?}, want {want:?}")),
     }
