@@ -640,15 +640,16 @@ impl Query<'_> {
         Ok(absent_at(&series, labels, steps))
     }
 
-    /// `absent_over_time(v[r])`: 1 at the steps where no series has a sample in the window.
+    /// `absent_over_time(v[r])`: 1 at the steps where no series has a sample in the window,
+    /// labelled by a range selector's equality matchers.
     fn absent_over_time(&mut self, args: &[Expr], steps: Steps) -> Result<Stepped, EvalError> {
-        let [Expr::Matrix { selector, range }] = args else {
-            return Err(EvalError::Execution(
-                "not implemented yet: absent_over_time of a subquery".into(),
+        let [arg] = args else {
+            return Err(EvalError::BadData(
+                "absent_over_time takes one argument".into(),
             ));
         };
-        let present: Vec<Series> = self
-            .range_windows(selector, *range, steps)?
+        let (_, windows) = self.windows_of(arg, steps)?;
+        let present: Vec<Series> = windows
             .into_iter()
             .map(|series| Series {
                 points: series
@@ -659,11 +660,11 @@ impl Query<'_> {
                 labels: series.labels,
             })
             .collect();
-        Ok(absent_at(
-            &present,
-            crate::instant::absent_labels(&selector.matchers),
-            steps,
-        ))
+        let labels = match arg {
+            Expr::Matrix { selector, .. } => crate::instant::absent_labels(&selector.matchers),
+            _ => Labels::empty(),
+        };
+        Ok(absent_at(&present, labels, steps))
     }
 
     /// The windows a range function reads, from a range selector or a subquery: the range,

@@ -7,7 +7,8 @@
 //! unordered unless `expect ordered`). Annotations are checked as upstream checks
 //! them (`expect warn`, `expect no_info`, with or without a message); native histograms in `load`
 //! are skipped (with `load_with_nhcb`, the native copies of classic histograms too), and an
-//! eval that fails while selecting any of those series fails for that reason. Each failure carries a reason, and the
+//! eval that fails while selecting any of those series fails for that reason; so does one
+//! over series loaded with start timestamps (`@st` lines), which storage does not keep. Each failure carries a reason, and the
 //! known-failures file groups failures by reason.
 
 use std::collections::BTreeMap;
@@ -41,17 +42,21 @@ pub struct Outcome {
 pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<Outcome>, String> {
     let script = crate::promqltest::parse(text).map_err(|e| format!("{file}: {e}"))?;
     let mut store = MemStorage::new();
-    // The series loaded as native histograms, which the engine does not read yet.
+    // The series loaded as native histograms, which the engine does not read yet, and
+    // those loaded with start timestamps, which storage does not keep yet.
     let mut native: Vec<Labels> = Vec::new();
+    let mut started: Vec<Labels> = Vec::new();
     let mut out = Vec::new();
     for command in &script.commands {
         match command {
             Command::Clear { .. } => {
                 store = MemStorage::new();
                 native.clear();
+                started.clear();
             }
             Command::Load(load) => {
                 native.extend(native_histogram_series(load));
+                started.extend(load.start_times.iter().map(|(labels, _)| labels.clone()));
                 // Upstream keys a load's series by labels: a later line for the same series
                 // replaces an earlier one.
                 let mut series: Vec<&(Labels, Vec<Value>)> = Vec::new();
@@ -83,6 +88,8 @@ pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<Outcome
                 failure: check(eval, &store, engine).err().map(|failure| {
                     if reads_any(&eval.expr, &native) {
                         NATIVE_HISTOGRAMS.to_owned()
+                    } else if reads_any(&eval.expr, &started) {
+                        START_TIMESTAMPS.to_owned()
                     } else {
                         failure
                     }
@@ -95,6 +102,9 @@ pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<Outcome
 
 /// Why an eval over native histograms fails.
 const NATIVE_HISTOGRAMS: &str = "native histograms are not supported yet";
+
+/// Why an eval over series with start timestamps (`@st` load lines) fails.
+const START_TIMESTAMPS: &str = "start timestamps are not stored yet";
 
 /// The series a load gives native histogram samples: those with a histogram value, and
 /// with `load_with_nhcb` the classic histograms, which it also loads as native histograms
@@ -239,7 +249,7 @@ pub fn reason(failure: &str) -> String {
     if failure.starts_with("annotations") {
         return "annotations: missing, unexpected or worded differently".into();
     }
-    if failure.starts_with("native histograms") || failure.starts_with("range vector results") {
+    if failure == NATIVE_HISTOGRAMS || failure == START_TIMESTAMPS {
         return failure.to_owned();
     }
     if failure.starts_with("expected the evaluation to fail") {
