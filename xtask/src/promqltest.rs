@@ -19,7 +19,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
             path => dir = PathBuf::from(path),
         }
     }
-    let outcomes = promql::runner::run_dir(&dir, &promql::engine::Engine::default())?;
+    let outcomes = promql::runner::run_dir(&dir, &promql::runner::test_engine())?;
     if print_known {
         let mut by_reason: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for o in &outcomes {

@@ -90,15 +90,16 @@ pub(crate) fn eval(
         _ => None,
     };
     // Output in first-seen order per step, so that topk's order survives an instant query.
+    // Each output series' points, and whether its name is marked for dropping.
     let mut order: Vec<Labels> = Vec::new();
-    let mut out: HashMap<Labels, Vec<Sample>> = HashMap::new();
-    let mut emit = |labels: Labels, s: Sample| {
-        out.entry(labels.clone())
-            .or_insert_with(|| {
-                order.push(labels);
-                Vec::new()
-            })
-            .push(s);
+    let mut out: HashMap<Labels, (Vec<Sample>, bool)> = HashMap::new();
+    let mut emit = |labels: Labels, s: Sample, drop_name: bool| {
+        let (points, drop) = out.entry(labels.clone()).or_insert_with(|| {
+            order.push(labels);
+            (Vec::new(), false)
+        });
+        points.push(s);
+        *drop |= drop_name;
     };
     // limit_ratio's place of each series in [0, 1], computed when first needed.
     let mut offsets: Vec<Option<f64>> = vec![None; series.len()];
@@ -146,7 +147,11 @@ pub(crate) fn eval(
                     // Reported best first; ties keep the heap's order.
                     chosen.sort_by(|a, b| rank(a.1, b.1, top));
                     for &(i, v) in &chosen {
-                        emit(series[i].labels.clone(), Sample::new(t, v));
+                        emit(
+                            series[i].labels.clone(),
+                            Sample::new(t, v),
+                            series[i].drop_name,
+                        );
                     }
                     None
                 }
@@ -166,7 +171,7 @@ pub(crate) fn eval(
                     for (value, count) in counts {
                         let mut b = group.builder();
                         b.set(label, &value);
-                        emit(b.build(), Sample::new(t, count));
+                        emit(b.build(), Sample::new(t, count), false);
                     }
                     None
                 }
@@ -179,7 +184,11 @@ pub(crate) fn eval(
                         kk.min(members.len() as f64) as usize
                     };
                     for &(i, v) in &members[..keep] {
-                        emit(series[i].labels.clone(), Sample::new(t, v));
+                        emit(
+                            series[i].labels.clone(),
+                            Sample::new(t, v),
+                            series[i].drop_name,
+                        );
                     }
                     None
                 }
@@ -189,14 +198,22 @@ pub(crate) fn eval(
                         let offset =
                             *offsets[i].get_or_insert_with(|| hash_offset(&series[i].labels));
                         if ratio_keeps(ratio, offset) {
-                            emit(series[i].labels.clone(), Sample::new(t, v));
+                            emit(
+                                series[i].labels.clone(),
+                                Sample::new(t, v),
+                                series[i].drop_name,
+                            );
                         }
                     }
                     None
                 }
             };
             if let Some(v) = value {
-                emit(group.clone(), Sample::new(t, v));
+                // Grouped by the name (`by (__name__)`), the result drops it if any member
+                // was to.
+                let drop_name = group.get(model::METRIC_NAME).is_some()
+                    && members.iter().any(|&(i, _)| series[i].drop_name);
+                emit(group.clone(), Sample::new(t, v), drop_name);
             }
         }
     }
@@ -204,8 +221,12 @@ pub(crate) fn eval(
         order
             .into_iter()
             .map(|labels| {
-                let points = out.remove(&labels).unwrap_or_default();
-                Series { labels, points }
+                let (points, drop_name) = out.remove(&labels).unwrap_or_default();
+                Series {
+                    labels,
+                    points,
+                    drop_name,
+                }
             })
             .collect(),
     ))

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use model::{Labels, LabelsBuilder, Sample};
 
 use crate::ast::{BinOp, Cardinality, VectorMatching};
-use crate::engine::{EvalError, Series, Stepped, Steps, drop_name, merge_same_labels};
+use crate::engine::{EvalError, Series, Stepped, Steps, computed};
 
 /// Applies an arithmetic or comparison operator to two numbers; `None` when a comparison
 /// without `bool` filters the element out.
@@ -70,14 +70,28 @@ fn by_step(series: &[Series], steps: Steps) -> Vec<Vec<(usize, f64)>> {
     out
 }
 
+/// Per-step results by labels, each with whether its name is marked for dropping.
+type Results = BTreeMap<Labels, (Vec<Sample>, bool)>;
+
 /// Collects per-step results into series sorted by labels.
-fn collect(points: BTreeMap<Labels, Vec<Sample>>) -> Stepped {
+fn collect(points: Results) -> Stepped {
     Stepped::Vector(
         points
             .into_iter()
-            .map(|(labels, points)| Series { labels, points })
+            .map(|(labels, (points, drop_name))| Series {
+                labels,
+                points,
+                drop_name,
+            })
             .collect(),
     )
+}
+
+/// Adds a result point to the series with `labels`.
+fn add(out: &mut Results, labels: &Labels, drop_name: bool, point: Sample) {
+    let (points, drop) = out.entry(labels.clone()).or_default();
+    points.push(point);
+    *drop |= drop_name;
 }
 
 /// Evaluates `lhs op rhs`.
@@ -88,6 +102,7 @@ pub(crate) fn eval(
     matching: Option<&VectorMatching>,
     return_bool: bool,
     steps: Steps,
+    delayed: bool,
 ) -> Result<Stepped, EvalError> {
     match (lhs, rhs) {
         (Stepped::Scalar(l), Stepped::Scalar(r)) => Ok(Stepped::Scalar(
@@ -97,10 +112,10 @@ pub(crate) fn eval(
                 .collect(),
         )),
         (Stepped::Vector(v), Stepped::Scalar(s)) => {
-            vector_scalar(op, v, &s, false, return_bool, steps)
+            vector_scalar(op, v, &s, false, return_bool, steps, delayed)
         }
         (Stepped::Scalar(s), Stepped::Vector(v)) => {
-            vector_scalar(op, v, &s, true, return_bool, steps)
+            vector_scalar(op, v, &s, true, return_bool, steps, delayed)
         }
         (Stepped::Vector(l), Stepped::Vector(r)) => {
             let default = VectorMatching {
@@ -117,7 +132,7 @@ pub(crate) fn eval(
             if op.is_set() {
                 Ok(set_op(op, l, r, matching, steps))
             } else {
-                vector_vector(op, l, r, matching, return_bool, steps)
+                vector_vector(op, l, r, matching, return_bool, steps, delayed)
             }
         }
         _ => Err(EvalError::BadData(
@@ -133,6 +148,7 @@ fn vector_scalar(
     scalar_left: bool,
     return_bool: bool,
     steps: Steps,
+    delayed: bool,
 ) -> Result<Stepped, EvalError> {
     let drop = drops_name(op, return_bool);
     let mut out = Vec::with_capacity(v.len());
@@ -159,16 +175,11 @@ fn vector_scalar(
             })
             .collect();
         if !points.is_empty() {
-            let labels = if drop {
-                drop_name(&series.labels)
-            } else {
-                series.labels
-            };
-            out.push(Series { labels, points });
+            out.push(Series { points, ..series });
         }
     }
     Ok(Stepped::Vector(if drop {
-        merge_same_labels(out)?
+        computed(out, delayed)?
     } else {
         out
     }))
@@ -217,7 +228,7 @@ fn set_op(
         .iter()
         .map(|s| signature(&s.labels, matching, true))
         .collect();
-    let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    let mut out = Results::new();
     for (k, t) in steps.times().enumerate() {
         let right: std::collections::HashSet<&Labels> =
             rs[k].iter().map(|(i, _)| &rsig[*i]).collect();
@@ -225,9 +236,7 @@ fn set_op(
             BinOp::And | BinOp::Unless => {
                 for (i, v) in &ls[k] {
                     if right.contains(&lsig[*i]) == (op == BinOp::And) {
-                        out.entry(l[*i].labels.clone())
-                            .or_default()
-                            .push(Sample::new(t, *v));
+                        add(&mut out, &l[*i].labels, l[*i].drop_name, Sample::new(t, *v));
                     }
                 }
             }
@@ -235,21 +244,17 @@ fn set_op(
                 let left: std::collections::HashSet<&Labels> =
                     ls[k].iter().map(|(i, _)| &lsig[*i]).collect();
                 for (i, v) in &ls[k] {
-                    out.entry(l[*i].labels.clone())
-                        .or_default()
-                        .push(Sample::new(t, *v));
+                    add(&mut out, &l[*i].labels, l[*i].drop_name, Sample::new(t, *v));
                 }
                 for (i, v) in &rs[k] {
                     if !left.contains(&rsig[*i]) {
-                        out.entry(r[*i].labels.clone())
-                            .or_default()
-                            .push(Sample::new(t, *v));
+                        add(&mut out, &r[*i].labels, r[*i].drop_name, Sample::new(t, *v));
                     }
                 }
             }
         }
     }
-    for points in out.values_mut() {
+    for (points, _) in out.values_mut() {
         points.sort_by_key(|p| p.t);
     }
     collect(out)
@@ -262,6 +267,7 @@ fn vector_vector(
     matching: &VectorMatching,
     return_bool: bool,
     steps: Steps,
+    delayed: bool,
 ) -> Result<Stepped, EvalError> {
     // With group_right the right side is the "many" side: swap, and swap the values back
     // when applying the operator.
@@ -277,7 +283,7 @@ fn vector_vector(
         .map(|s| signature(&s.labels, matching, false))
         .collect();
     let drop = drops_name(op, return_bool);
-    let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    let mut out = Results::new();
     for (k, t) in steps.times().enumerate() {
         let mut one_by_sig: HashMap<&Labels, (usize, f64)> = HashMap::new();
         for &(i, v) in &os[k] {
@@ -312,9 +318,10 @@ fn vector_vector(
             };
             // The result takes the many side's labels.
             let mut b = many[i].labels.builder();
-            if drop {
+            if drop && !delayed {
                 crate::engine::remove_name(&mut b);
             }
+            let drop_name = if drop { delayed } else { many[i].drop_name };
             if matching.card == Cardinality::OneToOne {
                 if matching.on {
                     let keep: Vec<(std::sync::Arc<str>, std::sync::Arc<str>)> = many[i]
@@ -352,7 +359,7 @@ fn vector_vector(
             } else {
                 value
             };
-            out.entry(labels).or_default().push(Sample::new(t, value));
+            add(&mut out, &labels, drop_name, Sample::new(t, value));
         }
     }
     Ok(collect(out))

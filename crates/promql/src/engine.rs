@@ -42,6 +42,10 @@ pub struct EngineOptions {
     pub default_subquery_step: i64,
     /// How long a query may run before it fails; `None` for no limit.
     pub timeout: Option<Duration>,
+    /// Prometheus's `promql-delayed-name-removal`: operations mark the metric name to be
+    /// dropped at the end of the query instead of dropping it at once. Off by default, as
+    /// in Prometheus; on in its test engine.
+    pub delayed_name_removal: bool,
 }
 
 impl Default for EngineOptions {
@@ -51,6 +55,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             default_subquery_step: 60_000,
             timeout: Some(Duration::from_secs(120)),
+            delayed_name_removal: false,
         }
     }
 }
@@ -152,6 +157,21 @@ pub struct Series {
     pub labels: Labels,
     /// Its points, in time order.
     pub points: Vec<Sample>,
+    /// With delayed name removal, set once an operation has dropped the metric name: the
+    /// name stays in `labels` (for `label_replace` and `by (__name__)` to see) until the
+    /// query ends.
+    pub drop_name: bool,
+}
+
+impl Series {
+    /// A series that keeps its metric name.
+    pub fn new(labels: Labels, points: Vec<Sample>) -> Self {
+        Self {
+            labels,
+            points,
+            drop_name: false,
+        }
+    }
 }
 
 /// A node's value over all steps.
@@ -280,6 +300,11 @@ impl Engine {
             Expr::Matrix { .. } | Expr::Subquery { .. } => q.range_vector(expr, steps)?,
             _ => q.eval(expr, steps)?,
         };
+        let value = match value {
+            Stepped::Vector(series) => Stepped::Vector(drop_marked_names(series)?),
+            Stepped::Matrix(series) => Stepped::Matrix(drop_marked_names(series)?),
+            other => other,
+        };
         Ok(Evaluated {
             value,
             annotations: q.annotations,
@@ -322,18 +347,19 @@ impl Query<'_> {
             Expr::Vector(sel) => self.instant_selector(sel, steps),
             Expr::Negate(e) => Ok(match self.eval(e, steps)? {
                 Stepped::Scalar(v) => Stepped::Scalar(v.into_iter().map(|x| -x).collect()),
-                Stepped::Vector(series) => Stepped::Vector(merge_same_labels(
+                Stepped::Vector(series) => Stepped::Vector(computed(
                     series
                         .into_iter()
                         .map(|s| Series {
-                            labels: drop_name(&s.labels),
                             points: s
                                 .points
                                 .into_iter()
                                 .map(|p| Sample::new(p.t, -p.v))
                                 .collect(),
+                            ..s
                         })
                         .collect(),
+                    self.options.delayed_name_removal,
                 )?),
                 Stepped::String(_) | Stepped::Matrix(_) => {
                     return Err(EvalError::BadData(
@@ -369,7 +395,14 @@ impl Query<'_> {
                         pos.at,
                     );
                 }
-                crate::instant::eval(func, args, steps, pos, &mut self.annotations)
+                crate::instant::eval(
+                    func,
+                    args,
+                    steps,
+                    pos,
+                    &mut self.annotations,
+                    self.options.delayed_name_removal,
+                )
             }
             Expr::Binary {
                 op,
@@ -380,7 +413,15 @@ impl Query<'_> {
             } => {
                 let l = self.eval(lhs, steps)?;
                 let r = self.eval(rhs, steps)?;
-                crate::binary::eval(*op, l, r, matching.as_ref(), *return_bool, steps)
+                crate::binary::eval(
+                    *op,
+                    l,
+                    r,
+                    matching.as_ref(),
+                    *return_bool,
+                    steps,
+                    self.options.delayed_name_removal,
+                )
             }
             Expr::Aggregate {
                 op,
@@ -440,6 +481,7 @@ impl Query<'_> {
                     (!points.is_empty()).then_some(Series {
                         labels: series.labels,
                         points,
+                        drop_name: series.drop_name,
                     })
                 })
                 .collect(),
@@ -509,7 +551,7 @@ impl Query<'_> {
                 }
             }
             if !points.is_empty() {
-                out.push(Series { labels, points });
+                out.push(Series::new(labels, points));
             }
         }
         Ok(out)
@@ -573,18 +615,17 @@ impl Query<'_> {
                 })
                 .collect();
             if !points.is_empty() {
-                let labels = if keep_name {
-                    series.labels
-                } else {
-                    drop_name(&series.labels)
-                };
-                out.push(Series { labels, points });
+                out.push(Series {
+                    labels: series.labels,
+                    points,
+                    drop_name: series.drop_name,
+                });
             }
         }
         Ok(Stepped::Vector(if keep_name {
             out
         } else {
-            merge_same_labels(out)?
+            computed(out, self.options.delayed_name_removal)?
         }))
     }
 
@@ -599,12 +640,12 @@ impl Query<'_> {
                 Stepped::Vector(series) => series
                     .into_iter()
                     .map(|s| Series {
-                        labels: s.labels,
                         points: s
                             .points
                             .iter()
                             .map(|p| Sample::new(p.t, p.t as f64 / 1000.0))
                             .collect(),
+                        ..s
                     })
                     .collect(),
                 _ => {
@@ -614,14 +655,10 @@ impl Query<'_> {
                 }
             },
         };
-        let series = series
-            .into_iter()
-            .map(|s| Series {
-                labels: drop_name(&s.labels),
-                points: s.points,
-            })
-            .collect();
-        Ok(Stepped::Vector(merge_same_labels(series)?))
+        Ok(Stepped::Vector(computed(
+            series,
+            self.options.delayed_name_removal,
+        )?))
     }
 
     /// `absent(v)`: 1 at the steps where `v` is empty, labelled by a selector's equality
@@ -651,13 +688,13 @@ impl Query<'_> {
         let (_, windows) = self.windows_of(arg, steps)?;
         let present: Vec<Series> = windows
             .into_iter()
-            .map(|series| Series {
-                points: series
+            .map(|series| {
+                let points = series
                     .iter()
                     .filter(|(_, _, w)| !w.is_empty())
                     .map(|(t, _, _)| Sample::new(t, 1.0))
-                    .collect(),
-                labels: series.labels,
+                    .collect();
+                Series::new(series.labels, points)
             })
             .collect();
         let labels = match arg {
@@ -703,14 +740,14 @@ impl Query<'_> {
                 };
                 let series = match self.eval(expr, inner)? {
                     Stepped::Vector(series) => series,
-                    Stepped::Scalar(values) => vec![Series {
-                        labels: Labels::empty(),
-                        points: inner
+                    Stepped::Scalar(values) => vec![Series::new(
+                        Labels::empty(),
+                        inner
                             .times()
                             .zip(values)
                             .map(|(t, v)| Sample::new(t, v))
                             .collect(),
-                    }],
+                    )],
                     Stepped::String(_) | Stepped::Matrix(_) => {
                         return Err(EvalError::BadData(
                             "a subquery takes a scalar or an instant vector".into(),
@@ -721,9 +758,11 @@ impl Query<'_> {
                 let windows = series
                     .into_iter()
                     .map(|s| {
-                        SeriesWindows::new(s.labels, s.points, steps, *range, |t| {
+                        let mut w = SeriesWindows::new(s.labels, s.points, steps, *range, |t| {
                             read_time(t, *offset, *at, query)
-                        })
+                        });
+                        w.drop_name = s.drop_name;
+                        w
                     })
                     .collect();
                 Ok((*range, windows))
@@ -780,6 +819,8 @@ fn note_non_counter(notes: &mut Annotations, labels: &Labels, at: LineCol) {
 /// copying them.
 pub(crate) struct SeriesWindows {
     labels: Labels,
+    /// The subquery's series had its name marked for dropping.
+    drop_name: bool,
     samples: Vec<Sample>,
     windows: Vec<(Timestamp, Timestamp, usize, usize)>,
 }
@@ -803,6 +844,7 @@ impl SeriesWindows {
             .collect();
         Self {
             labels,
+            drop_name: false,
             samples,
             windows,
         }
@@ -835,7 +877,7 @@ fn absent_at(series: &[Series], labels: Labels, steps: Steps) -> Stepped {
     Stepped::Vector(if points.is_empty() {
         Vec::new()
     } else {
-        vec![Series { labels, points }]
+        vec![Series::new(labels, points)]
     })
 }
 
@@ -843,21 +885,23 @@ fn absent_at(series: &[Series], labels: Labels, steps: Steps) -> Stepped {
 /// their points interleave if they never meet at one time, and the query fails if they do.
 pub(crate) fn merge_same_labels(series: Vec<Series>) -> Result<Vec<Series>, EvalError> {
     use std::collections::btree_map::{BTreeMap, Entry};
-    let mut by_labels: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    let mut by_labels: BTreeMap<Labels, (Vec<Sample>, bool)> = BTreeMap::new();
     let mut merged = false;
     for s in series {
         match by_labels.entry(s.labels) {
             Entry::Vacant(e) => {
-                e.insert(s.points);
+                e.insert((s.points, s.drop_name));
             }
             Entry::Occupied(mut e) => {
                 merged = true;
-                e.get_mut().extend(s.points);
+                let (points, drop) = e.get_mut();
+                points.extend(s.points);
+                *drop |= s.drop_name;
             }
         }
     }
     if merged {
-        for points in by_labels.values_mut() {
+        for (points, _) in by_labels.values_mut() {
             points.sort_by_key(|p| p.t);
             if points.windows(2).any(|w| w[0].t == w[1].t) {
                 return Err(EvalError::Execution(
@@ -868,8 +912,51 @@ pub(crate) fn merge_same_labels(series: Vec<Series>) -> Result<Vec<Series>, Eval
     }
     Ok(by_labels
         .into_iter()
-        .map(|(labels, points)| Series { labels, points })
+        .map(|(labels, (points, drop_name))| Series {
+            labels,
+            points,
+            drop_name,
+        })
         .collect())
+}
+
+/// Drops the metric name of series computed from others: now, merging series that then
+/// share labels, or with delayed name removal by marking them (see [`Series::drop_name`]).
+pub(crate) fn computed(series: Vec<Series>, delayed: bool) -> Result<Vec<Series>, EvalError> {
+    if delayed {
+        return Ok(series
+            .into_iter()
+            .map(|s| Series {
+                drop_name: true,
+                ..s
+            })
+            .collect());
+    }
+    merge_same_labels(
+        series
+            .into_iter()
+            .map(|s| Series::new(drop_name(&s.labels), s.points))
+            .collect(),
+    )
+}
+
+/// The end of a query with delayed name removal: the marked series lose their names.
+fn drop_marked_names(series: Vec<Series>) -> Result<Vec<Series>, EvalError> {
+    if !series.iter().any(|s| s.drop_name) {
+        return Ok(series);
+    }
+    merge_same_labels(
+        series
+            .into_iter()
+            .map(|s| {
+                if s.drop_name {
+                    Series::new(drop_name(&s.labels), s.points)
+                } else {
+                    s
+                }
+            })
+            .collect(),
+    )
 }
 
 /// The labels without the metric name, as operations that change a value's meaning return.
@@ -1064,6 +1151,50 @@ mod tests {
             Steps::instant(600_000),
         ));
         assert_eq!(q[0].1, [(600_000, 195.0)]);
+    }
+
+    #[test]
+    fn delayed_name_removal_keeps_names_until_the_end() {
+        let s = store(&[
+            ("a_total{env=\"1\"}", &[(0, 0.0), (60_000, 60.0)]),
+            ("b_total{env=\"1\"}", &[(0, 0.0), (60_000, 120.0)]),
+        ]);
+        let delayed = Engine::new(EngineOptions {
+            delayed_name_removal: true,
+            ..EngineOptions::default()
+        });
+        let at = Steps::instant(60_000);
+        let run = |engine: &Engine, q: &str| engine.eval(&s, &parse(q).unwrap(), at);
+        // At once, rate() of both gives two series with the same labels.
+        assert_eq!(
+            run(&Engine::default(), "rate({env=\"1\"}[2m])"),
+            Err(EvalError::Execution(
+                "vector cannot contain metrics with the same labelset".into()
+            ))
+        );
+        let Ok(Stepped::Vector(sum)) = run(&delayed, "sum by (env) (rate({env=\"1\"}[2m]))") else {
+            panic!()
+        };
+        assert_eq!(sum[0].labels.to_string(), "{env=\"1\"}");
+        let Ok(Stepped::Vector(pair)) = run(
+            &Engine::default(),
+            "rate(a_total[2m]) + on(env) rate(b_total[2m])",
+        ) else {
+            panic!()
+        };
+        assert_eq!(sum[0].points, pair[0].points);
+        // label_replace still sees the name, and a name it writes stays.
+        let Ok(Stepped::Vector(named)) = run(
+            &delayed,
+            "label_replace(rate(a_total[2m]), \"__name__\", \"rate_$1\", \"__name__\", \"(.+)\")",
+        ) else {
+            panic!()
+        };
+        assert_eq!(named[0].labels.to_string(), "rate_a_total{env=\"1\"}");
+        let Ok(Stepped::Vector(plain)) = run(&delayed, "abs(a_total)") else {
+            panic!()
+        };
+        assert_eq!(plain[0].labels.to_string(), "{env=\"1\"}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use model::{Labels, MatchOp, Matcher, Sample};
 
 use crate::ast::{LineCol, Pos};
-use crate::engine::{Annotations, EvalError, Series, Stepped, Steps, drop_name};
+use crate::engine::{Annotations, EvalError, Series, Stepped, Steps, computed, drop_name};
 
 /// Whether `func` is evaluated here.
 pub(crate) fn is_instant_function(func: &str) -> bool {
@@ -82,14 +82,15 @@ pub(crate) fn math(func: &str, v: f64) -> Option<f64> {
     })
 }
 
-/// Maps every point of every series, dropping the metric name unless `keep_name`.
+/// Maps every point of every series (`f` gets the step's index), dropping the metric
+/// name of the results.
 fn map_points(
     series: Vec<Series>,
-    keep_name: bool,
     f: impl Fn(usize, f64) -> Option<f64>,
     steps: Steps,
-) -> Vec<Series> {
-    series
+    delayed: bool,
+) -> Result<Stepped, EvalError> {
+    let mapped = series
         .into_iter()
         .filter_map(|s| {
             let points: Vec<Sample> = s
@@ -99,14 +100,10 @@ fn map_points(
                     f(((p.t - steps.start) / steps.step) as usize, p.v).map(|v| Sample::new(p.t, v))
                 })
                 .collect();
-            let labels = if keep_name {
-                s.labels
-            } else {
-                drop_name(&s.labels)
-            };
-            (!points.is_empty()).then_some(Series { labels, points })
+            (!points.is_empty()).then_some(Series { points, ..s })
         })
-        .collect()
+        .collect();
+    Ok(Stepped::Vector(computed(mapped, delayed)?))
 }
 
 fn scalar_arg(
@@ -140,6 +137,7 @@ pub(crate) fn eval(
     steps: Steps,
     pos: &Pos,
     notes: &mut Annotations,
+    delayed: bool,
 ) -> Result<Stepped, EvalError> {
     let times = || steps.times().map(|t| t as f64 / 1000.0);
     if func == "time" {
@@ -169,10 +167,7 @@ pub(crate) fn eval(
             .zip(v)
             .map(|(t, v)| Sample::new(t, v))
             .collect();
-        return Ok(Stepped::Vector(vec![Series {
-            labels: Labels::empty(),
-            points,
-        }]));
+        return Ok(Stepped::Vector(vec![Series::new(Labels::empty(), points)]));
     }
     let is_date = matches!(
         func,
@@ -190,10 +185,7 @@ pub(crate) fn eval(
             .times()
             .map(|t| Sample::new(t, date_part(func, t as f64 / 1000.0)))
             .collect();
-        return Ok(Stepped::Vector(vec![Series {
-            labels: Labels::empty(),
-            points,
-        }]));
+        return Ok(Stepped::Vector(vec![Series::new(Labels::empty(), points)]));
     }
     if func == "histogram_quantile" {
         let [q, v] = <[Stepped; 2]>::try_from(args)
@@ -285,29 +277,23 @@ pub(crate) fn eval(
         ));
     }
     if math(func, 0.0).is_some() {
-        return Ok(Stepped::Vector(crate::engine::merge_same_labels(
-            map_points(series, false, |_, v| math(func, v), steps),
-        )?));
+        return map_points(series, |_, v| math(func, v), steps, delayed);
     }
     if is_date {
-        return Ok(Stepped::Vector(crate::engine::merge_same_labels(
-            map_points(series, false, |_, v| Some(date_part(func, v)), steps),
-        )?));
+        return map_points(series, |_, v| Some(date_part(func, v)), steps, delayed);
     }
     match func {
         "round" => {
             let to = scalar_arg(rest.pop(), steps, 1.0, func)?;
-            Ok(Stepped::Vector(crate::engine::merge_same_labels(
-                map_points(
-                    series,
-                    false,
-                    |k, v| {
-                        let inverse = 1.0 / to[k];
-                        Some((v * inverse + 0.5).floor() / inverse)
-                    },
-                    steps,
-                ),
-            )?))
+            map_points(
+                series,
+                |k, v| {
+                    let inverse = 1.0 / to[k];
+                    Some((v * inverse + 0.5).floor() / inverse)
+                },
+                steps,
+                delayed,
+            )
         }
         "clamp" | "clamp_min" | "clamp_max" => {
             let (lo, hi) = match func {
@@ -324,23 +310,21 @@ pub(crate) fn eval(
                     scalar_arg(rest.pop(), steps, f64::NAN, func)?,
                 ),
             };
-            Ok(Stepped::Vector(crate::engine::merge_same_labels(
-                map_points(
-                    series,
-                    false,
-                    |k, v| {
-                        if func == "clamp" && hi[k] < lo[k] {
-                            return None;
-                        }
-                        // Go's math.Max and math.Min, which Prometheus uses, propagate NaN.
-                        if v.is_nan() || lo[k].is_nan() || hi[k].is_nan() {
-                            return Some(f64::NAN);
-                        }
-                        Some(v.max(lo[k]).min(hi[k]))
-                    },
-                    steps,
-                ),
-            )?))
+            map_points(
+                series,
+                |k, v| {
+                    if func == "clamp" && hi[k] < lo[k] {
+                        return None;
+                    }
+                    // Go's math.Max and math.Min, which Prometheus uses, propagate NaN.
+                    if v.is_nan() || lo[k].is_nan() || hi[k].is_nan() {
+                        return Some(f64::NAN);
+                    }
+                    Some(v.max(lo[k]).min(hi[k]))
+                },
+                steps,
+                delayed,
+            )
         }
         "sort" | "sort_desc" => {
             let mut series = series;
@@ -417,6 +401,8 @@ pub(crate) fn eval(
                     Series {
                         labels,
                         points: s.points,
+                        // A name written by the query itself stays.
+                        drop_name: s.drop_name && dst != model::METRIC_NAME,
                     }
                 })
                 .collect();
@@ -449,6 +435,7 @@ pub(crate) fn eval(
                     Series {
                         labels: b.build(),
                         points: s.points,
+                        drop_name: s.drop_name && dst != model::METRIC_NAME,
                     }
                 })
                 .collect();
@@ -490,10 +477,7 @@ impl Classic {
             .filter(|(_, (buckets, _))| !buckets.is_empty())
             .map(|(k, (mut buckets, t))| Sample::new(t, f(k, &mut buckets)))
             .collect();
-        (!points.is_empty()).then_some(Series {
-            labels: self.labels,
-            points,
-        })
+        (!points.is_empty()).then_some(Series::new(self.labels, points))
     }
 }
 
@@ -634,10 +618,7 @@ fn histogram_quantiles(
             for (value, points) in by_quantile {
                 let mut b = h.labels.builder();
                 b.set(label, &value);
-                out.push(Series {
-                    labels: b.build(),
-                    points,
-                });
+                out.push(Series::new(b.build(), points));
             }
         }
     }

@@ -27,6 +27,15 @@ pub const KNOWN_FAILURES_HEADER: &str = "\
 # here fails, and when a listed one passes: this list only shrinks. After a change that
 # fixes cases, regenerate it with `cargo xtask promqltest --print-known-failures`.";
 
+/// The engine as upstream's test scripts expect it: Prometheus's test engine runs with
+/// delayed name removal on.
+pub fn test_engine() -> Engine {
+    Engine::new(crate::engine::EngineOptions {
+        delayed_name_removal: true,
+        ..crate::engine::EngineOptions::default()
+    })
+}
+
 /// The outcome of one eval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {

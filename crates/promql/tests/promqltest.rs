@@ -14,7 +14,7 @@ use std::path::Path;
 fn failures_are_exactly_the_known_ones() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("../../../shared/promql-testdata");
-    let outcomes = promql::runner::run_dir(&dir, &promql::engine::Engine::default()).unwrap();
+    let outcomes = promql::runner::run_dir(&dir, &promql::runner::test_engine()).unwrap();
     assert!(
         outcomes.len() > 2000,
         "only {} evals ran from {}",

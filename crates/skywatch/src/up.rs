@@ -38,6 +38,10 @@ pub(crate) struct UpArgs {
     /// How far back an instant selector looks for a series' latest sample.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     query_lookback_delta: Duration,
+    /// Drop the metric name at the end of a query rather than at each operation, as
+    /// Prometheus's `promql-delayed-name-removal` feature does.
+    #[arg(long)]
+    query_delayed_name_removal: bool,
     /// The log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -57,6 +61,10 @@ impl UpArgs {
             ("query-timeout", duration(self.query_timeout)),
             ("query-max-samples", self.query_max_samples.to_string()),
             ("query-lookback-delta", duration(self.query_lookback_delta)),
+            (
+                "query-delayed-name-removal",
+                self.query_delayed_name_removal.to_string(),
+            ),
             ("log", self.log.clone()),
         ]
         .into_iter()
@@ -132,6 +140,7 @@ async fn serve(args: UpArgs) -> Result<(), String> {
         timeout: Some(args.query_timeout),
         max_samples: args.query_max_samples,
         lookback: millis(args.query_lookback_delta),
+        delayed_name_removal: args.query_delayed_name_removal,
         ..promql::engine::EngineOptions::default()
     });
     let mut state = api::ApiState::new(db.clone(), engine);
