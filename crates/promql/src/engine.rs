@@ -383,6 +383,9 @@ impl Query<'_> {
                 ]))
             }
             Expr::Call { func, args, .. } if func == "timestamp" => self.timestamp(args, steps),
+            Expr::Call { func, args, .. } if func == "start_timestamp" => {
+                self.start_timestamp(args, steps)
+            }
             Expr::Call { func, args, .. } if func == "absent" => self.absent(args, steps),
             Expr::Call { func, args, pos } if crate::instant::is_instant_function(func) => {
                 let args = args
@@ -495,7 +498,7 @@ impl Query<'_> {
         sel: &Selector,
         steps: Steps,
         extra: i64,
-    ) -> Result<Vec<(Labels, Vec<Sample>)>, EvalError> {
+    ) -> Result<Vec<Fetched>, EvalError> {
         let first = read_time(steps.start, sel.offset, sel.at, self.query);
         let last = read_time(steps.end, sel.offset, sel.at, self.query);
         let (lo, hi) = (first.min(last), first.max(last));
@@ -510,42 +513,56 @@ impl Query<'_> {
         let mut out = Vec::new();
         for series in querier.select(&hints, &sel.matchers)? {
             let mut series = series?;
-            let samples = series.samples.collect_vec()?;
+            let (samples, start_times) = series.samples.collect_with_start_times()?;
             self.account(samples.len())?;
-            out.push((series.labels, samples));
+            out.push(Fetched {
+                labels: series.labels,
+                samples,
+                start_times,
+            });
         }
         Ok(out)
     }
 
     fn instant_selector(&mut self, sel: &Selector, steps: Steps) -> Result<Stepped, EvalError> {
-        Ok(Stepped::Vector(self.selector_points(sel, steps, false)?))
+        Ok(Stepped::Vector(self.selector_points(
+            sel,
+            steps,
+            PointValue::Value,
+        )?))
     }
 
-    /// Each series' sample at each step; with `sample_times`, the value is the time the
-    /// sample was taken, in seconds, for `timestamp()`.
+    /// Each series' sample at each step, valued as `value` says.
     fn selector_points(
         &mut self,
         sel: &Selector,
         steps: Steps,
-        sample_times: bool,
+        value: PointValue,
     ) -> Result<Vec<Series>, EvalError> {
         let lookback = self.options.lookback;
         let data = self.fetch(sel, steps, lookback)?;
         let mut out = Vec::with_capacity(data.len());
-        for (labels, samples) in data {
+        for Fetched {
+            labels,
+            samples,
+            start_times,
+        } in data
+        {
             let mut points = Vec::new();
             for t in steps.times() {
                 let at = read_time(t, sel.offset, sel.at, self.query);
                 // The newest sample in (at - lookback, at].
                 let i = samples.partition_point(|s| s.t <= at);
-                if let Some(s) = i.checked_sub(1).map(|i| samples[i])
-                    && s.t > at - lookback
-                    && !is_stale_nan(s.v)
+                if let Some(i) = i.checked_sub(1)
+                    && samples[i].t > at - lookback
+                    && !is_stale_nan(samples[i].v)
                 {
-                    let v = if sample_times {
-                        s.t as f64 / 1000.0
-                    } else {
-                        s.v
+                    let v = match value {
+                        PointValue::Value => samples[i].v,
+                        PointValue::SampleTime => samples[i].t as f64 / 1000.0,
+                        PointValue::StartTime => {
+                            start_times.as_ref().map_or(0, |sts| sts[i]) as f64 / 1000.0
+                        }
                     };
                     points.push(Sample::new(t, v));
                 }
@@ -605,12 +622,22 @@ impl Query<'_> {
             if matches!(func, "rate" | "increase" | "irate") {
                 note_non_counter(&mut self.annotations, &series.labels, pos.arg(0));
             }
+            if matches!(func, "rate" | "increase") && series.start_times_overlap() {
+                let name = series.labels.get(model::METRIC_NAME).unwrap_or("");
+                self.annotations.warn(
+                    format_args!(
+                        "sample has start time that overlaps with previous sample timestamp for metric {name:?}"
+                    ),
+                    pos.arg(0),
+                );
+            }
             let points: Vec<Sample> = series
                 .iter()
                 .enumerate()
                 .filter_map(|(k, (t, at, window))| {
                     let step_params: Vec<f64> = params.iter().map(|p| p[k]).collect();
-                    crate::functions::range_function(func, window, at, range, &step_params, t)
+                    let sts = series.start_times_of(k);
+                    crate::functions::range_function(func, window, sts, at, range, &step_params, t)
                         .map(|v| Sample::new(t, v))
                 })
                 .collect();
@@ -635,7 +662,7 @@ impl Query<'_> {
             return Err(EvalError::BadData("timestamp takes one argument".into()));
         };
         let series = match arg {
-            Expr::Vector(sel) => self.selector_points(sel, steps, true)?,
+            Expr::Vector(sel) => self.selector_points(sel, steps, PointValue::SampleTime)?,
             other => match self.eval(other, steps)? {
                 Stepped::Vector(series) => series
                     .into_iter()
@@ -654,6 +681,27 @@ impl Query<'_> {
                     ));
                 }
             },
+        };
+        Ok(Stepped::Vector(computed(
+            series,
+            self.options.delayed_name_removal,
+        )?))
+    }
+
+    /// `start_timestamp(v)`: for a selector, each sample's start time in seconds (0 if it
+    /// has none); an expression's values have no start times, so nothing.
+    fn start_timestamp(&mut self, args: &[Expr], steps: Steps) -> Result<Stepped, EvalError> {
+        let series = match args {
+            [Expr::Vector(sel)] => self.selector_points(sel, steps, PointValue::StartTime)?,
+            [other] => {
+                self.eval(other, steps)?;
+                Vec::new()
+            }
+            _ => {
+                return Err(EvalError::BadData(
+                    "start_timestamp takes one argument".into(),
+                ));
+            }
         };
         Ok(Stepped::Vector(computed(
             series,
@@ -785,14 +833,55 @@ impl Query<'_> {
         let query = self.query;
         Ok(data
             .into_iter()
-            .map(|(labels, samples)| {
-                let samples: Vec<Sample> =
-                    samples.into_iter().filter(|s| !is_stale_nan(s.v)).collect();
-                SeriesWindows::new(labels, samples, steps, range, |t| {
+            .map(|f| {
+                let (samples, start_times) = without_stale(f.samples, f.start_times);
+                let mut w = SeriesWindows::new(f.labels, samples, steps, range, |t| {
                     read_time(t, sel.offset, sel.at, query)
-                })
+                });
+                w.start_times = start_times;
+                w
             })
             .collect())
+    }
+}
+
+/// A series as read from storage.
+struct Fetched {
+    labels: Labels,
+    samples: Vec<Sample>,
+    /// The samples' start times (0 for none), if any has one.
+    start_times: Option<Vec<Timestamp>>,
+}
+
+/// What an instant selector's points hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PointValue {
+    /// The sample's value.
+    Value,
+    /// When the sample was taken, in seconds (`timestamp()`).
+    SampleTime,
+    /// The sample's start time in seconds, 0 if it has none (`start_timestamp()`).
+    StartTime,
+}
+
+/// The samples without staleness markers, and their start times alike.
+fn without_stale(
+    samples: Vec<Sample>,
+    start_times: Option<Vec<Timestamp>>,
+) -> (Vec<Sample>, Option<Vec<Timestamp>>) {
+    match start_times {
+        None => (
+            samples.into_iter().filter(|s| !is_stale_nan(s.v)).collect(),
+            None,
+        ),
+        Some(sts) => {
+            let (samples, sts) = samples
+                .into_iter()
+                .zip(sts)
+                .filter(|(s, _)| !is_stale_nan(s.v))
+                .unzip();
+            (samples, Some(sts))
+        }
     }
 }
 
@@ -822,6 +911,8 @@ pub(crate) struct SeriesWindows {
     /// The subquery's series had its name marked for dropping.
     drop_name: bool,
     samples: Vec<Sample>,
+    /// The samples' start times, if the series has any (a subquery's never does).
+    start_times: Option<Vec<Timestamp>>,
     windows: Vec<(Timestamp, Timestamp, usize, usize)>,
 }
 
@@ -846,6 +937,7 @@ impl SeriesWindows {
             labels,
             drop_name: false,
             samples,
+            start_times: None,
             windows,
         }
     }
@@ -855,6 +947,19 @@ impl SeriesWindows {
         self.windows
             .iter()
             .map(|&(t, end, lo, hi)| (t, end, &self.samples[lo..hi]))
+    }
+
+    /// Each step's window's start times, if the series has any.
+    fn start_times_of(&self, k: usize) -> Option<&[Timestamp]> {
+        let (_, _, lo, hi) = self.windows[k];
+        self.start_times.as_deref().map(|sts| &sts[lo..hi])
+    }
+
+    /// Whether any sample's start time overlaps the sample before it.
+    fn start_times_overlap(&self) -> bool {
+        self.start_times.as_deref().is_some_and(|sts| {
+            (1..sts.len()).any(|i| crate::functions::start_time_overlaps(sts, &self.samples, i))
+        })
     }
 }
 

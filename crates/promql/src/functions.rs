@@ -43,15 +43,16 @@ pub(crate) fn is_range_function(func: &str) -> bool {
     )
 }
 
-/// Computes `func` over one window ending at `t` of length `range` (ms); `params` are the
-/// scalar arguments at this step, where the function has them (`quantile_over_time`,
-/// `predict_linear`, `double_exponential_smoothing`). `None` means
-/// the series has no value at this step.
+/// Computes `func` over one window ending at `t` of length `range` (ms); `sts` are the
+/// window's samples' start times if the series has any; `params` are the scalar arguments
+/// at this step, where the function has them (`quantile_over_time`, `predict_linear`,
+/// `double_exponential_smoothing`). `None` means the series has no value at this step.
 /// `step_t` is the evaluation time, which `predict_linear` extrapolates from even when `@`
 /// moved the window to end at `t`.
 pub(crate) fn range_function(
     func: &str,
     window: &[Sample],
+    sts: Option<&[i64]>,
     t: i64,
     range: i64,
     params: &[f64],
@@ -60,14 +61,16 @@ pub(crate) fn range_function(
     let values = || window.iter().map(|s| s.v);
     let param = params.first().copied().unwrap_or(f64::NAN);
     match func {
-        "rate" => extrapolated(window, t - range, t, true, true),
-        "increase" => extrapolated(window, t - range, t, true, false),
-        "delta" => extrapolated(window, t - range, t, false, false),
+        "rate" => extrapolated(window, sts, t - range, t, true, true),
+        "increase" => extrapolated(window, sts, t - range, t, true, false),
+        "delta" => extrapolated(window, None, t - range, t, false, false),
         "irate" | "idelta" => {
             let [.., prev, last] = window else {
                 return None;
             };
-            let diff = if func == "irate" && last.v < prev.v {
+            let reset = last.v < prev.v
+                || sts.is_some_and(|sts| start_time_reset(window, sts, window.len() - 1));
+            let diff = if func == "irate" && reset {
                 last.v
             } else {
                 last.v - prev.v
@@ -83,11 +86,11 @@ pub(crate) fn range_function(
             let first = window.first()?;
             let mut prev = first.v;
             let mut n = 0.0;
-            for s in &window[1..] {
+            for (i, s) in window.iter().enumerate().skip(1) {
                 let counted = if func == "changes" {
                     s.v != prev && !(s.v.is_nan() && prev.is_nan())
                 } else {
-                    s.v < prev
+                    s.v < prev || sts.is_some_and(|sts| start_time_reset(window, sts, i))
                 };
                 if counted {
                     n += 1.0;
@@ -226,53 +229,96 @@ fn linear_regression(samples: &[Sample], intercept_time: i64) -> Option<(f64, f6
 /// between the first and last samples (adding back counter resets), extrapolated towards
 /// the window's ends by at most half an average sample interval, and not below zero for
 /// counters.
+///
+/// With start times (`sts`, one per sample, 0 if unknown), a counter also resets where a
+/// sample's start time says so ([`start_time_reset`]), and when the first sample's start
+/// time is valid and inside the window the count is taken from zero at that time instead
+/// of extrapolating to the window's start.
 fn extrapolated(
     window: &[Sample],
+    sts: Option<&[i64]>,
     start: i64,
     end: i64,
     counter: bool,
     per_second: bool,
 ) -> Option<f64> {
-    let (first, last) = match window {
-        [first, .., last] => (first, last),
-        _ => return None,
-    };
+    let (first, last) = (window.first()?, window.last()?);
     let mut result = last.v - first.v;
     if counter {
         let mut prev = first.v;
-        for s in &window[1..] {
-            if s.v < prev {
+        for (i, s) in window.iter().enumerate().skip(1) {
+            if s.v < prev || sts.is_some_and(|sts| start_time_reset(window, sts, i)) {
                 result += prev;
             }
             prev = s.v;
         }
     }
     let sampled = (last.t - first.t) as f64 / 1000.0;
-    let mut to_start = (first.t - start) as f64 / 1000.0;
-    let mut to_end = (end - last.t) as f64 / 1000.0;
-    let average = sampled / (window.len() - 1) as f64;
-    // Samples within 110% of the average interval of an edge are extrapolated to it; a
-    // series that seems to start or end inside the window only by half an interval.
-    let threshold = average * 1.1;
-    if to_start >= threshold {
-        to_start = average / 2.0;
-    }
-    if counter && result > 0.0 && first.v >= 0.0 {
-        // A counter cannot go below zero: do not extrapolate past where it would be 0. This
-        // applies after the cap above, as in Prometheus.
-        let to_zero = sampled * (first.v / result);
-        if to_zero < to_start {
-            to_start = to_zero;
+    let average = (window.len() > 1).then(|| sampled / (window.len() - 1) as f64);
+    let mut factor = match sts.map(|sts| sts[0]) {
+        Some(st) if counter && valid_start_time(st, first) && st > start => {
+            // Counted from zero at the start time: only the right end is extrapolated.
+            result += first.v;
+            let counted = (last.t - st) as f64 / 1000.0;
+            let to_end = match average {
+                Some(average) => capped_gap((end - last.t) as f64 / 1000.0, average),
+                None => 0.0,
+            };
+            (counted + to_end) / counted
         }
-    }
-    if to_end >= threshold {
-        to_end = average / 2.0;
-    }
-    let mut factor = (sampled + to_start + to_end) / sampled;
+        _ => {
+            let average = average?;
+            let mut to_start = capped_gap((first.t - start) as f64 / 1000.0, average);
+            if counter && result > 0.0 && first.v >= 0.0 {
+                // A counter cannot go below zero: do not extrapolate past where it would be
+                // 0. This applies after the cap, as in Prometheus.
+                let to_zero = sampled * (first.v / result);
+                if to_zero < to_start {
+                    to_start = to_zero;
+                }
+            }
+            let to_end = capped_gap((end - last.t) as f64 / 1000.0, average);
+            (sampled + to_start + to_end) / sampled
+        }
+    };
     if per_second {
         factor /= (end - start) as f64 / 1000.0;
     }
     Some(result * factor)
+}
+
+/// How far to extrapolate over a gap of `gap` seconds between the samples and a window's
+/// edge: all of it if the samples come within 110% of their average interval of the edge,
+/// else half an interval (the series seems to start or end inside the window).
+fn capped_gap(gap: f64, average: f64) -> f64 {
+    if gap >= average * 1.1 {
+        average / 2.0
+    } else {
+        gap
+    }
+}
+
+/// Whether a start time is usable: known (not 0) and before its sample.
+fn valid_start_time(st: i64, sample: &Sample) -> bool {
+    st != 0 && st < sample.t
+}
+
+/// Whether sample `i` of `window` starts a new count by its start time `sts[i]`: the start
+/// time is valid and after the previous sample, or at it while the previous sample's start
+/// time is valid too (each sample a delta since the one before). A start time at the
+/// previous sample after an unknown or invalid one is a cumulative series with an unknown
+/// start, not a reset.
+pub(crate) fn start_time_reset(window: &[Sample], sts: &[i64], i: usize) -> bool {
+    let (st, prev) = (sts[i], &window[i - 1]);
+    valid_start_time(st, &window[i])
+        && (st > prev.t || (st == prev.t && valid_start_time(sts[i - 1], prev)))
+}
+
+/// Whether a start time overlaps the sample before: known, before the previous sample,
+/// and not the previous sample's own start time.
+pub(crate) fn start_time_overlaps(sts: &[i64], window: &[Sample], i: usize) -> bool {
+    let st = sts[i];
+    st != 0 && st < window[i - 1].t && st != sts[i - 1]
 }
 
 /// Sums with Kahan-Babuška compensation, as Prometheus does, so that long windows keep
@@ -379,12 +425,12 @@ mod tests {
         let window = w(&(1..=10)
             .map(|i| (i * 30_000, (i * 10) as f64))
             .collect::<Vec<_>>());
-        let r = range_function("rate", &window, 300_000, 300_000, &[], 0).unwrap();
+        let r = range_function("rate", &window, None, 300_000, 300_000, &[], 0).unwrap();
         assert!((r - 1.0 / 3.0).abs() < 1e-9, "{r}");
-        let inc = range_function("increase", &window, 300_000, 300_000, &[], 0).unwrap();
+        let inc = range_function("increase", &window, None, 300_000, 300_000, &[], 0).unwrap();
         assert!((inc - 100.0).abs() < 1e-9, "{inc}");
         assert_eq!(
-            range_function("rate", &w(&[(0, 1.0)]), 300_000, 300_000, &[], 0),
+            range_function("rate", &w(&[(0, 1.0)]), None, 300_000, 300_000, &[], 0),
             None
         );
     }
@@ -400,11 +446,14 @@ mod tests {
         // 10 -> 20 (+10), reset to 5 (+5 from zero), -> 15 (+10): 25 over 3 minutes. The
         // window (30s, 270s] starts and ends 30s from the samples, within 110% of the 60s
         // interval: extrapolated to both edges, 25 * 240/180.
-        let inc = range_function("increase", &window, 270_000, 240_000, &[], 0).unwrap();
+        let inc = range_function("increase", &window, None, 270_000, 240_000, &[], 0).unwrap();
         assert!((inc - 25.0 * 240.0 / 180.0).abs() < 1e-9, "{inc}");
-        assert_eq!(range_function("resets", &window, 0, 0, &[], 0), Some(1.0));
         assert_eq!(
-            range_function("irate", &window, 0, 0, &[], 0),
+            range_function("resets", &window, None, 0, 0, &[], 0),
+            Some(1.0)
+        );
+        assert_eq!(
+            range_function("irate", &window, None, 0, 0, &[], 0),
             Some(10.0 / 60.0)
         );
     }
@@ -413,33 +462,36 @@ mod tests {
     fn over_time_aggregates() {
         let window = w(&[(1, 1.0), (2, f64::NAN), (3, 4.0), (4, 2.0)]);
         assert_eq!(
-            range_function("max_over_time", &window, 0, 0, &[], 0),
+            range_function("max_over_time", &window, None, 0, 0, &[], 0),
             Some(4.0)
         );
         assert_eq!(
-            range_function("min_over_time", &window, 0, 0, &[], 0),
+            range_function("min_over_time", &window, None, 0, 0, &[], 0),
             Some(1.0)
         );
         assert_eq!(
-            range_function("count_over_time", &window, 0, 0, &[], 0),
+            range_function("count_over_time", &window, None, 0, 0, &[], 0),
             Some(4.0)
         );
-        assert_eq!(range_function("changes", &window, 0, 0, &[], 0), Some(3.0));
+        assert_eq!(
+            range_function("changes", &window, None, 0, 0, &[], 0),
+            Some(3.0)
+        );
         let clean = w(&[(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]);
         assert_eq!(
-            range_function("avg_over_time", &clean, 0, 0, &[], 0),
+            range_function("avg_over_time", &clean, None, 0, 0, &[], 0),
             Some(2.5)
         );
         assert_eq!(
-            range_function("quantile_over_time", &clean, 0, 0, &[0.5], 0),
+            range_function("quantile_over_time", &clean, None, 0, 0, &[0.5], 0),
             Some(2.5)
         );
         assert_eq!(
-            range_function("stdvar_over_time", &clean, 0, 0, &[], 0),
+            range_function("stdvar_over_time", &clean, None, 0, 0, &[], 0),
             Some(1.25)
         );
         assert_eq!(
-            range_function("quantile_over_time", &clean, 0, 0, &[2.0], 0),
+            range_function("quantile_over_time", &clean, None, 0, 0, &[2.0], 0),
             Some(f64::INFINITY)
         );
     }

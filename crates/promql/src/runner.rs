@@ -7,8 +7,8 @@
 //! unordered unless `expect ordered`). Annotations are checked as upstream checks
 //! them (`expect warn`, `expect no_info`, with or without a message); native histograms in `load`
 //! are skipped (with `load_with_nhcb`, the native copies of classic histograms too), and an
-//! eval that fails while selecting any of those series fails for that reason; so does one
-//! over series loaded with start timestamps (`@st` lines), which storage does not keep. Each failure carries a reason, and the
+//! eval that fails while selecting any of those series fails for that reason. Start
+//! timestamps (`@st` lines, relative to their samples) are stored with the samples. Each failure carries a reason, and the
 //! known-failures file groups failures by reason.
 
 use std::collections::BTreeMap;
@@ -51,21 +51,17 @@ pub struct Outcome {
 pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<Outcome>, String> {
     let script = crate::promqltest::parse(text).map_err(|e| format!("{file}: {e}"))?;
     let mut store = MemStorage::new();
-    // The series loaded as native histograms, which the engine does not read yet, and
-    // those loaded with start timestamps, which storage does not keep yet.
+    // The series loaded as native histograms, which the engine does not read yet.
     let mut native: Vec<Labels> = Vec::new();
-    let mut started: Vec<Labels> = Vec::new();
     let mut out = Vec::new();
     for command in &script.commands {
         match command {
             Command::Clear { .. } => {
                 store = MemStorage::new();
                 native.clear();
-                started.clear();
             }
             Command::Load(load) => {
                 native.extend(native_histogram_series(load));
-                started.extend(load.start_times.iter().map(|(labels, _)| labels.clone()));
                 // Upstream keys a load's series by labels: a later line for the same series
                 // replaces an earlier one.
                 let mut series: Vec<&(Labels, Vec<Value>)> = Vec::new();
@@ -77,6 +73,12 @@ pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<Outcome
                 }
                 let mut app = store.appender();
                 for (labels, values) in series {
+                    let start_times = load
+                        .start_times
+                        .iter()
+                        .rfind(|(l, _)| l == labels)
+                        .map(|(_, sts)| sts.as_slice())
+                        .unwrap_or_default();
                     for (k, v) in values.iter().enumerate() {
                         let t = k as i64 * load.interval;
                         let value = match v {
@@ -84,7 +86,8 @@ pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<Outcome
                             Value::Stale => STALE_NAN,
                             Value::Missing | Value::Histogram(_) => continue,
                         };
-                        app.append(None, labels, t, value)
+                        let st = start_times.get(k).copied().flatten().map_or(0, |o| t + o);
+                        app.append_with_start_time(None, labels, t, st, value)
                             .map_err(|e| format!("{file}:{}: loading {labels}: {e}", load.line))?;
                     }
                 }
@@ -97,8 +100,6 @@ pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<Outcome
                 failure: check(eval, &store, engine).err().map(|failure| {
                     if reads_any(&eval.expr, &native) {
                         NATIVE_HISTOGRAMS.to_owned()
-                    } else if reads_any(&eval.expr, &started) {
-                        START_TIMESTAMPS.to_owned()
                     } else {
                         failure
                     }
@@ -111,9 +112,6 @@ pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<Outcome
 
 /// Why an eval over native histograms fails.
 const NATIVE_HISTOGRAMS: &str = "native histograms are not supported yet";
-
-/// Why an eval over series with start timestamps (`@st` load lines) fails.
-const START_TIMESTAMPS: &str = "start timestamps are not stored yet";
 
 /// The series a load gives native histogram samples: those with a histogram value, and
 /// with `load_with_nhcb` the classic histograms, which it also loads as native histograms
@@ -258,7 +256,7 @@ pub fn reason(failure: &str) -> String {
     if failure.starts_with("annotations") {
         return "annotations: missing, unexpected or worded differently".into();
     }
-    if failure == NATIVE_HISTOGRAMS || failure == START_TIMESTAMPS {
+    if failure == NATIVE_HISTOGRAMS {
         return failure.to_owned();
     }
     if failure.starts_with("expected the evaluation to fail") {

@@ -183,6 +183,22 @@ pub trait Appender: Send {
         v: f64,
     ) -> Result<SeriesRef, AppendError>;
 
+    /// Appends one sample with its start time `st`: when the counting that led to `v`
+    /// began (OpenMetrics' `_created`, OTLP's start time), 0 if unknown. Stores that keep
+    /// start times return it from [`SampleIterator::start_time`]; the others drop it, as
+    /// this default does.
+    fn append_with_start_time(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        t: Timestamp,
+        st: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        let _ = st;
+        self.append(series, labels, t, v)
+    }
+
     /// Makes every appended sample visible and, for a durable store, durable as the store's
     /// sync policy promises.
     fn commit(self: Box<Self>) -> Result<(), StorageError>;
@@ -278,6 +294,12 @@ pub trait SampleIterator: Send {
         Ok(None)
     }
 
+    /// The start time of the sample `next` or `seek` returned last, 0 if it has none or the
+    /// store keeps no start times.
+    fn start_time(&self) -> Timestamp {
+        0
+    }
+
     /// Collects the remaining samples.
     fn collect_vec(&mut self) -> Result<Vec<Sample>, StorageError> {
         let mut out = Vec::new();
@@ -286,23 +308,63 @@ pub trait SampleIterator: Send {
         }
         Ok(out)
     }
+
+    /// Collects the remaining samples and, if any has one, their start times.
+    fn collect_with_start_times(
+        &mut self,
+    ) -> Result<(Vec<Sample>, Option<Vec<Timestamp>>), StorageError> {
+        let mut samples = Vec::new();
+        let mut start_times = Vec::new();
+        while let Some(s) = self.next()? {
+            samples.push(s);
+            start_times.push(self.start_time());
+        }
+        let any = start_times.iter().any(|&st| st != 0);
+        Ok((samples, any.then_some(start_times)))
+    }
 }
+
+/// Start times of a series' samples, by sample time; samples without one are absent.
+pub type StartTimes = std::sync::Arc<std::collections::BTreeMap<Timestamp, Timestamp>>;
 
 /// A sample iterator over an in-memory list.
 #[derive(Debug, Default, Clone)]
 pub struct VecIterator {
     samples: Vec<Sample>,
     next: usize,
+    start_times: Option<StartTimes>,
 }
 
 impl VecIterator {
     /// Iterates over `samples`, which must be in timestamp order.
     pub fn new(samples: Vec<Sample>) -> Self {
-        Self { samples, next: 0 }
+        Self {
+            samples,
+            next: 0,
+            start_times: None,
+        }
+    }
+
+    /// Iterates over `samples`, whose start times `start_times` has.
+    pub fn with_start_times(samples: Vec<Sample>, start_times: StartTimes) -> Self {
+        Self {
+            start_times: Some(start_times),
+            ..Self::new(samples)
+        }
     }
 }
 
 impl SampleIterator for VecIterator {
+    fn start_time(&self) -> Timestamp {
+        let (Some(times), Some(i)) = (&self.start_times, self.next.checked_sub(1)) else {
+            return 0;
+        };
+        self.samples
+            .get(i)
+            .and_then(|s| times.get(&s.t).copied())
+            .unwrap_or(0)
+    }
+
     fn next(&mut self) -> Result<Option<Sample>, StorageError> {
         let s = self.samples.get(self.next).copied();
         self.next += usize::from(s.is_some());

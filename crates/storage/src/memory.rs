@@ -1,7 +1,8 @@
 //! The reference store: everything in memory, simple enough to be obviously right.
 //!
 //! It defines the contract's behaviour by example: the conformance suite runs on it first,
-//! and other stores are compared against it. It is not meant to be fast or small.
+//! and other stores are compared against it. It is not meant to be fast or small. It keeps
+//! samples' start times.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -10,7 +11,8 @@ use model::{Labels, Matcher, Sample, Timestamp, matches_all};
 
 use crate::{
     AppendError, Appendable, Appender, Querier, Queryable, SampleIterator, SampleOrder,
-    SelectHints, Series, SeriesRef, SeriesSet, StorageError, VecIterator, validate_labels,
+    SelectHints, Series, SeriesRef, SeriesSet, StartTimes, StorageError, VecIterator,
+    validate_labels,
 };
 
 /// A store holding every sample in memory.
@@ -33,6 +35,7 @@ struct State {
 struct MemSeries {
     labels: Labels,
     samples: Arc<Vec<Sample>>,
+    start_times: StartTimes,
 }
 
 impl MemStorage {
@@ -73,10 +76,13 @@ impl Appendable for MemStorage {
     }
 }
 
+/// An appended sample and its start time (0 if none).
+type Pending = (Sample, Timestamp);
+
 struct MemAppender<'a> {
     store: &'a MemStorage,
     /// Appended samples by series: the series' labels and its new samples in order.
-    pending: Vec<(SeriesRef, Labels, Vec<Sample>)>,
+    pending: Vec<(SeriesRef, Labels, Vec<Pending>)>,
     /// Where each series' entry is in `pending`.
     index: HashMap<SeriesRef, usize>,
 }
@@ -87,6 +93,17 @@ impl Appender for MemAppender<'_> {
         series: Option<SeriesRef>,
         labels: &Labels,
         t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
+        self.append_with_start_time(series, labels, t, 0, v)
+    }
+
+    fn append_with_start_time(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        t: Timestamp,
+        st: Timestamp,
         v: f64,
     ) -> Result<SeriesRef, AppendError> {
         validate_labels(labels)?;
@@ -125,6 +142,7 @@ impl Appender for MemAppender<'_> {
                         state.series.push(MemSeries {
                             labels: labels.clone(),
                             samples: Arc::default(),
+                            start_times: Arc::default(),
                         });
                         let r = SeriesRef::new(state.series.len() as u64).unwrap_or(SeriesRef::MIN);
                         state.by_labels.insert(labels.clone(), r);
@@ -135,15 +153,15 @@ impl Appender for MemAppender<'_> {
         };
         let slot = self.index.get(&r).copied();
         let last = slot
-            .and_then(|i| self.pending[i].2.last().copied())
+            .and_then(|i| self.pending[i].2.last().map(|(s, _)| *s))
             .or(committed_last);
-        if SampleOrder::check(last, Sample::new(t, v), labels)? {
+        let sample = Sample::new(t, v);
+        if SampleOrder::check(last, sample, labels)? {
             match slot {
-                Some(i) => self.pending[i].2.push(Sample::new(t, v)),
+                Some(i) => self.pending[i].2.push((sample, st)),
                 None => {
                     self.index.insert(r, self.pending.len());
-                    self.pending
-                        .push((r, labels.clone(), vec![Sample::new(t, v)]));
+                    self.pending.push((r, labels.clone(), vec![(sample, st)]));
                 }
             }
         }
@@ -156,10 +174,15 @@ impl Appender for MemAppender<'_> {
         for (r, labels, samples) in self.pending {
             let series = &mut state.series[r.get() as usize - 1];
             let stored = Arc::make_mut(&mut series.samples);
-            for s in samples {
+            for (s, st) in samples {
                 // Another transaction may have committed this series past `s` meanwhile.
                 match SampleOrder::check(stored.last().copied(), s, &labels) {
-                    Ok(true) => stored.push(s),
+                    Ok(true) => {
+                        stored.push(s);
+                        if st != 0 {
+                            Arc::make_mut(&mut series.start_times).insert(s.t, st);
+                        }
+                    }
                     Ok(false) => {}
                     Err(_) => dropped += 1,
                 }
@@ -200,13 +223,13 @@ impl MemQuerier {
         s.samples[lo..hi.max(lo)].to_vec()
     }
 
-    fn matching(&self, matchers: &[Matcher]) -> Vec<(Labels, Vec<Sample>)> {
-        let mut out: Vec<(Labels, Vec<Sample>)> = self
+    fn matching(&self, matchers: &[Matcher]) -> Vec<(Labels, Vec<Sample>, StartTimes)> {
+        let mut out: Vec<(Labels, Vec<Sample>, StartTimes)> = self
             .series
             .iter()
             .filter(|s| matches_all(matchers, &s.labels))
-            .map(|s| (s.labels.clone(), self.in_range(s)))
-            .filter(|(_, samples)| !samples.is_empty())
+            .map(|s| (s.labels.clone(), self.in_range(s), s.start_times.clone()))
+            .filter(|(_, samples, _)| !samples.is_empty())
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
@@ -220,10 +243,15 @@ impl Querier for MemQuerier {
         matchers: &[Matcher],
     ) -> Result<SeriesSet<'_>, StorageError> {
         Ok(Box::new(self.matching(matchers).into_iter().map(
-            |(labels, samples)| {
+            |(labels, samples, start_times)| {
+                let samples = if start_times.is_empty() {
+                    VecIterator::new(samples)
+                } else {
+                    VecIterator::with_start_times(samples, start_times)
+                };
                 Ok(Series {
                     labels,
-                    samples: Box::new(VecIterator::new(samples)) as Box<dyn SampleIterator>,
+                    samples: Box::new(samples) as Box<dyn SampleIterator>,
                 })
             },
         )))
@@ -233,7 +261,7 @@ impl Querier for MemQuerier {
         let names: BTreeSet<String> = self
             .matching(matchers)
             .iter()
-            .flat_map(|(l, _)| l.iter().map(|l| l.name.to_string()))
+            .flat_map(|(l, _, _)| l.iter().map(|l| l.name.to_string()))
             .collect();
         Ok(names.into_iter().collect())
     }
@@ -242,7 +270,7 @@ impl Querier for MemQuerier {
         let values: BTreeSet<String> = self
             .matching(matchers)
             .iter()
-            .filter_map(|(l, _)| l.get(name).map(str::to_owned))
+            .filter_map(|(l, _, _)| l.get(name).map(str::to_owned))
             .collect();
         Ok(values.into_iter().collect())
     }
@@ -250,8 +278,34 @@ impl Querier for MemQuerier {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     crate::conformance_tests!(
         crate::MemStorage::new(),
         crate::MemStorage::with_series_limit
     );
+
+    #[test]
+    fn start_times_are_kept_per_sample() {
+        let store = MemStorage::new();
+        let labels = Labels::from_pairs([("__name__", "c_total")]);
+        let mut app = store.appender();
+        app.append_with_start_time(None, &labels, 10, 5, 1.0)
+            .unwrap();
+        app.append(None, &labels, 20, 2.0).unwrap();
+        app.append_with_start_time(None, &labels, 30, 25, 1.0)
+            .unwrap();
+        app.commit().unwrap();
+        let querier = store.querier(0, 100).unwrap();
+        let mut set = querier.select(&SelectHints::default(), &[]).unwrap();
+        let mut series = set.next().unwrap().unwrap();
+        let (samples, start_times) = series.samples.collect_with_start_times().unwrap();
+        assert_eq!(samples.len(), 3);
+        assert_eq!(start_times, Some(vec![5, 0, 25]));
+        // A range without any start time reports none.
+        let querier = store.querier(15, 25).unwrap();
+        let mut set = querier.select(&SelectHints::default(), &[]).unwrap();
+        let mut series = set.next().unwrap().unwrap();
+        assert_eq!(series.samples.collect_with_start_times().unwrap().1, None);
+    }
 }
