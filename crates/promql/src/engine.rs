@@ -635,9 +635,14 @@ impl Query<'_> {
                 .iter()
                 .enumerate()
                 .filter_map(|(k, (t, at, window))| {
-                    let step_params: Vec<f64> = params.iter().map(|p| p[k]).collect();
+                    // At most two parameters: kept on the stack, as this runs per point.
+                    let mut at_step = [0.0; 2];
+                    for (slot, p) in at_step.iter_mut().zip(&params) {
+                        *slot = p[k];
+                    }
+                    let step_params = &at_step[..params.len().min(2)];
                     let sts = series.start_times_of(k);
-                    crate::functions::range_function(func, window, sts, at, range, &step_params, t)
+                    crate::functions::range_function(func, window, sts, at, range, step_params, t)
                         .map(|v| Sample::new(t, v))
                 })
                 .collect();

@@ -309,10 +309,18 @@ pub trait SampleIterator: Send {
         Ok(out)
     }
 
+    /// Whether the samples may have start times; `false` lets readers skip asking.
+    fn has_start_times(&self) -> bool {
+        false
+    }
+
     /// Collects the remaining samples and, if any has one, their start times.
     fn collect_with_start_times(
         &mut self,
     ) -> Result<(Vec<Sample>, Option<Vec<Timestamp>>), StorageError> {
+        if !self.has_start_times() {
+            return Ok((self.collect_vec()?, None));
+        }
         let mut samples = Vec::new();
         let mut start_times = Vec::new();
         while let Some(s) = self.next()? {
@@ -355,6 +363,10 @@ impl VecIterator {
 }
 
 impl SampleIterator for VecIterator {
+    fn has_start_times(&self) -> bool {
+        self.start_times.is_some()
+    }
+
     fn start_time(&self) -> Timestamp {
         let (Some(times), Some(i)) = (&self.start_times, self.next.checked_sub(1)) else {
             return 0;
