@@ -362,10 +362,9 @@ async fn evaluate(
 }
 
 /// Runs synchronous work (evaluation, storage reads) from a handler. On a multi-threaded
-/// runtime the worker thread hands its other tasks off first (`block_in_place`), so the
-/// work runs where the request arrived, with that thread's warm allocator and caches
-/// (measured: a thread-pool hop made queries ~15% slower); on a current-thread runtime, as
-/// in tests, it runs inline.
+/// runtime the worker thread hands its other tasks off first (`block_in_place`), so other
+/// requests keep being served while the work runs where the request arrived, with no hop
+/// to another thread; on a current-thread runtime, as in tests, it runs inline.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
