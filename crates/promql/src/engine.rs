@@ -20,9 +20,12 @@
 //! `max_samples`, and with `Timeout` once it has run past its timeout, checked before each
 //! node and after each series read.
 //!
-//! Work in progress: `limitk`, `limit_ratio`, range vectors as query results, annotations
-//! and native histograms (and the `histogram_*` functions that only read them) return an
-//! `Execution` error saying they are not implemented yet.
+//! Annotations (warnings and infos) are collected as Prometheus words and places them. An
+//! instant query of a range selector or subquery returns its raw samples. With delayed
+//! name removal, operations mark the metric name and the query drops it at the end.
+//!
+//! Not yet: native histograms (storage has none), and with them the `histogram_*`
+//! functions that only read native histograms, which fail saying so.
 
 use std::time::{Duration, Instant};
 

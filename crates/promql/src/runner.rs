@@ -242,9 +242,6 @@ fn category(message: &str) -> String {
 /// details (`cargo xtask promqltest --failures` prints those).
 pub fn reason(failure: &str) -> String {
     if let Some(what) = failure.strip_prefix("not implemented yet: ") {
-        if what.ends_with(" of a subquery") {
-            return "not implemented yet: subqueries".into();
-        }
         return format!("not implemented yet: {what}s");
     }
     if failure.starts_with("parse error") {
