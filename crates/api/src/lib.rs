@@ -221,7 +221,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     if let Ok(secs) = s.parse::<f64>() {
         return (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0).round() as i64);
     }
-    promql::promqltest::parse_duration(s)
+    model::parse_duration(s)
 }
 
 fn time_param(p: &Params, name: &str, default: Option<i64>) -> Result<i64, ApiError> {

@@ -9,9 +9,11 @@
 //!
 //! This crate is pure data at the bottom of the dependency graph: no I/O, no async.
 
+mod duration;
 mod labels;
 mod matcher;
 
+pub use duration::{format_duration, parse_duration};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError, matches_all};
 

@@ -24,7 +24,7 @@
 //! `fail` (with `msg:` or `regex:`), `ordered`, `warn`/`no_warn`, `info`/`no_info`,
 //! `string "..."`, and `range vector from A to B step S`.
 
-use model::{Labels, LabelsBuilder, METRIC_NAME};
+use model::{Labels, LabelsBuilder, METRIC_NAME, parse_duration};
 
 /// A parsed script.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,39 +183,6 @@ fn err<T>(line: usize, message: impl Into<String>) -> Result<T, ScriptError> {
         line,
         message: message.into(),
     })
-}
-
-/// Parses a Prometheus duration such as `5m`, `1h30m`, `90s` or `0`, in milliseconds.
-pub fn parse_duration(s: &str) -> Option<i64> {
-    if s == "0" {
-        return Some(0);
-    }
-    let mut total: i64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        if digits == 0 {
-            return None;
-        }
-        let n: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let ms = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(ms)?)?;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
 }
 
 /// Parses a time in an eval line: a duration from 0, or plain seconds.
