@@ -161,6 +161,19 @@ impl LabelsBuilder {
         self
     }
 
+    /// The value of label `name`, if set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|l| (*l.name).cmp(name))
+            .ok()
+            .map(|i| &*self.labels[i].value)
+    }
+
+    /// The labels set so far, sorted by name.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Label> {
+        self.labels.iter()
+    }
+
     /// Removes a label.
     pub fn remove(&mut self, name: &str) -> &mut Self {
         self.labels.retain(|l| &*l.name != name);
