@@ -4,8 +4,12 @@
 //! - [`config`]: the configuration, a compatible subset of `prometheus.yml`, checked with
 //!   errors that name the line and key.
 //! - [`relabel`]: every relabelling action, as Prometheus applies them.
+//! - [`target`]: targets' labels and URLs from their groups, through relabelling.
+//! - [`scrape_loop`]: one target's scrapes, staleness and synthetic series.
 
 pub mod config;
 pub mod relabel;
+pub mod scrape_loop;
+pub mod target;
 
 pub use config::{Config, ConfigError};

@@ -1,0 +1,749 @@
+//! One target's scrape loop: fetch, parse, relabel, append, and write the synthetic series.
+//!
+//! Scrapes run at a fixed interval from an offset that spreads targets over it (a hash of
+//! the target, as Prometheus does), so they do not drift. Each scrape's samples are
+//! appended in one transaction, timestamped with the scrape's start unless the target gives
+//! timestamps and the job honours them. A scrape that fails (connection, HTTP status,
+//! parse error, limit) appends nothing but marks the previous scrape's series stale, as
+//! does a series that disappears between scrapes and every series when the target goes
+//! away. Then `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
+//! `scrape_samples_post_metric_relabeling` and `scrape_series_added` are written.
+//!
+//! Parsing and appending are synchronous and run on a blocking thread. Each target keeps a
+//! cache from a series' text to its final labels and storage ref, so a steady target's
+//! labels are built and relabelled once, not at every scrape.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use model::{Labels, LabelsBuilder, STALE_NAN, Timestamp};
+use storage::{AppendError, Appendable, SeriesRef};
+use textparse::{Entry, Format};
+
+use crate::relabel::{RelabelConfig, relabel};
+use crate::target::Target;
+
+/// How a job's scrapes treat what they read.
+#[derive(Debug, Clone, Default)]
+pub struct ScrapeOptions {
+    /// Keep scraped labels that clash with target labels.
+    pub honor_labels: bool,
+    /// Use the target's timestamps.
+    pub honor_timestamps: bool,
+    /// Fail a scrape with more samples than this after relabelling (0: none).
+    pub sample_limit: usize,
+    /// Fail a scrape with a series of more labels than this (0: none).
+    pub label_limit: usize,
+    /// Fail a scrape with a longer label name (0: none).
+    pub label_name_length_limit: usize,
+    /// Fail a scrape with a longer label value (0: none).
+    pub label_value_length_limit: usize,
+    /// Fail a scrape with a larger uncompressed body, in bytes (0: none).
+    pub body_size_limit: u64,
+    /// Relabelling of scraped series.
+    pub metric_relabel: Vec<RelabelConfig>,
+    /// The `Authorization` header's value, if any.
+    pub authorization: Option<String>,
+}
+
+/// The health of a target, as `/api/v1/targets` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Not scraped yet.
+    Unknown,
+    /// The last scrape worked.
+    Up,
+    /// The last scrape failed.
+    Down,
+}
+
+impl Health {
+    /// As Prometheus writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// What the last scrape of a target did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapeStatus {
+    /// Up, down or not scraped yet.
+    pub health: Health,
+    /// Why the last scrape failed; empty if it did not.
+    pub last_error: String,
+    /// When it started, in ms (0 if never).
+    pub last_scrape: Timestamp,
+    /// How long it took, in seconds.
+    pub last_duration: f64,
+    /// Samples it read.
+    pub samples: usize,
+}
+
+impl Default for ScrapeStatus {
+    fn default() -> Self {
+        Self {
+            health: Health::Unknown,
+            last_error: String::new(),
+            last_scrape: 0,
+            last_duration: 0.0,
+            samples: 0,
+        }
+    }
+}
+
+/// A series' labels once built, or `None` if metric relabelling drops it, and its ref.
+#[derive(Debug, Clone)]
+struct Cached {
+    labels: Option<Labels>,
+    series: Option<SeriesRef>,
+}
+
+/// What a loop remembers between scrapes.
+#[derive(Debug, Default)]
+pub(crate) struct LoopState {
+    /// By the series' text as the target writes it.
+    cache: HashMap<String, Cached>,
+    /// The series (cache keys) the last successful scrape appended.
+    previous: HashSet<String>,
+}
+
+/// What one scrape read and wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Report {
+    /// Sample lines read.
+    pub scraped: usize,
+    /// Samples left after metric relabelling.
+    pub post_relabel: usize,
+    /// Series not seen before.
+    pub added: usize,
+}
+
+/// Milliseconds since the epoch now.
+pub(crate) fn now_ms() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Appends one scrape's body: every sample, and stale markers for the previous scrape's
+/// series that are gone. Nothing is appended if it fails.
+pub(crate) fn ingest(
+    state: &mut LoopState,
+    body: &str,
+    format: Format,
+    t: Timestamp,
+    target: &Labels,
+    options: &ScrapeOptions,
+    store: &dyn Appendable,
+) -> Result<Report, String> {
+    let mut report = Report::default();
+    // Parse and resolve first: a scrape that fails appends nothing.
+    let mut samples: Vec<(String, f64, Timestamp)> = Vec::new();
+    let mut current: HashSet<String> = HashSet::new();
+    for entry in textparse::Parser::new(body, format) {
+        let Entry::Sample(s) = entry.map_err(|e| e.to_string())? else {
+            continue;
+        };
+        report.scraped += 1;
+        if !state.cache.contains_key(s.series) {
+            let labels = series_labels(&s, target, options)?;
+            if labels.is_some() {
+                report.added += 1;
+            }
+            state.cache.insert(
+                s.series.to_owned(),
+                Cached {
+                    labels,
+                    series: None,
+                },
+            );
+        }
+        if state.cache[s.series].labels.is_none() {
+            continue;
+        }
+        if !current.insert(s.series.to_owned()) {
+            // The same series twice in one scrape: Prometheus keeps the first.
+            continue;
+        }
+        let at = match s.timestamp {
+            Some(ts) if options.honor_timestamps => ts,
+            _ => t,
+        };
+        samples.push((s.series.to_owned(), s.value, at));
+    }
+    report.post_relabel = samples.len();
+    if options.sample_limit > 0 && samples.len() > options.sample_limit {
+        return Err(format!(
+            "sample_limit exceeded: {} samples after relabelling, the limit is {}",
+            samples.len(),
+            options.sample_limit
+        ));
+    }
+    let mut app = store.appender();
+    for (key, v, at) in &samples {
+        append(&mut *app, state, key, *at, *v)?;
+    }
+    let gone: Vec<String> = state.previous.difference(&current).cloned().collect();
+    for key in &gone {
+        append(&mut *app, state, key, t, STALE_NAN)?;
+    }
+    app.commit().map_err(|e| e.to_string())?;
+    state.previous = current;
+    Ok(report)
+}
+
+/// Appends one sample of the cached series `key`; a sample the store refuses for its
+/// timestamp (out of order, duplicate, too old) is skipped, as Prometheus skips it.
+fn append(
+    app: &mut dyn storage::Appender,
+    state: &mut LoopState,
+    key: &str,
+    t: Timestamp,
+    v: f64,
+) -> Result<(), String> {
+    let Some(cached) = state.cache.get_mut(key) else {
+        return Ok(());
+    };
+    let Some(labels) = &cached.labels else {
+        return Ok(());
+    };
+    match app.append(cached.series, labels, t, v) {
+        Ok(r) => {
+            cached.series = Some(r);
+            Ok(())
+        }
+        Err(
+            AppendError::OutOfOrder { .. }
+            | AppendError::Duplicate { .. }
+            | AppendError::TooOld { .. },
+        ) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The final labels of a scraped series: its own, the target's (a clash renames the
+/// scraped label to `exported_<name>` unless the job honours labels), then metric
+/// relabelling; `None` if that drops it. Fails on a label limit.
+fn series_labels(
+    s: &textparse::SampleLine<'_>,
+    target: &Labels,
+    options: &ScrapeOptions,
+) -> Result<Option<Labels>, String> {
+    let mut b = LabelsBuilder::new();
+    for (name, value) in &s.labels {
+        b.set(name, value);
+    }
+    for l in target.iter() {
+        match b.get(&l.name) {
+            Some(_) if options.honor_labels => {}
+            Some(scraped) => {
+                let scraped = scraped.to_owned();
+                let mut exported = format!("exported_{}", l.name);
+                while b.get(&exported).is_some() {
+                    exported = format!("exported_{exported}");
+                }
+                b.set(&exported, &scraped);
+                b.set_shared(l.name.clone(), l.value.clone());
+            }
+            None => {
+                b.set_shared(l.name.clone(), l.value.clone());
+            }
+        }
+    }
+    b.set(model::METRIC_NAME, s.name);
+    if !relabel(&options.metric_relabel, &mut b) {
+        return Ok(None);
+    }
+    let labels = b.build();
+    if options.label_limit > 0 && labels.len() > options.label_limit {
+        return Err(format!(
+            "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+            s.name,
+            labels.len(),
+            options.label_limit
+        ));
+    }
+    for l in labels.iter() {
+        if options.label_name_length_limit > 0 && l.name.len() > options.label_name_length_limit {
+            return Err(format!(
+                "label_name_length_limit exceeded (metric: {}, label name: {}, length: {}, limit: {})",
+                s.name,
+                l.name,
+                l.name.len(),
+                options.label_name_length_limit
+            ));
+        }
+        if options.label_value_length_limit > 0 && l.value.len() > options.label_value_length_limit
+        {
+            return Err(format!(
+                "label_value_length_limit exceeded (metric: {}, label name: {}, value: {:?}, length: {}, limit: {})",
+                s.name,
+                l.name,
+                l.value,
+                l.value.len(),
+                options.label_value_length_limit
+            ));
+        }
+    }
+    Ok(Some(labels))
+}
+
+/// Marks every series of the last successful scrape stale at `t`, and forgets them.
+pub(crate) fn mark_all_stale(
+    state: &mut LoopState,
+    t: Timestamp,
+    store: &dyn Appendable,
+) -> Result<(), String> {
+    if state.previous.is_empty() {
+        return Ok(());
+    }
+    let mut app = store.appender();
+    for key in std::mem::take(&mut state.previous) {
+        append(&mut *app, state, &key, t, STALE_NAN)?;
+    }
+    app.commit().map_err(|e| e.to_string())
+}
+
+/// Writes the synthetic series of one scrape.
+pub(crate) fn write_report(
+    store: &dyn Appendable,
+    target: &Labels,
+    t: Timestamp,
+    up: bool,
+    duration: f64,
+    report: Report,
+) -> Result<(), String> {
+    let mut app = store.appender();
+    let series = [
+        ("up", if up { 1.0 } else { 0.0 }),
+        ("scrape_duration_seconds", duration),
+        ("scrape_samples_scraped", report.scraped as f64),
+        (
+            "scrape_samples_post_metric_relabeling",
+            report.post_relabel as f64,
+        ),
+        ("scrape_series_added", report.added as f64),
+    ];
+    for (name, v) in series {
+        let mut b = target.builder();
+        b.set(model::METRIC_NAME, name);
+        match app.append(None, &b.build(), t, v) {
+            Ok(_)
+            | Err(
+                AppendError::OutOfOrder { .. }
+                | AppendError::Duplicate { .. }
+                | AppendError::TooOld { .. },
+            ) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    app.commit().map_err(|e| e.to_string())
+}
+
+/// Marks the synthetic series stale, when the target goes away.
+fn stale_report(store: &dyn Appendable, target: &Labels, t: Timestamp) -> Result<(), String> {
+    let mut app = store.appender();
+    for name in [
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    ] {
+        let mut b = target.builder();
+        b.set(model::METRIC_NAME, name);
+        let _ = app.append(None, &b.build(), t, STALE_NAN);
+    }
+    app.commit().map_err(|e| e.to_string())
+}
+
+/// The content types a scrape asks for, best first: OpenMetrics, then text 0.0.4.
+const ACCEPT: &str =
+    "application/openmetrics-text;version=1.0.0;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// Fetches a target's exposition: its body and format.
+async fn fetch(
+    client: &reqwest::Client,
+    target: &Target,
+    options: &ScrapeOptions,
+) -> Result<(String, Format), String> {
+    let timeout = Duration::from_millis(target.timeout.unsigned_abs());
+    let mut request = client
+        .get(&target.url)
+        .header(reqwest::header::ACCEPT, ACCEPT)
+        .header(
+            "X-Prometheus-Scrape-Timeout-Seconds",
+            format!("{}", timeout.as_secs_f64()),
+        )
+        .timeout(timeout);
+    if let Some(auth) = &options.authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, auth);
+    }
+    let response = request.send().await.map_err(describe)?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("server returned HTTP status {status}"));
+    }
+    let format = match response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(ct) if ct.starts_with("application/openmetrics-text") => Format::OpenMetrics,
+        _ => Format::Text,
+    };
+    let limit = options.body_size_limit;
+    let mut body: Vec<u8> = Vec::new();
+    let mut response = response;
+    while let Some(chunk) = response.chunk().await.map_err(describe)? {
+        body.extend_from_slice(&chunk);
+        if limit > 0 && body.len() as u64 > limit {
+            return Err(format!(
+                "body size limit exceeded: the response is over {limit} bytes"
+            ));
+        }
+    }
+    let body = String::from_utf8(body).map_err(|e| {
+        format!(
+            "the response is not UTF-8 (at byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    Ok((body, format))
+}
+
+/// A reqwest error as a one-line reason.
+fn describe(e: reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_timeout() {
+        message = format!("scrape timed out: {message}");
+    }
+    message
+}
+
+/// Scrapes `target` every interval until `stop` says so (or its sender is dropped), then
+/// marks its series stale.
+pub async fn run(
+    target: Target,
+    options: Arc<ScrapeOptions>,
+    client: reqwest::Client,
+    store: Arc<dyn Appendable>,
+    status: Arc<Mutex<ScrapeStatus>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let interval = Duration::from_millis(target.interval.unsigned_abs().max(1));
+    // Spread targets over the interval by a hash of the target, as Prometheus does.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    target.url.hash(&mut h);
+    target.labels.hash(&mut h);
+    let offset = Duration::from_millis(h.finish() % interval.as_millis().max(1) as u64);
+    let start = tokio::time::Instant::now() + offset;
+    let mut ticker = tokio::time::interval_at(start, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut state = Some(LoopState::default());
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let begun = Instant::now();
+        let t = now_ms();
+        let fetched = fetch(&client, &target, &options).await;
+        let labels = target.labels.clone();
+        let options_ = options.clone();
+        let store_ = store.clone();
+        let mut st = state.take().unwrap_or_default();
+        let result = tokio::task::spawn_blocking(move || {
+            let outcome = fetched.and_then(|(body, format)| {
+                ingest(
+                    &mut st,
+                    &body,
+                    format,
+                    t,
+                    &labels,
+                    &options_,
+                    store_.as_ref(),
+                )
+            });
+            let (up, report, error) = match outcome {
+                Ok(report) => (true, report, String::new()),
+                Err(e) => {
+                    let stale = mark_all_stale(&mut st, t, store_.as_ref());
+                    let e = match stale {
+                        Ok(()) => e,
+                        Err(s) => format!("{e}; marking series stale failed: {s}"),
+                    };
+                    (false, Report::default(), e)
+                }
+            };
+            let duration = begun.elapsed().as_secs_f64();
+            let written = write_report(store_.as_ref(), &labels, t, up, duration, report);
+            (st, up, report, error, duration, written)
+        })
+        .await;
+        let Ok((st, up, report, error, duration, written)) = result else {
+            tracing::error!(target = %target.url, "a scrape panicked");
+            continue;
+        };
+        state = Some(st);
+        if let Err(e) = written {
+            tracing::warn!(target = %target.url, error = %e, "cannot write the scrape's report");
+        }
+        let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
+        *s = ScrapeStatus {
+            health: if up { Health::Up } else { Health::Down },
+            last_error: error,
+            last_scrape: t,
+            last_duration: duration,
+            samples: report.scraped,
+        };
+    }
+    // The target is gone: its series, and its synthetic ones, end now.
+    let t = now_ms();
+    let labels = target.labels.clone();
+    let mut st = state.unwrap_or_default();
+    let done = tokio::task::spawn_blocking(move || {
+        mark_all_stale(&mut st, t, store.as_ref())
+            .and_then(|()| stale_report(store.as_ref(), &labels, t))
+    })
+    .await;
+    if let Ok(Err(e)) = done {
+        tracing::warn!(target = %target.url, error = %e, "cannot mark the target's series stale");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage::{MemStorage, Queryable, SelectHints};
+
+    fn series(store: &MemStorage) -> Vec<(String, Vec<(i64, f64)>)> {
+        let q = store.querier(i64::MIN, i64::MAX).unwrap();
+        q.select(&SelectHints::default(), &[])
+            .unwrap()
+            .map(|s| {
+                let mut s = s.unwrap();
+                let points = s
+                    .samples
+                    .collect_vec()
+                    .unwrap()
+                    .iter()
+                    .map(|p| (p.t, if model::is_stale_nan(p.v) { -1.0 } else { p.v }))
+                    .collect();
+                (s.labels.to_string(), points)
+            })
+            .collect()
+    }
+
+    fn target() -> Labels {
+        Labels::from_pairs([("instance", "n1:9100"), ("job", "nodes")])
+    }
+
+    #[test]
+    fn samples_get_target_labels_and_disappearing_series_go_stale() {
+        let store = MemStorage::new();
+        let mut state = LoopState::default();
+        let options = ScrapeOptions {
+            honor_timestamps: true,
+            ..ScrapeOptions::default()
+        };
+        let first = "# TYPE a counter\na_total{x=\"1\"} 5\nb 1\n";
+        let report = ingest(
+            &mut state,
+            first,
+            Format::Text,
+            1000,
+            &target(),
+            &options,
+            &store,
+        )
+        .unwrap();
+        assert_eq!(
+            report,
+            Report {
+                scraped: 2,
+                post_relabel: 2,
+                added: 2
+            }
+        );
+        let second = "a_total{x=\"1\"} 6\n";
+        let report = ingest(
+            &mut state,
+            second,
+            Format::Text,
+            2000,
+            &target(),
+            &options,
+            &store,
+        )
+        .unwrap();
+        assert_eq!(report.added, 0);
+        assert_eq!(
+            series(&store),
+            [
+                (
+                    "a_total{instance=\"n1:9100\",job=\"nodes\",x=\"1\"}".to_owned(),
+                    vec![(1000, 5.0), (2000, 6.0)]
+                ),
+                (
+                    "b{instance=\"n1:9100\",job=\"nodes\"}".to_owned(),
+                    vec![(1000, 1.0), (2000, -1.0)]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn clashing_labels_are_exported_unless_honoured() {
+        let body = "m{job=\"inner\",exported_job=\"x\"} 1 500\n";
+        let store = MemStorage::new();
+        let options = ScrapeOptions::default();
+        ingest(
+            &mut LoopState::default(),
+            body,
+            Format::Text,
+            1000,
+            &target(),
+            &options,
+            &store,
+        )
+        .unwrap();
+        let got = series(&store);
+        assert_eq!(
+            got[0].0,
+            "m{exported_exported_job=\"inner\",exported_job=\"x\",instance=\"n1:9100\",job=\"nodes\"}"
+        );
+        // Timestamps are not honoured by default here: the scrape time is used.
+        assert_eq!(got[0].1, [(1000, 1.0)]);
+        let store = MemStorage::new();
+        let honour = ScrapeOptions {
+            honor_labels: true,
+            honor_timestamps: true,
+            ..ScrapeOptions::default()
+        };
+        ingest(
+            &mut LoopState::default(),
+            body,
+            Format::Text,
+            1000,
+            &target(),
+            &honour,
+            &store,
+        )
+        .unwrap();
+        let got = series(&store);
+        assert_eq!(
+            got[0].0,
+            "m{exported_job=\"x\",instance=\"n1:9100\",job=\"inner\"}"
+        );
+        assert_eq!(got[0].1, [(500, 1.0)]);
+    }
+
+    #[test]
+    fn metric_relabelling_and_limits_apply_before_anything_is_stored() {
+        let relabel: Vec<RelabelConfig> = serde_saphyr::from_str(
+            "- source_labels: [__name__]\n  regex: 'go_.*'\n  action: drop\n",
+        )
+        .unwrap();
+        let options = ScrapeOptions {
+            metric_relabel: relabel,
+            sample_limit: 2,
+            ..ScrapeOptions::default()
+        };
+        let store = MemStorage::new();
+        let mut state = LoopState::default();
+        let report = ingest(
+            &mut state,
+            "go_threads 9\na 1\nb 2\n",
+            Format::Text,
+            1000,
+            &target(),
+            &options,
+            &store,
+        )
+        .unwrap();
+        assert_eq!((report.scraped, report.post_relabel), (3, 2));
+        let err = ingest(
+            &mut state,
+            "a 1\nb 2\nc 3\n",
+            Format::Text,
+            2000,
+            &target(),
+            &options,
+            &store,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "sample_limit exceeded: 3 samples after relabelling, the limit is 2"
+        );
+        // Nothing of the failed scrape was stored.
+        assert!(series(&store).iter().all(|(l, _)| !l.starts_with("c{")));
+        let labels = ScrapeOptions {
+            label_limit: 3,
+            ..ScrapeOptions::default()
+        };
+        let err = ingest(
+            &mut LoopState::default(),
+            "m{a=\"1\",b=\"2\"} 1\n",
+            Format::Text,
+            1000,
+            &target(),
+            &labels,
+            &MemStorage::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "label_limit exceeded (metric: m, number of labels: 5, limit: 3)"
+        );
+    }
+
+    #[test]
+    fn a_failed_scrape_marks_the_last_ones_series_stale_and_reports_down() {
+        let store = MemStorage::new();
+        let mut state = LoopState::default();
+        let options = ScrapeOptions::default();
+        ingest(
+            &mut state,
+            "a 1\n",
+            Format::Text,
+            1000,
+            &target(),
+            &options,
+            &store,
+        )
+        .unwrap();
+        let err = ingest(
+            &mut state,
+            "a 1 x\n",
+            Format::Text,
+            2000,
+            &target(),
+            &options,
+            &store,
+        )
+        .unwrap_err();
+        assert!(err.starts_with("line 1, column"), "{err}");
+        mark_all_stale(&mut state, 2000, &store).unwrap();
+        write_report(&store, &target(), 2000, false, 0.01, Report::default()).unwrap();
+        let got = series(&store);
+        let a = got.iter().find(|(l, _)| l.starts_with("a{")).unwrap();
+        assert_eq!(a.1, [(1000, 1.0), (2000, -1.0)]);
+        let up = got.iter().find(|(l, _)| l.starts_with("up{")).unwrap();
+        assert_eq!(up.1, [(2000, 0.0)]);
+    }
+}
