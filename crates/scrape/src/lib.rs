@@ -6,10 +6,15 @@
 //! - [`relabel`]: every relabelling action, as Prometheus applies them.
 //! - [`target`]: targets' labels and URLs from their groups, through relabelling.
 //! - [`scrape_loop`]: one target's scrapes, staleness and synthetic series.
+//! - [`manager`]: the loops of a configuration, reconciled on reload and as target files
+//!   change.
 
 pub mod config;
+pub mod manager;
 pub mod relabel;
 pub mod scrape_loop;
 pub mod target;
 
 pub use config::{Config, ConfigError};
+pub use manager::{ScrapeManager, TargetState};
+pub use scrape_loop::{Health, ScrapeStatus};

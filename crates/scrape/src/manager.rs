@@ -1,0 +1,553 @@
+//! The scrape manager: keeps one loop per target of the configuration running.
+//!
+//! [`ScrapeManager::apply`] takes a new configuration and reconciles: loops of targets
+//! that stay (same job, URL, labels and settings) keep running with their caches and
+//! staleness state; loops of targets that are gone stop and mark their series stale; new
+//! targets start. Jobs with `file_sd_configs` also have a discovery task that re-reads
+//! the files when they change (checked every second, and every `refresh_interval` in any
+//! case) and reconciles that job alone.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use model::Labels;
+use storage::Appendable;
+
+use crate::config::{Config, GlobalConfig, ScrapeConfig, StaticConfig};
+use crate::scrape_loop::{ScrapeOptions, ScrapeStatus};
+use crate::target::{Target, targets};
+
+/// A target as `/api/v1/targets` shows it.
+#[derive(Debug, Clone)]
+pub struct TargetState {
+    /// The target.
+    pub target: Target,
+    /// Its last scrape.
+    pub status: ScrapeStatus,
+}
+
+/// Runs the scrape loops of a configuration.
+pub struct ScrapeManager {
+    store: Arc<dyn Appendable>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for ScrapeManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScrapeManager").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Running loops, by job and then by target identity.
+    loops: BTreeMap<String, HashMap<LoopKey, Running>>,
+    /// Targets relabelling dropped, by job.
+    dropped: BTreeMap<String, Vec<Labels>>,
+    /// Discovery tasks, by job.
+    discovery: HashMap<String, tokio::task::JoinHandle<()>>,
+    /// Target files that could not be read or parsed, counted.
+    file_read_errors: u64,
+}
+
+/// What makes a loop the same loop across reloads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct LoopKey {
+    url: String,
+    labels: Labels,
+    interval: i64,
+    timeout: i64,
+    /// The job's other settings, as written: a change restarts its loops.
+    settings: String,
+}
+
+struct Running {
+    target: Target,
+    status: Arc<Mutex<ScrapeStatus>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl ScrapeManager {
+    /// A manager appending to `store`; nothing runs until [`apply`](Self::apply).
+    pub fn new(store: Arc<dyn Appendable>) -> Self {
+        Self {
+            store,
+            inner: Arc::default(),
+        }
+    }
+
+    /// Reconciles the running loops with `config`. Must be called within a Tokio runtime.
+    /// Returns the problems with targets that could not be built (the others run).
+    pub fn apply(&self, config: &Config) -> Vec<String> {
+        let mut problems = Vec::new();
+        let jobs: Vec<String> = config
+            .scrape_configs
+            .iter()
+            .map(|j| j.name().to_owned())
+            .collect();
+        {
+            let mut inner = lock(&self.inner);
+            // Jobs that are gone: stop their loops and discovery.
+            let gone: Vec<String> = inner
+                .loops
+                .keys()
+                .chain(inner.discovery.keys())
+                .filter(|j| !jobs.contains(j))
+                .cloned()
+                .collect();
+            for job in gone {
+                if let Some(loops) = inner.loops.remove(&job) {
+                    loops.into_values().for_each(Running::stop);
+                }
+                if let Some(task) = inner.discovery.remove(&job) {
+                    task.abort();
+                }
+                inner.dropped.remove(&job);
+            }
+            for task in inner.discovery.drain().map(|(_, t)| t) {
+                task.abort();
+            }
+        }
+        for job in &config.scrape_configs {
+            let job = Arc::new(job.clone());
+            let global = Arc::new(config.global.clone());
+            let groups = self.groups(&job, &mut problems);
+            problems.extend(reconcile(&self.inner, &self.store, &job, &global, &groups));
+            if !job.file_sd_configs.is_empty() {
+                let task = tokio::spawn(discover(
+                    self.inner.clone(),
+                    self.store.clone(),
+                    job.clone(),
+                    global,
+                ));
+                lock(&self.inner)
+                    .discovery
+                    .insert(job.name().to_owned(), task);
+            }
+        }
+        problems
+    }
+
+    /// A job's target groups now: its static ones and what its files hold.
+    fn groups(&self, job: &ScrapeConfig, problems: &mut Vec<String>) -> Vec<StaticConfig> {
+        let mut groups = job.static_configs.clone();
+        for (file, read) in read_file_sd(job) {
+            match read {
+                Ok(g) => groups.extend(g),
+                Err(e) => problems.push(format!("job {:?}: {}: {e}", job.name(), file.display())),
+            }
+        }
+        groups
+    }
+
+    /// Every target and its last scrape, by job.
+    pub fn targets(&self) -> Vec<TargetState> {
+        let inner = lock(&self.inner);
+        inner
+            .loops
+            .values()
+            .flat_map(|loops| loops.values())
+            .map(|r| TargetState {
+                target: r.target.clone(),
+                status: lock(&r.status).clone(),
+            })
+            .collect()
+    }
+
+    /// The discovered label sets relabelling dropped, with their jobs.
+    pub fn dropped(&self) -> Vec<(String, Labels)> {
+        let inner = lock(&self.inner);
+        inner
+            .dropped
+            .iter()
+            .flat_map(|(job, sets)| sets.iter().map(move |l| (job.clone(), l.clone())))
+            .collect()
+    }
+
+    /// How many times a target file could not be read or parsed.
+    pub fn file_read_errors(&self) -> u64 {
+        lock(&self.inner).file_read_errors
+    }
+
+    /// Stops every loop, marking their series stale, and waits for them.
+    pub async fn stop(&self) {
+        let (loops, discovery) = {
+            let mut inner = lock(&self.inner);
+            let loops: Vec<Running> = std::mem::take(&mut inner.loops)
+                .into_values()
+                .flat_map(HashMap::into_values)
+                .collect();
+            (loops, std::mem::take(&mut inner.discovery))
+        };
+        for task in discovery.into_values() {
+            task.abort();
+        }
+        let handles: Vec<_> = loops
+            .into_iter()
+            .map(|r| {
+                let _ = r.stop.send(true);
+                r.handle
+            })
+            .collect();
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+}
+
+impl Running {
+    fn stop(self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes `job`'s running loops those of its targets from `groups`.
+fn reconcile(
+    inner: &Mutex<Inner>,
+    store: &Arc<dyn Appendable>,
+    job: &ScrapeConfig,
+    global: &GlobalConfig,
+    groups: &[StaticConfig],
+) -> Vec<String> {
+    let built = targets(job, global, groups);
+    let settings = settings_of(job);
+    let options = Arc::new(options_of(job));
+    let client = client_for(job);
+    let mut inner = lock(inner);
+    inner
+        .dropped
+        .insert(job.name().to_owned(), built.dropped.clone());
+    let mut old = inner.loops.remove(job.name()).unwrap_or_default();
+    let mut new = HashMap::new();
+    for target in built.active {
+        let key = LoopKey {
+            url: target.url.clone(),
+            labels: target.labels.clone(),
+            interval: target.interval,
+            timeout: target.timeout,
+            settings: settings.clone(),
+        };
+        if new.contains_key(&key) {
+            continue;
+        }
+        let running = match old.remove(&key) {
+            Some(r) => r,
+            None => {
+                let status = Arc::new(Mutex::new(ScrapeStatus::default()));
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let handle = tokio::spawn(crate::scrape_loop::run(
+                    target.clone(),
+                    options.clone(),
+                    client.clone(),
+                    store.clone(),
+                    status.clone(),
+                    stopped,
+                ));
+                Running {
+                    target,
+                    status,
+                    stop,
+                    handle,
+                }
+            }
+        };
+        new.insert(key, running);
+    }
+    old.into_values().for_each(Running::stop);
+    inner.loops.insert(job.name().to_owned(), new);
+    built.errors
+}
+
+/// The settings of a job that its loops run with, beyond the target itself.
+fn settings_of(job: &ScrapeConfig) -> String {
+    format!(
+        "{:?}|{:?}|{}|{}|{}|{}|{}|{}|{}|{:?}|{:?}",
+        job.metric_relabel_configs,
+        job.body_size_limit,
+        job.honor_labels,
+        job.honor_timestamps,
+        job.sample_limit,
+        job.label_limit,
+        job.label_name_length_limit,
+        job.label_value_length_limit,
+        job.scheme.as_str(),
+        job.basic_auth
+            .as_ref()
+            .map(|a| (&a.username, &a.password, &a.password_file)),
+        job.authorization
+            .as_ref()
+            .map(|a| (&a.kind, &a.credentials, &a.credentials_file)),
+    )
+}
+
+fn options_of(job: &ScrapeConfig) -> ScrapeOptions {
+    ScrapeOptions {
+        honor_labels: job.honor_labels,
+        honor_timestamps: job.honor_timestamps,
+        sample_limit: job.sample_limit,
+        label_limit: job.label_limit,
+        label_name_length_limit: job.label_name_length_limit,
+        label_value_length_limit: job.label_value_length_limit,
+        body_size_limit: job.body_size_limit.0,
+        metric_relabel: job.metric_relabel_configs.clone(),
+        authorization: authorization(job),
+    }
+}
+
+/// The `Authorization` header a job's scrapes send, reading secret files now.
+fn authorization(job: &ScrapeConfig) -> Option<String> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|e| {
+                tracing::warn!(file = %p.display(), error = %e, "cannot read a secret file");
+                String::new()
+            })
+    };
+    if let Some(basic) = &job.basic_auth {
+        let password = match (&basic.password, &basic.password_file) {
+            (Some(p), _) => p.clone(),
+            (None, Some(f)) => read(f),
+            (None, None) => String::new(),
+        };
+        let token = base64(format!("{}:{password}", basic.username).as_bytes());
+        return Some(format!("Basic {token}"));
+    }
+    let auth = job.authorization.as_ref()?;
+    let credentials = match (&auth.credentials, &auth.credentials_file) {
+        (Some(c), _) => c.clone(),
+        (None, Some(f)) => read(f),
+        (None, None) => String::new(),
+    };
+    Some(format!("{} {credentials}", auth.kind))
+}
+
+/// Standard base64, for basic authentication.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// An HTTP client for a job's scrapes.
+fn client_for(job: &ScrapeConfig) -> reqwest::Client {
+    let built = reqwest::Client::builder()
+        .user_agent(concat!("Skywatch/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(1)
+        .build();
+    built.unwrap_or_else(|e| {
+        tracing::error!(job = job.name(), error = %e, "cannot build an HTTP client; using the default");
+        reqwest::Client::new()
+    })
+}
+
+/// Every file a job's `file_sd_configs` name (globs expanded), with its groups or why
+/// they cannot be read.
+fn read_file_sd(job: &ScrapeConfig) -> Vec<(PathBuf, Result<Vec<StaticConfig>, String>)> {
+    job.file_sd_configs
+        .iter()
+        .flat_map(|sd| sd.files.iter())
+        .flat_map(|pattern| expand(pattern))
+        .map(|path| {
+            let read = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read it: {e}"))
+                .and_then(|text| parse_groups(&path, &text));
+            (path, read)
+        })
+        .collect()
+}
+
+/// The files matching `pattern`, whose last path element may hold `*`.
+fn expand(pattern: &str) -> Vec<PathBuf> {
+    let path = Path::new(pattern);
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return vec![path.to_path_buf()];
+    };
+    if !name.contains('*') {
+        return vec![path.to_path_buf()];
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let parts: Vec<&str> = name.split('*').collect();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| glob_match(&parts, n))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Whether `name` matches the `*`-separated `parts` of a pattern.
+fn glob_match(parts: &[&str], name: &str) -> bool {
+    let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
+        return false;
+    };
+    if !name.starts_with(first) || name.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    if !name.ends_with(last) {
+        return false;
+    }
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Parses a file of target groups: JSON, or YAML for `.yml` and `.yaml` files.
+fn parse_groups(path: &Path, text: &str) -> Result<Vec<StaticConfig>, String> {
+    let yaml = path.extension().is_some_and(|e| e == "yml" || e == "yaml");
+    let groups: Vec<StaticConfig> = if yaml {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())?
+    } else {
+        serde_json::from_str(text)
+            .map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))?
+    };
+    for g in &groups {
+        for name in g.labels.keys() {
+            crate::config::check_label_name(name)?;
+        }
+    }
+    Ok(groups)
+}
+
+/// Re-reads a job's files when they change, and at its refresh interval regardless.
+async fn discover(
+    inner: Arc<Mutex<Inner>>,
+    store: Arc<dyn Appendable>,
+    job: Arc<ScrapeConfig>,
+    global: Arc<GlobalConfig>,
+) {
+    let refresh = job
+        .file_sd_configs
+        .iter()
+        .map(|sd| sd.refresh_interval.std())
+        .min()
+        .unwrap_or(Duration::from_secs(300));
+    let stamp = |job: &ScrapeConfig| -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+        job.file_sd_configs
+            .iter()
+            .flat_map(|sd| sd.files.iter())
+            .flat_map(|p| expand(p))
+            .map(|p| {
+                let meta = std::fs::metadata(&p).ok();
+                let modified = meta.as_ref().and_then(|m| m.modified().ok());
+                let len = meta.map_or(0, |m| m.len());
+                (p, modified, len)
+            })
+            .collect()
+    };
+    // Nothing seen yet: the first check re-reads the files, in case they changed between
+    // `apply` reading them and this task starting.
+    let mut last = Vec::new();
+    let mut last_read = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = stamp(&job);
+        if now == last && last_read.elapsed() < refresh {
+            continue;
+        }
+        last = now;
+        last_read = tokio::time::Instant::now();
+        let mut groups = job.static_configs.clone();
+        let mut failed = false;
+        for (file, read) in read_file_sd(&job) {
+            match read {
+                Ok(g) => groups.extend(g),
+                Err(e) => {
+                    tracing::warn!(job = job.name(), file = %file.display(), error = %e, "cannot read targets; keeping the previous ones");
+                    lock(&inner).file_read_errors += 1;
+                    failed = true;
+                }
+            }
+        }
+        // A file caught half-written, or broken, keeps the targets it gave last time.
+        if failed {
+            continue;
+        }
+        for problem in reconcile(&inner, &store, &job, &global, &groups) {
+            tracing::warn!(job = job.name(), problem = %problem, "target not scraped");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_is_standard() {
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b""), "");
+    }
+
+    #[test]
+    fn globs_match_in_the_last_element() {
+        let parts = |p: &'static str| p.split('*').collect::<Vec<_>>();
+        assert!(glob_match(&parts("*.json"), "nodes.json"));
+        assert!(glob_match(&parts("nodes-*.yml"), "nodes-a.yml"));
+        assert!(!glob_match(&parts("nodes-*.yml"), "nodes.yml"));
+        assert!(glob_match(&parts("a*b*c"), "a-b-c"));
+        assert!(!glob_match(&parts("a*b*c"), "a-c"));
+    }
+
+    #[test]
+    fn target_files_parse_as_json_or_yaml() {
+        let json = r#"[{"targets": ["a:1"], "labels": {"zone": "x"}}]"#;
+        let groups = parse_groups(Path::new("t.json"), json).unwrap();
+        assert_eq!(groups[0].targets, ["a:1"]);
+        let yaml = "- targets: ['b:2']\n";
+        assert_eq!(
+            parse_groups(Path::new("t.yml"), yaml).unwrap()[0].targets,
+            ["b:2"]
+        );
+        let bad = parse_groups(Path::new("t.json"), "[{\"targets\": [1]}]").unwrap_err();
+        assert!(bad.starts_with("line 1, column"), "{bad}");
+        let label = parse_groups(
+            Path::new("t.json"),
+            r#"[{"targets": ["a:1"], "labels": {"1x": "y"}}]"#,
+        )
+        .unwrap_err();
+        assert!(label.contains("not a valid label name"), "{label}");
+    }
+}

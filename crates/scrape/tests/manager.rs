@@ -1,0 +1,205 @@
+//! The scrape manager against real HTTP targets on loopback: targets come up, a target
+//! that stops answering goes down with its series stale, and comes back.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a test failure with a backtrace"
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use model::{Labels, Matcher};
+use scrape::{Config, Health, ScrapeManager};
+use storage::{MemStorage, Queryable, SelectHints};
+
+/// A target serving a counter that grows on every scrape; it can be stopped and restarted
+/// on the same port.
+struct Node {
+    addr: std::net::SocketAddr,
+    hits: Arc<AtomicU64>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Node {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicU64::new(0));
+        let mut node = Self {
+            addr,
+            hits,
+            server: None,
+        };
+        node.serve(listener);
+        node
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let hits = self.hits.clone();
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let n = hits.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    (
+                        [("content-type", "text/plain; version=0.0.4")],
+                        format!(
+                            "# TYPE blocks_total counter\nblocks_total{{chain=\"main\"}} {n}\n"
+                        ),
+                    )
+                }
+            }),
+        );
+        self.server = Some(tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        }));
+    }
+
+    fn kill(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.abort();
+        }
+    }
+
+    async fn restart(&mut self) {
+        // The port was ours a moment ago; the OS gives it back.
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.serve(listener);
+    }
+}
+
+/// The newest sample of the series matching `matchers`, and whether it is a stale marker.
+fn latest(store: &MemStorage, matchers: &[Matcher]) -> Option<(Labels, f64, bool)> {
+    let q = store.querier(i64::MIN, i64::MAX).unwrap();
+    let mut set = q.select(&SelectHints::default(), matchers).unwrap();
+    let mut series = set.next()?.unwrap();
+    let last = *series.samples.collect_vec().unwrap().last()?;
+    Some((series.labels, last.v, model::is_stale_nan(last.v)))
+}
+
+/// Waits until `check` holds, for at most ten seconds.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_come_up_go_down_and_come_back() {
+    let mut node = Node::start().await;
+    let store = Arc::new(MemStorage::new());
+    let manager = ScrapeManager::new(store.clone());
+    let config = Config::parse(
+        &format!(
+            "scrape_configs:\n  - job_name: nodes\n    scrape_interval: 100ms\n    scrape_timeout: 100ms\n    static_configs:\n      - targets: ['{}']\n        labels: {{network: testnet}}\n",
+            node.addr
+        ),
+        "test.yml",
+    )
+    .unwrap();
+    assert!(manager.apply(&config).is_empty());
+    let up = [Matcher::equal("__name__", "up")];
+    let blocks = [Matcher::equal("__name__", "blocks_total")];
+
+    eventually("the target to be up", || {
+        latest(&store, &up).is_some_and(|(_, v, _)| v == 1.0)
+    })
+    .await;
+    let (labels, value, _) = latest(&store, &blocks).unwrap();
+    assert_eq!(labels.get("job"), Some("nodes"));
+    assert_eq!(labels.get("instance"), Some(node.addr.to_string().as_str()));
+    assert_eq!(labels.get("network"), Some("testnet"));
+    assert!(value >= 1.0);
+    let targets = manager.targets();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].status.health, Health::Up);
+    for name in [
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    ] {
+        assert!(
+            latest(&store, &[Matcher::equal("__name__", name)]).is_some(),
+            "{name} is written"
+        );
+    }
+
+    node.kill();
+    eventually("the target to be down", || {
+        latest(&store, &up).is_some_and(|(_, v, _)| v == 0.0)
+    })
+    .await;
+    eventually("its series to be stale", || {
+        latest(&store, &blocks).is_some_and(|(_, _, stale)| stale)
+    })
+    .await;
+    let down = &manager.targets()[0].status;
+    assert_eq!(down.health, Health::Down);
+    assert!(!down.last_error.is_empty());
+
+    node.restart().await;
+    eventually("the target to be back", || {
+        latest(&store, &blocks).is_some_and(|(_, v, stale)| !stale && v >= 1.0)
+            && latest(&store, &up).is_some_and(|(_, v, _)| v == 1.0)
+    })
+    .await;
+
+    // A configuration without the job stops its loop and marks everything stale.
+    manager.apply(&Config::parse("", "empty.yml").unwrap());
+    eventually("the removed target's series to be stale", || {
+        latest(&store, &up).is_some_and(|(_, _, stale)| stale)
+            && latest(&store, &blocks).is_some_and(|(_, _, stale)| stale)
+    })
+    .await;
+    assert!(manager.targets().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_discovery_follows_the_file() {
+    let node = Node::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nodes.json");
+    std::fs::write(&file, "[]").unwrap();
+    let store = Arc::new(MemStorage::new());
+    let manager = ScrapeManager::new(store.clone());
+    let config = Config::parse(
+        &format!(
+            "scrape_configs:\n  - job_name: files\n    scrape_interval: 100ms\n    scrape_timeout: 100ms\n    file_sd_configs:\n      - files: ['{}']\n",
+            dir.path().join("*.json").display()
+        ),
+        "test.yml",
+    )
+    .unwrap();
+    manager.apply(&config);
+    assert!(manager.targets().is_empty());
+    std::fs::write(
+        &file,
+        format!(
+            r#"[{{"targets": ["{}"], "labels": {{"zone": "eu"}}}}]"#,
+            node.addr
+        ),
+    )
+    .unwrap();
+    eventually("the file's target to be scraped", || {
+        manager.targets().first().is_some_and(|t| {
+            t.status.health == Health::Up && t.target.labels.get("zone") == Some("eu")
+        })
+    })
+    .await;
+    // A broken file keeps the targets it gave before.
+    std::fs::write(&file, "[{").unwrap();
+    eventually("the broken file to be read", || {
+        manager.file_read_errors() > 0
+    })
+    .await;
+    assert_eq!(manager.targets().len(), 1);
+    manager.stop().await;
+}
