@@ -47,6 +47,10 @@ pub struct ApiState {
     /// The head block's figures, for `/api/v1/status/tsdb`; `None` if the storage has no
     /// head (the TSDB status then counts every series).
     pub head: Option<Arc<dyn Fn() -> HeadStats + Send + Sync>>,
+    /// The scrape targets, for `/api/v1/targets`; `None` if nothing is scraped.
+    pub targets: Option<Arc<dyn Fn() -> Targets + Send + Sync>>,
+    /// Reloads the configuration, for `POST /-/reload`; `None` if there is none.
+    pub reload: Option<Arc<dyn Fn() -> Result<(), String> + Send + Sync>>,
 }
 
 impl ApiState {
@@ -59,6 +63,8 @@ impl ApiState {
             runtime: RuntimeInfo::default(),
             flags: BTreeMap::new(),
             head: None,
+            targets: None,
+            reload: None,
         }
     }
 }
@@ -79,6 +85,40 @@ pub struct RuntimeInfo {
     pub start_time: i64,
     /// How long data is kept, as Prometheus writes it (`15d`), or empty for ever.
     pub storage_retention: String,
+}
+
+/// The scrape targets.
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    /// The targets being scraped.
+    pub active: Vec<ActiveTarget>,
+    /// The discovered label sets relabelling dropped, with their jobs.
+    pub dropped: Vec<(String, model::Labels)>,
+}
+
+/// A target being scraped.
+#[derive(Debug, Clone)]
+pub struct ActiveTarget {
+    /// Its labels before relabelling.
+    pub discovered_labels: model::Labels,
+    /// The labels its series get.
+    pub labels: model::Labels,
+    /// Its job.
+    pub scrape_pool: String,
+    /// What is fetched.
+    pub scrape_url: String,
+    /// Why the last scrape failed; empty if it did not.
+    pub last_error: String,
+    /// When the last scrape started, in ms (0 if never).
+    pub last_scrape: i64,
+    /// How long it took, in seconds.
+    pub last_scrape_duration: f64,
+    /// `up`, `down` or `unknown`.
+    pub health: &'static str,
+    /// The interval, in ms.
+    pub scrape_interval: i64,
+    /// The timeout, in ms.
+    pub scrape_timeout: i64,
 }
 
 /// The head block's figures.
@@ -116,6 +156,8 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/query_exemplars",
             get(|| async { success(json!([])) }).post(|| async { success(json!([])) }),
         )
+        .route("/api/v1/targets", get(targets))
+        .route("/-/reload", axum::routing::post(reload).put(reload))
         .route("/-/healthy", get(|| async { "Skywatch is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Skywatch is Ready.\n" }))
         .with_state(state)
@@ -625,6 +667,76 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     }
 }
 
+/// `/api/v1/targets`, in Prometheus's shape, with its `state` and `scrapePool` filters.
+async fn targets(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Response {
+    let p = Params::new(raw, &[]);
+    let which = p.get("state").unwrap_or("any");
+    if !matches!(which, "active" | "dropped" | "any") {
+        return ApiError::bad_data(format!(
+            "invalid parameter \"state\": {which:?} is not one of active, dropped, any"
+        ))
+        .into_response();
+    }
+    let pool = p.get("scrapePool").filter(|s| !s.is_empty());
+    let all = state.targets.as_ref().map(|f| f()).unwrap_or_default();
+    let in_pool = |job: &str| pool.is_none_or(|p| p == job);
+    let active: Vec<Value> = all
+        .active
+        .iter()
+        .filter(|t| which != "dropped" && in_pool(&t.scrape_pool))
+        .map(|t| {
+            json!({
+                "discoveredLabels": metric(&t.discovered_labels),
+                "labels": metric(&t.labels),
+                "scrapePool": t.scrape_pool,
+                "scrapeUrl": t.scrape_url,
+                "globalUrl": t.scrape_url,
+                "lastError": t.last_error,
+                "lastScrape": if t.last_scrape == 0 { "0001-01-01T00:00:00Z".to_owned() } else { rfc3339(t.last_scrape) },
+                "lastScrapeDuration": t.last_scrape_duration,
+                "health": t.health,
+                "scrapeInterval": model::format_duration(t.scrape_interval),
+                "scrapeTimeout": model::format_duration(t.scrape_timeout),
+            })
+        })
+        .collect();
+    let mut dropped_counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let dropped: Vec<Value> = all
+        .dropped
+        .iter()
+        .filter(|(job, _)| which != "active" && in_pool(job))
+        .map(|(job, labels)| {
+            *dropped_counts.entry(job).or_default() += 1;
+            json!({"discoveredLabels": metric(labels)})
+        })
+        .collect();
+    success(json!({
+        "activeTargets": active,
+        "droppedTargets": dropped,
+        "droppedTargetCounts": dropped_counts,
+    }))
+}
+
+/// `POST /-/reload`: re-reads the configuration; a bad one is refused and the running one
+/// kept, as in Prometheus.
+async fn reload(State(state): State<ApiState>) -> Response {
+    match &state.reload {
+        None => (
+            StatusCode::NOT_FOUND,
+            "Skywatch runs without a configuration file: there is nothing to reload.\n",
+        )
+            .into_response(),
+        Some(f) => match blocking(|| f()) {
+            Ok(()) => (StatusCode::OK, "").into_response(),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("failed to reload config: {e}\n"),
+            )
+                .into_response(),
+        },
+    }
+}
+
 /// Prometheus refuses range queries with more points per series than this.
 const MAX_POINTS: i64 = 11_000;
 
@@ -901,6 +1013,67 @@ mod tests {
         );
         let (status, _) = call(&app, get("/api/v1/status/tsdb?limit=x")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn targets_and_reload() {
+        let store = MemStorage::new();
+        let mut state = ApiState::new(Arc::new(store), Engine::default());
+        state.targets = Some(Arc::new(|| Targets {
+            active: vec![ActiveTarget {
+                discovered_labels: model::Labels::from_pairs([("__address__", "n1:9100")]),
+                labels: model::Labels::from_pairs([("instance", "n1:9100"), ("job", "nodes")]),
+                scrape_pool: "nodes".into(),
+                scrape_url: "http://n1:9100/metrics".into(),
+                last_error: String::new(),
+                last_scrape: 1_700_000_000_000,
+                last_scrape_duration: 0.25,
+                health: "up",
+                scrape_interval: 5_000,
+                scrape_timeout: 5_000,
+            }],
+            dropped: vec![(
+                "nodes".into(),
+                model::Labels::from_pairs([("__address__", "n9:9100")]),
+            )],
+        }));
+        let reloads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = reloads.clone();
+        state.reload = Some(Arc::new(move || {
+            match counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Ok(()),
+                _ => Err("p.yml: line 3: bad".into()),
+            }
+        }));
+        let app = router(state);
+        let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+        let (status, body) = call(&app, get("/api/v1/targets")).await;
+        assert_eq!(status, StatusCode::OK);
+        let t = &body["data"]["activeTargets"][0];
+        assert_eq!(t["health"], "up");
+        assert_eq!(t["scrapePool"], "nodes");
+        assert_eq!(t["scrapeInterval"], "5s");
+        assert_eq!(t["lastScrape"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(t["labels"], json!({"instance": "n1:9100", "job": "nodes"}));
+        assert_eq!(
+            body["data"]["droppedTargets"],
+            json!([{"discoveredLabels": {"__address__": "n9:9100"}}])
+        );
+        assert_eq!(body["data"]["droppedTargetCounts"], json!({"nodes": 1}));
+        let (_, body) = call(&app, get("/api/v1/targets?state=dropped")).await;
+        assert_eq!(body["data"]["activeTargets"], json!([]));
+        let (_, body) = call(&app, get("/api/v1/targets?scrapePool=other")).await;
+        assert_eq!(body["data"]["activeTargets"], json!([]));
+        let (status, _) = call(&app, get("/api/v1/targets?state=some")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        let post = || Request::post("/-/reload").body(Body::empty()).unwrap();
+        let ok = app.clone().oneshot(post()).await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+        let bad = app.clone().oneshot(post()).await.unwrap();
+        assert_eq!(bad.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let text = bad.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&text[..], b"failed to reload config: p.yml: line 3: bad\n");
     }
 
     #[tokio::test]

@@ -46,19 +46,28 @@ pub struct Config {
 pub struct GlobalConfig {
     /// How often to scrape targets by default (Prometheus: 1m).
     pub scrape_interval: Duration,
-    /// How long a scrape may take by default (Prometheus: 10s).
-    pub scrape_timeout: Duration,
+    /// How long a scrape may take by default: as written, else 10s capped at the interval,
+    /// as Prometheus does; see [`GlobalConfig::timeout`].
+    pub scrape_timeout: Option<Duration>,
     /// How often to evaluate rules (Prometheus: 1m).
     pub evaluation_interval: Duration,
     /// Labels added to alerts and remote-written series.
     pub external_labels: BTreeMap<String, String>,
 }
 
+impl GlobalConfig {
+    /// The default scrape timeout.
+    pub fn timeout(&self) -> Duration {
+        self.scrape_timeout
+            .unwrap_or(Duration(10_000).min(self.scrape_interval))
+    }
+}
+
 impl Default for GlobalConfig {
     fn default() -> Self {
         Self {
             scrape_interval: Duration(60_000),
-            scrape_timeout: Duration(10_000),
+            scrape_timeout: None,
             evaluation_interval: Duration(60_000),
             external_labels: BTreeMap::new(),
         }
@@ -415,10 +424,11 @@ impl Config {
     /// Checks what serde cannot: cross-field rules, as Prometheus checks them.
     fn validate(&self) -> Result<(), String> {
         let g = &self.global;
-        if g.scrape_timeout > g.scrape_interval {
+        if g.timeout() > g.scrape_interval {
             return Err(format!(
                 "global: scrape_timeout ({}) is longer than scrape_interval ({}); make it at most the interval",
-                g.scrape_timeout, g.scrape_interval
+                g.timeout(),
+                g.scrape_interval
             ));
         }
         for name in g.external_labels.keys() {
@@ -505,7 +515,7 @@ impl ScrapeConfig {
     pub fn timeout(&self, global: &GlobalConfig) -> Duration {
         match self.scrape_timeout {
             Some(t) => t,
-            None => global.scrape_timeout.min(self.interval(global)),
+            None => global.timeout().min(self.interval(global)),
         }
     }
 }
@@ -577,7 +587,13 @@ skywatch:
     fn a_prometheus_configuration_parses_with_prometheus_defaults() {
         let c = Config::parse(GOOD, "prometheus.yml").unwrap();
         assert_eq!(c.global.scrape_interval, Duration(15_000));
-        assert_eq!(c.global.scrape_timeout, Duration(10_000));
+        assert_eq!(c.global.timeout(), Duration(10_000));
+        let short = Config::parse("global:\n  scrape_interval: 5s\n", "p.yml").unwrap();
+        assert_eq!(
+            short.global.timeout(),
+            Duration(5_000),
+            "capped at the interval"
+        );
         assert_eq!(c.global.evaluation_interval, Duration(60_000));
         assert_eq!(c.scrape_configs.len(), 2);
         let nodes = &c.scrape_configs[0];

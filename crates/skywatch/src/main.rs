@@ -10,6 +10,7 @@
     reason = "a command-line program reports on the terminal"
 )]
 
+mod check;
 mod tsdb_cmd;
 mod up;
 
@@ -33,8 +34,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server: serve a data directory through the Prometheus HTTP API.
+    /// Run the server: scrape the configured targets and serve the data through the
+    /// Prometheus HTTP API.
     Up(up::UpArgs),
+    /// Check files without starting anything: `skywatch check config FILE...`.
+    #[command(subcommand)]
+    Check(check::CheckCommand),
     /// Work with TSDB data directories: import, inspect.
     #[command(subcommand)]
     Tsdb(tsdb_cmd::TsdbCommand),
@@ -44,6 +49,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(args) => up::run(args),
+        Command::Check(cmd) => check::run(cmd),
         Command::Tsdb(cmd) => tsdb_cmd::run(cmd),
     };
     match result {

@@ -1,15 +1,21 @@
-//! `skywatch up`: the server. For now it serves a data directory through the Prometheus
-//! HTTP API; scraping, rules and the UI join it with later work.
+//! `skywatch up`: the server. It scrapes the targets of its configuration into its TSDB and
+//! serves the data through the Prometheus HTTP API; rules and the UI join it later.
 //!
 //! Components, wired here because this is the only crate that names concrete types:
-//! - storage: the TSDB in `--data`, whose head and WAL take appends and whose blocks are cut,
-//!   compacted and aged out by a maintenance task every minute (on a blocking thread: the
-//!   TSDB's calls are synchronous and may do I/O);
+//! - storage: the TSDB in the data directory, whose head and WAL take appends and whose
+//!   blocks are cut, compacted and aged out by a maintenance task every minute (on a
+//!   blocking thread: the TSDB's calls are synchronous and may do I/O);
+//! - scraping: the scrape manager over the TSDB, reconfigured on SIGHUP and
+//!   `POST /-/reload` (a bad file is refused and the running configuration kept);
 //! - query: the PromQL engine over the TSDB;
 //! - HTTP: the API router, the server's own `/metrics`, and RED metrics of every request.
+//!
+//! Settings come from the flags, then the configuration file's `skywatch:` section, then
+//! the defaults.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,16 +24,30 @@ use clap::Args;
 /// `skywatch up` options.
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
-    /// The data directory (created if missing).
-    #[arg(long, default_value = "./skywatch-data")]
-    data: PathBuf,
-    /// The address to serve the API on.
-    #[arg(long, default_value = "127.0.0.1:9797")]
-    listen: SocketAddr,
+    /// The configuration file: Prometheus's format (scrape_configs, relabelling, ...).
+    /// Without one, nothing is scraped and the data directory is only served.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The data directory, created if missing [default: ./skywatch-data].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The address to serve the API on [default: 127.0.0.1:9797].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
     /// Delete blocks whose data is older than this (for example 15d); keep everything if
     /// unset.
     #[arg(long, value_parser = humantime::parse_duration)]
     retention_time: Option<Duration>,
+    #[command(flatten)]
+    query: QueryArgs,
+    /// The log filter, in RUST_LOG syntax.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+/// The query engine's settings.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct QueryArgs {
     /// The longest a query may run before it fails (a request's `timeout` parameter can
     /// only shorten it).
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
@@ -42,28 +62,66 @@ pub(crate) struct UpArgs {
     /// Prometheus's `promql-delayed-name-removal` feature does.
     #[arg(long)]
     query_delayed_name_removal: bool,
-    /// The log filter, in RUST_LOG syntax.
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
-    log: String,
 }
 
-impl UpArgs {
+impl Default for QueryArgs {
+    fn default() -> Self {
+        Self {
+            query_timeout: Duration::from_secs(120),
+            query_max_samples: 50_000_000,
+            query_lookback_delta: Duration::from_secs(300),
+            query_delayed_name_removal: false,
+        }
+    }
+}
+
+/// What a server runs with, once flags, file and defaults are resolved.
+pub(crate) struct Settings {
+    /// The data directory.
+    pub(crate) data: PathBuf,
+    /// Where to listen.
+    pub(crate) listen: SocketAddr,
+    /// How long to keep data.
+    pub(crate) retention_time: Option<Duration>,
+    /// The query engine's settings.
+    pub(crate) query: QueryArgs,
+    /// The configuration, and the file it came from if it can be reloaded.
+    pub(crate) config: scrape::Config,
+    pub(crate) config_file: Option<PathBuf>,
+    /// The log filter.
+    pub(crate) log: String,
+}
+
+impl Settings {
     /// The flags and their values, as `/api/v1/status/flags` reports them.
     fn flags(&self) -> std::collections::BTreeMap<String, String> {
         let duration = |d: Duration| humantime::format_duration(d).to_string();
         [
+            (
+                "config",
+                self.config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
             ("data", self.data.display().to_string()),
             ("listen", self.listen.to_string()),
             (
                 "retention-time",
                 self.retention_time.map(duration).unwrap_or_default(),
             ),
-            ("query-timeout", duration(self.query_timeout)),
-            ("query-max-samples", self.query_max_samples.to_string()),
-            ("query-lookback-delta", duration(self.query_lookback_delta)),
+            ("query-timeout", duration(self.query.query_timeout)),
+            (
+                "query-max-samples",
+                self.query.query_max_samples.to_string(),
+            ),
+            (
+                "query-lookback-delta",
+                duration(self.query.query_lookback_delta),
+            ),
             (
                 "query-delayed-name-removal",
-                self.query_delayed_name_removal.to_string(),
+                self.query.query_delayed_name_removal.to_string(),
             ),
             ("log", self.log.clone()),
         ]
@@ -77,35 +135,79 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The default data directory and listen address.
+pub(crate) const DEFAULT_DATA: &str = "./skywatch-data";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9797";
+
 pub(crate) fn run(args: UpArgs) -> Result<(), String> {
+    let config = match &args.config {
+        Some(path) => scrape::Config::load(path).map_err(|e| e.to_string())?,
+        None => scrape::Config::default(),
+    };
+    let own = &config.skywatch;
+    let listen = match (args.listen, &own.listen_address) {
+        (Some(a), _) => a,
+        (None, Some(a)) => a
+            .parse()
+            .map_err(|e| format!("skywatch.listen_address {a:?}: {e}"))?,
+        (None, None) => DEFAULT_LISTEN.parse().map_err(|e| format!("{e}"))?,
+    };
+    let settings = Settings {
+        data: args
+            .data
+            .or_else(|| own.data_dir.clone())
+            .unwrap_or_else(|| DEFAULT_DATA.into()),
+        listen,
+        retention_time: args
+            .retention_time
+            .or_else(|| own.retention_time.map(scrape::config::Duration::std)),
+        query: args.query,
+        config_file: args.config,
+        config,
+        log: args.log,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(args))
+    runtime.block_on(async {
+        let telemetry = init_telemetry(&settings.log)?;
+        let result = serve(settings, &telemetry, shutdown_signal(), |_| {}).await;
+        drop(telemetry);
+        result
+    })
 }
 
-async fn serve(args: UpArgs) -> Result<(), String> {
-    let telemetry = skywatch_sdk::init(
+/// Starts the SDK's logging (JSON on standard error) and the server's own metrics.
+pub(crate) fn init_telemetry(log: &str) -> Result<skywatch_sdk::Telemetry, String> {
+    skywatch_sdk::init(
         skywatch_sdk::Config::new("skywatch", env!("CARGO_PKG_VERSION"))
             .namespace("skywatch")
-            .log_filter(args.log.clone())
+            .log_filter(log.to_owned())
             .log_writer(skywatch_sdk::LogWriter::Stderr),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
 
+/// Runs the server until `shutdown` completes; `listening` is told the bound address.
+pub(crate) async fn serve(
+    settings: Settings,
+    telemetry: &skywatch_sdk::Telemetry,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    listening: impl FnOnce(SocketAddr),
+) -> Result<(), String> {
     let options = tsdb::Options {
-        retention_time: args.retention_time.map(millis),
+        retention_time: settings.retention_time.map(millis),
         ..tsdb::Options::default()
     };
-    let dir = args.data.clone();
+    let dir = settings.data.clone();
     let db = tokio::task::spawn_blocking(move || tsdb::Tsdb::open(dir, options))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| {
             format!(
                 "cannot open the data directory {}: {e}",
-                args.data.display()
+                settings.data.display()
             )
         })?;
     if let Some(damage) = db.wal_damage() {
@@ -113,7 +215,7 @@ async fn serve(args: UpArgs) -> Result<(), String> {
     }
     let db = Arc::new(db);
     tracing::info!(
-        data = %args.data.display(),
+        data = %settings.data.display(),
         blocks = db.blocks().len(),
         head_series = db.head().series_count(),
         "opened the data directory"
@@ -136,11 +238,27 @@ async fn serve(args: UpArgs) -> Result<(), String> {
         })
     };
 
+    let manager = Arc::new(scrape::ScrapeManager::new(db.clone()));
+    for problem in manager.apply(&settings.config) {
+        tracing::warn!(%problem, "target not scraped");
+    }
+    tracing::info!(
+        jobs = settings.config.scrape_configs.len(),
+        targets = manager.targets().len(),
+        "scraping"
+    );
+    let reloader = settings.config_file.clone().map(|path| Reloader {
+        path,
+        manager: manager.clone(),
+    });
+    let hangups = reloader.clone().map(|r| tokio::spawn(r.on_sighup()));
+
+    let q = &settings.query;
     let engine = promql::engine::Engine::new(promql::engine::EngineOptions {
-        timeout: Some(args.query_timeout),
-        max_samples: args.query_max_samples,
-        lookback: millis(args.query_lookback_delta),
-        delayed_name_removal: args.query_delayed_name_removal,
+        timeout: Some(q.query_timeout),
+        max_samples: q.query_max_samples,
+        lookback: millis(q.query_lookback_delta),
+        delayed_name_removal: q.query_delayed_name_removal,
         ..promql::engine::EngineOptions::default()
     });
     let mut state = api::ApiState::new(db.clone(), engine);
@@ -150,12 +268,12 @@ async fn serve(args: UpArgs) -> Result<(), String> {
     };
     state.runtime = api::RuntimeInfo {
         start_time: promql::ast::system_time_ms(std::time::SystemTime::now()),
-        storage_retention: args
+        storage_retention: settings
             .retention_time
             .map(|d| humantime::format_duration(d).to_string())
             .unwrap_or_default(),
     };
-    state.flags = args.flags();
+    state.flags = settings.flags();
     state.head = Some({
         let db = db.clone();
         Arc::new(move || api::HeadStats {
@@ -164,27 +282,105 @@ async fn serve(args: UpArgs) -> Result<(), String> {
             time_range: db.head().time_range(),
         })
     });
-    let api = api::router(state);
-    let app = api
+    state.targets = Some({
+        let manager = manager.clone();
+        Arc::new(move || targets_of(&manager))
+    });
+    if let Some(r) = reloader {
+        state.reload = Some(Arc::new(move || r.reload()));
+    }
+    let app = api::router(state)
         .layer(telemetry.http_layer())
         .merge(skywatch_sdk::metrics_router(telemetry.registry().clone()));
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(addr = %addr, "listening");
+    listening(addr);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(h) = hangups {
+        h.abort();
+    }
+    // Targets end with the server: their series are marked stale, as Prometheus does.
+    manager.stop().await;
     maintenance.abort();
     tracing::info!("stopped");
-    drop(telemetry);
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// The targets as the API shows them.
+fn targets_of(manager: &scrape::ScrapeManager) -> api::Targets {
+    api::Targets {
+        active: manager
+            .targets()
+            .into_iter()
+            .map(|t| api::ActiveTarget {
+                discovered_labels: t.target.discovered,
+                labels: t.target.labels,
+                scrape_pool: t.target.job,
+                scrape_url: t.target.url,
+                last_error: t.status.last_error,
+                last_scrape: t.status.last_scrape,
+                last_scrape_duration: t.status.last_duration,
+                health: t.status.health.as_str(),
+                scrape_interval: t.target.interval,
+                scrape_timeout: t.target.timeout,
+            })
+            .collect(),
+        dropped: manager.dropped(),
+    }
+}
+
+/// Reloads the configuration file into the scrape manager.
+#[derive(Clone)]
+struct Reloader {
+    path: PathBuf,
+    manager: Arc<scrape::ScrapeManager>,
+}
+
+impl Reloader {
+    /// Reads, checks and applies the file; a bad file changes nothing.
+    fn reload(&self) -> Result<(), String> {
+        match load(&self.path) {
+            Ok(config) => {
+                for problem in self.manager.apply(&config) {
+                    tracing::warn!(%problem, "target not scraped");
+                }
+                tracing::info!(file = %self.path.display(), targets = self.manager.targets().len(), "reloaded the configuration");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the new configuration is invalid; keeping the running one");
+                Err(e)
+            }
+        }
+    }
+
+    /// Reloads on every SIGHUP.
+    async fn on_sighup(self) {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /-/reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let r = self.clone();
+            let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<scrape::Config, String> {
+    scrape::Config::load(path).map_err(|e| e.to_string())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
     else {

@@ -38,15 +38,7 @@ fn up_serves_imported_data_through_the_api() {
     let (server, addr) = start_skywatch(&db);
 
     let client = reqwest::blocking::Client::new();
-    let get = |path: &str| -> serde_json::Value {
-        let text = client
-            .get(format!("http://{addr}{path}"))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
-        serde_json::from_str(&text).unwrap()
-    };
+    let get = |path: &str| common::get_json(&client, &addr, path);
     // 30 per 15 s is 2 per second.
     let body = get("/api/v1/query?query=rate(rx_total%5B2m%5D)&time=1700000300");
     assert_eq!(body["status"], "success", "{body}");

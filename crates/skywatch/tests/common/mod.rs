@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests that run the real `skywatch` binary.
 
+#![allow(dead_code, reason = "each test binary uses only some of the helpers")]
+
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,9 +19,15 @@ impl Drop for Killed {
 /// Starts `skywatch up` on a free loopback port over `db` and returns it with the address
 /// it logged as listening on. Its later log lines are drained so it never blocks on stderr.
 pub(crate) fn start_skywatch(db: &Path) -> (Killed, String) {
+    start_skywatch_with(db, &[])
+}
+
+/// As [`start_skywatch`], with more arguments.
+pub(crate) fn start_skywatch_with(db: &Path, args: &[&std::ffi::OsStr]) -> (Killed, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_skywatch"))
         .args(["up", "--listen", "127.0.0.1:0", "--data"])
         .arg(db)
+        .args(args)
         .env_remove("RUST_LOG")
         .stderr(Stdio::piped())
         .spawn()
@@ -38,4 +46,19 @@ pub(crate) fn start_skywatch(db: &Path) -> (Killed, String) {
     };
     std::thread::spawn(move || lines.for_each(drop));
     (child, addr)
+}
+
+/// GETs `path` from the server at `addr` and parses the JSON answer.
+pub(crate) fn get_json(
+    client: &reqwest::blocking::Client,
+    addr: &str,
+    path: &str,
+) -> serde_json::Value {
+    let text = client
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
