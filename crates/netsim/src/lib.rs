@@ -1,0 +1,371 @@
+//! A simulated node network, instrumented with `skywatch-sdk` alone: what `skywatch demo`
+//! watches, and the load the scrape benchmark scrapes.
+//!
+//! [`Network::start`] starts N nodes (default 20), each serving its own `/metrics` and
+//! health endpoints (`/healthz`, `/readyz`, `/health`) on its own loopback port. Once a
+//! tick (a second by default) the network moves on: peers come and go, blocks are made
+//! and followed, tasks run and pay, channels open and settle, all drawn from one seeded
+//! generator in node order, so a seed gives the same run every time (timing aside).
+//!
+//! Chaos, through [`Network::chaos`] or the control endpoint ([`Network::control_router`]):
+//! kill and restart a node (its HTTP server stops and comes back on the same port),
+//! partition a set of nodes from the rest, slow down or fail a node's executor, raise the
+//! payment failure rate, and stall a node's chain.
+//!
+//! In load mode ([`Options::load_series`]) every node also exposes that many extra gauge
+//! series, which change at every tick: the scrape benchmark's targets.
+
+mod metrics;
+mod node;
+mod rng;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use metrics::{NodeMetrics, WASM_MEMORY_LIMIT};
+pub use node::{ExecutorMode, NodeInfo};
+
+use node::Node;
+use rng::Rng;
+
+/// How to build a network.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How many nodes.
+    pub nodes: usize,
+    /// The generator's seed.
+    pub seed: u64,
+    /// How often the network moves on.
+    pub tick: Duration,
+    /// Extra gauge series per node, for load tests (0: none).
+    pub load_series: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            nodes: 20,
+            seed: 1,
+            tick: Duration::from_secs(1),
+            load_series: 0,
+        }
+    }
+}
+
+/// A running network. Dropping it stops every node.
+pub struct Network {
+    shared: Arc<Shared>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network")
+            .field("nodes", &self.nodes().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the ticker and the controls share.
+struct Shared {
+    nodes: Mutex<Vec<Node>>,
+    world: Mutex<World>,
+}
+
+/// Network-wide state.
+struct World {
+    rng: Rng,
+    /// The height of the network's head.
+    head: u64,
+    /// Seconds until the next block.
+    next_block: f64,
+    /// The probability that a payment fails.
+    payment_failure_rate: f64,
+    /// The nodes cut off from the rest, if a partition is on.
+    partition: Vec<usize>,
+}
+
+impl Network {
+    /// Starts the nodes, each on a free loopback port, and the ticker.
+    pub async fn start(options: Options) -> std::io::Result<Self> {
+        let mut nodes = Vec::with_capacity(options.nodes);
+        for id in 0..options.nodes {
+            nodes.push(Node::start(id, options.load_series).await?);
+        }
+        let shared = Arc::new(Shared {
+            nodes: Mutex::new(nodes),
+            world: Mutex::new(World {
+                rng: Rng::new(options.seed),
+                head: 1,
+                next_block: 0.0,
+                payment_failure_rate: 0.02,
+                partition: Vec::new(),
+            }),
+        });
+        // A first tick now, so that every series has a value at the first scrape.
+        tick(&shared, options.tick.as_secs_f64());
+        let ticker = {
+            let shared = shared.clone();
+            let period = options.tick;
+            tokio::spawn(async move {
+                let mut t = tokio::time::interval(period);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                t.tick().await;
+                loop {
+                    t.tick().await;
+                    tick(&shared, period.as_secs_f64());
+                }
+            })
+        };
+        Ok(Self { shared, ticker })
+    }
+
+    /// The nodes: id, address and state.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        lock(&self.shared.nodes).iter().map(Node::info).collect()
+    }
+
+    /// Moves the network on by `seconds` now, besides the ticker.
+    pub fn advance(&self, seconds: f64) {
+        tick(&self.shared, seconds);
+    }
+
+    /// The controls.
+    pub fn chaos(&self) -> Chaos {
+        Chaos {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// An HTTP router over the controls:
+    ///
+    /// | request | effect |
+    /// |---|---|
+    /// | `GET /nodes` | the nodes as JSON |
+    /// | `POST /nodes/{id}/kill`, `/restart` | stop or restart a node's server |
+    /// | `POST /nodes/{id}/stall`, `/unstall` | stop or resume a node's chain |
+    /// | `POST /nodes/{id}/executor/{normal,slow,fail}` | a node's executor |
+    /// | `POST /partition?nodes=1,2,3`, `POST /heal` | cut nodes off, and join them back |
+    /// | `POST /payments/failure-rate?rate=0.5` | the payment failure probability |
+    pub fn control_router(&self) -> axum::Router {
+        control::router(self.chaos())
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        self.ticker.abort();
+        for node in lock(&self.shared.nodes).iter_mut() {
+            node.kill();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Moves the network on by `dt` seconds.
+fn tick(shared: &Shared, dt: f64) {
+    let mut world = lock(&shared.world);
+    let mut nodes = lock(&shared.nodes);
+    let n = nodes.len();
+    world.next_block -= dt;
+    let mut new_block = None;
+    if world.next_block <= 0.0 {
+        // Block intervals around 2 s.
+        let interval = 1.0 + world.rng.next_f64() * 2.0;
+        world.next_block = interval;
+        world.head += 1;
+        new_block = Some(interval);
+    }
+    let partition = world.partition.clone();
+    // In a partition, the larger side keeps the chain going; the other falls behind.
+    let rest_is_larger = n.saturating_sub(partition.len()) >= partition.len();
+    for node in nodes.iter_mut() {
+        let cut_off = partition.contains(&node.id);
+        // Reachable peers: those alive on the same side of a partition.
+        let reachable = if partition.is_empty() {
+            n.saturating_sub(1)
+        } else if cut_off {
+            partition.len().saturating_sub(1)
+        } else {
+            n.saturating_sub(partition.len()).saturating_sub(1)
+        };
+        let follows_head = partition.is_empty() || cut_off != rest_is_larger;
+        node.step(&mut world, dt, reachable, follows_head, new_block);
+    }
+}
+
+/// The chaos controls.
+#[derive(Clone)]
+pub struct Chaos {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Chaos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chaos").finish_non_exhaustive()
+    }
+}
+
+impl Chaos {
+    fn with_node<T>(&self, id: usize, f: impl FnOnce(&mut Node) -> T) -> Result<T, String> {
+        let mut nodes = lock(&self.shared.nodes);
+        let count = nodes.len();
+        let node = nodes.get_mut(id).ok_or_else(|| {
+            format!(
+                "no node {id}: the network has nodes 0 to {}",
+                count.saturating_sub(1)
+            )
+        })?;
+        Ok(f(node))
+    }
+
+    /// Stops node `id`'s HTTP server: scrapes of it fail until it restarts.
+    pub fn kill(&self, id: usize) -> Result<(), String> {
+        self.with_node(id, Node::kill)
+    }
+
+    /// Restarts node `id`'s HTTP server on its port.
+    pub async fn restart(&self, id: usize) -> Result<(), String> {
+        let addr = self.with_node(id, |n| n.addr())?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} again: {e}"))?;
+        self.with_node(id, |n| n.serve(listener))
+    }
+
+    /// Stops or resumes node `id`'s chain.
+    pub fn stall(&self, id: usize, stalled: bool) -> Result<(), String> {
+        self.with_node(id, |n| n.stalled = stalled)
+    }
+
+    /// Sets node `id`'s executor.
+    pub fn executor(&self, id: usize, mode: ExecutorMode) -> Result<(), String> {
+        self.with_node(id, |n| n.executor = mode)
+    }
+
+    /// Cuts `ids` off from the other nodes (an empty list heals).
+    pub fn partition(&self, ids: Vec<usize>) -> Result<(), String> {
+        let count = lock(&self.shared.nodes).len();
+        if let Some(bad) = ids.iter().find(|&&i| i >= count) {
+            return Err(format!(
+                "no node {bad}: the network has nodes 0 to {}",
+                count.saturating_sub(1)
+            ));
+        }
+        lock(&self.shared.world).partition = ids;
+        Ok(())
+    }
+
+    /// Sets the probability that a payment fails.
+    pub fn payment_failure_rate(&self, rate: f64) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(format!("a failure rate is between 0 and 1, not {rate}"));
+        }
+        lock(&self.shared.world).payment_failure_rate = rate;
+        Ok(())
+    }
+
+    /// The nodes: id, address and state.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        lock(&self.shared.nodes).iter().map(Node::info).collect()
+    }
+}
+
+mod control {
+    //! The chaos controls over HTTP.
+
+    use axum::extract::{Path, Query, State};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+
+    use super::{Chaos, ExecutorMode};
+
+    pub(super) fn router(chaos: Chaos) -> axum::Router {
+        axum::Router::new()
+            .route("/nodes", get(nodes))
+            .route("/nodes/{id}/{action}", post(node_action))
+            .route("/nodes/{id}/executor/{mode}", post(executor))
+            .route("/partition", post(partition))
+            .route("/heal", post(heal))
+            .route("/payments/failure-rate", post(failure_rate))
+            .with_state(chaos)
+    }
+
+    fn outcome(r: Result<(), String>) -> Response {
+        match r {
+            Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+            Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+        }
+    }
+
+    async fn nodes(State(chaos): State<Chaos>) -> Response {
+        axum::Json(chaos.nodes()).into_response()
+    }
+
+    async fn node_action(
+        State(chaos): State<Chaos>,
+        Path((id, action)): Path<(usize, String)>,
+    ) -> Response {
+        outcome(match action.as_str() {
+            "kill" => chaos.kill(id),
+            "restart" => chaos.restart(id).await,
+            "stall" => chaos.stall(id, true),
+            "unstall" => chaos.stall(id, false),
+            other => Err(format!(
+                "unknown action {other:?}: use kill, restart, stall or unstall"
+            )),
+        })
+    }
+
+    async fn executor(
+        State(chaos): State<Chaos>,
+        Path((id, mode)): Path<(usize, String)>,
+    ) -> Response {
+        let mode = match mode.as_str() {
+            "normal" => ExecutorMode::Normal,
+            "slow" => ExecutorMode::Slow,
+            "fail" => ExecutorMode::Failing,
+            other => {
+                return outcome(Err(format!(
+                    "unknown executor mode {other:?}: use normal, slow or fail"
+                )));
+            }
+        };
+        outcome(chaos.executor(id, mode))
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Nodes {
+        nodes: String,
+    }
+
+    async fn partition(State(chaos): State<Chaos>, Query(q): Query<Nodes>) -> Response {
+        let ids: Result<Vec<usize>, _> = q
+            .nodes
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim().parse::<usize>())
+            .collect();
+        match ids {
+            Ok(ids) => outcome(chaos.partition(ids)),
+            Err(e) => outcome(Err(format!("nodes: {e}: write ids like 1,2,3"))),
+        }
+    }
+
+    async fn heal(State(chaos): State<Chaos>) -> Response {
+        outcome(chaos.partition(Vec::new()))
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Rate {
+        rate: f64,
+    }
+
+    async fn failure_rate(State(chaos): State<Chaos>, Query(q): Query<Rate>) -> Response {
+        outcome(chaos.payment_failure_rate(q.rate))
+    }
+}

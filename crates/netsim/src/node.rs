@@ -1,0 +1,348 @@
+//! One simulated node: its metrics, health checks, HTTP server and state.
+
+use std::net::SocketAddr;
+
+use skywatch_sdk::health::{Health, HealthOptions, Outcome, Threshold, check_fn, gauge_source};
+use skywatch_sdk::metrics::{Family, Gauge, Registry};
+
+use crate::World;
+use crate::metrics::{NodeMetrics, WASM_MEMORY_LIMIT, label, labels2};
+
+/// How a node's executor behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorMode {
+    /// Tasks take about a second and mostly succeed.
+    Normal,
+    /// Tasks take ten times longer and often time out.
+    Slow,
+    /// Tasks fail.
+    Failing,
+}
+
+/// A node as the controls report it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeInfo {
+    /// Its index.
+    pub id: usize,
+    /// Where it serves `/metrics` and its health endpoints.
+    pub addr: SocketAddr,
+    /// Whether its server runs.
+    pub alive: bool,
+    /// Whether its chain is stopped.
+    pub stalled: bool,
+    /// Its executor.
+    pub executor: ExecutorMode,
+    /// Its block height.
+    pub height: u64,
+}
+
+pub(crate) struct Node {
+    pub(crate) id: usize,
+    addr: SocketAddr,
+    registry: Registry,
+    health: Health,
+    metrics: NodeMetrics,
+    load: Option<Family<Vec<(&'static str, String)>, Gauge>>,
+    load_series: usize,
+    server: Option<tokio::task::JoinHandle<()>>,
+    pub(crate) stalled: bool,
+    pub(crate) executor: ExecutorMode,
+    height: u64,
+    peers: i64,
+    channels_active: i64,
+    value_locked: f64,
+    reputation: f64,
+}
+
+impl Node {
+    /// Builds node `id` and starts serving it on a free loopback port.
+    pub(crate) async fn start(id: usize, load_series: usize) -> std::io::Result<Self> {
+        let registry = Registry::new();
+        let metrics = NodeMetrics::register(&registry).map_err(std::io::Error::other)?;
+        let build = skywatch_sdk::metrics::BuildInfo::new("node", env!("CARGO_PKG_VERSION"));
+        build
+            .register(&registry, Some("node"))
+            .map_err(std::io::Error::other)?;
+        let load = (load_series > 0).then(|| {
+            let family = Family::<Vec<(&'static str, String)>, Gauge>::default();
+            // Registering a fresh family in a fresh registry cannot clash.
+            let _ = registry.register(
+                "load_series",
+                "Synthetic series for load tests.",
+                family.clone(),
+            );
+            family
+        });
+        let health = Health::new(HealthOptions::default());
+        health.register(
+            "p2p",
+            Threshold::below("connected peers", gauge_source(&metrics.peers), 3.0, 1.0),
+        );
+        health.register(
+            "consensus",
+            Threshold::above(
+                "sync lag in blocks",
+                gauge_source(&metrics.sync_lag),
+                5.0,
+                20.0,
+            ),
+        );
+        let memory = metrics.wasm_memory.clone();
+        health.register(
+            "execution",
+            check_fn(move || {
+                let used = memory.get();
+                async move {
+                    let share = used as f64 / WASM_MEMORY_LIMIT as f64;
+                    if share >= 0.95 {
+                        Outcome::unhealthy("WASM memory at the limit")
+                    } else if share >= 0.8 {
+                        Outcome::degraded("WASM memory above 80% of the limit")
+                    } else {
+                        Outcome::healthy("executing")
+                    }
+                    .with_detail("wasm_memory_bytes", used)
+                }
+            }),
+        );
+        health.register_metrics(&registry, Some("node"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut node = Self {
+            id,
+            addr,
+            registry,
+            health,
+            metrics,
+            load,
+            load_series,
+            server: None,
+            stalled: false,
+            executor: ExecutorMode::Normal,
+            height: 1,
+            peers: 0,
+            channels_active: 0,
+            value_locked: 0.0,
+            reputation: 0.9,
+        };
+        node.serve(listener);
+        Ok(node)
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves the node on `listener`.
+    pub(crate) fn serve(&mut self, listener: tokio::net::TcpListener) {
+        self.kill();
+        let app = skywatch_sdk::metrics_router(self.registry.clone())
+            .merge(skywatch_sdk::health::router(self.health.clone()));
+        self.server = Some(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "a simulated node's server stopped");
+            }
+        }));
+    }
+
+    /// Stops the node's server.
+    pub(crate) fn kill(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+
+    pub(crate) fn info(&self) -> NodeInfo {
+        NodeInfo {
+            id: self.id,
+            addr: self.addr,
+            alive: self.server.is_some(),
+            stalled: self.stalled,
+            executor: self.executor,
+            height: self.height,
+        }
+    }
+
+    /// Moves the node on by `dt` seconds: `reachable` peers are up and on its side of any
+    /// partition; `follows_head` says whether blocks reach it; `new_block` is the interval
+    /// of a block the network just made.
+    pub(crate) fn step(
+        &mut self,
+        world: &mut World,
+        dt: f64,
+        reachable: usize,
+        follows_head: bool,
+        new_block: Option<f64>,
+    ) {
+        let alive = self.server.is_some();
+        let m = &self.metrics;
+        let rng = &mut world.rng;
+        // P2P: peers drift towards what is reachable (a dead node has none).
+        let target = if alive { reachable.min(12) as i64 } else { 0 };
+        let drift = (target - self.peers).signum();
+        if drift != 0 || rng.chance(0.1) {
+            self.peers = (self.peers + drift + if rng.chance(0.5) { 0 } else { -drift.abs() })
+                .clamp(0, target.max(0));
+            if self.peers < target && rng.chance(0.7) {
+                self.peers += 1;
+            }
+        }
+        m.peers.set(self.peers);
+        let active = (self.peers * 2).max(0);
+        m.connections
+            .get_or_create(&label("state", "active"))
+            .set(active);
+        m.connections
+            .get_or_create(&label("state", "idle"))
+            .set(rng.below(4) as i64);
+        m.connection_pool.set(active + 4);
+        m.relay_circuits.set(rng.below(3) as i64);
+        if self.peers > 0 {
+            let per_peer = dt * self.peers as f64;
+            for kind in ["gossip", "task", "payment", "dht"] {
+                let sent = rng.count(per_peer * 3.0);
+                let received = rng.count(per_peer * 3.0);
+                m.messages_sent
+                    .get_or_create(&label("type", kind))
+                    .inc_by(sent);
+                m.messages_received
+                    .get_or_create(&label("type", kind))
+                    .inc_by(received);
+                if rng.chance(0.05) {
+                    m.messages_failed.get_or_create(&label("type", kind)).inc();
+                }
+            }
+            m.bandwidth
+                .get_or_create(&label("direction", "tx"))
+                .inc_by(rng.count(per_peer * 40_000.0));
+            m.bandwidth
+                .get_or_create(&label("direction", "rx"))
+                .inc_by(rng.count(per_peer * 38_000.0));
+            for _ in 0..rng.count(dt * 2.0) {
+                m.health_check_latency
+                    .observe(0.002 + rng.exponential(0.02));
+                m.gossip_propagation.observe(0.01 + rng.exponential(0.15));
+            }
+            for op in ["put", "get", "find_peer", "find_providers"] {
+                let n = rng.count(dt * 2.0);
+                let failed = u64::from(rng.chance(0.03));
+                m.dht
+                    .get_or_create(&labels2("operation", op, "result", "success"))
+                    .inc_by(n);
+                m.dht
+                    .get_or_create(&labels2("operation", op, "result", "failure"))
+                    .inc_by(failed);
+            }
+        }
+        // Consensus: blocks reach the node unless its chain is stalled or it is cut off.
+        if let Some(interval) = new_block
+            && follows_head
+            && !self.stalled
+        {
+            self.height = world.head;
+            m.block_interval.observe(interval);
+            m.transactions.inc_by(rng.count(40.0));
+        }
+        m.block_height.set(self.height as i64);
+        m.sync_lag
+            .set(world.head.saturating_sub(self.height) as i64);
+        m.validators.set(16);
+        // Execution.
+        let (mean_duration, failure, timeout) = match self.executor {
+            ExecutorMode::Normal => (0.8, 0.03, 0.01),
+            ExecutorMode::Slow => (8.0, 0.05, 0.4),
+            ExecutorMode::Failing => (0.3, 0.9, 0.05),
+        };
+        let tasks = if alive { rng.count(dt * 1.5) } else { 0 };
+        for _ in 0..tasks {
+            let duration = rng.exponential(mean_duration);
+            m.task_duration.observe(duration);
+            let draw = rng.next_f64();
+            let (status, code) = if draw < failure {
+                ("failure", "1")
+            } else if draw < failure + timeout {
+                ("timeout", "137")
+            } else {
+                ("success", "0")
+            };
+            m.tasks.get_or_create(&label("status", status)).inc();
+            m.wasm_exit_codes.get_or_create(&label("code", code)).inc();
+            if status == "success" {
+                m.receipts.inc();
+                m.task_cost.observe(0.01 + rng.exponential(0.5));
+            }
+        }
+        m.active_tasks
+            .set(if alive { rng.below(6) as i64 } else { 0 });
+        let memory = match self.executor {
+            ExecutorMode::Slow => 0.7 + rng.next_f64() * 0.28,
+            _ => 0.15 + rng.next_f64() * 0.4,
+        };
+        m.wasm_memory
+            .set((memory * WASM_MEMORY_LIMIT as f64) as i64);
+        m.guilds.set(1 + rng.below(4) as i64);
+        if rng.chance(0.05 * dt) {
+            m.guild_events
+                .get_or_create(&label("event", "formed"))
+                .inc();
+        }
+        if rng.chance(0.04 * dt) {
+            m.guild_events
+                .get_or_create(&label("event", "dissolved"))
+                .inc();
+        }
+        // Economics.
+        if alive && rng.chance(0.2 * dt) {
+            self.channels_active += 1;
+            self.value_locked += 10.0 + rng.exponential(50.0);
+        }
+        if self.channels_active > 2 && rng.chance(0.15 * dt) {
+            self.channels_active -= 1;
+            self.value_locked = (self.value_locked - 10.0 - rng.exponential(30.0)).max(0.0);
+            m.settlements.inc();
+        }
+        if rng.chance(0.01 * dt) {
+            m.disputes.inc();
+        }
+        m.channels
+            .get_or_create(&label("state", "active"))
+            .set(self.channels_active);
+        m.channels
+            .get_or_create(&label("state", "opening"))
+            .set(rng.below(3) as i64);
+        m.channels
+            .get_or_create(&label("state", "closed"))
+            .set(m.settlements.get() as i64);
+        m.channels
+            .get_or_create(&label("state", "disputed"))
+            .set(m.disputes.get() as i64);
+        m.value_locked.set(self.value_locked);
+        let payments = if alive { rng.count(dt * 2.0) } else { 0 };
+        let mut failed = 0;
+        for _ in 0..payments {
+            let outcome = if rng.chance(world.payment_failure_rate) {
+                failed += 1;
+                "failed"
+            } else {
+                "success"
+            };
+            m.payments.get_or_create(&label("outcome", outcome)).inc();
+            m.payment_amount.observe(0.01 + rng.exponential(2.0));
+        }
+        let target_reputation = if failed > 0 { 0.5 } else { 0.95 };
+        self.reputation += (target_reputation - self.reputation) * 0.05 * dt;
+        m.reputation.set(self.reputation);
+        m.blacklisted.set(if rng.chance(0.02) { 1 } else { 0 });
+        // Load mode: every series changes at every tick.
+        if let Some(load) = &self.load {
+            for i in 0..self.load_series {
+                load.get_or_create(&vec![
+                    ("shard", (i % 100).to_string()),
+                    ("slot", (i / 100).to_string()),
+                ])
+                .set(rng.below(1000) as i64);
+            }
+        }
+    }
+}
