@@ -134,14 +134,34 @@ impl Node {
         self.addr
     }
 
-    /// Serves the node on `listener`.
+    /// Serves the node on `listener`. Its connections belong to the server's task, so that
+    /// [`kill`](Self::kill) closes them too, as a crashed process would: a kept-alive
+    /// connection of a scraper must not outlive the node.
     pub(crate) fn serve(&mut self, listener: tokio::net::TcpListener) {
         self.kill();
         let app = skywatch_sdk::metrics_router(self.registry.clone())
             .merge(skywatch_sdk::health::router(self.health.clone()));
         self.server = Some(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "a simulated node's server stopped");
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a simulated node cannot accept");
+                        continue;
+                    }
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                connections.spawn(async move {
+                    let builder = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    );
+                    let _ = builder
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+                // Reap the connections that ended.
+                while connections.try_join_next().is_some() {}
             }
         }));
     }

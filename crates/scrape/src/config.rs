@@ -199,6 +199,37 @@ pub struct ScrapeConfig {
 }
 
 impl ScrapeConfig {
+    /// A job of `name` scraping `groups` with Prometheus's defaults and `interval` (or the
+    /// global one).
+    pub fn new(name: &str, interval: Option<Duration>, groups: Vec<StaticConfig>) -> Self {
+        Self {
+            job_name: Spanned {
+                value: name.to_owned(),
+                referenced: serde_saphyr::Location::UNKNOWN,
+                defined: serde_saphyr::Location::UNKNOWN,
+            },
+            scrape_interval: interval,
+            scrape_timeout: None,
+            metrics_path: default_metrics_path(),
+            scheme: Scheme::Http,
+            params: BTreeMap::new(),
+            honor_labels: false,
+            honor_timestamps: true,
+            basic_auth: None,
+            authorization: None,
+            tls_config: None,
+            sample_limit: 0,
+            label_limit: 0,
+            label_name_length_limit: 0,
+            label_value_length_limit: 0,
+            body_size_limit: ByteSize::default(),
+            static_configs: groups,
+            file_sd_configs: Vec::new(),
+            relabel_configs: Vec::new(),
+            metric_relabel_configs: Vec::new(),
+        }
+    }
+
     /// The job's name.
     pub fn name(&self) -> &str {
         &self.job_name.value

@@ -11,6 +11,7 @@
 )]
 
 mod check;
+mod demo;
 mod tsdb_cmd;
 mod up;
 
@@ -37,6 +38,9 @@ enum Command {
     /// Run the server: scrape the configured targets and serve the data through the
     /// Prometheus HTTP API.
     Up(up::UpArgs),
+    /// Run the server and a simulated node network in one process: the way to see
+    /// Skywatch work.
+    Demo(demo::DemoArgs),
     /// Check files without starting anything: `skywatch check config FILE...`.
     #[command(subcommand)]
     Check(check::CheckCommand),
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => up::run(args),
         Command::Check(cmd) => check::run(cmd),
+        Command::Demo(args) => demo::run(args),
         Command::Tsdb(cmd) => tsdb_cmd::run(cmd),
     };
     match result {

@@ -90,6 +90,10 @@ pub(crate) struct Settings {
     pub(crate) config_file: Option<PathBuf>,
     /// The log filter.
     pub(crate) log: String,
+    /// Also scrape the server's own `/metrics`, as job `skywatch`.
+    pub(crate) self_scrape: bool,
+    /// More routes to serve beside the API.
+    pub(crate) extra_routes: Option<axum::Router>,
 }
 
 impl Settings {
@@ -165,6 +169,8 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
         config_file: args.config,
         config,
         log: args.log,
+        self_scrape: false,
+        extra_routes: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -289,15 +295,25 @@ pub(crate) async fn serve(
     if let Some(r) = reloader {
         state.reload = Some(Arc::new(move || r.reload()));
     }
-    let app = api::router(state)
+    let mut app = api::router(state)
         .layer(telemetry.http_layer())
         .merge(skywatch_sdk::metrics_router(telemetry.registry().clone()));
+    if let Some(extra) = settings.extra_routes {
+        app = app.merge(extra);
+    }
 
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(addr = %addr, "listening");
+    if settings.self_scrape {
+        let mut config = settings.config.clone();
+        config.scrape_configs.push(self_job(addr));
+        for problem in manager.apply(&config) {
+            tracing::warn!(%problem, "target not scraped");
+        }
+    }
     listening(addr);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -311,6 +327,18 @@ pub(crate) async fn serve(
     maintenance.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A job scraping the server's own `/metrics` at `addr`.
+fn self_job(addr: SocketAddr) -> scrape::config::ScrapeConfig {
+    scrape::config::ScrapeConfig::new(
+        "skywatch",
+        None,
+        vec![scrape::config::StaticConfig {
+            targets: vec![addr.to_string()],
+            labels: Default::default(),
+        }],
+    )
 }
 
 /// The targets as the API shows them.

@@ -16,20 +16,11 @@
 mod common;
 
 use common::{Killed, start_skywatch};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T0: i64 = 1_700_000_000;
-
-fn tool(name: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("`{name}` is not installed: install the Debian package `prometheus` (scripts/install-test-deps does it)"))
-}
 
 /// Counters with varying increments, integer gauges and a classic histogram, every 15 s
 /// for 30 minutes.
@@ -100,7 +91,7 @@ fn start_prometheus(dir: &Path) -> (Killed, String) {
     let config = dir.join("prometheus.yml");
     std::fs::write(&config, "global:\n  scrape_interval: 15s\n").unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(tool("prometheus"))
+    let child = Command::new(common::tool("prometheus"))
         .arg(format!("--config.file={}", config.display()))
         .arg(format!(
             "--storage.tsdb.path={}",
@@ -118,7 +109,7 @@ fn start_prometheus(dir: &Path) -> (Killed, String) {
 
 /// A promtool result: per series header, its `(value, timestamp)` lines.
 fn promtool(args: &[String], addr: &str, query: &str) -> Vec<(String, Vec<(String, String)>)> {
-    let out = Command::new(tool("promtool"))
+    let out = Command::new(common::tool("promtool"))
         .arg("query")
         .args(args)
         .arg(format!("http://{addr}"))
@@ -182,7 +173,7 @@ fn promtool_sees_the_same_results_from_skywatch_and_prometheus() {
         .status()
         .unwrap();
     assert!(status.success());
-    let status = Command::new(tool("promtool"))
+    let status = Command::new(common::tool("promtool"))
         .args(["tsdb", "create-blocks-from", "openmetrics"])
         .arg(&data)
         .arg(dir.path().join("prometheus"))

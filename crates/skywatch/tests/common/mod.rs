@@ -3,7 +3,7 @@
 #![allow(dead_code, reason = "each test binary uses only some of the helpers")]
 
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// A child process killed and reaped when dropped, so a failing test leaves no server behind.
@@ -61,4 +61,14 @@ pub(crate) fn get_json(
         .text()
         .unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+}
+
+/// Where `name` is on the PATH; fails saying what to install if it is not.
+pub(crate) fn tool(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("`{name}` is not installed: install the Debian package `prometheus` (scripts/install-test-deps does it)"))
 }

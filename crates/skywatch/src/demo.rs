@@ -1,0 +1,172 @@
+//! `skywatch demo`: the server and a simulated node network in one process.
+//!
+//! The network's nodes each serve `/metrics` and health endpoints on their own loopback
+//! port; the server scrapes them (job `nodes`, one `node` label each) and itself (job
+//! `skywatch`), and serves the network's chaos controls under `/demo/`. Data goes to a
+//! fresh temporary directory unless `--data` says where; Ctrl-C stops everything and
+//! removes the temporary data.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::up::{QueryArgs, Settings};
+
+/// `skywatch demo` options.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// How many simulated nodes.
+    #[arg(long, default_value_t = 20)]
+    nodes: usize,
+    /// The seed of the simulation: the same seed replays the same network.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How often the nodes are scraped.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    scrape_interval: Duration,
+    /// The address to serve the API, the UI and the controls on.
+    #[arg(long, default_value = crate::up::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Keep the data in this directory instead of a temporary one removed at exit.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Chaos to start with, repeatable: kill:N, stall:N, slow:N, fail:N,
+    /// partition:N+M+..., payment-failures:RATE.
+    #[arg(long = "chaos", value_name = "SPEC")]
+    chaos: Vec<String>,
+    /// Extra synthetic series per node, for load tests.
+    #[arg(long, default_value_t = 0)]
+    load_series: usize,
+    /// The log filter, in RUST_LOG syntax.
+    #[arg(long, env = "RUST_LOG", default_value = "warn")]
+    log: String,
+}
+
+pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(demo(args))
+}
+
+async fn demo(args: DemoArgs) -> Result<(), String> {
+    let telemetry = crate::up::init_telemetry(&args.log)?;
+    let network = netsim::Network::start(netsim::Options {
+        nodes: args.nodes,
+        seed: args.seed,
+        tick: Duration::from_secs(1),
+        load_series: args.load_series,
+    })
+    .await
+    .map_err(|e| format!("cannot start the simulated network: {e}"))?;
+    for spec in &args.chaos {
+        apply_chaos(&network.chaos(), spec).await?;
+    }
+    let (data, _temporary) = match &args.data {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("skywatch-demo-")
+                .tempdir()
+                .map_err(|e| format!("cannot create a temporary data directory: {e}"))?;
+            (dir.path().to_path_buf(), Some(dir))
+        }
+    };
+    let interval = scrape::config::Duration(
+        i64::try_from(args.scrape_interval.as_millis()).unwrap_or(i64::MAX),
+    );
+    let mut config = scrape::Config::default();
+    config.global.scrape_interval = interval;
+    let groups = network
+        .nodes()
+        .iter()
+        .map(|n| scrape::config::StaticConfig {
+            targets: vec![n.addr.to_string()],
+            labels: BTreeMap::from([("node".to_owned(), format!("node-{:02}", n.id))]),
+        })
+        .collect();
+    config
+        .scrape_configs
+        .push(scrape::config::ScrapeConfig::new("nodes", None, groups));
+    let settings = Settings {
+        data: data.clone(),
+        listen: args.listen,
+        retention_time: None,
+        query: QueryArgs::default(),
+        config,
+        config_file: None,
+        log: args.log.clone(),
+        self_scrape: true,
+        extra_routes: Some(axum::Router::new().nest("/demo", network.control_router())),
+    };
+    let nodes = args.nodes;
+    let kept = args.data.is_some();
+    let result = crate::up::serve(settings, &telemetry, crate::up::shutdown_signal(), |addr| {
+        print_welcome(addr, nodes, &data, kept);
+    })
+    .await;
+    drop(network);
+    println!("\nStopped.");
+    drop(telemetry);
+    result
+}
+
+/// Applies one `--chaos` spec.
+async fn apply_chaos(chaos: &netsim::Chaos, spec: &str) -> Result<(), String> {
+    let bad = || {
+        format!(
+            "--chaos {spec:?}: write kill:N, stall:N, slow:N, fail:N, partition:N+M or payment-failures:RATE"
+        )
+    };
+    let (what, arg) = spec.split_once(':').ok_or_else(bad)?;
+    let node = || arg.parse::<usize>().map_err(|_| bad());
+    match what {
+        "kill" => chaos.kill(node()?),
+        "stall" => chaos.stall(node()?, true),
+        "slow" => chaos.executor(node()?, netsim::ExecutorMode::Slow),
+        "fail" => chaos.executor(node()?, netsim::ExecutorMode::Failing),
+        "partition" => chaos.partition(
+            arg.split('+')
+                .map(|n| n.parse::<usize>().map_err(|_| bad()))
+                .collect::<Result<_, _>>()?,
+        ),
+        "payment-failures" => chaos.payment_failure_rate(arg.parse::<f64>().map_err(|_| bad())?),
+        _ => Err(bad()),
+    }
+    .map_err(|e| format!("--chaos {spec:?}: {e}"))
+}
+
+fn print_welcome(addr: SocketAddr, nodes: usize, data: &std::path::Path, kept: bool) {
+    let base = format!("http://{addr}");
+    let where_data = if kept {
+        format!("{} (kept)", data.display())
+    } else {
+        format!("{} (removed at exit)", data.display())
+    };
+    println!(
+        "Skywatch demo: {nodes} simulated nodes, scraped by Skywatch at {base}
+
+  API        {base}/api/v1/query?query=count(up%3D%3D1)
+  Targets    {base}/api/v1/targets
+  Metrics    {base}/metrics  (the server's own)
+  Nodes      {base}/demo/nodes
+  Data       {where_data}
+
+Try:
+  promtool query instant {base} 'count(up == 1)'
+  promtool query instant {base} 'max(chain_block_height) - min(chain_block_height)'
+  promtool query instant {base} 'sum by (status) (rate(execution_tasks_total[1m]))'
+  curl -XPOST {base}/demo/nodes/3/kill          # node-03 goes down; its series go stale
+  curl -XPOST {base}/demo/nodes/3/restart       # and comes back
+  curl -XPOST {base}/demo/nodes/5/stall         # node-05's chain stops: watch chain_sync_lag_blocks
+  curl -XPOST {base}/demo/nodes/2/executor/fail # node-02's tasks fail
+  curl -XPOST '{base}/demo/partition?nodes=0,1,2'   then   curl -XPOST {base}/demo/heal
+  curl -XPOST '{base}/demo/payments/failure-rate?rate=0.5'
+
+Ctrl-C stops it."
+    );
+}

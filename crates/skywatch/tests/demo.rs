@@ -1,0 +1,122 @@
+//! `skywatch demo`, the README's main job: every simulated node is `up` within ten
+//! seconds as promtool sees it, and a node killed through the control endpoint goes
+//! down with its series stale, then comes back.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a test failure with a backtrace"
+)]
+#![allow(
+    clippy::print_stderr,
+    reason = "the time to all targets up is reported for the record, not asserted beyond the 10 s the criterion sets"
+)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Killed;
+
+/// Starts `skywatch demo` on a free port with `args`; returns it and its address, read
+/// from the first line it prints.
+fn start_demo(args: &[&str]) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skywatch"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let child = Killed(child);
+    let first = lines.next().expect("the demo printed nothing").unwrap();
+    let addr = first
+        .rsplit("http://")
+        .next()
+        .expect("the first line names the address")
+        .to_owned();
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+/// `promtool query instant` against `addr`: the output's lines.
+fn promtool(addr: &str, query: &str) -> Vec<String> {
+    let out = Command::new(common::tool("promtool"))
+        .args(["query", "instant", &format!("http://{addr}"), query])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Polls `f` until it holds, failing after `limit`.
+fn within(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn every_node_is_up_within_ten_seconds() {
+    let started = Instant::now();
+    let (demo, addr) = start_demo(&[]);
+    within(
+        Duration::from_secs(10),
+        "count(up{job=\"nodes\"} == 1) is 20",
+        || {
+            promtool(&addr, "count(up{job=\"nodes\"} == 1)")
+                .first()
+                .is_some_and(|l| l.starts_with("{} => 20 @"))
+        },
+    );
+    eprintln!("all 20 nodes up {:?} after start", started.elapsed());
+    // The server scrapes itself too: 21 targets up.
+    let all = promtool(&addr, "count(up == 1)");
+    assert!(all[0].starts_with("{} => 21 @"), "{all:?}");
+    drop(demo);
+}
+
+#[test]
+fn a_killed_node_goes_down_and_stale_then_comes_back() {
+    let (demo, addr) = start_demo(&["--nodes", "3", "--scrape-interval", "500ms"]);
+    let up = |node: &str| promtool(&addr, &format!("up{{node=\"{node}\"}}"));
+    within(Duration::from_secs(10), "node-01 up", || {
+        up("node-01").first().is_some_and(|l| l.contains("=> 1 @"))
+    });
+    let client = reqwest::blocking::Client::new();
+    let post = |path: &str| {
+        let r = client
+            .post(format!("http://{addr}/demo{path}"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    };
+    post("/nodes/1/kill");
+    within(Duration::from_secs(10), "node-01 down", || {
+        up("node-01").first().is_some_and(|l| l.contains("=> 0 @"))
+    });
+    // Stale: its series are gone from instant queries, the others' are not.
+    let stale = promtool(&addr, "chain_block_height{node=\"node-01\"}");
+    assert!(stale.is_empty(), "{stale:?}");
+    assert!(!promtool(&addr, "chain_block_height{node=\"node-02\"}").is_empty());
+    post("/nodes/1/restart");
+    within(Duration::from_secs(10), "node-01 back", || {
+        up("node-01").first().is_some_and(|l| l.contains("=> 1 @"))
+            && !promtool(&addr, "chain_block_height{node=\"node-01\"}").is_empty()
+    });
+    drop(demo);
+}
