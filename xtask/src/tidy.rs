@@ -197,6 +197,9 @@ pub(crate) fn manifest_problems(root: &Path, files: &[PathBuf]) -> Vec<String> {
                 continue;
             }
         };
+        if manifest.contains_key("workspace") {
+            continue; // A workspace of its own, such as fuzz/ (nightly, outside this one).
+        }
         for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
             let Some(deps) = manifest.get(section).and_then(toml::Value::as_table) else {
                 continue;

@@ -43,8 +43,8 @@ pub(crate) struct Node {
     registry: Registry,
     health: Health,
     metrics: NodeMetrics,
-    load: Option<Family<Vec<(&'static str, String)>, Gauge>>,
-    load_series: usize,
+    /// Load mode's gauges, made once.
+    load: Vec<Gauge>,
     server: Option<tokio::task::JoinHandle<()>>,
     pub(crate) stalled: bool,
     pub(crate) executor: ExecutorMode,
@@ -64,16 +64,27 @@ impl Node {
         build
             .register(&registry, Some("node"))
             .map_err(std::io::Error::other)?;
-        let load = (load_series > 0).then(|| {
+        let mut load = Vec::with_capacity(load_series);
+        if load_series > 0 {
             let family = Family::<Vec<(&'static str, String)>, Gauge>::default();
-            // Registering a fresh family in a fresh registry cannot clash.
-            let _ = registry.register(
-                "load_series",
-                "Synthetic series for load tests.",
-                family.clone(),
-            );
-            family
-        });
+            registry
+                .register(
+                    "load_series",
+                    "Synthetic series for load tests.",
+                    family.clone(),
+                )
+                .map_err(std::io::Error::other)?;
+            for i in 0..load_series {
+                load.push(
+                    family
+                        .get_or_create(&vec![
+                            ("shard", (i % 100).to_string()),
+                            ("slot", (i / 100).to_string()),
+                        ])
+                        .clone(),
+                );
+            }
+        }
         let health = Health::new(HealthOptions::default());
         health.register(
             "p2p",
@@ -116,7 +127,6 @@ impl Node {
             health,
             metrics,
             load,
-            load_series,
             server: None,
             stalled: false,
             executor: ExecutorMode::Normal,
@@ -355,14 +365,8 @@ impl Node {
         m.reputation.set(self.reputation);
         m.blacklisted.set(if rng.chance(0.02) { 1 } else { 0 });
         // Load mode: every series changes at every tick.
-        if let Some(load) = &self.load {
-            for i in 0..self.load_series {
-                load.get_or_create(&vec![
-                    ("shard", (i % 100).to_string()),
-                    ("slot", (i / 100).to_string()),
-                ])
-                .set(rng.below(1000) as i64);
-            }
+        for gauge in &self.load {
+            gauge.set(rng.below(1000) as i64);
         }
     }
 }

@@ -46,23 +46,28 @@ pub(crate) struct DemoArgs {
 }
 
 pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(demo(args))
+    crate::up::runtime()?.block_on(demo(args))
+}
+
+/// Starts the simulated network, a tick a second.
+async fn start_network(
+    nodes: usize,
+    seed: u64,
+    load_series: usize,
+) -> Result<netsim::Network, String> {
+    netsim::Network::start(netsim::Options {
+        nodes,
+        seed,
+        tick: Duration::from_secs(1),
+        load_series,
+    })
+    .await
+    .map_err(|e| format!("cannot start the simulated network: {e}"))
 }
 
 async fn demo(args: DemoArgs) -> Result<(), String> {
     let telemetry = crate::up::init_telemetry(&args.log)?;
-    let network = netsim::Network::start(netsim::Options {
-        nodes: args.nodes,
-        seed: args.seed,
-        tick: Duration::from_secs(1),
-        load_series: args.load_series,
-    })
-    .await
-    .map_err(|e| format!("cannot start the simulated network: {e}"))?;
+    let network = start_network(args.nodes, args.seed, args.load_series).await?;
     for spec in &args.chaos {
         apply_chaos(&network.chaos(), spec).await?;
     }
@@ -169,4 +174,61 @@ Try:
 
 Ctrl-C stops it."
     );
+}
+
+/// `skywatch netsim` options.
+#[derive(Debug, Args)]
+pub(crate) struct NetsimArgs {
+    /// How many simulated nodes.
+    #[arg(long, default_value_t = 20)]
+    nodes: usize,
+    /// The seed of the simulation.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Extra synthetic series per node, for load tests.
+    #[arg(long, default_value_t = 0)]
+    load_series: usize,
+    /// Write the nodes as a file_sd target file here (JSON), for any Prometheus-style
+    /// scraper to read.
+    #[arg(long)]
+    targets_file: Option<PathBuf>,
+    /// Serve the chaos controls on this address.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    control: SocketAddr,
+}
+
+/// `skywatch netsim`: the simulated network alone, for benchmarks or another scraper.
+pub(crate) fn run_netsim(args: NetsimArgs) -> Result<(), String> {
+    crate::up::runtime()?.block_on(async {
+        let network = start_network(args.nodes, args.seed, args.load_series).await?;
+        let groups: Vec<serde_json::Value> = network
+            .nodes()
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "targets": [n.addr.to_string()],
+                    "labels": {"node": format!("node-{:02}", n.id)},
+                })
+            })
+            .collect();
+        if let Some(file) = &args.targets_file {
+            // Written whole then renamed, so that a watcher never reads half of it.
+            let tmp = file.with_extension("tmp");
+            std::fs::write(&tmp, serde_json::Value::Array(groups).to_string())
+                .and_then(|()| std::fs::rename(&tmp, file))
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        }
+        let listener = tokio::net::TcpListener::bind(args.control)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.control))?;
+        let control = listener.local_addr().map_err(|e| e.to_string())?;
+        println!(
+            "{} simulated nodes ({} extra series each); controls at http://{control}/nodes",
+            args.nodes, args.load_series
+        );
+        axum::serve(listener, network.control_router())
+            .with_graceful_shutdown(crate::up::shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    })
 }

@@ -41,6 +41,8 @@ enum Command {
     /// Run the server and a simulated node network in one process: the way to see
     /// Skywatch work.
     Demo(demo::DemoArgs),
+    /// Run only the simulated node network, for benchmarks or to point another scraper at.
+    Netsim(demo::NetsimArgs),
     /// Check files without starting anything: `skywatch check config FILE...`.
     #[command(subcommand)]
     Check(check::CheckCommand),
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Check(cmd) => check::run(cmd),
         Command::Demo(args) => demo::run(args),
+        Command::Netsim(args) => demo::run_netsim(args),
         Command::Tsdb(cmd) => tsdb_cmd::run(cmd),
     };
     match result {

@@ -172,16 +172,20 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
         self_scrape: false,
         extra_routes: None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let telemetry = init_telemetry(&settings.log)?;
         let result = serve(settings, &telemetry, shutdown_signal(), |_| {}).await;
         drop(telemetry);
         result
     })
+}
+
+/// The multi-threaded Tokio runtime the commands run in.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
 /// Starts the SDK's logging (JSON on standard error) and the server's own metrics.
