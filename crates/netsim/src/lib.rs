@@ -195,6 +195,43 @@ fn tick(shared: &Shared, dt: f64) {
         let follows_head = partition.is_empty() || cut_off != rest_is_larger;
         node.step(&mut world, dt, reachable, follows_head, new_block);
     }
+    // A task hops from one node to another about once a tick, its trace context riding
+    // in the message's metadata.
+    if n >= 2 && world.rng.chance(dt.min(1.0)) {
+        let from = world.rng.below(n as u64) as usize;
+        let to = (from + 1 + world.rng.below(n as u64 - 1) as usize) % n;
+        let apart = !partition.is_empty() && partition.contains(&from) != partition.contains(&to);
+        let id = world.rng.next_u64() % 1_000_000;
+        let duration_ms = world.rng.exponential(800.0).round();
+        let (sender, receiver) = (&nodes[from], &nodes[to]);
+        if sender.is_alive() {
+            hop(sender, receiver, id, duration_ms, apart);
+        }
+    }
+}
+
+/// One task sent from `sender` to `receiver`: a dispatch span and log line on the sender,
+/// and on the receiver an execution span that continues the sender's trace, with its log
+/// line, unless the message cannot get through.
+fn hop(sender: &Node, receiver: &Node, task: u64, duration_ms: f64, apart: bool) {
+    let mut metadata = std::collections::BTreeMap::<String, String>::new();
+    {
+        let span = tracing::info_span!("task.dispatch", node = %sender.name(), task_id = task);
+        let _entered = span.enter();
+        skywatch_sdk::trace::inject(&mut metadata);
+        tracing::info!(to = %receiver.name(), "task dispatched");
+        if apart || !receiver.is_alive() {
+            tracing::warn!(to = %receiver.name(), "task undeliverable: the peer is unreachable");
+            return;
+        }
+    }
+    let span = tracing::info_span!("task.execute", node = %receiver.name(), task_id = task);
+    skywatch_sdk::trace::continue_from(&span, &metadata);
+    let _entered = span.enter();
+    tracing::info!(from = %sender.name(), duration_ms, "task executed");
+    let payment = tracing::info_span!("payment.settle", node = %receiver.name(), task_id = task);
+    let _paid = payment.enter();
+    tracing::info!(amount = duration_ms / 1000.0, "payment settled");
 }
 
 /// The chaos controls.

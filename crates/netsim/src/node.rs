@@ -144,6 +144,15 @@ impl Node {
         self.addr
     }
 
+    /// The node's name, as its `node` label says it.
+    pub(crate) fn name(&self) -> String {
+        format!("node-{:02}", self.id)
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.server.is_some()
+    }
+
     /// Serves the node on `listener`. Its connections belong to the server's task, so that
     /// [`kill`](Self::kill) closes them too, as a crashed process would: a kept-alive
     /// connection of a scraper must not outlive the node.

@@ -363,10 +363,12 @@ pub fn build(config: Config) -> Result<(Telemetry, tracing::Dispatch), InitError
         }
         LogWriter::Custom(w) => (w, None),
     };
+    let json = log::JsonLayer::new(writer, persistent);
+    let dispatch_slot = json.dispatch_slot();
     let subscriber = tracing_subscriber::registry()
         .with(filter)
         .with(otel_layer)
-        .with(log::JsonLayer::new(writer, persistent));
+        .with(json);
 
     let registry = config
         .registry
@@ -387,7 +389,11 @@ pub fn build(config: Config) -> Result<(Telemetry, tracing::Dispatch), InitError
             provider,
             log_guard,
         },
-        tracing::Dispatch::new(subscriber),
+        {
+            let dispatch = tracing::Dispatch::new(subscriber);
+            let _ = dispatch_slot.set(dispatch.downgrade());
+            dispatch
+        },
     ))
 }
 

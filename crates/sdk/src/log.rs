@@ -21,7 +21,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 use tracing::field::{Field, Visit};
@@ -47,6 +47,10 @@ pub struct JsonLayer<W> {
     /// The persistent fields, pre-rendered as `,"key":value` pairs.
     persistent: String,
     persistent_keys: Vec<String>,
+    /// The dispatcher this layer is part of, once built: where the OpenTelemetry layer's
+    /// span contexts are read from. (Asking for the current dispatcher from inside an
+    /// event gives none when the dispatcher is a scoped one.)
+    dispatch: Arc<OnceLock<tracing::dispatcher::WeakDispatch>>,
 }
 
 impl<W> std::fmt::Debug for JsonLayer<W> {
@@ -78,7 +82,19 @@ where
             make_writer,
             persistent: rendered,
             persistent_keys: keys,
+            dispatch: Arc::default(),
         }
+    }
+
+    /// Tells the layer which dispatcher it is part of, so that lines carry the trace and
+    /// span ids of the OpenTelemetry layer beside it; [`crate::build`] does it.
+    pub fn set_dispatch(&self, dispatch: &tracing::Dispatch) {
+        let _ = self.dispatch.set(dispatch.downgrade());
+    }
+
+    /// A handle to set the dispatcher once the layer has moved into a subscriber.
+    pub(crate) fn dispatch_slot(&self) -> Arc<OnceLock<tracing::dispatcher::WeakDispatch>> {
+        self.dispatch.clone()
     }
 }
 
@@ -143,7 +159,7 @@ where
 
         let span = ctx.event_span(event);
         if let Some(span) = &span {
-            if let Some((trace_id, span_id)) = otel_ids(&span.id()) {
+            if let Some((trace_id, span_id)) = otel_ids(&span.id(), &self.dispatch) {
                 push_key(&mut line, "trace_id");
                 push_json_str(&mut line, &trace_id);
                 push_key(&mut line, "span_id");
@@ -192,15 +208,25 @@ where
 
 /// Returns the OpenTelemetry trace and span ids of a `tracing` span, if
 /// `tracing-opentelemetry` is installed and the span has a valid context.
-fn otel_ids(id: &Id) -> Option<(String, String)> {
+fn otel_ids(
+    id: &Id,
+    known: &OnceLock<tracing::dispatcher::WeakDispatch>,
+) -> Option<(String, String)> {
     use opentelemetry::trace::TraceContextExt as _;
-    tracing::dispatcher::get_default(|dispatch| {
+    let ids = |dispatch: &tracing::Dispatch| {
         let cx = tracing_opentelemetry::get_otel_context(id, dispatch)?;
         let span = cx.span();
         let sc = span.span_context();
         sc.is_valid()
             .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
-    })
+    };
+    match known
+        .get()
+        .and_then(tracing::dispatcher::WeakDispatch::upgrade)
+    {
+        Some(dispatch) => ids(&dispatch),
+        None => tracing::dispatcher::get_default(ids),
+    }
 }
 
 fn push_key(line: &mut String, key: &str) {
