@@ -97,20 +97,41 @@ impl Default for ScrapeStatus {
     }
 }
 
-/// A series' labels once built, or `None` if metric relabelling drops it, and its ref.
+/// A series a target has exposed: its labels once built (`None` if metric relabelling
+/// drops it), its storage ref, and in which scrapes it was last seen.
 #[derive(Debug, Clone)]
 struct Cached {
     labels: Option<Labels>,
     series: Option<SeriesRef>,
+    /// The attempt that last read it, to skip a repeat within one scrape.
+    read_in: u64,
+    /// The successful scrape that last appended it.
+    appended_in: u64,
 }
 
 /// What a loop remembers between scrapes.
 #[derive(Debug, Default)]
 pub(crate) struct LoopState {
-    /// By the series' text as the target writes it.
-    cache: HashMap<String, Cached>,
-    /// The series (cache keys) the last successful scrape appended.
-    previous: HashSet<String>,
+    /// The series by their text as the target writes it: one lookup per sample.
+    index: HashMap<Box<str>, usize>,
+    series: Vec<Cached>,
+    /// Scrape attempts so far.
+    attempts: u64,
+    /// The series the last successful scrape appended.
+    previous: Vec<usize>,
+    /// Every label name and value seen, once: series share them rather than each holding
+    /// its own copy of `__name__`, `shard`, `"0"`...
+    strings: HashSet<Arc<str>>,
+}
+
+/// The shared copy of `s`.
+fn intern(strings: &mut HashSet<Arc<str>>, s: &str) -> Arc<str> {
+    if let Some(shared) = strings.get(s) {
+        return shared.clone();
+    }
+    let shared: Arc<str> = Arc::from(s);
+    strings.insert(shared.clone());
+    shared
 }
 
 /// What one scrape read and wrote.
@@ -143,39 +164,45 @@ pub(crate) fn ingest(
     store: &dyn Appendable,
 ) -> Result<Report, String> {
     let mut report = Report::default();
+    state.attempts += 1;
+    let this = state.attempts;
     // Parse and resolve first: a scrape that fails appends nothing.
-    let mut samples: Vec<(String, f64, Timestamp)> = Vec::new();
-    let mut current: HashSet<String> = HashSet::new();
+    let mut samples: Vec<(usize, f64, Timestamp)> = Vec::with_capacity(state.previous.len());
     for entry in textparse::Parser::new(body, format) {
         let Entry::Sample(s) = entry.map_err(|e| e.to_string())? else {
             continue;
         };
         report.scraped += 1;
-        if !state.cache.contains_key(s.series) {
-            let labels = series_labels(&s, target, options)?;
-            if labels.is_some() {
-                report.added += 1;
-            }
-            state.cache.insert(
-                s.series.to_owned(),
-                Cached {
+        let i = match state.index.get(s.series) {
+            Some(&i) => i,
+            None => {
+                let labels = series_labels(&s, target, options, &mut state.strings)?;
+                if labels.is_some() {
+                    report.added += 1;
+                }
+                state.series.push(Cached {
                     labels,
                     series: None,
-                },
-            );
-        }
-        if state.cache[s.series].labels.is_none() {
+                    read_in: 0,
+                    appended_in: 0,
+                });
+                let i = state.series.len() - 1;
+                state.index.insert(s.series.into(), i);
+                i
+            }
+        };
+        let cached = &mut state.series[i];
+        // Dropped by relabelling, or the same series twice in one scrape (Prometheus
+        // keeps the first).
+        if cached.labels.is_none() || cached.read_in == this {
             continue;
         }
-        if !current.insert(s.series.to_owned()) {
-            // The same series twice in one scrape: Prometheus keeps the first.
-            continue;
-        }
+        cached.read_in = this;
         let at = match s.timestamp {
             Some(ts) if options.honor_timestamps => ts,
             _ => t,
         };
-        samples.push((s.series.to_owned(), s.value, at));
+        samples.push((i, s.value, at));
     }
     report.post_relabel = samples.len();
     if options.sample_limit > 0 && samples.len() > options.sample_limit {
@@ -186,30 +213,28 @@ pub(crate) fn ingest(
         ));
     }
     let mut app = store.appender();
-    for (key, v, at) in &samples {
-        append(&mut *app, state, key, *at, *v)?;
+    for &(i, v, at) in &samples {
+        append(&mut *app, &mut state.series[i], at, v)?;
+        state.series[i].appended_in = this;
     }
-    let gone: Vec<String> = state.previous.difference(&current).cloned().collect();
-    for key in &gone {
-        append(&mut *app, state, key, t, STALE_NAN)?;
+    for &i in &state.previous {
+        if state.series[i].appended_in != this {
+            append(&mut *app, &mut state.series[i], t, STALE_NAN)?;
+        }
     }
     app.commit().map_err(|e| e.to_string())?;
-    state.previous = current;
+    state.previous = samples.iter().map(|&(i, _, _)| i).collect();
     Ok(report)
 }
 
-/// Appends one sample of the cached series `key`; a sample the store refuses for its
-/// timestamp (out of order, duplicate, too old) is skipped, as Prometheus skips it.
+/// Appends one sample of a cached series; a sample the store refuses for its timestamp
+/// (out of order, duplicate, too old) is skipped, as Prometheus skips it.
 fn append(
     app: &mut dyn storage::Appender,
-    state: &mut LoopState,
-    key: &str,
+    cached: &mut Cached,
     t: Timestamp,
     v: f64,
 ) -> Result<(), String> {
-    let Some(cached) = state.cache.get_mut(key) else {
-        return Ok(());
-    };
     let Some(labels) = &cached.labels else {
         return Ok(());
     };
@@ -234,10 +259,11 @@ fn series_labels(
     s: &textparse::SampleLine<'_>,
     target: &Labels,
     options: &ScrapeOptions,
+    strings: &mut HashSet<Arc<str>>,
 ) -> Result<Option<Labels>, String> {
     let mut b = LabelsBuilder::new();
     for (name, value) in &s.labels {
-        b.set(name, value);
+        b.set_shared(intern(strings, name), intern(strings, value));
     }
     for l in target.iter() {
         match b.get(&l.name) {
@@ -256,7 +282,7 @@ fn series_labels(
             }
         }
     }
-    b.set(model::METRIC_NAME, s.name);
+    b.set_shared(intern(strings, model::METRIC_NAME), intern(strings, s.name));
     if !relabel(&options.metric_relabel, &mut b) {
         return Ok(None);
     }
@@ -304,8 +330,8 @@ pub(crate) fn mark_all_stale(
         return Ok(());
     }
     let mut app = store.appender();
-    for key in std::mem::take(&mut state.previous) {
-        append(&mut *app, state, &key, t, STALE_NAN)?;
+    for i in std::mem::take(&mut state.previous) {
+        append(&mut *app, &mut state.series[i], t, STALE_NAN)?;
     }
     app.commit().map_err(|e| e.to_string())
 }

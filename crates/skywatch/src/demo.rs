@@ -1,8 +1,9 @@
 //! `skywatch demo`: the server and a simulated node network in one process.
 //!
 //! The network's nodes each serve `/metrics` and health endpoints on their own loopback
-//! port; the server scrapes them (job `nodes`, one `node` label each) and itself (job
-//! `skywatch`), and serves the network's chaos controls under `/demo/`. Data goes to a
+//! port; the server scrapes them (job `nodes`, one `node` label each, so that
+//! `count(up == 1)` is the node count) and serves the network's chaos controls under
+//! `/demo/`; its own metrics are at its `/metrics`. Data goes to a
 //! fresh temporary directory unless `--data` says where; Ctrl-C stops everything and
 //! removes the temporary data.
 
@@ -105,7 +106,6 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         config,
         config_file: None,
         log: args.log.clone(),
-        self_scrape: true,
         extra_routes: Some(axum::Router::new().nest("/demo", network.control_router())),
     };
     let nodes = args.nodes;

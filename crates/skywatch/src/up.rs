@@ -90,8 +90,6 @@ pub(crate) struct Settings {
     pub(crate) config_file: Option<PathBuf>,
     /// The log filter.
     pub(crate) log: String,
-    /// Also scrape the server's own `/metrics`, as job `skywatch`.
-    pub(crate) self_scrape: bool,
     /// More routes to serve beside the API.
     pub(crate) extra_routes: Option<axum::Router>,
 }
@@ -169,7 +167,6 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
         config_file: args.config,
         config,
         log: args.log,
-        self_scrape: false,
         extra_routes: None,
     };
     runtime()?.block_on(async {
@@ -311,13 +308,6 @@ pub(crate) async fn serve(
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(addr = %addr, "listening");
-    if settings.self_scrape {
-        let mut config = settings.config.clone();
-        config.scrape_configs.push(self_job(addr));
-        for problem in manager.apply(&config) {
-            tracing::warn!(%problem, "target not scraped");
-        }
-    }
     listening(addr);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -331,18 +321,6 @@ pub(crate) async fn serve(
     maintenance.abort();
     tracing::info!("stopped");
     Ok(())
-}
-
-/// A job scraping the server's own `/metrics` at `addr`.
-fn self_job(addr: SocketAddr) -> scrape::config::ScrapeConfig {
-    scrape::config::ScrapeConfig::new(
-        "skywatch",
-        None,
-        vec![scrape::config::StaticConfig {
-            targets: vec![addr.to_string()],
-            labels: Default::default(),
-        }],
-    )
 }
 
 /// The targets as the API shows them.
