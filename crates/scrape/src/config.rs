@@ -166,7 +166,8 @@ pub struct ScrapeConfig {
     pub basic_auth: Option<BasicAuth>,
     /// The `Authorization` header.
     pub authorization: Option<Authorization>,
-    /// TLS settings for `https`.
+    /// TLS settings for `https` (accepted; https targets are not scraped yet, and say so
+    /// as their scrape error).
     pub tls_config: Option<TlsConfig>,
     /// Fail a scrape that has more samples than this after relabelling (0: no limit).
     #[serde(default)]

@@ -399,6 +399,12 @@ async fn fetch(
     target: &Target,
     options: &ScrapeOptions,
 ) -> Result<(String, Format), String> {
+    if target.url.starts_with("https://") {
+        return Err(
+            "https targets are not scraped yet: Skywatch is built without TLS; scrape over http or through a TLS-terminating proxy"
+                .into(),
+        );
+    }
     let timeout = Duration::from_millis(target.timeout.unsigned_abs());
     let mut request = client
         .get(&target.url)
@@ -735,6 +741,25 @@ mod tests {
         assert_eq!(
             err,
             "label_limit exceeded (metric: m, number of labels: 5, limit: 3)"
+        );
+    }
+
+    #[tokio::test]
+    async fn https_targets_fail_saying_why() {
+        let target = Target {
+            job: "j".into(),
+            labels: target(),
+            discovered: Labels::empty(),
+            url: "https://n1:9100/metrics".into(),
+            interval: 5000,
+            timeout: 5000,
+        };
+        let err = fetch(&reqwest::Client::new(), &target, &ScrapeOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            err.starts_with("https targets are not scraped yet"),
+            "{err}"
         );
     }
 
