@@ -28,7 +28,7 @@ pub(crate) struct DemoArgs {
     /// How often the nodes are scraped.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     scrape_interval: Duration,
-    /// The address to serve the API, the UI and the controls on.
+    /// The address to serve the API and the controls on.
     #[arg(long, default_value = crate::up::DEFAULT_LISTEN)]
     listen: SocketAddr,
     /// Keep the data in this directory instead of a temporary one removed at exit.
@@ -70,7 +70,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     let telemetry = crate::up::init_telemetry(&args.log)?;
     let network = start_network(args.nodes, args.seed, args.load_series).await?;
     for spec in &args.chaos {
-        apply_chaos(&network.chaos(), spec).await?;
+        apply_chaos(&network.chaos(), spec)?;
     }
     let (data, _temporary) = match &args.data {
         Some(dir) => (dir.clone(), None),
@@ -120,12 +120,14 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     result
 }
 
-/// Applies one `--chaos` spec.
-async fn apply_chaos(chaos: &netsim::Chaos, spec: &str) -> Result<(), String> {
+/// Applies one `--chaos` spec; an error names the spec.
+fn apply_chaos(chaos: &netsim::Chaos, spec: &str) -> Result<(), String> {
+    chaos_action(chaos, spec).map_err(|e| format!("--chaos {spec:?}: {e}"))
+}
+
+fn chaos_action(chaos: &netsim::Chaos, spec: &str) -> Result<(), String> {
     let bad = || {
-        format!(
-            "--chaos {spec:?}: write kill:N, stall:N, slow:N, fail:N, partition:N+M or payment-failures:RATE"
-        )
+        "write kill:N, stall:N, slow:N, fail:N, partition:N+M or payment-failures:RATE".to_owned()
     };
     let (what, arg) = spec.split_once(':').ok_or_else(bad)?;
     let node = || arg.parse::<usize>().map_err(|_| bad());
@@ -142,7 +144,6 @@ async fn apply_chaos(chaos: &netsim::Chaos, spec: &str) -> Result<(), String> {
         "payment-failures" => chaos.payment_failure_rate(arg.parse::<f64>().map_err(|_| bad())?),
         _ => Err(bad()),
     }
-    .map_err(|e| format!("--chaos {spec:?}: {e}"))
 }
 
 fn print_welcome(addr: SocketAddr, nodes: usize, data: &std::path::Path, kept: bool) {
@@ -231,4 +232,40 @@ pub(crate) fn run_netsim(args: NetsimArgs) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn chaos_flags_reach_the_network_and_bad_ones_say_how_to_write_them() {
+        let network = start_network(3, 1, 0).await.unwrap();
+        let chaos = network.chaos();
+        for spec in [
+            "kill:1",
+            "stall:0",
+            "slow:2",
+            "partition:0+1",
+            "payment-failures:0.5",
+        ] {
+            apply_chaos(&chaos, spec).unwrap();
+        }
+        let nodes = network.nodes();
+        assert!(!nodes[1].alive);
+        assert!(nodes[0].stalled);
+        assert_eq!(nodes[2].executor, netsim::ExecutorMode::Slow);
+        let bad = apply_chaos(&chaos, "explode:1").unwrap_err();
+        assert!(
+            bad.starts_with("--chaos \"explode:1\": write kill:N"),
+            "{bad}"
+        );
+        let missing = apply_chaos(&chaos, "kill:9").unwrap_err();
+        assert!(missing.contains("no node 9"), "{missing}");
+        let shapeless = apply_chaos(&chaos, "kill").unwrap_err();
+        assert!(
+            shapeless.starts_with("--chaos \"kill\": write"),
+            "{shapeless}"
+        );
+    }
 }
