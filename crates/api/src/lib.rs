@@ -14,8 +14,9 @@
 //! `/api/v1/status/buildinfo`, `/api/v1/status/runtimeinfo`, `/api/v1/status/flags`,
 //! `/api/v1/status/tsdb` (the head's figures from [`ApiState::head`]; its cardinality lists
 //! cover the head's time range, or all data while the head is empty),
-//! `/api/v1/metadata` and `/api/v1/query_exemplars` (both empty: no metadata or exemplars
-//! are stored yet), `/-/healthy` and `/-/ready`.
+//! `/api/v1/metadata` (what the scraped targets' HELP, TYPE and UNIT lines say),
+//! `/api/v1/query_exemplars` (empty: no exemplars are stored yet), `/-/healthy` and
+//! `/-/ready`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -51,6 +52,22 @@ pub struct ApiState {
     pub targets: Option<Arc<dyn Fn() -> Targets + Send + Sync>>,
     /// Reloads the configuration, for `POST /-/reload`; `None` if there is none.
     pub reload: Option<Arc<dyn Fn() -> Result<(), String> + Send + Sync>>,
+    /// Metric metadata by family name, for `/api/v1/metadata`.
+    pub metadata: Option<MetadataSource>,
+}
+
+/// Where `/api/v1/metadata` reads from.
+pub type MetadataSource = Arc<dyn Fn() -> BTreeMap<String, MetricMetadata> + Send + Sync>;
+
+/// What a metric family is, as its HELP, TYPE and UNIT lines say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricMetadata {
+    /// `counter`, `gauge`, `histogram`, ...
+    pub kind: String,
+    /// The help text.
+    pub help: String,
+    /// The unit.
+    pub unit: String,
 }
 
 impl ApiState {
@@ -65,6 +82,7 @@ impl ApiState {
             head: None,
             targets: None,
             reload: None,
+            metadata: None,
         }
     }
 }
@@ -151,7 +169,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/status/runtimeinfo", get(runtimeinfo))
         .route("/api/v1/status/flags", get(flags))
         .route("/api/v1/status/tsdb", get(tsdb_status))
-        .route("/api/v1/metadata", get(|| async { success(json!({})) }))
+        .route("/api/v1/metadata", get(metadata))
         .route(
             "/api/v1/query_exemplars",
             get(|| async { success(json!([])) }).post(|| async { success(json!([])) }),
@@ -717,6 +735,39 @@ async fn targets(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Resp
     }))
 }
 
+/// `/api/v1/metadata`: each metric family's type, help and unit, as Prometheus answers
+/// it (a list per name), with its `metric` and `limit` parameters.
+async fn metadata(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Response {
+    let p = Params::new(raw, &[]);
+    let limit = match p.get("limit").filter(|l| !l.is_empty()) {
+        None => usize::MAX,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if n <= 0 => usize::MAX,
+            Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            Err(_) => {
+                return ApiError::bad_data(format!(
+                    "invalid parameter \"limit\": {l:?} is not a number"
+                ))
+                .into_response();
+            }
+        },
+    };
+    let wanted = p.get("metric").filter(|m| !m.is_empty());
+    let all = state.metadata.as_ref().map(|f| f()).unwrap_or_default();
+    let mut out = Map::new();
+    for (name, m) in all
+        .into_iter()
+        .filter(|(name, _)| wanted.is_none_or(|w| w == name))
+        .take(limit)
+    {
+        out.insert(
+            name,
+            json!([{"type": m.kind, "help": m.help, "unit": m.unit}]),
+        );
+    }
+    success(Value::Object(out))
+}
+
 /// `POST /-/reload`: re-reads the configuration; a bad one is refused and the running one
 /// kept, as in Prometheus.
 async fn reload(State(state): State<ApiState>) -> Response {
@@ -839,6 +890,16 @@ mod tests {
             storage_retention: "15d".into(),
         };
         state.flags = BTreeMap::from([("listen".to_owned(), "127.0.0.1:9797".to_owned())]);
+        state.metadata = Some(Arc::new(|| {
+            BTreeMap::from([(
+                "up".to_owned(),
+                MetricMetadata {
+                    kind: "gauge".into(),
+                    help: "Whether the target is up.".into(),
+                    unit: String::new(),
+                },
+            )])
+        }));
         router(state)
     }
 
@@ -974,6 +1035,13 @@ mod tests {
         assert_eq!(body["data"], "sum by (job) (up)");
         let (_, body) = call(&app, get("/api/v1/status/buildinfo")).await;
         assert_eq!(body["data"]["version"], "1.2.3");
+        let (_, body) = call(&app, get("/api/v1/metadata")).await;
+        assert_eq!(
+            body["data"],
+            json!({"up": [{"type": "gauge", "help": "Whether the target is up.", "unit": ""}]})
+        );
+        let (_, body) = call(&app, get("/api/v1/metadata?metric=other")).await;
+        assert_eq!(body["data"], json!({}));
         let response = app.clone().oneshot(get("/-/ready")).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }

@@ -17,4 +17,4 @@ pub mod target;
 
 pub use config::{Config, ConfigError};
 pub use manager::{ScrapeManager, TargetState};
-pub use scrape_loop::{Health, ScrapeStatus};
+pub use scrape_loop::{Health, MetricMetadata, ScrapeStatus};

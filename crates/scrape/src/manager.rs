@@ -16,7 +16,7 @@ use model::Labels;
 use storage::Appendable;
 
 use crate::config::{Config, GlobalConfig, ScrapeConfig, StaticConfig};
-use crate::scrape_loop::{ScrapeOptions, ScrapeStatus};
+use crate::scrape_loop::{MetricMetadata, ScrapeOptions, ScrapeStatus};
 use crate::target::{Target, targets};
 
 /// A target as `/api/v1/targets` shows it.
@@ -50,6 +50,8 @@ struct Inner {
     discovery: HashMap<String, tokio::task::JoinHandle<()>>,
     /// Target files that could not be read or parsed, counted.
     file_read_errors: u64,
+    /// Metric metadata from every target's HELP, TYPE and UNIT lines.
+    metadata: Arc<Mutex<BTreeMap<String, MetricMetadata>>>,
 }
 
 /// What makes a loop the same loop across reloads.
@@ -167,6 +169,12 @@ impl ScrapeManager {
             .collect()
     }
 
+    /// The metadata of every metric family the targets describe, by name.
+    pub fn metadata(&self) -> BTreeMap<String, MetricMetadata> {
+        let shared = lock(&self.inner).metadata.clone();
+        lock(&shared).clone()
+    }
+
     /// How many times a target file could not be read or parsed.
     pub fn file_read_errors(&self) -> u64 {
         lock(&self.inner).file_read_errors
@@ -221,6 +229,7 @@ fn reconcile(
     let options = Arc::new(options_of(job));
     let client = client_for(job);
     let mut inner = lock(inner);
+    let metadata = inner.metadata.clone();
     inner
         .dropped
         .insert(job.name().to_owned(), built.dropped.clone());
@@ -248,6 +257,7 @@ fn reconcile(
                     client.clone(),
                     store.clone(),
                     status.clone(),
+                    metadata.clone(),
                     stopped,
                 ));
                 Running {

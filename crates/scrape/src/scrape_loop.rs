@@ -13,7 +13,7 @@
 //! cache from a series' text to its final labels and storage ref, so a steady target's
 //! labels are built and relabelled once, not at every scrape.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -122,6 +122,19 @@ pub(crate) struct LoopState {
     /// Every label name and value seen, once: series share them rather than each holding
     /// its own copy of `__name__`, `shard`, `"0"`...
     strings: HashSet<Arc<str>>,
+    /// The metric families' metadata, from HELP, TYPE and UNIT lines.
+    pub(crate) metadata: BTreeMap<String, MetricMetadata>,
+}
+
+/// What a target says about a metric family.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricMetadata {
+    /// `counter`, `gauge`, `histogram`, `summary`, ... as the TYPE line says.
+    pub kind: String,
+    /// The HELP text.
+    pub help: String,
+    /// The UNIT (OpenMetrics).
+    pub unit: String,
 }
 
 /// The shared copy of `s`.
@@ -169,8 +182,20 @@ pub(crate) fn ingest(
     // Parse and resolve first: a scrape that fails appends nothing.
     let mut samples: Vec<(usize, f64, Timestamp)> = Vec::with_capacity(state.previous.len());
     for entry in textparse::Parser::new(body, format) {
-        let Entry::Sample(s) = entry.map_err(|e| e.to_string())? else {
-            continue;
+        let s = match entry.map_err(|e| e.to_string())? {
+            Entry::Sample(s) => s,
+            Entry::Help { name, help } => {
+                state.metadata.entry(name.to_owned()).or_default().help = help.into_owned();
+                continue;
+            }
+            Entry::Type { name, kind } => {
+                state.metadata.entry(name.to_owned()).or_default().kind = type_name(kind).into();
+                continue;
+            }
+            Entry::Unit { name, unit } => {
+                state.metadata.entry(name.to_owned()).or_default().unit = unit.to_owned();
+                continue;
+            }
         };
         report.scraped += 1;
         let i = match state.index.get(s.series) {
@@ -225,6 +250,21 @@ pub(crate) fn ingest(
     app.commit().map_err(|e| e.to_string())?;
     state.previous = samples.iter().map(|&(i, _, _)| i).collect();
     Ok(report)
+}
+
+/// A metric type as Prometheus's metadata API writes it.
+fn type_name(kind: textparse::MetricType) -> &'static str {
+    use textparse::MetricType as T;
+    match kind {
+        T::Counter => "counter",
+        T::Gauge => "gauge",
+        T::Histogram => "histogram",
+        T::GaugeHistogram => "gaugehistogram",
+        T::Summary => "summary",
+        T::Info => "info",
+        T::StateSet => "stateset",
+        T::Unknown => "unknown",
+    }
 }
 
 /// Appends one sample of a cached series; a sample the store refuses for its timestamp
@@ -474,6 +514,7 @@ pub async fn run(
     client: reqwest::Client,
     store: Arc<dyn Appendable>,
     status: Arc<Mutex<ScrapeStatus>>,
+    metadata: Arc<Mutex<BTreeMap<String, MetricMetadata>>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let interval = Duration::from_millis(target.interval.unsigned_abs().max(1));
@@ -530,6 +571,14 @@ pub async fn run(
             tracing::error!(target = %target.url, "a scrape panicked");
             continue;
         };
+        if up {
+            let mut shared = metadata.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, m) in &st.metadata {
+                if shared.get(name) != Some(m) {
+                    shared.insert(name.clone(), m.clone());
+                }
+            }
+        }
         state = Some(st);
         if let Err(e) = written {
             tracing::warn!(target = %target.url, error = %e, "cannot write the scrape's report");
@@ -741,6 +790,31 @@ mod tests {
         assert_eq!(
             err,
             "label_limit exceeded (metric: m, number of labels: 5, limit: 3)"
+        );
+    }
+
+    #[test]
+    fn help_type_and_unit_lines_become_metadata() {
+        let mut state = LoopState::default();
+        let body =
+            "# HELP rx Bytes received.\n# TYPE rx counter\n# UNIT rx bytes\nrx_total 5\n# EOF\n";
+        ingest(
+            &mut state,
+            body,
+            Format::OpenMetrics,
+            1000,
+            &target(),
+            &ScrapeOptions::default(),
+            &MemStorage::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            state.metadata["rx"],
+            MetricMetadata {
+                kind: "counter".into(),
+                help: "Bytes received.".into(),
+                unit: "bytes".into()
+            }
         );
     }
 

@@ -293,6 +293,23 @@ pub(crate) async fn serve(
         let manager = manager.clone();
         Arc::new(move || targets_of(&manager))
     });
+    state.metadata = Some({
+        let manager = manager.clone();
+        Arc::new(move || {
+            manager
+                .metadata()
+                .into_iter()
+                .map(|(name, m)| {
+                    let m = api::MetricMetadata {
+                        kind: m.kind,
+                        help: m.help,
+                        unit: m.unit,
+                    };
+                    (name, m)
+                })
+                .collect()
+        })
+    });
     if let Some(r) = reloader {
         state.reload = Some(Arc::new(move || r.reload()));
     }

@@ -64,9 +64,14 @@ fn up_scrapes_its_targets_and_reloads_its_configuration() {
     assert_eq!(up["value"][1], "1");
     assert_eq!(up["metric"]["job"], "self");
     assert_eq!(up["metric"]["instance"], addr.as_str());
-    // The server's own metrics were scraped too.
+    // The server's own metrics were scraped too, with their metadata.
     let own = get("/api/v1/query?query=count(skywatch_http_requests_total)");
     assert_eq!(own["status"], "success", "{own}");
+    let metadata = get("/api/v1/metadata?metric=skywatch_http_requests");
+    assert_eq!(
+        metadata["data"]["skywatch_http_requests"][0]["type"], "counter",
+        "{metadata}"
+    );
 
     // A bad configuration is refused, naming the line; the running one stays.
     std::fs::write(&file, "scrape_configs:\n  - job_name: x\n    bogus: 1\n").unwrap();
