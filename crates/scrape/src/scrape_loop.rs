@@ -249,7 +249,37 @@ pub(crate) fn ingest(
     }
     app.commit().map_err(|e| e.to_string())?;
     state.previous = samples.iter().map(|&(i, _, _)| i).collect();
+    // A target whose series come and go would grow the cache for ever: once most of it is
+    // series this scrape did not read, keep only those it did.
+    if state.series.len() > 2 * report.scraped + 1024 {
+        state.forget_unread();
+    }
     Ok(report)
+}
+
+impl LoopState {
+    /// Forgets the series the last attempt did not read.
+    fn forget_unread(&mut self) {
+        let last = self.attempts;
+        let mut remap = vec![usize::MAX; self.series.len()];
+        let mut kept = Vec::with_capacity(self.previous.len());
+        for (i, cached) in self.series.iter().enumerate() {
+            if cached.read_in == last {
+                remap[i] = kept.len();
+                kept.push(cached.clone());
+            }
+        }
+        self.series = kept;
+        self.index.retain(|_, i| {
+            *i = remap[*i];
+            *i != usize::MAX
+        });
+        self.index.shrink_to_fit();
+        self.previous.retain_mut(|i| {
+            *i = remap[*i];
+            *i != usize::MAX
+        });
+    }
 }
 
 /// A metric type as Prometheus's metadata API writes it.
@@ -816,6 +846,60 @@ mod tests {
                 unit: "bytes".into()
             }
         );
+    }
+
+    #[test]
+    fn the_cache_forgets_series_a_churning_target_stopped_exposing() {
+        let store = MemStorage::new();
+        let mut state = LoopState::default();
+        let options = ScrapeOptions::default();
+        for round in 0..20 {
+            // 200 series, all new each round.
+            let body: String = (0..200)
+                .map(|i| format!("churn{{id=\"{round}-{i}\"}} 1\n"))
+                .collect();
+            ingest(
+                &mut state,
+                &body,
+                Format::Text,
+                1000 * (round + 1),
+                &target(),
+                &options,
+                &store,
+            )
+            .unwrap();
+            assert!(
+                state.series.len() <= 2 * 200 + 1024 + 200,
+                "round {round}: {} cached",
+                state.series.len()
+            );
+            assert_eq!(state.index.len(), state.series.len());
+        }
+        // Staleness still works after forgetting: the last round's series go stale.
+        ingest(
+            &mut state,
+            "other 1\n",
+            Format::Text,
+            50_000,
+            &target(),
+            &options,
+            &store,
+        )
+        .unwrap();
+        let q = store.querier(0, i64::MAX).unwrap();
+        let stale = q
+            .select(
+                &SelectHints::default(),
+                &[model::Matcher::equal("id", "19-7")],
+            )
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .samples
+            .collect_vec()
+            .unwrap();
+        assert!(model::is_stale_nan(stale.last().unwrap().v));
     }
 
     #[tokio::test]
