@@ -297,8 +297,7 @@ fn type_name(kind: textparse::MetricType) -> &'static str {
     }
 }
 
-/// Appends one sample of a cached series; a sample the store refuses for its timestamp
-/// (out of order, duplicate, too old) is skipped, as Prometheus skips it.
+/// Appends one sample of a cached series; one refused for its time is skipped.
 fn append(
     app: &mut dyn storage::Appender,
     cached: &mut Cached,
@@ -313,11 +312,7 @@ fn append(
             cached.series = Some(r);
             Ok(())
         }
-        Err(
-            AppendError::OutOfOrder { .. }
-            | AppendError::Duplicate { .. }
-            | AppendError::TooOld { .. },
-        ) => Ok(()),
+        Err(e) if refused_for_its_time(&e) => Ok(()),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -406,6 +401,15 @@ pub(crate) fn mark_all_stale(
     app.commit().map_err(|e| e.to_string())
 }
 
+/// The series every scrape writes about itself, in this order.
+const SYNTHETIC: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
 /// Writes the synthetic series of one scrape.
 pub(crate) fn write_report(
     store: &dyn Appendable,
@@ -415,48 +419,47 @@ pub(crate) fn write_report(
     duration: f64,
     report: Report,
 ) -> Result<(), String> {
-    let mut app = store.appender();
-    let series = [
-        ("up", if up { 1.0 } else { 0.0 }),
-        ("scrape_duration_seconds", duration),
-        ("scrape_samples_scraped", report.scraped as f64),
-        (
-            "scrape_samples_post_metric_relabeling",
-            report.post_relabel as f64,
-        ),
-        ("scrape_series_added", report.added as f64),
+    let values = [
+        if up { 1.0 } else { 0.0 },
+        duration,
+        report.scraped as f64,
+        report.post_relabel as f64,
+        report.added as f64,
     ];
-    for (name, v) in series {
+    append_synthetic(store, target, t, values)
+}
+
+/// Marks the synthetic series stale, when the target goes away.
+fn stale_report(store: &dyn Appendable, target: &Labels, t: Timestamp) -> Result<(), String> {
+    append_synthetic(store, target, t, [STALE_NAN; 5])
+}
+
+/// Appends one value to each of the [`SYNTHETIC`] series of `target`.
+fn append_synthetic(
+    store: &dyn Appendable,
+    target: &Labels,
+    t: Timestamp,
+    values: [f64; 5],
+) -> Result<(), String> {
+    let mut app = store.appender();
+    for (name, v) in SYNTHETIC.into_iter().zip(values) {
         let mut b = target.builder();
         b.set(model::METRIC_NAME, name);
         match app.append(None, &b.build(), t, v) {
-            Ok(_)
-            | Err(
-                AppendError::OutOfOrder { .. }
-                | AppendError::Duplicate { .. }
-                | AppendError::TooOld { .. },
-            ) => {}
-            Err(e) => return Err(e.to_string()),
+            Err(e) if !refused_for_its_time(&e) => return Err(e.to_string()),
+            _ => {}
         }
     }
     app.commit().map_err(|e| e.to_string())
 }
 
-/// Marks the synthetic series stale, when the target goes away.
-fn stale_report(store: &dyn Appendable, target: &Labels, t: Timestamp) -> Result<(), String> {
-    let mut app = store.appender();
-    for name in [
-        "up",
-        "scrape_duration_seconds",
-        "scrape_samples_scraped",
-        "scrape_samples_post_metric_relabeling",
-        "scrape_series_added",
-    ] {
-        let mut b = target.builder();
-        b.set(model::METRIC_NAME, name);
-        let _ = app.append(None, &b.build(), t, STALE_NAN);
-    }
-    app.commit().map_err(|e| e.to_string())
+/// Whether the store refused a sample for its timestamp (out of order, duplicate, too
+/// old): such a sample is skipped, as Prometheus skips it, and the scrape goes on.
+fn refused_for_its_time(e: &AppendError) -> bool {
+    matches!(
+        e,
+        AppendError::OutOfOrder { .. } | AppendError::Duplicate { .. } | AppendError::TooOld { .. }
+    )
 }
 
 /// The content types a scrape asks for, best first: OpenMetrics, then text 0.0.4.
@@ -663,6 +666,17 @@ mod tests {
         Labels::from_pairs([("instance", "n1:9100"), ("job", "nodes")])
     }
 
+    /// Ingests a text 0.0.4 body from [`target`] scraped at `t`.
+    fn scrape_text(
+        state: &mut LoopState,
+        body: &str,
+        t: Timestamp,
+        options: &ScrapeOptions,
+        store: &MemStorage,
+    ) -> Result<Report, String> {
+        ingest(state, body, Format::Text, t, &target(), options, store)
+    }
+
     #[test]
     fn samples_get_target_labels_and_disappearing_series_go_stale() {
         let store = MemStorage::new();
@@ -672,16 +686,7 @@ mod tests {
             ..ScrapeOptions::default()
         };
         let first = "# TYPE a counter\na_total{x=\"1\"} 5\nb 1\n";
-        let report = ingest(
-            &mut state,
-            first,
-            Format::Text,
-            1000,
-            &target(),
-            &options,
-            &store,
-        )
-        .unwrap();
+        let report = scrape_text(&mut state, first, 1000, &options, &store).unwrap();
         assert_eq!(
             report,
             Report {
@@ -691,16 +696,7 @@ mod tests {
             }
         );
         let second = "a_total{x=\"1\"} 6\n";
-        let report = ingest(
-            &mut state,
-            second,
-            Format::Text,
-            2000,
-            &target(),
-            &options,
-            &store,
-        )
-        .unwrap();
+        let report = scrape_text(&mut state, second, 2000, &options, &store).unwrap();
         assert_eq!(report.added, 0);
         assert_eq!(
             series(&store),
@@ -722,16 +718,7 @@ mod tests {
         let body = "m{job=\"inner\",exported_job=\"x\"} 1 500\n";
         let store = MemStorage::new();
         let options = ScrapeOptions::default();
-        ingest(
-            &mut LoopState::default(),
-            body,
-            Format::Text,
-            1000,
-            &target(),
-            &options,
-            &store,
-        )
-        .unwrap();
+        scrape_text(&mut LoopState::default(), body, 1000, &options, &store).unwrap();
         let got = series(&store);
         assert_eq!(
             got[0].0,
@@ -745,16 +732,7 @@ mod tests {
             honor_timestamps: true,
             ..ScrapeOptions::default()
         };
-        ingest(
-            &mut LoopState::default(),
-            body,
-            Format::Text,
-            1000,
-            &target(),
-            &honour,
-            &store,
-        )
-        .unwrap();
+        scrape_text(&mut LoopState::default(), body, 1000, &honour, &store).unwrap();
         let got = series(&store);
         assert_eq!(
             got[0].0,
@@ -776,27 +754,16 @@ mod tests {
         };
         let store = MemStorage::new();
         let mut state = LoopState::default();
-        let report = ingest(
+        let report = scrape_text(
             &mut state,
             "go_threads 9\na 1\nb 2\n",
-            Format::Text,
             1000,
-            &target(),
             &options,
             &store,
         )
         .unwrap();
         assert_eq!((report.scraped, report.post_relabel), (3, 2));
-        let err = ingest(
-            &mut state,
-            "a 1\nb 2\nc 3\n",
-            Format::Text,
-            2000,
-            &target(),
-            &options,
-            &store,
-        )
-        .unwrap_err();
+        let err = scrape_text(&mut state, "a 1\nb 2\nc 3\n", 2000, &options, &store).unwrap_err();
         assert_eq!(
             err,
             "sample_limit exceeded: 3 samples after relabelling, the limit is 2"
@@ -858,16 +825,7 @@ mod tests {
             let body: String = (0..200)
                 .map(|i| format!("churn{{id=\"{round}-{i}\"}} 1\n"))
                 .collect();
-            ingest(
-                &mut state,
-                &body,
-                Format::Text,
-                1000 * (round + 1),
-                &target(),
-                &options,
-                &store,
-            )
-            .unwrap();
+            scrape_text(&mut state, &body, 1000 * (round + 1), &options, &store).unwrap();
             assert!(
                 state.series.len() <= 2 * 200 + 1024 + 200,
                 "round {round}: {} cached",
@@ -876,16 +834,7 @@ mod tests {
             assert_eq!(state.index.len(), state.series.len());
         }
         // Staleness still works after forgetting: the last round's series go stale.
-        ingest(
-            &mut state,
-            "other 1\n",
-            Format::Text,
-            50_000,
-            &target(),
-            &options,
-            &store,
-        )
-        .unwrap();
+        scrape_text(&mut state, "other 1\n", 50_000, &options, &store).unwrap();
         let q = store.querier(0, i64::MAX).unwrap();
         let stale = q
             .select(
@@ -926,26 +875,8 @@ mod tests {
         let store = MemStorage::new();
         let mut state = LoopState::default();
         let options = ScrapeOptions::default();
-        ingest(
-            &mut state,
-            "a 1\n",
-            Format::Text,
-            1000,
-            &target(),
-            &options,
-            &store,
-        )
-        .unwrap();
-        let err = ingest(
-            &mut state,
-            "a 1 x\n",
-            Format::Text,
-            2000,
-            &target(),
-            &options,
-            &store,
-        )
-        .unwrap_err();
+        scrape_text(&mut state, "a 1\n", 1000, &options, &store).unwrap();
+        let err = scrape_text(&mut state, "a 1 x\n", 2000, &options, &store).unwrap_err();
         assert!(err.starts_with("line 1, column"), "{err}");
         mark_all_stale(&mut state, 2000, &store).unwrap();
         write_report(&store, &target(), 2000, false, 0.01, Report::default()).unwrap();
