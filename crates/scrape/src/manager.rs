@@ -92,20 +92,17 @@ impl ScrapeManager {
             .collect();
         {
             let mut inner = lock(&self.inner);
-            // Jobs that are gone: stop their loops and discovery.
+            // Jobs that are gone: stop their loops. (Every job has an entry in `loops`, if
+            // an empty one.) Discovery restarts below for the jobs that stay.
             let gone: Vec<String> = inner
                 .loops
                 .keys()
-                .chain(inner.discovery.keys())
                 .filter(|j| !jobs.contains(j))
                 .cloned()
                 .collect();
             for job in gone {
                 if let Some(loops) = inner.loops.remove(&job) {
                     loops.into_values().for_each(Running::stop);
-                }
-                if let Some(task) = inner.discovery.remove(&job) {
-                    task.abort();
                 }
                 inner.dropped.remove(&job);
             }
@@ -116,7 +113,8 @@ impl ScrapeManager {
         for job in &config.scrape_configs {
             let job = Arc::new(job.clone());
             let global = Arc::new(config.global.clone());
-            let groups = self.groups(&job, &mut problems);
+            let (groups, unreadable) = job_groups(&job);
+            problems.extend(unreadable);
             problems.extend(reconcile(&self.inner, &self.store, &job, &global, &groups));
             if !job.file_sd_configs.is_empty() {
                 let task = tokio::spawn(discover(
@@ -131,18 +129,6 @@ impl ScrapeManager {
             }
         }
         problems
-    }
-
-    /// A job's target groups now: its static ones and what its files hold.
-    fn groups(&self, job: &ScrapeConfig, problems: &mut Vec<String>) -> Vec<StaticConfig> {
-        let mut groups = job.static_configs.clone();
-        for (file, read) in read_file_sd(job) {
-            match read {
-                Ok(g) => groups.extend(g),
-                Err(e) => problems.push(format!("job {:?}: {}: {e}", job.name(), file.display())),
-            }
-        }
-        groups
     }
 
     /// Every target and its last scrape, by job.
@@ -373,13 +359,24 @@ fn client_for(job: &ScrapeConfig) -> reqwest::Client {
     })
 }
 
+/// A job's target groups now: its static ones and what its files hold, and a problem for
+/// each file that cannot be read.
+fn job_groups(job: &ScrapeConfig) -> (Vec<StaticConfig>, Vec<String>) {
+    let mut groups = job.static_configs.clone();
+    let mut problems = Vec::new();
+    for (file, read) in read_file_sd(job) {
+        match read {
+            Ok(g) => groups.extend(g),
+            Err(e) => problems.push(format!("job {:?}: {}: {e}", job.name(), file.display())),
+        }
+    }
+    (groups, problems)
+}
+
 /// Every file a job's `file_sd_configs` name (globs expanded), with its groups or why
 /// they cannot be read.
 fn read_file_sd(job: &ScrapeConfig) -> Vec<(PathBuf, Result<Vec<StaticConfig>, String>)> {
-    job.file_sd_configs
-        .iter()
-        .flat_map(|sd| sd.files.iter())
-        .flat_map(|pattern| expand(pattern))
+    sd_files(job)
         .map(|path| {
             let read = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read it: {e}"))
@@ -387,6 +384,14 @@ fn read_file_sd(job: &ScrapeConfig) -> Vec<(PathBuf, Result<Vec<StaticConfig>, S
             (path, read)
         })
         .collect()
+}
+
+/// The files a job's `file_sd_configs` name now, globs expanded.
+fn sd_files(job: &ScrapeConfig) -> impl Iterator<Item = PathBuf> + '_ {
+    job.file_sd_configs
+        .iter()
+        .flat_map(|sd| sd.files.iter())
+        .flat_map(|pattern| expand(pattern))
 }
 
 /// The files matching `pattern`, whose last path element may hold `*`.
@@ -470,10 +475,7 @@ async fn discover(
         .min()
         .unwrap_or(Duration::from_secs(300));
     let stamp = |job: &ScrapeConfig| -> Vec<(PathBuf, Option<SystemTime>, u64)> {
-        job.file_sd_configs
-            .iter()
-            .flat_map(|sd| sd.files.iter())
-            .flat_map(|p| expand(p))
+        sd_files(job)
             .map(|p| {
                 let meta = std::fs::metadata(&p).ok();
                 let modified = meta.as_ref().and_then(|m| m.modified().ok());
@@ -497,20 +499,13 @@ async fn discover(
         }
         last = now;
         last_read = tokio::time::Instant::now();
-        let mut groups = job.static_configs.clone();
-        let mut failed = false;
-        for (file, read) in read_file_sd(&job) {
-            match read {
-                Ok(g) => groups.extend(g),
-                Err(e) => {
-                    tracing::warn!(job = job.name(), file = %file.display(), error = %e, "cannot read targets; keeping the previous ones");
-                    lock(&inner).file_read_errors += 1;
-                    failed = true;
-                }
-            }
-        }
+        let (groups, unreadable) = job_groups(&job);
         // A file caught half-written, or broken, keeps the targets it gave last time.
-        if failed {
+        if !unreadable.is_empty() {
+            for problem in &unreadable {
+                tracing::warn!(%problem, "cannot read targets; keeping the previous ones");
+            }
+            lock(&inner).file_read_errors += unreadable.len() as u64;
             continue;
         }
         for problem in reconcile(&inner, &store, &job, &global, &groups) {
