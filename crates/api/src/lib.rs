@@ -456,14 +456,7 @@ fn range_params(p: &Params) -> Result<(i64, i64), ApiError> {
 }
 
 fn respond(result: Result<Value, ApiError>) -> Response {
-    match result {
-        Ok(data) => success(data),
-        Err(e) => e.into_response(),
-    }
-}
-
-fn storage_error(e: storage::StorageError) -> ApiError {
-    internal(e)
+    respond_annotated(result.map(|data| (data, Annotations::default())))
 }
 
 async fn series(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
@@ -474,14 +467,14 @@ async fn series(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: By
             return Err(ApiError::bad_data("no match[] parameter provided"));
         }
         let (start, end) = range_params(&p)?;
-        let querier = state.storage.querier(start, end).map_err(storage_error)?;
+        let querier = state.storage.querier(start, end).map_err(internal)?;
         let mut found = std::collections::BTreeSet::new();
         for matchers in &sets {
             let set = querier
                 .select(&storage::SelectHints::default(), matchers)
-                .map_err(storage_error)?;
+                .map_err(internal)?;
             for s in set {
-                found.insert(s.map_err(storage_error)?.labels);
+                found.insert(s.map_err(internal)?.labels);
             }
         }
         Ok(Value::Array(found.iter().map(metric).collect()))
@@ -493,7 +486,7 @@ async fn labels(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: By
     respond((|| {
         let sets = selectors(&p)?;
         let (start, end) = range_params(&p)?;
-        let querier = state.storage.querier(start, end).map_err(storage_error)?;
+        let querier = state.storage.querier(start, end).map_err(internal)?;
         let mut names = std::collections::BTreeSet::new();
         let sets = if sets.is_empty() {
             vec![Vec::new()]
@@ -501,7 +494,7 @@ async fn labels(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: By
             sets
         };
         for matchers in sets {
-            names.extend(querier.label_names(&matchers).map_err(storage_error)?);
+            names.extend(querier.label_names(&matchers).map_err(internal)?);
         }
         Ok(json!(names))
     })())
@@ -516,7 +509,7 @@ async fn label_values(
     respond((|| {
         let sets = selectors(&p)?;
         let (start, end) = range_params(&p)?;
-        let querier = state.storage.querier(start, end).map_err(storage_error)?;
+        let querier = state.storage.querier(start, end).map_err(internal)?;
         let mut values = std::collections::BTreeSet::new();
         let sets = if sets.is_empty() {
             vec![Vec::new()]
@@ -524,11 +517,7 @@ async fn label_values(
             sets
         };
         for matchers in sets {
-            values.extend(
-                querier
-                    .label_values(&name, &matchers)
-                    .map_err(storage_error)?,
-            );
+            values.extend(querier.label_values(&name, &matchers).map_err(internal)?);
         }
         Ok(json!(values))
     })())
@@ -610,7 +599,7 @@ async fn tsdb_status(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> 
         let (mint, maxt) = head
             .and_then(|h| h.time_range)
             .unwrap_or((i64::MIN, i64::MAX));
-        let querier = storage.querier(mint, maxt).map_err(storage_error)?;
+        let querier = storage.querier(mint, maxt).map_err(internal)?;
         let all = [
             model::Matcher::new(model::MatchOp::Regex, model::METRIC_NAME, ".+")
                 .map_err(|e| ApiError::bad_data(e.to_string()))?,
@@ -621,9 +610,9 @@ async fn tsdb_status(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> 
         let mut values: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
         for s in querier
             .select(&storage::SelectHints::default(), &all)
-            .map_err(storage_error)?
+            .map_err(internal)?
         {
-            let s = s.map_err(storage_error)?;
+            let s = s.map_err(internal)?;
             series += 1;
             for l in s.labels.iter() {
                 if *l.name == *model::METRIC_NAME {

@@ -122,7 +122,7 @@ impl Network {
 
     /// The nodes: id, address and state.
     pub fn nodes(&self) -> Vec<NodeInfo> {
-        lock(&self.shared.nodes).iter().map(Node::info).collect()
+        self.chaos().nodes()
     }
 
     /// Moves the network on by `seconds` now, besides the ticker.

@@ -143,7 +143,7 @@ pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9797";
 
 pub(crate) fn run(args: UpArgs) -> Result<(), String> {
     let config = match &args.config {
-        Some(path) => scrape::Config::load(path).map_err(|e| e.to_string())?,
+        Some(path) => load(path)?,
         None => scrape::Config::default(),
     };
     let own = &config.skywatch;
