@@ -118,8 +118,8 @@ impl Annotations {
 
     /// Warns about each quantile outside [0, 1] among `qs`, given at `at`.
     pub(crate) fn check_quantiles(&mut self, qs: &[f64], at: LineCol) {
-        for q in qs {
-            if !(0.0..=1.0).contains(q) {
+        for q in changes(qs) {
+            if !(0.0..=1.0).contains(&q) {
                 self.warn(
                     format_args!("quantile value should be between 0 and 1, got {q}"),
                     at,
@@ -130,7 +130,7 @@ impl Annotations {
 
     /// Warns about each `limit_ratio` ratio outside [-1, 1] among `ratios`, given at `at`.
     pub(crate) fn check_ratios(&mut self, ratios: &[f64], at: LineCol) {
-        for &r in ratios {
+        for r in changes(ratios) {
             if r.abs() > 1.0 {
                 self.warn(
                     format_args!(
@@ -142,6 +142,16 @@ impl Annotations {
             }
         }
     }
+}
+
+/// A parameter's values over the steps, each run of equal values once (usually the
+/// parameter is constant): the annotation checks need not look at every step.
+fn changes(values: &[f64]) -> impl Iterator<Item = f64> + '_ {
+    values
+        .iter()
+        .enumerate()
+        .filter(|&(i, v)| i == 0 || values[i - 1].to_bits() != v.to_bits())
+        .map(|(_, &v)| v)
 }
 
 /// A query's value and what the engine noticed about it.
