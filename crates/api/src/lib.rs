@@ -615,7 +615,7 @@ async fn tsdb_status(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> 
             let s = s.map_err(internal)?;
             series += 1;
             for l in s.labels.iter() {
-                if *l.name == *model::METRIC_NAME {
+                if l.name == model::METRIC_NAME {
                     *by_name.entry(l.value.to_string()).or_default() += 1;
                 }
                 *by_pair

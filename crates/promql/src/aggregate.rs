@@ -27,9 +27,9 @@ fn group_labels(labels: &Labels, grouping: &Grouping) -> Labels {
         let mut b = LabelsBuilder::new();
         for l in labels
             .iter()
-            .filter(|l| grouping.labels.iter().any(|n| *n == *l.name))
+            .filter(|l| grouping.labels.iter().any(|n| *n == l.name))
         {
-            b.set_shared(l.name.clone(), l.value.clone());
+            b.set(l.name, l.value);
         }
         b.build()
     }

@@ -51,7 +51,7 @@ fn drops_name(op: BinOp, return_bool: bool) -> bool {
 pub(crate) fn prometheus_string(labels: &Labels) -> String {
     let pairs: Vec<String> = labels
         .iter()
-        .map(|l| format!("{}={:?}", l.name, &*l.value))
+        .map(|l| format!("{}={:?}", l.name, l.value))
         .collect();
     format!("{{{}}}", pairs.join(", "))
 }
@@ -193,9 +193,9 @@ fn signature(labels: &Labels, matching: &VectorMatching, set: bool) -> Labels {
         let mut b = LabelsBuilder::new();
         for l in labels
             .iter()
-            .filter(|l| matching.labels.iter().any(|n| *n == *l.name))
+            .filter(|l| matching.labels.iter().any(|n| *n == l.name))
         {
-            b.set_shared(l.name.clone(), l.value.clone());
+            b.set(l.name, l.value);
         }
         b.build()
     } else {
@@ -324,15 +324,13 @@ fn vector_vector(
             let drop_name = if drop { delayed } else { many[i].drop_name };
             if matching.card == Cardinality::OneToOne {
                 if matching.on {
-                    let keep: Vec<(std::sync::Arc<str>, std::sync::Arc<str>)> = many[i]
+                    b = LabelsBuilder::new();
+                    for x in many[i]
                         .labels
                         .iter()
-                        .filter(|x| matching.labels.iter().any(|n| *n == *x.name))
-                        .map(|x| (x.name.clone(), x.value.clone()))
-                        .collect();
-                    b = LabelsBuilder::new();
-                    for (n, v) in keep {
-                        b.set_shared(n, v);
+                        .filter(|x| matching.labels.iter().any(|n| *n == x.name))
+                    {
+                        b.set(x.name, x.value);
                     }
                 } else {
                     for n in &matching.labels {

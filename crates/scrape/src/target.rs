@@ -154,7 +154,7 @@ fn finish(
     }
     let mut labels = LabelsBuilder::new();
     for l in b.iter().filter(|l| !l.name.starts_with("__")) {
-        labels.set_shared(l.name.clone(), l.value.clone());
+        labels.set(l.name, l.value);
     }
     Ok(Target {
         job: job.name().to_owned(),

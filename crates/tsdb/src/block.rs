@@ -237,7 +237,7 @@ fn put_section(out: &mut Vec<u8>, payload: &[u8]) {
 fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
     let symbols: BTreeSet<&str> = series
         .iter()
-        .flat_map(|(l, _)| l.iter().flat_map(|l| [&*l.name, &*l.value]))
+        .flat_map(|(l, _)| l.iter().flat_map(|l| [l.name, l.value]))
         .collect();
     let symbols: Vec<&str> = symbols.into_iter().collect();
     let sym = |s: &str| symbols.binary_search(&s).unwrap_or(0) as u64;
@@ -256,8 +256,8 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
     for (labels, chunks) in series {
         put_uvarint(&mut payload, labels.len() as u64);
         for l in labels.iter() {
-            put_uvarint(&mut payload, sym(&l.name));
-            put_uvarint(&mut payload, sym(&l.value));
+            put_uvarint(&mut payload, sym(l.name));
+            put_uvarint(&mut payload, sym(l.value));
         }
         put_uvarint(&mut payload, chunks.len() as u64);
         let (mut prev_maxt, mut prev_offset) = (0i64, 0u64);
@@ -285,7 +285,7 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
     payload.clear();
     let names: BTreeSet<&str> = series
         .iter()
-        .flat_map(|(l, _)| l.iter().map(|l| &*l.name))
+        .flat_map(|(l, _)| l.iter().map(|l| l.name))
         .collect();
     let pairs: Vec<(&str, &str, &[u64])> = names
         .iter()
@@ -478,15 +478,14 @@ fn decode_index(bytes: &[u8]) -> Result<(Vec<BlockSeries>, Postings), (u64, Stri
         pos: 0,
     };
     let n = r.uvarint().map_err(|m| at(base, &r, m))?;
-    let mut symbols: Vec<Arc<str>> = Vec::with_capacity(n.min(1 << 20) as usize);
+    let mut symbols: Vec<&str> = Vec::with_capacity(n.min(1 << 20) as usize);
     for _ in 0..n {
-        let s = r.str().map_err(|m| at(base, &r, m))?;
-        symbols.push(Arc::from(s));
+        symbols.push(r.str().map_err(|m| at(base, &r, m))?);
     }
     let symbol = |r: &Reader<'_>, i: u64, base: usize| {
         symbols
             .get(i as usize)
-            .cloned()
+            .copied()
             .ok_or_else(|| at(base, r, format!("symbol {i} out of range")))
     };
 
@@ -503,7 +502,7 @@ fn decode_index(bytes: &[u8]) -> Result<(Vec<BlockSeries>, Postings), (u64, Stri
         for _ in 0..nl {
             let name = r.uvarint().map_err(|m| at(base, &r, m))?;
             let value = r.uvarint().map_err(|m| at(base, &r, m))?;
-            b.set_shared(symbol(&r, name, base)?, symbol(&r, value, base)?);
+            b.set(symbol(&r, name, base)?, symbol(&r, value, base)?);
         }
         let nc = r.uvarint().map_err(|m| at(base, &r, m))?;
         let mut chunks = Vec::with_capacity(nc.min(1 << 16) as usize);

@@ -8,14 +8,13 @@
 //! starts from every series.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use model::{MatchOp, Matcher};
 
 /// Sorted series ids per label name and value.
 #[derive(Debug, Clone, Default)]
 pub struct Postings {
-    by_label: BTreeMap<Arc<str>, BTreeMap<Arc<str>, Vec<u64>>>,
+    by_label: BTreeMap<Box<str>, BTreeMap<Box<str>, Vec<u64>>>,
     all: Vec<u64>,
 }
 
@@ -23,12 +22,17 @@ impl Postings {
     /// Adds a series; ids must be added in increasing order.
     pub fn add(&mut self, id: u64, labels: &model::Labels) {
         for l in labels.iter() {
-            self.by_label
-                .entry(l.name.clone())
-                .or_default()
-                .entry(l.value.clone())
-                .or_default()
-                .push(id);
+            // Looked up before inserting: most series add to lists that exist.
+            let values = match self.by_label.get_mut(l.name) {
+                Some(values) => values,
+                None => self.by_label.entry(l.name.into()).or_default(),
+            };
+            match values.get_mut(l.value) {
+                Some(ids) => ids.push(id),
+                None => {
+                    values.insert(l.value.into(), vec![id]);
+                }
+            }
         }
         self.all.push(id);
     }
