@@ -166,8 +166,7 @@ pub struct ScrapeConfig {
     pub basic_auth: Option<BasicAuth>,
     /// The `Authorization` header.
     pub authorization: Option<Authorization>,
-    /// TLS settings for `https` (accepted; https targets are not scraped yet, and say so
-    /// as their scrape error).
+    /// TLS settings for `https`.
     pub tls_config: Option<TlsConfig>,
     /// Fail a scrape that has more samples than this after relabelling (0: no limit).
     #[serde(default)]
@@ -519,6 +518,11 @@ impl Config {
                     "{at}: authorization has both credentials and credentials_file; use one"
                 ));
             }
+            if let Some(tls) = &job.tls_config {
+                // Reads the files it names: a missing CA or key is found now, not at the
+                // first scrape.
+                crate::tls::client_config(tls).map_err(|e| format!("{at}: {e}"))?;
+            }
             for group in &job.static_configs {
                 for target in &group.targets {
                     check_target(target).map_err(|e| format!("{at}: static_configs: {e}"))?;
@@ -694,6 +698,17 @@ skywatch:
         )
         .unwrap_err();
         assert!(scheme.message.contains("has a scheme"), "{scheme}");
+
+        let tls = Config::parse(
+            "scrape_configs:\n  - job_name: a\n    scheme: https\n    tls_config:\n      ca_file: no/such/ca.pem\n",
+            "p.yml",
+        )
+        .unwrap_err();
+        assert!(
+            tls.message
+                .starts_with("line 2: job \"a\": no/such/ca.pem: cannot read"),
+            "{tls}"
+        );
     }
 
     #[test]

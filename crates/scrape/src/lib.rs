@@ -14,6 +14,7 @@ pub mod manager;
 pub mod relabel;
 pub mod scrape_loop;
 pub mod target;
+pub mod tls;
 
 pub use config::{Config, ConfigError};
 pub use manager::{ScrapeManager, TargetState};

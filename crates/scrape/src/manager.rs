@@ -213,7 +213,16 @@ fn reconcile(
     let built = targets(job, global, groups);
     let settings = settings_of(job);
     let options = Arc::new(options_of(job));
-    let client = client_for(job);
+    let client = match crate::tls::http_client(&job.tls_config.clone().unwrap_or_default()) {
+        Ok(client) => client,
+        Err(e) => {
+            // The files were read when the configuration was loaded and have changed since:
+            // the job's loops keep running as they were.
+            let problem = format!("job {:?}: {e}", job.name());
+            tracing::error!("{problem}");
+            return vec![problem];
+        }
+    };
     let mut inner = lock(inner);
     let metadata = inner.metadata.clone();
     inner
@@ -264,7 +273,7 @@ fn reconcile(
 /// The settings of a job that its loops run with, beyond the target itself.
 fn settings_of(job: &ScrapeConfig) -> String {
     format!(
-        "{:?}|{:?}|{}|{}|{}|{}|{}|{}|{}|{:?}|{:?}",
+        "{:?}|{:?}|{}|{}|{}|{}|{}|{}|{}|{:?}|{:?}|{:?}",
         job.metric_relabel_configs,
         job.body_size_limit,
         job.honor_labels,
@@ -280,6 +289,7 @@ fn settings_of(job: &ScrapeConfig) -> String {
         job.authorization
             .as_ref()
             .map(|a| (&a.kind, &a.credentials, &a.credentials_file)),
+        job.tls_config,
     )
 }
 
@@ -345,18 +355,6 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// An HTTP client for a job's scrapes.
-fn client_for(job: &ScrapeConfig) -> reqwest::Client {
-    let built = reqwest::Client::builder()
-        .user_agent(concat!("Skywatch/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(1)
-        .build();
-    built.unwrap_or_else(|e| {
-        tracing::error!(job = job.name(), error = %e, "cannot build an HTTP client; using the default");
-        reqwest::Client::new()
-    })
 }
 
 /// A job's target groups now: its static ones and what its files hold, and a problem for
