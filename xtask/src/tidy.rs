@@ -54,6 +54,12 @@ pub(crate) const RULES: &[Rule] = &[
         allowed: &[],
         why: "the data model is pure data at the bottom of the graph",
     },
+    Rule {
+        krate: "ui",
+        forbidden: &["*"],
+        allowed: &[],
+        why: "the UI crate embeds and serves the bundle; the page reads data through the HTTP API like any client",
+    },
 ];
 
 /// The workspace's crates and their normal and build dependencies on each other (dev

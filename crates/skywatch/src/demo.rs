@@ -156,8 +156,9 @@ fn print_welcome(addr: SocketAddr, nodes: usize, data: &std::path::Path, kept: b
     println!(
         "Skywatch demo: {nodes} simulated nodes, scraped by Skywatch at {base}
 
+  Explore    {base}/explore?q=sum+by+(node)+(rate(p2p_messages_sent_total[1m]))
+  Targets    {base}/targets
   API        {base}/api/v1/query?query=count(up%3D%3D1)
-  Targets    {base}/api/v1/targets
   Metrics    {base}/metrics  (the server's own)
   Nodes      {base}/demo/nodes
   Data       {where_data}

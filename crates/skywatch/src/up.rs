@@ -314,6 +314,7 @@ pub(crate) async fn serve(
         state.reload = Some(Arc::new(move || r.reload()));
     }
     let mut app = api::router(state)
+        .merge(ui::router())
         .layer(telemetry.http_layer())
         .merge(skywatch_sdk::metrics_router(telemetry.registry().clone()));
     if let Some(extra) = settings.extra_routes {

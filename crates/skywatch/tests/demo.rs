@@ -13,34 +13,10 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Killed;
-
-/// Starts `skywatch demo` on a free port with `args`; returns it and its address, read
-/// from the first line it prints.
-fn start_demo(args: &[&str]) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skywatch"))
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let child = Killed(child);
-    let first = lines.next().expect("the demo printed nothing").unwrap();
-    let addr = first
-        .rsplit("http://")
-        .next()
-        .expect("the first line names the address")
-        .to_owned();
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
-}
+use common::start_demo;
 
 /// `promtool query instant` against `addr`: the output's lines.
 fn promtool(addr: &str, query: &str) -> Vec<String> {

@@ -1,0 +1,87 @@
+// The Prometheus HTTP API as Skywatch serves it.
+
+export type Labels = Record<string, string>;
+export interface Series {
+  metric: Labels;
+  values?: [number, string][];
+  value?: [number, string];
+}
+export interface QueryData {
+  resultType: "matrix" | "vector" | "scalar" | "string";
+  result: Series[] | [number, string];
+}
+export interface Answer<T> {
+  data: T;
+  warnings: string[];
+  infos: string[];
+}
+
+/** An error the API answered with, or a failure to reach it. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly errorType: string,
+  ) {
+    super(message);
+  }
+}
+
+async function get<T>(path: string, params: Record<string, string> = {}): Promise<Answer<T>> {
+  const url = path + (Object.keys(params).length ? "?" + new URLSearchParams(params) : "");
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new ApiError(`cannot reach Skywatch: ${e}`, "network");
+  }
+  let body: any;
+  try {
+    body = await response.json();
+  } catch {
+    throw new ApiError(`${url} answered ${response.status} without JSON`, "bad_response");
+  }
+  if (body.status !== "success") {
+    throw new ApiError(body.error ?? `HTTP ${response.status}`, body.errorType ?? "error");
+  }
+  return { data: body.data as T, warnings: body.warnings ?? [], infos: body.infos ?? [] };
+}
+
+export const queryRange = (query: string, start: number, end: number, step: number) =>
+  get<QueryData>("/api/v1/query_range", {
+    query,
+    start: String(start),
+    end: String(end),
+    step: String(step),
+  });
+
+export const queryInstant = (query: string, time: number) =>
+  get<QueryData>("/api/v1/query", { query, time: String(time) });
+
+export const labelValues = (name: string) => get<string[]>(`/api/v1/label/${encodeURIComponent(name)}/values`);
+
+export interface ActiveTarget {
+  labels: Labels;
+  discoveredLabels: Labels;
+  scrapePool: string;
+  scrapeUrl: string;
+  health: "up" | "down" | "unknown";
+  lastError: string;
+  lastScrape: string;
+  lastScrapeDuration: number;
+}
+export const targets = () =>
+  get<{ activeTargets: ActiveTarget[]; droppedTargets: unknown[] }>("/api/v1/targets");
+
+/** `name{a="1", b="2"}`, as Prometheus writes a series. */
+export function seriesName(metric: Labels): string {
+  const { __name__: name = "", ...rest } = metric;
+  const pairs = Object.entries(rest)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  return pairs.length || !name ? `${name}{${pairs.join(", ")}}` : name;
+}
+
+/** A step giving about `points` points over `seconds`, rounded to a whole second. */
+export function stepFor(seconds: number, points = 250): number {
+  return Math.max(1, Math.round(seconds / points));
+}

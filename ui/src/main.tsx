@@ -1,0 +1,72 @@
+// The page: a header with the sections, and the section the path names.
+
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import "uplot/dist/uPlot.min.css";
+import "./style.css";
+import { THEME_EVENT } from "./chart";
+import { Explore } from "./explore";
+import { Targets } from "./targets";
+
+function usePath(): string {
+  const [path, setPath] = useState(location.pathname);
+  useEffect(() => {
+    const changed = () => setPath(location.pathname);
+    addEventListener("popstate", changed);
+    return () => removeEventListener("popstate", changed);
+  }, []);
+  return path;
+}
+
+/** Follows links to the UI's own pages without reloading it. */
+function onClick(e: MouseEvent) {
+  const a = (e.target as Element).closest?.("a");
+  if (!a || a.target || e.ctrlKey || e.metaKey || e.shiftKey || a.origin !== location.origin) return;
+  if (a.pathname.startsWith("/api/") || a.pathname.startsWith("/demo/") || a.pathname === "/metrics") return;
+  e.preventDefault();
+  history.pushState(null, "", a.href);
+  dispatchEvent(new PopStateEvent("popstate"));
+}
+
+function ThemeToggle() {
+  const [theme, setTheme] = useState(document.documentElement.dataset.theme ?? "light");
+  const flip = () => {
+    const next = theme === "dark" ? "light" : "dark";
+    document.documentElement.dataset.theme = next;
+    localStorage.setItem("skywatch-theme", next);
+    setTheme(next);
+    dispatchEvent(new Event(THEME_EVENT));
+  };
+  return (
+    <button class="theme" type="button" onClick={flip} aria-label={`Switch to the ${theme === "dark" ? "light" : "dark"} theme`}>
+      {theme === "dark" ? "☀" : "☾"}
+    </button>
+  );
+}
+
+const SECTIONS: [string, string][] = [
+  ["/explore", "Explore"],
+  ["/targets", "Targets"],
+];
+
+function App() {
+  const path = usePath();
+  const page = path.startsWith("/targets") ? <Targets /> : <Explore key={path} />;
+  return (
+    <>
+      <header>
+        <a class="brand" href="/">Skywatch</a>
+        <nav>
+          {SECTIONS.map(([href, name]) => (
+            <a href={href} class={path.startsWith(href) ? "active" : ""}>{name}</a>
+          ))}
+        </nav>
+        <ThemeToggle />
+      </header>
+      <main>{page}</main>
+    </>
+  );
+}
+
+document.addEventListener("click", onClick);
+render(<App />, document.getElementById("app")!);

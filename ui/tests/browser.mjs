@@ -1,0 +1,106 @@
+// Browser test of the UI against a running Skywatch, in headless Chromium (Debian's
+// `chromium` package) driven by playwright-core.
+//
+//   node tests/browser.mjs BASE_URL SCREENSHOT_DIR
+//
+// Visits each page, waits for what it must show, fails on any browser console error or
+// uncaught page error, and saves a screenshot of each page (light, dark, phone) in
+// SCREENSHOT_DIR; at a phone's width, no page may be wider than the screen. Prints one line per page; exits 1 on the first failure, saying why.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const [base, shots] = process.argv.slice(2);
+if (!base || !shots) {
+  console.error("usage: node tests/browser.mjs BASE_URL SCREENSHOT_DIR");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+const browser = await chromium.launch({
+  executablePath,
+  // The machine's network is closed: no background fetches, no sandbox as root.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+// Each page: where to go, what must appear, and a check of what it shows.
+const pages = [
+  {
+    name: "explore-graph",
+    path: "/explore?" + new URLSearchParams({ q: "sum by (node) (rate(p2p_messages_sent_total[1m]))", range: "5m", tab: "graph" }),
+    ready: ".chart canvas",
+    check: async (page) => {
+      const series = await page.locator(".u-legend .u-series").count();
+      if (series < 2) throw new Error(`the chart's legend lists ${series} series; expected one per node`);
+    },
+  },
+  {
+    name: "explore-table",
+    path: "/explore?" + new URLSearchParams({ q: "up", range: "5m", tab: "table" }),
+    ready: "table.grid tbody tr",
+    check: async (page) => {
+      const rows = await page.locator("table.grid tbody tr").count();
+      if (rows < 3) throw new Error(`the table has ${rows} rows; expected one per target`);
+    },
+  },
+  {
+    name: "explore-error",
+    path: "/explore?" + new URLSearchParams({ q: "sum(rate(up[5m]", range: "5m", tab: "graph" }),
+    ready: ".error",
+    check: async (page) => {
+      const text = await page.locator(".error").innerText();
+      if (!/bad_data/.test(text)) throw new Error(`the parse error is not shown in place: ${text}`);
+    },
+  },
+  {
+    name: "targets",
+    path: "/targets",
+    ready: ".state.up",
+    check: async (page) => {
+      const up = await page.locator(".state.up").count();
+      if (up < 3) throw new Error(`${up} targets shown up; expected every node`);
+    },
+  },
+];
+
+let failed = false;
+// Desktop in both themes, and a phone's width.
+const setups = [
+  { theme: "light", name: "light", viewport: { width: 1280, height: 800 } },
+  { theme: "dark", name: "dark", viewport: { width: 1280, height: 800 } },
+  { theme: "light", name: "phone", viewport: { width: 390, height: 844 } },
+];
+for (const { theme, name: setup, viewport } of setups) {
+  const context = await browser.newContext({ viewport });
+  await context.addInitScript((t) => localStorage.setItem("skywatch-theme", t), theme);
+  for (const p of pages) {
+    const page = await context.newPage();
+    const errors = [];
+    page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
+    page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+    const began = performance.now();
+    try {
+      await page.goto(base + p.path);
+      await page.locator(p.ready).first().waitFor({ timeout: 15000 });
+      const ms = performance.now() - began;
+      await p.check(page);
+      await page.screenshot({ path: join(shots, `${p.name}-${setup}.png`), fullPage: true });
+      // The query's own parse error answers 400: the one console error that is expected.
+      const unexpected = errors.filter((e) => !(p.name === "explore-error" && /status of 400/.test(e)));
+      if (unexpected.length) throw new Error(unexpected.join("\n"));
+      // Nothing wider than the screen: a phone scrolls down, not sideways.
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+      if (overflow > 1) throw new Error(`the page is ${overflow} px wider than the ${viewport.width} px screen`);
+      console.log(`ok ${p.name} (${setup}): ready in ${ms.toFixed(0)} ms`);
+    } catch (e) {
+      await page.screenshot({ path: join(shots, `${p.name}-${setup}-FAILED.png`), fullPage: true }).catch(() => {});
+      console.log(`FAILED ${p.name} (${setup}): ${e.message}`);
+      failed = true;
+    }
+    await page.close();
+  }
+  await context.close();
+}
+await browser.close();
+process.exit(failed ? 1 : 0);
