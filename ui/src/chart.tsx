@@ -3,6 +3,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import type { Series } from "./api";
+import { formatValue } from "./units";
 
 /** Sent on `window` when the theme changes. */
 export const THEME_EVENT = "skywatch-theme";
@@ -17,6 +18,8 @@ export interface ChartProps {
   end: number;
   step: number;
   height?: number;
+  /** Grafana's unit id for the y axis. */
+  unit?: string;
 }
 
 /** Aligns the series on the query's step grid: uPlot wants one x array for all. */
@@ -35,7 +38,7 @@ export function align(series: Series[], start: number, end: number, step: number
   return [xs, ...ys] as uPlot.AlignedData;
 }
 
-export function Chart({ series, names, start, end, step, height = 320 }: ChartProps) {
+export function Chart({ series, names, start, end, step, height = 320, unit }: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
   // Redrawn in the theme's colours when it changes.
   const [theme, setTheme] = useState(document.documentElement.dataset.theme);
@@ -57,7 +60,7 @@ export function Chart({ series, names, start, end, step, height = 320 }: ChartPr
       legend: { show: series.length <= 20 },
       cursor: { points: { size: 6 } },
       scales: { x: { time: true } },
-      axes: [axis, { ...axis, size: 60 }],
+      axes: [axis, { ...axis, size: 84, values: (_u: uPlot, splits: number[]) => splits.map((v) => formatValue(v, unit)) }],
       series: [
         {},
         ...names.map((label, i) => ({
@@ -75,6 +78,6 @@ export function Chart({ series, names, start, end, step, height = 320 }: ChartPr
       resize.disconnect();
       plot.destroy();
     };
-  }, [series, names, start, end, step, height, theme]);
+  }, [series, names, start, end, step, height, theme, unit]);
   return <div class="chart" ref={box} />;
 }

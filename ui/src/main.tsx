@@ -5,6 +5,8 @@ import { useEffect, useState } from "preact/hooks";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { THEME_EVENT } from "./chart";
+import { Dashboard } from "./dashboard";
+import { Dashboards } from "./dashboards";
 import { Explore } from "./explore";
 import { Targets } from "./targets";
 
@@ -45,25 +47,37 @@ function ThemeToggle() {
 }
 
 const SECTIONS: [string, string][] = [
+  ["/dashboards", "Dashboards"],
   ["/explore", "Explore"],
   ["/targets", "Targets"],
 ];
 
+function page(path: string) {
+  if (path.startsWith("/d/")) {
+    const uid = decodeURIComponent(path.split("/")[2] ?? "");
+    return <Dashboard key={uid} uid={uid} />;
+  }
+  if (path.startsWith("/explore")) return <Explore key={path} />;
+  if (path.startsWith("/targets")) return <Targets />;
+  return <Dashboards />;
+}
+
 function App() {
   const path = usePath();
-  const page = path.startsWith("/targets") ? <Targets /> : <Explore key={path} />;
   return (
     <>
       <header>
         <a class="brand" href="/">Skywatch</a>
         <nav>
           {SECTIONS.map(([href, name]) => (
-            <a href={href} class={path.startsWith(href) ? "active" : ""}>{name}</a>
+            <a href={href} class={path.startsWith(href) || (href === "/dashboards" && (path === "/" || path.startsWith("/d/"))) ? "active" : ""}>
+              {name}
+            </a>
           ))}
         </nav>
         <ThemeToggle />
       </header>
-      <main>{page}</main>
+      <main>{page(path)}</main>
     </>
   );
 }

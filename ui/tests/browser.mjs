@@ -54,6 +54,38 @@ const pages = [
     },
   },
   {
+    name: "dashboards",
+    path: "/dashboards",
+    ready: ".dash-list a",
+    check: async (page) => {
+      const titles = await page.locator(".dash-list a").allInnerTexts();
+      if (!titles.includes("Network overview")) throw new Error(`the list shows ${JSON.stringify(titles)}`);
+      const problems = await page.locator(".warning").count();
+      if (problems) throw new Error(`${problems} problems reported with the shipped dashboards`);
+    },
+  },
+  {
+    name: "network-overview",
+    path: "/d/node-network-overview/network-overview?from=now-5m",
+    ready: ".panel",
+    check: async (page) => {
+      await checkDashboard(page);
+      // One node picked: the panels query again for it alone, and the URL says so.
+      await page.locator(".picker summary").first().click();
+      await page.locator(".picker-menu label", { hasText: "node-01" }).locator("input").check();
+      await page.waitForFunction(
+        () => {
+          const panel = [...document.querySelectorAll(".panel")].find((p) => p.querySelector(".panel-title")?.textContent === "Peers per node");
+          const names = [...(panel?.querySelectorAll(".u-legend .u-series") ?? [])].map((s) => s.textContent);
+          return names.length === 2 && names[1].includes("node-01");
+        },
+        null,
+        { timeout: 10000 },
+      );
+      if (!page.url().includes("var-node=node-01")) throw new Error(`the URL does not keep the variable: ${page.url()}`);
+    },
+  },
+  {
     name: "targets",
     path: "/targets",
     ready: ".state.up",
@@ -63,6 +95,24 @@ const pages = [
     },
   },
 ];
+
+/** Every panel drawn, with data: no panel error, no undrawn type, no empty panel. */
+async function checkDashboard(page) {
+  const began = performance.now();
+  await page.waitForFunction(() => !document.querySelector(".panel .muted"), null, { timeout: 15000 });
+  const drawnIn = performance.now() - began;
+  const report = await page.evaluate(() =>
+    [...document.querySelectorAll(".panel")].map((p) => ({
+      title: p.querySelector(".panel-title")?.textContent ?? "",
+      error: p.querySelector(".panel-error")?.textContent ?? null,
+      unsupported: !!p.querySelector(".panel-unsupported"),
+      data: !!p.querySelector("canvas, .stat-value"),
+    })),
+  );
+  const bad = report.filter((p) => p.error || p.unsupported || !p.data);
+  if (bad.length) throw new Error(`panels not drawn with data: ${JSON.stringify(bad)}`);
+  console.log(`  ${report.length} panels drawn with data, ${drawnIn.toFixed(0)} ms after the first panel appeared`);
+}
 
 let failed = false;
 // Desktop in both themes, and a phone's width.

@@ -248,8 +248,11 @@ impl Node {
                 m.messages_received
                     .get_or_create(&label("type", kind))
                     .inc_by(received);
+                // Exposed at zero from the start, as Prometheus advises for known labels:
+                // a failure rate is 0, not absent, before the first failure.
+                let failed = m.messages_failed.get_or_create(&label("type", kind));
                 if rng.chance(0.05) {
-                    m.messages_failed.get_or_create(&label("type", kind)).inc();
+                    failed.inc();
                 }
             }
             m.bandwidth

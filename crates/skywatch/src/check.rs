@@ -13,6 +13,13 @@ pub(crate) enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check Grafana dashboard directories (Grafana's provisioning layout): JSON shape,
+    /// every query as PromQL, every variable defined, uids unique.
+    Dashboards {
+        /// The directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
 }
 
 pub(crate) fn run(cmd: CheckCommand) -> Result<(), String> {
@@ -43,6 +50,42 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<(), String> {
             }
             if failed > 0 {
                 return Err(format!("{failed} of {} files are invalid", files.len()));
+            }
+            Ok(())
+        }
+        CheckCommand::Dashboards { dirs } => {
+            let mut problems = 0;
+            for dir in &dirs {
+                println!("Checking {}", dir.display());
+                if !dir.is_dir() {
+                    problems += 1;
+                    println!("  FAILED: not a directory");
+                    continue;
+                }
+                let library = dashboards::Library::open(dir);
+                for d in library.dashboards() {
+                    let panels = d.json["panels"].as_array().map_or(0, |p| {
+                        p.iter()
+                            .map(|p| p["panels"].as_array().map_or(1, |inner| 1 + inner.len()))
+                            .sum::<usize>()
+                    });
+                    println!(
+                        "  {}: {:?} (uid {}), {panels} panels",
+                        d.file, d.title, d.uid
+                    );
+                }
+                let found = library.problems();
+                for p in &found {
+                    println!("  FAILED: {p}");
+                }
+                if found.is_empty() {
+                    println!("  SUCCESS: {} dashboards", library.dashboards().len());
+                }
+                problems += found.len();
+            }
+            if problems > 0 {
+                let s = if problems == 1 { "" } else { "s" };
+                return Err(format!("{problems} problem{s} in the dashboards"));
             }
             Ok(())
         }

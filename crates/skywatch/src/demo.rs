@@ -107,6 +107,8 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         config_file: None,
         log: args.log.clone(),
         extra_routes: Some(axum::Router::new().nest("/demo", network.control_router())),
+        dashboards: std::sync::Arc::new(dashboards::Library::fixed(SHIPPED_DASHBOARDS)),
+        dashboards_dir: None,
     };
     let nodes = args.nodes;
     let kept = args.data.is_some();
@@ -177,6 +179,13 @@ Try:
 Ctrl-C stops it."
     );
 }
+
+/// The node-network dashboards of the repository's `dashboards/` directory, which the demo
+/// serves from the binary: the same files import into Grafana.
+pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 1] = [(
+    "Node network/network-overview.json",
+    include_str!("../../../dashboards/node-network/network-overview.json"),
+)];
 
 /// `skywatch netsim` options.
 #[derive(Debug, Args)]

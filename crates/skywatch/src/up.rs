@@ -38,6 +38,10 @@ pub(crate) struct UpArgs {
     /// unset.
     #[arg(long, value_parser = humantime::parse_duration)]
     retention_time: Option<Duration>,
+    /// A directory of Grafana dashboard JSON, laid out as Grafana's file provisioning
+    /// (subdirectories are folders); watched for changes and served in the UI.
+    #[arg(long)]
+    dashboards: Option<PathBuf>,
     #[command(flatten)]
     query: QueryArgs,
     /// The log filter, in RUST_LOG syntax.
@@ -92,6 +96,9 @@ pub(crate) struct Settings {
     pub(crate) log: String,
     /// More routes to serve beside the API.
     pub(crate) extra_routes: Option<axum::Router>,
+    /// The dashboards to serve, and the directory they come from if any.
+    pub(crate) dashboards: Arc<dashboards::Library>,
+    pub(crate) dashboards_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -124,6 +131,13 @@ impl Settings {
             (
                 "query-delayed-name-removal",
                 self.query.query_delayed_name_removal.to_string(),
+            ),
+            (
+                "dashboards",
+                self.dashboards_dir
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
             ),
             ("log", self.log.clone()),
         ]
@@ -168,6 +182,13 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
         config,
         log: args.log,
         extra_routes: None,
+        dashboards: Arc::new(
+            args.dashboards
+                .as_deref()
+                .map(dashboards::Library::open)
+                .unwrap_or_default(),
+        ),
+        dashboards_dir: args.dashboards,
     };
     runtime()?.block_on(async {
         let telemetry = init_telemetry(&settings.log)?;
@@ -313,7 +334,32 @@ pub(crate) async fn serve(
     if let Some(r) = reloader {
         state.reload = Some(Arc::new(move || r.reload()));
     }
+    for problem in settings.dashboards.problems() {
+        tracing::warn!("dashboard: {problem}");
+    }
+    // The dashboards directory is read again when a file in it changes.
+    let library = settings.dashboards.clone();
+    let watcher = settings.dashboards_dir.is_some().then(|| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let library = library.clone();
+                let reloaded = tokio::task::spawn_blocking(move || {
+                    library.reload_if_changed().then(|| library.problems())
+                })
+                .await;
+                if let Ok(Some(problems)) = reloaded {
+                    tracing::info!(problems = problems.len(), "dashboards reloaded");
+                    for problem in problems {
+                        tracing::warn!("dashboard: {problem}");
+                    }
+                }
+            }
+        })
+    });
     let mut app = api::router(state)
+        .merge(dashboards::router(settings.dashboards.clone()))
         .merge(ui::router())
         .layer(telemetry.http_layer())
         .merge(skywatch_sdk::metrics_router(telemetry.registry().clone()));
@@ -333,6 +379,9 @@ pub(crate) async fn serve(
         .map_err(|e| e.to_string())?;
     if let Some(h) = hangups {
         h.abort();
+    }
+    if let Some(w) = watcher {
+        w.abort();
     }
     // Targets end with the server: their series are marked stale, as Prometheus does.
     manager.stop().await;

@@ -1,0 +1,21 @@
+//! Grafana dashboard JSON: a provisioning directory loaded and checked, and Grafana's
+//! search and dashboard API over it.
+//!
+//! The directory is laid out as Grafana's file provider with `foldersFromFilesStructure`:
+//! each `*.json` file is a dashboard, and a subdirectory is the folder of the dashboards in
+//! it. The JSON is kept as written and served unchanged, so the same files import into
+//! Grafana; what Skywatch needs from them (uid, title, tags, panels, queries, variables) is
+//! read and checked here: a dashboard whose JSON is malformed, whose panel lacks a type or
+//! a place on the grid, whose query does not parse as PromQL once its variables are
+//! substituted, or that uses a variable it does not define, has a [`Problem`] naming the
+//! file, the panel and what to fix.
+
+mod check;
+mod library;
+
+pub use check::{Problem, check};
+pub use library::{Dashboard, Library, router};
+
+/// The oldest `schemaVersion` accepted: Grafana 7.4's, where `panels` with `gridPos`,
+/// `fieldConfig` and the `timeseries` panel are all in place.
+pub const MIN_SCHEMA_VERSION: u64 = 27;

@@ -1,0 +1,450 @@
+// A Grafana dashboard, drawn from its JSON: the grid, rows, variables, time range,
+// refresh, and the panels this renderer knows (timeseries, stat); any other panel says
+// that it is not drawn yet rather than break the page.
+
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { ApiError, type Series, labelValues, queryRange, seriesName } from "./api";
+import { Chart } from "./chart";
+import { formatValue } from "./units";
+
+interface Target {
+  refId?: string;
+  expr?: string;
+  legendFormat?: string;
+  hide?: boolean;
+}
+interface Threshold {
+  color: string;
+  value: number | null;
+}
+export interface Panel {
+  id?: number;
+  type: string;
+  title?: string;
+  description?: string;
+  gridPos: { h: number; w: number; x: number; y: number };
+  targets?: Target[];
+  fieldConfig?: { defaults?: { unit?: string; decimals?: number; thresholds?: { steps?: Threshold[] } } };
+  options?: { colorMode?: string };
+  panels?: Panel[];
+  collapsed?: boolean;
+}
+interface Variable {
+  name: string;
+  label?: string;
+  type: string;
+  query?: string | { query?: string };
+  multi?: boolean;
+  includeAll?: boolean;
+  allValue?: string | null;
+  hide?: number;
+  current?: { value?: string | string[] };
+}
+interface DashboardJson {
+  title: string;
+  uid: string;
+  time?: { from?: string; to?: string };
+  refresh?: string;
+  templating?: { list?: Variable[] };
+  panels?: Panel[];
+}
+
+const RANGES = ["5m", "15m", "30m", "1h", "3h", "6h", "12h", "24h", "2d", "7d"];
+const REFRESHES = ["off", "5s", "10s", "30s", "1m", "5m"];
+/** The scrape interval Grafana assumes of a Prometheus data source. */
+const SCRAPE_INTERVAL = 15;
+const ROW_PX = 30;
+const GAP_PX = 8;
+
+/** Seconds in a duration like `5m`, `1h`, `2d`. */
+function seconds(d: string): number {
+  const m = /^(\d+)(ms|s|m|h|d|w)$/.exec(d.trim());
+  if (!m) return 3600;
+  const n = Number(m[1]);
+  return n * { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as "s"];
+}
+
+function regexEscape(v: string): string {
+  return v.replace(/[\\^$.|?*+()[\]{}]/g, "\\$&");
+}
+
+/** What a variable's value becomes in a query, as Grafana's Prometheus data source does. */
+function formatVariable(v: Variable, values: string[], options: string[]): string {
+  const all = values.includes("$__all");
+  if (all && v.allValue) return v.allValue;
+  const chosen = all ? options : values;
+  if (!v.multi && !v.includeAll) return chosen[0] ?? "";
+  const escaped = chosen.map(regexEscape);
+  return escaped.length === 1 ? escaped[0] : `(${escaped.join("|")})`;
+}
+
+/** Replaces variables and macros in `text`. */
+export function interpolate(text: string, values: Map<string, string>): string {
+  return text.replace(/\$\{(\w+)(?::\w+)?\}|\[\[(\w+)(?::\w+)?\]\]|\$(\w+)/g, (whole, a, b, c) => {
+    const value = values.get(a ?? b ?? c);
+    return value ?? whole;
+  });
+}
+
+/** A series' legend: `legendFormat` with `{{label}}` filled in, or the series' name. */
+function legend(format: string | undefined, metric: Record<string, string>): string {
+  if (!format || format === "__auto") return seriesName(metric);
+  return format.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, name) => metric[name] ?? "");
+}
+
+function varQuery(v: Variable): string {
+  return typeof v.query === "string" ? v.query : (v.query?.query ?? "");
+}
+
+/** A query variable's options: `label_values(label)` or `label_values(selector, label)`. */
+async function variableOptions(v: Variable, values: Map<string, string>): Promise<string[]> {
+  const q = varQuery(v);
+  switch (v.type) {
+    case "custom":
+      return q.split(",").map((o) => o.split(" : ").pop()!.trim()).filter(Boolean);
+    case "constant":
+    case "textbox":
+      return [q];
+    case "interval":
+      return q.split(",").map((o) => o.trim()).filter(Boolean);
+    case "query": {
+      const m = /^label_values\((?:(.*),)?\s*(\w+)\s*\)$/.exec(interpolate(q, values).trim());
+      if (!m) return [];
+      const params = m[1] ? `?${new URLSearchParams({ "match[]": m[1].trim() })}` : "";
+      const response = await fetch(`/api/v1/label/${encodeURIComponent(m[2])}/values${params}`);
+      const body = await response.json();
+      return body.status === "success" ? body.data : [];
+    }
+    default:
+      return [];
+  }
+}
+
+function param(name: string): string | null {
+  return new URLSearchParams(location.search).get(name);
+}
+
+export function Dashboard({ uid }: { uid: string }) {
+  const [json, setJson] = useState<DashboardJson | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [range, setRange] = useState(param("from")?.replace(/^now-/, "") ?? "");
+  const [refresh, setRefresh] = useState(param("refresh") ?? "");
+  const [options, setOptions] = useState<Map<string, string[]>>(new Map());
+  const [chosen, setChosen] = useState<Map<string, string[]>>(new Map());
+  const [tick, setTick] = useState(0);
+  const [expanded, setExpanded] = useState<Set<number>>(new Set());
+
+  useEffect(() => {
+    fetch(`/api/dashboards/uid/${encodeURIComponent(uid)}`)
+      .then((r) => r.json().then((body) => ({ ok: r.ok, body })))
+      .then(({ ok, body }) => {
+        if (!ok) throw new Error(body.message ?? "cannot load the dashboard");
+        const d = body.dashboard as DashboardJson;
+        setJson(d);
+        document.title = `${d.title} - Skywatch`;
+        setRange((r) => r || (d.time?.from ?? "now-1h").replace(/^now-/, ""));
+        setRefresh((r) => r || d.refresh || "off");
+      })
+      .catch((e) => setError(String(e.message ?? e)));
+  }, [uid]);
+
+  const variables = json?.templating?.list?.filter((v) => v.type !== "datasource" && v.type !== "adhoc") ?? [];
+
+  // Options and current values, variable by variable: a later one may use an earlier one.
+  useEffect(() => {
+    if (!json) return;
+    let cancelled = false;
+    (async () => {
+      const opts = new Map<string, string[]>();
+      const current = new Map<string, string[]>();
+      const values = new Map<string, string>();
+      for (const v of variables) {
+        const o: string[] = await variableOptions(v, values).catch(() => []);
+        opts.set(v.name, o);
+        const fromUrl = new URLSearchParams(location.search).getAll(`var-${v.name}`);
+        const saved = v.current?.value;
+        const initial: string[] = fromUrl.length ? fromUrl : saved === undefined ? [] : Array.isArray(saved) ? saved : [saved];
+        const valid = initial.filter((x) => x === "$__all" || o.includes(x));
+        const value = valid.length ? valid : v.includeAll ? ["$__all"] : o.slice(0, 1);
+        current.set(v.name, value);
+        values.set(v.name, formatVariable(v, value, o));
+      }
+      if (!cancelled) {
+        setOptions(opts);
+        setChosen((old) => (old.size ? old : current));
+      }
+    })();
+    return () => {
+      cancelled = true;
+    };
+  }, [json]);
+
+  useEffect(() => {
+    const s = refresh && refresh !== "off" ? seconds(refresh) : 0;
+    if (!s) return;
+    const timer = setInterval(() => setTick((t) => t + 1), s * 1000);
+    return () => clearInterval(timer);
+  }, [refresh]);
+
+  // The URL keeps the view: time range, refresh and variables, as Grafana's does.
+  useEffect(() => {
+    if (!json) return;
+    const p = new URLSearchParams({ from: `now-${range}`, to: "now", refresh });
+    for (const [name, vs] of chosen) for (const v of vs) p.append(`var-${name}`, v);
+    history.replaceState(null, "", `${location.pathname}?${p}`);
+  }, [json, range, refresh, chosen]);
+
+  const window = useMemo(() => {
+    const span = seconds(range || "1h");
+    const end = Math.floor(Date.now() / 1000);
+    const step = Math.max(Math.round(span / 300), 5);
+    const values = new Map<string, string>([
+      ["__interval", `${step}s`],
+      ["__interval_ms", String(step * 1000)],
+      ["__rate_interval", `${Math.max(step + SCRAPE_INTERVAL, 4 * SCRAPE_INTERVAL)}s`],
+      ["__range", `${span}s`],
+      ["__range_s", String(span)],
+      ["__range_ms", String(span * 1000)],
+    ]);
+    for (const v of variables) values.set(v.name, formatVariable(v, chosen.get(v.name) ?? [], options.get(v.name) ?? []));
+    return { start: end - span, end, step, values };
+  }, [range, chosen, options, tick, json]);
+
+  if (error) return <div class="error" role="alert">{error}</div>;
+  if (!json) return <p class="muted">Loading dashboard…</p>;
+  const ready = variables.every((v) => chosen.has(v.name));
+
+  // Panels in order, a collapsed row's own panels shown when it is expanded.
+  const placed: Panel[] = [];
+  for (const p of json.panels ?? []) {
+    placed.push(p);
+    if (p.type === "row" && p.collapsed && expanded.has(p.id ?? -1)) placed.push(...(p.panels ?? []));
+  }
+
+  return (
+    <section class="dashboard">
+      <div class="dash-bar">
+        <h1>{json.title}</h1>
+        {variables
+          .filter((v) => v.hide !== 2)
+          .map((v) => (
+            <label class="variable">
+              {v.hide === 1 ? "" : (v.label ?? v.name)}
+              <Picker
+                v={v}
+                options={options.get(v.name) ?? []}
+                chosen={chosen.get(v.name) ?? []}
+                onChange={(picked) => setChosen(new Map(chosen).set(v.name, picked))}
+              />
+            </label>
+          ))}
+        <span class="spacer" />
+        <select aria-label="Time range" value={range} onChange={(e) => setRange((e.target as HTMLSelectElement).value)}>
+          {[...new Set([...RANGES, range])].map((r) => (
+            <option value={r}>Last {r}</option>
+          ))}
+        </select>
+        <select aria-label="Refresh" value={refresh} onChange={(e) => setRefresh((e.target as HTMLSelectElement).value)}>
+          {[...new Set([...REFRESHES, refresh])].map((r) => (
+            <option value={r}>{r === "off" ? "Refresh off" : `Every ${r}`}</option>
+          ))}
+        </select>
+        <button type="button" onClick={() => setTick((t) => t + 1)}>
+          Refresh
+        </button>
+      </div>
+      <div class="dash-grid">
+        {placed.map((p) => {
+          const style = {
+            gridColumn: `${p.gridPos.x + 1} / span ${p.gridPos.w}`,
+            gridRow: `${p.gridPos.y + 1} / span ${p.gridPos.h}`,
+            // A phone stacks the panels, each as tall as on the grid.
+            "--panel-h": `${p.gridPos.h * ROW_PX + (p.gridPos.h - 1) * GAP_PX}px`,
+          };
+          if (p.type === "row") {
+            const open = !p.collapsed || expanded.has(p.id ?? -1);
+            return (
+              <div class="dash-row" style={style}>
+                <button
+                  type="button"
+                  disabled={!p.collapsed}
+                  onClick={() => {
+                    const next = new Set(expanded);
+                    next.has(p.id ?? -1) ? next.delete(p.id ?? -1) : next.add(p.id ?? -1);
+                    setExpanded(next);
+                  }}
+                >
+                  {open ? "▾" : "▸"} {p.title}
+                </button>
+              </div>
+            );
+          }
+          return (
+            <div class="panel" style={style} data-panel-type={p.type}>
+              <div class="panel-title" title={p.description}>
+                {p.title}
+              </div>
+              {ready ? <PanelBody panel={p} window={window} /> : <p class="muted">…</p>}
+            </div>
+          );
+        })}
+      </div>
+    </section>
+  );
+}
+
+/** A variable's value: a select, or for a multi-value variable a list of checkboxes. */
+function Picker({ v, options, chosen, onChange }: { v: Variable; options: string[]; chosen: string[]; onChange: (picked: string[]) => void }) {
+  const all = chosen.includes("$__all");
+  if (!v.multi) {
+    return (
+      <select aria-label={v.label ?? v.name} onChange={(e) => onChange([(e.target as HTMLSelectElement).value])}>
+        {v.includeAll && (
+          <option value="$__all" selected={all}>
+            All
+          </option>
+        )}
+        {options.map((o) => (
+          <option value={o} selected={!all && chosen.includes(o)}>
+            {o}
+          </option>
+        ))}
+      </select>
+    );
+  }
+  const toggle = (o: string, on: boolean) => {
+    const next = (all ? [] : chosen).filter((x) => x !== o);
+    if (on) next.push(o);
+    onChange(next.length ? next : v.includeAll ? ["$__all"] : options.slice(0, 1));
+  };
+  return (
+    <details class="picker">
+      <summary aria-label={v.label ?? v.name}>{all ? "All" : chosen.join(" + ") || "None"}</summary>
+      <div class="picker-menu">
+        {v.includeAll && (
+          <label>
+            <input type="checkbox" checked={all} onChange={() => onChange(["$__all"])} /> All
+          </label>
+        )}
+        {options.map((o) => (
+          <label>
+            <input type="checkbox" checked={!all && chosen.includes(o)} onChange={(e) => toggle(o, (e.target as HTMLInputElement).checked)} /> {o}
+          </label>
+        ))}
+      </div>
+    </details>
+  );
+}
+
+interface Window {
+  start: number;
+  end: number;
+  step: number;
+  values: Map<string, string>;
+}
+
+interface Drawn {
+  series: Series[];
+  names: string[];
+}
+
+function PanelBody({ panel, window }: { panel: Panel; window: Window }) {
+  const [drawn, setDrawn] = useState<Drawn | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const known = panel.type === "timeseries" || panel.type === "stat";
+  const targets = (panel.targets ?? []).filter((t) => t.expr && !t.hide);
+  useEffect(() => {
+    if (!known) return;
+    let cancelled = false;
+    Promise.all(
+      targets.map((t) =>
+        queryRange(interpolate(t.expr!, window.values), window.start, window.end, window.step).then((a) => ({ t, a })),
+      ),
+    ).then(
+      (answers) => {
+        if (cancelled) return;
+        const series: Series[] = [];
+        const names: string[] = [];
+        for (const { t, a } of answers) {
+          for (const s of a.data.result as Series[]) {
+            series.push(s);
+            names.push(legend(t.legendFormat, s.metric));
+          }
+        }
+        setDrawn({ series, names });
+        setError(null);
+      },
+      (e) => !cancelled && setError(e instanceof ApiError ? `${e.errorType}: ${e.message}` : String(e)),
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [window]);
+
+  if (!known) {
+    return <div class="panel-unsupported">Panel type “{panel.type}” is not drawn yet.</div>;
+  }
+  if (error) return <div class="panel-error" role="alert">{error}</div>;
+  if (!drawn) return <p class="muted">Loading…</p>;
+  if (!drawn.series.length) return <p class="empty">No data</p>;
+  const defaults = panel.fieldConfig?.defaults ?? {};
+  if (panel.type === "stat") return <Stat drawn={drawn} unit={defaults.unit} decimals={defaults.decimals} steps={defaults.thresholds?.steps} colorMode={panel.options?.colorMode} />;
+  const px = panel.gridPos.h * ROW_PX + (panel.gridPos.h - 1) * GAP_PX;
+  return (
+    <Chart
+      series={drawn.series}
+      names={drawn.names}
+      start={window.start}
+      end={window.end}
+      step={window.step}
+      unit={defaults.unit}
+      height={Math.max(px - 32 - 28 * Math.ceil(drawn.series.length / 4), 60)}
+    />
+  );
+}
+
+function lastValue(s: Series): number | null {
+  const values = s.values ?? [];
+  for (let i = values.length - 1; i >= 0; i--) {
+    const v = Number(values[i][1]);
+    if (!Number.isNaN(v)) return v;
+  }
+  return null;
+}
+
+/** The threshold colour of `v`: the last step at or below it. */
+function color(v: number | null, steps: Threshold[] | undefined): string | undefined {
+  if (v === null || !steps?.length) return undefined;
+  let c = steps[0].color;
+  for (const s of steps) if (s.value === null || v >= s.value) c = s.color;
+  return NAMED[c] ?? c;
+}
+
+/** Grafana's named colours, the ones thresholds use most. */
+const NAMED: Record<string, string> = {
+  green: "#73bf69",
+  red: "#f2495c",
+  orange: "#ff9830",
+  yellow: "#fade2a",
+  blue: "#5794f2",
+  purple: "#b877d9",
+  text: "var(--text)",
+};
+
+function Stat({ drawn, unit, decimals, steps, colorMode }: { drawn: Drawn; unit?: string; decimals?: number; steps?: Threshold[]; colorMode?: string }) {
+  return (
+    <div class="stat">
+      {drawn.series.map((s, i) => {
+        const v = lastValue(s);
+        const c = color(v, steps);
+        const style = colorMode === "background" ? { background: c, color: "#fff" } : colorMode === "none" ? {} : { color: c };
+        return (
+          <div class="stat-value" style={style} title={drawn.names[i]}>
+            {formatValue(v, unit, decimals)}
+            {drawn.series.length > 1 && <span class="stat-name">{drawn.names[i]}</span>}
+          </div>
+        );
+      })}
+    </div>
+  );
+}
