@@ -24,7 +24,7 @@ export interface Panel {
   description?: string;
   gridPos: { h: number; w: number; x: number; y: number };
   targets?: Target[];
-  fieldConfig?: { defaults?: { unit?: string; decimals?: number; thresholds?: { steps?: Threshold[] } } };
+  fieldConfig?: { defaults?: { unit?: string; decimals?: number; min?: number; max?: number; thresholds?: { steps?: Threshold[] } } };
   options?: { colorMode?: string };
   panels?: Panel[];
   collapsed?: boolean;
@@ -351,7 +351,7 @@ interface Drawn {
 function PanelBody({ panel, window }: { panel: Panel; window: Window }) {
   const [drawn, setDrawn] = useState<Drawn | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const known = panel.type === "timeseries" || panel.type === "stat";
+  const known = panel.type === "timeseries" || panel.type === "stat" || panel.type === "gauge";
   const targets = (panel.targets ?? []).filter((t) => t.expr && !t.hide);
   useEffect(() => {
     if (!known) return;
@@ -388,6 +388,7 @@ function PanelBody({ panel, window }: { panel: Panel; window: Window }) {
   if (!drawn) return <p class="muted">Loading…</p>;
   if (!drawn.series.length) return <p class="empty">No data</p>;
   const defaults = panel.fieldConfig?.defaults ?? {};
+  if (panel.type === "gauge") return <Gauge drawn={drawn} unit={defaults.unit} decimals={defaults.decimals} steps={defaults.thresholds?.steps} min={defaults.min} max={defaults.max} />;
   if (panel.type === "stat") return <Stat drawn={drawn} unit={defaults.unit} decimals={defaults.decimals} steps={defaults.thresholds?.steps} colorMode={panel.options?.colorMode} />;
   const px = panel.gridPos.h * ROW_PX + (panel.gridPos.h - 1) * GAP_PX;
   return (
@@ -443,6 +444,45 @@ function Stat({ drawn, unit, decimals, steps, colorMode }: { drawn: Drawn; unit?
             {formatValue(v, unit, decimals)}
             {drawn.series.length > 1 && <span class="stat-name">{drawn.names[i]}</span>}
           </div>
+        );
+      })}
+    </div>
+  );
+}
+
+/** An arc from `min` to `max` filled to the value, in its threshold colour, with the
+ * thresholds marked on the outside, as Grafana's gauge. */
+function Gauge({ drawn, unit, decimals, steps, min, max }: { drawn: Drawn; unit?: string; decimals?: number; steps?: Threshold[]; min?: number; max?: number }) {
+  const lo = min ?? 0;
+  const hi = max ?? (unit === "percentunit" ? 1 : 100);
+  const arc = (from: number, to: number, r: number) => {
+    const at = (f: number) => {
+      const a = Math.PI * (1 - Math.min(Math.max(f, 0), 1));
+      return `${50 + r * Math.cos(a)} ${55 - r * Math.sin(a)}`;
+    };
+    return `M ${at(from)} A ${r} ${r} 0 0 1 ${at(to)}`;
+  };
+  const fraction = (v: number) => (hi > lo ? (v - lo) / (hi - lo) : 0);
+  return (
+    <div class="stat">
+      {drawn.series.map((s, i) => {
+        const v = lastValue(s);
+        const marks = (steps ?? []).map((t, j, all) => ({
+          from: t.value === null ? 0 : fraction(t.value),
+          to: j + 1 < all.length && all[j + 1].value !== null ? fraction(all[j + 1].value as number) : 1,
+          color: NAMED[t.color] ?? t.color,
+        }));
+        return (
+          <svg class="gauge" viewBox="0 0 100 62" role="img" aria-label={`${drawn.names[i]}: ${formatValue(v, unit, decimals)}`}>
+            {marks.map((m) => (
+              <path d={arc(m.from, m.to, 44)} stroke={m.color} stroke-width="2.5" fill="none" />
+            ))}
+            <path d={arc(0, 1, 36)} stroke="var(--grid)" stroke-width="9" fill="none" />
+            {v !== null && <path d={arc(0, fraction(v), 36)} stroke={color(v, steps) ?? "var(--accent)"} stroke-width="9" fill="none" />}
+            <text x="50" y="54" text-anchor="middle" class="gauge-value" fill={color(v, steps) ?? "currentColor"}>
+              {formatValue(v, unit, decimals)}
+            </text>
+          </svg>
         );
       })}
     </div>

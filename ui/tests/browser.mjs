@@ -106,13 +106,28 @@ async function checkDashboard(page) {
       title: p.querySelector(".panel-title")?.textContent ?? "",
       error: p.querySelector(".panel-error")?.textContent ?? null,
       unsupported: !!p.querySelector(".panel-unsupported"),
-      data: !!p.querySelector("canvas, .stat-value"),
+      data: !!p.querySelector("canvas, .stat-value, svg.gauge"),
     })),
   );
   const bad = report.filter((p) => p.error || p.unsupported || !p.data);
   if (bad.length) throw new Error(`panels not drawn with data: ${JSON.stringify(bad)}`);
   console.log(`  ${report.length} panels drawn with data, ${drawnIn.toFixed(0)} ms after the first panel appeared`);
 }
+
+// Every dashboard the server lists, each checked as a page of its own.
+const listed = await (await fetch(`${base}/api/search`)).json();
+if (listed.length < 2) {
+  console.log(`FAILED /api/search lists ${listed.length} dashboards; the demo ships more`);
+  process.exit(1);
+}
+pages.push(
+  ...listed.map((d) => ({
+    name: `dashboard-${d.uid}`,
+    path: `${d.url}?from=now-5m`,
+    ready: ".panel",
+    check: checkDashboard,
+  })),
+);
 
 let failed = false;
 // Desktop in both themes, and a phone's width.

@@ -182,10 +182,16 @@ Ctrl-C stops it."
 
 /// The node-network dashboards of the repository's `dashboards/` directory, which the demo
 /// serves from the binary: the same files import into Grafana.
-pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 1] = [(
-    "Node network/network-overview.json",
-    include_str!("../../../dashboards/node-network/network-overview.json"),
-)];
+pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 2] = [
+    (
+        "node-network/network-overview.json",
+        include_str!("../../../dashboards/node-network/network-overview.json"),
+    ),
+    (
+        "node-network/execution-performance.json",
+        include_str!("../../../dashboards/node-network/execution-performance.json"),
+    ),
+];
 
 /// `skywatch netsim` options.
 #[derive(Debug, Args)]
