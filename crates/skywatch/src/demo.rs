@@ -182,7 +182,7 @@ Ctrl-C stops it."
 
 /// The node-network dashboards of the repository's `dashboards/` directory, which the demo
 /// serves from the binary: the same files import into Grafana.
-pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 2] = [
+pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 4] = [
     (
         "node-network/network-overview.json",
         include_str!("../../../dashboards/node-network/network-overview.json"),
@@ -190,6 +190,14 @@ pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 2] = [
     (
         "node-network/execution-performance.json",
         include_str!("../../../dashboards/node-network/execution-performance.json"),
+    ),
+    (
+        "node-network/economic-activity.json",
+        include_str!("../../../dashboards/node-network/economic-activity.json"),
+    ),
+    (
+        "node-network/chain-consensus.json",
+        include_str!("../../../dashboards/node-network/chain-consensus.json"),
     ),
 ];
 

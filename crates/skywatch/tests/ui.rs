@@ -54,6 +54,8 @@ fn the_pages_render_in_chromium_without_errors() {
 
     let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui");
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+    // Only this run's screenshots: a failure's from an earlier run would mislead.
+    let _ = std::fs::remove_dir_all(&shots);
     let out = Command::new("node")
         .arg("tests/browser.mjs")
         .arg(format!("http://{addr}"))
