@@ -1,6 +1,6 @@
 // A time series chart of a range query's result, drawn by uPlot.
 
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import type { Series } from "./api";
 import { formatValue } from "./units";
@@ -31,7 +31,10 @@ export function align(series: Series[], start: number, end: number, step: number
     const y: (number | null)[] = new Array(xs.length).fill(null);
     for (const [t, v] of s.values ?? []) {
       const i = index.get(Math.round(t * 1000) / 1000);
-      if (i !== undefined) y[i] = Number(v);
+      // NaN and ±Inf ("NaN", "+Inf" in the API's JSON) are gaps: uPlot would take them
+      // into the scale and draw nothing at all.
+      const n = Number(v);
+      if (i !== undefined) y[i] = Number.isFinite(n) ? n : null;
     }
     return y;
   });
@@ -71,6 +74,16 @@ export function Chart({ series, names, start, end, step, height = 320, unit }: C
         })),
       ],
     };
+    // After each draw: whether the y scale came out finite (a chart with values and no
+    // scale draws nothing), for a test or a person inspecting the page.
+    opts.hooks = {
+      draw: [
+        (u: uPlot) => {
+          const y = u.scales.y;
+          el.dataset.scale = Number.isFinite(y?.min) && Number.isFinite(y?.max) ? "finite" : "none";
+        },
+      ],
+    };
     const plot = new uPlot(opts, align(series, start, end, step), el);
     const resize = new ResizeObserver(() => plot.setSize({ width: el.clientWidth, height }));
     resize.observe(el);
@@ -79,5 +92,11 @@ export function Chart({ series, names, start, end, step, height = 320, unit }: C
       plot.destroy();
     };
   }, [series, names, start, end, step, height, theme, unit]);
-  return <div class="chart" ref={box} />;
+  // How many values the chart holds: what a test (or a person inspecting the page) reads
+  // to tell an empty chart from one with lines.
+  const points = useMemo(
+    () => series.reduce((n, s) => n + (s.values ?? []).filter(([, v]) => Number.isFinite(Number(v))).length, 0),
+    [series],
+  );
+  return <div class="chart" ref={box} data-points={points} />;
 }

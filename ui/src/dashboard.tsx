@@ -3,7 +3,7 @@
 // that it is not drawn yet rather than break the page.
 
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { ApiError, type Series, labelValues, queryRange, seriesName } from "./api";
+import { ApiError, type Series, queryInstant, queryRange, seriesName } from "./api";
 import { Chart } from "./chart";
 import { formatValue } from "./units";
 
@@ -346,32 +346,47 @@ interface Window {
 interface Drawn {
   series: Series[];
   names: string[];
+  /** The refId of the query each series came from. */
+  refs: string[];
 }
+
+/** The panel types drawn here. */
+const DRAWN = new Set(["timeseries", "stat", "gauge", "bargauge", "table"]);
 
 function PanelBody({ panel, window }: { panel: Panel; window: Window }) {
   const [drawn, setDrawn] = useState<Drawn | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const known = panel.type === "timeseries" || panel.type === "stat" || panel.type === "gauge";
+  const known = DRAWN.has(panel.type);
+  // A table shows the values now, as Grafana's Prometheus tables with instant queries.
+  const instant = panel.type === "table";
   const targets = (panel.targets ?? []).filter((t) => t.expr && !t.hide);
   useEffect(() => {
     if (!known) return;
     let cancelled = false;
     Promise.all(
       targets.map((t) =>
-        queryRange(interpolate(t.expr!, window.values), window.start, window.end, window.step).then((a) => ({ t, a })),
+        (instant
+          ? queryInstant(interpolate(t.expr!, window.values), window.end)
+          : queryRange(interpolate(t.expr!, window.values), window.start, window.end, window.step)
+        ).then((a) => ({ t, a })),
       ),
     ).then(
       (answers) => {
         if (cancelled) return;
         const series: Series[] = [];
         const names: string[] = [];
+        const refs: string[] = [];
         for (const { t, a } of answers) {
-          for (const s of a.data.result as Series[]) {
+          // A scalar answer is one series without labels.
+          const result =
+            a.data.resultType === "scalar" ? [{ metric: {}, value: a.data.result as [number, string] }] : (a.data.result as Series[]);
+          for (const s of result) {
             series.push(s);
             names.push(legend(t.legendFormat, s.metric));
+            refs.push(t.refId ?? "A");
           }
         }
-        setDrawn({ series, names });
+        setDrawn({ series, names, refs });
         setError(null);
       },
       (e) => !cancelled && setError(e instanceof ApiError ? `${e.errorType}: ${e.message}` : String(e)),
@@ -388,6 +403,8 @@ function PanelBody({ panel, window }: { panel: Panel; window: Window }) {
   if (!drawn) return <p class="muted">Loading…</p>;
   if (!drawn.series.length) return <p class="empty">No data</p>;
   const defaults = panel.fieldConfig?.defaults ?? {};
+  if (panel.type === "table") return <Table drawn={drawn} unit={defaults.unit} decimals={defaults.decimals} />;
+  if (panel.type === "bargauge") return <BarGauge drawn={drawn} unit={defaults.unit} decimals={defaults.decimals} steps={defaults.thresholds?.steps} min={defaults.min} max={defaults.max} />;
   if (panel.type === "gauge") return <Gauge drawn={drawn} unit={defaults.unit} decimals={defaults.decimals} steps={defaults.thresholds?.steps} min={defaults.min} max={defaults.max} />;
   if (panel.type === "stat") return <Stat drawn={drawn} unit={defaults.unit} decimals={defaults.decimals} steps={defaults.thresholds?.steps} colorMode={panel.options?.colorMode} />;
   const px = panel.gridPos.h * ROW_PX + (panel.gridPos.h - 1) * GAP_PX;
@@ -405,6 +422,7 @@ function PanelBody({ panel, window }: { panel: Panel; window: Window }) {
 }
 
 function lastValue(s: Series): number | null {
+  if (s.value) return Number(s.value[1]);
   const values = s.values ?? [];
   for (let i = values.length - 1; i >= 0; i--) {
     const v = Number(values[i][1]);
@@ -483,6 +501,79 @@ function Gauge({ drawn, unit, decimals, steps, min, max }: { drawn: Drawn; unit?
               {formatValue(v, unit, decimals)}
             </text>
           </svg>
+        );
+      })}
+    </div>
+  );
+}
+
+/** One row per series: its labels as columns, then its value (one column per query when
+ * there are several), as Grafana's table of instant Prometheus queries. */
+function Table({ drawn, unit, decimals }: { drawn: Drawn; unit?: string; decimals?: number }) {
+  const refs = [...new Set(drawn.refs)];
+  // Several queries join on their labels, each query's value a column: the metric name
+  // would keep their rows apart.
+  const labels = [...new Set(drawn.series.flatMap((s) => Object.keys(s.metric)))]
+    .filter((l) => refs.length === 1 || l !== "__name__")
+    .sort();
+  const valueColumn = (ref: string) => (refs.length > 1 ? `Value #${ref}` : "Value");
+  // Series with the same labels from different queries share a row.
+  const rows = new Map<string, { metric: Record<string, string>; values: Map<string, number | null> }>();
+  drawn.series.forEach((s, i) => {
+    const key = JSON.stringify(labels.map((l) => s.metric[l] ?? ""));
+    const row = rows.get(key) ?? { metric: s.metric, values: new Map() };
+    row.values.set(drawn.refs[i], lastValue(s));
+    rows.set(key, row);
+  });
+  return (
+    <div class="scroll panel-table">
+      <table class="grid">
+        <thead>
+          <tr>
+            {labels.map((l) => (
+              <th>{l}</th>
+            ))}
+            {refs.map((r) => (
+              <th class="num">{valueColumn(r)}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {[...rows.values()].map((row) => (
+            <tr>
+              {labels.map((l) => (
+                <td>{row.metric[l] ?? ""}</td>
+              ))}
+              {refs.map((r) => (
+                <td class="num">{row.values.has(r) ? formatValue(row.values.get(r), unit, decimals) : ""}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** A horizontal bar per series, filled from min to max in its threshold colour. */
+function BarGauge({ drawn, unit, decimals, steps, min, max }: { drawn: Drawn; unit?: string; decimals?: number; steps?: Threshold[]; min?: number; max?: number }) {
+  const values = drawn.series.map(lastValue);
+  const lo = min ?? 0;
+  const hi = max ?? Math.max(...values.map((v) => v ?? 0), lo + 1);
+  return (
+    <div class="bargauge">
+      {values.map((v, i) => {
+        const fill = v === null || hi <= lo ? 0 : Math.min(Math.max((v - lo) / (hi - lo), 0), 1);
+        return (
+          <div class="bar-row">
+            <span class="bar-name" title={drawn.names[i]}>
+              {drawn.names[i]}
+            </span>
+            <span class="bar-track">
+              <span class="bar-fill" style={{ width: `${fill * 100}%`, background: color(v, steps) ?? "var(--accent)" }} />
+            </span>
+            <span class="bar-value">{formatValue(v, unit, decimals)}</span>
+          </div>
         );
       })}
     </div>

@@ -96,17 +96,24 @@ const pages = [
   },
 ];
 
-/** Every panel drawn, with data: no panel error, no undrawn type, no empty panel. */
+/** Every panel drawn, with data: no panel error, no undrawn type, no empty panel, and
+ * every chart with at least two values (a line), which the dashboard's own refresh brings
+ * as the demo's data grows. */
 async function checkDashboard(page) {
   const began = performance.now();
   await page.waitForFunction(() => !document.querySelector(".panel .muted"), null, { timeout: 15000 });
   const drawnIn = performance.now() - began;
+  await page
+    .waitForFunction(() => [...document.querySelectorAll(".panel .chart")].every((c) => Number(c.dataset.points) >= 2), null, { timeout: 30000 })
+    .catch(() => {});
   const report = await page.evaluate(() =>
     [...document.querySelectorAll(".panel")].map((p) => ({
       title: p.querySelector(".panel-title")?.textContent ?? "",
       error: p.querySelector(".panel-error")?.textContent ?? null,
       unsupported: !!p.querySelector(".panel-unsupported"),
-      data: !!p.querySelector("canvas, .stat-value, svg.gauge"),
+      data:
+        !!p.querySelector(".stat-value, svg.gauge, .bar-fill, table.grid tbody tr") ||
+        (Number(p.querySelector(".chart")?.dataset.points ?? 0) >= 2 && p.querySelector(".chart")?.dataset.scale === "finite"),
     })),
   );
   const bad = report.filter((p) => p.error || p.unsupported || !p.data);
