@@ -262,6 +262,19 @@ pub(crate) fn run_netsim(args: NetsimArgs) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_demo_embeds_every_dashboard_of_the_repository_without_problems() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboards");
+        let on_disk = dashboards::Library::open(&dir);
+        let embedded = dashboards::Library::fixed(SHIPPED_DASHBOARDS);
+        assert_eq!(embedded.problems(), []);
+        let files = |l: &dashboards::Library| -> Vec<String> {
+            l.dashboards().into_iter().map(|d| d.file).collect()
+        };
+        assert_eq!(files(&embedded), files(&on_disk));
+        assert!(files(&embedded).len() >= 4);
+    }
+
     #[tokio::test]
     async fn chaos_flags_reach_the_network_and_bad_ones_say_how_to_write_them() {
         let network = start_network(3, 1, 0).await.unwrap();
