@@ -168,6 +168,12 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
             .map_err(|e| format!("skywatch.listen_address {a:?}: {e}"))?,
         (None, None) => DEFAULT_LISTEN.parse().map_err(|e| format!("{e}"))?,
     };
+    if let Some(dir) = args.dashboards.as_deref().filter(|d| !d.is_dir()) {
+        return Err(format!(
+            "--dashboards {}: not a directory; give the directory of Grafana dashboard JSON files",
+            dir.display()
+        ));
+    }
     let settings = Settings {
         data: args
             .data

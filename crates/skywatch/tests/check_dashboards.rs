@@ -1,5 +1,6 @@
 //! `skywatch check dashboards`: the shipped dashboards pass; a dashboard with a broken query
-//! fails, naming the file, the panel and the error.
+//! fails, naming the file, the panel and the error. `skywatch up --dashboards` refuses a
+//! path that is not a directory.
 
 #![allow(
     clippy::unwrap_used,
@@ -50,4 +51,19 @@ fn the_shipped_dashboards_pass_and_a_broken_query_fails_naming_the_panel() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn up_refuses_a_dashboards_path_that_is_not_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_skywatch"))
+        .args(["up", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--dashboards")
+        .arg(dir.path().join("missing"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing: not a directory"), "{stderr}");
 }
