@@ -8,6 +8,7 @@ import { THEME_EVENT } from "./chart";
 import { Dashboard } from "./dashboard";
 import { Dashboards } from "./dashboards";
 import { Explore } from "./explore";
+import { Health } from "./health";
 import { Targets } from "./targets";
 
 function usePath(): string {
@@ -50,6 +51,7 @@ const SECTIONS: [string, string][] = [
   ["/dashboards", "Dashboards"],
   ["/explore", "Explore"],
   ["/targets", "Targets"],
+  ["/health", "Health"],
 ];
 
 function page(path: string) {
@@ -59,6 +61,7 @@ function page(path: string) {
   }
   if (path.startsWith("/explore")) return <Explore key={path} />;
   if (path.startsWith("/targets")) return <Targets />;
+  if (path.startsWith("/health")) return <Health />;
   return <Dashboards />;
 }
 

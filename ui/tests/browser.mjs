@@ -86,6 +86,19 @@ const pages = [
     },
   },
   {
+    name: "health",
+    path: "/health",
+    ready: "table.grid tbody tr",
+    check: async (page) => {
+      const states = await page.locator("table.grid tbody tr td:nth-child(2) .badge").allInnerTexts();
+      if (states.length < 3 || states.some((s) => !["HEALTHY", "DEGRADED", "CRITICAL"].includes(s))) {
+        throw new Error(`target states: ${JSON.stringify(states)}`);
+      }
+      const overall = await page.locator("h1 .badge").innerText();
+      if (!["HEALTHY", "DEGRADED", "CRITICAL"].includes(overall)) throw new Error(`overall state: ${overall}`);
+    },
+  },
+  {
     name: "targets",
     path: "/targets",
     ready: ".state.up",

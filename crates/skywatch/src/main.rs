@@ -12,6 +12,7 @@
 
 mod check;
 mod demo;
+mod health;
 mod tsdb_cmd;
 mod up;
 

@@ -365,6 +365,7 @@ pub(crate) async fn serve(
         })
     });
     let mut app = api::router(state)
+        .merge(crate::health::router(manager.clone()))
         .merge(dashboards::router(settings.dashboards.clone()))
         .merge(ui::router())
         .layer(telemetry.http_layer())

@@ -89,6 +89,28 @@ fn a_killed_node_goes_down_and_stale_then_comes_back() {
     let stale = promtool(&addr, "chain_block_height{node=\"node-01\"}");
     assert!(stale.is_empty(), "{stale:?}");
     assert!(!promtool(&addr, "chain_block_height{node=\"node-02\"}").is_empty());
+    // Its health report cannot be had: it is CRITICAL, and so is the network.
+    let health: serde_json::Value = serde_json::from_str(
+        &client
+            .get(format!("http://{addr}/api/health"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(health["status"], "CRITICAL", "{health}");
+    let node = health["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["labels"]["node"] == "node-01")
+        .unwrap_or_else(|| panic!("node-01 is not in {health}"));
+    assert_eq!(node["status"], "CRITICAL", "{node}");
+    assert!(
+        node["error"].as_str().unwrap().contains("/health"),
+        "{node}"
+    );
     post("/nodes/1/restart");
     within(Duration::from_secs(10), "node-01 back", || {
         up("node-01").first().is_some_and(|l| l.contains("=> 1 @"))
