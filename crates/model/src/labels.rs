@@ -145,11 +145,6 @@ impl Labels {
         self.0.is_empty()
     }
 
-    /// The bytes the packed labels take, without the allocation's own header.
-    pub fn packed_len(&self) -> usize {
-        self.0.len()
-    }
-
     /// Returns a builder starting from these labels.
     pub fn builder(&self) -> LabelsBuilder {
         let mut b = LabelsBuilder::new();
