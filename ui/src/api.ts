@@ -57,7 +57,9 @@ export const queryRange = (query: string, start: number, end: number, step: numb
 export const queryInstant = (query: string, time: number) =>
   get<QueryData>("/api/v1/query", { query, time: String(time) });
 
-export const labelValues = (name: string) => get<string[]>(`/api/v1/label/${encodeURIComponent(name)}/values`);
+/** A label's values, of the series `match` selects if given. */
+export const labelValues = (name: string, match?: string) =>
+  get<string[]>(`/api/v1/label/${encodeURIComponent(name)}/values`, match ? { "match[]": match } : {});
 
 export interface ActiveTarget {
   labels: Labels;

@@ -3,7 +3,7 @@
 // that it is not drawn yet rather than break the page.
 
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { ApiError, type Series, queryInstant, queryRange, seriesName } from "./api";
+import { ApiError, type Series, labelValues, queryInstant, queryRange, seriesName } from "./api";
 import { Chart } from "./chart";
 import { formatValue } from "./units";
 
@@ -110,10 +110,8 @@ async function variableOptions(v: Variable, values: Map<string, string>): Promis
     case "query": {
       const m = /^label_values\((?:(.*),)?\s*(\w+)\s*\)$/.exec(interpolate(q, values).trim());
       if (!m) return [];
-      const params = m[1] ? `?${new URLSearchParams({ "match[]": m[1].trim() })}` : "";
-      const response = await fetch(`/api/v1/label/${encodeURIComponent(m[2])}/values${params}`);
-      const body = await response.json();
-      return body.status === "success" ? body.data : [];
+      // An error answer throws; the caller takes it as no options.
+      return (await labelValues(m[2], m[1]?.trim())).data;
     }
     default:
       return [];

@@ -100,6 +100,11 @@ impl Library {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The directory the dashboards come from, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
     /// Reads the directory again if a file was added, removed or changed since the last
     /// reading; tells whether it did.
     pub fn reload_if_changed(&self) -> bool {

@@ -108,7 +108,6 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         log: args.log.clone(),
         extra_routes: Some(axum::Router::new().nest("/demo", network.control_router())),
         dashboards: std::sync::Arc::new(dashboards::Library::fixed(SHIPPED_DASHBOARDS)),
-        dashboards_dir: None,
     };
     let nodes = args.nodes;
     let kept = args.data.is_some();

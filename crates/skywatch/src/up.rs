@@ -96,9 +96,8 @@ pub(crate) struct Settings {
     pub(crate) log: String,
     /// More routes to serve beside the API.
     pub(crate) extra_routes: Option<axum::Router>,
-    /// The dashboards to serve, and the directory they come from if any.
+    /// The dashboards to serve.
     pub(crate) dashboards: Arc<dashboards::Library>,
-    pub(crate) dashboards_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -134,8 +133,8 @@ impl Settings {
             ),
             (
                 "dashboards",
-                self.dashboards_dir
-                    .as_ref()
+                self.dashboards
+                    .dir()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
             ),
@@ -194,7 +193,6 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
                 .map(dashboards::Library::open)
                 .unwrap_or_default(),
         ),
-        dashboards_dir: args.dashboards,
     };
     runtime()?.block_on(async {
         let telemetry = init_telemetry(&settings.log)?;
@@ -345,7 +343,7 @@ pub(crate) async fn serve(
     }
     // The dashboards directory is read again when a file in it changes.
     let library = settings.dashboards.clone();
-    let watcher = settings.dashboards_dir.is_some().then(|| {
+    let watcher = settings.dashboards.dir().is_some().then(|| {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
