@@ -57,6 +57,9 @@ fn slug(title: &str) -> String {
 #[derive(Debug, Default)]
 pub struct Library {
     dir: Option<PathBuf>,
+    /// Dashboards that come with the program: `(file, folder, text)`, loaded before the
+    /// directory's.
+    fixed: Vec<(String, String, String)>,
     state: RwLock<Loaded>,
 }
 
@@ -71,24 +74,28 @@ struct Loaded {
 impl Library {
     /// A library of the dashboards in `dir`, loaded now.
     pub fn open(dir: &Path) -> Self {
-        let library = Self {
-            dir: Some(dir.to_path_buf()),
-            state: RwLock::default(),
-        };
-        library.reload();
-        library
+        Self::default().with_dir(dir)
+    }
+
+    /// This library with the dashboards of `dir` too, loaded now and reloaded when they
+    /// change; a uid of `dir` that a fixed dashboard has is reported as a problem.
+    pub fn with_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_path_buf());
+        self.reload();
+        self
     }
 
     /// A library of fixed dashboards: `(file name, JSON text)` pairs, as a binary embeds
     /// them.
     pub fn fixed<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let library = Self::default();
-        let loaded = load(
-            files
+        let library = Self {
+            fixed: files
                 .into_iter()
-                .map(|(f, t)| (f.to_owned(), folder_of(f), t.to_owned())),
-        );
-        *library.write() = loaded;
+                .map(|(f, t)| (f.to_owned(), folder_of(f), t.to_owned()))
+                .collect(),
+            ..Self::default()
+        };
+        *library.write() = load(library.fixed.iter().cloned());
         library
     }
 
@@ -137,7 +144,7 @@ impl Library {
                 }),
             }
         }
-        let mut loaded = load(files.into_iter());
+        let mut loaded = load(self.fixed.iter().cloned().chain(files));
         loaded.problems.splice(0..0, problems);
         loaded.signature = signature;
         *self.write() = loaded;
@@ -374,5 +381,23 @@ mod tests {
             "{:?}",
             library.problems()
         );
+    }
+
+    #[test]
+    fn fixed_dashboards_stay_beside_a_directory_and_keep_their_uids() {
+        let dir = tempfile::tempdir().unwrap();
+        let library = Library::fixed([("shipped/net.json", GOOD)]).with_dir(dir.path());
+        assert_eq!(library.dashboards().len(), 1);
+        let other = GOOD.replace("\"uid\": \"net\"", "\"uid\": \"mine\"");
+        assert_ne!(other, GOOD);
+        std::fs::write(dir.path().join("mine.json"), &other).unwrap();
+        std::fs::write(dir.path().join("clash.json"), GOOD).unwrap();
+        assert!(library.reload_if_changed());
+        let uids: Vec<String> = library.dashboards().into_iter().map(|d| d.uid).collect();
+        assert_eq!(uids, ["mine", "net"]);
+        assert_eq!(library.get("net").unwrap().folder, "shipped");
+        let problems = library.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].file, "clash.json");
     }
 }

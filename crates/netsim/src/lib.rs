@@ -130,6 +130,16 @@ impl Network {
         tick(&self.shared, seconds);
     }
 
+    /// What scraping every live node now would read: each node's info and its
+    /// exposition in OpenMetrics text, without the HTTP round trip (to backfill history).
+    pub fn expositions(&self) -> Vec<(NodeInfo, String)> {
+        lock(&self.shared.nodes)
+            .iter()
+            .filter(|n| n.is_alive())
+            .map(|n| (n.info(), n.exposition()))
+            .collect()
+    }
+
     /// The controls.
     pub fn chaos(&self) -> Chaos {
         Chaos {

@@ -149,6 +149,12 @@ impl Node {
         format!("node-{:02}", self.id)
     }
 
+    /// The node's metrics as its `/metrics` serves them in OpenMetrics.
+    pub(crate) fn exposition(&self) -> String {
+        self.registry
+            .encode(skywatch_sdk::metrics::Format::OpenMetrics)
+    }
+
     pub(crate) fn is_alive(&self) -> bool {
         self.server.is_some()
     }

@@ -41,6 +41,15 @@ pub(crate) struct DemoArgs {
     /// Extra synthetic series per node, for load tests.
     #[arg(long, default_value_t = 0)]
     load_series: usize,
+    /// Simulate this much of the network's past (for example 6h) and store it before
+    /// scraping starts, so that dashboards show hours at once; needs an empty data
+    /// directory.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    history: Option<Duration>,
+    /// More dashboards to serve beside the shipped ones: a directory of Grafana JSON
+    /// files, read again when they change.
+    #[arg(long)]
+    dashboards: Option<PathBuf>,
     /// The log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "warn")]
     log: String,
@@ -68,6 +77,16 @@ async fn start_network(
 
 async fn demo(args: DemoArgs) -> Result<(), String> {
     let telemetry = crate::up::init_telemetry(&args.log)?;
+    let mut library = dashboards::Library::fixed(SHIPPED_DASHBOARDS);
+    if let Some(dir) = &args.dashboards {
+        if !dir.is_dir() {
+            return Err(format!(
+                "--dashboards {}: not a directory; give a directory of Grafana dashboard JSON files",
+                dir.display()
+            ));
+        }
+        library = library.with_dir(dir);
+    }
     let network = start_network(args.nodes, args.seed, args.load_series).await?;
     for spec in &args.chaos {
         apply_chaos(&network.chaos(), spec)?;
@@ -82,6 +101,9 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
             (dir.path().to_path_buf(), Some(dir))
         }
     };
+    if let Some(history) = args.history.filter(|h| !h.is_zero()) {
+        write_history(&network, &data, history, args.scrape_interval)?;
+    }
     let interval = scrape::config::Duration(
         i64::try_from(args.scrape_interval.as_millis()).unwrap_or(i64::MAX),
     );
@@ -107,7 +129,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         config_file: None,
         log: args.log.clone(),
         extra_routes: Some(axum::Router::new().nest("/demo", network.control_router())),
-        dashboards: std::sync::Arc::new(dashboards::Library::fixed(SHIPPED_DASHBOARDS)),
+        dashboards: std::sync::Arc::new(library),
     };
     let nodes = args.nodes;
     let kept = args.data.is_some();
@@ -119,6 +141,44 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     println!("\nStopped.");
     drop(telemetry);
     result
+}
+
+/// Backfills `history` into `data`, which must hold nothing yet, saying how it goes.
+fn write_history(
+    network: &netsim::Network,
+    data: &std::path::Path,
+    history: Duration,
+    interval: Duration,
+) -> Result<(), String> {
+    let occupied = std::fs::read_dir(data).is_ok_and(|mut d| d.next().is_some());
+    if occupied {
+        return Err(format!(
+            "--history writes the past into an empty data directory, and {} has data; \
+             leave out --history or --data",
+            data.display()
+        ));
+    }
+    println!(
+        "Simulating {} of history, scraped every {}...",
+        humantime::format_duration(history),
+        humantime::format_duration(interval)
+    );
+    let started = std::time::Instant::now();
+    let done = tokio::task::block_in_place(|| {
+        crate::history::backfill(network, data, history, interval, |block| {
+            println!(
+                "  wrote a block of {} series and {} samples",
+                block.stats.series, block.stats.samples
+            );
+        })
+    })?;
+    println!(
+        "  {} samples in {} blocks, in {:.1?}",
+        done.samples,
+        done.blocks,
+        started.elapsed()
+    );
+    Ok(())
 }
 
 /// Applies one `--chaos` spec; an error names the spec.
@@ -272,6 +332,22 @@ mod tests {
         };
         assert_eq!(files(&embedded), files(&on_disk));
         assert!(files(&embedded).len() >= 4);
+    }
+
+    #[tokio::test]
+    async fn history_is_refused_over_existing_data() {
+        let network = start_network(1, 1, 0).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("wal")).unwrap();
+        let e = write_history(
+            &network,
+            dir.path(),
+            Duration::from_secs(60),
+            Duration::from_secs(15),
+        )
+        .unwrap_err();
+        assert!(e.contains("into an empty data directory"), "{e}");
+        assert!(e.contains(&dir.path().display().to_string()), "{e}");
     }
 
     #[tokio::test]

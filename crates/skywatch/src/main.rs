@@ -13,6 +13,7 @@
 mod check;
 mod demo;
 mod health;
+mod history;
 mod tsdb_cmd;
 mod up;
 

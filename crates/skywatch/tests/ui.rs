@@ -1,6 +1,7 @@
 //! The web UI in a real browser: `ui/tests/browser.mjs` drives headless Chromium through
-//! the explore and targets pages of a live `skywatch demo`, fails on any console error,
-//! and saves screenshots under `target/tmp/ui-screenshots`.
+//! every page and dashboard of a live `skywatch demo` with six hours of history, fails on
+//! any console error or undrawn panel, times a twenty-panel dashboard over those six hours
+//! (reported, not asserted), and saves screenshots under `target/tmp/ui-screenshots`.
 
 #![allow(
     clippy::unwrap_used,
@@ -29,25 +30,35 @@ fn the_pages_render_in_chromium_without_errors() {
          scripts/install-test-deps installs it), or CHROMIUM set to another build",
         chromium.display()
     );
-    let (demo, addr) = start_demo(&["--nodes", "3", "--scrape-interval", "1s"]);
-    // Data to draw: every node up and two scrapes of its counters.
+    // Six hours of history behind a dashboard of twenty panels, to time its drawing.
+    let extra = tempfile::tempdir().unwrap();
+    std::fs::write(
+        extra.path().join("twenty-panels.json"),
+        twenty_panel_dashboard().to_string(),
+    )
+    .unwrap();
+    let (demo, addr) = start_demo(&[
+        "--nodes",
+        "3",
+        "--scrape-interval",
+        "15s",
+        "--history",
+        "6h",
+        "--dashboards",
+        extra.path().to_str().unwrap(),
+    ]);
+    // The history has data to draw; the targets page needs every node scraped live once.
     let client = reqwest::blocking::Client::new();
     let began = Instant::now();
     loop {
-        let v = get_json(
-            &client,
-            &addr,
-            "/api/v1/query?query=count(rate(p2p_messages_sent_total%5B1m%5D)%20%3E%3D%200)%20and%20count(up%20%3D%3D%201)%20%3D%3D%203",
-        );
-        if v["data"]["result"]
-            .as_array()
-            .is_some_and(|r| !r.is_empty())
-        {
+        let v = get_json(&client, &addr, "/api/v1/targets");
+        let targets = v["data"]["activeTargets"].as_array().unwrap();
+        if targets.len() == 3 && targets.iter().all(|t| t["health"] == "up") {
             break;
         }
         assert!(
-            began.elapsed() < Duration::from_secs(20),
-            "the demo had no rates to draw after 20 s: {v}"
+            began.elapsed() < Duration::from_secs(30),
+            "the demo's nodes were not all scraped after 30 s: {v}"
         );
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -73,4 +84,46 @@ fn the_pages_render_in_chromium_without_errors() {
     );
     assert!(shots.join("targets-dark.png").exists());
     drop(demo);
+}
+
+/// A dashboard of the first twenty panels of the shipped dashboards, four to a row, with
+/// their variables: what `browser.mjs` times over six hours.
+fn twenty_panel_dashboard() -> serde_json::Value {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboards/node-network");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut templating = serde_json::Value::Null;
+    let mut panels = Vec::new();
+    for file in files {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        if templating.is_null() {
+            templating = json["templating"].clone();
+        }
+        panels.extend(
+            json["panels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["type"] != "row")
+                .cloned(),
+        );
+    }
+    panels.truncate(20);
+    assert_eq!(panels.len(), 20, "the shipped dashboards have 20 panels");
+    for (i, panel) in panels.iter_mut().enumerate() {
+        panel["id"] = serde_json::json!(i + 1);
+        panel["gridPos"] = serde_json::json!({"x": (i % 4) * 6, "y": (i / 4) * 8, "w": 6, "h": 8});
+    }
+    serde_json::json!({
+        "uid": "twenty-panels",
+        "title": "Twenty panels",
+        "schemaVersion": 39,
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": templating,
+        "panels": panels,
+    })
 }

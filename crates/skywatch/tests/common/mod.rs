@@ -86,11 +86,16 @@ pub(crate) fn start_demo(args: &[&str]) -> (Killed, String) {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let child = Killed(child);
-    let first = lines.next().expect("the demo printed nothing").unwrap();
-    let addr = first
+    // Any history is simulated first, and said so, before the welcome names the address.
+    let welcome = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("Skywatch demo:"))
+        .expect("the demo stopped before it said where it listens");
+    let addr = welcome
         .rsplit("http://")
         .next()
-        .expect("the first line names the address")
+        .expect("the welcome names the address")
         .to_owned();
     std::thread::spawn(move || lines.for_each(drop));
     (child, addr)
