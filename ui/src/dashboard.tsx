@@ -1,21 +1,19 @@
 // A Grafana dashboard, drawn from its JSON: the grid, rows, variables, time range,
-// refresh, and the panels this renderer knows (timeseries, stat); any other panel says
-// that it is not drawn yet rather than break the page.
+// refresh, and the panels this renderer knows (see DRAWN); any other panel says that it
+// is not drawn yet rather than break the page.
 
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiError, type Series, labelValues, queryInstant, queryRange, seriesName } from "./api";
 import { Chart } from "./chart";
-import { formatValue } from "./units";
+import type { FieldConfigSource } from "./fields";
+import { Heatmap } from "./heatmap";
+import { AlertList, BarGauge, type Drawn, Gauge, type PanelOptions, PieChart, Stat, Table, Text, type Transformation, configsOf } from "./panels";
 
 interface Target {
   refId?: string;
   expr?: string;
   legendFormat?: string;
   hide?: boolean;
-}
-interface Threshold {
-  color: string;
-  value: number | null;
 }
 export interface Panel {
   id?: number;
@@ -24,8 +22,9 @@ export interface Panel {
   description?: string;
   gridPos: { h: number; w: number; x: number; y: number };
   targets?: Target[];
-  fieldConfig?: { defaults?: { unit?: string; decimals?: number; min?: number; max?: number; thresholds?: { steps?: Threshold[] } } };
-  options?: { colorMode?: string };
+  fieldConfig?: FieldConfigSource;
+  options?: PanelOptions;
+  transformations?: Transformation[];
   panels?: Panel[];
   collapsed?: boolean;
 }
@@ -45,6 +44,8 @@ interface DashboardJson {
   uid: string;
   time?: { from?: string; to?: string };
   refresh?: string;
+  /** 0: each panel its own cursor; 1: a shared crosshair; 2: a shared tooltip. */
+  graphTooltip?: number;
   templating?: { list?: Variable[] };
   panels?: Panel[];
 }
@@ -282,7 +283,7 @@ export function Dashboard({ uid }: { uid: string }) {
               <div class="panel-title" title={p.description}>
                 {p.title}
               </div>
-              {ready ? <PanelBody panel={p} window={window} /> : <p class="muted">…</p>}
+              {ready ? <PanelBody panel={p} window={window} sync={json.graphTooltip ? `dashboard-${uid}` : undefined} /> : <p class="muted">…</p>}
             </div>
           );
         })}
@@ -341,25 +342,21 @@ interface Window {
   values: Map<string, string>;
 }
 
-interface Drawn {
-  series: Series[];
-  names: string[];
-  /** The refId of the query each series came from. */
-  refs: string[];
-}
-
 /** The panel types drawn here. */
-const DRAWN = new Set(["timeseries", "stat", "gauge", "bargauge", "table"]);
+const DRAWN = new Set(["timeseries", "stat", "gauge", "bargauge", "table", "piechart", "heatmap", "text", "alertlist"]);
+/** The ones that draw no query's result. */
+const QUERYLESS = new Set(["text", "alertlist"]);
 
-function PanelBody({ panel, window }: { panel: Panel; window: Window }) {
+function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync?: string }) {
   const [drawn, setDrawn] = useState<Drawn | null>(null);
   const [error, setError] = useState<string | null>(null);
   const known = DRAWN.has(panel.type);
+  const queries = known && !QUERYLESS.has(panel.type);
   // A table shows the values now, as Grafana's Prometheus tables with instant queries.
   const instant = panel.type === "table";
   const targets = (panel.targets ?? []).filter((t) => t.expr && !t.hide);
   useEffect(() => {
-    if (!known) return;
+    if (!queries) return;
     let cancelled = false;
     Promise.all(
       targets.map((t) =>
@@ -393,187 +390,59 @@ function PanelBody({ panel, window }: { panel: Panel; window: Window }) {
       cancelled = true;
     };
   }, [window]);
+  const configs = useMemo(() => (drawn ? configsOf(drawn, panel.fieldConfig) : []), [drawn]);
 
   if (!known) {
     return <div class="panel-unsupported">Panel type “{panel.type}” is not drawn yet.</div>;
   }
+  const options = panel.options ?? {};
+  if (panel.type === "text") return <Text options={options} />;
+  if (panel.type === "alertlist") return <AlertList options={options} tick={window} />;
   if (error) return <div class="panel-error" role="alert">{error}</div>;
   if (!drawn) return <p class="muted">Loading…</p>;
   if (!drawn.series.length) return <p class="empty">No data</p>;
-  const defaults = panel.fieldConfig?.defaults ?? {};
-  if (panel.type === "table") return <Table drawn={drawn} unit={defaults.unit} decimals={defaults.decimals} />;
-  if (panel.type === "bargauge") return <BarGauge drawn={drawn} unit={defaults.unit} decimals={defaults.decimals} steps={defaults.thresholds?.steps} min={defaults.min} max={defaults.max} />;
-  if (panel.type === "gauge") return <Gauge drawn={drawn} unit={defaults.unit} decimals={defaults.decimals} steps={defaults.thresholds?.steps} min={defaults.min} max={defaults.max} />;
-  if (panel.type === "stat") return <Stat drawn={drawn} unit={defaults.unit} decimals={defaults.decimals} steps={defaults.thresholds?.steps} colorMode={panel.options?.colorMode} />;
+  const source = panel.fieldConfig;
   const px = panel.gridPos.h * ROW_PX + (panel.gridPos.h - 1) * GAP_PX;
+  switch (panel.type) {
+    case "table":
+      return <Table drawn={drawn} source={source} options={options} transformations={panel.transformations} />;
+    case "bargauge":
+      return <BarGauge drawn={drawn} source={source} options={options} />;
+    case "gauge":
+      return <Gauge drawn={drawn} source={source} options={options} />;
+    case "stat":
+      return <Stat drawn={drawn} source={source} options={options} />;
+    case "piechart":
+      return <PieChart drawn={drawn} source={source} options={options} />;
+    case "heatmap":
+      return (
+        <Heatmap
+          series={drawn.series}
+          start={window.start}
+          end={window.end}
+          step={window.step}
+          height={Math.max(px - 32 - 20, 60)}
+          unit={options.yAxis?.unit ?? source?.defaults?.unit}
+          color={options.color?.fill}
+        />
+      );
+  }
+  const legendOptions = options.legend ?? {};
+  const tableLegend = legendOptions.displayMode === "table" || (legendOptions.calcs?.length ?? 0) > 0;
+  const legendRows = legendOptions.showLegend === false || legendOptions.displayMode === "hidden" || legendOptions.placement === "right" ? 0 : tableLegend ? Math.min(drawn.series.length + 1, 6) : Math.ceil(drawn.series.length / 4);
   return (
     <Chart
       series={drawn.series}
-      names={drawn.names}
+      names={drawn.names.map((n, i) => configs[i]?.displayName ?? n)}
       start={window.start}
       end={window.end}
       step={window.step}
-      unit={defaults.unit}
-      height={Math.max(px - 32 - 28 * Math.ceil(drawn.series.length / 4), 60)}
+      unit={source?.defaults?.unit}
+      configs={configs}
+      legend={legendOptions}
+      tooltip={options.tooltip?.mode ?? "multi"}
+      sync={sync}
+      height={Math.max(px - 32 - (tableLegend ? 20 : 28) * legendRows, 60)}
     />
-  );
-}
-
-function lastValue(s: Series): number | null {
-  if (s.value) return Number(s.value[1]);
-  const values = s.values ?? [];
-  for (let i = values.length - 1; i >= 0; i--) {
-    const v = Number(values[i][1]);
-    if (!Number.isNaN(v)) return v;
-  }
-  return null;
-}
-
-/** The threshold colour of `v`: the last step at or below it. */
-function color(v: number | null, steps: Threshold[] | undefined): string | undefined {
-  if (v === null || !steps?.length) return undefined;
-  let c = steps[0].color;
-  for (const s of steps) if (s.value === null || v >= s.value) c = s.color;
-  return NAMED[c] ?? c;
-}
-
-/** Grafana's named colours, the ones thresholds use most. */
-const NAMED: Record<string, string> = {
-  green: "#73bf69",
-  red: "#f2495c",
-  orange: "#ff9830",
-  yellow: "#fade2a",
-  blue: "#5794f2",
-  purple: "#b877d9",
-  text: "var(--text)",
-};
-
-function Stat({ drawn, unit, decimals, steps, colorMode }: { drawn: Drawn; unit?: string; decimals?: number; steps?: Threshold[]; colorMode?: string }) {
-  return (
-    <div class="stat">
-      {drawn.series.map((s, i) => {
-        const v = lastValue(s);
-        const c = color(v, steps);
-        const style = colorMode === "background" ? { background: c, color: "#fff" } : colorMode === "none" ? {} : { color: c };
-        return (
-          <div class="stat-value" style={style} title={drawn.names[i]}>
-            {formatValue(v, unit, decimals)}
-            {drawn.series.length > 1 && <span class="stat-name">{drawn.names[i]}</span>}
-          </div>
-        );
-      })}
-    </div>
-  );
-}
-
-/** An arc from `min` to `max` filled to the value, in its threshold colour, with the
- * thresholds marked on the outside, as Grafana's gauge. */
-function Gauge({ drawn, unit, decimals, steps, min, max }: { drawn: Drawn; unit?: string; decimals?: number; steps?: Threshold[]; min?: number; max?: number }) {
-  const lo = min ?? 0;
-  const hi = max ?? (unit === "percentunit" ? 1 : 100);
-  const arc = (from: number, to: number, r: number) => {
-    const at = (f: number) => {
-      const a = Math.PI * (1 - Math.min(Math.max(f, 0), 1));
-      return `${50 + r * Math.cos(a)} ${55 - r * Math.sin(a)}`;
-    };
-    return `M ${at(from)} A ${r} ${r} 0 0 1 ${at(to)}`;
-  };
-  const fraction = (v: number) => (hi > lo ? (v - lo) / (hi - lo) : 0);
-  return (
-    <div class="stat">
-      {drawn.series.map((s, i) => {
-        const v = lastValue(s);
-        const marks = (steps ?? []).map((t, j, all) => ({
-          from: t.value === null ? 0 : fraction(t.value),
-          to: j + 1 < all.length && all[j + 1].value !== null ? fraction(all[j + 1].value as number) : 1,
-          color: NAMED[t.color] ?? t.color,
-        }));
-        return (
-          <svg class="gauge" viewBox="0 0 100 62" role="img" aria-label={`${drawn.names[i]}: ${formatValue(v, unit, decimals)}`}>
-            {marks.map((m) => (
-              <path d={arc(m.from, m.to, 44)} stroke={m.color} stroke-width="2.5" fill="none" />
-            ))}
-            <path d={arc(0, 1, 36)} stroke="var(--grid)" stroke-width="9" fill="none" />
-            {v !== null && <path d={arc(0, fraction(v), 36)} stroke={color(v, steps) ?? "var(--accent)"} stroke-width="9" fill="none" />}
-            <text x="50" y="54" text-anchor="middle" class="gauge-value" fill={color(v, steps) ?? "currentColor"}>
-              {formatValue(v, unit, decimals)}
-            </text>
-          </svg>
-        );
-      })}
-    </div>
-  );
-}
-
-/** One row per series: its labels as columns, then its value (one column per query when
- * there are several), as Grafana's table of instant Prometheus queries. */
-function Table({ drawn, unit, decimals }: { drawn: Drawn; unit?: string; decimals?: number }) {
-  const refs = [...new Set(drawn.refs)];
-  // Several queries join on their labels, each query's value a column: the metric name
-  // would keep their rows apart.
-  const labels = [...new Set(drawn.series.flatMap((s) => Object.keys(s.metric)))]
-    .filter((l) => refs.length === 1 || l !== "__name__")
-    .sort();
-  const valueColumn = (ref: string) => (refs.length > 1 ? `Value #${ref}` : "Value");
-  // Series with the same labels from different queries share a row.
-  const rows = new Map<string, { metric: Record<string, string>; values: Map<string, number | null> }>();
-  drawn.series.forEach((s, i) => {
-    const key = JSON.stringify(labels.map((l) => s.metric[l] ?? ""));
-    const row = rows.get(key) ?? { metric: s.metric, values: new Map() };
-    row.values.set(drawn.refs[i], lastValue(s));
-    rows.set(key, row);
-  });
-  return (
-    <div class="scroll panel-table">
-      <table class="grid">
-        <thead>
-          <tr>
-            {labels.map((l) => (
-              <th>{l}</th>
-            ))}
-            {refs.map((r) => (
-              <th class="num">{valueColumn(r)}</th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {[...rows.values()].map((row) => (
-            <tr>
-              {labels.map((l) => (
-                <td>{row.metric[l] ?? ""}</td>
-              ))}
-              {refs.map((r) => (
-                <td class="num">{row.values.has(r) ? formatValue(row.values.get(r), unit, decimals) : ""}</td>
-              ))}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
-}
-
-/** A horizontal bar per series, filled from min to max in its threshold colour. */
-function BarGauge({ drawn, unit, decimals, steps, min, max }: { drawn: Drawn; unit?: string; decimals?: number; steps?: Threshold[]; min?: number; max?: number }) {
-  const values = drawn.series.map(lastValue);
-  const lo = min ?? 0;
-  const hi = max ?? Math.max(...values.map((v) => v ?? 0), lo + 1);
-  return (
-    <div class="bargauge">
-      {values.map((v, i) => {
-        const fill = v === null || hi <= lo ? 0 : Math.min(Math.max((v - lo) / (hi - lo), 0), 1);
-        return (
-          <div class="bar-row">
-            <span class="bar-name" title={drawn.names[i]}>
-              {drawn.names[i]}
-            </span>
-            <span class="bar-track">
-              <span class="bar-fill" style={{ width: `${fill * 100}%`, background: color(v, steps) ?? "var(--accent)" }} />
-            </span>
-            <span class="bar-value">{formatValue(v, unit, decimals)}</span>
-          </div>
-        );
-      })}
-    </div>
   );
 }

@@ -125,7 +125,8 @@ async function checkDashboard(page) {
       error: p.querySelector(".panel-error")?.textContent ?? null,
       unsupported: !!p.querySelector(".panel-unsupported"),
       data:
-        !!p.querySelector(".stat-value, svg.gauge, .bar-fill, table.grid tbody tr") ||
+        !!p.querySelector(".stat-value, svg.gauge, .bar-fill, .bar-cell, table.grid tbody tr, .pie-slice, .text-panel > *, .alert-item, .alert-none") ||
+        Number(p.querySelector("canvas.heatmap")?.dataset.cells ?? 0) > 0 ||
         (Number(p.querySelector(".chart")?.dataset.points ?? 0) >= 2 && p.querySelector(".chart")?.dataset.scale === "finite"),
     })),
   );
