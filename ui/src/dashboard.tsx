@@ -14,6 +14,9 @@ interface Target {
   expr?: string;
   legendFormat?: string;
   hide?: boolean;
+  /** Asked at the range's end only (Grafana's "Instant" query type). */
+  instant?: boolean;
+  format?: string;
 }
 export interface Panel {
   id?: number;
@@ -283,7 +286,7 @@ export function Dashboard({ uid }: { uid: string }) {
               <div class="panel-title" title={p.description}>
                 {p.title}
               </div>
-              {ready ? <PanelBody panel={p} window={window} sync={json.graphTooltip ? `dashboard-${uid}` : undefined} /> : <p class="muted">…</p>}
+              {ready ? <PanelBody panel={p} window={window} sync={json.graphTooltip ? `dashboard-${uid}` : undefined} /> : <p class="muted panel-loading">…</p>}
             </div>
           );
         })}
@@ -360,7 +363,7 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
     let cancelled = false;
     Promise.all(
       targets.map((t) =>
-        (instant
+        (instant || t.instant
           ? queryInstant(interpolate(t.expr!, window.values), window.end)
           : queryRange(interpolate(t.expr!, window.values), window.start, window.end, window.step)
         ).then((a) => ({ t, a })),
@@ -399,7 +402,7 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
   if (panel.type === "text") return <Text options={options} />;
   if (panel.type === "alertlist") return <AlertList options={options} tick={window} />;
   if (error) return <div class="panel-error" role="alert">{error}</div>;
-  if (!drawn) return <p class="muted">Loading…</p>;
+  if (!drawn) return <p class="muted panel-loading">Loading…</p>;
   if (!drawn.series.length) return <p class="empty">No data</p>;
   const source = panel.fieldConfig;
   const px = panel.gridPos.h * ROW_PX + (panel.gridPos.h - 1) * GAP_PX;

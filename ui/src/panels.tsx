@@ -470,7 +470,7 @@ export function AlertList({ options, tick }: { options: PanelOptions; tick: unkn
     };
   }, [tick]);
   if (error) return <div class="panel-error" role="alert">{error}</div>;
-  if (!alerts) return <p class="muted">Loading…</p>;
+  if (!alerts) return <p class="muted panel-loading">Loading…</p>;
   const filter = options.stateFilter ?? {};
   const any = Object.values(filter).some(Boolean);
   const wanted = (a: Alert) =>

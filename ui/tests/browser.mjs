@@ -114,7 +114,7 @@ const pages = [
  * as the demo's data grows. */
 async function checkDashboard(page) {
   const began = performance.now();
-  await page.waitForFunction(() => !document.querySelector(".panel .muted"), null, { timeout: 15000 });
+  await page.waitForFunction(() => !document.querySelector(".panel .panel-loading"), null, { timeout: 15000 });
   const drawnIn = performance.now() - began;
   await page
     .waitForFunction(() => [...document.querySelectorAll(".panel .chart")].every((c) => Number(c.dataset.points) >= 2), null, { timeout: 30000 })
@@ -141,7 +141,7 @@ async function timeFullDraw(page, panels) {
   const handle = await page.waitForFunction(
     (n) => {
       const all = document.querySelectorAll(".panel");
-      if (all.length < n || document.querySelector(".panel .muted")) return false;
+      if (all.length < n || document.querySelector(".panel .panel-loading")) return false;
       const charts = [...document.querySelectorAll(".panel .chart")];
       return charts.every((c) => Number(c.dataset.points) >= 2) && performance.now();
     },
@@ -164,6 +164,27 @@ pages.push({
     const points = await page.evaluate(() => Math.max(...[...document.querySelectorAll(".panel .chart")].map((c) => Number(c.dataset.points))));
     timings.push({ setup, ms, points });
     console.log(`  ${timed.panels} panels over 6 h drawn ${ms.toFixed(0)} ms after navigation began (the longest series has ${points} points)`);
+    await checkDashboard(page);
+  },
+});
+
+// The alert list panel with alerts to show: until rules evaluate, the alerts API is
+// answered here with a firing, a pending and an inactive alert.
+const alerts = [
+  { labels: { alertname: "NodeDown", severity: "critical", node: "node-01" }, annotations: { summary: "node-01 is down" }, state: "firing", activeAt: "2026-11-29T10:00:00Z", value: "0" },
+  { labels: { alertname: "HighSyncLag", severity: "warning", node: "node-02" }, annotations: {}, state: "pending", activeAt: "2026-11-29T10:05:00Z", value: "7" },
+  { labels: { alertname: "Quiet", severity: "info" }, annotations: {}, state: "inactive" },
+];
+pages.push({
+  name: "system-health-alerts",
+  path: "/d/node-network-system-health/system-health?from=now-15m",
+  ready: ".alert-item",
+  before: (page) =>
+    page.route("**/api/v1/alerts", (route) => route.fulfill({ json: { status: "success", data: { alerts } } })),
+  check: async (page) => {
+    const items = await page.locator(".alert-item .alert-name").allInnerTexts();
+    // The panel shows firing and pending ones, newest first (its sortOrder 5).
+    if (JSON.stringify(items) !== JSON.stringify(["HighSyncLag", "NodeDown"])) throw new Error(`the alert list shows ${JSON.stringify(items)}`);
     await checkDashboard(page);
   },
 });
@@ -200,6 +221,7 @@ for (const { theme, name: setup, viewport } of setups) {
     page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
     const began = performance.now();
     try {
+      if (p.before) await p.before(page);
       await page.goto(base + p.path);
       await page.locator(p.ready).first().waitFor({ timeout: 15000 });
       const ms = performance.now() - began;

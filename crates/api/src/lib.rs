@@ -175,6 +175,15 @@ pub fn router(state: ApiState) -> Router {
             get(|| async { success(json!([])) }).post(|| async { success(json!([])) }),
         )
         .route("/api/v1/targets", get(targets))
+        // No rule files are evaluated yet: these answer as Prometheus does with none.
+        .route(
+            "/api/v1/alerts",
+            get(|| async { success(json!({"alerts": []})) }),
+        )
+        .route(
+            "/api/v1/rules",
+            get(|| async { success(json!({"groups": []})) }),
+        )
         .route("/-/reload", axum::routing::post(reload).put(reload))
         .route("/-/healthy", get(|| async { "Skywatch is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Skywatch is Ready.\n" }))

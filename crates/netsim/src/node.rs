@@ -2,7 +2,9 @@
 
 use std::net::SocketAddr;
 
-use skywatch_sdk::health::{Health, HealthOptions, Outcome, Threshold, check_fn, gauge_source};
+use skywatch_sdk::health::{
+    CheckOptions, Health, HealthOptions, Outcome, Threshold, check_fn, gauge_source,
+};
 use skywatch_sdk::metrics::{Family, Gauge, Registry};
 
 use crate::World;
@@ -46,6 +48,8 @@ pub(crate) struct Node {
     /// Load mode's gauges, made once.
     load: Vec<Gauge>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// Runs the health checks every second, so that the health metrics stay current.
+    refresher: tokio::task::JoinHandle<()>,
     pub(crate) stalled: bool,
     pub(crate) executor: ExecutorMode,
     height: u64,
@@ -86,12 +90,20 @@ impl Node {
             }
         }
         let health = Health::new(HealthOptions::default());
-        health.register(
+        // Checks read gauges: cheap enough to run at every ask, so that a simulated past
+        // moving faster than the clock has a result for each of its moments.
+        let fresh = || CheckOptions {
+            cache_for: std::time::Duration::ZERO,
+            ..CheckOptions::default()
+        };
+        health.register_with(
             "p2p",
+            fresh(),
             Threshold::below("connected peers", gauge_source(&metrics.peers), 3.0, 1.0),
         );
-        health.register(
+        health.register_with(
             "consensus",
+            fresh(),
             Threshold::above(
                 "sync lag in blocks",
                 gauge_source(&metrics.sync_lag),
@@ -100,8 +112,9 @@ impl Node {
             ),
         );
         let memory = metrics.wasm_memory.clone();
-        health.register(
+        health.register_with(
             "execution",
+            fresh(),
             check_fn(move || {
                 let used = memory.get();
                 async move {
@@ -118,6 +131,7 @@ impl Node {
             }),
         );
         health.register_metrics(&registry, Some("node"));
+        let refresher = health.spawn_refresher(std::time::Duration::from_secs(1));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let mut node = Self {
@@ -128,6 +142,7 @@ impl Node {
             metrics,
             load,
             server: None,
+            refresher,
             stalled: false,
             executor: ExecutorMode::Normal,
             height: 1,
@@ -196,6 +211,11 @@ impl Node {
         if let Some(server) = self.server.take() {
             server.abort();
         }
+    }
+
+    /// The node's health checks.
+    pub(crate) fn health(&self) -> Health {
+        self.health.clone()
     }
 
     pub(crate) fn info(&self) -> NodeInfo {
@@ -386,5 +406,11 @@ impl Node {
         for gauge in &self.load {
             gauge.set(rng.below(1000) as i64);
         }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.refresher.abort();
     }
 }

@@ -3,9 +3,9 @@
 //! The network's nodes each serve `/metrics` and health endpoints on their own loopback
 //! port; the server scrapes them (job `nodes`, one `node` label each, so that
 //! `count(up == 1)` is the node count) and serves the network's chaos controls under
-//! `/demo/`; its own metrics are at its `/metrics`. Data goes to a
-//! fresh temporary directory unless `--data` says where; Ctrl-C stops everything and
-//! removes the temporary data.
+//! `/demo/`; its own metrics are at its `/metrics` and recorded in its database too (job
+//! `skywatch`). Data goes to a fresh temporary directory unless `--data` says where;
+//! Ctrl-C stops everything and removes the temporary data.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -102,7 +102,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         }
     };
     if let Some(history) = args.history.filter(|h| !h.is_zero()) {
-        write_history(&network, &data, history, args.scrape_interval)?;
+        write_history(&network, &data, history, args.scrape_interval).await?;
     }
     let interval = scrape::config::Duration(
         i64::try_from(args.scrape_interval.as_millis()).unwrap_or(i64::MAX),
@@ -130,6 +130,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         log: args.log.clone(),
         extra_routes: Some(axum::Router::new().nest("/demo", network.control_router())),
         dashboards: std::sync::Arc::new(library),
+        self_job: Some("skywatch".to_owned()),
     };
     let nodes = args.nodes;
     let kept = args.data.is_some();
@@ -144,7 +145,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
 }
 
 /// Backfills `history` into `data`, which must hold nothing yet, saying how it goes.
-fn write_history(
+async fn write_history(
     network: &netsim::Network,
     data: &std::path::Path,
     history: Duration,
@@ -164,14 +165,13 @@ fn write_history(
         humantime::format_duration(interval)
     );
     let started = std::time::Instant::now();
-    let done = tokio::task::block_in_place(|| {
-        crate::history::backfill(network, data, history, interval, |block| {
-            println!(
-                "  wrote a block of {} series and {} samples",
-                block.stats.series, block.stats.samples
-            );
-        })
-    })?;
+    let done = crate::history::backfill(network, data, history, interval, |block| {
+        println!(
+            "  wrote a block of {} series and {} samples",
+            block.stats.series, block.stats.samples
+        );
+    })
+    .await?;
     println!(
         "  {} samples in {} blocks, in {:.1?}",
         done.samples,
@@ -241,7 +241,7 @@ Ctrl-C stops it."
 
 /// The node-network dashboards of the repository's `dashboards/` directory, which the demo
 /// serves from the binary: the same files import into Grafana.
-pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 4] = [
+pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 6] = [
     (
         "node-network/network-overview.json",
         include_str!("../../../dashboards/node-network/network-overview.json"),
@@ -257,6 +257,14 @@ pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 4] = [
     (
         "node-network/chain-consensus.json",
         include_str!("../../../dashboards/node-network/chain-consensus.json"),
+    ),
+    (
+        "node-network/system-health.json",
+        include_str!("../../../dashboards/node-network/system-health.json"),
+    ),
+    (
+        "skywatch/skywatch.json",
+        include_str!("../../../dashboards/skywatch/skywatch.json"),
     ),
 ];
 
@@ -345,6 +353,7 @@ mod tests {
             Duration::from_secs(60),
             Duration::from_secs(15),
         )
+        .await
         .unwrap_err();
         assert!(e.contains("into an empty data directory"), "{e}");
         assert!(e.contains(&dir.path().display().to_string()), "{e}");

@@ -2,10 +2,10 @@
 //! before the server starts, so that dashboards have a day's shape to show at once.
 //!
 //! The network is moved on a second at a time, as its ticker does, and every scrape
-//! interval each live node's exposition is read in process and stored under the labels a
-//! scrape would give it (`job`, `instance`, `node`), with `up` beside it. Samples are
-//! kept for one block range at a time, then written as a block, so memory holds at most
-//! two hours of them.
+//! interval each live node's health checks are run and its exposition is read in process
+//! and stored under the labels a scrape would give it (`job`, `instance`, `node`), with
+//! `up` beside it. Samples are kept for one block range at a time, then written as a
+//! block, so memory holds at most two hours of them.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -86,7 +86,8 @@ fn target_labels(node: &netsim::NodeInfo) -> LabelsBuilder {
 
 /// Simulates `history` of `network` ending now and writes what scraping every
 /// `interval` would have stored into blocks in `data`; `progress` hears of each block.
-pub(crate) fn backfill(
+/// It runs on the caller's task: the server it precedes has not started yet.
+pub(crate) async fn backfill(
     network: &netsim::Network,
     data: &Path,
     history: Duration,
@@ -118,6 +119,7 @@ pub(crate) fn backfill(
             flush(&mut window)?;
             window_end = (t.div_euclid(range) + 1) * range;
         }
+        network.check_health().await;
         let live: HashMap<usize, String> = network
             .expositions()
             .into_iter()
@@ -164,6 +166,7 @@ mod tests {
             Duration::from_secs(15),
             |b| blocks.push(b.clone()),
         )
+        .await
         .unwrap();
         assert_eq!(done.blocks, blocks.len());
         assert!((1..=2).contains(&done.blocks), "{blocks:?}");
@@ -210,5 +213,11 @@ mod tests {
         assert_eq!(grown.len(), 1, "{grown:?}");
         assert!(grown[0].1 > 100.0, "blocks come about every 2 s: {grown:?}");
         assert!(q(r#"chain_block_height{node="node-01"}"#).is_empty());
+        // Health checks ran for each scrape, as the live nodes' refreshers run them.
+        let checked = q(
+            r#"count_over_time(node_health_check_status{node="node-00",check="p2p",state="healthy"}[10m])"#,
+        );
+        assert_eq!(checked.len(), 1, "{checked:?}");
+        assert_eq!(checked[0].1, 40.0);
     }
 }

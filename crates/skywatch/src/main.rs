@@ -14,6 +14,7 @@ mod check;
 mod demo;
 mod health;
 mod history;
+mod self_metrics;
 mod tsdb_cmd;
 mod up;
 

@@ -98,6 +98,9 @@ pub(crate) struct Settings {
     pub(crate) extra_routes: Option<axum::Router>,
     /// The dashboards to serve.
     pub(crate) dashboards: Arc<dashboards::Library>,
+    /// Record the server's own metrics into its database as this job, every global
+    /// scrape interval.
+    pub(crate) self_job: Option<String>,
 }
 
 impl Settings {
@@ -193,6 +196,7 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
                 .map(dashboards::Library::open)
                 .unwrap_or_default(),
         ),
+        self_job: None,
     };
     runtime()?.block_on(async {
         let telemetry = init_telemetry(&settings.log)?;
@@ -271,6 +275,12 @@ pub(crate) async fn serve(
     };
 
     let manager = Arc::new(scrape::ScrapeManager::new(db.clone()));
+    telemetry
+        .registry()
+        .register_collector(crate::self_metrics::ServerCollector {
+            db: db.clone(),
+            manager: manager.clone(),
+        });
     for problem in manager.apply(&settings.config) {
         tracing::warn!(%problem, "target not scraped");
     }
@@ -377,6 +387,15 @@ pub(crate) async fn serve(
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(addr = %addr, "listening");
+    let recorder = settings.self_job.clone().map(|job| {
+        tokio::spawn(crate::self_metrics::record(
+            db.clone(),
+            telemetry.registry().clone(),
+            job,
+            addr.to_string(),
+            settings.config.global.scrape_interval,
+        ))
+    });
     listening(addr);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -387,6 +406,9 @@ pub(crate) async fn serve(
     }
     if let Some(w) = watcher {
         w.abort();
+    }
+    if let Some(r) = recorder {
+        r.abort();
     }
     // Targets end with the server: their series are marked stale, as Prometheus does.
     manager.stop().await;

@@ -63,6 +63,16 @@ fn every_node_is_up_within_ten_seconds() {
     // The README's command: every target is a node.
     let all = promtool(&addr, "count(up == 1)");
     assert!(all[0].starts_with("{} => 20 @"), "{all:?}");
+    // The server records its own metrics too, for its own dashboard, without an `up`.
+    within(
+        Duration::from_secs(10),
+        "the server's own series are recorded",
+        || {
+            promtool(&addr, "skywatch_tsdb_head_series{job=\"skywatch\"} > 0")
+                .first()
+                .is_some_and(|l| l.contains("instance="))
+        },
+    );
     drop(demo);
 }
 

@@ -1,0 +1,141 @@
+//! The server's own metrics: storage and scrape figures on its `/metrics`, read when
+//! scraped, and [`record`], which stores everything `/metrics` shows into the server's
+//! own database: what Skywatch's own dashboard draws.
+//!
+//! | metric | type | what |
+//! |---|---|---|
+//! | `skywatch_tsdb_head_series` | gauge | series in the head |
+//! | `skywatch_tsdb_head_chunks` | gauge | chunks in the head, open and sealed |
+//! | `skywatch_tsdb_blocks_loaded` | gauge | persisted blocks |
+//! | `skywatch_tsdb_blocks_bytes` | gauge | bytes of the persisted blocks on disk |
+//! | `skywatch_tsdb_blocks_samples` | gauge | samples in the persisted blocks |
+//! | `skywatch_scrape_targets{health}` | gauge | targets by the outcome of their last scrape: up, down, unknown |
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use model::{Labels, LabelsBuilder, METRIC_NAME};
+use storage::Appendable;
+use textparse::{Entry, Format, Parser};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+/// Reads the database and the scrape manager at each scrape of `/metrics`.
+#[derive(Debug)]
+pub(crate) struct ServerCollector {
+    pub(crate) db: Arc<tsdb::Tsdb>,
+    pub(crate) manager: Arc<scrape::ScrapeManager>,
+}
+
+fn gauge(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> std::fmt::Result {
+    let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+    g.encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+impl Collector for ServerCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let head = self.db.head();
+        gauge(
+            &mut encoder,
+            "skywatch_tsdb_head_series",
+            "Series in the head.",
+            head.series_count() as u64,
+        )?;
+        gauge(
+            &mut encoder,
+            "skywatch_tsdb_head_chunks",
+            "Chunks in the head, open and sealed.",
+            head.chunk_count() as u64,
+        )?;
+        let blocks = self.db.blocks();
+        gauge(
+            &mut encoder,
+            "skywatch_tsdb_blocks_loaded",
+            "Persisted blocks.",
+            blocks.len() as u64,
+        )?;
+        gauge(
+            &mut encoder,
+            "skywatch_tsdb_blocks_bytes",
+            "Bytes of the persisted blocks on disk.",
+            blocks.iter().map(|b| b.size()).sum(),
+        )?;
+        gauge(
+            &mut encoder,
+            "skywatch_tsdb_blocks_samples",
+            "Samples in the persisted blocks.",
+            blocks.iter().map(|b| b.meta().stats.samples).sum(),
+        )?;
+        let (mut up, mut down, mut unknown) = (0_i64, 0_i64, 0_i64);
+        for t in self.manager.targets() {
+            match t.status.health {
+                scrape::Health::Up => up += 1,
+                scrape::Health::Down => down += 1,
+                scrape::Health::Unknown => unknown += 1,
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "skywatch_scrape_targets",
+            "Targets by the outcome of their last scrape.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (health, n) in [("up", up), ("down", down), ("unknown", unknown)] {
+            ConstGauge::new(n).encode(family.encode_family(&[("health", health)])?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every `interval`, stores the samples of `registry` into `db` under `job` and
+/// `instance` labels, as a scrape of the server's `/metrics` would, without the HTTP round
+/// trip and without an `up` series: the server cannot be down while recording, and `up`
+/// stays the count of the targets it scrapes.
+pub(crate) async fn record(
+    db: Arc<tsdb::Tsdb>,
+    registry: skywatch_sdk::metrics::Registry,
+    job: String,
+    instance: String,
+    interval: scrape::config::Duration,
+) {
+    let mut tick = tokio::time::interval(interval.std().max(Duration::from_millis(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Each series' labels, by its text in the exposition.
+    let mut known: HashMap<String, Labels> = HashMap::new();
+    loop {
+        tick.tick().await;
+        let text = registry.encode(skywatch_sdk::metrics::Format::OpenMetrics);
+        let t = promql::ast::system_time_ms(std::time::SystemTime::now());
+        let mut app = db.appender();
+        for entry in Parser::new(&text, Format::OpenMetrics) {
+            let s = match entry {
+                Ok(Entry::Sample(s)) => s,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the server's own exposition does not parse");
+                    break;
+                }
+            };
+            let labels = known.entry(s.series.to_owned()).or_insert_with(|| {
+                let mut b = LabelsBuilder::new();
+                for (k, v) in &s.labels {
+                    b.set(k, v);
+                }
+                b.set("job", &job);
+                b.set("instance", &instance);
+                b.set(METRIC_NAME, s.name);
+                b.build()
+            });
+            if let Err(e) = app.append(None, labels, t, s.value) {
+                tracing::debug!(error = %e, series = s.series, "own sample not stored");
+            }
+        }
+        if let Err(e) = app.commit() {
+            tracing::warn!(error = %e, "cannot store the server's own metrics");
+        }
+    }
+}
