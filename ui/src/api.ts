@@ -26,7 +26,8 @@ export class ApiError extends Error {
   }
 }
 
-async function get<T>(path: string, params: Record<string, string> = {}): Promise<Answer<T>> {
+/** GETs an API path and unwraps Prometheus's envelope; an error answer throws an ApiError. */
+export async function get<T>(path: string, params: Record<string, string> = {}): Promise<Answer<T>> {
   const url = path + (Object.keys(params).length ? "?" + new URLSearchParams(params) : "");
   let response: Response;
   try {

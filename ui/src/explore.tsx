@@ -1,9 +1,11 @@
 // Explore: a PromQL query as a graph over a range or a table at an instant, its errors and
-// warnings shown where it was typed.
+// warnings shown where it was typed, with metric, label and value completion as it is
+// typed.
 
-import { useEffect, useState } from "preact/hooks";
-import { ApiError, type QueryData, type Series, labelValues, queryInstant, queryRange, seriesName, stepFor } from "./api";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { ApiError, type QueryData, type Series, queryInstant, queryRange, seriesName, stepFor } from "./api";
 import { Chart } from "./chart";
+import { type Context, accept, candidates, contextAt } from "./complete";
 
 const RANGES: [string, number][] = [
   ["5m", 300],
@@ -34,11 +36,36 @@ export function Explore() {
   const [range, setRange] = useState(param("range", "1h"));
   const [tab, setTab] = useState<"graph" | "table">(param("tab", "graph") === "table" ? "table" : "graph");
   const [outcome, setOutcome] = useState<Outcome | null>(null);
-  const [metrics, setMetrics] = useState<string[]>([]);
+  const [suggest, setSuggest] = useState<{ ctx: Context; items: string[]; active: number } | null>(null);
+  const input = useRef<HTMLTextAreaElement>(null);
 
-  useEffect(() => {
-    labelValues("__name__").then((a) => setMetrics(a.data), () => setMetrics([]));
-  }, []);
+  /** Looks up completions for the word at the cursor; a newer keystroke wins. */
+  const asked = useRef(0);
+  function complete() {
+    const el = input.current;
+    if (!el) return;
+    const ctx = contextAt(el.value, el.selectionStart ?? el.value.length);
+    const n = ++asked.current;
+    if (!ctx || (ctx.kind === "metric" && !ctx.prefix)) {
+      setSuggest(null);
+      return;
+    }
+    candidates(ctx).then(
+      (items) => n === asked.current && setSuggest(items.length ? { ctx, items, active: 0 } : null),
+      () => n === asked.current && setSuggest(null),
+    );
+  }
+
+  function choose(item: string) {
+    const el = input.current;
+    if (!el || !suggest) return;
+    const next = accept(el.value, el.selectionStart ?? el.value.length, suggest.ctx, item);
+    setExpr(next.text);
+    el.value = next.text;
+    el.setSelectionRange(next.cursor, next.cursor);
+    el.focus();
+    complete();
+  }
 
   async function run(kind = tab) {
     if (!expr.trim()) return;
@@ -72,29 +99,55 @@ export function Explore() {
           run();
         }}
       >
-        <textarea
-          aria-label="PromQL expression"
-          placeholder="PromQL, e.g. rate(p2p_messages_sent_total[5m])"
-          rows={2}
-          value={expr}
-          onInput={(e) => setExpr((e.target as HTMLTextAreaElement).value)}
-          onKeyDown={(e) => {
-            if (e.key === "Enter" && !e.shiftKey) {
-              e.preventDefault();
-              run();
-            }
-          }}
-        />
-        <input class="metric-pick" list="metric-names" placeholder="metric…" aria-label="Insert a metric name" onChange={(e) => {
-          const name = (e.target as HTMLInputElement).value;
-          if (name) setExpr(expr ? `${expr}${name}` : name);
-          (e.target as HTMLInputElement).value = "";
-        }} />
-        <datalist id="metric-names">
-          {metrics.map((m) => (
-            <option value={m} />
-          ))}
-        </datalist>
+        <div class="query-input">
+          <textarea
+            ref={input}
+            aria-label="PromQL expression"
+            aria-autocomplete="list"
+            placeholder="PromQL, e.g. rate(p2p_messages_sent_total[5m])"
+            rows={2}
+            value={expr}
+            onInput={(e) => {
+              setExpr((e.target as HTMLTextAreaElement).value);
+              complete();
+            }}
+            onClick={complete}
+            onBlur={() => setTimeout(() => setSuggest(null), 150)}
+            onKeyDown={(e) => {
+              if (suggest && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
+                e.preventDefault();
+                const step = e.key === "ArrowDown" ? 1 : -1;
+                setSuggest({ ...suggest, active: (suggest.active + step + suggest.items.length) % suggest.items.length });
+              } else if (suggest && (e.key === "Tab" || (e.key === "Enter" && !e.shiftKey))) {
+                e.preventDefault();
+                choose(suggest.items[suggest.active]);
+              } else if (e.key === "Escape") {
+                setSuggest(null);
+              } else if (e.key === "Enter" && !e.shiftKey) {
+                e.preventDefault();
+                run();
+              }
+            }}
+          />
+          {suggest && (
+            <ul class="completions" role="listbox" aria-label={`${suggest.ctx.kind} completions`}>
+              {suggest.items.map((item, i) => (
+                <li
+                  role="option"
+                  aria-selected={i === suggest.active}
+                  class={i === suggest.active ? "active" : ""}
+                  onMouseDown={(e) => {
+                    e.preventDefault();
+                    choose(item);
+                  }}
+                >
+                  {item}
+                  <span class="muted"> {suggest.ctx.kind}</span>
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
         <div class="controls">
           <select aria-label="Range" value={range} onChange={(e) => setRange((e.target as HTMLSelectElement).value)}>
             {RANGES.map(([r]) => (

@@ -54,6 +54,35 @@ const pages = [
     },
   },
   {
+    name: "explore-complete",
+    path: "/explore",
+    ready: "textarea",
+    check: async (page) => {
+      const box = page.locator("textarea");
+      const options = () => page.locator(".completions li").allInnerTexts();
+      // A metric name, from its first letters.
+      await box.pressSequentially("p2p_pe");
+      await page.locator(".completions li").first().waitFor();
+      if (!(await options()).some((o) => o.startsWith("p2p_peers"))) throw new Error(`metric completions: ${JSON.stringify(await options())}`);
+      await box.press("Tab");
+      // The metric's label names inside its braces, then a label's values.
+      await box.pressSequentially("{no");
+      await page.locator(".completions li", { hasText: "node" }).first().waitFor();
+      await box.press("Enter");
+      if ((await box.inputValue()) !== 'p2p_peers{node="') throw new Error(`after a label name: ${await box.inputValue()}`);
+      await page.locator(".completions li", { hasText: "node-01" }).first().waitFor();
+      await page.locator(".completions li", { hasText: "node-01" }).first().click();
+      const text = await box.inputValue();
+      if (text !== 'p2p_peers{node="node-01"') throw new Error(`after a value: ${text}`);
+      // Escape closes the list; Enter then runs the query.
+      await box.press("End");
+      await box.pressSequentially("}");
+      await box.press("Escape");
+      await box.press("Enter");
+      await page.locator(".chart canvas").first().waitFor();
+    },
+  },
+  {
     name: "dashboards",
     path: "/dashboards",
     ready: ".dash-list a",
