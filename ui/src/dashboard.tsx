@@ -432,7 +432,15 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
   }
   const legendOptions = options.legend ?? {};
   const tableLegend = legendOptions.displayMode === "table" || (legendOptions.calcs?.length ?? 0) > 0;
-  const legendRows = legendOptions.showLegend === false || legendOptions.displayMode === "hidden" || legendOptions.placement === "right" ? 0 : tableLegend ? Math.min(drawn.series.length + 1, 6) : Math.ceil(drawn.series.length / 4);
+  // Rows the legend takes under the chart: a list fits about one name per four grid
+  // columns of width.
+  const perRow = Math.max(1, Math.floor(panel.gridPos.w / 4));
+  const legendRows =
+    legendOptions.showLegend === false || legendOptions.displayMode === "hidden" || legendOptions.placement === "right"
+      ? 0
+      : tableLegend
+        ? Math.min(drawn.series.length + 1, 6)
+        : Math.ceil(drawn.series.length / perRow);
   return (
     <Chart
       series={drawn.series}
