@@ -43,6 +43,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "the API depends on narrow traits, never on concrete engines",
     },
     Rule {
+        krate: "rules",
+        forbidden: &["tsdb", "scrape", "api"],
+        allowed: &[],
+        why: "rules evaluate through the engine over storage traits, whatever the store",
+    },
+    Rule {
         krate: "storage",
         forbidden: &["tsdb", "promql", "api", "scrape", "rules", "alerting"],
         allowed: &[],
