@@ -2,8 +2,12 @@
 //!
 //! - [`file`]: rule files read and checked as Prometheus checks them.
 //! - [`template`]: the Go-template subset of alert labels and annotations.
+//! - [`eval`]: a group's evaluation: recording rules, alert states, `ALERTS`.
+//! - [`unittest`]: promtool's unit-test format.
 
+pub mod eval;
 pub mod file;
 pub mod template;
+pub mod unittest;
 
 pub use file::{Group, Kind, Rule, RuleFile, RuleFileError};

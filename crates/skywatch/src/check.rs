@@ -13,6 +13,13 @@ pub(crate) enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check Prometheus rule files: YAML shape, every expression as PromQL, names,
+    /// durations and label and annotation templates.
+    Rules {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Check Grafana dashboard directories (Grafana's provisioning layout): JSON shape,
     /// every query as PromQL, every variable defined, uids unique.
     Dashboards {
@@ -53,6 +60,28 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<(), String> {
             }
             Ok(())
         }
+        CheckCommand::Rules { files } => {
+            let mut failed = 0;
+            for file in &files {
+                println!("Checking {}", file.display());
+                match rules::RuleFile::load(file) {
+                    Ok(f) => println!("  SUCCESS: {} rules found", f.rule_count()),
+                    Err(e) => {
+                        failed += 1;
+                        println!("  FAILED:");
+                        println!("{e}");
+                    }
+                }
+                println!();
+            }
+            if failed > 0 {
+                return Err(format!(
+                    "{failed} of {} rule files are invalid",
+                    files.len()
+                ));
+            }
+            Ok(())
+        }
         CheckCommand::Dashboards { dirs } => {
             let mut problems = 0;
             for dir in &dirs {
@@ -90,4 +119,40 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// What to test.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TestCommand {
+    /// Run unit tests of rules written in promtool's format (`rule_files`,
+    /// `evaluation_interval`, `tests` with `input_series`, `alert_rule_test` and
+    /// `promql_expr_test`); exits non-zero if any fails, as `promtool test rules` does.
+    Rules {
+        /// The test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+pub(crate) fn test(cmd: TestCommand) -> Result<(), String> {
+    let TestCommand::Rules { files } = cmd;
+    let mut failed = 0;
+    for file in &files {
+        println!("Unit Testing:  {}", file.display());
+        let outcome = rules::unittest::run_file(file);
+        if outcome.failures.is_empty() {
+            println!("  SUCCESS");
+        } else {
+            failed += 1;
+            println!("  FAILED:");
+            for f in &outcome.failures {
+                println!("{f}");
+            }
+        }
+        println!();
+    }
+    if failed > 0 {
+        return Err(format!("{failed} of {} test files failed", files.len()));
+    }
+    Ok(())
 }

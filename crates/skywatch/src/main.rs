@@ -49,6 +49,9 @@ enum Command {
     /// Check files without starting anything: `skywatch check config FILE...`.
     #[command(subcommand)]
     Check(check::CheckCommand),
+    /// Run tests of files: `skywatch test rules TEST.yml...`, promtool's unit tests.
+    #[command(subcommand)]
+    Test(check::TestCommand),
     /// Work with TSDB data directories: import, inspect.
     #[command(subcommand)]
     Tsdb(tsdb_cmd::TsdbCommand),
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => up::run(args),
         Command::Check(cmd) => check::run(cmd),
+        Command::Test(cmd) => check::test(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Netsim(args) => demo::run_netsim(args),
         Command::Tsdb(cmd) => tsdb_cmd::run(cmd),
