@@ -54,7 +54,15 @@ pub struct ApiState {
     pub reload: Option<Arc<dyn Fn() -> Result<(), String> + Send + Sync>>,
     /// Metric metadata by family name, for `/api/v1/metadata`.
     pub metadata: Option<MetadataSource>,
+    /// The rule groups as `/api/v1/rules` answers, given its `type` parameter (`alert`,
+    /// `record` or empty); `None` if no rules run.
+    pub rules: Option<RulesSource>,
+    /// The pending and firing alerts as `/api/v1/alerts` answers.
+    pub alerts: Option<Arc<dyn Fn() -> Value + Send + Sync>>,
 }
+
+/// Gives the rule groups as JSON for a `type` filter.
+pub type RulesSource = Arc<dyn Fn(&str) -> Value + Send + Sync>;
 
 /// Where `/api/v1/metadata` reads from.
 pub type MetadataSource = Arc<dyn Fn() -> BTreeMap<String, MetricMetadata> + Send + Sync>;
@@ -83,6 +91,8 @@ impl ApiState {
             targets: None,
             reload: None,
             metadata: None,
+            rules: None,
+            alerts: None,
         }
     }
 }
@@ -175,15 +185,8 @@ pub fn router(state: ApiState) -> Router {
             get(|| async { success(json!([])) }).post(|| async { success(json!([])) }),
         )
         .route("/api/v1/targets", get(targets))
-        // No rule files are evaluated yet: these answer as Prometheus does with none.
-        .route(
-            "/api/v1/alerts",
-            get(|| async { success(json!({"alerts": []})) }),
-        )
-        .route(
-            "/api/v1/rules",
-            get(|| async { success(json!({"groups": []})) }),
-        )
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/rules", get(rules))
         .route("/-/reload", axum::routing::post(reload).put(reload))
         .route("/-/healthy", get(|| async { "Skywatch is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Skywatch is Ready.\n" }))
@@ -684,6 +687,33 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// `/api/v1/targets`, in Prometheus's shape, with its `state` and `scrapePool` filters.
+/// The alerts of the rules, or none, as Prometheus answers without rule files.
+async fn alerts(State(state): State<ApiState>) -> Response {
+    success(
+        state
+            .alerts
+            .as_ref()
+            .map_or_else(|| json!({"alerts": []}), |f| f()),
+    )
+}
+
+async fn rules(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Response {
+    let p = Params::new(raw, &[]);
+    let kind = p.get("type").unwrap_or("");
+    if !matches!(kind, "" | "alert" | "record") {
+        return ApiError::bad_data(format!(
+            "invalid parameter \"type\": {kind:?} is not alert or record"
+        ))
+        .into_response();
+    }
+    success(
+        state
+            .rules
+            .as_ref()
+            .map_or_else(|| json!({"groups": []}), |f| f(kind)),
+    )
+}
+
 async fn targets(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Response {
     let p = Params::new(raw, &[]);
     let which = p.get("state").unwrap_or("any");

@@ -4,9 +4,11 @@
 //! - [`template`]: the Go-template subset of alert labels and annotations.
 //! - [`eval`]: a group's evaluation: recording rules, alert states, `ALERTS`.
 //! - [`unittest`]: promtool's unit-test format.
+//! - [`manager`]: the groups of the configured rule files, run at their intervals.
 
 pub mod eval;
 pub mod file;
+pub mod manager;
 pub mod template;
 pub mod unittest;
 

@@ -121,6 +121,16 @@ pub fn go_float(x: f64) -> String {
     }
 }
 
+/// Go's `strconv.FormatFloat(x, 'e' or 'E', -1, 64)`: the shortest digits in exponent
+/// form, `4.2e+01`; how the API writes an alert's value and promtool a sample's.
+pub fn go_shortest_e(x: f64, letter: char) -> String {
+    if !x.is_finite() {
+        return go_float(x);
+    }
+    let (mantissa, exp) = shortest_exp(x);
+    go_exponent(&mantissa, exp).replacen('e', &letter.to_string(), 1)
+}
+
 /// The shortest digits of `x` as `d.ddd` and its decimal exponent.
 fn shortest_exp(x: f64) -> (String, i32) {
     let e = format!("{x:e}");

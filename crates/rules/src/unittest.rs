@@ -9,7 +9,7 @@
 //! test file.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use model::Labels;
 use promql::engine::{Engine, Steps};
@@ -151,13 +151,10 @@ pub fn run(text: &str, dir: &Path) -> Vec<String> {
         Ok(i) => i,
         Err(e) => return vec![e],
     };
-    let mut files = Vec::new();
-    for pattern in &tests.rule_files {
-        match expand_glob(dir, pattern) {
-            Ok(found) => files.extend(found),
-            Err(e) => return vec![e],
-        }
-    }
+    let files = match crate::manager::resolve(dir, &tests.rule_files) {
+        Ok(files) => files,
+        Err(e) => return vec![e],
+    };
     let mut rule_files = Vec::new();
     let mut failures = Vec::new();
     for f in &files {
@@ -179,48 +176,6 @@ pub fn run(text: &str, dir: &Path) -> Vec<String> {
         ));
     }
     failures
-}
-
-/// The files `pattern` names in `dir`: a path, or a glob with `*` and `?` in its last part.
-fn expand_glob(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
-    let path = dir.join(pattern);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if !name.contains(['*', '?']) {
-        return Ok(vec![path]);
-    }
-    let parent = path.parent().unwrap_or(dir);
-    let mut found: Vec<PathBuf> = std::fs::read_dir(parent)
-        .map_err(|e| {
-            format!(
-                "rule_files {pattern:?}: cannot read {}: {e}",
-                parent.display()
-            )
-        })?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| glob_match(&name, &n.to_string_lossy()))
-        })
-        .collect();
-    found.sort();
-    Ok(found)
-}
-
-fn glob_match(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
-        }
-    }
-    go(&p, &n)
 }
 
 /// Labels as promtool prints them: `{a="b", c="d"}`.
@@ -480,7 +435,7 @@ fn run_group(
                     return "nil".into();
                 }
                 v.iter()
-                    .map(|(l, x)| format!("{l} {}", go_e(*x)))
+                    .map(|(l, x)| format!("{l} {}", crate::template::go_shortest_e(*x, 'E')))
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -494,19 +449,4 @@ fn run_group(
         }
     }
     failures
-}
-
-/// A value as promtool prints samples (`strconv.FormatFloat(v, 'E', -1, 64)`): `1E+00`.
-fn go_e(x: f64) -> String {
-    if !x.is_finite() {
-        return crate::template::go_float(x);
-    }
-    let e = format!("{x:E}");
-    let (m, exp) = e.split_once('E').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    format!(
-        "{m}E{}{:02}",
-        if exp < 0 { '-' } else { '+' },
-        exp.unsigned_abs()
-    )
 }

@@ -131,6 +131,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         extra_routes: Some(axum::Router::new().nest("/demo", network.control_router())),
         dashboards: std::sync::Arc::new(library),
         self_job: Some("skywatch".to_owned()),
+        shipped_rules: std::sync::Arc::new(Vec::new()),
     };
     let nodes = args.nodes;
     let kept = args.data.is_some();

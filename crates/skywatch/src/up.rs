@@ -101,6 +101,31 @@ pub(crate) struct Settings {
     /// Record the server's own metrics into its database as this job, every global
     /// scrape interval.
     pub(crate) self_job: Option<String>,
+    /// Rule files that come with the program (the demo's), run besides the
+    /// configuration's `rule_files`.
+    pub(crate) shipped_rules: Arc<Vec<rules::RuleFile>>,
+}
+
+/// The rule files of `config` (relative to the configuration file's directory) and the
+/// shipped ones, read and checked: all of them, or every problem.
+fn rule_files(
+    config: &scrape::Config,
+    config_file: Option<&Path>,
+    shipped: &[rules::RuleFile],
+) -> Result<Vec<rules::RuleFile>, String> {
+    let base = config_file.and_then(Path::parent).unwrap_or(Path::new("."));
+    let paths = rules::manager::resolve(base, &config.rule_files)?;
+    let mut files = rules::manager::load_all(&paths).map_err(|problems| problems.join("\n"))?;
+    files.extend(shipped.iter().cloned());
+    Ok(files)
+}
+
+/// What every rule template sees of the server.
+fn rule_context(config: &scrape::Config, addr: SocketAddr) -> rules::eval::Context {
+    rules::eval::Context {
+        external_labels: config.global.external_labels.clone(),
+        external_url: format!("http://{addr}"),
+    }
 }
 
 impl Settings {
@@ -197,6 +222,7 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
                 .unwrap_or_default(),
         ),
         self_job: None,
+        shipped_rules: Arc::default(),
     };
     runtime()?.block_on(async {
         let telemetry = init_telemetry(&settings.log)?;
@@ -289,11 +315,6 @@ pub(crate) async fn serve(
         targets = manager.targets().len(),
         "scraping"
     );
-    let reloader = settings.config_file.clone().map(|path| Reloader {
-        path,
-        manager: manager.clone(),
-    });
-    let hangups = reloader.clone().map(|r| tokio::spawn(r.on_sighup()));
 
     let q = &settings.query;
     let engine = promql::engine::Engine::new(promql::engine::EngineOptions {
@@ -303,6 +324,27 @@ pub(crate) async fn serve(
         delayed_name_removal: q.query_delayed_name_removal,
         ..promql::engine::EngineOptions::default()
     });
+    // The rule files are read now, so that a bad one stops the start with its problems.
+    let first_rules = rule_files(
+        &settings.config,
+        settings.config_file.as_deref(),
+        &settings.shipped_rules,
+    )?;
+    let rule_manager = Arc::new(rules::manager::RuleManager::new(db.clone(), engine, None));
+    // Bound now: the rules' templates and the reloader need the address.
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(addr = %addr, "listening");
+    let reloader = settings.config_file.clone().map(|path| Reloader {
+        path,
+        manager: manager.clone(),
+        rules: rule_manager.clone(),
+        shipped_rules: settings.shipped_rules.clone(),
+        addr,
+    });
+    let hangups = reloader.clone().map(|r| tokio::spawn(r.on_sighup()));
     let mut state = api::ApiState::new(db.clone(), engine);
     state.build = api::BuildInfo {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -345,7 +387,15 @@ pub(crate) async fn serve(
                 .collect()
         })
     });
-    if let Some(r) = reloader {
+    state.rules = Some({
+        let m = rule_manager.clone();
+        Arc::new(move |kind: &str| m.rules_json(kind))
+    });
+    state.alerts = Some({
+        let m = rule_manager.clone();
+        Arc::new(move || m.alerts_json())
+    });
+    if let Some(r) = reloader.clone() {
         state.reload = Some(Arc::new(move || r.reload()));
     }
     for problem in settings.dashboards.problems() {
@@ -382,11 +432,12 @@ pub(crate) async fn serve(
         app = app.merge(extra);
     }
 
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(addr = %addr, "listening");
+    let evaluated = rule_manager.apply(
+        &first_rules,
+        settings.config.global.evaluation_interval.0,
+        rule_context(&settings.config, addr),
+    );
+    tracing::info!(rules = evaluated, "evaluating rules");
     let recorder = settings.self_job.clone().map(|job| {
         tokio::spawn(crate::self_metrics::record(
             db.clone(),
@@ -410,6 +461,7 @@ pub(crate) async fn serve(
     if let Some(r) = recorder {
         r.abort();
     }
+    rule_manager.stop();
     // Targets end with the server: their series are marked stale, as Prometheus does.
     manager.stop().await;
     maintenance.abort();
@@ -445,17 +497,29 @@ fn targets_of(manager: &scrape::ScrapeManager) -> api::Targets {
 struct Reloader {
     path: PathBuf,
     manager: Arc<scrape::ScrapeManager>,
+    rules: Arc<rules::manager::RuleManager<tsdb::Tsdb>>,
+    shipped_rules: Arc<Vec<rules::RuleFile>>,
+    addr: SocketAddr,
 }
 
 impl Reloader {
-    /// Reads, checks and applies the file; a bad file changes nothing.
+    /// Reads, checks and applies the file and its rule files; a bad file changes nothing.
     fn reload(&self) -> Result<(), String> {
-        match load(&self.path) {
-            Ok(config) => {
+        let loaded = load(&self.path).and_then(|config| {
+            let rules = rule_files(&config, Some(&self.path), &self.shipped_rules)?;
+            Ok((config, rules))
+        });
+        match loaded {
+            Ok((config, rules)) => {
                 for problem in self.manager.apply(&config) {
                     tracing::warn!(%problem, "target not scraped");
                 }
-                tracing::info!(file = %self.path.display(), targets = self.manager.targets().len(), "reloaded the configuration");
+                let evaluated = self.rules.apply(
+                    &rules,
+                    config.global.evaluation_interval.0,
+                    rule_context(&config, self.addr),
+                );
+                tracing::info!(file = %self.path.display(), targets = self.manager.targets().len(), rules = evaluated, "reloaded the configuration");
                 Ok(())
             }
             Err(e) => {

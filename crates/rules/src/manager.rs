@@ -1,0 +1,350 @@
+//! The rule manager: every group of the configured rule files evaluated at its interval
+//! against a store, replaced as a whole when the files change (a bad file changes
+//! nothing), the state of alerts carried over to the same rule in the new files, and
+//! alerts' start times restored from `ALERTS_FOR_STATE` at the first evaluation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use promql::engine::Engine;
+use serde_json::{Value, json};
+use storage::{Appendable, Queryable};
+
+use crate::eval::{AlertState, Context, GroupState};
+use crate::file::{Kind, RuleFile};
+
+/// How far back an alert's earlier start is looked for after a restart (Prometheus's
+/// `rules.alert.for-outage-tolerance` default).
+const OUTAGE_TOLERANCE: i64 = 3600 * 1000;
+
+/// Where alerts go when their state changes: an Alertmanager, or Skywatch's own routing.
+pub trait Notifier: Send + Sync {
+    /// Called after each group evaluation with the group's firing and recently resolved
+    /// alerts, as Prometheus sends them.
+    fn send(&self, alerts: Vec<Value>);
+}
+
+type Shared = Arc<Mutex<GroupState>>;
+
+/// Runs the groups of a set of rule files.
+pub struct RuleManager<S> {
+    store: Arc<S>,
+    engine: Engine,
+    notifier: Option<Arc<dyn Notifier>>,
+    groups: Mutex<Vec<(Shared, tokio::task::JoinHandle<()>)>>,
+}
+
+impl<S> std::fmt::Debug for RuleManager<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleManager").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_ms() -> i64 {
+    promql::ast::system_time_ms(std::time::SystemTime::now())
+}
+
+/// The files `patterns` name, relative to `base`: paths, or globs with `*` and `?` in the
+/// file name.
+pub fn resolve(base: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in patterns {
+        let path = base.join(p);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !name.contains(['*', '?']) {
+            out.push(path);
+            continue;
+        }
+        let dir = path.parent().unwrap_or(base);
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("rule_files {p:?}: cannot read {}: {e}", dir.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|f| {
+                f.file_name()
+                    .is_some_and(|n| glob_match(&name, &n.to_string_lossy()))
+            })
+            .collect();
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// Reads and checks every file: all of them, or every problem found.
+pub fn load_all(files: &[PathBuf]) -> Result<Vec<RuleFile>, Vec<String>> {
+    let mut loaded = Vec::new();
+    let mut problems = Vec::new();
+    for f in files {
+        match RuleFile::load(f) {
+            Ok(r) => loaded.push(r),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Whether `name` matches `pattern`, whose `*` matches any run of characters and `?` any
+/// one.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    go(&p, &n)
+}
+
+impl<S: Queryable + Appendable + 'static> RuleManager<S> {
+    /// A manager with no rules yet.
+    pub fn new(store: Arc<S>, engine: Engine, notifier: Option<Arc<dyn Notifier>>) -> Self {
+        Self {
+            store,
+            engine,
+            notifier,
+            groups: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs the groups of `loaded` every `interval` ms (unless a group says otherwise),
+    /// replacing the running ones; returns how many rules run.
+    pub fn apply(&self, loaded: &[RuleFile], interval: i64, ctx: Context) -> usize {
+        let mut running = lock(&self.groups);
+        let mut old: BTreeMap<(String, String), GroupState> = running
+            .drain(..)
+            .map(|(g, task)| {
+                task.abort();
+                let g = lock(&g).clone();
+                ((g.file.clone(), g.name.clone()), g)
+            })
+            .collect();
+        let mut rules = 0;
+        for file in loaded {
+            for group in &file.groups {
+                let mut state = GroupState::new(&file.file, group, interval);
+                rules += state.rules.len();
+                // The same rule in the same group keeps its alerts.
+                if let Some(before) = old.remove(&(file.file.clone(), group.name.clone())) {
+                    for r in &mut state.rules {
+                        if let Some(b) = before.rules.iter().find(|b| b.rule == r.rule) {
+                            r.alerts = b.alerts.clone();
+                        }
+                    }
+                    state.last_evaluation = before.last_evaluation;
+                }
+                let shared = Arc::new(Mutex::new(state));
+                let task = tokio::spawn(run_group(
+                    shared.clone(),
+                    self.store.clone(),
+                    self.engine,
+                    ctx.clone(),
+                    self.notifier.clone(),
+                ));
+                running.push((shared, task));
+            }
+        }
+        rules
+    }
+
+    /// Stops every group.
+    pub fn stop(&self) {
+        for (_, task) in lock(&self.groups).drain(..) {
+            task.abort();
+        }
+    }
+
+    /// The groups and their rules as `/api/v1/rules` gives them; `kind` is `alert`,
+    /// `record` or empty for both.
+    pub fn rules_json(&self, kind: &str) -> Value {
+        let groups: Vec<Value> = lock(&self.groups)
+            .iter()
+            .map(|(g, _)| {
+                let g = lock(g);
+                let rules: Vec<Value> = g
+                    .rules
+                    .iter()
+                    .filter(|r| match kind {
+                        "alert" => matches!(r.rule.kind, Kind::Alert(_)),
+                        "record" => matches!(r.rule.kind, Kind::Record(_)),
+                        _ => true,
+                    })
+                    .map(|r| {
+                        let health = if r.health.last_evaluation == 0 {
+                            "unknown"
+                        } else if r.health.last_error.is_some() {
+                            "err"
+                        } else {
+                            "ok"
+                        };
+                        let mut v = json!({
+                            "name": r.rule.name(),
+                            "query": r.rule.expr,
+                            "labels": r.rule.labels,
+                            "health": health,
+                            "lastError": r.health.last_error.clone().unwrap_or_default(),
+                            "evaluationTime": r.health.evaluation_seconds,
+                            "lastEvaluation": rfc3339(r.health.last_evaluation),
+                        });
+                        if matches!(r.rule.kind, Kind::Alert(_)) {
+                            let alerts: Vec<Value> = r
+                                .alerts
+                                .values()
+                                .filter(|a| a.state != AlertState::Inactive)
+                                .map(alert_json)
+                                .collect();
+                            let state = r
+                                .alerts
+                                .values()
+                                .map(|a| a.state)
+                                .filter(|s| *s != AlertState::Inactive)
+                                .max()
+                                .unwrap_or(AlertState::Inactive);
+                            v["type"] = json!("alerting");
+                            v["state"] = json!(state.as_str());
+                            v["duration"] = json!(r.rule.for_ as f64 / 1000.0);
+                            v["keepFiringFor"] = json!(r.rule.keep_firing_for as f64 / 1000.0);
+                            v["annotations"] = json!(r.rule.annotations);
+                            v["alerts"] = json!(alerts);
+                        } else {
+                            v["type"] = json!("recording");
+                        }
+                        v
+                    })
+                    .collect();
+                json!({
+                    "name": g.name,
+                    "file": g.file,
+                    "interval": g.interval as f64 / 1000.0,
+                    "limit": g.limit,
+                    "rules": rules,
+                    "evaluationTime": g.evaluation_seconds,
+                    "lastEvaluation": rfc3339(g.last_evaluation),
+                })
+            })
+            .collect();
+        json!({ "groups": groups })
+    }
+
+    /// The pending and firing alerts, as `/api/v1/alerts` gives them.
+    pub fn alerts_json(&self) -> Value {
+        let alerts: Vec<Value> = lock(&self.groups)
+            .iter()
+            .flat_map(|(g, _)| {
+                lock(g)
+                    .alerts()
+                    .filter(|(_, a)| a.state != AlertState::Inactive)
+                    .map(|(_, a)| alert_json(a))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        json!({ "alerts": alerts })
+    }
+}
+
+fn alert_json(a: &crate::eval::Alert) -> Value {
+    json!({
+        "labels": a.labels,
+        "annotations": a.annotations,
+        "state": a.state.as_str(),
+        "activeAt": rfc3339(a.active_at),
+        "value": crate::template::go_shortest_e(a.value, 'e'),
+    })
+}
+
+/// Milliseconds since the epoch as RFC 3339 in UTC; the zero time for 0.
+pub fn rfc3339(ms: i64) -> String {
+    if ms == 0 {
+        return "0001-01-01T00:00:00Z".into();
+    }
+    let text = crate::template::humanize_timestamp(ms as f64 / 1000.0);
+    // "2015-06-23 13:19:44.128 +0000 UTC" -> "2015-06-23T13:19:44.128Z"
+    let core = text.trim_end_matches(" +0000 UTC");
+    format!("{}Z", core.replacen(' ', "T", 1))
+}
+
+/// An alert as Prometheus sends it to an Alertmanager.
+pub fn notification_json(a: &crate::eval::Alert, external_url: &str, group_interval: i64) -> Value {
+    let ends = match (a.state, a.resolved_at) {
+        (AlertState::Inactive, Some(r)) => r,
+        // Valid until four evaluation intervals from now, as Prometheus says.
+        _ => now_ms() + 4 * group_interval.max(1000),
+    };
+    let mut labels = a.labels.clone();
+    labels.retain(|_, v| !v.is_empty());
+    json!({
+        "labels": labels,
+        "annotations": a.annotations,
+        "startsAt": rfc3339(a.fired_at.unwrap_or(a.active_at)),
+        "endsAt": rfc3339(ends),
+        "generatorURL": format!("{}/graph", external_url.trim_end_matches('/')),
+    })
+}
+
+async fn run_group<S: Queryable + Appendable + 'static>(
+    group: Shared,
+    store: Arc<S>,
+    engine: Engine,
+    ctx: Context,
+    notifier: Option<Arc<dyn Notifier>>,
+) {
+    let interval = lock(&group).interval.max(1);
+    // Evaluations fall on multiples of the interval, as Prometheus aligns them.
+    let now = now_ms();
+    let first = (now / interval + 1) * interval;
+    tokio::time::sleep(Duration::from_millis((first - now).max(0) as u64)).await;
+    let mut tick = tokio::time::interval(Duration::from_millis(interval as u64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut restored = false;
+    loop {
+        tick.tick().await;
+        let ts = now_ms() / interval * interval;
+        let (g, store, ctx, notifier) =
+            (group.clone(), store.clone(), ctx.clone(), notifier.clone());
+        let first_run = !restored;
+        restored = true;
+        let done = tokio::task::spawn_blocking(move || {
+            let mut g = lock(&g);
+            g.eval(ts, store.as_ref(), &engine, &ctx);
+            for r in &g.rules {
+                if let Some(e) = &r.health.last_error {
+                    tracing::warn!(group = %g.name, rule = r.rule.name(), error = %e, "rule evaluation failed");
+                }
+            }
+            if first_run {
+                let before = ts - g.query_offset - 1;
+                g.restore(before, store.as_ref(), &engine, OUTAGE_TOLERANCE);
+            }
+            if let Some(n) = notifier {
+                let alerts: Vec<Value> = g
+                    .alerts()
+                    .filter(|(_, a)| a.state == AlertState::Firing || a.resolved_at.is_some())
+                    .map(|(_, a)| notification_json(a, &ctx.external_url, g.interval))
+                    .collect();
+                if !alerts.is_empty() {
+                    n.send(alerts);
+                }
+            }
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::error!(error = %e, "a rule group's evaluation panicked; it runs again at its next interval");
+        }
+    }
+}
