@@ -109,6 +109,8 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     );
     let mut config = scrape::Config::default();
     config.global.scrape_interval = interval;
+    // Rules follow the data as closely as it comes.
+    config.global.evaluation_interval = interval;
     let groups = network
         .nodes()
         .iter()
@@ -128,10 +130,14 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         config,
         config_file: None,
         log: args.log.clone(),
-        extra_routes: Some(axum::Router::new().nest("/demo", network.control_router())),
+        extra_routes: Some(
+            axum::Router::new()
+                .nest("/demo", network.control_router())
+                .merge(crate::shipped::router()),
+        ),
         dashboards: std::sync::Arc::new(library),
         self_job: Some("skywatch".to_owned()),
-        shipped_rules: std::sync::Arc::new(Vec::new()),
+        shipped_rules: std::sync::Arc::new(crate::shipped::shipped_rules()?),
     };
     let nodes = args.nodes;
     let kept = args.data.is_some();
@@ -221,6 +227,8 @@ fn print_welcome(addr: SocketAddr, nodes: usize, data: &std::path::Path, kept: b
   Explore    {base}/explore?q=sum+by+(node)+(rate(p2p_messages_sent_total[1m]))
   Targets    {base}/targets
   API        {base}/api/v1/query?query=count(up%3D%3D1)
+  Alerts     {base}/api/v1/alerts  (26 rules of rules/node-network; Watchdog always fires)
+  Runbooks   {base}/runbooks/ServiceDown
   Metrics    {base}/metrics  (the server's own)
   Nodes      {base}/demo/nodes
   Data       {where_data}

@@ -15,6 +15,7 @@ mod demo;
 mod health;
 mod history;
 mod self_metrics;
+mod shipped;
 mod tsdb_cmd;
 mod up;
 

@@ -121,6 +121,42 @@ fn a_killed_node_goes_down_and_stale_then_comes_back() {
         node["error"].as_str().unwrap().contains("/health"),
         "{node}"
     );
+    // The shipped rules see it: ServiceDown goes pending for node-01 (it fires after its
+    // minute), and the dead man's switch fires throughout.
+    let alerts = || -> Vec<(String, String, String)> {
+        let v: serde_json::Value = serde_json::from_str(
+            &client
+                .get(format!("http://{addr}/api/v1/alerts"))
+                .send()
+                .unwrap()
+                .text()
+                .unwrap(),
+        )
+        .unwrap();
+        v["data"]["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let s = |k: &str| a["labels"][k].as_str().unwrap_or("").to_owned();
+                (
+                    s("alertname"),
+                    s("node"),
+                    a["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    within(
+        Duration::from_secs(10),
+        "ServiceDown pending for node-01",
+        || alerts().contains(&("ServiceDown".into(), "node-01".into(), "pending".into())),
+    );
+    assert!(
+        alerts().contains(&("Watchdog".into(), String::new(), "firing".into())),
+        "{:?}",
+        alerts()
+    );
     post("/nodes/1/restart");
     within(Duration::from_secs(10), "node-01 back", || {
         up("node-01").first().is_some_and(|l| l.contains("=> 1 @"))

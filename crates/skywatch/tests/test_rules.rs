@@ -1,7 +1,8 @@
 //! `skywatch test rules` and `skywatch check rules` side by side with promtool on the same
 //! files: Prometheus's documentation example, rules with templates, `for` and
-//! `keep_firing_for`, and deliberately failing variants (`*.fail.yml`). Each file must pass
-//! or fail as its name says, with both tools.
+//! `keep_firing_for`, and deliberately failing variants (`*.fail.yml`), each passing or
+//! failing as its name says with both tools; and the shipped node-network rules, whose
+//! unit tests pass with both.
 
 #![allow(
     clippy::unwrap_used,
@@ -69,6 +70,32 @@ fn unit_tests_pass_or_fail_as_with_promtool() {
         }
     }
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+#[test]
+fn the_shipped_rules_pass_their_unit_tests_with_skywatch_and_promtool() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/node-network/tests");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&tests)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.yml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5, "{files:?}");
+    for f in &files {
+        let f = f.to_str().unwrap();
+        let ours = skywatch(&["test", "rules", f]);
+        assert!(ours.status.success(), "skywatch: {}", text(&ours));
+        let theirs = promtool(&["test", "rules", f]);
+        assert!(theirs.status.success(), "promtool: {}", text(&theirs));
+        let rules = f.replace("/tests/", "/").replace(".test.yml", ".yml");
+        for out in [
+            skywatch(&["check", "rules", &rules]),
+            promtool(&["check", "rules", &rules]),
+        ] {
+            assert!(out.status.success(), "{rules}: {}", text(&out));
+        }
+    }
 }
 
 #[test]
