@@ -49,6 +49,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "rules evaluate through the engine over storage traits, whatever the store",
     },
     Rule {
+        krate: "alerting",
+        forbidden: &["tsdb", "scrape", "api", "promql", "rules"],
+        allowed: &[],
+        why: "routing works on alerts' labels alone, whoever evaluated them",
+    },
+    Rule {
         krate: "storage",
         forbidden: &["tsdb", "promql", "api", "scrape", "rules", "alerting"],
         allowed: &[],

@@ -20,6 +20,13 @@ pub(crate) enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check Alertmanager configuration files: the route tree, receivers, matchers,
+    /// inhibit rules and time intervals (as `amtool check-config`).
+    Alertmanager {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Check Grafana dashboard directories (Grafana's provisioning layout): JSON shape,
     /// every query as PromQL, every variable defined, uids unique.
     Dashboards {
@@ -82,6 +89,28 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<(), String> {
             }
             Ok(())
         }
+        CheckCommand::Alertmanager { files } => {
+            let mut failed = 0;
+            for file in &files {
+                println!("Checking {}", file.display());
+                match alerting::Config::load(file) {
+                    Ok(c) => println!(
+                        "  SUCCESS: {} receivers, {} inhibit rules, {} time intervals",
+                        c.receivers.len(),
+                        c.inhibit_rules.len(),
+                        c.intervals().count()
+                    ),
+                    Err(e) => {
+                        failed += 1;
+                        println!("  FAILED: {e}");
+                    }
+                }
+            }
+            if failed > 0 {
+                return Err(format!("{failed} of {} files are invalid", files.len()));
+            }
+            Ok(())
+        }
         CheckCommand::Dashboards { dirs } => {
             let mut problems = 0;
             for dir in &dirs {
@@ -132,10 +161,22 @@ pub(crate) enum TestCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print the receivers an alert with these labels goes to under an Alertmanager
+    /// configuration, comma-separated, as `amtool config routes test` does.
+    Routes {
+        /// The Alertmanager configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The alert's labels, `name=value`.
+        labels: Vec<String>,
+    },
 }
 
 pub(crate) fn test(cmd: TestCommand) -> Result<(), String> {
-    let TestCommand::Rules { files } = cmd;
+    let files = match cmd {
+        TestCommand::Rules { files } => files,
+        TestCommand::Routes { config, labels } => return test_routes(&config, &labels),
+    };
     let mut failed = 0;
     for file in &files {
         println!("Unit Testing:  {}", file.display());
@@ -154,5 +195,24 @@ pub(crate) fn test(cmd: TestCommand) -> Result<(), String> {
     if failed > 0 {
         return Err(format!("{failed} of {} test files failed", files.len()));
     }
+    Ok(())
+}
+
+fn test_routes(config: &std::path::Path, labels: &[String]) -> Result<(), String> {
+    let config = alerting::Config::load(config).map_err(|e| e.to_string())?;
+    let mut set = std::collections::BTreeMap::new();
+    for l in labels {
+        let (k, v) = l
+            .split_once('=')
+            .ok_or_else(|| format!("{l:?} is not a label: write name=value"))?;
+        set.insert(k.to_owned(), v.trim_matches('"').to_owned());
+    }
+    let tree = alerting::RouteNode::tree(&config);
+    let receivers: Vec<&str> = tree
+        .matches(&set)
+        .into_iter()
+        .map(|r| r.receiver.as_str())
+        .collect();
+    println!("{}", receivers.join(","));
     Ok(())
 }
