@@ -112,19 +112,6 @@ pub fn check(i: &TimeInterval) -> Result<(), String> {
     Ok(())
 }
 
-/// Days since 1970-01-01 to (year, month 1-12, day 1-31).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         4 | 6 | 9 | 11 => 30,
@@ -140,7 +127,8 @@ pub fn contains(i: &TimeInterval, ms: i64) -> bool {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let minute = (secs.rem_euclid(86_400) / 60) as u32;
-    let (y, m, d) = civil(days);
+    let (y, m, d) = model::civil_from_days(days);
+    let (m, d) = (i64::from(m), i64::from(d));
     let weekday = (days + 4).rem_euclid(7);
     let any = |items: &[String], f: &dyn Fn(&str) -> Option<bool>| {
         items.is_empty() || items.iter().any(|s| f(s).unwrap_or(false))

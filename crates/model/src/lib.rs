@@ -13,7 +13,7 @@ mod duration;
 mod labels;
 mod matcher;
 
-pub use duration::{format_duration, parse_duration};
+pub use duration::{civil_from_days, format_duration, parse_duration};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError, matches_all};
 

@@ -36,81 +36,58 @@ pub(crate) enum CheckCommand {
     },
 }
 
+/// Checks each file with `check`, which says what it found or what is wrong, as promtool
+/// prints it: `Checking FILE` then `  SUCCESS: ...` or `  FAILED: ...`.
+fn check_files(
+    files: &[PathBuf],
+    check: impl Fn(&std::path::Path) -> Result<String, String>,
+) -> Result<(), String> {
+    let mut failed = 0;
+    for file in files {
+        println!("Checking {}", file.display());
+        match check(file) {
+            Ok(found) => println!("  SUCCESS: {found}"),
+            Err(e) => {
+                failed += 1;
+                println!("  FAILED: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} of {} files are invalid", files.len()));
+    }
+    Ok(())
+}
+
 pub(crate) fn run(cmd: CheckCommand) -> Result<(), String> {
     match cmd {
-        CheckCommand::Config { files } => {
-            let mut failed = 0;
-            for file in &files {
-                println!("Checking {}", file.display());
-                match scrape::Config::load(file) {
-                    Ok(config) => {
-                        let targets: usize = config
-                            .scrape_configs
-                            .iter()
-                            .flat_map(|j| &j.static_configs)
-                            .map(|g| g.targets.len())
-                            .sum();
-                        println!(
-                            "  SUCCESS: {} scrape jobs, {targets} static targets, {} rule files",
-                            config.scrape_configs.len(),
-                            config.rule_files.len()
-                        );
-                    }
-                    Err(e) => {
-                        failed += 1;
-                        println!("  FAILED: {e}");
-                    }
-                }
-            }
-            if failed > 0 {
-                return Err(format!("{failed} of {} files are invalid", files.len()));
-            }
-            Ok(())
-        }
-        CheckCommand::Rules { files } => {
-            let mut failed = 0;
-            for file in &files {
-                println!("Checking {}", file.display());
-                match rules::RuleFile::load(file) {
-                    Ok(f) => println!("  SUCCESS: {} rules found", f.rule_count()),
-                    Err(e) => {
-                        failed += 1;
-                        println!("  FAILED:");
-                        println!("{e}");
-                    }
-                }
-                println!();
-            }
-            if failed > 0 {
-                return Err(format!(
-                    "{failed} of {} rule files are invalid",
-                    files.len()
-                ));
-            }
-            Ok(())
-        }
-        CheckCommand::Alertmanager { files } => {
-            let mut failed = 0;
-            for file in &files {
-                println!("Checking {}", file.display());
-                match alerting::Config::load(file) {
-                    Ok(c) => println!(
-                        "  SUCCESS: {} receivers, {} inhibit rules, {} time intervals",
-                        c.receivers.len(),
-                        c.inhibit_rules.len(),
-                        c.intervals().count()
-                    ),
-                    Err(e) => {
-                        failed += 1;
-                        println!("  FAILED: {e}");
-                    }
-                }
-            }
-            if failed > 0 {
-                return Err(format!("{failed} of {} files are invalid", files.len()));
-            }
-            Ok(())
-        }
+        CheckCommand::Config { files } => check_files(&files, |file| {
+            let config = scrape::Config::load(file).map_err(|e| e.to_string())?;
+            let targets: usize = config
+                .scrape_configs
+                .iter()
+                .flat_map(|j| &j.static_configs)
+                .map(|g| g.targets.len())
+                .sum();
+            Ok(format!(
+                "{} scrape jobs, {targets} static targets, {} rule files",
+                config.scrape_configs.len(),
+                config.rule_files.len()
+            ))
+        }),
+        CheckCommand::Rules { files } => check_files(&files, |file| {
+            let f = rules::RuleFile::load(file).map_err(|e| format!("\n{e}"))?;
+            Ok(format!("{} rules found", f.rule_count()))
+        }),
+        CheckCommand::Alertmanager { files } => check_files(&files, |file| {
+            let c = alerting::Config::load(file).map_err(|e| e.to_string())?;
+            Ok(format!(
+                "{} receivers, {} inhibit rules, {} time intervals",
+                c.receivers.len(),
+                c.inhibit_rules.len(),
+                c.intervals().count()
+            ))
+        }),
         CheckCommand::Dashboards { dirs } => {
             let mut problems = 0;
             for dir in &dirs {
