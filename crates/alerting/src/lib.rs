@@ -4,9 +4,17 @@
 //! - [`config`]: the configuration file, read and checked.
 //! - [`route`]: the routing tree.
 //! - [`timeinterval`]: named time intervals.
+//! - [`silence`]: silences, kept in a file.
+//! - [`dispatch`]: grouping, muting and the notification schedule.
+//! - [`notify`]: sending with retries, and the notification log.
+//! - [`api`]: Alertmanager's v2 API for amtool, and the notification log's.
 
+pub mod api;
 pub mod config;
+pub mod dispatch;
+pub mod notify;
 pub mod route;
+pub mod silence;
 pub mod timeinterval;
 
 pub use config::{Config, ConfigError};

@@ -136,3 +136,105 @@ mod civil_tests {
         assert_eq!(super::civil_from_days(-1), (1969, 12, 31));
     }
 }
+
+/// The day counted from 1970-01-01 of a civil date: the inverse of [`civil_from_days`].
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Milliseconds since the epoch as RFC 3339 in UTC, with milliseconds when there are any:
+/// `2026-11-29T10:00:00.123Z`.
+pub fn format_rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    let frac = ms.rem_euclid(1000);
+    let base = format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    );
+    if frac == 0 {
+        format!("{base}Z")
+    } else {
+        format!("{base}.{frac:03}Z")
+    }
+}
+
+/// Parses RFC 3339 (`2026-11-29T10:00:00Z`, `...00.5+01:00`) into milliseconds since the
+/// epoch.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let num = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
+    if s.len() < 20
+        || s.as_bytes()[4] != b'-'
+        || s.as_bytes()[7] != b'-'
+        || !matches!(s.as_bytes()[10], b'T' | b't' | b' ')
+    {
+        return None;
+    }
+    let (y, mo, d, h, mi, sec) = (
+        num(0, 4)?,
+        num(5, 7)?,
+        num(8, 10)?,
+        num(11, 13)?,
+        num(14, 16)?,
+        num(17, 19)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut ms = 0;
+    if let Some(f) = rest.strip_prefix('.') {
+        let digits = f.chars().take_while(char::is_ascii_digit).count();
+        let text = &f[..digits];
+        ms = format!("{text:0<3}")[..3].parse::<i64>().ok()?;
+        rest = &f[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let h: i64 = o.get(1..3)?.parse().ok()?;
+            let m: i64 = o.get(4..6)?.parse().ok()?;
+            sign * (h * 3600 + m * 60)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo as u32, d as u32);
+    Some((days * 86_400 + h * 3600 + mi * 60 + sec - offset) * 1000 + ms)
+}
+
+#[cfg(test)]
+mod rfc3339_tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_offsets() {
+        for ms in [0, 1_795_990_000_123, 951_782_400_000, -86_400_000] {
+            assert_eq!(parse_rfc3339(&format_rfc3339(ms)), Some(ms), "{ms}");
+        }
+        assert_eq!(
+            format_rfc3339(1_795_990_000_123),
+            "2026-11-29T22:06:40.123Z"
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-29T23:06:40.123456+01:00"),
+            Some(1_795_990_000_123)
+        );
+        assert_eq!(
+            parse_rfc3339("0001-01-01T00:00:00Z").map(|v| v < 0),
+            Some(true)
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(days_from_civil(2026, 11, 29), 20_786);
+    }
+}

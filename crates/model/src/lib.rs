@@ -13,7 +13,10 @@ mod duration;
 mod labels;
 mod matcher;
 
-pub use duration::{civil_from_days, format_duration, parse_duration};
+pub use duration::{
+    civil_from_days, days_from_civil, format_duration, format_rfc3339, parse_duration,
+    parse_rfc3339,
+};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError, matches_all};
 
