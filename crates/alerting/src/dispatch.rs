@@ -366,7 +366,9 @@ impl Dispatcher {
                 .cloned()
                 .collect();
             alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
-            let Some(g) = self.groups.get_mut(&key) else { continue };
+            let Some(g) = self.groups.get_mut(&key) else {
+                continue;
+            };
             g.next_flush = now + g.route.group_interval;
             let firing: Vec<String> = alerts
                 .iter()

@@ -50,6 +50,13 @@ pub(crate) struct DemoArgs {
     /// files, read again when they change.
     #[arg(long)]
     dashboards: Option<PathBuf>,
+    /// Rule files to run instead of the shipped node-network rules.
+    #[arg(long = "rules", value_name = "FILE")]
+    rules: Vec<PathBuf>,
+    /// An Alertmanager configuration to route with instead of the demo's own
+    /// (alertmanager/demo.yml); `${SKYWATCH_URL}` in it is the demo's address.
+    #[arg(long)]
+    alertmanager_config: Option<PathBuf>,
     /// The log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "warn")]
     log: String,
@@ -132,12 +139,32 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         log: args.log.clone(),
         extra_routes: Some(
             axum::Router::new()
-                .nest("/demo", network.control_router())
+                .nest(
+                    "/demo",
+                    network
+                        .control_router()
+                        .merge(crate::shipped::webhook_router()),
+                )
                 .merge(crate::shipped::router()),
         ),
         dashboards: std::sync::Arc::new(library),
         self_job: Some("skywatch".to_owned()),
-        shipped_rules: std::sync::Arc::new(crate::shipped::shipped_rules()?),
+        shipped_rules: std::sync::Arc::new(if args.rules.is_empty() {
+            crate::shipped::shipped_rules()?
+        } else {
+            rules::manager::load_all(&args.rules).map_err(|p| p.join("\n"))?
+        }),
+        alertmanager: Some(match &args.alertmanager_config {
+            Some(path) => (
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("--alertmanager-config {}: {e}", path.display()))?,
+                path.display().to_string(),
+            ),
+            None => (
+                crate::shipped::DEMO_ALERTMANAGER.to_owned(),
+                "alertmanager/demo.yml".to_owned(),
+            ),
+        }),
     };
     let nodes = args.nodes;
     let kept = args.data.is_some();
@@ -228,6 +255,8 @@ fn print_welcome(addr: SocketAddr, nodes: usize, data: &std::path::Path, kept: b
   Targets    {base}/targets
   API        {base}/api/v1/query?query=count(up%3D%3D1)
   Alerts     {base}/api/v1/alerts  (26 rules of rules/node-network; Watchdog always fires)
+  Routed     {base}/api/v1/notifications  (what was sent where; amtool --alertmanager.url={base} works)
+  Received   {base}/demo/webhook  (the demo's own webhook receivers)
   Runbooks   {base}/runbooks/ServiceDown
   Metrics    {base}/metrics  (the server's own)
   Nodes      {base}/demo/nodes

@@ -131,12 +131,42 @@ pub(crate) const RUNBOOKS: [(&str, &str); 26] = [
     ),
 ];
 
+/// The demo's Alertmanager configuration: every receiver a webhook the demo serves.
+pub(crate) const DEMO_ALERTMANAGER: &str = include_str!("../../../alertmanager/demo.yml");
+
 /// The shipped rule files, parsed.
 pub(crate) fn shipped_rules() -> Result<Vec<rules::RuleFile>, String> {
     SHIPPED_RULES
         .iter()
         .map(|(file, text)| rules::RuleFile::parse(text, file).map_err(|e| e.to_string()))
         .collect()
+}
+
+/// The demo's webhook receiver: `POST /demo/webhook/{receiver}` keeps the payload (the
+/// last 200), `GET /demo/webhook` lists them, newest first, with their receiver.
+pub(crate) fn webhook_router() -> axum::Router {
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<std::collections::VecDeque<serde_json::Value>>> = Arc::default();
+    let keep = got.clone();
+    axum::Router::new()
+        .route(
+            "/webhook/{receiver}",
+            axum::routing::post(
+                move |axum::extract::Path(receiver): axum::extract::Path<String>,
+                      axum::Json(payload): axum::Json<serde_json::Value>| async move {
+                    let mut list = keep.lock().unwrap_or_else(|e| e.into_inner());
+                    list.push_front(serde_json::json!({"receiver": receiver, "payload": payload}));
+                    list.truncate(200);
+                },
+            ),
+        )
+        .route(
+            "/webhook",
+            axum::routing::get(move || async move {
+                let list = got.lock().unwrap_or_else(|e| e.into_inner());
+                axum::Json(serde_json::Value::Array(list.iter().cloned().collect()))
+            }),
+        )
 }
 
 /// `GET /runbooks/{alert}`: the alert's runbook as text.

@@ -42,6 +42,10 @@ pub(crate) struct UpArgs {
     /// (subdirectories are folders); watched for changes and served in the UI.
     #[arg(long)]
     dashboards: Option<PathBuf>,
+    /// An Alertmanager configuration file: the rules' alerts are routed, grouped,
+    /// silenced and sent by Skywatch itself as it says, and Alertmanager's API is served.
+    #[arg(long)]
+    alertmanager_config: Option<PathBuf>,
     #[command(flatten)]
     query: QueryArgs,
     /// The log filter, in RUST_LOG syntax.
@@ -104,6 +108,70 @@ pub(crate) struct Settings {
     /// Rule files that come with the program (the demo's), run besides the
     /// configuration's `rule_files`.
     pub(crate) shipped_rules: Arc<Vec<rules::RuleFile>>,
+    /// Alert routing: an Alertmanager configuration's text, whose `${SKYWATCH_URL}` is
+    /// replaced by the server's address, and the file it came from.
+    pub(crate) alertmanager: Option<(String, String)>,
+}
+
+/// Sends the rules' alerts to Skywatch's own routing and to the configuration's external
+/// Alertmanagers (`alerting.alertmanagers`, API v2).
+struct AlertSink {
+    own: Option<Arc<alerting::notify::Service>>,
+    external: Vec<String>,
+    /// Made at the first send, on the rules' blocking thread (a blocking client cannot be
+    /// made on the runtime's).
+    client: std::sync::OnceLock<reqwest::blocking::Client>,
+}
+
+impl rules::manager::Notifier for AlertSink {
+    fn send(&self, alerts: Vec<serde_json::Value>) {
+        let body = serde_json::Value::Array(alerts);
+        if let Some(own) = &self.own
+            && let Err(e) = own.receive(&body)
+        {
+            tracing::error!(error = %e, "the rules' alerts were refused by the router");
+        }
+        for url in &self.external {
+            let sent = self
+                .client
+                .get_or_init(reqwest::blocking::Client::new)
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send();
+            match sent {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => {
+                    tracing::warn!(%url, status = %r.status(), "an Alertmanager refused alerts")
+                }
+                Err(e) => tracing::warn!(%url, error = %e, "cannot send alerts to an Alertmanager"),
+            }
+        }
+    }
+}
+
+/// The `POST /api/v2/alerts` URLs of the configuration's Alertmanagers.
+fn external_alertmanagers(config: &scrape::Config) -> Vec<String> {
+    config
+        .alerting
+        .alertmanagers
+        .iter()
+        .flat_map(|am| {
+            let scheme = if matches!(am.scheme, scrape::config::Scheme::Https) {
+                "https"
+            } else {
+                "http"
+            };
+            am.static_configs.iter().flat_map(move |g| {
+                g.targets.iter().map(move |t| {
+                    format!(
+                        "{scheme}://{t}{}/api/v2/alerts",
+                        am.path_prefix.trim_end_matches('/')
+                    )
+                })
+            })
+        })
+        .collect()
 }
 
 /// The rule files of `config` (relative to the configuration file's directory) and the
@@ -223,6 +291,14 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
         ),
         self_job: None,
         shipped_rules: Arc::default(),
+        alertmanager: match &args.alertmanager_config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--alertmanager-config {}: {e}", path.display()))?;
+                Some((text, path.display().to_string()))
+            }
+            None => None,
+        },
     };
     runtime()?.block_on(async {
         let telemetry = init_telemetry(&settings.log)?;
@@ -330,13 +406,40 @@ pub(crate) async fn serve(
         settings.config_file.as_deref(),
         &settings.shipped_rules,
     )?;
-    let rule_manager = Arc::new(rules::manager::RuleManager::new(db.clone(), engine, None));
-    // Bound now: the rules' templates and the reloader need the address.
+    // Bound now: the rules' templates, the router and the reloader need the address.
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(addr = %addr, "listening");
+    let alert_service = match &settings.alertmanager {
+        Some((text, file)) => {
+            let text = text.replace("${SKYWATCH_URL}", &format!("http://{addr}"));
+            let config = alerting::Config::parse(&text, file).map_err(|e| e.to_string())?;
+            let silences = alerting::silence::Silences::open(&settings.data.join("silences.json"))?;
+            let log = alerting::notify::NotificationLog::open(
+                &settings.data.join("notifications.jsonl"),
+            )?;
+            let service = Arc::new(alerting::notify::Service::new(
+                alerting::dispatch::Dispatcher::new(config, silences),
+                log,
+                format!("http://{addr}"),
+            ));
+            tokio::spawn(service.clone().run());
+            Some((service, text))
+        }
+        None => None,
+    };
+    let sink = AlertSink {
+        own: alert_service.as_ref().map(|(s, _)| s.clone()),
+        external: external_alertmanagers(&settings.config),
+        client: std::sync::OnceLock::new(),
+    };
+    let rule_manager = Arc::new(rules::manager::RuleManager::new(
+        db.clone(),
+        engine,
+        Some(Arc::new(sink)),
+    ));
     let reloader = settings.config_file.clone().map(|path| Reloader {
         path,
         manager: manager.clone(),
@@ -422,7 +525,11 @@ pub(crate) async fn serve(
             }
         })
     });
-    let mut app = api::router(state)
+    let mut app = api::router(state);
+    if let Some((service, text)) = &alert_service {
+        app = app.merge(alerting::api::router(service.clone(), text.clone()));
+    }
+    let mut app = app
         .merge(crate::health::router(manager.clone()))
         .merge(dashboards::router(settings.dashboards.clone()))
         .merge(ui::router())

@@ -16,7 +16,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::start_demo;
+use common::{start_demo, within};
 
 /// `promtool query instant` against `addr`: the output's lines.
 fn promtool(addr: &str, query: &str) -> Vec<String> {
@@ -35,15 +35,6 @@ fn promtool(addr: &str, query: &str) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-/// Polls `f` until it holds, failing after `limit`.
-fn within(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

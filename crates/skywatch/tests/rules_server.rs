@@ -9,17 +9,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{get_json, start_skywatch_with};
-
-fn within(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let began = Instant::now();
-    while !f() {
-        assert!(began.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use common::{get_json, start_skywatch_with, within};
 
 const RULES: &str = r#"
 groups:

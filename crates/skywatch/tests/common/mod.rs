@@ -5,6 +5,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A child process killed and reaped when dropped, so a failing test leaves no server behind.
 pub(crate) struct Killed(pub(crate) Child);
@@ -99,4 +100,13 @@ pub(crate) fn start_demo(args: &[&str]) -> (Killed, String) {
         .to_owned();
     std::thread::spawn(move || lines.for_each(drop));
     (child, addr)
+}
+
+/// Polls `f` every 100 ms until it holds; fails naming `what` after `limit`.
+pub(crate) fn within(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let began = Instant::now();
+    while !f() {
+        assert!(began.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
