@@ -4,6 +4,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
+import { Alerts, Notifications, Rules, Silences } from "./alerting";
 import { THEME_EVENT } from "./chart";
 import { Dashboard } from "./dashboard";
 import { Dashboards } from "./dashboards";
@@ -52,6 +53,10 @@ const SECTIONS: [string, string][] = [
   ["/explore", "Explore"],
   ["/targets", "Targets"],
   ["/health", "Health"],
+  ["/alerts", "Alerts"],
+  ["/rules", "Rules"],
+  ["/silences", "Silences"],
+  ["/notifications", "Notifications"],
 ];
 
 function page(path: string) {
@@ -62,6 +67,10 @@ function page(path: string) {
   if (path.startsWith("/explore")) return <Explore key={path} />;
   if (path.startsWith("/targets")) return <Targets />;
   if (path.startsWith("/health")) return <Health />;
+  if (path.startsWith("/alerts")) return <Alerts />;
+  if (path.startsWith("/rules")) return <Rules />;
+  if (path.startsWith("/silences")) return <Silences />;
+  if (path.startsWith("/notifications")) return <Notifications />;
   return <Dashboards />;
 }
 

@@ -128,6 +128,54 @@ const pages = [
     },
   },
   {
+    name: "alerts",
+    path: "/alerts",
+    ready: ".alert-item",
+    check: async (page) => {
+      const names = await page.locator(".alert-item .alert-name").allInnerTexts();
+      if (!names.includes("Watchdog")) throw new Error(`the alerts page shows ${JSON.stringify(names)}`);
+      const runbook = await page.locator(".alert-item a.runbook").first().getAttribute("href");
+      if (!/\/runbooks\/\w+$/.test(runbook ?? "")) throw new Error(`runbook link: ${runbook}`);
+    },
+  },
+  {
+    name: "rules",
+    path: "/rules",
+    ready: "table.grid tbody tr",
+    check: async (page) => {
+      const rows = await page.locator("table.grid tbody tr").count();
+      if (rows < 26) throw new Error(`${rows} rules listed; the demo runs 26`);
+      const errors = await page.locator("td .err").count();
+      if (errors) throw new Error(`${errors} rules report evaluation errors`);
+    },
+  },
+  {
+    name: "silences",
+    path: "/silences",
+    ready: ".silence-form",
+    check: async (page, setup) => {
+      // Made in the form, listed active, then expired with its button.
+      const who = `browser-${setup}`;
+      await page.locator('input[aria-label="Matchers"]').fill(`alertname="Watchdog", setup="${setup}"`);
+      await page.locator('input[aria-label="Author"]').fill(who);
+      await page.locator('input[aria-label="Comment"]').fill("checking the form");
+      await page.locator(".silence-form button").click();
+      const row = page.locator("tr.silence.active", { hasText: who });
+      await row.waitFor({ timeout: 5000 });
+      await row.locator("button").click();
+      await page.locator("tr.silence.expired", { hasText: who }).waitFor({ timeout: 5000 });
+    },
+  },
+  {
+    name: "notifications",
+    path: "/notifications",
+    ready: "tr.notification",
+    check: async (page) => {
+      const text = await page.locator("tr.notification").first().innerText();
+      if (!/deadmans-switch/.test(text) || !/sent/.test(text)) throw new Error(`the newest notification: ${text}`);
+    },
+  },
+  {
     name: "targets",
     path: "/targets",
     ready: ".state.up",

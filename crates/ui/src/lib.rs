@@ -16,12 +16,16 @@ const APP_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ui/app.js"));
 const APP_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ui/app.css"));
 
 /// The paths the page itself answers, beside `/`.
-pub const PAGES: [&str; 5] = [
+pub const PAGES: [&str; 9] = [
     "/explore",
     "/targets",
     "/dashboards",
     "/d/{*rest}",
     "/health",
+    "/alerts",
+    "/rules",
+    "/silences",
+    "/notifications",
 ];
 
 fn asset(content_type: &'static str, body: &'static [u8]) -> impl IntoResponse {
