@@ -3,7 +3,9 @@
 //! failure goes from rule to receiver: pending, firing after its `for`, an
 //! Alertmanager-shaped webhook payload with the rendered annotations, a silence muting the
 //! next, inhibition muting a warning under a firing critical, the notification log
-//! recording each outcome, and the resolved notification when the node recovers.
+//! recording each outcome, and the resolved notification when the node recovers; and
+//! alerts sent on to a real Alertmanager (Debian's `prometheus-alertmanager`) listed in
+//! `alerting.alertmanagers`.
 
 #![allow(
     clippy::unwrap_used,
@@ -296,4 +298,68 @@ fn a_failing_node_is_routed_silenced_inhibited_logged_and_resolved() {
         "{log}"
     );
     drop(demo);
+}
+
+#[test]
+fn alerts_also_reach_a_real_alertmanager_of_alerting_alertmanagers() {
+    let dir = tempfile::tempdir().unwrap();
+    // Alertmanager cannot report a port it chose: take a free one and hand it over.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let am_config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &am_config,
+        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+    )
+    .unwrap();
+    let binary = tool("prometheus-alertmanager");
+    let am = common::Killed(
+        Command::new(binary)
+            .arg(format!("--config.file={}", am_config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("am-data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let am_url = format!("127.0.0.1:{port}");
+    within(Duration::from_secs(15), "Alertmanager up", || {
+        reqwest::blocking::get(format!("http://{am_url}/-/ready"))
+            .is_ok_and(|r| r.status().is_success())
+    });
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: g\n    interval: 500ms\n    rules:\n      - alert: SentOut\n        expr: vector(1)\n        labels:\n          severity: info\n        annotations:\n          summary: to the real one\n",
+    )
+    .unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!("global:\n  evaluation_interval: 500ms\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am_url}']\n"),
+    )
+    .unwrap();
+    let (server, _) = common::start_skywatch_with(
+        &dir.path().join("data"),
+        &["--config".as_ref(), config.as_os_str()],
+    );
+    within(
+        Duration::from_secs(15),
+        "the alert listed by the real Alertmanager",
+        || amtool(&am_url, &["alert", "query"]).contains("SentOut"),
+    );
+    let shown = amtool(&am_url, &["alert", "query", "-o", "extended"]);
+    assert!(
+        shown.contains("severity=\"info\"") && shown.contains("to the real one"),
+        "{shown}"
+    );
+    drop(server);
+    drop(am);
 }
