@@ -269,6 +269,18 @@ pub struct EmailConfig {
     /// Extra headers, `Subject` among them.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// The name given in EHLO; `global.smtp_hello` or `localhost` if unset.
+    #[serde(default)]
+    pub hello: Option<String>,
+    /// AUTH PLAIN credentials; the `global.smtp_auth_*` ones if unset.
+    #[serde(default)]
+    pub auth_username: Option<String>,
+    #[serde(default)]
+    #[allow(missing_docs, reason = "as `auth_username`")]
+    pub auth_password: Option<String>,
+    /// Whether STARTTLS is required; `global.smtp_require_tls` or true if unset.
+    #[serde(default)]
+    pub require_tls: Option<bool>,
 }
 
 fn yes() -> bool {

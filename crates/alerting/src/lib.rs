@@ -7,6 +7,7 @@
 //! - [`silence`]: silences, kept in a file.
 //! - [`dispatch`]: grouping, muting and the notification schedule.
 //! - [`notify`]: sending with retries, and the notification log.
+//! - [`smtp`]: email over SMTP.
 //! - [`api`]: Alertmanager's v2 API for amtool, and the notification log's.
 
 pub mod api;
@@ -15,6 +16,7 @@ pub mod dispatch;
 pub mod notify;
 pub mod route;
 pub mod silence;
+pub mod smtp;
 pub mod timeinterval;
 
 pub use config::{Config, ConfigError};

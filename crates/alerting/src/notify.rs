@@ -12,6 +12,14 @@ use serde_json::{Value, json};
 
 use crate::dispatch::{Dispatcher, Notification, fingerprint};
 
+/// What an integration is given.
+enum Payload {
+    /// A JSON body POSTed to the target URL.
+    Http(Value),
+    /// A message for an SMTP server.
+    Email(crate::smtp::Server, crate::smtp::Mail),
+}
+
 /// One delivery attempt's outcome, as the log keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
@@ -177,6 +185,91 @@ impl Service {
         }
     }
 
+    /// The email `e` makes of `n`: Alertmanager's subject unless a `Subject` header is
+    /// given, and a plain-text list of the alerts.
+    fn email(
+        &self,
+        n: &Notification,
+        e: &crate::config::EmailConfig,
+        global: &crate::config::Global,
+    ) -> Payload {
+        let firing = n.firing();
+        let server = crate::smtp::Server {
+            smarthost: e
+                .smarthost
+                .clone()
+                .or_else(|| global.smtp_smarthost.clone())
+                .unwrap_or_default(),
+            hello: e
+                .hello
+                .clone()
+                .or_else(|| global.smtp_hello.clone())
+                .unwrap_or_else(|| "localhost".into()),
+            require_tls: e.require_tls.or(global.smtp_require_tls).unwrap_or(true),
+            auth: e
+                .auth_username
+                .clone()
+                .or_else(|| global.smtp_auth_username.clone())
+                .map(|u| {
+                    (
+                        u,
+                        e.auth_password
+                            .clone()
+                            .or_else(|| global.smtp_auth_password.clone())
+                            .unwrap_or_default(),
+                    )
+                }),
+        };
+        let subject = e.headers.get("Subject").cloned().unwrap_or_else(|| {
+            let group: Vec<&str> = n.group_labels.values().map(String::as_str).collect();
+            if firing > 0 {
+                format!("[FIRING:{firing}] {}", group.join(" "))
+            } else {
+                format!("[RESOLVED] {}", group.join(" "))
+            }
+        });
+        let mut body = String::new();
+        for a in &n.alerts {
+            let state = if a.resolved(n.at) {
+                "RESOLVED"
+            } else {
+                "FIRING"
+            };
+            body.push_str(&format!(
+                "{state} {}\n",
+                a.labels.get("alertname").cloned().unwrap_or_default()
+            ));
+            for (k, v) in &a.annotations {
+                body.push_str(&format!("  {k}: {v}\n"));
+            }
+            let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            body.push_str(&format!(
+                "  labels: {}\n  since: {}\n\n",
+                labels.join(", "),
+                model::format_rfc3339(a.starts_at)
+            ));
+        }
+        body.push_str(&format!("Alerts: {}/alerts\n", self.external_url));
+        Payload::Email(
+            server,
+            crate::smtp::Mail {
+                from: e
+                    .from
+                    .clone()
+                    .or_else(|| global.smtp_from.clone())
+                    .unwrap_or_else(|| "skywatch@localhost".into()),
+                to: e
+                    .to
+                    .split(',')
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty())
+                    .collect(),
+                subject,
+                body,
+            },
+        )
+    }
+
     /// Sends one notification to each of its receiver's integrations.
     pub async fn deliver(&self, n: Notification) {
         let firing = n.firing();
@@ -191,13 +284,13 @@ impl Service {
         names.dedup();
         let global = lock(&self.dispatcher).config().global.clone();
         let r = &n.receiver;
-        let mut jobs: Vec<(&str, String, bool, Option<Value>)> = Vec::new();
+        let mut jobs: Vec<(&str, String, bool, Payload)> = Vec::new();
         for w in &r.webhook_configs {
             jobs.push((
                 "webhook",
                 w.url.clone(),
                 w.send_resolved,
-                Some(n.webhook_json(&self.external_url, w.max_alerts)),
+                Payload::Http(n.webhook_json(&self.external_url, w.max_alerts)),
             ));
         }
         for s in &r.slack_configs {
@@ -236,7 +329,7 @@ impl Service {
                 "username": "Skywatch",
                 "text": format!("*{title}*\n{}", s.text.clone().unwrap_or_else(|| lines.join("\n"))),
             });
-            jobs.push(("slack", url, s.send_resolved, Some(body)));
+            jobs.push(("slack", url, s.send_resolved, Payload::Http(body)));
         }
         for p in &r.pagerduty_configs {
             let url = p
@@ -279,13 +372,17 @@ impl Service {
                 "client": "Skywatch",
                 "client_url": self.external_url,
             });
-            jobs.push(("pagerduty", url, p.send_resolved, Some(body)));
+            jobs.push(("pagerduty", url, p.send_resolved, Payload::Http(body)));
         }
         for e in &r.email_configs {
-            // No SMTP client yet: the attempt is logged as failed, saying so.
-            jobs.push(("email", e.to.clone(), e.send_resolved, None));
+            jobs.push((
+                "email",
+                e.to.clone(),
+                e.send_resolved,
+                self.email(&n, e, &global),
+            ));
         }
-        for (integration, target, send_resolved, body) in jobs {
+        for (integration, target, send_resolved, payload) in jobs {
             let mut entry = LogEntry {
                 time: String::new(),
                 receiver: r.name.value.clone(),
@@ -302,7 +399,7 @@ impl Service {
             };
             if firing == 0 && !send_resolved {
                 entry.outcome = "skipped".into();
-            } else if let Some(body) = body {
+            } else {
                 let mut tries = std::iter::once(Duration::ZERO).chain(self.backoff.iter().copied());
                 loop {
                     let Some(delay) = tries.next() else {
@@ -311,26 +408,31 @@ impl Service {
                     };
                     tokio::time::sleep(delay).await;
                     entry.attempts += 1;
-                    match self
-                        .client
-                        .post(&target)
-                        .header("content-type", "application/json")
-                        .body(serde_json::to_vec(&body).unwrap_or_default())
-                        .send()
-                        .await
-                    {
-                        Ok(resp) if resp.status().is_success() => {
+                    let attempt = match &payload {
+                        Payload::Http(body) => match self
+                            .client
+                            .post(&target)
+                            .header("content-type", "application/json")
+                            .body(serde_json::to_vec(body).unwrap_or_default())
+                            .send()
+                            .await
+                        {
+                            Ok(resp) if resp.status().is_success() => Ok(()),
+                            Ok(resp) => Err(format!("{target} answered {}", resp.status())),
+                            Err(e) => Err(format!("{target}: {e}")),
+                        },
+                        Payload::Email(server, mail) => {
+                            crate::smtp::send(server, mail, now_ms()).await
+                        }
+                    };
+                    match attempt {
+                        Ok(()) => {
                             entry.error.clear();
                             break;
                         }
-                        Ok(resp) => entry.error = format!("{target} answered {}", resp.status()),
-                        Err(e) => entry.error = format!("{target}: {e}"),
+                        Err(e) => entry.error = e,
                     }
                 }
-            } else {
-                entry.outcome = "failed".into();
-                entry.error =
-                    "email delivery is not supported yet; use a webhook to a mail relay".into();
             }
             entry.time = model::format_rfc3339(now_ms());
             if entry.outcome == "failed" {
@@ -338,5 +440,83 @@ impl Service {
             }
             self.log.append(entry);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::Alert;
+    use crate::silence::Silences;
+
+    #[tokio::test]
+    async fn deliveries_retry_and_log_failures_and_mail_goes_out() {
+        let (smtp, mailbox) = crate::smtp::fake::server(false).await;
+        // A port nothing listens on, for the webhook.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let config = crate::Config::parse(
+            &format!(
+                "global:\n  smtp_from: sky@example.org\n  smtp_require_tls: false\nroute:\n  receiver: r\n  group_wait: 0s\n  group_by: [alertname]\nreceivers:\n  - name: r\n    webhook_configs:\n      - url: http://{closed}/hook\n    email_configs:\n      - to: ops@example.org\n        smarthost: {smtp}\n"
+            ),
+            "am.yml",
+        )
+        .unwrap();
+        let service = Service::new(
+            Dispatcher::new(config, Silences::default()),
+            NotificationLog::in_memory(),
+            "http://sky".into(),
+        )
+        .with_backoff(vec![Duration::from_millis(10), Duration::from_millis(10)]);
+        let now = now_ms();
+        let notifications = {
+            let mut d = lock(&service.dispatcher);
+            d.put(
+                Alert {
+                    labels: [("alertname".to_owned(), "Down".to_owned())].into(),
+                    annotations: [("summary".to_owned(), "it is down".to_owned())].into(),
+                    starts_at: now,
+                    ends_at: None,
+                    generator_url: String::new(),
+                    updated_at: now,
+                },
+                now,
+            );
+            d.flush(now)
+        };
+        assert_eq!(notifications.len(), 1);
+        service
+            .deliver(notifications.into_iter().next().unwrap())
+            .await;
+        let log = service.log.query(None, 10);
+        let webhook = log.iter().find(|e| e.integration == "webhook").unwrap();
+        assert_eq!((webhook.outcome.as_str(), webhook.attempts), ("failed", 3));
+        assert!(
+            webhook.error.contains(&closed.to_string()),
+            "{}",
+            webhook.error
+        );
+        let email = log.iter().find(|e| e.integration == "email").unwrap();
+        assert_eq!(
+            (email.outcome.as_str(), email.attempts),
+            ("sent", 1),
+            "{}",
+            email.error
+        );
+        let lines = mailbox.await.unwrap();
+        assert!(
+            lines.contains(&"Subject: [FIRING:1] Down".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"  summary: it is down".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"RCPT TO:<ops@example.org>".to_owned()),
+            "{lines:?}"
+        );
     }
 }
