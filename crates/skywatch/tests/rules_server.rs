@@ -1,6 +1,7 @@
 //! `skywatch up` with `rule_files`: recording rules write their series, alerting rules go
 //! pending then firing and write `ALERTS`, `/api/v1/rules` and `/api/v1/alerts` answer as
-//! Prometheus's do, and a reload with a broken rule file keeps the running rules.
+//! Prometheus's do, a reload with a broken rule file keeps the running rules, and an
+//! alert's start, the silences and the notification log survive a restart.
 
 #![allow(
     clippy::unwrap_used,
@@ -103,4 +104,98 @@ fn rules_run_and_answer_through_the_api_and_survive_a_bad_reload() {
         "firing"
     );
     drop(server);
+}
+
+#[test]
+fn alert_starts_silences_and_the_notification_log_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: g\n    interval: 500ms\n    rules:\n      - alert: Slow\n        expr: vector(1)\n        for: 1h\n",
+    )
+    .unwrap();
+    // A receiver nothing listens to: every delivery fails, and the log says so.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    std::fs::write(
+        dir.path().join("am.yml"),
+        format!("route:\n  receiver: r\n  group_wait: 0s\nreceivers:\n  - name: r\n    webhook_configs:\n      - url: http://{closed}/\n"),
+    )
+    .unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        "global:\n  evaluation_interval: 500ms\nrule_files: [rules.yml]\nalerting:\n  alertmanagers: []\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let am = dir.path().join("am.yml");
+    let args = [
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--alertmanager-config".as_ref(),
+        am.as_os_str(),
+    ];
+    let client = reqwest::blocking::Client::new();
+    let active_at = |addr: &str| -> String {
+        get_json(&client, addr, "/api/v1/alerts")["data"]["alerts"][0]["activeAt"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+
+    let (first, addr) = start_skywatch_with(&data, &args);
+    within(Duration::from_secs(10), "Slow pending", || {
+        !active_at(&addr).is_empty()
+    });
+    let started = active_at(&addr);
+    let silence = client
+        .post(format!("http://{addr}/api/v2/silences"))
+        .header("content-type", "application/json")
+        .body(r#"{"matchers":[{"name":"alertname","value":"Other","isRegex":false}],"startsAt":"2000-01-01T00:00:00Z","endsAt":"2100-01-01T00:00:00Z","createdBy":"t","comment":"kept"}"#)
+        .send()
+        .unwrap();
+    assert!(silence.status().is_success());
+    // Slow is pending, not firing: nothing to deliver; post a firing alert to log one.
+    let posted = client
+        .post(format!("http://{addr}/api/v2/alerts"))
+        .header("content-type", "application/json")
+        .body(r#"[{"labels":{"alertname":"Posted"}}]"#)
+        .send()
+        .unwrap();
+    assert!(posted.status().is_success());
+    within(Duration::from_secs(20), "a failed delivery logged", || {
+        get_json(&client, &addr, "/api/v1/notifications")["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "failed")
+    });
+    // Past the second evaluation, so that ALERTS_FOR_STATE is written.
+    std::thread::sleep(Duration::from_secs(1));
+    drop(first);
+
+    let (second, addr) = start_skywatch_with(&data, &args);
+    within(Duration::from_secs(10), "Slow pending again", || {
+        !active_at(&addr).is_empty()
+    });
+    assert_eq!(
+        active_at(&addr),
+        started,
+        "the alert's start was not restored"
+    );
+    let silences = get_json(&client, &addr, "/api/v2/silences");
+    assert_eq!(silences[0]["comment"], "kept", "{silences}");
+    let log = get_json(&client, &addr, "/api/v1/notifications");
+    assert!(
+        log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "failed" && e["alertnames"][0] == "Posted"),
+        "{log}"
+    );
+    drop(second);
 }
