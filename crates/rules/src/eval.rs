@@ -213,8 +213,14 @@ impl GroupState {
                     out
                 }
                 Err(e) => {
-                    self.rules[i].health.last_error = Some(e);
-                    Vec::new()
+                    // As Prometheus: a failed evaluation writes nothing, and marks nothing
+                    // stale, so that a passing error does not end every series.
+                    let state = &mut self.rules[i];
+                    state.health.last_error = Some(e);
+                    state.health.samples = 0;
+                    state.health.last_evaluation = ts;
+                    state.health.evaluation_seconds = rule_started.elapsed().as_secs_f64();
+                    continue;
                 }
             };
             let state = &mut self.rules[i];
@@ -545,6 +551,29 @@ groups:
         // Resolved: the ALERTS series are marked stale at once, not left to linger 5 minutes.
         assert!(query(&store, "ALERTS", 6 * minute).is_empty());
         assert_eq!(query(&store, "job:up:sum", 9 * minute)[0].1, 1.0);
+    }
+
+    #[test]
+    fn a_failed_evaluation_marks_nothing_stale() {
+        let minute = 60_000;
+        // b appears at 5m, putting the rule over its limit of one series.
+        let mut points: Vec<(i64, &str, f64)> = (0..10).map(|m| (m * minute, "a", 1.0)).collect();
+        points.extend((5..10).map(|m| (m * minute, "b", 1.0)));
+        let (store, _) = setup(&points);
+        let file = RuleFile::parse(
+            "groups:\n  - name: g\n    limit: 1\n    rules:\n      - record: x\n        expr: up\n",
+            "r.yml",
+        )
+        .unwrap();
+        let mut g = GroupState::new("r.yml", &file.groups[0], 60_000);
+        let engine = Engine::new(promql::engine::EngineOptions::default());
+        g.eval(4 * minute, &store, &engine, &Context::default());
+        assert_eq!(g.rules[0].health.last_error, None);
+        g.eval(5 * minute, &store, &engine, &Context::default());
+        let e = g.rules[0].health.last_error.clone().unwrap();
+        assert!(e.contains("exceeded limit of 1 with 2 series"), "{e}");
+        // The series written at 4m is still there at 5m: no staleness marker went in.
+        assert_eq!(query(&store, "x", 5 * minute).len(), 1);
     }
 
     #[test]

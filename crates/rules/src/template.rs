@@ -1030,8 +1030,24 @@ impl Run<'_> {
             "toUpper" => Value::Str(text(&one(&args)?).to_uppercase()),
             "toLower" => Value::Str(text(&one(&args)?).to_lowercase()),
             "safeHtml" | "html" | "js" | "urlquery" => one(&args)?,
-            "match" | "reReplaceAll" => {
-                return err(format!("{name} is not supported yet"));
+            "match" => {
+                let [pattern, text_arg] = args.as_slice() else {
+                    return err("match takes a pattern and a text");
+                };
+                let re = regex::Regex::new(&text(pattern))
+                    .map_err(|e| TemplateError(format!("match: {e}")))?;
+                Value::Bool(re.is_match(&text(text_arg)))
+            }
+            "reReplaceAll" => {
+                let [pattern, replacement, text_arg] = args.as_slice() else {
+                    return err("reReplaceAll takes a pattern, a replacement and a text");
+                };
+                let re = regex::Regex::new(&text(pattern))
+                    .map_err(|e| TemplateError(format!("reReplaceAll: {e}")))?;
+                Value::Str(
+                    re.replace_all(&text(text_arg), text(replacement).as_str())
+                        .into_owned(),
+                )
             }
             "args" => Value::Map(
                 args.into_iter()
@@ -1525,6 +1541,17 @@ mod tests {
             "xyes"
         );
         assert_eq!(run("a {{/* a comment */}}b", 0.0), "a b");
+        assert_eq!(
+            run(r#"{{ reReplaceAll "node-0*" "n" $labels.node }}"#, 0.0),
+            "n3"
+        );
+        assert_eq!(
+            run(
+                r#"{{ if match `^node-\d+$` $labels.node }}a node{{ end }}"#,
+                0.0
+            ),
+            "a node"
+        );
     }
 
     #[test]
