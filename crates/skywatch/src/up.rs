@@ -117,7 +117,8 @@ pub(crate) struct Settings {
 /// Alertmanagers (`alerting.alertmanagers`, API v2).
 struct AlertSink {
     own: Option<Arc<alerting::notify::Service>>,
-    external: Vec<String>,
+    /// Replaced when the configuration is reloaded.
+    external: std::sync::RwLock<Vec<String>>,
     /// Made at the first send, on the rules' blocking thread (a blocking client cannot be
     /// made on the runtime's).
     client: std::sync::OnceLock<reqwest::blocking::Client>,
@@ -131,7 +132,12 @@ impl rules::manager::Notifier for AlertSink {
         {
             tracing::error!(error = %e, "the rules' alerts were refused by the router");
         }
-        for url in &self.external {
+        let external = self
+            .external
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for url in &external {
             let sent = self
                 .client
                 .get_or_init(reqwest::blocking::Client::new)
@@ -432,13 +438,14 @@ pub(crate) async fn serve(
     };
     let sink = AlertSink {
         own: alert_service.as_ref().map(|(s, _)| s.clone()),
-        external: external_alertmanagers(&settings.config),
+        external: std::sync::RwLock::new(external_alertmanagers(&settings.config)),
         client: std::sync::OnceLock::new(),
     };
+    let sink = Arc::new(sink);
     let rule_manager = Arc::new(rules::manager::RuleManager::new(
         db.clone(),
         engine,
-        Some(Arc::new(sink)),
+        Some(sink.clone()),
     ));
     let reloader = settings.config_file.clone().map(|path| Reloader {
         path,
@@ -446,6 +453,11 @@ pub(crate) async fn serve(
         rules: rule_manager.clone(),
         shipped_rules: settings.shipped_rules.clone(),
         addr,
+        sink: sink.clone(),
+        routing: alert_service.as_ref().and_then(|(service, _)| {
+            let (_, file) = settings.alertmanager.as_ref()?;
+            Some((service.clone(), PathBuf::from(file)))
+        }),
     });
     let hangups = reloader.clone().map(|r| tokio::spawn(r.on_sighup()));
     let mut state = api::ApiState::new(db.clone(), engine);
@@ -607,17 +619,45 @@ struct Reloader {
     rules: Arc<rules::manager::RuleManager<tsdb::Tsdb>>,
     shipped_rules: Arc<Vec<rules::RuleFile>>,
     addr: SocketAddr,
+    sink: Arc<AlertSink>,
+    /// The routing and its configuration file, read again at each reload.
+    routing: Option<(Arc<alerting::notify::Service>, PathBuf)>,
 }
 
 impl Reloader {
-    /// Reads, checks and applies the file and its rule files; a bad file changes nothing.
+    /// Reads, checks and applies the file, its rule files and the routing configuration;
+    /// a bad file changes nothing.
     fn reload(&self) -> Result<(), String> {
         let loaded = load(&self.path).and_then(|config| {
             let rules = rule_files(&config, Some(&self.path), &self.shipped_rules)?;
-            Ok((config, rules))
+            let routing = match &self.routing {
+                Some((_, file)) => {
+                    let text = std::fs::read_to_string(file)
+                        .map_err(|e| format!("cannot read {}: {e}", file.display()))?
+                        .replace("${SKYWATCH_URL}", &format!("http://{}", self.addr));
+                    Some(
+                        alerting::Config::parse(&text, &file.display().to_string())
+                            .map_err(|e| e.to_string())?,
+                    )
+                }
+                None => None,
+            };
+            Ok((config, rules, routing))
         });
         match loaded {
-            Ok((config, rules)) => {
+            Ok((config, rules, routing)) => {
+                if let (Some((service, _)), Some(routing)) = (&self.routing, routing) {
+                    service
+                        .dispatcher
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .reconfigure(routing);
+                }
+                *self
+                    .sink
+                    .external
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) = external_alertmanagers(&config);
                 for problem in self.manager.apply(&config) {
                     tracing::warn!(%problem, "target not scraped");
                 }

@@ -173,6 +173,24 @@ fn alert_starts_silences_and_the_notification_log_survive_a_restart() {
             .iter()
             .any(|e| e["outcome"] == "failed")
     });
+    // The routing file is read again at a reload: a broken one is refused by name, a good
+    // one is taken.
+    let reload = || {
+        client
+            .post(format!("http://{addr}/-/reload"))
+            .send()
+            .unwrap()
+    };
+    std::fs::write(&am, "route:\n  receiver: nobody\nreceivers: []\n").unwrap();
+    let refused = reload();
+    assert!(!refused.status().is_success());
+    assert!(refused.text().unwrap().contains("am.yml"));
+    std::fs::write(&am, format!("route:\n  receiver: renamed\n  group_wait: 0s\nreceivers:\n  - name: renamed\n    webhook_configs:\n      - url: http://{closed}/\n")).unwrap();
+    assert!(reload().status().is_success());
+    assert_eq!(
+        get_json(&client, &addr, "/api/v2/receivers")[0]["name"],
+        "renamed"
+    );
     // Past the second evaluation, so that ALERTS_FOR_STATE is written.
     std::thread::sleep(Duration::from_secs(1));
     drop(first);
