@@ -251,11 +251,12 @@ fn print_welcome(addr: SocketAddr, nodes: usize, data: &std::path::Path, kept: b
     println!(
         "Skywatch demo: {nodes} simulated nodes, scraped by Skywatch at {base}
 
+  Dashboards {base}/dashboards
   Explore    {base}/explore?q=sum+by+(node)+(rate(p2p_messages_sent_total[1m]))
   Targets    {base}/targets
   API        {base}/api/v1/query?query=count(up%3D%3D1)
-  Alerts     {base}/api/v1/alerts  (26 rules of rules/node-network; Watchdog always fires)
-  Routed     {base}/api/v1/notifications  (what was sent where; amtool --alertmanager.url={base} works)
+  Alerts     {base}/alerts  (26 rules of rules/node-network; Watchdog always fires)
+  Notified   {base}/notifications  (what the routing sent where; amtool --alertmanager.url={base} works)
   Received   {base}/demo/webhook  (the demo's own webhook receivers)
   Runbooks   {base}/runbooks/ServiceDown
   Metrics    {base}/metrics  (the server's own)
@@ -266,7 +267,7 @@ Try:
   promtool query instant {base} 'count(up == 1)'
   promtool query instant {base} 'max(chain_block_height) - min(chain_block_height)'
   promtool query instant {base} 'sum by (status) (rate(execution_tasks_total[1m]))'
-  curl -XPOST {base}/demo/nodes/3/kill          # node-03 goes down; its series go stale
+  curl -XPOST {base}/demo/nodes/3/kill          # node-03 goes down; its series go stale; ServiceDown fires after a minute
   curl -XPOST {base}/demo/nodes/3/restart       # and comes back
   curl -XPOST {base}/demo/nodes/5/stall         # node-05's chain stops: watch chain_sync_lag_blocks
   curl -XPOST {base}/demo/nodes/2/executor/fail # node-02's tasks fail
