@@ -2,6 +2,8 @@
 // (listed, made and expired) and the notification history.
 
 import { useEffect, useState } from "preact/hooks";
+import type { Labels } from "./api";
+import { LabelList } from "./labels";
 /** Fetches `url` now and every `ms`, as JSON; `refresh` forces a fetch. */
 function usePoll<T>(url: string, ms: number, unwrap: (body: unknown) => T): { data: T | null; error: string | null; missing: boolean; refresh: () => void } {
   const [data, setData] = useState<T | null>(null);
@@ -32,22 +34,6 @@ function usePoll<T>(url: string, ms: number, unwrap: (body: unknown) => T): { da
     };
   }, [url, tick]);
   return { data, error, missing, refresh: () => setTick((t) => t + 1) };
-}
-
-type Labels = Record<string, string>;
-
-function LabelList({ labels, skip = [] }: { labels: Labels; skip?: string[] }) {
-  return (
-    <span class="labels">
-      {Object.entries(labels)
-        .filter(([k]) => !skip.includes(k))
-        .map(([k, v]) => (
-          <span class="label">
-            {k}="{v}"
-          </span>
-        ))}
-    </span>
-  );
 }
 
 function since(iso: string): string {

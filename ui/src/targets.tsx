@@ -2,6 +2,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { type ActiveTarget, ApiError, targets } from "./api";
+import { LabelList } from "./labels";
 
 function ago(iso: string): string {
   const t = Date.parse(iso);
@@ -59,9 +60,7 @@ export function Targets() {
                   <td class="endpoint"><a href={t.scrapeUrl}>{t.scrapeUrl}</a></td>
                   <td><span class={`state ${t.health}`}>{t.health.toUpperCase()}</span></td>
                   <td class="labels">
-                    {Object.entries(t.labels).map(([k, v]) => (
-                      <span class="label">{k}="{v}"</span>
-                    ))}
+                    <LabelList labels={t.labels} />
                   </td>
                   <td>{ago(t.lastScrape)}</td>
                   <td class="num">{(t.lastScrapeDuration * 1000).toFixed(1)} ms</td>

@@ -13,25 +13,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::parse_matcher;
-use crate::notify::Service;
+use crate::notify::{Service, lock, now_ms};
 use crate::silence::{Silence, SilenceMatcher};
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(i64::MAX)
-}
 
 fn bad(message: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!(message.into()))).into_response()
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The routes, over `service`.
@@ -53,62 +39,30 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         .with_state(service)
 }
 
-/// `filter` matchers and the state flags of `GET /api/v2/alerts`.
-#[derive(Debug, Deserialize)]
+/// `filter` matchers and the state flags of `GET /api/v2/alerts` and `/api/v2/silences`.
+#[derive(Debug, Default)]
 struct AlertQuery {
-    #[serde(default)]
-    filter: Vec<String>,
+    filter: Vec<model::Matcher>,
     active: Option<bool>,
     silenced: Option<bool>,
     inhibited: Option<bool>,
     receiver: Option<String>,
 }
 
-/// Reads repeated `filter` parameters, which serde's query parsing does not.
+/// Reads the parameters, `filter` repeated; a filter that is not a matcher is refused.
 fn alert_query(raw: Option<String>) -> Result<AlertQuery, String> {
-    let mut q = AlertQuery {
-        filter: Vec::new(),
-        active: None,
-        silenced: None,
-        inhibited: None,
-        receiver: None,
-    };
-    for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = urlencoding_decode(v);
-        let flag = || v == "true";
-        match k {
-            "filter" => q.filter.push(v.clone()),
-            "active" => q.active = Some(flag()),
-            "silenced" => q.silenced = Some(flag()),
-            "inhibited" => q.inhibited = Some(flag()),
-            "receiver" => q.receiver = Some(v.clone()),
+    let mut q = AlertQuery::default();
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "filter" => q.filter.push(parse_matcher(&v)?),
+            "active" => q.active = Some(v == "true"),
+            "silenced" => q.silenced = Some(v == "true"),
+            "inhibited" => q.inhibited = Some(v == "true"),
+            "receiver" => q.receiver = Some(v.into_owned()),
             _ => {}
         }
     }
     Ok(q)
-}
-
-fn urlencoding_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    out.push(b);
-                    i += 2;
-                } else {
-                    out.push(b'%');
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn list_alerts(
@@ -119,13 +73,6 @@ async fn list_alerts(
         Ok(q) => q,
         Err(e) => return bad(e),
     };
-    let mut filters = Vec::new();
-    for f in &q.filter {
-        match parse_matcher(f) {
-            Ok(m) => filters.push(m),
-            Err(e) => return bad(e),
-        }
-    }
     let now = now_ms();
     let d = lock(&s.dispatcher);
     let list: Vec<Value> = d
@@ -133,7 +80,7 @@ async fn list_alerts(
         .iter()
         .filter(|(_, a)| !a.resolved(now))
         .filter(|(_, a)| {
-            filters
+            q.filter
                 .iter()
                 .all(|m| m.matches(a.labels.get(&m.name).map_or("", String::as_str)))
         })
@@ -192,9 +139,9 @@ async fn list_silences(
     State(s): State<Arc<Service>>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Response {
-    let q = match alert_query(raw) {
-        Ok(q) => q,
-        Err(e) => return bad(e),
+    // A filter that is not a matcher matches no silence.
+    let Ok(q) = alert_query(raw) else {
+        return Json(Vec::<Value>::new()).into_response();
     };
     let now = now_ms();
     let d = lock(&s.dispatcher);
@@ -203,12 +150,10 @@ async fn list_silences(
         .all()
         .iter()
         .filter(|si| {
-            q.filter.iter().all(|f| {
-                parse_matcher(f).is_ok_and(|m| {
-                    si.matchers
-                        .iter()
-                        .any(|sm| sm.name == m.name && m.matches(&sm.value))
-                })
+            q.filter.iter().all(|m| {
+                si.matchers
+                    .iter()
+                    .any(|sm| sm.name == m.name && m.matches(&sm.value))
             })
         })
         .map(|si| si.json(now))

@@ -56,7 +56,8 @@ pub struct NotificationLog {
     entries: Mutex<Vec<LogEntry>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks, taking over a lock a panicking thread left.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -127,7 +128,8 @@ pub struct Service {
     backoff: Vec<Duration>,
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the epoch, now.
+pub(crate) fn now_ms() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -283,6 +285,13 @@ impl Service {
         names.sort();
         names.dedup();
         let global = lock(&self.dispatcher).config().global.clone();
+        // Slack's title and PagerDuty's summary unless configured: `[FIRING:2] Down, Lag`.
+        let headline = format!(
+            "[{}:{}] {}",
+            status.to_uppercase(),
+            n.alerts.len(),
+            names.join(", ")
+        );
         let r = &n.receiver;
         let mut jobs: Vec<(&str, String, bool, Payload)> = Vec::new();
         for w in &r.webhook_configs {
@@ -316,14 +325,7 @@ impl Service {
                     )
                 })
                 .collect();
-            let title = s.title.clone().unwrap_or_else(|| {
-                format!(
-                    "[{}:{}] {}",
-                    status.to_uppercase(),
-                    n.alerts.len(),
-                    names.join(", ")
-                )
-            });
+            let title = s.title.clone().unwrap_or_else(|| headline.clone());
             let body = json!({
                 "channel": s.channel,
                 "username": "Skywatch",
@@ -351,14 +353,7 @@ impl Service {
                 }
                 .into()
             });
-            let summary = p.description.clone().unwrap_or_else(|| {
-                format!(
-                    "[{}:{}] {}",
-                    status.to_uppercase(),
-                    n.alerts.len(),
-                    names.join(", ")
-                )
-            });
+            let summary = p.description.clone().unwrap_or_else(|| headline.clone());
             let body = json!({
                 "routing_key": p.routing_key.clone().or_else(|| p.service_key.clone()).unwrap_or_default(),
                 "event_action": if firing > 0 { "trigger" } else { "resolve" },

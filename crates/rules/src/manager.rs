@@ -273,10 +273,15 @@ pub fn rfc3339(ms: i64) -> String {
     if ms == 0 {
         return "0001-01-01T00:00:00Z".into();
     }
-    let text = crate::template::humanize_timestamp(ms as f64 / 1000.0);
-    // "2015-06-23 13:19:44.128 +0000 UTC" -> "2015-06-23T13:19:44.128Z"
-    let core = text.trim_end_matches(" +0000 UTC");
-    format!("{}Z", core.replacen(' ', "T", 1))
+    // As Go writes times in JSON: the fraction without trailing zeros.
+    let text = model::format_rfc3339(ms);
+    match text.trim_end_matches('Z').split_once('.') {
+        Some((whole, fraction)) => match fraction.trim_end_matches('0') {
+            "" => format!("{whole}Z"),
+            f => format!("{whole}.{f}Z"),
+        },
+        None => text,
+    }
 }
 
 /// An alert as Prometheus sends it to an Alertmanager.
@@ -346,5 +351,19 @@ async fn run_group<S: Queryable + Appendable + 'static>(
         if let Err(e) = done {
             tracing::error!(error = %e, "a rule group's evaluation panicked; it runs again at its next interval");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_written_as_go_writes_them_in_json() {
+        assert_eq!(
+            super::rfc3339(1_435_065_584_128),
+            "2015-06-23T13:19:44.128Z"
+        );
+        assert_eq!(super::rfc3339(1_435_065_584_500), "2015-06-23T13:19:44.5Z");
+        assert_eq!(super::rfc3339(1_435_065_584_000), "2015-06-23T13:19:44Z");
+        assert_eq!(super::rfc3339(0), "0001-01-01T00:00:00Z");
     }
 }

@@ -1117,33 +1117,42 @@ fn title(s: &str) -> String {
     out
 }
 
+/// SI prefixes up from 1 and down from 1.
+const SI_UP: [&str; 8] = ["k", "M", "G", "T", "P", "E", "Z", "Y"];
+const SI_DOWN: [&str; 8] = ["m", "u", "n", "p", "f", "a", "z", "y"];
+
+/// `v` with four significant digits and the prefix that brings it within `[1, base)`:
+/// divided by `base` per prefix of `up` while at least `base`, or multiplied per prefix
+/// of `down` while under 1.
+fn prefixed(v: f64, base: f64, up: &[&str], down: &[&str]) -> String {
+    let mut x = v;
+    let mut prefix = "";
+    if x.abs() >= 1.0 {
+        for p in up {
+            if x.abs() < base {
+                break;
+            }
+            prefix = p;
+            x /= base;
+        }
+    } else {
+        for p in down {
+            if x.abs() >= 1.0 {
+                break;
+            }
+            prefix = p;
+            x *= base;
+        }
+    }
+    format!("{}{prefix}", go_g(x, 4))
+}
+
 /// Prometheus's `humanize`: SI prefixes, four significant digits.
 pub fn humanize(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return go_g(v, 4);
     }
-    if v.abs() >= 1.0 {
-        let mut x = v;
-        let mut prefix = "";
-        for p in ["k", "M", "G", "T", "P", "E", "Z", "Y"] {
-            if x.abs() < 1000.0 {
-                break;
-            }
-            prefix = p;
-            x /= 1000.0;
-        }
-        return format!("{}{prefix}", go_g(x, 4));
-    }
-    let mut x = v;
-    let mut prefix = "";
-    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-        if x.abs() >= 1.0 {
-            break;
-        }
-        prefix = p;
-        x *= 1000.0;
-    }
-    format!("{}{prefix}", go_g(x, 4))
+    prefixed(v, 1000.0, &SI_UP, &SI_DOWN)
 }
 
 /// Prometheus's `humanize1024`: binary prefixes, four significant digits.
@@ -1151,16 +1160,12 @@ pub fn humanize1024(v: f64) -> String {
     if v.abs() <= 1.0 || !v.is_finite() {
         return go_g(v, 4);
     }
-    let mut x = v;
-    let mut prefix = "";
-    for p in ["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"] {
-        if x.abs() < 1024.0 {
-            break;
-        }
-        prefix = p;
-        x /= 1024.0;
-    }
-    format!("{}{prefix}", go_g(x, 4))
+    prefixed(
+        v,
+        1024.0,
+        &["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"],
+        &[],
+    )
 }
 
 /// Prometheus's `humanizeDuration` of seconds: `1d 2h 3m 4s`, `1.5s`, `250ms`.
@@ -1191,16 +1196,7 @@ pub fn humanize_duration(v: f64) -> String {
             format!("{sign}{}s", go_g(a, 4))
         };
     }
-    let mut x = v;
-    let mut prefix = "";
-    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
-        if x.abs() >= 1.0 {
-            break;
-        }
-        prefix = p;
-        x *= 1000.0;
-    }
-    format!("{}{prefix}s", go_g(x, 4))
+    format!("{}s", prefixed(v, 1000.0, &[], &SI_DOWN))
 }
 
 /// A Unix time in seconds as Go's `time.Time` prints it in UTC.
