@@ -447,8 +447,8 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 /// The `match[]` selectors of a request, each a list of matchers.
 fn selectors(p: &Params) -> Result<Vec<Vec<model::Matcher>>, ApiError> {
     p.all("match[]")
-        .map(|m| match promql::ast::parse(m) {
-            Ok(promql::ast::Expr::Vector(sel)) => Ok(sel.matchers),
+        .map(|m| match &promql::ast::parse(m) {
+            Ok(promql::ast::Expr::Vector(sel)) => Ok(sel.matchers.clone()),
             Ok(_) => Err(ApiError::bad_data(format!(
                 "invalid parameter \"match[]\": {m:?} is not a series selector"
             ))),

@@ -18,7 +18,10 @@ pub use duration::{
     parse_rfc3339,
 };
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
-pub use matcher::{MatchOp, Matcher, MatcherError, matches_all};
+pub use matcher::{
+    MAX_COMPILED_REGEX_BYTES, MAX_REGEX_BYTES, MatchOp, Matcher, MatcherError, anchored_regex,
+    matches_all, shorten,
+};
 
 /// Milliseconds since the Unix epoch, as Prometheus stores time.
 pub type Timestamp = i64;

@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use model::{MatchOp, Matcher};
 use promql_parser::parser as pp;
 
+use crate::limits;
+
 /// A parsed expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -116,26 +118,80 @@ impl Expr {
     /// Every series selector in the expression, range selectors' included, in order.
     pub fn selectors(&self) -> Vec<&Selector> {
         let mut out = Vec::new();
-        self.collect_selectors(&mut out);
+        // Depth first with a stack of its own: a tree may be thousands of levels deep.
+        let mut pending = vec![self];
+        while let Some(e) = pending.pop() {
+            match e {
+                Expr::Vector(selector) | Expr::Matrix { selector, .. } => out.push(selector),
+                other => {
+                    let first = pending.len();
+                    other.for_each_operand(|o| pending.push(o));
+                    pending[first..].reverse();
+                }
+            }
+        }
         out
     }
 
-    fn collect_selectors<'a>(&'a self, out: &mut Vec<&'a Selector>) {
+    /// Calls `f` with each operand of the expression, in the order of the text.
+    pub fn for_each_operand<'a>(&'a self, mut f: impl FnMut(&'a Expr)) {
         match self {
-            Expr::Number(_) | Expr::String(_) => {}
-            Expr::Vector(selector) | Expr::Matrix { selector, .. } => out.push(selector),
-            Expr::Subquery { expr, .. } | Expr::Negate(expr) => expr.collect_selectors(out),
+            Expr::Number(_) | Expr::String(_) | Expr::Vector(_) | Expr::Matrix { .. } => {}
+            Expr::Subquery { expr, .. } | Expr::Negate(expr) => f(expr),
             Expr::Binary { lhs, rhs, .. } => {
-                lhs.collect_selectors(out);
-                rhs.collect_selectors(out);
+                f(lhs);
+                f(rhs);
             }
             Expr::Aggregate { expr, param, .. } => {
                 if let Some(p) = param {
-                    p.collect_selectors(out);
+                    f(p);
                 }
-                expr.collect_selectors(out);
+                f(expr);
             }
-            Expr::Call { args, .. } => args.iter().for_each(|a| a.collect_selectors(out)),
+            Expr::Call { args, .. } => args.iter().for_each(f),
+        }
+    }
+
+    /// Moves every operand that has operands of its own into `out`, leaving a number in
+    /// its place.
+    fn detach_deep_operands(&mut self, out: &mut Vec<Expr>) {
+        let mut detach = |e: &mut Expr| {
+            if !e.is_leaf() {
+                out.push(std::mem::replace(e, Expr::Number(0.0)));
+            }
+        };
+        match self {
+            Expr::Number(_) | Expr::String(_) | Expr::Vector(_) | Expr::Matrix { .. } => {}
+            Expr::Subquery { expr, .. } | Expr::Negate(expr) => detach(expr),
+            Expr::Binary { lhs, rhs, .. } => {
+                detach(lhs);
+                detach(rhs);
+            }
+            Expr::Aggregate { expr, param, .. } => {
+                if let Some(p) = param {
+                    detach(p);
+                }
+                detach(expr);
+            }
+            Expr::Call { args, .. } => args.iter_mut().for_each(detach),
+        }
+    }
+
+    fn is_leaf(&self) -> bool {
+        let mut leaf = true;
+        self.for_each_operand(|_| leaf = false);
+        leaf
+    }
+}
+
+/// Drops the tree without recursing once per level, as the drop the compiler writes would:
+/// a chain of 20,000 operators would overflow a worker thread's stack.
+impl Drop for Expr {
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        self.detach_deep_operands(&mut pending);
+        while let Some(mut e) = pending.pop() {
+            e.detach_deep_operands(&mut pending);
         }
     }
 }
@@ -300,16 +356,42 @@ pub struct ParseError(pub String);
 
 /// Formats a query the way Prometheus's `format_query` does.
 pub fn format(query: &str) -> Result<String, ParseError> {
-    pp::parse(query)
-        .map(|e| e.prettify())
-        .map_err(|e| ParseError(format!("parse error: {e}")))
+    let depth = limits::format_depth_bound(query)?;
+    limits::on_stack(depth, || pp_parse(query).map(|e| e.prettify()))
 }
 
-/// Parses a PromQL expression.
+/// Parses a PromQL expression: an error if it does not parse, or if it is deeper or its
+/// regular expressions longer than the [`limits`](crate::limits) allow.
 pub fn parse(query: &str) -> Result<Expr, ParseError> {
-    let expr = pp::parse(query)
-        .map_err(|e| ParseError(format!("parse error: {}", prometheus_wording(&e))))?;
-    convert(&expr, &mut CallSites::scan(query))
+    let depth = limits::depth_bound(query)?;
+    limits::on_stack(depth, || {
+        let expr = pp_parse(query)?;
+        convert(&expr, &mut CallSites::scan(query))
+    })
+}
+
+/// promql-parser's tree of `query`. It panics on some input (a duration of 1e300 seconds,
+/// found by fuzzing): a panic is a parse error with its message, not a failed request or
+/// a rule manager gone.
+fn pp_parse(query: &str) -> Result<pp::Expr, ParseError> {
+    match std::panic::catch_unwind(|| pp::parse(query)) {
+        Ok(parsed) => parsed.map_err(|e| parse_error(&e)),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the parser failed".to_owned());
+            Err(parse_error(&message))
+        }
+    }
+}
+
+/// promql-parser's message as a parse error, shortened if it quotes a long input whole
+/// (a regex it could not compile, say).
+fn parse_error(message: &str) -> ParseError {
+    let message = prometheus_wording(message);
+    ParseError(format!("parse error: {}", model::shorten(&message)))
 }
 
 /// The calls and aggregations of a query's text, by lower-cased name, each a queue of their
@@ -322,12 +404,16 @@ struct CallSites(HashMap<String, VecDeque<Pos>>);
 impl CallSites {
     fn scan(text: &str) -> Self {
         let b = text.as_bytes();
+        let newlines: Vec<usize> = memchr_all(b, b'\n');
         let line_col = |i: usize| {
-            let before = &text[..i];
-            let line = before.matches('\n').count() + 1;
-            let col = i - before.rfind('\n').map_or(0, |n| n + 1) + 1;
-            LineCol { line, col }
+            let line = newlines.partition_point(|&n| n < i);
+            let col = i - line.checked_sub(1).map_or(0, |l| newlines[l] + 1) + 1;
+            LineCol {
+                line: line + 1,
+                col,
+            }
         };
+        let brackets = Brackets::scan(b);
         let mut sites: HashMap<String, VecDeque<Pos>> = HashMap::new();
         let mut i = 0;
         let mut after_at = false;
@@ -339,10 +425,7 @@ impl CallSites {
                 continue;
             }
             if c == b'#' {
-                i = b[i..]
-                    .iter()
-                    .position(|&c| c == b'\n')
-                    .map_or(b.len(), |n| i + n);
+                i = skip_comment(b, i);
                 continue;
             }
             if c.is_ascii_alphabetic() || c == b'_' {
@@ -352,8 +435,11 @@ impl CallSites {
                     i += 1;
                 }
                 // `@ start()` and `@ end()` are modifiers, not calls.
-                if !after_at && let Some(open) = call_paren(b, i) {
-                    let args = argument_starts(b, open).into_iter().map(line_col).collect();
+                if !after_at && let Some(open) = call_paren(b, i, &brackets) {
+                    let args = argument_starts(b, open, &brackets)
+                        .into_iter()
+                        .map(line_col)
+                        .collect();
                     sites
                         .entry(text[start..i].to_ascii_lowercase())
                         .or_default()
@@ -382,8 +468,16 @@ impl CallSites {
     }
 }
 
+/// The index of the end of the line of the comment starting at `i`.
+pub(crate) fn skip_comment(b: &[u8], i: usize) -> usize {
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |n| i + n)
+}
+
 /// The index after the string literal starting at `i`.
-fn skip_string(b: &[u8], i: usize) -> usize {
+pub(crate) fn skip_string(b: &[u8], i: usize) -> usize {
     let quote = b[i];
     let mut j = i + 1;
     while j < b.len() && b[j] != quote {
@@ -404,7 +498,7 @@ fn skip_space(b: &[u8], mut i: usize) -> usize {
 
 /// The index of the `(` that opens the arguments of the identifier ending at `i`, skipping
 /// an aggregation's `by (...)` or `without (...)`; `None` if it is not a call.
-fn call_paren(b: &[u8], i: usize) -> Option<usize> {
+fn call_paren(b: &[u8], i: usize, brackets: &Brackets) -> Option<usize> {
     let mut j = skip_space(b, i);
     for keyword in [&b"by"[..], &b"without"[..]] {
         let end = j + keyword.len();
@@ -417,48 +511,75 @@ fn call_paren(b: &[u8], i: usize) -> Option<usize> {
             if b.get(open) != Some(&b'(') {
                 return None;
             }
-            j = skip_space(b, matching_close(b, open, |_| {})? + 1);
+            j = skip_space(b, brackets.0.get(&open)?.close + 1);
             break;
         }
     }
     (b.get(j) == Some(&b'(')).then_some(j)
 }
 
-/// The index of the bracket closing the one at `open`, calling `on_comma` with the index
-/// of each comma directly inside it; strings are skipped.
-fn matching_close(b: &[u8], open: usize, mut on_comma: impl FnMut(usize)) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut i = open;
-    while i < b.len() {
-        match b[i] {
-            b'"' | b'\'' | b'`' => {
-                i = skip_string(b, i);
-                continue;
-            }
-            b'(' | b'[' | b'{' => depth += 1,
-            b')' | b']' | b'}' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            b',' if depth == 1 => on_comma(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
 /// Where each argument of the call whose `(` is at `open` starts.
-fn argument_starts(b: &[u8], open: usize) -> Vec<usize> {
+fn argument_starts(b: &[u8], open: usize, brackets: &Brackets) -> Vec<usize> {
     let first = skip_space(b, open + 1);
     if b.get(first).is_none_or(|&c| c == b')') {
         return Vec::new();
     }
-    let mut starts = vec![first];
-    matching_close(b, open, |comma| starts.push(skip_space(b, comma + 1)));
-    starts
+    let commas = brackets.0.get(&open).map_or(&[][..], |o| &o.commas);
+    std::iter::once(first)
+        .chain(commas.iter().map(|&comma| skip_space(b, comma + 1)))
+        .collect()
+}
+
+/// Every closed bracket of a query's text by the index of its opening one, with the commas
+/// directly inside it: found in one pass, so that a query of many nested calls is scanned
+/// in time linear in its length.
+struct Brackets(HashMap<usize, Bracket>);
+
+struct Bracket {
+    close: usize,
+    commas: Vec<usize>,
+}
+
+impl Brackets {
+    fn scan(b: &[u8]) -> Self {
+        let mut closed = HashMap::new();
+        let mut open: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'"' | b'\'' | b'`' => {
+                    i = skip_string(b, i);
+                    continue;
+                }
+                b'#' => {
+                    i = skip_comment(b, i);
+                    continue;
+                }
+                b'(' | b'[' | b'{' => open.push((i, Vec::new())),
+                b')' | b']' | b'}' => {
+                    if let Some((at, commas)) = open.pop() {
+                        closed.insert(at, Bracket { close: i, commas });
+                    }
+                }
+                b',' => {
+                    if let Some((_, commas)) = open.last_mut() {
+                        commas.push(i);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        Self(closed)
+    }
+}
+
+/// The indexes of every `byte` in `b`.
+fn memchr_all(b: &[u8], byte: u8) -> Vec<usize> {
+    b.iter()
+        .enumerate()
+        .filter_map(|(i, &c)| (c == byte).then_some(i))
+        .collect()
 }
 
 /// A promql-parser message worded as Prometheus words it, where they differ.
@@ -574,6 +695,10 @@ fn labels_of(l: &promql_parser::label::Labels) -> Vec<String> {
 }
 
 fn convert(e: &pp::Expr, sites: &mut CallSites) -> Result<Expr, ParseError> {
+    limits::grow(|| convert_node(e, sites))
+}
+
+fn convert_node(e: &pp::Expr, sites: &mut CallSites) -> Result<Expr, ParseError> {
     Ok(match e {
         pp::Expr::NumberLiteral(n) => Expr::Number(n.val),
         pp::Expr::StringLiteral(s) => Expr::String(s.val.clone()),
@@ -696,10 +821,11 @@ mod tests {
             .unwrap();
         let Expr::Aggregate {
             op, grouping, expr, ..
-        } = e
+        } = &e
         else {
             panic!("{e:?}")
         };
+        let (op, grouping) = (*op, grouping.clone());
         assert_eq!(
             (op, grouping),
             (
@@ -710,7 +836,7 @@ mod tests {
                 }
             )
         );
-        let Expr::Call { func, args, .. } = *expr else {
+        let Expr::Call { func, args, .. } = &**expr else {
             panic!()
         };
         assert_eq!(func, "rate");
@@ -729,13 +855,13 @@ mod tests {
             op,
             matching: Some(m),
             ..
-        } = e
+        } = &e
         else {
             panic!()
         };
-        assert_eq!(op, BinOp::Div);
+        assert_eq!(*op, BinOp::Div);
         assert_eq!(
-            (m.card, m.on, m.labels, m.include),
+            (m.card, m.on, m.labels.clone(), m.include.clone()),
             (
                 Cardinality::ManyToOne,
                 true,
@@ -745,7 +871,9 @@ mod tests {
         );
 
         let e = parse("max_over_time((x - x offset -1h)[1h:5m] @ 100)").unwrap();
-        let Expr::Call { args, .. } = e else { panic!() };
+        let Expr::Call { args, .. } = &e else {
+            panic!()
+        };
         let Expr::Subquery {
             range, step, at, ..
         } = &args[0]
@@ -845,29 +973,29 @@ mod tests {
     #[test]
     fn positions_are_found_past_strings_groupings_and_at_modifiers() {
         let text = r#"sum by (job) (rate(x{a="rate(y)"}[5m] @ start())) / on() count(abs(z))"#;
-        let Expr::Binary { lhs, rhs, .. } = parse(text).unwrap() else {
+        let e = parse(text).unwrap();
+        let Expr::Binary { lhs, rhs, .. } = &e else {
             panic!()
         };
-        let Expr::Aggregate { expr, pos, .. } = *lhs else {
+        let Expr::Aggregate { expr, pos, .. } = &**lhs else {
             panic!()
         };
         assert_eq!(pos.at, LineCol { line: 1, col: 1 });
         assert_eq!(pos.args, [LineCol { line: 1, col: 15 }]);
-        let Expr::Call { pos, .. } = *expr else {
+        let Expr::Call { pos, .. } = &**expr else {
             panic!()
         };
         assert_eq!((pos.at.col, pos.arg(0).col), (15, 20));
-        let Expr::Aggregate { expr, pos, .. } = *rhs else {
+        let Expr::Aggregate { expr, pos, .. } = &**rhs else {
             panic!()
         };
         assert_eq!(pos.at.col, 58);
-        let Expr::Call { pos, .. } = *expr else {
+        let Expr::Call { pos, .. } = &**expr else {
             panic!()
         };
         assert_eq!(pos.at.col, 64);
-        let Expr::Call { pos, .. } = parse("histogram_quantile(\n  0.9,\n  x)").unwrap() else {
-            panic!()
-        };
+        let e = parse("histogram_quantile(\n  0.9,\n  x)").unwrap();
+        let Expr::Call { pos, .. } = &e else { panic!() };
         assert_eq!(pos.arg(1), LineCol { line: 3, col: 3 });
     }
 

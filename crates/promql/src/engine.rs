@@ -352,7 +352,13 @@ impl Query<'_> {
         }
     }
 
+    /// Evaluates `expr`. Every recursion of evaluation passes through here, so growing the
+    /// stack here lets any depth of expression run on any thread (see `limits`).
     fn eval(&mut self, expr: &Expr, steps: Steps) -> Result<Stepped, EvalError> {
+        crate::limits::grow(|| self.eval_node(expr, steps))
+    }
+
+    fn eval_node(&mut self, expr: &Expr, steps: Steps) -> Result<Stepped, EvalError> {
         self.check_deadline()?;
         match expr {
             Expr::Number(v) => Ok(Stepped::Scalar(vec![*v; steps.len()])),

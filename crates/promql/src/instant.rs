@@ -374,9 +374,10 @@ pub(crate) fn eval(
                 string_arg(Some(src), func)?,
                 string_arg(Some(regex), func)?,
             );
-            let re = regex::Regex::new(&format!("^(?s:{regex})$")).map_err(|e| {
+            let re = model::anchored_regex(&regex).map_err(|e| {
                 EvalError::BadData(format!(
-                    "invalid regular expression in label_replace(): {regex}: {e}"
+                    "invalid regular expression in label_replace(): {}: {e}",
+                    model::shorten(&regex)
                 ))
             })?;
             if !is_label_name(&dst) {

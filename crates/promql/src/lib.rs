@@ -12,5 +12,6 @@ mod binary;
 pub mod engine;
 mod functions;
 mod instant;
+pub mod limits;
 pub mod promqltest;
 pub mod runner;

@@ -435,9 +435,22 @@ const FUNCTIONS: &[&str] = &[
     "js",
 ];
 
+/// How deep parentheses and `if`, `range` and `with` blocks may nest in a template. Parsing
+/// and running a template recurse once per level, on whatever thread evaluates the rule; no
+/// real template comes near this, and a template from outside cannot overflow the stack.
+pub const MAX_TEMPLATE_DEPTH: usize = 100;
+
+fn too_deep<T>() -> Result<T, TemplateError> {
+    err(format!(
+        "the template nests parentheses and if, range or with blocks more than {MAX_TEMPLATE_DEPTH} levels deep, the limit"
+    ))
+}
+
 struct Parser {
     toks: Vec<Tok>,
     at: usize,
+    /// How many parentheses the parser is inside.
+    depth: usize,
 }
 
 impl Parser {
@@ -516,7 +529,12 @@ impl Parser {
                 _ => return err(format!("function {name:?} not defined")),
             },
             Tok::Open => {
+                if self.depth == MAX_TEMPLATE_DEPTH {
+                    return too_deep();
+                }
+                self.depth += 1;
                 let inner = self.pipeline()?;
+                self.depth -= 1;
                 if self.peek() != Some(&Tok::Close) {
                     return err("a parenthesis is not closed");
                 }
@@ -540,6 +558,7 @@ fn parse_pipeline(text: &str) -> Result<Pipeline, TemplateError> {
     let mut p = Parser {
         toks: lex(text)?,
         at: 0,
+        depth: 0,
     };
     let pipe = p.pipeline()?;
     if p.at != p.toks.len() {
@@ -601,9 +620,14 @@ enum Stop {
     Else(Option<String>),
 }
 
+/// The nodes up to the end of the block `depth` levels deep, or of the text.
 fn nodes(
     pieces: &mut std::iter::Peekable<std::vec::IntoIter<Piece>>,
+    depth: usize,
 ) -> Result<(Vec<Node>, Stop), TemplateError> {
+    if depth > MAX_TEMPLATE_DEPTH {
+        return too_deep();
+    }
     let mut out = Vec::new();
     while let Some(piece) = pieces.next() {
         let action = match piece {
@@ -625,13 +649,13 @@ fn nodes(
                 let mut branches = Vec::new();
                 let mut cond = parse_pipeline(rest)?;
                 let otherwise = loop {
-                    let (body, end) = nodes(pieces)?;
+                    let (body, end) = nodes(pieces, depth + 1)?;
                     branches.push((cond, body));
                     match end {
                         Stop::End => break Vec::new(),
                         Stop::Eof => return err("an if has no end"),
                         Stop::Else(None) => {
-                            let (body, end) = nodes(pieces)?;
+                            let (body, end) = nodes(pieces, depth + 1)?;
                             if !matches!(end, Stop::End) {
                                 return err("an if's else has no end");
                             }
@@ -652,13 +676,13 @@ fn nodes(
             }
             "range" | "with" => {
                 let pipe = parse_pipeline(rest)?;
-                let (body, end) = nodes(pieces)?;
+                let (body, end) = nodes(pieces, depth + 1)?;
                 let otherwise = match end {
                     Stop::End => Vec::new(),
                     Stop::Eof => return err(format!("a {word} has no end")),
                     Stop::Else(Some(_)) => return err(format!("a {word}'s else takes nothing")),
                     Stop::Else(None) => {
-                        let (o, end) = nodes(pieces)?;
+                        let (o, end) = nodes(pieces, depth + 1)?;
                         if !matches!(end, Stop::End) {
                             return err(format!("a {word}'s else has no end"));
                         }
@@ -1334,7 +1358,7 @@ impl Template {
     /// Parses `text`.
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
         let mut it = pieces(text)?.into_iter().peekable();
-        let (nodes, end) = nodes(&mut it)?;
+        let (nodes, end) = nodes(&mut it, 0)?;
         match end {
             Stop::Eof => Ok(Self { nodes }),
             Stop::End => err("an end without an if, range or with"),
@@ -1430,6 +1454,32 @@ mod tests {
                 ]),
                 _ => Ok(Vec::new()),
             }
+        }
+    }
+
+    // Issue 21: no template text can overflow the stack of the thread that runs it.
+    #[test]
+    fn nesting_deeper_than_the_limit_is_an_error_and_within_it_runs() {
+        let n = MAX_TEMPLATE_DEPTH;
+        let parens = format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(run(&parens, 0.0), "1");
+        let ifs = format!("{}x{}", "{{ if true }}".repeat(n), "{{ end }}".repeat(n));
+        assert_eq!(run(&ifs, 0.0), "x");
+        for deep in [
+            format!("{{{{ {}1{} }}}}", "(".repeat(100_000), ")".repeat(100_000)),
+            format!(
+                "{}{}",
+                "{{ if true }}".repeat(100_000),
+                "{{ end }}".repeat(100_000)
+            ),
+            format!(
+                "{}{}",
+                "{{ with 1 }}".repeat(n + 1),
+                "{{ end }}".repeat(n + 1)
+            ),
+        ] {
+            let e = Template::parse(&deep).unwrap_err().to_string();
+            assert!(e.contains("more than 100 levels deep, the limit"), "{e}");
         }
     }
 

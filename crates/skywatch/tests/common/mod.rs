@@ -25,6 +25,16 @@ pub(crate) fn start_skywatch(db: &Path) -> (Killed, String) {
 
 /// As [`start_skywatch`], with more arguments.
 pub(crate) fn start_skywatch_with(db: &Path, args: &[&std::ffi::OsStr]) -> (Killed, String) {
+    // Dropping the log leaves its thread draining the lines.
+    let (child, addr, _log) = start_skywatch_logged(db, args);
+    (child, addr)
+}
+
+/// As [`start_skywatch_with`], with the server's later log lines (JSON) for the test to read.
+pub(crate) fn start_skywatch_logged(
+    db: &Path,
+    args: &[&std::ffi::OsStr],
+) -> (Killed, String, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_skywatch"))
         .args(["up", "--listen", "127.0.0.1:0", "--data"])
         .arg(db)
@@ -45,8 +55,14 @@ pub(crate) fn start_skywatch_with(db: &Path, args: &[&std::ffi::OsStr]) -> (Kill
             break json["addr"].as_str().unwrap().to_owned();
         }
     };
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    let (send, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            // The test may have stopped reading; the lines are still drained.
+            let _ = send.send(line);
+        }
+    });
+    (child, addr, log)
 }
 
 /// GETs `path` from the server at `addr` and parses the JSON answer.
