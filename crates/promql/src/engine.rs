@@ -227,7 +227,9 @@ impl Steps {
         if self.end < self.start {
             0
         } else {
-            ((self.end - self.start) / self.step) as usize + 1
+            // In i128: the times come from the query, and may be anywhere in i64's range.
+            let n = (i128::from(self.end) - i128::from(self.start)) / i128::from(self.step.max(1));
+            usize::try_from(n).map_or(usize::MAX, |n| n.saturating_add(1))
         }
     }
 
@@ -333,7 +335,8 @@ fn read_time(t: Timestamp, offset: i64, at: Option<At>, query: Steps) -> Timesta
         Some(At::End) => query.end,
         Some(At::Time(t0)) => t0,
     };
-    base - offset
+    // Saturating: `@` and `offset` may take any time a query can write.
+    base.saturating_sub(offset)
 }
 
 impl Query<'_> {
@@ -355,6 +358,11 @@ impl Query<'_> {
     /// Evaluates `expr`. Every recursion of evaluation passes through here, so growing the
     /// stack here lets any depth of expression run on any thread (see `limits`).
     fn eval(&mut self, expr: &Expr, steps: Steps) -> Result<Stepped, EvalError> {
+        // A node holds a value per step: a subquery of a long range at a fine step (say
+        // `[10y:1ms]`) would ask for more than memory holds, so it counts as samples first.
+        if steps.len() > self.options.max_samples {
+            return Err(EvalError::TooManySamples);
+        }
         crate::limits::grow(|| self.eval_node(expr, steps))
     }
 
@@ -573,7 +581,7 @@ impl Query<'_> {
                 // The newest sample in (at - lookback, at].
                 let i = samples.partition_point(|s| s.t <= at);
                 if let Some(i) = i.checked_sub(1)
-                    && samples[i].t > at - lookback
+                    && samples[i].t > at.saturating_sub(lookback)
                     && !is_stale_nan(samples[i].v)
                 {
                     let v = match value {
@@ -800,10 +808,10 @@ impl Query<'_> {
                 let (lo, hi) = (first.min(last), first.max(last));
                 // The inner steps are multiples of the subquery step, from the first one after
                 // the earliest window's start.
-                let window_start = lo - range;
+                let window_start = lo.saturating_sub(*range);
                 let mut start = sub_step * (window_start / sub_step);
                 if start <= window_start {
-                    start += sub_step;
+                    start = start.saturating_add(sub_step);
                 }
                 let inner = Steps {
                     start,
@@ -952,7 +960,7 @@ impl SeriesWindows {
             .times()
             .map(|t| {
                 let end = end_of(t);
-                let lo = samples.partition_point(|s| s.t <= end - range);
+                let lo = samples.partition_point(|s| s.t <= end.saturating_sub(range));
                 let hi = samples.partition_point(|s| s.t <= end).max(lo);
                 (t, end, lo, hi)
             })

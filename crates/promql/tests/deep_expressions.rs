@@ -185,3 +185,24 @@ fn a_duration_too_large_for_the_parser_is_a_parse_error() {
         assert!(format(q).is_err(), "{q}");
     }
 }
+
+// Found by the fuzz target: `@` a time past i64's milliseconds overflowed `@ t - offset`.
+#[test]
+fn times_at_the_ends_of_the_range_do_not_overflow() {
+    for q in [
+        "((x - x offset -4h)[1h:5m] @ 1777777777777777777777777777777777777777777777777777777)",
+        "max_over_time(x[5m] @ -1777777777777777777777777777777777777 offset 1h)",
+        "x offset -200y",
+    ] {
+        // An answer (empty: no sample is there) or an error, not a panic.
+        let _ = instant(q);
+    }
+}
+
+// A subquery of a long range at a fine step asked for a value per step up front: 10 years
+// at 1 ms is 3e11 steps, an allocation that aborts the process.
+#[test]
+fn a_subquery_with_more_steps_than_samples_allowed_is_refused() {
+    let e = instant("max_over_time(vector(1)[10y:1ms])").unwrap_err();
+    assert!(e.contains("too many samples"), "{e}");
+}
