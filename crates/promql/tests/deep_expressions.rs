@@ -162,9 +162,9 @@ fn a_long_regex_is_a_parse_error_that_does_not_repeat_it() {
 }
 
 #[test]
-fn many_nested_calls_are_scanned_in_linear_time() {
-    // The call-site scan once searched each call's closing bracket from its opening one:
-    // quadratic in the depth. 19,998 nested calls took minutes; now milliseconds.
+fn positions_are_found_in_many_nested_calls_on_lines_of_their_own() {
+    // The call-site scan once searched each call's closing bracket from its opening one,
+    // and counted lines from the start of the text for each call: quadratic in the depth.
     let n = MAX_DEPTH - 2;
     let q = format!("{}x{}", "abs(\n".repeat(n), ")".repeat(n));
     on_worker_stack(|| {
