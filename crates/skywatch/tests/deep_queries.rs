@@ -93,6 +93,21 @@ fn chain(n: usize) -> String {
     vec!["1"; n].join("+")
 }
 
+/// Runs `skywatch check KIND PATH`: its exit code and all it printed.
+fn check(kind: &str, path: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_skywatch"))
+        .args(["check", kind])
+        .arg(path)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), all)
+}
+
 fn rule_file(expr: &str) -> String {
     format!(
         "groups:\n  - name: deep\n    interval: 200ms\n    rules:\n      - record: deep:sum\n        expr: '{expr}'\n"
@@ -227,34 +242,17 @@ fn deep_queries_get_an_answer_or_a_400_and_the_server_keeps_serving() {
     assert_eq!(body["data"]["result"][0]["value"][1], "10000", "{body}");
 
     // The checks say the same.
-    let bin = env!("CARGO_BIN_EXE_skywatch");
-    let out = Command::new(bin)
-        .args(["check", "rules"])
-        .arg(&rules)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        format!("{stdout}{stderr}").contains("more than the limit of 20000"),
-        "{stdout}{stderr}"
-    );
-    let out = Command::new(bin)
-        .args(["check", "dashboards"])
-        .arg(&dashboards)
-        .output()
-        .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success());
-    assert!(
-        all.contains("deep.json") && all.contains("more than the limit of 20000"),
-        "{all}"
-    );
+    for (kind, path, named) in [
+        ("rules", &rules, "deep.rules.yml"),
+        ("dashboards", &dashboards, "deep.json"),
+    ] {
+        let (code, all) = check(kind, path);
+        assert_eq!(code, Some(1), "check {kind}: {all}");
+        assert!(
+            all.contains(named) && all.contains("more than the limit of 20000"),
+            "check {kind}: {all}"
+        );
+    }
     drop(server);
 }
 
@@ -283,18 +281,9 @@ fn deeply_nested_files_are_errors_not_crashes() {
         ("dashboards", &dashboards, "deep.json"),
         ("alertmanager", &alertmanager, "alertmanager.yml"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_skywatch"))
-            .args(["check", kind])
-            .arg(file)
-            .output()
-            .unwrap();
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (code, all) = check(kind, file);
         // An exit code, not a signal, and the file named.
-        assert_eq!(out.status.code(), Some(1), "check {kind}: {all}");
+        assert_eq!(code, Some(1), "check {kind}: {all}");
         assert!(all.contains(named), "check {kind}: {all}");
     }
 }
