@@ -67,6 +67,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "the data model is pure data at the bottom of the graph",
     },
     Rule {
+        krate: "yaml",
+        forbidden: &["*"],
+        allowed: &[],
+        why: "reading YAML as Go does is a format concern below every crate that reads files",
+    },
+    Rule {
         krate: "ui",
         forbidden: &["*"],
         allowed: &[],

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use model::{MatchOp, Matcher};
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+use yaml::Spanned;
 
 /// Why a configuration cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -422,7 +422,7 @@ impl Config {
             file: file.to_owned(),
             message,
         };
-        let config: Config = serde_saphyr::from_str(text).map_err(|e| error(e.to_string()))?;
+        let config: Config = yaml::from_str(text).map_err(|e| error(e.to_string()))?;
         config.validate().map_err(error)?;
         Ok(config)
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+use yaml::Spanned;
 
 use crate::template::Template;
 
@@ -209,7 +209,7 @@ impl RuleFile {
                 groups: Vec::new(),
             });
         }
-        let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| fail(vec![e.to_string()]))?;
+        let raw: RawFile = yaml::from_str(text).map_err(|e| fail(vec![e.to_string()]))?;
         let mut problems = Vec::new();
         let mut groups = Vec::new();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();

@@ -138,7 +138,7 @@ pub fn run_file(path: &Path) -> Outcome {
 
 /// Runs the unit tests in `text`, whose rule files are relative to `dir`.
 pub fn run(text: &str, dir: &Path) -> Vec<String> {
-    let tests: TestFile = match serde_saphyr::from_str(text) {
+    let tests: TestFile = match yaml::from_str(text) {
         Ok(t) => t,
         Err(e) => return vec![e.to_string()],
     };

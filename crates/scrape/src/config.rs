@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+use yaml::Spanned;
 
 use crate::relabel::RelabelConfig;
 
@@ -205,8 +205,8 @@ impl ScrapeConfig {
         Self {
             job_name: Spanned {
                 value: name.to_owned(),
-                referenced: serde_saphyr::Location::UNKNOWN,
-                defined: serde_saphyr::Location::UNKNOWN,
+                referenced: yaml::Location::UNKNOWN,
+                defined: yaml::Location::UNKNOWN,
             },
             scrape_interval: interval,
             scrape_timeout: None,
@@ -447,7 +447,7 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let config: Config = serde_saphyr::from_str(text).map_err(|e| error(e.to_string()))?;
+        let config: Config = yaml::from_str(text).map_err(|e| error(e.to_string()))?;
         config.validate().map_err(error)?;
         Ok(config)
     }
@@ -709,6 +709,19 @@ skywatch:
                 .starts_with("line 2: job \"a\": no/such/ca.pem: cannot read"),
             "{tls}"
         );
+    }
+
+    #[test]
+    fn lists_and_maps_holding_only_comments_are_empty_as_for_prometheus() {
+        // The shape of the prometheus.yml Debian installs: a `rule_files:` whose entries
+        // are all commented out is a YAML null, which Prometheus reads as no files.
+        let c = Config::parse(
+            "global:\n  external_labels:\nrule_files:\n  # - \"first_rules.yml\"\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['localhost:9100']\n        labels:\n          team:\n",
+            "prometheus.yml",
+        )
+        .unwrap();
+        assert!(c.rule_files.is_empty() && c.global.external_labels.is_empty());
+        assert_eq!(c.scrape_configs[0].static_configs[0].labels["team"], "");
     }
 
     #[test]

@@ -446,7 +446,7 @@ fn glob_match(parts: &[&str], name: &str) -> bool {
 fn parse_groups(path: &Path, text: &str) -> Result<Vec<StaticConfig>, String> {
     let yaml = path.extension().is_some_and(|e| e == "yml" || e == "yaml");
     let groups: Vec<StaticConfig> = if yaml {
-        serde_saphyr::from_str(text).map_err(|e| e.to_string())?
+        yaml::from_str(text).map_err(|e| e.to_string())?
     } else {
         serde_json::from_str(text)
             .map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))?

@@ -271,12 +271,12 @@ mod tests {
     use model::Labels;
 
     fn step(yaml: &str) -> RelabelConfig {
-        serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"))
+        yaml::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"))
     }
 
     fn run(yaml: &str, labels: &[(&str, &str)]) -> Option<Labels> {
         let configs: Vec<RelabelConfig> =
-            serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+            yaml::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
         let mut b = Labels::from_pairs(labels.iter().copied()).builder();
         relabel(&configs, &mut b).then(|| b.build())
     }
@@ -388,7 +388,7 @@ mod tests {
     #[test]
     fn invalid_steps_are_refused_with_prometheus_wording() {
         let err = |yaml: &str| {
-            serde_saphyr::from_str::<RelabelConfig>(yaml)
+            yaml::from_str::<RelabelConfig>(yaml)
                 .unwrap_err()
                 .to_string()
         };

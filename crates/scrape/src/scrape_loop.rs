@@ -800,10 +800,9 @@ mod tests {
 
     #[test]
     fn metric_relabelling_and_limits_apply_before_anything_is_stored() {
-        let relabel: Vec<RelabelConfig> = serde_saphyr::from_str(
-            "- source_labels: [__name__]\n  regex: 'go_.*'\n  action: drop\n",
-        )
-        .unwrap();
+        let relabel: Vec<RelabelConfig> =
+            yaml::from_str("- source_labels: [__name__]\n  regex: 'go_.*'\n  action: drop\n")
+                .unwrap();
         let options = ScrapeOptions {
             metric_relabel: relabel,
             sample_limit: 2,
