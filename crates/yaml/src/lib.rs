@@ -62,13 +62,23 @@ struct GoYaml<T>(T);
 
 impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for GoYaml<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        T::deserialize(Nullable(d)).map(GoYaml)
+        T::deserialize(Nullable::value(d)).map(GoYaml)
     }
 }
 
 /// A deserializer that reads a null as the zero value of what is asked for, and wraps
 /// every deserializer it hands out (elements, entries, variants) the same way.
-struct Nullable<D>(D);
+struct Nullable<D> {
+    de: D,
+    /// Whether this is an entry of a list.
+    entry: bool,
+}
+
+impl<D> Nullable<D> {
+    fn value(de: D) -> Self {
+        Self { de, entry: false }
+    }
+}
 
 /// What was asked for, to give its zero value for a null and ask again otherwise.
 #[derive(Clone, Copy)]
@@ -86,7 +96,7 @@ enum Ask {
 macro_rules! via_option {
     ($($method:ident => $ask:expr),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-            self.0.deserialize_option(OrZero { visitor, ask: $ask })
+            self.de.deserialize_option(OrZero { visitor, ask: $ask, entry: self.entry })
         }
     )*};
 }
@@ -94,7 +104,7 @@ macro_rules! via_option {
 macro_rules! forward {
     ($($method:ident),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-            self.0.$method(Wrap(visitor))
+            self.de.$method(Wrap(visitor))
         }
     )*};
 }
@@ -133,7 +143,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Nullable<D> {
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_option(Wrap(visitor))
+        self.de.deserialize_option(Wrap(visitor))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -145,11 +155,12 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Nullable<D> {
         // The positions serde-saphyr gives a `Spanned` value come from its own
         // deserializers, which answer only this request.
         if matches!(name, "Location" | "Span") {
-            return self.0.deserialize_struct(name, fields, Wrap(visitor));
+            return self.de.deserialize_struct(name, fields, Wrap(visitor));
         }
-        self.0.deserialize_option(OrZero {
+        self.de.deserialize_option(OrZero {
             visitor,
             ask: Ask::Struct(name, fields),
+            entry: self.entry,
         })
     }
 
@@ -158,7 +169,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Nullable<D> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_unit_struct(name, Wrap(visitor))
+        self.de.deserialize_unit_struct(name, Wrap(visitor))
     }
 
     // serde-saphyr's own wrappers (`Spanned`) are newtype structs it recognises by name:
@@ -168,7 +179,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Nullable<D> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_newtype_struct(name, Wrap(visitor))
+        self.de.deserialize_newtype_struct(name, Wrap(visitor))
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(
@@ -176,7 +187,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Nullable<D> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_tuple(len, Wrap(visitor))
+        self.de.deserialize_tuple(len, Wrap(visitor))
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -185,7 +196,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Nullable<D> {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_tuple_struct(name, len, Wrap(visitor))
+        self.de.deserialize_tuple_struct(name, len, Wrap(visitor))
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -194,11 +205,11 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Nullable<D> {
         variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_enum(name, variants, Wrap(visitor))
+        self.de.deserialize_enum(name, variants, Wrap(visitor))
     }
 
     fn is_human_readable(&self) -> bool {
-        self.0.is_human_readable()
+        self.de.is_human_readable()
     }
 }
 
@@ -207,6 +218,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Nullable<D> {
 struct OrZero<V> {
     visitor: V,
     ask: Ask,
+    entry: bool,
 }
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for OrZero<V> {
@@ -217,6 +229,11 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for OrZero<V> {
     }
 
     fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+        if self.entry && matches!(self.ask, Ask::Map | Ask::Struct(..)) {
+            return Err(E::custom(
+                "an empty or null entry in a list; remove the `-` or write the entry under it",
+            ));
+        }
         let v = self.visitor;
         match self.ask {
             Ask::Bool => v.visit_bool(false),
@@ -331,13 +348,13 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
         self.0.visit_none()
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
-        self.0.visit_some(Nullable(d))
+        self.0.visit_some(Nullable::value(d))
     }
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
         self.0.visit_unit()
     }
     fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
-        self.0.visit_newtype_struct(Nullable(d))
+        self.0.visit_newtype_struct(Nullable::value(d))
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
         self.0.visit_seq(WrapSeq(seq))
@@ -350,14 +367,26 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
     }
 }
 
-/// A seed that reads through [`Nullable`].
-struct WrapSeed<S>(S);
+/// A seed that reads through [`Nullable`]: a value, or an entry of a list.
+struct WrapSeed<S> {
+    seed: S,
+    entry: bool,
+}
+
+impl<S> WrapSeed<S> {
+    fn value(seed: S) -> Self {
+        Self { seed, entry: false }
+    }
+}
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for WrapSeed<S> {
     type Value = S::Value;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
-        self.0.deserialize(Nullable(d))
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<S::Value, D::Error> {
+        self.seed.deserialize(Nullable {
+            de,
+            entry: self.entry,
+        })
     }
 }
 
@@ -370,7 +399,7 @@ impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for WrapSeq<A> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, A::Error> {
-        self.0.next_element_seed(WrapSeed(seed))
+        self.0.next_element_seed(WrapSeed { seed, entry: true })
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -387,11 +416,11 @@ impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for WrapMap<A> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
-        self.0.next_key_seed(WrapSeed(seed))
+        self.0.next_key_seed(WrapSeed::value(seed))
     }
 
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
-        self.0.next_value_seed(WrapSeed(seed))
+        self.0.next_value_seed(WrapSeed::value(seed))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -410,7 +439,7 @@ impl<'de, A: de::EnumAccess<'de>> de::EnumAccess<'de> for WrapEnum<A> {
         seed: T,
     ) -> Result<(T::Value, Self::Variant), A::Error> {
         self.0
-            .variant_seed(WrapSeed(seed))
+            .variant_seed(WrapSeed::value(seed))
             .map(|(v, variant)| (v, WrapVariant(variant)))
     }
 }
@@ -425,7 +454,7 @@ impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for WrapVariant<A> {
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
-        self.0.newtype_variant_seed(WrapSeed(seed))
+        self.0.newtype_variant_seed(WrapSeed::value(seed))
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
@@ -539,10 +568,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(wrong.contains('3'), "{wrong}");
-        let missing = from_str::<File>("jobs:\n  -\n").unwrap_err().to_string();
+        let missing = from_str::<File>("jobs:\n  - targets: []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("name"), "{missing}");
+        let null_entry = from_str::<File>("jobs:\n  -\n").unwrap_err().to_string();
         assert!(
-            missing.contains("name"),
-            "a null job still lacks its name: {missing}"
+            null_entry.contains("an empty or null entry in a list"),
+            "{null_entry}"
+        );
+        let strings: Vec<String> = from_str("- a\n-\n").unwrap();
+        assert_eq!(
+            strings,
+            ["a", ""],
+            "a null string entry is the empty string, as in Go"
         );
     }
 }
