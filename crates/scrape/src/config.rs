@@ -31,13 +31,330 @@ pub struct Config {
     /// The scrape jobs.
     #[serde(default)]
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// Files of more scrape jobs (globs, relative to this file), as Prometheus 2.43 added.
+    #[serde(default)]
+    pub scrape_config_files: Vec<String>,
     /// Prometheus's storage settings (accepted; Skywatch's TSDB takes out-of-order samples
     /// within the head's range regardless).
     #[serde(default)]
     pub storage: StorageConfig,
+    /// Where Prometheus would send its own traces (not supported yet: refused if set).
+    #[serde(default)]
+    pub tracing: Option<TracingConfig>,
+    /// Remote write (not supported yet: refused if set).
+    #[serde(default)]
+    pub remote_write: Vec<NotSupported>,
+    /// Remote read (not supported yet: refused if set).
+    #[serde(default)]
+    pub remote_read: Vec<NotSupported>,
     /// Skywatch's own settings.
     #[serde(default)]
     pub skywatch: SkywatchConfig,
+}
+
+/// A section Prometheus reads and Skywatch does not implement yet: read, so that the file
+/// loads as far as the check that names it, and never mistaken for a typo.
+pub type NotSupported = Spanned<serde::de::IgnoredAny>;
+
+/// Prometheus's `tracing` section: the server's own spans over OTLP.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// `grpc` (default) or `http`.
+    pub client_type: Option<String>,
+    /// The OTLP endpoint, `host:port`; tracing is off without one.
+    pub endpoint: Option<Spanned<String>>,
+    /// The share of traces sampled.
+    pub sampling_fraction: Option<f64>,
+    /// Plain-text OTLP.
+    pub insecure: bool,
+    /// TLS settings.
+    pub tls_config: Option<TlsConfig>,
+    /// Headers sent with each export.
+    pub headers: BTreeMap<String, String>,
+    /// `gzip`, or none.
+    pub compression: Option<String>,
+    /// How long an export may take.
+    pub timeout: Option<Duration>,
+}
+
+/// Declares a section of the configuration that discovers targets and reaches them over
+/// HTTP: its own keys as written, and the keys Prometheus inlines in it, the HTTP client
+/// settings and the service discovery configurations, gathered into [`HttpClientConfig`]
+/// and [`Discovery`]. (serde's `flatten` would lose unknown-key errors and positions.)
+macro_rules! target_source {
+    ($(#[doc = $doc:literal])* pub struct $name:ident { $($fields:tt)* }) => {
+        config_section! {
+            raw
+            [
+                /// Where the targets come from.
+                pub discovery: Discovery,
+            ]
+            [
+                #[serde(default)]
+                static_configs: Vec<StaticConfig>,
+                #[serde(default)]
+                file_sd_configs: Vec<FileSdConfig>,
+                #[serde(default)]
+                http_sd_configs: Vec<HttpSdConfig>,
+                #[serde(default)]
+                dns_sd_configs: Vec<DnsSdConfig>,
+                #[serde(default)]
+                azure_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                consul_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                digitalocean_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                docker_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                dockerswarm_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                ec2_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                eureka_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                gce_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                hetzner_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                ionos_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                kubernetes_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                kuma_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                lightsail_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                linode_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                marathon_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                nerve_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                nomad_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                openstack_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                ovhcloud_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                puppetdb_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                scaleway_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                serverset_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                triton_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                uyuni_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                vultr_sd_configs: Option<NotSupported>,
+            ]
+            [
+                discovery: Discovery {
+                    static_configs: raw.static_configs,
+                    file_sd_configs: raw.file_sd_configs,
+                    http_sd_configs: raw.http_sd_configs,
+                    dns_sd_configs: raw.dns_sd_configs,
+                    unsupported: [
+                        ("azure_sd_configs", raw.azure_sd_configs),
+                        ("consul_sd_configs", raw.consul_sd_configs),
+                        ("digitalocean_sd_configs", raw.digitalocean_sd_configs),
+                        ("docker_sd_configs", raw.docker_sd_configs),
+                        ("dockerswarm_sd_configs", raw.dockerswarm_sd_configs),
+                        ("ec2_sd_configs", raw.ec2_sd_configs),
+                        ("eureka_sd_configs", raw.eureka_sd_configs),
+                        ("gce_sd_configs", raw.gce_sd_configs),
+                        ("hetzner_sd_configs", raw.hetzner_sd_configs),
+                        ("ionos_sd_configs", raw.ionos_sd_configs),
+                        ("kubernetes_sd_configs", raw.kubernetes_sd_configs),
+                        ("kuma_sd_configs", raw.kuma_sd_configs),
+                        ("lightsail_sd_configs", raw.lightsail_sd_configs),
+                        ("linode_sd_configs", raw.linode_sd_configs),
+                        ("marathon_sd_configs", raw.marathon_sd_configs),
+                        ("nerve_sd_configs", raw.nerve_sd_configs),
+                        ("nomad_sd_configs", raw.nomad_sd_configs),
+                        ("openstack_sd_configs", raw.openstack_sd_configs),
+                        ("ovhcloud_sd_configs", raw.ovhcloud_sd_configs),
+                        ("puppetdb_sd_configs", raw.puppetdb_sd_configs),
+                        ("scaleway_sd_configs", raw.scaleway_sd_configs),
+                        ("serverset_sd_configs", raw.serverset_sd_configs),
+                        ("triton_sd_configs", raw.triton_sd_configs),
+                        ("uyuni_sd_configs", raw.uyuni_sd_configs),
+                        ("vultr_sd_configs", raw.vultr_sd_configs),
+                    ]
+                    .into_iter()
+                    .filter_map(|(key, at)| at.map(|at| (key, at.referenced)))
+                    .collect(),
+                },
+            ]
+            $(#[doc = $doc])* pub struct $name { $($fields)* }
+        }
+    };
+}
+
+/// Declares a section of the configuration that reaches a server over HTTP: its own keys
+/// and the HTTP client settings, as [`target_source!`] does.
+macro_rules! http_client {
+    ($(#[doc = $doc:literal])* pub struct $name:ident { $($fields:tt)* }) => {
+        config_section! { raw [] [] [] $(#[doc = $doc])* pub struct $name { $($fields)* } }
+    };
+}
+
+macro_rules! config_section {
+    ($raw:ident
+        [ $($extra_field:tt)* ]
+        [ $($extra_raw:tt)* ]
+        [ $($extra_value:tt)* ]
+        $(#[doc = $doc:literal])*
+        pub struct $name:ident {
+            $(
+                $(#[doc = $field_doc:literal])*
+                $(#[serde($($serde:tt)*)])*
+                pub $field:ident : $ty:ty,
+            )*
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            $( $(#[doc = $field_doc])* pub $field: $ty, )*
+            /// The HTTP client settings.
+            pub http: HttpClientConfig,
+            $($extra_field)*
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Raw {
+                    $( $(#[serde($($serde)*)])* $field: $ty, )*
+                    #[serde(default)]
+                    basic_auth: Option<BasicAuth>,
+                    #[serde(default)]
+                    authorization: Option<Authorization>,
+                    #[serde(default)]
+                    oauth2: Option<NotSupported>,
+                    #[serde(default)]
+                    bearer_token: Option<String>,
+                    #[serde(default)]
+                    bearer_token_file: Option<PathBuf>,
+                    #[serde(default)]
+                    tls_config: Option<TlsConfig>,
+                    #[serde(default)]
+                    proxy_url: Option<String>,
+                    #[serde(default)]
+                    proxy_connect_header: BTreeMap<String, Vec<String>>,
+                    #[serde(default = "default_true")]
+                    follow_redirects: bool,
+                    #[serde(default = "default_true")]
+                    enable_http2: bool,
+                    $($extra_raw)*
+                }
+                let $raw = Raw::deserialize(d)?;
+                Ok($name {
+                    $( $field: $raw.$field, )*
+                    http: HttpClientConfig {
+                        basic_auth: $raw.basic_auth,
+                        authorization: $raw.authorization,
+                        oauth2: $raw.oauth2.map(|at| at.referenced),
+                        bearer_token: $raw.bearer_token,
+                        bearer_token_file: $raw.bearer_token_file,
+                        tls_config: $raw.tls_config.unwrap_or_default(),
+                        proxy_url: $raw.proxy_url,
+                        proxy_connect_header: $raw.proxy_connect_header,
+                        follow_redirects: $raw.follow_redirects,
+                        enable_http2: $raw.enable_http2,
+                    },
+                    $($extra_value)*
+                })
+            }
+        }
+    };
+}
+
+/// The HTTP client settings Prometheus inlines in every section that makes requests
+/// (scrape jobs, `alerting.alertmanagers`, HTTP service discovery): one client
+/// configuration, used the same way by each.
+#[derive(Debug, Clone, Default)]
+pub struct HttpClientConfig {
+    /// HTTP basic authentication.
+    pub basic_auth: Option<BasicAuth>,
+    /// The `Authorization` header.
+    pub authorization: Option<Authorization>,
+    /// Where `oauth2` is written (OAuth 2.0 is not supported yet: refused).
+    pub oauth2: Option<yaml::Location>,
+    /// A bearer token, as `authorization` with `credentials` (Prometheus's older form).
+    pub bearer_token: Option<String>,
+    /// A file holding the bearer token.
+    pub bearer_token_file: Option<PathBuf>,
+    /// TLS settings.
+    pub tls_config: TlsConfig,
+    /// The proxy requests go through (`http://`, `https://` or `socks5://`).
+    pub proxy_url: Option<String>,
+    /// Headers sent to the proxy on CONNECT (not supported yet: refused if set).
+    pub proxy_connect_header: BTreeMap<String, Vec<String>>,
+    /// Follow redirects (default true).
+    pub follow_redirects: bool,
+    /// Negotiate HTTP/2 over TLS (default true).
+    pub enable_http2: bool,
+}
+
+/// Where a section's targets come from: listed, read from files, or discovered.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// Targets listed in the file.
+    pub static_configs: Vec<StaticConfig>,
+    /// Targets read from files, which are watched.
+    pub file_sd_configs: Vec<FileSdConfig>,
+    /// Targets fetched from HTTP endpoints.
+    pub http_sd_configs: Vec<HttpSdConfig>,
+    /// Targets looked up in DNS.
+    pub dns_sd_configs: Vec<DnsSdConfig>,
+    /// The service discovery keys Skywatch does not implement yet, with where each is
+    /// written: the configuration is refused, naming them.
+    pub unsupported: Vec<(&'static str, yaml::Location)>,
+}
+
+http_client! {
+    /// `http_sd_configs`: target groups fetched as JSON from a URL.
+    pub struct HttpSdConfig {
+        /// The URL, `http` or `https`.
+        pub url: Spanned<String>,
+        /// How often to fetch it (default 1m).
+        #[serde(default = "default_http_sd_refresh")]
+        pub refresh_interval: Duration,
+    }
+}
+
+/// `dns_sd_configs`: targets from DNS records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSdConfig {
+    /// The names to look up.
+    pub names: Vec<String>,
+    /// How often to look them up again (default 30s).
+    #[serde(default = "default_dns_sd_refresh")]
+    pub refresh_interval: Duration,
+    /// `SRV` (default), `A`, `AAAA` or `MX`.
+    #[serde(default = "default_dns_type", rename = "type")]
+    pub kind: String,
+    /// The port of the targets, for every type but `SRV`.
+    #[serde(default)]
+    pub port: u16,
+}
+
+fn default_http_sd_refresh() -> Duration {
+    Duration(60_000)
+}
+
+fn default_dns_sd_refresh() -> Duration {
+    Duration(30_000)
+}
+
+fn default_dns_type() -> String {
+    "SRV".into()
 }
 
 /// The `global` section.
@@ -53,6 +370,8 @@ pub struct GlobalConfig {
     pub evaluation_interval: Duration,
     /// Labels added to alerts and remote-written series.
     pub external_labels: BTreeMap<String, String>,
+    /// Where Prometheus logs queries (not supported yet: refused if set).
+    pub query_log_file: Option<Spanned<String>>,
 }
 
 impl GlobalConfig {
@@ -70,6 +389,7 @@ impl Default for GlobalConfig {
             scrape_timeout: None,
             evaluation_interval: Duration(60_000),
             external_labels: BTreeMap::new(),
+            query_log_file: None,
         }
     }
 }
@@ -84,28 +404,25 @@ pub struct AlertingConfig {
     pub alertmanagers: Vec<AlertmanagerConfig>,
 }
 
-/// One entry of `alerting.alertmanagers`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertmanagerConfig {
-    /// `http` or `https`.
-    #[serde(default = "default_scheme")]
-    pub scheme: Scheme,
-    /// The path prefix of the Alertmanager API.
-    #[serde(default)]
-    pub path_prefix: String,
-    /// How long a send may take.
-    #[serde(default = "default_alertmanager_timeout")]
-    pub timeout: Duration,
-    /// The API version (`v2`).
-    #[serde(default = "default_api_version")]
-    pub api_version: String,
-    /// The Alertmanagers.
-    #[serde(default)]
-    pub static_configs: Vec<StaticConfig>,
-    /// Relabelling of the Alertmanager targets.
-    #[serde(default)]
-    pub relabel_configs: Vec<RelabelConfig>,
+target_source! {
+    /// One entry of `alerting.alertmanagers`.
+    pub struct AlertmanagerConfig {
+        /// `http` or `https`.
+        #[serde(default = "default_scheme")]
+        pub scheme: Scheme,
+        /// The path prefix of the Alertmanager API.
+        #[serde(default)]
+        pub path_prefix: String,
+        /// How long a send may take.
+        #[serde(default = "default_alertmanager_timeout")]
+        pub timeout: Duration,
+        /// The API version (`v2`).
+        #[serde(default = "default_api_version")]
+        pub api_version: String,
+        /// Relabelling of the Alertmanager targets.
+        #[serde(default)]
+        pub relabel_configs: Vec<RelabelConfig>,
+    }
 }
 
 /// Prometheus's `storage` section.
@@ -114,6 +431,17 @@ pub struct AlertmanagerConfig {
 pub struct StorageConfig {
     /// `storage.tsdb`.
     pub tsdb: TsdbStorageConfig,
+    /// `storage.exemplars`.
+    pub exemplars: ExemplarsConfig,
+}
+
+/// Prometheus's `storage.exemplars` section (accepted: Skywatch keeps the exemplars of
+/// the last scrape of each series, whatever the size set here).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExemplarsConfig {
+    /// The size of Prometheus's exemplar ring buffer.
+    pub max_exemplars: i64,
 }
 
 /// Prometheus's `storage.tsdb` section.
@@ -136,66 +464,58 @@ pub struct SkywatchConfig {
     pub retention_time: Option<Duration>,
 }
 
-/// One scrape job.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScrapeConfig {
-    /// The job's name, the `job` label of its targets; unique.
-    pub job_name: Spanned<String>,
-    /// How often to scrape (default: the global one).
-    pub scrape_interval: Option<Duration>,
-    /// How long a scrape may take (default: the global one, at most the interval).
-    pub scrape_timeout: Option<Duration>,
-    /// The path to scrape (default `/metrics`).
-    #[serde(default = "default_metrics_path")]
-    pub metrics_path: String,
-    /// `http` (default) or `https`.
-    #[serde(default = "default_scheme")]
-    pub scheme: Scheme,
-    /// URL parameters of each scrape.
-    #[serde(default)]
-    pub params: BTreeMap<String, Vec<String>>,
-    /// Keep the scraped labels when they clash with the target's (default: prefix them
-    /// with `exported_`).
-    #[serde(default)]
-    pub honor_labels: bool,
-    /// Use the timestamps the target gives (default true).
-    #[serde(default = "default_true")]
-    pub honor_timestamps: bool,
-    /// HTTP basic authentication.
-    pub basic_auth: Option<BasicAuth>,
-    /// The `Authorization` header.
-    pub authorization: Option<Authorization>,
-    /// TLS settings for `https`.
-    pub tls_config: Option<TlsConfig>,
-    /// Fail a scrape that has more samples than this after relabelling (0: no limit).
-    #[serde(default)]
-    pub sample_limit: usize,
-    /// Fail a scrape with a series of more labels than this (0: no limit).
-    #[serde(default)]
-    pub label_limit: usize,
-    /// Fail a scrape with a label name longer than this (0: no limit).
-    #[serde(default)]
-    pub label_name_length_limit: usize,
-    /// Fail a scrape with a label value longer than this (0: no limit).
-    #[serde(default)]
-    pub label_value_length_limit: usize,
-    /// Fail a scrape whose body is larger than this many bytes, uncompressed (0: no
-    /// limit). Prometheus writes it with a unit (`10MB`); so may this.
-    #[serde(default)]
-    pub body_size_limit: ByteSize,
-    /// Targets listed in the file.
-    #[serde(default)]
-    pub static_configs: Vec<StaticConfig>,
-    /// Targets read from files, which are watched.
-    #[serde(default)]
-    pub file_sd_configs: Vec<FileSdConfig>,
-    /// Relabelling of targets, before scraping.
-    #[serde(default)]
-    pub relabel_configs: Vec<RelabelConfig>,
-    /// Relabelling of scraped series, before storing.
-    #[serde(default)]
-    pub metric_relabel_configs: Vec<RelabelConfig>,
+target_source! {
+    /// One scrape job.
+    pub struct ScrapeConfig {
+        /// The job's name, the `job` label of its targets; unique.
+        pub job_name: Spanned<String>,
+        /// How often to scrape (default: the global one).
+        pub scrape_interval: Option<Duration>,
+        /// How long a scrape may take (default: the global one, at most the interval).
+        pub scrape_timeout: Option<Duration>,
+        /// The path to scrape (default `/metrics`).
+        #[serde(default = "default_metrics_path")]
+        pub metrics_path: String,
+        /// `http` (default) or `https`.
+        #[serde(default = "default_scheme")]
+        pub scheme: Scheme,
+        /// URL parameters of each scrape.
+        #[serde(default)]
+        pub params: BTreeMap<String, Vec<String>>,
+        /// Keep the scraped labels when they clash with the target's (default: prefix them
+        /// with `exported_`).
+        #[serde(default)]
+        pub honor_labels: bool,
+        /// Use the timestamps the target gives (default true).
+        #[serde(default = "default_true")]
+        pub honor_timestamps: bool,
+        /// Fail a scrape that has more samples than this after relabelling (0: no limit).
+        #[serde(default)]
+        pub sample_limit: usize,
+        /// Fail a scrape with a series of more labels than this (0: no limit).
+        #[serde(default)]
+        pub label_limit: usize,
+        /// Fail a scrape with a label name longer than this (0: no limit).
+        #[serde(default)]
+        pub label_name_length_limit: usize,
+        /// Fail a scrape with a label value longer than this (0: no limit).
+        #[serde(default)]
+        pub label_value_length_limit: usize,
+        /// Fail a scrape whose body is larger than this many bytes, uncompressed (0: no
+        /// limit). Prometheus writes it with a unit (`10MB`); so may this.
+        #[serde(default)]
+        pub body_size_limit: ByteSize,
+        /// Fail every scrape of the job when relabelling leaves more targets than this (0: no
+        /// limit).
+        #[serde(default)]
+        pub target_limit: usize,
+        /// Relabelling of targets, before scraping.
+        #[serde(default)]
+        pub relabel_configs: Vec<RelabelConfig>,
+        /// Relabelling of scraped series, before storing.
+        #[serde(default)]
+        pub metric_relabel_configs: Vec<RelabelConfig>,
+    }
 }
 
 impl ScrapeConfig {
@@ -215,18 +535,23 @@ impl ScrapeConfig {
             params: BTreeMap::new(),
             honor_labels: false,
             honor_timestamps: true,
-            basic_auth: None,
-            authorization: None,
-            tls_config: None,
             sample_limit: 0,
+            target_limit: 0,
             label_limit: 0,
             label_name_length_limit: 0,
             label_value_length_limit: 0,
             body_size_limit: ByteSize::default(),
-            static_configs: groups,
-            file_sd_configs: Vec::new(),
             relabel_configs: Vec::new(),
             metric_relabel_configs: Vec::new(),
+            http: HttpClientConfig {
+                follow_redirects: true,
+                enable_http2: true,
+                ..HttpClientConfig::default()
+            },
+            discovery: Discovery {
+                static_configs: groups,
+                ..Discovery::default()
+            },
         }
     }
 
@@ -349,37 +674,34 @@ impl<'de> Deserialize<'de> for Duration {
     }
 }
 
-/// A size in bytes, written as a number or with a unit (`512KB`, `10MB`, `1GiB`).
+/// A size in bytes, written with a unit (`512KB`, `10MB`, `1GiB`, `100B`), as Prometheus
+/// requires: a bare number is refused, as Prometheus refuses it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ByteSize(pub u64);
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(u64),
-            Text(String),
+        let text = String::deserialize(d)?;
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(serde::de::Error::custom(format!(
+                "{text} has no unit; write {text}B, {text}KB or {text}MB, as Prometheus requires"
+            )));
         }
-        let text = match Raw::deserialize(d)? {
-            Raw::Number(n) => return Ok(ByteSize(n)),
-            Raw::Text(t) => t,
-        };
         parse_byte_size(&text).map(ByteSize).ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "{text:?} is not a size: write bytes, or a number and a unit such as 512KB or 10MB"
+                "{text:?} is not a size: write a number and a unit such as 512KB or 10MB"
             ))
         })
     }
 }
 
-/// Parses `10MB`, `512KiB`, `1GB` or `1024` (bytes), as Prometheus's units package does:
+/// Parses `10MB`, `512KiB`, `1GB` or `1024B`, as Prometheus's units package does:
 /// KB, MB, GB and TB are powers of 1024, like KiB, MiB, GiB and TiB.
 fn parse_byte_size(s: &str) -> Option<u64> {
     let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let n: u64 = s[..digits].parse().ok()?;
     let scale: u64 = match s[digits..].trim() {
-        "" | "B" => 1,
+        "B" => 1,
         "KB" | "KiB" => 1 << 10,
         "MB" | "MiB" => 1 << 20,
         "GB" | "GiB" => 1 << 30,
@@ -497,45 +819,186 @@ impl Config {
                     job.metrics_path
                 ));
             }
-            if job.basic_auth.is_some() && job.authorization.is_some() {
+            job.http.validate().map_err(|e| format!("{at}: {e}"))?;
+            job.discovery
+                .validate(job.relabel_configs.is_empty())
+                .map_err(|e| format!("{at}: {e}"))?;
+        }
+        for (n, am) in self.alerting.alertmanagers.iter().enumerate() {
+            let at = format!("alerting.alertmanagers[{n}]");
+            am.http.validate().map_err(|e| format!("{at}: {e}"))?;
+            am.discovery
+                .validate(am.relabel_configs.is_empty())
+                .map_err(|e| format!("{at}: {e}"))?;
+            if am.api_version != "v2" {
                 return Err(format!(
-                    "{at}: basic_auth and authorization are both set; use one"
+                    "{at}: api_version {:?} is not supported; Skywatch speaks Alertmanager's API v2, the only one Alertmanager 0.27 and later serve",
+                    am.api_version
                 ));
             }
-            if let Some(auth) = &job.basic_auth
-                && auth.password.is_some()
-                && auth.password_file.is_some()
-            {
-                return Err(format!(
-                    "{at}: basic_auth has both password and password_file; use one"
-                ));
-            }
-            if let Some(auth) = &job.authorization
-                && auth.credentials.is_some()
-                && auth.credentials_file.is_some()
-            {
-                return Err(format!(
-                    "{at}: authorization has both credentials and credentials_file; use one"
-                ));
-            }
-            if let Some(tls) = &job.tls_config {
-                // Reads the files it names: a missing CA or key is found now, not at the
-                // first scrape.
-                crate::tls::client_config(tls).map_err(|e| format!("{at}: {e}"))?;
-            }
-            for group in &job.static_configs {
-                for target in &group.targets {
-                    check_target(target).map_err(|e| format!("{at}: static_configs: {e}"))?;
+        }
+        if let Some(file) = &g.query_log_file
+            && !file.value.is_empty()
+        {
+            return Err(not_supported("global.query_log_file", file.referenced));
+        }
+        if let Some(tracing) = &self.tracing {
+            match &tracing.endpoint {
+                Some(endpoint) if !endpoint.value.is_empty() => {
+                    return Err(not_supported("tracing", endpoint.referenced));
                 }
-                for name in group.labels.keys() {
-                    check_label_name(name).map_err(|e| format!("{at}: static_configs: {e}"))?;
+                _ => return Err("tracing: endpoint must be set".into()),
+            }
+        }
+        if let Some(first) = self.remote_write.first() {
+            return Err(not_supported("remote_write", first.referenced));
+        }
+        if let Some(first) = self.remote_read.first() {
+            return Err(not_supported("remote_read", first.referenced));
+        }
+        for pattern in &self.rule_files {
+            check_glob_directory(pattern).map_err(|e| format!("rule_files: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The error for a key Prometheus reads and Skywatch does not implement yet.
+fn not_supported(key: &str, at: yaml::Location) -> String {
+    format!(
+        "line {}: {key} is not supported by Skywatch yet; remove it, or run this configuration with Prometheus",
+        at.line()
+    )
+}
+
+/// Prometheus refuses a glob in a rule file's directory (`rules/*/a.yml`): only the file
+/// name may have one.
+fn check_glob_directory(pattern: &str) -> Result<(), String> {
+    let dir = Path::new(pattern).parent().unwrap_or(Path::new(""));
+    if dir.to_string_lossy().contains(['*', '?', '[']) {
+        return Err(format!(
+            "{pattern:?}: a glob in a directory is not allowed, only in the file name; list each directory"
+        ));
+    }
+    Ok(())
+}
+
+impl HttpClientConfig {
+    /// Checks the settings as Prometheus does, and reads the TLS files they name (a missing
+    /// CA or key is found at load, not at the first request).
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(at) = self.oauth2 {
+            return Err(not_supported("oauth2", at));
+        }
+        if !self.proxy_connect_header.is_empty() {
+            return Err(
+                "proxy_connect_header is not supported by Skywatch yet; remove it, or run this configuration with Prometheus".into(),
+            );
+        }
+        let bearer = self.bearer_token.is_some() || self.bearer_token_file.is_some();
+        if self.bearer_token.is_some() && self.bearer_token_file.is_some() {
+            return Err("bearer_token and bearer_token_file are both set; use one".into());
+        }
+        if self.basic_auth.is_some() && bearer {
+            return Err("basic_auth and bearer_token are both set; use one".into());
+        }
+        if let Some(auth) = &self.basic_auth
+            && auth.password.is_some()
+            && auth.password_file.is_some()
+        {
+            return Err("basic_auth has both password and password_file; use one".into());
+        }
+        if let Some(auth) = &self.authorization {
+            if bearer {
+                return Err(
+                    "authorization and bearer_token are both set; use authorization alone".into(),
+                );
+            }
+            if self.basic_auth.is_some() {
+                return Err("basic_auth and authorization are both set; use one".into());
+            }
+            if auth.kind.trim().eq_ignore_ascii_case("basic") {
+                return Err(
+                    "authorization type cannot be \"Basic\"; use basic_auth instead".into(),
+                );
+            }
+            if auth.credentials.is_some() && auth.credentials_file.is_some() {
+                return Err(
+                    "authorization has both credentials and credentials_file; use one".into(),
+                );
+            }
+        }
+        if let Some(proxy) = &self.proxy_url {
+            reqwest::Proxy::all(proxy.as_str())
+                .map_err(|e| format!("proxy_url {proxy:?} is not a proxy URL: {e}"))?;
+        }
+        crate::tls::client_config(&self.tls_config)?;
+        Ok(())
+    }
+}
+
+impl Discovery {
+    /// Checks the providers' settings; `static_addresses` says whether static targets must
+    /// be `host:port` now (a section without relabelling), as Prometheus checks them.
+    pub fn validate(&self, static_addresses: bool) -> Result<(), String> {
+        if let Some((key, at)) = self.unsupported.first() {
+            return Err(format!(
+                "line {}: {key} is not supported by Skywatch yet; list the targets in static_configs or file_sd_configs, or serve them to http_sd_configs",
+                at.line()
+            ));
+        }
+        for group in &self.static_configs {
+            for target in &group.targets {
+                if static_addresses {
+                    check_target(target).map_err(|e| format!("static_configs: {e}"))?;
                 }
             }
-            for sd in &job.file_sd_configs {
-                if sd.files.is_empty() {
-                    return Err(format!("{at}: file_sd_configs: files is empty"));
+            for name in group.labels.keys() {
+                check_label_name(name).map_err(|e| format!("static_configs: {e}"))?;
+            }
+        }
+        for sd in &self.file_sd_configs {
+            if sd.files.is_empty() {
+                return Err("file_sd_configs: files is empty".into());
+            }
+            for file in &sd.files {
+                check_glob_directory(file).map_err(|e| format!("file_sd_configs: {e}"))?;
+            }
+        }
+        for sd in &self.http_sd_configs {
+            let at = format!("line {}: http_sd_configs", sd.url.referenced.line());
+            let url = &sd.url.value;
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"))
+                .ok_or_else(|| format!("{at}: url {url:?} must start with http:// or https://"))?;
+            if rest.is_empty() || rest.starts_with('/') {
+                return Err(format!("{at}: url {url:?} has no host"));
+            }
+            sd.http.validate().map_err(|e| format!("{at}: {e}"))?;
+        }
+        for sd in &self.dns_sd_configs {
+            if sd.names.is_empty() {
+                return Err("dns_sd_configs: names is empty; list at least one name".into());
+            }
+            match sd.kind.to_ascii_uppercase().as_str() {
+                "SRV" => {}
+                "A" | "AAAA" | "MX" if sd.port == 0 => {
+                    return Err(format!(
+                        "dns_sd_configs: type {} needs a port; set port",
+                        sd.kind
+                    ));
+                }
+                "A" | "AAAA" | "MX" => {}
+                other => {
+                    return Err(format!(
+                        "dns_sd_configs: type {other:?} is not one of SRV, A, AAAA and MX"
+                    ));
                 }
             }
+        }
+        if !self.dns_sd_configs.is_empty() {
+            return Err("dns_sd_configs is not supported by Skywatch yet; list the targets in static_configs or file_sd_configs, or serve them to http_sd_configs".into());
         }
         Ok(())
     }
@@ -641,7 +1104,7 @@ skywatch:
         assert_eq!(nodes.scheme, Scheme::Http);
         assert!(nodes.honor_timestamps);
         assert!(!nodes.honor_labels);
-        assert_eq!(nodes.static_configs[0].targets.len(), 2);
+        assert_eq!(nodes.discovery.static_configs[0].targets.len(), 2);
         assert_eq!(c.skywatch.listen_address.as_deref(), Some("127.0.0.1:9797"));
         assert_eq!(
             Config::parse("", "empty.yml").unwrap().scrape_configs.len(),
@@ -721,12 +1184,136 @@ skywatch:
         )
         .unwrap();
         assert!(c.rule_files.is_empty() && c.global.external_labels.is_empty());
-        assert_eq!(c.scrape_configs[0].static_configs[0].labels["team"], "");
+        assert_eq!(
+            c.scrape_configs[0].discovery.static_configs[0].labels["team"],
+            ""
+        );
+    }
+
+    #[test]
+    fn every_prometheus_key_is_read_and_what_is_missing_says_so() {
+        // The HTTP client settings, limits and sections Prometheus 2.42 documents load.
+        let c = Config::parse(
+            "global:\n  query_log_file: ''\nstorage:\n  tsdb:\n    out_of_order_time_window: 10m\n  exemplars:\n    max_exemplars: 100\nalerting:\n  alertmanagers:\n    - follow_redirects: false\n      enable_http2: false\n      bearer_token: t\n      api_version: v2\n      static_configs: [{targets: ['am:9093']}]\nscrape_configs:\n  - job_name: a\n    bearer_token_file: token\n    follow_redirects: true\n    enable_http2: true\n    proxy_url: http://proxy:3128\n    target_limit: 10\n    body_size_limit: 10MB\n",
+            "p.yml",
+        )
+        .unwrap();
+        let job = &c.scrape_configs[0];
+        assert_eq!(
+            job.http.bearer_token_file.as_deref(),
+            Some(Path::new("token"))
+        );
+        assert_eq!(job.http.proxy_url.as_deref(), Some("http://proxy:3128"));
+        assert!(job.http.follow_redirects && job.http.enable_http2);
+        assert_eq!(job.target_limit, 10);
+        let am = &c.alerting.alertmanagers[0];
+        assert!(!am.http.follow_redirects && !am.http.enable_http2);
+        assert_eq!(am.http.authorization_header().as_deref(), Some("Bearer t"));
+
+        // A provider or section not implemented yet is named as such, never "unknown".
+        for key in [
+            "azure",
+            "consul",
+            "digitalocean",
+            "docker",
+            "dockerswarm",
+            "ec2",
+            "eureka",
+            "gce",
+            "hetzner",
+            "ionos",
+            "kubernetes",
+            "kuma",
+            "lightsail",
+            "linode",
+            "marathon",
+            "nerve",
+            "nomad",
+            "openstack",
+            "ovhcloud",
+            "puppetdb",
+            "scaleway",
+            "serverset",
+            "triton",
+            "uyuni",
+            "vultr",
+        ] {
+            let text =
+                format!("scrape_configs:\n  - job_name: a\n    {key}_sd_configs:\n      - {{}}\n");
+            let e = Config::parse(&text, "p.yml").unwrap_err().message;
+            assert!(
+                e.contains(&format!(
+                    "line 4: {key}_sd_configs is not supported by Skywatch yet"
+                )),
+                "{e}"
+            );
+        }
+        for (text, key) in [
+            (
+                "remote_write:\n  - url: http://x/api/v1/write\n",
+                "remote_write",
+            ),
+            (
+                "remote_read:\n  - url: http://x/api/v1/read\n",
+                "remote_read",
+            ),
+            ("tracing:\n  endpoint: localhost:4317\n", "tracing"),
+            (
+                "scrape_configs:\n  - job_name: a\n    oauth2:\n      client_id: x\n",
+                "oauth2",
+            ),
+        ] {
+            let e = Config::parse(text, "p.yml").unwrap_err().message;
+            assert!(
+                e.contains(&format!("{key} is not supported by Skywatch yet")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn checks_prometheus_makes_are_made() {
+        let bad = |text: &str| Config::parse(text, "p.yml").unwrap_err().message;
+        let job = "scrape_configs:\n  - job_name: a\n";
+        assert!(
+            bad(&format!(
+                "{job}    bearer_token: a\n    bearer_token_file: b\n"
+            ))
+            .contains("bearer_token and bearer_token_file")
+        );
+        assert!(
+            bad(&format!("{job}    authorization:\n      type: Basic\n"))
+                .contains("use basic_auth instead")
+        );
+        assert!(bad(&format!("{job}    body_size_limit: 100\n")).contains("100 has no unit"));
+        assert!(bad("tracing:\n  sampling_fraction: 1\n").contains("endpoint must be set"));
+        assert!(bad("rule_files: ['rules/*/a.yml']\n").contains("a glob in a directory"));
+        assert!(bad(&format!("{job}    static_configs:\n      -\n")).contains("null entry"));
+        assert!(
+            bad(&format!(
+                "{job}    http_sd_configs:\n      - url: ftp://x/\n"
+            ))
+            .contains("must start with http:// or https://")
+        );
+        // A URL as a target is refused only where no relabelling could move it, as the
+        // blackbox exporter's configuration does.
+        assert!(
+            bad(&format!(
+                "{job}    static_configs:\n      - targets: ['http://x']\n"
+            ))
+            .contains("has a scheme")
+        );
+        Config::parse(
+            &format!("{job}    static_configs:\n      - targets: ['http://x']\n    relabel_configs:\n      - source_labels: [__address__]\n        target_label: __param_target\n"),
+            "p.yml",
+        )
+        .unwrap();
     }
 
     #[test]
     fn sizes_take_prometheus_units() {
-        assert_eq!(parse_byte_size("1024"), Some(1024));
+        assert_eq!(parse_byte_size("1024B"), Some(1024));
+        assert_eq!(parse_byte_size("1024"), None, "Prometheus wants a unit");
         assert_eq!(parse_byte_size("10MB"), Some(10 << 20));
         assert_eq!(parse_byte_size("512KiB"), Some(512 << 10));
         assert_eq!(parse_byte_size("10 parsecs"), None);

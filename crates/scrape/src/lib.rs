@@ -9,7 +9,9 @@
 //! - [`manager`]: the loops of a configuration, reconciled on reload and as target files
 //!   change.
 
+pub mod client;
 pub mod config;
+pub mod discovery;
 pub mod manager;
 pub mod relabel;
 pub mod scrape_loop;

@@ -50,6 +50,8 @@ struct Inner {
     discovery: HashMap<String, tokio::task::JoinHandle<()>>,
     /// Target files that could not be read or parsed, counted.
     file_read_errors: u64,
+    /// Failed refreshes of discovery providers, counted.
+    discovery_errors: u64,
     /// Metric metadata from every target's HELP, TYPE and UNIT lines.
     metadata: Arc<Mutex<BTreeMap<String, MetricMetadata>>>,
 }
@@ -116,12 +118,20 @@ impl ScrapeManager {
             let (groups, unreadable) = job_groups(&job);
             problems.extend(unreadable);
             problems.extend(reconcile(&self.inner, &self.store, &job, &global, &groups));
-            if !job.file_sd_configs.is_empty() {
+            let providers = match crate::discovery::providers(&job.discovery) {
+                Ok(p) => p,
+                Err(e) => {
+                    problems.push(format!("job {:?}: {e}", job.name()));
+                    Vec::new()
+                }
+            };
+            if !job.discovery.file_sd_configs.is_empty() || !providers.is_empty() {
                 let task = tokio::spawn(discover(
                     self.inner.clone(),
                     self.store.clone(),
                     job.clone(),
                     global,
+                    providers,
                 ));
                 lock(&self.inner)
                     .discovery
@@ -164,6 +174,11 @@ impl ScrapeManager {
     /// How many times a target file could not be read or parsed.
     pub fn file_read_errors(&self) -> u64 {
         lock(&self.inner).file_read_errors
+    }
+
+    /// How many times a discovery provider failed to refresh.
+    pub fn discovery_errors(&self) -> u64 {
+        lock(&self.inner).discovery_errors
     }
 
     /// Stops every loop, marking their series stale, and waits for them.
@@ -213,7 +228,7 @@ fn reconcile(
     let built = targets(job, global, groups);
     let settings = settings_of(job);
     let options = Arc::new(options_of(job));
-    let client = match crate::tls::http_client(&job.tls_config.clone().unwrap_or_default()) {
+    let client = match job.http.client() {
         Ok(client) => client,
         Err(e) => {
             // The files were read when the configuration was loaded and have changed since:
@@ -273,7 +288,7 @@ fn reconcile(
 /// The settings of a job that its loops run with, beyond the target itself.
 fn settings_of(job: &ScrapeConfig) -> String {
     format!(
-        "{:?}|{:?}|{}|{}|{}|{}|{}|{}|{}|{:?}|{:?}|{:?}",
+        "{:?}|{:?}|{}|{}|{}|{}|{}|{}|{}|{:?}",
         job.metric_relabel_configs,
         job.body_size_limit,
         job.honor_labels,
@@ -283,13 +298,7 @@ fn settings_of(job: &ScrapeConfig) -> String {
         job.label_name_length_limit,
         job.label_value_length_limit,
         job.scheme.as_str(),
-        job.basic_auth
-            .as_ref()
-            .map(|a| (&a.username, &a.password, &a.password_file)),
-        job.authorization
-            .as_ref()
-            .map(|a| (&a.kind, &a.credentials, &a.credentials_file)),
-        job.tls_config,
+        job.http,
     )
 }
 
@@ -303,64 +312,14 @@ fn options_of(job: &ScrapeConfig) -> ScrapeOptions {
         label_value_length_limit: job.label_value_length_limit,
         body_size_limit: job.body_size_limit.0,
         metric_relabel: job.metric_relabel_configs.clone(),
-        authorization: authorization(job),
+        authorization: job.http.authorization_header(),
     }
-}
-
-/// The `Authorization` header a job's scrapes send, reading secret files now.
-fn authorization(job: &ScrapeConfig) -> Option<String> {
-    let read = |p: &Path| {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_else(|e| {
-                tracing::warn!(file = %p.display(), error = %e, "cannot read a secret file");
-                String::new()
-            })
-    };
-    if let Some(basic) = &job.basic_auth {
-        let password = match (&basic.password, &basic.password_file) {
-            (Some(p), _) => p.clone(),
-            (None, Some(f)) => read(f),
-            (None, None) => String::new(),
-        };
-        let token = base64(format!("{}:{password}", basic.username).as_bytes());
-        return Some(format!("Basic {token}"));
-    }
-    let auth = job.authorization.as_ref()?;
-    let credentials = match (&auth.credentials, &auth.credentials_file) {
-        (Some(c), _) => c.clone(),
-        (None, Some(f)) => read(f),
-        (None, None) => String::new(),
-    };
-    Some(format!("{} {credentials}", auth.kind))
-}
-
-/// Standard base64, for basic authentication.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// A job's target groups now: its static ones and what its files hold, and a problem for
 /// each file that cannot be read.
 fn job_groups(job: &ScrapeConfig) -> (Vec<StaticConfig>, Vec<String>) {
-    let mut groups = job.static_configs.clone();
+    let mut groups = job.discovery.static_configs.clone();
     let mut problems = Vec::new();
     for (file, read) in read_file_sd(job) {
         match read {
@@ -378,7 +337,15 @@ fn read_file_sd(job: &ScrapeConfig) -> Vec<(PathBuf, Result<Vec<StaticConfig>, S
         .map(|path| {
             let read = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read it: {e}"))
-                .and_then(|text| parse_groups(&path, &text));
+                .and_then(|text| parse_groups(&path, &text))
+                .map(|mut groups| {
+                    // As Prometheus's file discovery labels each group with its file.
+                    for g in &mut groups {
+                        g.labels
+                            .insert("__meta_filepath".into(), path.display().to_string());
+                    }
+                    groups
+                });
             (path, read)
         })
         .collect()
@@ -386,7 +353,8 @@ fn read_file_sd(job: &ScrapeConfig) -> Vec<(PathBuf, Result<Vec<StaticConfig>, S
 
 /// The files a job's `file_sd_configs` name now, globs expanded.
 fn sd_files(job: &ScrapeConfig) -> impl Iterator<Item = PathBuf> + '_ {
-    job.file_sd_configs
+    job.discovery
+        .file_sd_configs
         .iter()
         .flat_map(|sd| sd.files.iter())
         .flat_map(|pattern| expand(pattern))
@@ -459,14 +427,18 @@ fn parse_groups(path: &Path, text: &str) -> Result<Vec<StaticConfig>, String> {
     Ok(groups)
 }
 
-/// Re-reads a job's files when they change, and at its refresh interval regardless.
+/// Re-reads a job's files when they change, and at its refresh interval regardless, and
+/// asks each provider again at its own interval; reconciles the job's loops when anything
+/// was read. A file or provider that fails keeps the targets it gave last.
 async fn discover(
     inner: Arc<Mutex<Inner>>,
     store: Arc<dyn Appendable>,
     job: Arc<ScrapeConfig>,
     global: Arc<GlobalConfig>,
+    providers: Vec<Box<dyn crate::discovery::Provider>>,
 ) {
     let refresh = job
+        .discovery
         .file_sd_configs
         .iter()
         .map(|sd| sd.refresh_interval.std())
@@ -483,29 +455,60 @@ async fn discover(
             .collect()
     };
     // Nothing seen yet: the first check re-reads the files, in case they changed between
-    // `apply` reading them and this task starting.
+    // `apply` reading them and this task starting, and asks every provider.
     let mut last = Vec::new();
     let mut last_read = tokio::time::Instant::now();
+    let mut file_groups = None;
+    let mut discovered: Vec<Vec<StaticConfig>> = vec![Vec::new(); providers.len()];
+    let mut due: Vec<tokio::time::Instant> = vec![tokio::time::Instant::now(); providers.len()];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
+    let mut first = true;
     loop {
-        tick.tick().await;
+        if !first {
+            tick.tick().await;
+        }
+        first = false;
+        let mut changed = false;
         let now = stamp(&job);
-        if now == last && last_read.elapsed() < refresh {
-            continue;
-        }
-        last = now;
-        last_read = tokio::time::Instant::now();
-        let (groups, unreadable) = job_groups(&job);
-        // A file caught half-written, or broken, keeps the targets it gave last time.
-        if !unreadable.is_empty() {
-            for problem in &unreadable {
-                tracing::warn!(%problem, "cannot read targets; keeping the previous ones");
+        if file_groups.is_none() || now != last || last_read.elapsed() >= refresh {
+            last = now;
+            last_read = tokio::time::Instant::now();
+            let (groups, unreadable) = job_groups(&job);
+            // A file caught half-written, or broken, keeps the targets it gave last time.
+            if unreadable.is_empty() {
+                changed |= file_groups.as_ref() != Some(&groups);
+                file_groups = Some(groups);
+            } else {
+                for problem in &unreadable {
+                    tracing::warn!(%problem, "cannot read targets; keeping the previous ones");
+                }
+                lock(&inner).file_read_errors += unreadable.len() as u64;
             }
-            lock(&inner).file_read_errors += unreadable.len() as u64;
+        }
+        for (n, provider) in providers.iter().enumerate() {
+            if tokio::time::Instant::now() < due[n] {
+                continue;
+            }
+            due[n] = tokio::time::Instant::now() + provider.refresh_interval();
+            match provider.refresh().await {
+                Ok(groups) => {
+                    changed |= discovered[n] != groups;
+                    discovered[n] = groups;
+                }
+                Err(e) => {
+                    tracing::warn!(job = job.name(), provider = provider.name(), error = %e, "discovery failed; keeping the previous targets");
+                    lock(&inner).discovery_errors += 1;
+                }
+            }
+        }
+        if !changed {
             continue;
         }
+        let mut groups = file_groups
+            .clone()
+            .unwrap_or_else(|| job.discovery.static_configs.clone());
+        groups.extend(discovered.iter().flatten().cloned());
         for problem in reconcile(&inner, &store, &job, &global, &groups) {
             tracing::warn!(job = job.name(), problem = %problem, "target not scraped");
         }
@@ -515,14 +518,6 @@ async fn discover(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_is_standard() {
-        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(base64(b"a"), "YQ==");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b""), "");
-    }
 
     #[test]
     fn globs_match_in_the_last_element() {

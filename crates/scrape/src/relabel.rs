@@ -167,6 +167,22 @@ impl TryFrom<RawRelabelConfig> for RelabelConfig {
                 "{name} action requires only 'source_labels' and 'target_label', and no other fields"
             ));
         }
+        if matches!(action, Action::Lowercase | Action::Uppercase)
+            && raw
+                .replacement
+                .as_deref()
+                .is_some_and(|r| r != DEFAULT_REPLACEMENT)
+        {
+            return Err(format!("'replacement' can not be set for {name} action"));
+        }
+        if action == Action::LabelMap
+            && let Some(replacement) = &raw.replacement
+            && !is_relabel_target(replacement)
+        {
+            return Err(format!(
+                "{replacement:?} is invalid 'replacement' for labelmap action; it must make a label name, such as $1 or prefix_${{1}}"
+            ));
+        }
         let regex = Regex::new(raw.regex.as_deref().unwrap_or(DEFAULT_REGEX))?;
         Ok(RelabelConfig {
             source_labels: raw.source_labels,
@@ -182,6 +198,38 @@ impl TryFrom<RawRelabelConfig> for RelabelConfig {
             action,
         })
     }
+}
+
+/// Whether `s` can make a label name once its `$1` and `${name}` references are
+/// expanded: Prometheus's `^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$`, that is a
+/// non-empty run of letters, `_`, digits (not first) and references.
+fn is_relabel_target(s: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut rest = s;
+    let mut first = true;
+    while let Some(c) = rest.chars().next() {
+        if c == '$' {
+            let after = &rest[1..];
+            let len = if let Some(inner) = after.strip_prefix('{') {
+                match inner.find('}') {
+                    Some(end) if end > 0 && inner[..end].chars().all(word) => end + 2,
+                    _ => return false,
+                }
+            } else {
+                match after.find(|c: char| !word(c)).unwrap_or(after.len()) {
+                    0 => return false,
+                    n => n,
+                }
+            };
+            rest = &after[len..];
+        } else if c.is_ascii_alphabetic() || c == '_' || (!first && c.is_ascii_digit()) {
+            rest = &rest[1..];
+        } else {
+            return false;
+        }
+        first = false;
+    }
+    !first
 }
 
 /// Runs `configs` in order over `labels`; `false` if a step dropped the set.
@@ -268,6 +316,16 @@ impl RelabelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labelmap_replacements_must_make_label_names() {
+        for good in ["$1", "${1}", "prefix_$1", "a${name}b", "x9", "_"] {
+            assert!(is_relabel_target(good), "{good}");
+        }
+        for bad in ["l-$1", "", "9x", "$", "${}", "a b", "${1"] {
+            assert!(!is_relabel_target(bad), "{bad}");
+        }
+    }
     use model::Labels;
 
     fn step(yaml: &str) -> RelabelConfig {

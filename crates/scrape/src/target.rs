@@ -187,7 +187,7 @@ mod tests {
     fn build(yaml: &str) -> Targets {
         let c = Config::parse(yaml, "t.yml").unwrap();
         let job = &c.scrape_configs[0];
-        targets(job, &c.global, &job.static_configs)
+        targets(job, &c.global, &job.discovery.static_configs)
     }
 
     #[test]

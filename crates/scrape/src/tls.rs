@@ -18,16 +18,6 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 
 use crate::config::TlsConfig;
 
-/// An HTTP client for a job's scrapes, with its TLS settings.
-pub(crate) fn http_client(tls: &TlsConfig) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .user_agent(concat!("Skywatch/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(1)
-        .tls_backend_preconfigured(client_config(tls)?)
-        .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))
-}
-
 /// Builds the client configuration `tls` describes.
 pub fn client_config(tls: &TlsConfig) -> Result<ClientConfig, String> {
     let provider = Arc::new(aws_lc_rs::default_provider());
@@ -328,7 +318,13 @@ mod tests {
     }
 
     async fn scrape(addr: SocketAddr, tls: &TlsConfig) -> Result<String, String> {
-        let client = http_client(tls)?;
+        let client = crate::config::HttpClientConfig {
+            tls_config: tls.clone(),
+            follow_redirects: true,
+            enable_http2: true,
+            ..Default::default()
+        }
+        .client()?;
         let target = Target {
             job: "j".into(),
             labels: Labels::empty(),

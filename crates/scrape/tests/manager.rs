@@ -203,3 +203,72 @@ async fn file_discovery_follows_the_file() {
     assert_eq!(manager.targets().len(), 1);
     manager.stop().await;
 }
+
+/// A fake HTTP service discovery endpoint, answering as Prometheus's documentation says:
+/// a JSON list of target groups, or whatever status it is told to.
+async fn http_sd(body: Arc<std::sync::Mutex<(u16, String)>>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/targets",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let (status, text) = body.lock().unwrap().clone();
+            async move {
+                // Prometheus tells the endpoint how often it asks.
+                assert!(headers.contains_key("x-prometheus-refresh-interval-seconds"));
+                assert_eq!(headers["authorization"], "Bearer sd-token");
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    [("content-type", "application/json")],
+                    text,
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn http_discovery_follows_the_endpoint_and_keeps_targets_when_it_fails() {
+    let node = Node::start().await;
+    let body = Arc::new(std::sync::Mutex::new((200, "[]".to_owned())));
+    let sd = http_sd(body.clone()).await;
+    let store = Arc::new(MemStorage::new());
+    let manager = ScrapeManager::new(store.clone());
+    let config = Config::parse(
+        &format!(
+            "scrape_configs:\n  - job_name: http\n    scrape_interval: 100ms\n    scrape_timeout: 100ms\n    http_sd_configs:\n      - url: http://{sd}/targets\n        refresh_interval: 100ms\n        authorization:\n          credentials: sd-token\n    relabel_configs:\n      - source_labels: [__meta_url]\n        target_label: sd_url\n      - source_labels: [__meta_role]\n        target_label: role\n"
+        ),
+        "test.yml",
+    )
+    .unwrap();
+    manager.apply(&config);
+    *body.lock().unwrap() = (
+        200,
+        format!(
+            r#"[{{"targets": ["{}"], "labels": {{"__meta_role": "validator"}}}}]"#,
+            node.addr
+        ),
+    );
+    eventually("the endpoint's target to be scraped", || {
+        manager.targets().first().is_some_and(|t| {
+            t.status.health == Health::Up
+                && t.target.labels.get("role") == Some("validator")
+                && t.target.labels.get("sd_url") == Some(format!("http://{sd}/targets").as_str())
+        })
+    })
+    .await;
+    // The endpoint fails: the targets it gave stay.
+    *body.lock().unwrap() = (500, "boom".into());
+    let before = manager.discovery_errors();
+    eventually("the failed refresh to be counted", || {
+        manager.discovery_errors() > before
+    })
+    .await;
+    assert_eq!(manager.targets().len(), 1);
+    // It answers again, with no targets: they go.
+    *body.lock().unwrap() = (200, "[]".into());
+    eventually("the target to go", || manager.targets().is_empty()).await;
+    manager.stop().await;
+}

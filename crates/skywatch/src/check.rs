@@ -66,7 +66,7 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<(), String> {
             let targets: usize = config
                 .scrape_configs
                 .iter()
-                .flat_map(|j| &j.static_configs)
+                .flat_map(|j| &j.discovery.static_configs)
                 .map(|g| g.targets.len())
                 .sum();
             Ok(format!(

@@ -168,7 +168,7 @@ fn external_alertmanagers(config: &scrape::Config) -> Vec<String> {
             } else {
                 "http"
             };
-            am.static_configs.iter().flat_map(move |g| {
+            am.discovery.static_configs.iter().flat_map(move |g| {
                 g.targets.iter().map(move |t| {
                     format!(
                         "{scheme}://{t}{}/api/v2/alerts",

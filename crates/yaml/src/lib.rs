@@ -22,16 +22,23 @@ pub use serde_saphyr::{Error, Location, Spanned};
 /// Reads the first YAML document of `text` into a `T`, taking nulls as zero values; an
 /// empty document (nothing, or only comments) reads as a null.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
-    match serde_saphyr::from_str::<GoYaml<T>>(text) {
-        Ok(GoYaml(value)) => Ok(value),
+    match read::<T>(text) {
+        Ok(value) => Ok(value),
         Err(e) => match e.without_snippet() {
             Error::MultipleDocuments { location, .. } => {
                 let first = first_document(text, *location);
-                serde_saphyr::from_str::<GoYaml<T>>(first).map(|GoYaml(value)| value)
+                read::<T>(first)
             }
             _ => Err(e),
         },
     }
+}
+
+fn read<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
+    // Comments are skipped, not kept as events: kept, a long commented-out block (as
+    // Prometheus's example configurations have) overflows the parser's look-ahead.
+    let options = serde_saphyr::options! { emit_comments: false };
+    serde_saphyr::from_str_with_options::<GoYaml<T>>(text, options).map(|GoYaml(value)| value)
 }
 
 /// The text of the first document: everything before the line of the second document's
@@ -543,6 +550,16 @@ mod tests {
         assert_eq!(g.labels["b"], "null");
         assert_eq!(g.interval.as_deref(), Some("5s"));
         assert_eq!(g.limit, 7);
+    }
+
+    #[test]
+    fn long_comments_are_read_past() {
+        let mut text = String::from("rule_files:\n");
+        for n in 0..500 {
+            text.push_str(&format!("  # - commented_out_{n}.yml\n"));
+        }
+        text.push_str("  - kept.yml\n");
+        assert_eq!(from_str::<File>(&text).unwrap().rule_files, ["kept.yml"]);
     }
 
     #[test]

@@ -1,0 +1,130 @@
+//! Service discovery: the providers that find a job's targets at run time, behind one
+//! contract, [`Provider`], that the scrape manager polls.
+//!
+//! A provider answers with target groups (targets and their labels, `__meta_*` included),
+//! as a static group is written. The manager asks each one again at its refresh interval;
+//! a provider that fails keeps the groups it gave last, as Prometheus keeps a discoverer's
+//! last targets, and the failure is logged and counted. File discovery, which watches for
+//! changes rather than polling, stays in the manager.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::config::{Discovery, HttpSdConfig, StaticConfig};
+
+/// The future a provider's refresh returns.
+pub type Refresh<'a> = Pin<Box<dyn Future<Output = Result<Vec<StaticConfig>, String>> + Send + 'a>>;
+
+/// A source of target groups.
+pub trait Provider: Send + Sync {
+    /// How logs name it: the configuration key and its index (`http_sd_configs[0]`).
+    fn name(&self) -> &str;
+    /// How often to ask again.
+    fn refresh_interval(&self) -> Duration;
+    /// The groups now, or why they cannot be had.
+    fn refresh(&self) -> Refresh<'_>;
+}
+
+/// The providers a section's discovery configures (files aside).
+pub fn providers(discovery: &Discovery) -> Result<Vec<Box<dyn Provider>>, String> {
+    let mut out: Vec<Box<dyn Provider>> = Vec::new();
+    for (n, config) in discovery.http_sd_configs.iter().enumerate() {
+        out.push(Box::new(HttpSd::new(n, config)?));
+    }
+    Ok(out)
+}
+
+/// `http_sd_configs`: a JSON list of target groups fetched from a URL, as Prometheus's
+/// HTTP service discovery: the response must be 200 with `Content-Type:
+/// application/json`, and each group gets `__meta_url`.
+struct HttpSd {
+    name: String,
+    url: String,
+    interval: Duration,
+    client: reqwest::Client,
+    authorization: Option<String>,
+}
+
+impl HttpSd {
+    fn new(n: usize, config: &HttpSdConfig) -> Result<Self, String> {
+        Ok(Self {
+            name: format!("http_sd_configs[{n}]"),
+            url: config.url.value.clone(),
+            interval: config.refresh_interval.std(),
+            client: config.http.client()?,
+            authorization: config.http.authorization_header(),
+        })
+    }
+}
+
+impl Provider for HttpSd {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn refresh_interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn refresh(&self) -> Refresh<'_> {
+        Box::pin(async move {
+            let mut request = self
+                .client
+                .get(&self.url)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .header(
+                    "X-Prometheus-Refresh-Interval-Seconds",
+                    self.interval.as_secs().to_string(),
+                )
+                .timeout(self.interval.max(Duration::from_secs(1)));
+            if let Some(auth) = &self.authorization {
+                request = request.header(reqwest::header::AUTHORIZATION, auth);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| format!("{}: {e}", self.url))?;
+            if response.status() != reqwest::StatusCode::OK {
+                return Err(format!(
+                    "{}: server returned HTTP status {}",
+                    self.url,
+                    response.status()
+                ));
+            }
+            let json = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+            if !json {
+                return Err(format!(
+                    "{}: unsupported content type {:?}; the endpoint must answer application/json",
+                    self.url,
+                    response.headers().get(reqwest::header::CONTENT_TYPE)
+                ));
+            }
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| format!("{}: {e}", self.url))?;
+            let mut groups: Vec<StaticConfig> = serde_json::from_slice(&body).map_err(|e| {
+                format!(
+                    "{}: line {}, column {}: {e}",
+                    self.url,
+                    e.line(),
+                    e.column()
+                )
+            })?;
+            for group in &mut groups {
+                for name in group.labels.keys() {
+                    crate::config::check_label_name(name)
+                        .map_err(|e| format!("{}: {e}", self.url))?;
+                }
+                group.labels.insert("__meta_url".into(), self.url.clone());
+            }
+            Ok(groups)
+        })
+    }
+}
