@@ -31,9 +31,10 @@ pub struct Config {
     /// The scrape jobs.
     #[serde(default)]
     pub scrape_configs: Vec<ScrapeConfig>,
-    /// Files of more scrape jobs (globs, relative to this file), as Prometheus 2.43 added.
+    /// Files of more scrape jobs, as Prometheus 2.43 added (not supported yet: refused if
+    /// set).
     #[serde(default)]
-    pub scrape_config_files: Vec<String>,
+    pub scrape_config_files: Vec<NotSupported>,
     /// Prometheus's storage settings (accepted; Skywatch's TSDB takes out-of-order samples
     /// within the head's range regardless).
     #[serde(default)]
@@ -506,9 +507,9 @@ target_source! {
         #[serde(default)]
         pub body_size_limit: ByteSize,
         /// Fail every scrape of the job when relabelling leaves more targets than this (0: no
-        /// limit).
+        /// limit; not supported yet: refused if set).
         #[serde(default)]
-        pub target_limit: usize,
+        pub target_limit: Option<Spanned<u64>>,
         /// Relabelling of targets, before scraping.
         #[serde(default)]
         pub relabel_configs: Vec<RelabelConfig>,
@@ -536,7 +537,7 @@ impl ScrapeConfig {
             honor_labels: false,
             honor_timestamps: true,
             sample_limit: 0,
-            target_limit: 0,
+            target_limit: None,
             label_limit: 0,
             label_name_length_limit: 0,
             label_value_length_limit: 0,
@@ -820,6 +821,11 @@ impl Config {
                 ));
             }
             job.http.validate().map_err(|e| format!("{at}: {e}"))?;
+            if let Some(limit) = &job.target_limit
+                && limit.value > 0
+            {
+                return Err(not_supported("target_limit", limit.referenced));
+            }
             job.discovery
                 .validate(job.relabel_configs.is_empty())
                 .map_err(|e| format!("{at}: {e}"))?;
@@ -830,6 +836,28 @@ impl Config {
             am.discovery
                 .validate(am.relabel_configs.is_empty())
                 .map_err(|e| format!("{at}: {e}"))?;
+            // Alerts go out through one plain client today (see the binary's AlertSink).
+            let h = &am.http;
+            let settings = h.basic_auth.is_some()
+                || h.authorization.is_some()
+                || h.bearer_token.is_some()
+                || h.bearer_token_file.is_some()
+                || h.proxy_url.is_some()
+                || h.tls_config.ca_file.is_some()
+                || h.tls_config.cert_file.is_some()
+                || h.tls_config.server_name.is_some()
+                || h.tls_config.insecure_skip_verify;
+            if settings {
+                return Err(format!(
+                    "{at}: authentication, TLS and proxy settings for Alertmanagers are not supported by Skywatch yet; remove them, or route with Skywatch's own --alertmanager-config"
+                ));
+            }
+            if !am.discovery.file_sd_configs.is_empty() || !am.discovery.http_sd_configs.is_empty()
+            {
+                return Err(format!(
+                    "{at}: discovering Alertmanagers is not supported by Skywatch yet; list them in static_configs"
+                ));
+            }
             if am.api_version != "v2" {
                 return Err(format!(
                     "{at}: api_version {:?} is not supported; Skywatch speaks Alertmanager's API v2, the only one Alertmanager 0.27 and later serve",
@@ -855,6 +883,9 @@ impl Config {
         }
         if let Some(first) = self.remote_read.first() {
             return Err(not_supported("remote_read", first.referenced));
+        }
+        if let Some(first) = self.scrape_config_files.first() {
+            return Err(not_supported("scrape_config_files", first.referenced));
         }
         for pattern in &self.rule_files {
             check_glob_directory(pattern).map_err(|e| format!("rule_files: {e}"))?;
@@ -1194,7 +1225,7 @@ skywatch:
     fn every_prometheus_key_is_read_and_what_is_missing_says_so() {
         // The HTTP client settings, limits and sections Prometheus 2.42 documents load.
         let c = Config::parse(
-            "global:\n  query_log_file: ''\nstorage:\n  tsdb:\n    out_of_order_time_window: 10m\n  exemplars:\n    max_exemplars: 100\nalerting:\n  alertmanagers:\n    - follow_redirects: false\n      enable_http2: false\n      bearer_token: t\n      api_version: v2\n      static_configs: [{targets: ['am:9093']}]\nscrape_configs:\n  - job_name: a\n    bearer_token_file: token\n    follow_redirects: true\n    enable_http2: true\n    proxy_url: http://proxy:3128\n    target_limit: 10\n    body_size_limit: 10MB\n",
+            "global:\n  query_log_file: ''\nstorage:\n  tsdb:\n    out_of_order_time_window: 10m\n  exemplars:\n    max_exemplars: 100\nalerting:\n  alertmanagers:\n    - follow_redirects: false\n      enable_http2: false\n      api_version: v2\n      static_configs: [{targets: ['am:9093']}]\nscrape_configs:\n  - job_name: a\n    bearer_token_file: token\n    follow_redirects: true\n    enable_http2: true\n    proxy_url: http://proxy:3128\n    target_limit: 0\n    body_size_limit: 10MB\n",
             "p.yml",
         )
         .unwrap();
@@ -1205,10 +1236,9 @@ skywatch:
         );
         assert_eq!(job.http.proxy_url.as_deref(), Some("http://proxy:3128"));
         assert!(job.http.follow_redirects && job.http.enable_http2);
-        assert_eq!(job.target_limit, 10);
         let am = &c.alerting.alertmanagers[0];
         assert!(!am.http.follow_redirects && !am.http.enable_http2);
-        assert_eq!(am.http.authorization_header().as_deref(), Some("Bearer t"));
+        assert_eq!(am.http.authorization_header(), None);
 
         // A provider or section not implemented yet is named as such, never "unknown".
         for key in [
@@ -1258,6 +1288,14 @@ skywatch:
                 "remote_read",
             ),
             ("tracing:\n  endpoint: localhost:4317\n", "tracing"),
+            (
+                "scrape_config_files: ['jobs/*.yml']\n",
+                "scrape_config_files",
+            ),
+            (
+                "scrape_configs:\n  - job_name: a\n    target_limit: 5\n",
+                "target_limit",
+            ),
             (
                 "scrape_configs:\n  - job_name: a\n    oauth2:\n      client_id: x\n",
                 "oauth2",
