@@ -1,44 +1,14 @@
-//! Service discovery: the providers that find a job's targets at run time, behind one
-//! contract, [`Provider`], that the scrape manager polls.
-//!
-//! A provider answers with target groups (targets and their labels, `__meta_*` included),
-//! as a static group is written. The manager asks each one again at its refresh interval;
-//! a provider that fails keeps the groups it gave last, as Prometheus keeps a discoverer's
-//! last targets, and the failure is logged and counted. File discovery, which watches for
-//! changes rather than polling, stays in the manager.
+//! `http_sd_configs`: Prometheus's HTTP service discovery.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
-use crate::config::{Discovery, HttpSdConfig, StaticConfig};
-
-/// The future a provider's refresh returns.
-pub type Refresh<'a> = Pin<Box<dyn Future<Output = Result<Vec<StaticConfig>, String>> + Send + 'a>>;
-
-/// A source of target groups.
-pub trait Provider: Send + Sync {
-    /// How logs name it: the configuration key and its index (`http_sd_configs[0]`).
-    fn name(&self) -> &str;
-    /// How often to ask again.
-    fn refresh_interval(&self) -> Duration;
-    /// The groups now, or why they cannot be had.
-    fn refresh(&self) -> Refresh<'_>;
-}
-
-/// The providers a section's discovery configures (files aside).
-pub fn providers(discovery: &Discovery) -> Result<Vec<Box<dyn Provider>>, String> {
-    let mut out: Vec<Box<dyn Provider>> = Vec::new();
-    for (n, config) in discovery.http_sd_configs.iter().enumerate() {
-        out.push(Box::new(HttpSd::new(n, config)?));
-    }
-    Ok(out)
-}
+use super::{Provider, Refresh};
+use crate::config::{HttpSdConfig, StaticConfig};
 
 /// `http_sd_configs`: a JSON list of target groups fetched from a URL, as Prometheus's
 /// HTTP service discovery: the response must be 200 with `Content-Type:
 /// application/json`, and each group gets `__meta_url`.
-struct HttpSd {
+pub(super) struct HttpSd {
     name: String,
     url: String,
     interval: Duration,
@@ -47,7 +17,7 @@ struct HttpSd {
 }
 
 impl HttpSd {
-    fn new(n: usize, config: &HttpSdConfig) -> Result<Self, String> {
+    pub(super) fn new(n: usize, config: &HttpSdConfig) -> Result<Self, String> {
         Ok(Self {
             name: format!("http_sd_configs[{n}]"),
             url: config.url.value.clone(),
