@@ -1,0 +1,243 @@
+//! Prometheus files users already have, run by the real `skywatch up`: the configuration
+//! Debian's `prometheus` package installs and ships as an example, and the blackbox
+//! exporter's documented configuration probing through a real
+//! `prometheus-blackbox-exporter`, side by side with a real Prometheus on the same probes.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a test failure with a backtrace"
+)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Killed, get_json, start_skywatch_with, tool, within};
+
+/// A file a Debian package installs; fails saying what installs it.
+fn installed<'a>(path: &'a str, package: &str) -> &'a Path {
+    let p = Path::new(path);
+    assert!(
+        p.is_file(),
+        "{path} is missing: install the Debian package `{package}` (scripts/install-test-deps does it)"
+    );
+    p
+}
+
+fn job_names(targets: &serde_json::Value) -> Vec<String> {
+    let mut jobs: Vec<String> = targets["data"]["activeTargets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["labels"]["job"].as_str().unwrap().to_owned())
+        .collect();
+    jobs.sort();
+    jobs.dedup();
+    jobs
+}
+
+#[test]
+fn the_configurations_debian_installs_start_skywatch_up() {
+    for (path, jobs) in [
+        // `rule_files:` holds only comments there (a YAML null).
+        ("/etc/prometheus/prometheus.yml", vec!["node", "prometheus"]),
+        (
+            "/usr/share/doc/prometheus/examples/prometheus.yml",
+            vec!["prometheus"],
+        ),
+    ] {
+        let config = installed(path, "prometheus");
+        let dir = tempfile::tempdir().unwrap();
+        let (_server, addr) = start_skywatch_with(
+            &dir.path().join("data"),
+            &["--config".as_ref(), config.as_os_str()],
+        );
+        let client = reqwest::blocking::Client::new();
+        let targets = get_json(&client, &addr, "/api/v1/targets");
+        assert_eq!(job_names(&targets), jobs, "{path}: {targets}");
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP server on loopback answering 200 on `/ok` and 404 elsewhere, for the
+/// blackbox exporter to probe.
+fn probed_site() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            // The rest of the request head.
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let status = if line.starts_with("GET /ok ") {
+                "200 OK"
+            } else {
+                "404 Not Found"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi"
+            );
+        }
+    });
+    addr.to_string()
+}
+
+/// Waits until `url` answers 200.
+fn wait_ready(client: &reqwest::blocking::Client, url: &str, what: &str) {
+    within(Duration::from_secs(60), what, || {
+        client
+            .get(url)
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+    });
+}
+
+/// `query`'s answer at the server as `{labels: value}`.
+fn instant(
+    client: &reqwest::blocking::Client,
+    addr: &str,
+    query: &str,
+) -> BTreeMap<BTreeMap<String, String>, String> {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("query", query)
+        .finish();
+    let answer = client
+        .post(format!("http://{addr}/api/v1/query"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["status"], "success", "{query} at {addr}: {answer}");
+    answer["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let labels = serde_json::from_value(s["metric"].clone()).unwrap();
+            (labels, s["value"][1].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_blackbox_exporters_configuration_probes_as_prometheus_does() {
+    let blackbox_config = installed(
+        "/etc/prometheus/blackbox.yml",
+        "prometheus-blackbox-exporter",
+    );
+    let blackbox_port = free_port();
+    let _blackbox = Killed(
+        Command::new(tool("prometheus-blackbox-exporter"))
+            .arg(format!("--config.file={}", blackbox_config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{blackbox_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let site = probed_site();
+    // The configuration of the blackbox exporter's README, with loopback targets: URLs as
+    // targets, moved into the `target` parameter by relabelling.
+    let config = format!(
+        r#"global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: 'blackbox'
+    metrics_path: /probe
+    params:
+      module: [http_2xx]  # Look for a HTTP 200 response.
+    static_configs:
+      - targets:
+        - http://{site}/ok
+        - http://{site}/missing
+    relabel_configs:
+      - source_labels: [__address__]
+        target_label: __param_target
+      - source_labels: [__param_target]
+        target_label: instance
+      - target_label: __address__
+        replacement: 127.0.0.1:{blackbox_port}  # The blackbox exporter's real hostname:port.
+"#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prometheus.yml");
+    std::fs::write(&file, &config).unwrap();
+
+    let client = reqwest::blocking::Client::new();
+    wait_ready(
+        &client,
+        &format!("http://127.0.0.1:{blackbox_port}/metrics"),
+        "the blackbox exporter to start",
+    );
+    let prometheus_port = free_port();
+    let _prometheus = Killed(
+        Command::new(tool("prometheus"))
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("prometheus").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let prometheus = format!("127.0.0.1:{prometheus_port}");
+    let (_skywatch, skywatch) = start_skywatch_with(
+        &dir.path().join("skywatch"),
+        &["--config".as_ref(), file.as_os_str()],
+    );
+    wait_ready(
+        &client,
+        &format!("http://{prometheus}/-/ready"),
+        "Prometheus to start",
+    );
+
+    // Both have probed each site.
+    for addr in [&prometheus, &skywatch] {
+        within(Duration::from_secs(60), "two probes to be stored", || {
+            instant(&client, addr, "probe_success").len() == 2
+        });
+    }
+    for query in [
+        "up",
+        "probe_success",
+        "probe_http_status_code",
+        "count by (__name__, instance, job) ({job=\"blackbox\"})",
+    ] {
+        let ours = instant(&client, &skywatch, query);
+        let theirs = instant(&client, &prometheus, query);
+        assert_eq!(ours, theirs, "{query}");
+    }
+    let success = instant(&client, &skywatch, "probe_success");
+    let ok = BTreeMap::from([
+        ("__name__".to_owned(), "probe_success".to_owned()),
+        ("instance".to_owned(), format!("http://{site}/ok")),
+        ("job".to_owned(), "blackbox".to_owned()),
+    ]);
+    assert_eq!(success[&ok], "1", "{success:?}");
+}
