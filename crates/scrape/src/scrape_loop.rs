@@ -267,6 +267,8 @@ pub(crate) fn ingest(
     let this = state.attempts;
     // Parse and resolve first: a scrape that fails appends nothing.
     let mut samples: Vec<(usize, f64, Timestamp)> = Vec::with_capacity(state.previous.len());
+    // Distinct cached series read in this scrape, dropped ones included.
+    let mut read = 0;
     for entry in textparse::Parser::new(body, format) {
         let s = match entry.map_err(|e| e.to_string())? {
             Entry::Sample(s) => s,
@@ -295,12 +297,16 @@ pub(crate) fn ingest(
             }
         };
         let cached = &mut state.cache.series[i];
-        // Dropped by relabelling, or the same series twice in one scrape (Prometheus
-        // keeps the first).
-        if cached.labels.is_none() || cached.read_in == this {
+        // The same series twice in one scrape: Prometheus keeps the first.
+        if cached.read_in == this {
             continue;
         }
         cached.read_in = this;
+        read += 1;
+        // Dropped by relabelling.
+        if cached.labels.is_none() {
+            continue;
+        }
         let at = match s.timestamp {
             Some(ts) if options.honor_timestamps => ts,
             _ => t,
@@ -327,9 +333,10 @@ pub(crate) fn ingest(
     }
     app.commit().map_err(|e| e.to_string())?;
     state.previous = samples.iter().map(|&(i, _, _)| i).collect();
-    // A target whose series come and go would grow the cache for ever: once most of it is
-    // series this scrape did not read, keep only those it did.
-    if state.cache.len() > 2 * report.scraped + 1024 {
+    // As Prometheus after every scrape that returned a body: the series this scrape did
+    // not read are forgotten, so one that comes back counts in scrape_series_added again
+    // (and the cache of a target whose series come and go does not grow).
+    if !body.is_empty() && state.cache.len() > read {
         state.forget_unread();
     } else if report.added > 0 && state.cache.texts.capacity() > state.cache.texts.len() * 9 / 8 {
         state.cache.texts.shrink_to_fit();
@@ -394,6 +401,12 @@ fn series_labels(
         b.set(name, value);
     }
     for l in target.iter() {
+        // A label the target exposes with an empty value is there, for honor_labels: the
+        // target's is not added, and the empty value leaves the label absent (Prometheus's
+        // `lset.Has`).
+        if options.honor_labels && s.labels.iter().any(|(name, _)| *name == l.name) {
+            continue;
+        }
         match b.get(l.name) {
             Some(_) if options.honor_labels => {}
             Some(scraped) => {
@@ -796,6 +809,34 @@ mod tests {
             "m{exported_job=\"x\",instance=\"n1:9100\",job=\"inner\"}"
         );
         assert_eq!(got[0].1, [(500, 1.0)]);
+
+        // An empty value the target exposes, honoured, leaves the label absent: the
+        // target's own instance is not added (as Prometheus, for pushed series).
+        let store = MemStorage::new();
+        scrape_text(
+            &mut LoopState::default(),
+            "pushed{instance=\"\",job=\"batch\"} 1\n",
+            1000,
+            &honour,
+            &store,
+        )
+        .unwrap();
+        assert_eq!(series(&store)[0].0, "pushed{job=\"batch\"}");
+    }
+
+    #[test]
+    fn a_series_that_comes_back_counts_as_added_again() {
+        let store = MemStorage::new();
+        let options = ScrapeOptions::default();
+        let mut state = LoopState::default();
+        let added = |state: &mut LoopState, body: &str, t: i64| {
+            scrape_text(state, body, t, &options, &store).unwrap().added
+        };
+        assert_eq!(added(&mut state, "a 1\nb 1\n", 1000), 2);
+        assert_eq!(added(&mut state, "a 2\n", 2000), 0);
+        // b was not in the last scrape: Prometheus has forgotten it and counts it again.
+        assert_eq!(added(&mut state, "a 3\nb 3\n", 3000), 1);
+        assert_eq!(added(&mut state, "a 4\nb 4\n", 4000), 0);
     }
 
     #[test]
