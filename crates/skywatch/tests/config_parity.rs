@@ -1,0 +1,61 @@
+//! `skywatch check config` gives promtool's verdict (Debian's Prometheus 2.42,
+//! `promtool check config --syntax-only`) on our fixtures in `tests/config/`, one per class
+//! of difference found in real configurations: nulls where YAML lists hold only comments,
+//! second documents, the checks Prometheus makes of relabelling, sizes, rule globs and HTTP
+//! client settings, URLs as targets with and without relabelling. A fixture's name says
+//! the verdict (`*.good.yml`, `*.bad.yml`); both tools must give it.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a test failure with a backtrace"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::tool;
+
+#[test]
+fn skywatch_and_promtool_agree_on_every_fixture() {
+    let promtool = tool("promtool");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "the fixtures are missing: {files:?}");
+    let mut disagreements = Vec::new();
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let good = name.ends_with(".good.yml");
+        assert!(
+            good || name.ends_with(".bad.yml"),
+            "{name}: say the verdict in the name"
+        );
+        let theirs = Command::new(&promtool)
+            .args(["check", "config", "--syntax-only"])
+            .arg(file)
+            .output()
+            .unwrap();
+        let ours = Command::new(env!("CARGO_BIN_EXE_skywatch"))
+            .args(["check", "config"])
+            .arg(file)
+            .output()
+            .unwrap();
+        if theirs.status.success() != good || ours.status.success() != good {
+            disagreements.push(format!(
+                "{name}: expected {}, promtool {} ({}), skywatch {} ({})",
+                if good { "valid" } else { "invalid" },
+                theirs.status,
+                String::from_utf8_lossy(&theirs.stderr).trim(),
+                ours.status,
+                String::from_utf8_lossy(&ours.stderr).trim(),
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
