@@ -67,6 +67,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "the data model is pure data at the bottom of the graph",
     },
     Rule {
+        krate: "remote",
+        forbidden: &["tsdb", "promql", "api", "rules", "alerting"],
+        allowed: &[],
+        why: "remote write sees samples through the storage contract, whoever stores them",
+    },
+    Rule {
         krate: "yaml",
         forbidden: &["*"],
         allowed: &[],

@@ -42,9 +42,9 @@ pub struct Config {
     /// Where Prometheus would send its own traces (not supported yet: refused if set).
     #[serde(default)]
     pub tracing: Option<TracingConfig>,
-    /// Remote write (not supported yet: refused if set).
+    /// Where every stored sample is also sent, with Prometheus's remote write protocol.
     #[serde(default)]
-    pub remote_write: Vec<NotSupported>,
+    pub remote_write: Vec<RemoteWriteConfig>,
     /// Remote read (not supported yet: refused if set).
     #[serde(default)]
     pub remote_read: Vec<NotSupported>,
@@ -326,6 +326,153 @@ http_client! {
         /// How often to fetch it (default 1m).
         #[serde(default = "default_http_sd_refresh")]
         pub refresh_interval: Duration,
+    }
+}
+
+http_client! {
+    /// One `remote_write` destination.
+    pub struct RemoteWriteConfig {
+        /// The endpoint, such as `http://host:8428/api/v1/write`.
+        pub url: Spanned<String>,
+        /// How long one request may take (default 30s).
+        #[serde(default = "default_remote_timeout")]
+        pub remote_timeout: Duration,
+        /// Headers sent with every request (not the reserved ones).
+        #[serde(default)]
+        pub headers: BTreeMap<String, String>,
+        /// Relabelling of each series before it is sent.
+        #[serde(default)]
+        pub write_relabel_configs: Vec<RelabelConfig>,
+        /// The queue's name in logs and metrics (default: derived from the URL).
+        #[serde(default)]
+        pub name: String,
+        /// Send exemplars (Skywatch sends samples only).
+        #[serde(default)]
+        pub send_exemplars: bool,
+        /// Send native histograms (Skywatch stores none).
+        #[serde(default)]
+        pub send_native_histograms: bool,
+        /// Batching and retries.
+        #[serde(default)]
+        pub queue_config: QueueConfig,
+        /// Sending metric metadata (read; Skywatch sends samples only).
+        #[serde(default)]
+        pub metadata_config: MetadataConfig,
+        /// AWS Signature V4 (not supported yet: refused if set).
+        #[serde(default)]
+        pub sigv4: Option<NotSupported>,
+    }
+}
+
+/// `remote_write.queue_config`, with Prometheus 2.42's defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Samples buffered per shard (Skywatch buffers `capacity * max_shards` samples in all).
+    pub capacity: usize,
+    /// The most shards (Skywatch sends on one connection, in order).
+    pub max_shards: usize,
+    /// The fewest shards.
+    pub min_shards: usize,
+    /// Samples per request.
+    pub max_samples_per_send: usize,
+    /// How long a sample waits for a request to fill.
+    pub batch_send_deadline: Duration,
+    /// The first retry's wait.
+    pub min_backoff: Duration,
+    /// The longest wait between retries.
+    pub max_backoff: Duration,
+    /// Retry on HTTP 429, as on 5xx.
+    pub retry_on_http_429: bool,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 2500,
+            max_shards: 200,
+            min_shards: 1,
+            max_samples_per_send: 500,
+            batch_send_deadline: Duration(5_000),
+            min_backoff: Duration(30),
+            max_backoff: Duration(5_000),
+            retry_on_http_429: false,
+        }
+    }
+}
+
+/// `remote_write.metadata_config`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataConfig {
+    /// Send metadata.
+    pub send: bool,
+    /// How often.
+    pub send_interval: Duration,
+    /// Entries per request.
+    pub max_samples_per_send: usize,
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        Self {
+            send: true,
+            send_interval: Duration(60_000),
+            max_samples_per_send: 500,
+        }
+    }
+}
+
+fn default_remote_timeout() -> Duration {
+    Duration(30_000)
+}
+
+/// Headers a remote write configuration may not set, as Prometheus lists them.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "user-agent",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "www-authenticate",
+    "accept-encoding",
+    "x-prometheus-remote-write-version",
+    "x-prometheus-remote-read-version",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+];
+
+impl RemoteWriteConfig {
+    /// Prometheus's checks of a remote write destination.
+    fn validate(&self) -> Result<(), String> {
+        let url = &self.url.value;
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or_else(|| format!("url {url:?} must start with http:// or https://"))?;
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(format!("url {url:?} has no host"));
+        }
+        for header in self.headers.keys() {
+            let lower = header.to_ascii_lowercase();
+            if lower == "authorization" {
+                return Err("the authorization header must be set with basic_auth, authorization, oauth2 or sigv4, not headers".into());
+            }
+            if RESERVED_HEADERS.contains(&lower.as_str()) {
+                return Err(format!(
+                    "{header} is a reserved header; it must not be changed"
+                ));
+            }
+        }
+        if let Some(at) = &self.sigv4 {
+            return Err(not_supported("sigv4", at.referenced));
+        }
+        self.http.validate()
     }
 }
 
@@ -878,8 +1025,16 @@ impl Config {
                 _ => return Err("tracing: endpoint must be set".into()),
             }
         }
-        if let Some(first) = self.remote_write.first() {
-            return Err(not_supported("remote_write", first.referenced));
+        let mut names = BTreeMap::new();
+        for (n, rw) in self.remote_write.iter().enumerate() {
+            let at = format!("line {}: remote_write[{n}]", rw.url.referenced.line());
+            rw.validate().map_err(|e| format!("{at}: {e}"))?;
+            if !rw.name.is_empty() && names.insert(rw.name.clone(), n).is_some() {
+                return Err(format!(
+                    "{at}: another remote_write is named {:?}; give each a unique name",
+                    rw.name
+                ));
+            }
         }
         if let Some(first) = self.remote_read.first() {
             return Err(not_supported("remote_read", first.referenced));
@@ -1280,8 +1435,8 @@ skywatch:
         }
         for (text, key) in [
             (
-                "remote_write:\n  - url: http://x/api/v1/write\n",
-                "remote_write",
+                "remote_write:\n  - url: http://x/api/v1/write\n    sigv4:\n      region: eu\n",
+                "sigv4",
             ),
             (
                 "remote_read:\n  - url: http://x/api/v1/read\n",

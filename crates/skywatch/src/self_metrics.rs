@@ -10,6 +10,11 @@
 //! | `skywatch_tsdb_blocks_bytes` | gauge | bytes of the persisted blocks on disk |
 //! | `skywatch_tsdb_blocks_samples` | gauge | samples in the persisted blocks |
 //! | `skywatch_scrape_targets{health}` | gauge | targets by the outcome of their last scrape: up, down, unknown |
+//! | `prometheus_remote_storage_samples_total{remote_name}` | counter | samples a `remote_write` destination accepted |
+//! | `prometheus_remote_storage_samples_failed_total{remote_name}` | counter | samples it refused for good |
+//! | `prometheus_remote_storage_samples_retried_total{remote_name}` | counter | samples sent again after a failure |
+//! | `prometheus_remote_storage_samples_pending{remote_name}` | gauge | samples waiting to be sent |
+//! | `skywatch_remote_storage_samples_dropped_total{remote_name}` | counter | samples dropped from a full buffer |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +27,7 @@ use textparse::{Entry, Format, Parser};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 /// Reads the database and the scrape manager at each scrape of `/metrics`.
@@ -29,6 +35,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 pub(crate) struct ServerCollector {
     pub(crate) db: Arc<tsdb::Tsdb>,
     pub(crate) manager: Arc<scrape::ScrapeManager>,
+    pub(crate) remote: Arc<remote::RemoteWrite<tsdb::Tsdb>>,
 }
 
 fn gauge(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> std::fmt::Result {
@@ -86,6 +93,56 @@ impl Collector for ServerCollector {
         )?;
         for (health, n) in [("up", up), ("down", down), ("unknown", unknown)] {
             ConstGauge::new(n).encode(family.encode_family(&[("health", health)])?)?;
+        }
+        let queues = self.remote.stats();
+        if queues.is_empty() {
+            return Ok(());
+        }
+        type Figure = fn(&remote::QueueStats) -> u64;
+        let families: [(&str, &str, MetricType, Figure); 5] = [
+            (
+                "prometheus_remote_storage_samples",
+                "Samples the remote storage accepted.",
+                MetricType::Counter,
+                |q| q.sent,
+            ),
+            (
+                "prometheus_remote_storage_samples_failed",
+                "Samples the remote storage refused for good.",
+                MetricType::Counter,
+                |q| q.failed,
+            ),
+            (
+                "prometheus_remote_storage_samples_retried",
+                "Samples sent again after a recoverable failure.",
+                MetricType::Counter,
+                |q| q.retried,
+            ),
+            (
+                "prometheus_remote_storage_samples_pending",
+                "Samples waiting to be sent.",
+                MetricType::Gauge,
+                |q| q.pending,
+            ),
+            (
+                "skywatch_remote_storage_samples_dropped",
+                "Samples dropped from a full remote write buffer.",
+                MetricType::Counter,
+                |q| q.dropped,
+            ),
+        ];
+        for (name, help, kind, figure) in families {
+            let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+            for q in &queues {
+                let labels = [("remote_name", q.name.as_str())];
+                let v = figure(q);
+                if matches!(kind, MetricType::Counter) {
+                    ConstCounter::new(v).encode(family.encode_family(&labels)?)?;
+                } else {
+                    ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX))
+                        .encode(family.encode_family(&labels)?)?;
+                }
+            }
         }
         Ok(())
     }

@@ -382,12 +382,19 @@ pub(crate) async fn serve(
         })
     };
 
-    let manager = Arc::new(scrape::ScrapeManager::new(db.clone()));
+    // Samples scraped and recorded go to the store and to remote_write's destinations.
+    let store = Arc::new(remote::RemoteWrite::new(db.clone()));
+    store.apply(
+        &settings.config.remote_write,
+        &settings.config.global.external_labels,
+    )?;
+    let manager = Arc::new(scrape::ScrapeManager::new(store.clone()));
     telemetry
         .registry()
         .register_collector(crate::self_metrics::ServerCollector {
             db: db.clone(),
             manager: manager.clone(),
+            remote: store.clone(),
         });
     for problem in manager.apply(&settings.config) {
         tracing::warn!(%problem, "target not scraped");
@@ -443,7 +450,7 @@ pub(crate) async fn serve(
     };
     let sink = Arc::new(sink);
     let rule_manager = Arc::new(rules::manager::RuleManager::new(
-        db.clone(),
+        store.clone(),
         engine,
         Some(sink.clone()),
     ));
@@ -451,6 +458,7 @@ pub(crate) async fn serve(
         path,
         manager: manager.clone(),
         rules: rule_manager.clone(),
+        remote: store.clone(),
         shipped_rules: settings.shipped_rules.clone(),
         addr,
         sink: sink.clone(),
@@ -616,7 +624,8 @@ fn targets_of(manager: &scrape::ScrapeManager) -> api::Targets {
 struct Reloader {
     path: PathBuf,
     manager: Arc<scrape::ScrapeManager>,
-    rules: Arc<rules::manager::RuleManager<tsdb::Tsdb>>,
+    rules: Arc<rules::manager::RuleManager<remote::RemoteWrite<tsdb::Tsdb>>>,
+    remote: Arc<remote::RemoteWrite<tsdb::Tsdb>>,
     shipped_rules: Arc<Vec<rules::RuleFile>>,
     addr: SocketAddr,
     sink: Arc<AlertSink>,
@@ -658,6 +667,12 @@ impl Reloader {
                     .external
                     .write()
                     .unwrap_or_else(|e| e.into_inner()) = external_alertmanagers(&config);
+                if let Err(e) = self
+                    .remote
+                    .apply(&config.remote_write, &config.global.external_labels)
+                {
+                    tracing::error!(error = %e, "remote_write not applied");
+                }
                 for problem in self.manager.apply(&config) {
                     tracing::warn!(%problem, "target not scraped");
                 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Killed, get_json, start_skywatch_with, tool, within};
+use common::{Killed, get_json, start_skywatch_with, tool, tool_named, within};
 
 /// A file a Debian package installs; fails saying what installs it.
 fn installed<'a>(path: &'a str, package: &str) -> &'a Path {
@@ -150,13 +150,16 @@ fn the_blackbox_exporters_configuration_probes_as_prometheus_does() {
     );
     let blackbox_port = free_port();
     let _blackbox = Killed(
-        Command::new(tool("prometheus-blackbox-exporter"))
-            .arg(format!("--config.file={}", blackbox_config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{blackbox_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+        Command::new(tool_named(
+            "prometheus-blackbox-exporter",
+            "prometheus-blackbox-exporter",
+        ))
+        .arg(format!("--config.file={}", blackbox_config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{blackbox_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
     );
     let site = probed_site();
     // The configuration of the blackbox exporter's README, with loopback targets: URLs as

@@ -80,6 +80,16 @@ pub(crate) fn get_json(
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
 
+/// Where `name` is on the PATH; fails saying which Debian package to install if it is not.
+pub(crate) fn tool_named(name: &str, package: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("`{name}` is not installed: install the Debian package `{package}` (scripts/install-test-deps does it)"))
+}
+
 /// Where `name` is on the PATH; fails saying what to install if it is not.
 pub(crate) fn tool(name: &str) -> PathBuf {
     std::env::var_os("PATH")
