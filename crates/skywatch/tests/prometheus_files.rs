@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Killed, get_json, start_skywatch_with, tool, tool_named, within};
+use common::{Killed, free_port, get_json, start_skywatch_with, tool, tool_named, within};
 
 /// A file a Debian package installs; fails saying what installs it.
 fn installed<'a>(path: &'a str, package: &str) -> &'a Path {
@@ -60,14 +60,6 @@ fn the_configurations_debian_installs_start_skywatch_up() {
         let targets = get_json(&client, &addr, "/api/v1/targets");
         assert_eq!(job_names(&targets), jobs, "{path}: {targets}");
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A plain HTTP server on loopback answering 200 on `/ok` and 404 elsewhere, for the

@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{Killed, start_skywatch};
+use common::{Killed, free_port, start_skywatch};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,14 +61,6 @@ fn data_set() -> String {
     }
     om.push_str("# EOF\n");
     om
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_ready(addr: &str) {

@@ -13,15 +13,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Killed, get_json, start_skywatch_with, within};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{Killed, free_port, get_json, start_skywatch_with, within};
 
 /// An exporter on loopback whose counter grows on every scrape.
 fn exporter() -> String {

@@ -80,6 +80,16 @@ pub(crate) fn get_json(
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
 
+/// A loopback port free now, for a peer (Prometheus, an exporter) that must be told its
+/// port; Skywatch itself binds port 0.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Where `name` is on the PATH; fails saying which Debian package to install if it is not.
 pub(crate) fn tool_named(name: &str, package: &str) -> PathBuf {
     std::env::var_os("PATH")
