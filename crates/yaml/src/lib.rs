@@ -543,6 +543,22 @@ mod tests {
     }
 
     #[test]
+    fn booleans_and_strings_as_go_reads_them() {
+        // A string stays as written (`expr: y` is the metric y); a boolean takes YAML
+        // 1.1's words too, as Go's yaml.v2 and (into a bool) yaml.v3 do.
+        #[derive(Deserialize)]
+        struct T {
+            s: Vec<String>,
+            b: Vec<bool>,
+        }
+        let t: T =
+            from_str("s: [y, yes, on, no, off, 'true']\nb: [yes, on, y, no, off, n, True]\n")
+                .unwrap();
+        assert_eq!(t.s, ["y", "yes", "on", "no", "off", "true"]);
+        assert_eq!(t.b, [true, true, true, false, false, false, true]);
+    }
+
+    #[test]
     fn quoted_and_written_values_are_not_nulls() {
         let g: Global =
             from_str("labels:\n  a: ''\n  b: 'null'\ninterval: 5s\nlimit: 7\n").unwrap();
