@@ -139,7 +139,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 ovhcloud_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                puppetdb_sd_configs: Option<NotSupported>,
+                puppetdb_sd_configs: Vec<PuppetDbSdConfig>,
                 #[serde(default)]
                 scaleway_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -157,6 +157,7 @@ macro_rules! target_source {
                     file_sd_configs: raw.file_sd_configs,
                     http_sd_configs: raw.http_sd_configs,
                     dns_sd_configs: raw.dns_sd_configs,
+                    puppetdb_sd_configs: raw.puppetdb_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
                         ("consul_sd_configs", raw.consul_sd_configs),
@@ -177,7 +178,6 @@ macro_rules! target_source {
                         ("nomad_sd_configs", raw.nomad_sd_configs),
                         ("openstack_sd_configs", raw.openstack_sd_configs),
                         ("ovhcloud_sd_configs", raw.ovhcloud_sd_configs),
-                        ("puppetdb_sd_configs", raw.puppetdb_sd_configs),
                         ("scaleway_sd_configs", raw.scaleway_sd_configs),
                         ("serverset_sd_configs", raw.serverset_sd_configs),
                         ("triton_sd_configs", raw.triton_sd_configs),
@@ -313,6 +313,8 @@ pub struct Discovery {
     pub http_sd_configs: Vec<HttpSdConfig>,
     /// Targets looked up in DNS.
     pub dns_sd_configs: Vec<DnsSdConfig>,
+    /// Targets from PuppetDB resources.
+    pub puppetdb_sd_configs: Vec<PuppetDbSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -450,14 +452,7 @@ const RESERVED_HEADERS: &[&str] = &[
 impl RemoteWriteConfig {
     /// Prometheus's checks of a remote write destination.
     fn validate(&self) -> Result<(), String> {
-        let url = &self.url.value;
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"))
-            .ok_or_else(|| format!("url {url:?} must start with http:// or https://"))?;
-        if rest.is_empty() || rest.starts_with('/') {
-            return Err(format!("url {url:?} has no host"));
-        }
+        check_http_url(&self.url.value)?;
         for header in self.headers.keys() {
             let lower = header.to_ascii_lowercase();
             if lower == "authorization" {
@@ -474,6 +469,30 @@ impl RemoteWriteConfig {
         }
         self.http.validate()
     }
+}
+
+http_client! {
+    /// `puppetdb_sd_configs`: the resources a PQL query returns, one target each.
+    pub struct PuppetDbSdConfig {
+        /// PuppetDB's URL, `http` or `https`.
+        pub url: Spanned<String>,
+        /// The PQL query (resources).
+        #[serde(default)]
+        pub query: String,
+        /// Label each target with the resource's parameters.
+        #[serde(default)]
+        pub include_parameters: bool,
+        /// The port of the targets (default 80).
+        #[serde(default = "default_puppetdb_port")]
+        pub port: u16,
+        /// How often to query (default 60s).
+        #[serde(default = "default_http_sd_refresh")]
+        pub refresh_interval: Duration,
+    }
+}
+
+fn default_puppetdb_port() -> u16 {
+    80
 }
 
 /// `dns_sd_configs`: targets from DNS records.
@@ -1123,6 +1142,18 @@ impl HttpClientConfig {
     }
 }
 
+/// Checks an endpoint's URL: `http` or `https`, with a host.
+fn check_http_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("url {url:?} must start with http:// or https://"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("url {url:?} has no host"));
+    }
+    Ok(())
+}
+
 impl Discovery {
     /// Checks the providers' settings; `static_addresses` says whether static targets must
     /// be `host:port` now (a section without relabelling), as Prometheus checks them.
@@ -1153,13 +1184,16 @@ impl Discovery {
         }
         for sd in &self.http_sd_configs {
             let at = format!("line {}: http_sd_configs", sd.url.referenced.line());
-            let url = &sd.url.value;
-            let rest = url
-                .strip_prefix("http://")
-                .or_else(|| url.strip_prefix("https://"))
-                .ok_or_else(|| format!("{at}: url {url:?} must start with http:// or https://"))?;
-            if rest.is_empty() || rest.starts_with('/') {
-                return Err(format!("{at}: url {url:?} has no host"));
+            check_http_url(&sd.url.value).map_err(|e| format!("{at}: {e}"))?;
+            sd.http.validate().map_err(|e| format!("{at}: {e}"))?;
+        }
+        for sd in &self.puppetdb_sd_configs {
+            let at = format!("line {}: puppetdb_sd_configs", sd.url.referenced.line());
+            check_http_url(&sd.url.value).map_err(|e| format!("{at}: {e}"))?;
+            if sd.query.is_empty() {
+                return Err(format!(
+                    "{at}: query is missing; write a PQL query of resources"
+                ));
             }
             sd.http.validate().map_err(|e| format!("{at}: {e}"))?;
         }
@@ -1416,7 +1450,6 @@ skywatch:
             "nomad",
             "openstack",
             "ovhcloud",
-            "puppetdb",
             "scaleway",
             "serverset",
             "triton",

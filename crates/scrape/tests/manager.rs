@@ -272,3 +272,90 @@ async fn http_discovery_follows_the_endpoint_and_keeps_targets_when_it_fails() {
     eventually("the target to go", || manager.targets().is_empty()).await;
     manager.stop().await;
 }
+
+#[tokio::test]
+async fn puppetdb_discovery_labels_each_resource_as_prometheus_does() {
+    let node = Node::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let pdb = listener.local_addr().unwrap();
+    // PuppetDB's /pdb/query/v4 answer for a resource query, as its documentation shows.
+    let answer = serde_json::json!([{
+        "certname": "127.0.0.1",
+        "resource": "49af83866dc5a1518968b68e58a25319107afe11",
+        "type": "Class",
+        "title": "Node_exporter",
+        "exported": false,
+        "tags": ["node_exporter", "class"],
+        "file": "/etc/puppetlabs/code/site.pp",
+        "environment": "production",
+        "parameters": {
+            "port": 9100,
+            "big": 1000000,
+            "collectors": ["cpu", "disk"],
+            "empty": "",
+            "settings": {"web.listen": "0.0.0.0", "tls": true}
+        }
+    }]);
+    let app = axum::Router::new().route(
+        "/pdb/query/v4",
+        axum::routing::post(move |body: String| {
+            let answer = answer.clone();
+            async move {
+                let query: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(query["query"], "resources { type = \"Class\" }");
+                (
+                    [("content-type", "application/json; charset=utf-8")],
+                    answer.to_string(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let store = Arc::new(MemStorage::new());
+    let manager = ScrapeManager::new(store.clone());
+    let config = Config::parse(
+        &format!(
+            "scrape_configs:\n  - job_name: puppet\n    scrape_interval: 100ms\n    scrape_timeout: 100ms\n    puppetdb_sd_configs:\n      - url: http://{pdb}\n        query: 'resources {{ type = \"Class\" }}'\n        include_parameters: true\n        port: {}\n        refresh_interval: 100ms\n    relabel_configs:\n      - regex: __meta_puppetdb_(.+)\n        action: labelmap\n",
+            node.addr.port()
+        ),
+        "test.yml",
+    )
+    .unwrap();
+    manager.apply(&config);
+    eventually("the resource's target to be scraped", || {
+        manager
+            .targets()
+            .first()
+            .is_some_and(|t| t.status.health == Health::Up)
+    })
+    .await;
+    let target = &manager.targets()[0].target;
+    let labels: Vec<(String, String)> = target
+        .labels
+        .iter()
+        .map(|l| (l.name.to_owned(), l.value.to_owned()))
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("certname", "127.0.0.1"),
+        ("environment", "production"),
+        ("exported", "false"),
+        ("file", "/etc/puppetlabs/code/site.pp"),
+        ("instance", &node.addr.to_string()),
+        ("job", "puppet"),
+        ("parameter_big", "1e+06"),
+        ("parameter_collectors", "cpu,disk"),
+        ("parameter_port", "9100"),
+        ("parameter_settings_tls", "true"),
+        ("parameter_settings_web_listen", "0.0.0.0"),
+        ("query", "resources { type = \"Class\" }"),
+        ("resource", "49af83866dc5a1518968b68e58a25319107afe11"),
+        ("tags", ",node_exporter,class,"),
+        ("title", "Node_exporter"),
+        ("type", "Class"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(labels, expected);
+    manager.stop().await;
+}
