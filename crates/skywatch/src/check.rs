@@ -69,10 +69,14 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<(), String> {
                 .flat_map(|j| &j.static_configs)
                 .map(|g| g.targets.len())
                 .sum();
+            // The rule files as the server finds them, relative to the configuration: a
+            // glob in a directory or a missing file fails here as with promtool.
+            let base = file.parent().unwrap_or(std::path::Path::new("."));
+            let rule_files = rules::manager::resolve(base, &config.rule_files)?;
             Ok(format!(
                 "{} scrape jobs, {targets} static targets, {} rule files",
                 config.scrape_configs.len(),
-                config.rule_files.len()
+                rule_files.len()
             ))
         }),
         CheckCommand::Rules { files } => check_files(&files, |file| {
