@@ -12,6 +12,7 @@ pub mod file;
 pub mod glob;
 pub mod manager;
 pub mod template;
+mod template_scope;
 pub mod unittest;
 
 pub use file::{Group, Kind, Rule, RuleFile, RuleFileError};
