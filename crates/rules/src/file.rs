@@ -8,6 +8,7 @@ use serde::Deserialize;
 use yaml::Spanned;
 
 use crate::template::Template;
+use crate::template_scope::{ALERT_VARIABLES, first_undefined};
 
 /// A rule file.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,7 +126,7 @@ struct RawRule {
     record: Option<Spanned<String>>,
     #[serde(default)]
     alert: Option<Spanned<String>>,
-    expr: Spanned<ExprText>,
+    expr: Spanned<String>,
     #[serde(default, rename = "for")]
     for_: Option<String>,
     #[serde(default)]
@@ -134,25 +135,6 @@ struct RawRule {
     labels: BTreeMap<String, String>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
-}
-
-/// An expression: YAML may give a number (`expr: 1`), which is PromQL too.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ExprText {
-    Text(String),
-    Int(i64),
-    Float(f64),
-}
-
-impl ExprText {
-    fn text(&self) -> String {
-        match self {
-            Self::Text(t) => t.clone(),
-            Self::Int(i) => i.to_string(),
-            Self::Float(f) => f.to_string(),
-        }
-    }
 }
 
 /// Whether `name` is a valid metric name.
@@ -270,6 +252,44 @@ impl RuleFile {
     pub fn rule_count(&self) -> usize {
         self.groups.iter().map(|g| g.rules.len()).sum()
     }
+
+    /// The rules of any groups that share their name (recorded metric or alert) and
+    /// labels with another, once each, sorted by name then labels: what
+    /// `promtool check rules --lint=duplicate-rules` (2.42) reports. As there, the
+    /// expressions are not compared: two rules recording one series overwrite each other
+    /// whatever they compute.
+    pub fn duplicate_rules(&self) -> Vec<Duplicate> {
+        let mut all: Vec<(&str, &BTreeMap<String, String>)> = self
+            .groups
+            .iter()
+            .flat_map(|g| &g.rules)
+            .map(|r| (r.name(), &r.labels))
+            .collect();
+        all.sort();
+        let mut found: Vec<Duplicate> = Vec::new();
+        for pair in all.windows(2) {
+            let (name, labels) = pair[1];
+            let seen = found
+                .last()
+                .is_some_and(|d| d.name == name && d.labels == *labels);
+            if pair[0] == pair[1] && !seen {
+                found.push(Duplicate {
+                    name: name.to_owned(),
+                    labels: labels.clone(),
+                });
+            }
+        }
+        found
+    }
+}
+
+/// A name and labels more than one rule of a file has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// The recorded metric's or the alert's name.
+    pub name: String,
+    /// The labels the rules set.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Checks one rule as Prometheus does; problems are pushed, naming `at`.
@@ -307,7 +327,7 @@ fn check_rule(r: RawRule, at: &str, problems: &mut Vec<String>) -> Option<Rule> 
         }
     };
     let at = format!("line {line}: {at} ({})", kind_name(&kind));
-    let expr = r.expr.value.text();
+    let expr = r.expr.value.clone();
     if expr.trim().is_empty() {
         problems.push(format!("{at}: expr is empty"));
     } else if let Err(e) = promql::ast::parse(&expr) {
@@ -333,10 +353,14 @@ fn check_rule(r: RawRule, at: &str, problems: &mut Vec<String>) -> Option<Rule> 
         if !is_label_name(k) {
             problems.push(format!("{at}: label name {k:?} is not valid"));
         }
-        if recording && k == "__name__" {
-            problems.push(format!(
-                "{at}: a recording rule cannot set __name__; the record field names the metric"
-            ));
+        // Prometheus refuses it for alerts too: an alert's name is its alertname.
+        if k == "__name__" {
+            let fix = if recording {
+                "the record field names the metric"
+            } else {
+                "an alert is named by its alert field"
+            };
+            problems.push(format!("{at}: a rule cannot set the label __name__; {fix}"));
         }
     }
     for k in r.annotations.keys() {
@@ -350,6 +374,13 @@ fn check_rule(r: RawRule, at: &str, problems: &mut Vec<String>) -> Option<Rule> 
                 if let Err(e) = Template::parse(v) {
                     problems.push(format!(
                         "{at}: {what} {k:?}: the template does not parse: {e}"
+                    ));
+                } else if let Some(u) = first_undefined(v, &ALERT_VARIABLES) {
+                    problems.push(format!(
+                        "{at}: {what} {k:?}: undefined variable {:?} on line {} of the template; the variables defined are {}",
+                        u.name,
+                        u.line,
+                        ALERT_VARIABLES.join(", ")
                     ));
                 }
             }
@@ -462,5 +493,75 @@ groups:
         .unwrap_err();
         assert!(e.to_string().contains("fore"), "{e}");
         assert!(e.to_string().contains("line 6"), "{e}");
+    }
+
+    /// Regression: promtool refuses an alert template using a variable it does not
+    /// define (`$label` for `$labels`), and `__name__` among an alert's labels.
+    #[test]
+    fn undefined_template_variables_and_an_alerts_name_label_are_refused() {
+        let e = RuleFile::parse(
+            r#"groups:
+  - name: a
+    rules:
+      - alert: X
+        expr: up == 0
+        labels:
+          __name__: x
+        annotations:
+          summary: "{{ $label.instance }} is down"
+          ok: "{{ range $k, $v := $labels }}{{ $k }}{{ end }} {{ $externalURL }}"
+"#,
+            "f.yml",
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.problems.len(), 2, "{text}");
+        assert!(
+            text.contains(r#"annotation "summary": undefined variable "$label" on line 1"#),
+            "{text}"
+        );
+        assert!(text.contains("cannot set the label __name__"), "{text}");
+    }
+
+    #[test]
+    fn duplicate_rules_are_those_sharing_name_and_labels_as_promtool_lints() {
+        let f = RuleFile::parse(
+            r#"groups:
+  - name: a
+    rules:
+      - record: r
+        expr: x
+        labels: {env: prod}
+      - alert: A
+        expr: x > 1
+      - alert: A
+        expr: x > 2
+  - name: b
+    rules:
+      - record: r
+        expr: x * 2
+        labels: {env: prod}
+      - record: r
+        expr: z
+        labels: {env: prod}
+      - record: r
+        expr: z
+        labels: {env: dev}
+"#,
+            "f.yml",
+        )
+        .unwrap();
+        let found: Vec<(String, Vec<(String, String)>)> = f
+            .duplicate_rules()
+            .into_iter()
+            .map(|d| (d.name, d.labels.into_iter().collect()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("A".to_owned(), vec![]),
+                ("r".to_owned(), vec![("env".to_owned(), "prod".to_owned())]),
+            ]
+        );
     }
 }

@@ -4,12 +4,15 @@
 //! - [`template`]: the Go-template subset of alert labels and annotations.
 //! - [`eval`]: a group's evaluation: recording rules, alert states, `ALERTS`.
 //! - [`unittest`]: promtool's unit-test format.
+//! - [`glob`]: `rule_files` patterns expanded as Go expands them.
 //! - [`manager`]: the groups of the configured rule files, run at their intervals.
 
 pub mod eval;
 pub mod file;
+pub mod glob;
 pub mod manager;
 pub mod template;
+mod template_scope;
 pub mod unittest;
 
 pub use file::{Group, Kind, Rule, RuleFile, RuleFileError};

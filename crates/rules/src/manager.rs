@@ -50,32 +50,33 @@ fn now_ms() -> i64 {
     promql::ast::system_time_ms(std::time::SystemTime::now())
 }
 
-/// The files `patterns` name, relative to `base`: paths, or globs with `*` and `?` in the
-/// file name.
+/// The files `patterns` (a configuration's `rule_files`) name, relative to `base`, the
+/// configuration file's directory, as Prometheus expands them: Go's globs (see
+/// [`crate::glob`]), each sorted.
+///
+/// As Prometheus's configuration refuses it, a pattern with a `*` before its last `/`
+/// (a glob in a directory's name) is an error, `invalid rule file path "..."`. A pattern
+/// without `*` that names no file is an error too, as `promtool check config` says it;
+/// a `*` pattern may match nothing.
 pub fn resolve(base: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, String> {
+    let base = base.to_string_lossy();
     let mut out = Vec::new();
     for p in patterns {
-        let path = base.join(p);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !name.contains(['*', '?']) {
-            out.push(path);
-            continue;
+        // Prometheus's `patRulePath`, `^[^*]*(\*[^/]*)?$`, checked before the base is joined.
+        if p.find('*').is_some_and(|star| p[star..].contains('/')) {
+            return Err(format!("invalid rule file path {p:?}"));
         }
-        let dir = path.parent().unwrap_or(base);
-        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| format!("rule_files {p:?}: cannot read {}: {e}", dir.display()))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|f| {
-                f.file_name()
-                    .is_some_and(|n| glob_match(&name, &n.to_string_lossy()))
-            })
-            .collect();
-        found.sort();
-        out.extend(found);
+        let path = if p.is_empty() || p.starts_with('/') {
+            p.clone()
+        } else {
+            crate::glob::join(&base, p)
+        };
+        let found = crate::glob::glob(&path)
+            .map_err(|e| format!("error retrieving rule files for {path}: {e}"))?;
+        if found.is_empty() && !p.contains('*') {
+            return Err(format!("{path:?} does not point to an existing file"));
+        }
+        out.extend(found.into_iter().map(PathBuf::from));
     }
     Ok(out)
 }
@@ -95,21 +96,6 @@ pub fn load_all(files: &[PathBuf]) -> Result<Vec<RuleFile>, Vec<String>> {
     } else {
         Err(problems)
     }
-}
-
-/// Whether `name` matches `pattern`, whose `*` matches any run of characters and `?` any
-/// one.
-fn glob_match(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('?', rest)) => !n.is_empty() && go(rest, &n[1..]),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
-        }
-    }
-    go(&p, &n)
 }
 
 impl<S: Queryable + Appendable + 'static> RuleManager<S> {
@@ -365,5 +351,39 @@ mod tests {
         assert_eq!(super::rfc3339(1_435_065_584_500), "2015-06-23T13:19:44.5Z");
         assert_eq!(super::rfc3339(1_435_065_584_000), "2015-06-23T13:19:44Z");
         assert_eq!(super::rfc3339(0), "0001-01-01T00:00:00Z");
+    }
+
+    /// Regression: a `*` in a directory of a configuration's `rule_files` is refused with
+    /// Prometheus's words, and the file part may be any Go glob.
+    #[test]
+    fn rule_file_patterns_are_checked_and_expanded_as_prometheus_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        for f in ["a.yml", "b.yml", "c.txt"] {
+            std::fs::write(tmp.path().join(f), "").unwrap();
+        }
+        let resolve = |p: &str| super::resolve(tmp.path(), &[p.to_owned()]);
+        for bad in ["*/x.yml", "rules*/x.yml", "a/*b/*.yml"] {
+            assert_eq!(resolve(bad), Err(format!("invalid rule file path {bad:?}")));
+        }
+        let names = |p: &str| -> Vec<String> {
+            resolve(p)
+                .unwrap()
+                .iter()
+                .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names("*.yml"), ["a.yml", "b.yml"]);
+        assert_eq!(names("[ac].*"), ["a.yml", "c.txt"]);
+        assert_eq!(names("x*.yml"), [] as [&str; 0]);
+        assert!(
+            resolve("x.yml")
+                .unwrap_err()
+                .ends_with("does not point to an existing file")
+        );
+        assert!(
+            resolve("[.yml")
+                .unwrap_err()
+                .ends_with("syntax error in pattern")
+        );
     }
 }

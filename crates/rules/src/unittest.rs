@@ -66,6 +66,7 @@ struct InputSeries {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AlertTest {
+    #[serde(default = "zero")]
     eval_time: String,
     #[serde(default)]
     alertname: String,
@@ -86,6 +87,7 @@ struct ExpAlert {
 #[serde(deny_unknown_fields)]
 struct ExprTest {
     expr: String,
+    #[serde(default = "zero")]
     eval_time: String,
     #[serde(default)]
     exp_samples: Vec<ExpSample>,
@@ -94,16 +96,25 @@ struct ExprTest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExpSample {
+    /// A series as PromQL writes it; none (or `{}`) for a result without labels.
+    #[serde(default)]
     labels: String,
     value: f64,
 }
 
-/// The outcome of one test file: its failures, each a readable paragraph; none if it
-/// passed.
+/// An eval time not given: the start, as Go's zero `model.Duration`.
+fn zero() -> String {
+    "0".into()
+}
+
+/// The outcome of one test file: its warnings and failures, each a paragraph as promtool
+/// prints it; no failures if it passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// The test file, as given.
     pub file: String,
+    /// What is suspicious but not a failure: a `rule_files` pattern matching no file.
+    pub warnings: Vec<String>,
     /// What failed; empty if every test passed.
     pub failures: Vec<String>,
 }
@@ -126,50 +137,99 @@ fn show(ms: i64) -> String {
     }
 }
 
-/// Runs the unit tests of the file at `path`.
+/// Runs the unit tests of the file at `path`, whose rule files are relative to its
+/// directory.
 pub fn run_file(path: &Path) -> Outcome {
     let file = path.display().to_string();
-    let failures = match std::fs::read_to_string(path) {
-        Ok(text) => run(&text, path.parent().unwrap_or(Path::new("."))),
-        Err(e) => vec![format!("cannot read it: {e}")],
-    };
-    Outcome { file, failures }
+    match std::fs::read_to_string(path) {
+        Ok(text) => run(&text, &crate::glob::dir(&file), file),
+        Err(e) => Outcome {
+            file,
+            warnings: Vec::new(),
+            failures: vec![format!("cannot read it: {e}")],
+        },
+    }
 }
 
-/// Runs the unit tests in `text`, whose rule files are relative to `dir`.
-pub fn run(text: &str, dir: &Path) -> Vec<String> {
+/// The `rule_files` patterns joined to `dir` and expanded as promtool expands them: an
+/// error only for a malformed pattern; a pattern matching nothing is a warning, in
+/// promtool's words, whether or not it has a glob character.
+fn rule_files(
+    dir: &str,
+    patterns: &[String],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<String>, String> {
+    let mut files = Vec::new();
+    for p in patterns {
+        let p = if p.is_empty() || p.starts_with('/') {
+            p.clone()
+        } else {
+            crate::glob::join(dir, p)
+        };
+        let found = crate::glob::glob(&p).map_err(|e| e.to_string())?;
+        if found.is_empty() {
+            warnings.push(format!("  WARNING: no file match pattern {p}"));
+        }
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+/// Runs the unit tests in `text` (the file `file`), whose rule files are relative to
+/// `dir`.
+pub fn run(text: &str, dir: &str, file: String) -> Outcome {
+    let mut warnings = Vec::new();
+    let failures = run_tests(text, dir, &mut warnings);
+    Outcome {
+        file,
+        warnings,
+        failures,
+    }
+}
+
+fn run_tests(text: &str, dir: &str, warnings: &mut Vec<String>) -> Vec<String> {
     let tests: TestFile = match yaml::from_str(text) {
         Ok(t) => t,
         Err(e) => return vec![e.to_string()],
     };
-    let interval = match tests
-        .evaluation_interval
-        .as_deref()
-        .map_or(Ok(60_000), |d| duration(d, "evaluation_interval"))
-    {
-        Ok(0) => return vec!["evaluation_interval must be positive".into()],
-        Ok(i) => i,
-        Err(e) => return vec![e],
-    };
-    let files = match crate::manager::resolve(dir, &tests.rule_files) {
+    let files = match rule_files(dir, &tests.rule_files, warnings) {
         Ok(files) => files,
         Err(e) => return vec![e],
     };
-    let mut rule_files = Vec::new();
-    let mut failures = Vec::new();
-    for f in &files {
-        match RuleFile::load(f) {
-            Ok(r) => rule_files.push(r),
-            Err(e) => failures.push(e.to_string()),
+    // Zero, as not given, is promtool's default of a minute.
+    let interval = match tests
+        .evaluation_interval
+        .as_deref()
+        .map_or(Ok(0), |d| duration(d, "evaluation_interval"))
+    {
+        Ok(0) => 60_000,
+        Ok(i) => i,
+        Err(e) => return vec![e],
+    };
+    for (i, name) in tests.group_eval_order.iter().enumerate() {
+        if tests.group_eval_order[..i].contains(name) {
+            return vec![format!("group name repeated in evaluation order: {name}")];
         }
     }
-    if !failures.is_empty() {
-        return failures;
+    // promtool loads the rule files for each test group and reports their errors in each.
+    let mut rule_files = Vec::new();
+    let mut load_errors = Vec::new();
+    for f in &files {
+        match RuleFile::load(Path::new(f)) {
+            Ok(r) => rule_files.push(r),
+            Err(e) => load_errors.extend(e.problems.iter().map(|p| format!("{}: {p}", e.file))),
+        }
     }
+    let loaded = if load_errors.is_empty() {
+        Ok(rule_files.as_slice())
+    } else {
+        Err(load_errors.as_slice())
+    };
+    let mut failures = Vec::new();
     for group in &tests.tests {
         failures.extend(run_group(
             group,
-            &rule_files,
+            loaded,
             interval,
             &tests.group_eval_order,
             tests.fuzzy_compare,
@@ -178,10 +238,83 @@ pub fn run(text: &str, dir: &Path) -> Vec<String> {
     failures
 }
 
-/// Labels as promtool prints them: `{a="b", c="d"}`.
-fn show_labels(map: &BTreeMap<String, String>) -> String {
-    let pairs: Vec<String> = map.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+/// `s` quoted as Go's `strconv.Quote` quotes it, as promtool prints label values and
+/// expressions: `\"`, `\\`, `\n` and the other C escapes, `\xHH` for other ASCII control
+/// characters, `\uHHHH` for characters Go does not print. Go's test of printability uses
+/// Unicode's categories; this one treats controls, spaces other than ` ` and the common
+/// invisible format characters as unprintable, which agrees on every character a label
+/// is likely to hold.
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control()
+                || (c.is_whitespace() && c != ' ')
+                || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}') =>
+            {
+                let n = c as u32;
+                if n < 0x10000 {
+                    out.push_str(&format!("\\u{n:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A time as Go's `time.Duration` prints it, as promtool prints the time of a rule's
+/// evaluation error: `0s`, `500ms`, `1m30s`, `1h0m0s`, `2m1.5s`.
+fn go_time(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let sign = if ms < 0 { "-" } else { "" };
+    let ms = ms.unsigned_abs();
+    if ms < 1000 {
+        return format!("{sign}{ms}ms");
+    }
+    let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    let secs = if frac == 0 {
+        format!("{s}s")
+    } else {
+        format!("{s}.{}s", format!("{frac:03}").trim_end_matches('0'))
+    };
+    match (h, m) {
+        (0, 0) => format!("{sign}{secs}"),
+        (0, m) => format!("{sign}{m}m{secs}"),
+        (h, m) => format!("{sign}{h}h{m}m{secs}"),
+    }
+}
+
+/// Labels as Go's `labels.Labels` prints them, as promtool prints series:
+/// `{__name__="up", job="node"}`.
+fn go_labels<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let pairs: Vec<String> = labels
+        .map(|(k, v)| format!("{k}={}", go_quote(v)))
+        .collect();
     format!("{{{}}}", pairs.join(", "))
+}
+
+/// An alert's labels or annotations as promtool prints them: `{a="b", c="d"}`.
+fn show_labels(map: &BTreeMap<String, String>) -> String {
+    go_labels(map.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 type Found = Vec<(BTreeMap<String, String>, BTreeMap<String, String>)>;
@@ -204,19 +337,24 @@ fn show_alerts(alerts: &Found) -> String {
     format!("[\n{}\n]", items.join(",\n"))
 }
 
+/// Runs one test group over the rule files, or fails with their problems, as promtool
+/// does after loading the group's input series.
+///
+/// As promtool 2.42 prints them: only an alert test's failure names the test group
+/// (`    name: ...,` above it); a rule's evaluation error gives its time as Go's
+/// `time.Duration` (`1m0s`), the tests' times as Prometheus durations (`1m`).
 fn run_group(
     tg: &TestGroup,
-    files: &[RuleFile],
+    loaded: Result<&[RuleFile], &[String]>,
     eval_interval: i64,
     order: &[String],
     fuzzy: bool,
 ) -> Vec<String> {
-    let prefix = tg
-        .name
-        .as_ref()
+    let name = tg.name.as_deref().filter(|n| !n.is_empty());
+    let prefix = name
         .map(|n| format!("    name: {n},\n"))
         .unwrap_or_default();
-    let fail = |m: String| vec![format!("{prefix}{m}")];
+    let fail = |m: String| vec![m];
     let interval = match tg
         .interval
         .as_deref()
@@ -262,18 +400,26 @@ fn run_group(
             return fail(format!("loading the input series: {e}"));
         }
     }
+    let files = match loaded {
+        Ok(files) => files,
+        Err(problems) => return problems.to_vec(),
+    };
     let mut alert_tests: Vec<(i64, &AlertTest)> = Vec::new();
     for a in &tg.alert_rule_test {
+        let t = match duration(&a.eval_time, "eval_time") {
+            Ok(t) => t,
+            Err(e) => return fail(e),
+        };
         if a.alertname.is_empty() {
+            let group = name
+                .map(|n| format!(" (in TestGroup {n})"))
+                .unwrap_or_default();
             return fail(format!(
-                "an item under alert_rule_test misses required attribute alertname at eval_time {}",
-                a.eval_time
+                "an item under alert_rule_test misses required attribute alertname at eval_time {}{group}",
+                show(t)
             ));
         }
-        match duration(&a.eval_time, "eval_time") {
-            Ok(t) => alert_tests.push((t, a)),
-            Err(e) => return fail(e),
-        }
+        alert_tests.push((t, a));
     }
     alert_tests.sort_by_key(|(t, _)| *t);
     let mut expr_tests = Vec::new();
@@ -290,7 +436,8 @@ fn run_group(
         .max()
         .unwrap_or(0);
 
-    // The groups, those named in group_eval_order first, in that order.
+    // The groups in group_eval_order's order; as promtool ranks a group it does not name
+    // with the first it names, they go beside that one, in file order.
     let mut groups: Vec<GroupState> = files
         .iter()
         .flat_map(|f| {
@@ -299,12 +446,7 @@ fn run_group(
                 .map(|g| GroupState::new(&f.file, g, interval))
         })
         .collect();
-    groups.sort_by_key(|g| {
-        order
-            .iter()
-            .position(|n| *n == g.name)
-            .unwrap_or(usize::MAX)
-    });
+    groups.sort_by_key(|g| order.iter().position(|n| *n == g.name).unwrap_or(0));
     let ctx = Context {
         external_labels: tg.external_labels.clone(),
         external_url: tg.external_url.clone().unwrap_or_default(),
@@ -322,13 +464,13 @@ fn run_group(
                     eval_errors.push(format!(
                         "    rule: {}, time: {}, err: {e}",
                         r.rule.name(),
-                        show(ts)
+                        go_time(ts)
                     ));
                 }
             }
         }
         if !eval_errors.is_empty() {
-            failures.extend(eval_errors.into_iter().map(|e| format!("{prefix}{e}")));
+            failures.extend(eval_errors);
             return failures;
         }
         // The alert tests whose time falls in [ts, ts + interval) look at this evaluation.
@@ -371,8 +513,8 @@ fn run_group(
     for (t, test) in expr_tests {
         let fail_at = |m: String| {
             format!(
-                "{prefix}    expr: {:?}, time: {}, err: {m}",
-                test.expr,
+                "    expr: {}, time: {}, err: {m}",
+                go_quote(&test.expr),
                 show(t)
             )
         };
@@ -403,9 +545,12 @@ fn run_group(
         let mut exp = Vec::new();
         let mut bad = None;
         for s in &test.exp_samples {
-            match parse_labels(s.labels.trim()) {
+            let text = s.labels.trim();
+            match parse_labels(text) {
                 Some(l) => exp.push((l, s.value)),
-                None => bad = Some(format!("labels {:?}: not a series", s.labels)),
+                // Nothing, as `{}`, is a sample without labels, such as a scalar's.
+                None if text.is_empty() => exp.push((Labels::empty(), s.value)),
+                None => bad = Some(format!("labels {}: not a series", go_quote(&s.labels))),
             }
         }
         if let Some(b) = bad {
@@ -435,13 +580,16 @@ fn run_group(
                     return "nil".into();
                 }
                 v.iter()
-                    .map(|(l, x)| format!("{l} {}", crate::template::go_shortest_e(*x, 'E')))
+                    .map(|(l, x)| {
+                        let labels = go_labels(l.iter().map(|l| (l.name, l.value)));
+                        format!("{labels} {}", crate::template::go_shortest_e(*x, 'E'))
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             };
             failures.push(format!(
-                "{prefix}    expr: {:?}, time: {},\n        exp: {}\n        got: {}",
-                test.expr,
+                "    expr: {}, time: {},\n        exp: {}\n        got: {}",
+                go_quote(&test.expr),
                 show(t),
                 show_samples(&exp),
                 show_samples(&got)
@@ -449,4 +597,83 @@ fn run_group(
         }
     }
     failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_strings_print_as_go_prints_them() {
+        for (ms, want) in [
+            (0, "0s"),
+            (500, "500ms"),
+            (1000, "1s"),
+            (60_000, "1m0s"),
+            (90_500, "1m30.5s"),
+            (3_600_000, "1h0m0s"),
+            (90_061_000, "25h1m1s"),
+        ] {
+            assert_eq!(go_time(ms), want, "{ms}");
+        }
+        assert_eq!(
+            go_quote("a\"b\\c\n\u{1}\u{7f}é\u{a0}"),
+            r#""a\"b\\c\n\x01\x7fé\u00a0""#
+        );
+    }
+
+    /// Regression: an alert test and an expression test may leave out `eval_time` (the
+    /// start), and an expected sample its labels (a scalar's); a rule file that matches
+    /// nothing is a warning, as promtool has it.
+    #[test]
+    fn eval_time_and_labels_may_be_left_out_and_a_missing_rule_file_warns() {
+        let outcome = run(
+            r#"rule_files: [nothing.yml]
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'x{job="a"}'
+        values: '7'
+    alert_rule_test:
+      - alertname: None
+    promql_expr_test:
+      - expr: scalar(x)
+        exp_samples:
+          - value: 7
+"#,
+            ".",
+            "t.yml".into(),
+        );
+        assert_eq!(outcome.failures, [] as [String; 0]);
+        assert_eq!(
+            outcome.warnings,
+            ["  WARNING: no file match pattern nothing.yml"]
+        );
+    }
+
+    #[test]
+    fn failures_print_series_with_their_name_as_a_label() {
+        let outcome = run(
+            r#"tests:
+  - interval: 1m
+    name: group one
+    input_series:
+      - series: 'x{job="a"}'
+        values: '7'
+    promql_expr_test:
+      - expr: x
+        exp_samples:
+          - labels: 'x{job="a"}'
+            value: 8
+"#,
+            ".",
+            "t.yml".into(),
+        );
+        assert_eq!(
+            outcome.failures,
+            [
+                "    expr: \"x\", time: 0s,\n        exp: {__name__=\"x\", job=\"a\"} 8E+00\n        got: {__name__=\"x\", job=\"a\"} 7E+00"
+            ]
+        );
+    }
 }

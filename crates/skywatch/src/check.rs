@@ -1,6 +1,7 @@
 //! `skywatch check`: validate files without starting anything, as `promtool check` does.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Subcommand;
 
@@ -14,8 +15,16 @@ pub(crate) enum CheckCommand {
         files: Vec<PathBuf>,
     },
     /// Check Prometheus rule files: YAML shape, every expression as PromQL, names,
-    /// durations and label and annotation templates.
+    /// durations and label and annotation templates, as `promtool check rules` does, with
+    /// its output and exit status (1 for an invalid file, 3 for a lint finding with
+    /// --lint-fatal).
     Rules {
+        /// Lint checks to apply, comma-separated: all, duplicate-rules, none.
+        #[arg(long, default_value = "duplicate-rules")]
+        lint: String,
+        /// Exit with status 3 if a lint check finds something.
+        #[arg(long)]
+        lint_fatal: bool,
         /// The files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -59,9 +68,67 @@ fn check_files(
     Ok(())
 }
 
-pub(crate) fn run(cmd: CheckCommand) -> Result<(), String> {
+/// promtool's exit status for lint findings with `--lint-fatal`.
+const LINT_FATAL: u8 = 3;
+
+/// Checks rule files as `promtool check rules` does, with its output, byte for byte where
+/// the finding is the same: `Checking FILE` and the count on standard output, `  FAILED:`
+/// and the problems on standard error, a blank line after each file.
+fn check_rules(files: &[PathBuf], lint: &str, lint_fatal: bool) -> ExitCode {
+    let mut duplicates = false;
+    for setting in lint.split(',') {
+        match setting {
+            "all" | "duplicate-rules" => duplicates = true,
+            "none" => {}
+            other => println!("WARNING: unknown lint option {other}"),
+        }
+    }
+    let (mut errors, mut lint_failed) = (false, false);
+    for file in files {
+        println!("Checking {}", file.display());
+        match rules::RuleFile::load(file) {
+            Err(e) => {
+                errors = true;
+                eprintln!("  FAILED:");
+                eprintln!("{e}");
+            }
+            Ok(f) => match f.duplicate_rules() {
+                found if duplicates && !found.is_empty() => {
+                    lint_failed = true;
+                    eprintln!("  FAILED:");
+                    eprintln!("{}", duplicates_message(&found));
+                }
+                _ => println!("  SUCCESS: {} rules found", f.rule_count()),
+            },
+        }
+        println!();
+    }
+    if errors {
+        ExitCode::FAILURE
+    } else if lint_failed && lint_fatal {
+        ExitCode::from(LINT_FATAL)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// promtool's words for rules recording the same series (or alerts of the same name and
+/// labels).
+fn duplicates_message(found: &[rules::file::Duplicate]) -> String {
+    let mut m = format!("lint error {} duplicate rule(s) found.\n", found.len());
+    for d in found {
+        m += &format!("Metric: {}\nLabel(s):\n", d.name);
+        for (k, v) in &d.labels {
+            m += &format!("\t{k}: {v}\n");
+        }
+    }
+    m + "Might cause inconsistency while recording expressions"
+}
+
+pub(crate) fn run(cmd: CheckCommand) -> Result<ExitCode, String> {
+    let succeeded = |r: Result<(), String>| r.map(|()| ExitCode::SUCCESS);
     match cmd {
-        CheckCommand::Config { files } => check_files(&files, |file| {
+        CheckCommand::Config { files } => succeeded(check_files(&files, |file| {
             let config = scrape::Config::load(file).map_err(|e| e.to_string())?;
             let targets: usize = config
                 .scrape_configs
@@ -69,17 +136,22 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<(), String> {
                 .flat_map(|j| &j.discovery.static_configs)
                 .map(|g| g.targets.len())
                 .sum();
+            // The rule files as the server finds them, relative to the configuration: a
+            // glob in a directory or a missing file fails here as with promtool.
+            let base = file.parent().unwrap_or(std::path::Path::new("."));
+            let rule_files = rules::manager::resolve(base, &config.rule_files)?;
             Ok(format!(
                 "{} scrape jobs, {targets} static targets, {} rule files",
                 config.scrape_configs.len(),
-                config.rule_files.len()
+                rule_files.len()
             ))
-        }),
-        CheckCommand::Rules { files } => check_files(&files, |file| {
-            let f = rules::RuleFile::load(file).map_err(|e| format!("\n{e}"))?;
-            Ok(format!("{} rules found", f.rule_count()))
-        }),
-        CheckCommand::Alertmanager { files } => check_files(&files, |file| {
+        })),
+        CheckCommand::Rules {
+            lint,
+            lint_fatal,
+            files,
+        } => Ok(check_rules(&files, &lint, lint_fatal)),
+        CheckCommand::Alertmanager { files } => succeeded(check_files(&files, |file| {
             let c = alerting::Config::load(file).map_err(|e| e.to_string())?;
             Ok(format!(
                 "{} receivers, {} inhibit rules, {} time intervals",
@@ -87,7 +159,7 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<(), String> {
                 c.inhibit_rules.len(),
                 c.intervals().count()
             ))
-        }),
+        })),
         CheckCommand::Dashboards { dirs } => {
             let mut problems = 0;
             for dir in &dirs {
@@ -122,7 +194,7 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<(), String> {
                 let s = if problems == 1 { "" } else { "s" };
                 return Err(format!("{problems} problem{s} in the dashboards"));
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -149,30 +221,45 @@ pub(crate) enum TestCommand {
     },
 }
 
-pub(crate) fn test(cmd: TestCommand) -> Result<(), String> {
+pub(crate) fn test(cmd: TestCommand) -> Result<ExitCode, String> {
     let files = match cmd {
         TestCommand::Rules { files } => files,
-        TestCommand::Routes { config, labels } => return test_routes(&config, &labels),
+        TestCommand::Routes { config, labels } => {
+            return test_routes(&config, &labels).map(|()| ExitCode::SUCCESS);
+        }
     };
-    let mut failed = 0;
-    for file in &files {
+    Ok(test_rules(&files))
+}
+
+/// Runs unit-test files as `promtool test rules` does, with its output byte for byte where
+/// the failure is the same: `Unit Testing:  FILE` on standard output, warnings,
+/// `  FAILED:` and each failure on standard error, a blank line on standard output after
+/// each failure and after each file.
+fn test_rules(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for file in files {
         println!("Unit Testing:  {}", file.display());
         let outcome = rules::unittest::run_file(file);
+        for w in &outcome.warnings {
+            eprintln!("{w}");
+        }
         if outcome.failures.is_empty() {
             println!("  SUCCESS");
         } else {
-            failed += 1;
-            println!("  FAILED:");
+            failed = true;
+            eprintln!("  FAILED:");
             for f in &outcome.failures {
-                println!("{f}");
+                eprintln!("{f}");
+                println!();
             }
         }
         println!();
     }
-    if failed > 0 {
-        return Err(format!("{failed} of {} test files failed", files.len()));
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
-    Ok(())
 }
 
 fn test_routes(config: &std::path::Path, labels: &[String]) -> Result<(), String> {

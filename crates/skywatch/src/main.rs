@@ -60,16 +60,19 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `check` and `test` report their findings themselves, as promtool does, and return
+    // promtool's exit status; the other commands return only what stopped them.
+    let succeeded = |r: Result<(), String>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
-        Command::Up(args) => up::run(args),
+        Command::Up(args) => succeeded(up::run(args)),
         Command::Check(cmd) => check::run(cmd),
         Command::Test(cmd) => check::test(cmd),
-        Command::Demo(args) => demo::run(args),
-        Command::Netsim(args) => demo::run_netsim(args),
-        Command::Tsdb(cmd) => tsdb_cmd::run(cmd),
+        Command::Demo(args) => succeeded(demo::run(args)),
+        Command::Netsim(args) => succeeded(demo::run_netsim(args)),
+        Command::Tsdb(cmd) => succeeded(tsdb_cmd::run(cmd)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("skywatch: {e}");
             ExitCode::FAILURE
