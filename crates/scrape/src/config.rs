@@ -1061,9 +1061,6 @@ impl Config {
         if let Some(first) = self.scrape_config_files.first() {
             return Err(not_supported("scrape_config_files", first.referenced));
         }
-        for pattern in &self.rule_files {
-            check_glob_directory(pattern).map_err(|e| format!("rule_files: {e}"))?;
-        }
         Ok(())
     }
 }
@@ -1076,16 +1073,22 @@ fn not_supported(key: &str, at: yaml::Location) -> String {
     )
 }
 
-/// Prometheus refuses a glob in a rule file's directory (`rules/*/a.yml`): only the file
-/// name may have one.
-fn check_glob_directory(pattern: &str) -> Result<(), String> {
-    let dir = Path::new(pattern).parent().unwrap_or(Path::new(""));
-    if dir.to_string_lossy().contains(['*', '?', '[']) {
-        return Err(format!(
-            "{pattern:?}: a glob in a directory is not allowed, only in the file name; list each directory"
-        ));
+/// A `file_sd_configs` file name as Prometheus allows it: a `.json`, `.yml` or `.yaml`
+/// file, with at most one `*`, in the file name (`^[^*]*(\*[^/]*)?\.(json|yml|yaml)$`).
+fn check_file_sd_name(name: &str) -> Result<(), String> {
+    let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
+    let extension_ok = matches!(extension, "json" | "yml" | "yaml" | "JSON" | "YML" | "YAML");
+    let glob_ok = match stem.find('*') {
+        None => true,
+        Some(i) => !stem[i + 1..].contains(['*', '/']),
+    };
+    if extension_ok && glob_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "path name {name:?} is not valid for file discovery: name a .json, .yml or .yaml file, with at most one * in the file name"
+        ))
     }
-    Ok(())
 }
 
 impl HttpClientConfig {
@@ -1179,7 +1182,7 @@ impl Discovery {
                 return Err("file_sd_configs: files is empty".into());
             }
             for file in &sd.files {
-                check_glob_directory(file).map_err(|e| format!("file_sd_configs: {e}"))?;
+                check_file_sd_name(file).map_err(|e| format!("file_sd_configs: {e}"))?;
             }
         }
         for sd in &self.http_sd_configs {
@@ -1513,7 +1516,18 @@ skywatch:
         );
         assert!(bad(&format!("{job}    body_size_limit: 100\n")).contains("100 has no unit"));
         assert!(bad("tracing:\n  sampling_fraction: 1\n").contains("endpoint must be set"));
-        assert!(bad("rule_files: ['rules/*/a.yml']\n").contains("a glob in a directory"));
+        assert!(
+            bad(&format!(
+                "{job}    file_sd_configs:\n      - files: ['sd/*/a.json']\n"
+            ))
+            .contains("not valid for file discovery")
+        );
+        assert!(
+            bad(&format!(
+                "{job}    file_sd_configs:\n      - files: ['targets.txt']\n"
+            ))
+            .contains("not valid for file discovery")
+        );
         assert!(bad(&format!("{job}    static_configs:\n      -\n")).contains("null entry"));
         assert!(
             bad(&format!(
