@@ -307,6 +307,7 @@ impl GroupState {
                     let mut sample_labels = to_map(&labels);
                     sample_labels.remove(METRIC_NAME);
                     let data = AlertData {
+                        rule: name,
                         labels: &sample_labels,
                         external_labels: &ctx.external_labels,
                         external_url: &ctx.external_url,
