@@ -304,10 +304,14 @@ impl GroupState {
                 let env = QueryAt { engine, store, t };
                 let mut fresh: BTreeMap<Vec<(String, String)>, Alert> = BTreeMap::new();
                 for (labels, v) in samples {
-                    let mut sample_labels = to_map(&labels);
+                    // Prometheus gives templates the sample's labels as they are,
+                    // `__name__` included; the alert's own labels drop it.
+                    let template_labels = to_map(&labels);
+                    let mut sample_labels = template_labels.clone();
                     sample_labels.remove(METRIC_NAME);
                     let data = AlertData {
-                        labels: &sample_labels,
+                        rule: name,
+                        labels: &template_labels,
                         external_labels: &ctx.external_labels,
                         external_url: &ctx.external_url,
                         value: v,
