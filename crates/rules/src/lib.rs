@@ -12,7 +12,6 @@ pub mod file;
 pub mod glob;
 pub mod manager;
 pub mod template;
-mod template_scope;
 pub mod unittest;
 
 pub use file::{Group, Kind, Rule, RuleFile, RuleFileError};
