@@ -32,6 +32,10 @@ use promql::engine::{Annotations, Engine, EvalError, Evaluated, Stepped, Steps};
 use serde_json::{Map, Value, json};
 use storage::Queryable;
 
+mod compression;
+
+pub use compression::compressed;
+
 /// What the API reads from.
 #[derive(Clone)]
 pub struct ApiState {
