@@ -33,8 +33,12 @@ use serde_json::{Map, Value, json};
 use storage::Queryable;
 
 mod compression;
+mod status;
+mod targets;
 
 pub use compression::compressed;
+pub use status::WalReplay;
+pub use targets::TargetMetadata;
 
 /// What the API reads from.
 #[derive(Clone)]
@@ -63,6 +67,17 @@ pub struct ApiState {
     pub rules: Option<RulesSource>,
     /// The pending and firing alerts as `/api/v1/alerts` answers.
     pub alerts: Option<Arc<dyn Fn() -> Value + Send + Sync>>,
+    /// The text of the configuration file last loaded, for `/api/v1/status/config`; `None`
+    /// if the server runs without one.
+    pub config: Option<Arc<dyn Fn() -> String + Send + Sync>>,
+    /// What the write-ahead log's replay went through at start, for
+    /// `/api/v1/status/walreplay`.
+    pub wal_replay: WalReplay,
+    /// Each scraped target's metric metadata, for `/api/v1/targets/metadata`; `None` if
+    /// nothing is scraped.
+    pub target_metadata: Option<Arc<dyn Fn() -> Vec<TargetMetadata> + Send + Sync>>,
+    /// The URLs alerts are posted to, for `/api/v1/alertmanagers`.
+    pub alertmanagers: Option<Arc<dyn Fn() -> Vec<String> + Send + Sync>>,
 }
 
 /// Gives the rule groups as JSON for a `type` filter.
@@ -97,6 +112,10 @@ impl ApiState {
             metadata: None,
             rules: None,
             alerts: None,
+            config: None,
+            wal_replay: WalReplay::default(),
+            target_metadata: None,
+            alertmanagers: None,
         }
     }
 }
@@ -194,6 +213,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/-/reload", axum::routing::post(reload).put(reload))
         .route("/-/healthy", get(|| async { "Skywatch is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Skywatch is Ready.\n" }))
+        .merge(status::router())
+        .merge(targets::router())
         .with_state(state)
 }
 
@@ -450,17 +471,20 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 /// The `match[]` selectors of a request, each a list of matchers.
 fn selectors(p: &Params) -> Result<Vec<Vec<model::Matcher>>, ApiError> {
-    p.all("match[]")
-        .map(|m| match &promql::ast::parse(m) {
-            Ok(promql::ast::Expr::Vector(sel)) => Ok(sel.matchers.clone()),
-            Ok(_) => Err(ApiError::bad_data(format!(
-                "invalid parameter \"match[]\": {m:?} is not a series selector"
-            ))),
-            Err(e) => Err(ApiError::bad_data(format!(
-                "invalid parameter \"match[]\": {e}"
-            ))),
-        })
-        .collect()
+    p.all("match[]").map(|m| selector("match[]", m)).collect()
+}
+
+/// The matchers of the series selector `text`, the value of parameter `param`.
+fn selector(param: &str, text: &str) -> Result<Vec<model::Matcher>, ApiError> {
+    match &promql::ast::parse(text) {
+        Ok(promql::ast::Expr::Vector(sel)) => Ok(sel.matchers.clone()),
+        Ok(_) => Err(ApiError::bad_data(format!(
+            "invalid parameter \"{param}\": {text:?} is not a series selector"
+        ))),
+        Err(e) => Err(ApiError::bad_data(format!(
+            "invalid parameter \"{param}\": {e}"
+        ))),
+    }
 }
 
 /// The `start` and `end` of a metadata request: everything when absent.
@@ -887,6 +911,33 @@ async fn query_range(
         ))
     };
     respond_annotated(result.await)
+}
+
+/// What the tests of every family start from: an API over an empty store.
+#[cfg(test)]
+mod test_support {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// State over an empty store, with no hooks set.
+    pub(crate) fn state() -> ApiState {
+        ApiState::new(Arc::new(storage::MemStorage::new()), Engine::default())
+    }
+
+    /// GETs `uri` and returns the status and the JSON body.
+    pub(crate) async fn get(app: &Router, uri: &str) -> (u16, Value) {
+        let request = Request::get(uri).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{uri}: {e}: {}", String::from_utf8_lossy(&bytes)));
+        (status, body)
+    }
 }
 
 #[cfg(test)]
