@@ -33,6 +33,7 @@ use serde_json::{Map, Value, json};
 use storage::Queryable;
 
 mod compression;
+mod parse_errors;
 mod status;
 mod targets;
 
@@ -234,6 +235,14 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    /// The error as Prometheus's `invalidParamError` words it: naming the parameter.
+    fn in_param(self, param: &str) -> Self {
+        Self {
+            message: format!("invalid parameter {param:?}: {}", self.message),
+            ..self
+        }
+    }
 }
 
 impl From<EvalError> for ApiError {
@@ -338,8 +347,14 @@ fn time_param(p: &Params, name: &str, default: Option<i64>) -> Result<i64, ApiEr
 
 fn parse_query(p: &Params) -> Result<promql::ast::Expr, ApiError> {
     let q = p.get("query").unwrap_or("");
-    promql::ast::parse(q)
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))
+    promql::ast::parse(q).map_err(|e| query_parse_error(q, &e))
+}
+
+/// A query that does not parse, as Prometheus reports it: with the place and wording of
+/// Prometheus's parser where [`parse_errors`] can tell them, else Skywatch's message.
+fn query_parse_error(query: &str, e: &promql::ast::ParseError) -> ApiError {
+    let message = parse_errors::query_error(query, &e.0).unwrap_or_else(|| e.0.clone());
+    ApiError::bad_data(format!("invalid parameter \"query\": {message}"))
 }
 
 /// Formats a value as Prometheus does in JSON: the shortest round-trip decimal, `NaN`,
@@ -469,21 +484,50 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// The `match[]` selectors of a request, each a list of matchers.
-fn selectors(p: &Params) -> Result<Vec<Vec<model::Matcher>>, ApiError> {
-    p.all("match[]").map(|m| selector("match[]", m)).collect()
+/// The `match[]` selectors of a request, each a list of matchers, as Prometheus's
+/// `parseMatchersParam` reads them: each a series selector, and each with a matcher that
+/// does not match the empty value. `/api/v1/series` names the parameter in its errors;
+/// `/api/v1/labels` and `/api/v1/label/{name}/values` do not (`named` false), as in
+/// Prometheus.
+fn selectors(p: &Params, named: bool) -> Result<Vec<Vec<model::Matcher>>, ApiError> {
+    let sets = p
+        .all("match[]")
+        .map(|m| match selector(m) {
+            Err(e) if named => Err(e.in_param("match[]")),
+            other => other,
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if sets
+        .iter()
+        .any(|set| set.iter().all(model::Matcher::matches_empty))
+    {
+        let e = ApiError::bad_data("match[] must contain at least one non-empty matcher");
+        return Err(if named { e.in_param("match[]") } else { e });
+    }
+    Ok(sets)
 }
 
-/// The matchers of the series selector `text`, the value of parameter `param`.
-fn selector(param: &str, text: &str) -> Result<Vec<model::Matcher>, ApiError> {
+/// The matchers of the series selector `text` (`match[]`, `match_target`); a selector
+/// without a non-empty matcher (`{}`) has none.
+fn selector(text: &str) -> Result<Vec<model::Matcher>, ApiError> {
+    // Prometheus reads a selector with a grammar of its own, which refuses everything
+    // else (`up offset 5m`, `up[5m]`) where it stops being a selector.
+    if let Some(e) = parse_errors::selector_error(text) {
+        return Err(ApiError::bad_data(e));
+    }
     match &promql::ast::parse(text) {
         Ok(promql::ast::Expr::Vector(sel)) => Ok(sel.matchers.clone()),
         Ok(_) => Err(ApiError::bad_data(format!(
-            "invalid parameter \"{param}\": {text:?} is not a series selector"
+            "{text:?} is not a series selector"
         ))),
-        Err(e) => Err(ApiError::bad_data(format!(
-            "invalid parameter \"{param}\": {e}"
-        ))),
+        // `{}` and `{job=""}` read as selectors; the callers refuse them or not.
+        Err(e)
+            if e.0
+                .ends_with("vector selector must contain at least one non-empty matcher") =>
+        {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(ApiError::bad_data(e.0.clone())),
     }
 }
 
@@ -502,7 +546,7 @@ fn respond(result: Result<Value, ApiError>) -> Response {
 async fn series(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
     let p = Params::new(raw, &body);
     respond((|| {
-        let sets = selectors(&p)?;
+        let sets = selectors(&p, true)?;
         if sets.is_empty() {
             return Err(ApiError::bad_data("no match[] parameter provided"));
         }
@@ -524,7 +568,7 @@ async fn series(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: By
 async fn labels(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
     let p = Params::new(raw, &body);
     respond((|| {
-        let sets = selectors(&p)?;
+        let sets = selectors(&p, false)?;
         let (start, end) = range_params(&p)?;
         let querier = state.storage.querier(start, end).map_err(internal)?;
         let mut names = std::collections::BTreeSet::new();
@@ -547,7 +591,7 @@ async fn label_values(
 ) -> Response {
     let p = Params::new(raw, &[]);
     respond((|| {
-        let sets = selectors(&p)?;
+        let sets = selectors(&p, false)?;
         let (start, end) = range_params(&p)?;
         let querier = state.storage.querier(start, end).map_err(internal)?;
         let mut values = std::collections::BTreeSet::new();
@@ -569,7 +613,7 @@ async fn format_query(RawQuery(raw): RawQuery, body: Bytes) -> Response {
     respond(
         promql::ast::format(q)
             .map(Value::String)
-            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}"))),
+            .map_err(|e| query_parse_error(q, &e)),
     )
 }
 
@@ -1259,6 +1303,56 @@ mod tests {
         );
     }
 
+    /// Regression: parse errors had no position and promql-parser's wording (`parse
+    /// error: invalid promql query`); every endpoint that parses PromQL now answers as
+    /// Prometheus 2.42 does, the series endpoints' `match[]` as a selector alone.
+    #[tokio::test]
+    async fn parse_errors_are_placed_and_worded_as_prometheus_does() {
+        let app = app();
+        for (uri, error) in [
+            (
+                "/api/v1/query?query=sum%20by%20(job%20up)",
+                "invalid parameter \"query\": 1:13: parse error: unexpected identifier \"up\" in grouping opts, expected \",\" or \")\"",
+            ),
+            (
+                "/api/v1/query_range?query=rate(up)&start=0&end=60&step=15",
+                "invalid parameter \"query\": 1:6: parse error: expected type range vector in call to function \"rate\", got instant vector",
+            ),
+            (
+                "/api/v1/format_query?query=1%20%2B",
+                "invalid parameter \"query\": 1:4: parse error: unexpected end of input",
+            ),
+            (
+                "/api/v1/series?match[]=up%2B1",
+                "invalid parameter \"match[]\": 1:3: parse error: unexpected <op:+>",
+            ),
+            (
+                "/api/v1/series?match[]=up%20offset%205m",
+                "invalid parameter \"match[]\": 1:4: parse error: unexpected <offset>",
+            ),
+            (
+                "/api/v1/series?match[]=%7B%7D",
+                "invalid parameter \"match[]\": match[] must contain at least one non-empty matcher",
+            ),
+            (
+                "/api/v1/labels?match[]=rate(up%5B5m%5D)",
+                "1:5: parse error: unexpected \"(\"",
+            ),
+            (
+                "/api/v1/label/job/values?match[]=%7Bjob%3D~%22.*%22%7D",
+                "match[] must contain at least one non-empty matcher",
+            ),
+        ] {
+            let (status, body) = call(&app, Request::get(uri).body(Body::empty()).unwrap()).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+            assert_eq!(
+                body,
+                json!({"status": "error", "errorType": "bad_data", "error": error}),
+                "{uri}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn errors_have_prometheus_types_and_codes() {
         let app = app();
@@ -1267,13 +1361,13 @@ mod tests {
                 "/api/v1/query?query=sum(",
                 400,
                 "bad_data",
-                "invalid parameter \"query\": parse error",
+                "invalid parameter \"query\": 1:5: parse error: unclosed left parenthesis",
             ),
             (
                 "/api/v1/query?query=foo(up)",
                 400,
                 "bad_data",
-                "invalid parameter \"query\": parse error: unknown function with name \"foo\"",
+                "invalid parameter \"query\": 1:1: parse error: unknown function with name \"foo\"",
             ),
             (
                 "/api/v1/query_range?query=up&start=0&step=15",
