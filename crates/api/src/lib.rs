@@ -98,6 +98,18 @@ pub struct MetricMetadata {
     pub unit: String,
 }
 
+impl MetricMetadata {
+    /// The type as Prometheus's metadata endpoints write it: `unknown` for a family
+    /// whose HELP or UNIT came without a TYPE.
+    fn type_name(&self) -> &str {
+        if self.kind.is_empty() {
+            "unknown"
+        } else {
+            &self.kind
+        }
+    }
+}
+
 impl ApiState {
     /// State serving `storage` with `engine`, and empty build and runtime facts.
     pub fn new(storage: Arc<dyn Queryable>, engine: Engine) -> Self {
@@ -862,7 +874,7 @@ async fn metadata(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Res
     {
         out.insert(
             name,
-            json!([{"type": m.kind, "help": m.help, "unit": m.unit}]),
+            json!([{"type": m.type_name(), "help": m.help, "unit": m.unit}]),
         );
     }
     success(Value::Object(out))
@@ -1018,14 +1030,24 @@ mod tests {
         };
         state.flags = BTreeMap::from([("listen".to_owned(), "127.0.0.1:9797".to_owned())]);
         state.metadata = Some(Arc::new(|| {
-            BTreeMap::from([(
-                "up".to_owned(),
-                MetricMetadata {
-                    kind: "gauge".into(),
-                    help: "Whether the target is up.".into(),
-                    unit: String::new(),
-                },
-            )])
+            BTreeMap::from([
+                (
+                    "up".to_owned(),
+                    MetricMetadata {
+                        kind: "gauge".into(),
+                        help: "Whether the target is up.".into(),
+                        unit: String::new(),
+                    },
+                ),
+                (
+                    "help_only".to_owned(),
+                    MetricMetadata {
+                        kind: String::new(),
+                        help: "Only HELP.".into(),
+                        unit: String::new(),
+                    },
+                ),
+            ])
         }));
         router(state)
     }
@@ -1162,13 +1184,20 @@ mod tests {
         assert_eq!(body["data"], "sum by (job) (up)");
         let (_, body) = call(&app, get("/api/v1/status/buildinfo")).await;
         assert_eq!(body["data"]["version"], "1.2.3");
-        let (_, body) = call(&app, get("/api/v1/metadata")).await;
+        let (_, body) = call(&app, get("/api/v1/metadata?metric=up")).await;
         assert_eq!(
             body["data"],
             json!({"up": [{"type": "gauge", "help": "Whether the target is up.", "unit": ""}]})
         );
         let (_, body) = call(&app, get("/api/v1/metadata?metric=other")).await;
         assert_eq!(body["data"], json!({}));
+        // Regression: a family with HELP and no TYPE had type "", where Prometheus says
+        // "unknown" (found by tests/prometheus_api_parity.rs).
+        let (_, body) = call(&app, get("/api/v1/metadata?metric=help_only")).await;
+        assert_eq!(
+            body["data"],
+            json!({"help_only": [{"type": "unknown", "help": "Only HELP.", "unit": ""}]})
+        );
         let response = app.clone().oneshot(get("/-/ready")).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }

@@ -68,14 +68,7 @@ async fn target_metadata(State(state): State<ApiState>, RawQuery(raw): RawQuery)
         if !matchers.iter().all(|m| m.matches_labels(&t.labels)) {
             continue;
         }
-        let entry = |m: &MetricMetadata| {
-            let kind = if m.kind.is_empty() {
-                "unknown"
-            } else {
-                &m.kind
-            };
-            json!({"target": metric(&t.labels), "type": kind, "help": m.help, "unit": m.unit})
-        };
+        let entry = |m: &MetricMetadata| json!({"target": metric(&t.labels), "type": m.type_name(), "help": m.help, "unit": m.unit});
         match wanted {
             Some(name) => out.extend(t.metadata.get(name).map(entry)),
             None => out.extend(t.metadata.iter().map(|(name, m)| {
