@@ -32,6 +32,15 @@ use promql::engine::{Annotations, Engine, EvalError, Evaluated, Stepped, Steps};
 use serde_json::{Map, Value, json};
 use storage::Queryable;
 
+mod compression;
+mod parse_errors;
+mod status;
+mod targets;
+
+pub use compression::compressed;
+pub use status::WalReplay;
+pub use targets::TargetMetadata;
+
 /// What the API reads from.
 #[derive(Clone)]
 pub struct ApiState {
@@ -59,6 +68,17 @@ pub struct ApiState {
     pub rules: Option<RulesSource>,
     /// The pending and firing alerts as `/api/v1/alerts` answers.
     pub alerts: Option<Arc<dyn Fn() -> Value + Send + Sync>>,
+    /// The text of the configuration file last loaded, for `/api/v1/status/config`; `None`
+    /// if the server runs without one.
+    pub config: Option<Arc<dyn Fn() -> String + Send + Sync>>,
+    /// What the write-ahead log's replay went through at start, for
+    /// `/api/v1/status/walreplay`.
+    pub wal_replay: WalReplay,
+    /// Each scraped target's metric metadata, for `/api/v1/targets/metadata`; `None` if
+    /// nothing is scraped.
+    pub target_metadata: Option<Arc<dyn Fn() -> Vec<TargetMetadata> + Send + Sync>>,
+    /// The URLs alerts are posted to, for `/api/v1/alertmanagers`.
+    pub alertmanagers: Option<Arc<dyn Fn() -> Vec<String> + Send + Sync>>,
 }
 
 /// Gives the rule groups as JSON for a `type` filter.
@@ -78,6 +98,18 @@ pub struct MetricMetadata {
     pub unit: String,
 }
 
+impl MetricMetadata {
+    /// The type as Prometheus's metadata endpoints write it: `unknown` for a family
+    /// whose HELP or UNIT came without a TYPE.
+    fn type_name(&self) -> &str {
+        if self.kind.is_empty() {
+            "unknown"
+        } else {
+            &self.kind
+        }
+    }
+}
+
 impl ApiState {
     /// State serving `storage` with `engine`, and empty build and runtime facts.
     pub fn new(storage: Arc<dyn Queryable>, engine: Engine) -> Self {
@@ -93,6 +125,10 @@ impl ApiState {
             metadata: None,
             rules: None,
             alerts: None,
+            config: None,
+            wal_replay: WalReplay::default(),
+            target_metadata: None,
+            alertmanagers: None,
         }
     }
 }
@@ -190,6 +226,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/-/reload", axum::routing::post(reload).put(reload))
         .route("/-/healthy", get(|| async { "Skywatch is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Skywatch is Ready.\n" }))
+        .merge(status::router())
+        .merge(targets::router())
         .with_state(state)
 }
 
@@ -207,6 +245,14 @@ impl ApiError {
         Self {
             kind: "bad_data",
             message: message.into(),
+        }
+    }
+
+    /// The error as Prometheus's `invalidParamError` words it: naming the parameter.
+    fn in_param(self, param: &str) -> Self {
+        Self {
+            message: format!("invalid parameter {param:?}: {}", self.message),
+            ..self
         }
     }
 }
@@ -313,8 +359,14 @@ fn time_param(p: &Params, name: &str, default: Option<i64>) -> Result<i64, ApiEr
 
 fn parse_query(p: &Params) -> Result<promql::ast::Expr, ApiError> {
     let q = p.get("query").unwrap_or("");
-    promql::ast::parse(q)
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))
+    promql::ast::parse(q).map_err(|e| query_parse_error(q, &e))
+}
+
+/// A query that does not parse, as Prometheus reports it: with the place and wording of
+/// Prometheus's parser where [`parse_errors`] can tell them, else Skywatch's message.
+fn query_parse_error(query: &str, e: &promql::ast::ParseError) -> ApiError {
+    let message = parse_errors::query_error(query, &e.0).unwrap_or_else(|| e.0.clone());
+    ApiError::bad_data(format!("invalid parameter \"query\": {message}"))
 }
 
 /// Formats a value as Prometheus does in JSON: the shortest round-trip decimal, `NaN`,
@@ -444,19 +496,51 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// The `match[]` selectors of a request, each a list of matchers.
-fn selectors(p: &Params) -> Result<Vec<Vec<model::Matcher>>, ApiError> {
-    p.all("match[]")
-        .map(|m| match &promql::ast::parse(m) {
-            Ok(promql::ast::Expr::Vector(sel)) => Ok(sel.matchers.clone()),
-            Ok(_) => Err(ApiError::bad_data(format!(
-                "invalid parameter \"match[]\": {m:?} is not a series selector"
-            ))),
-            Err(e) => Err(ApiError::bad_data(format!(
-                "invalid parameter \"match[]\": {e}"
-            ))),
+/// The `match[]` selectors of a request, each a list of matchers, as Prometheus's
+/// `parseMatchersParam` reads them: each a series selector, and each with a matcher that
+/// does not match the empty value. `/api/v1/series` names the parameter in its errors;
+/// `/api/v1/labels` and `/api/v1/label/{name}/values` do not (`named` false), as in
+/// Prometheus.
+fn selectors(p: &Params, named: bool) -> Result<Vec<Vec<model::Matcher>>, ApiError> {
+    let sets = p
+        .all("match[]")
+        .map(|m| match selector(m) {
+            Err(e) if named => Err(e.in_param("match[]")),
+            other => other,
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    if sets
+        .iter()
+        .any(|set| set.iter().all(model::Matcher::matches_empty))
+    {
+        let e = ApiError::bad_data("match[] must contain at least one non-empty matcher");
+        return Err(if named { e.in_param("match[]") } else { e });
+    }
+    Ok(sets)
+}
+
+/// The matchers of the series selector `text` (`match[]`, `match_target`); a selector
+/// without a non-empty matcher (`{}`) has none.
+fn selector(text: &str) -> Result<Vec<model::Matcher>, ApiError> {
+    // Prometheus reads a selector with a grammar of its own, which refuses everything
+    // else (`up offset 5m`, `up[5m]`) where it stops being a selector.
+    if let Some(e) = parse_errors::selector_error(text) {
+        return Err(ApiError::bad_data(e));
+    }
+    match &promql::ast::parse(text) {
+        Ok(promql::ast::Expr::Vector(sel)) => Ok(sel.matchers.clone()),
+        Ok(_) => Err(ApiError::bad_data(format!(
+            "{text:?} is not a series selector"
+        ))),
+        // `{}` and `{job=""}` read as selectors; the callers refuse them or not.
+        Err(e)
+            if e.0
+                .ends_with("vector selector must contain at least one non-empty matcher") =>
+        {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(ApiError::bad_data(e.0.clone())),
+    }
 }
 
 /// The `start` and `end` of a metadata request: everything when absent.
@@ -474,7 +558,7 @@ fn respond(result: Result<Value, ApiError>) -> Response {
 async fn series(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
     let p = Params::new(raw, &body);
     respond((|| {
-        let sets = selectors(&p)?;
+        let sets = selectors(&p, true)?;
         if sets.is_empty() {
             return Err(ApiError::bad_data("no match[] parameter provided"));
         }
@@ -496,7 +580,7 @@ async fn series(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: By
 async fn labels(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
     let p = Params::new(raw, &body);
     respond((|| {
-        let sets = selectors(&p)?;
+        let sets = selectors(&p, false)?;
         let (start, end) = range_params(&p)?;
         let querier = state.storage.querier(start, end).map_err(internal)?;
         let mut names = std::collections::BTreeSet::new();
@@ -519,7 +603,7 @@ async fn label_values(
 ) -> Response {
     let p = Params::new(raw, &[]);
     respond((|| {
-        let sets = selectors(&p)?;
+        let sets = selectors(&p, false)?;
         let (start, end) = range_params(&p)?;
         let querier = state.storage.querier(start, end).map_err(internal)?;
         let mut values = std::collections::BTreeSet::new();
@@ -541,7 +625,7 @@ async fn format_query(RawQuery(raw): RawQuery, body: Bytes) -> Response {
     respond(
         promql::ast::format(q)
             .map(Value::String)
-            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}"))),
+            .map_err(|e| query_parse_error(q, &e)),
     )
 }
 
@@ -790,7 +874,7 @@ async fn metadata(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Res
     {
         out.insert(
             name,
-            json!([{"type": m.kind, "help": m.help, "unit": m.unit}]),
+            json!([{"type": m.type_name(), "help": m.help, "unit": m.unit}]),
         );
     }
     success(Value::Object(out))
@@ -885,6 +969,33 @@ async fn query_range(
     respond_annotated(result.await)
 }
 
+/// What the tests of every family start from: an API over an empty store.
+#[cfg(test)]
+mod test_support {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// State over an empty store, with no hooks set.
+    pub(crate) fn state() -> ApiState {
+        ApiState::new(Arc::new(storage::MemStorage::new()), Engine::default())
+    }
+
+    /// GETs `uri` and returns the status and the JSON body.
+    pub(crate) async fn get(app: &Router, uri: &str) -> (u16, Value) {
+        let request = Request::get(uri).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{uri}: {e}: {}", String::from_utf8_lossy(&bytes)));
+        (status, body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -919,14 +1030,24 @@ mod tests {
         };
         state.flags = BTreeMap::from([("listen".to_owned(), "127.0.0.1:9797".to_owned())]);
         state.metadata = Some(Arc::new(|| {
-            BTreeMap::from([(
-                "up".to_owned(),
-                MetricMetadata {
-                    kind: "gauge".into(),
-                    help: "Whether the target is up.".into(),
-                    unit: String::new(),
-                },
-            )])
+            BTreeMap::from([
+                (
+                    "up".to_owned(),
+                    MetricMetadata {
+                        kind: "gauge".into(),
+                        help: "Whether the target is up.".into(),
+                        unit: String::new(),
+                    },
+                ),
+                (
+                    "help_only".to_owned(),
+                    MetricMetadata {
+                        kind: String::new(),
+                        help: "Only HELP.".into(),
+                        unit: String::new(),
+                    },
+                ),
+            ])
         }));
         router(state)
     }
@@ -1063,13 +1184,20 @@ mod tests {
         assert_eq!(body["data"], "sum by (job) (up)");
         let (_, body) = call(&app, get("/api/v1/status/buildinfo")).await;
         assert_eq!(body["data"]["version"], "1.2.3");
-        let (_, body) = call(&app, get("/api/v1/metadata")).await;
+        let (_, body) = call(&app, get("/api/v1/metadata?metric=up")).await;
         assert_eq!(
             body["data"],
             json!({"up": [{"type": "gauge", "help": "Whether the target is up.", "unit": ""}]})
         );
         let (_, body) = call(&app, get("/api/v1/metadata?metric=other")).await;
         assert_eq!(body["data"], json!({}));
+        // Regression: a family with HELP and no TYPE had type "", where Prometheus says
+        // "unknown" (found by tests/prometheus_api_parity.rs).
+        let (_, body) = call(&app, get("/api/v1/metadata?metric=help_only")).await;
+        assert_eq!(
+            body["data"],
+            json!({"help_only": [{"type": "unknown", "help": "Only HELP.", "unit": ""}]})
+        );
         let response = app.clone().oneshot(get("/-/ready")).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }
@@ -1204,6 +1332,56 @@ mod tests {
         );
     }
 
+    /// Regression: parse errors had no position and promql-parser's wording (`parse
+    /// error: invalid promql query`); every endpoint that parses PromQL now answers as
+    /// Prometheus 2.42 does, the series endpoints' `match[]` as a selector alone.
+    #[tokio::test]
+    async fn parse_errors_are_placed_and_worded_as_prometheus_does() {
+        let app = app();
+        for (uri, error) in [
+            (
+                "/api/v1/query?query=sum%20by%20(job%20up)",
+                "invalid parameter \"query\": 1:13: parse error: unexpected identifier \"up\" in grouping opts, expected \",\" or \")\"",
+            ),
+            (
+                "/api/v1/query_range?query=rate(up)&start=0&end=60&step=15",
+                "invalid parameter \"query\": 1:6: parse error: expected type range vector in call to function \"rate\", got instant vector",
+            ),
+            (
+                "/api/v1/format_query?query=1%20%2B",
+                "invalid parameter \"query\": 1:4: parse error: unexpected end of input",
+            ),
+            (
+                "/api/v1/series?match[]=up%2B1",
+                "invalid parameter \"match[]\": 1:3: parse error: unexpected <op:+>",
+            ),
+            (
+                "/api/v1/series?match[]=up%20offset%205m",
+                "invalid parameter \"match[]\": 1:4: parse error: unexpected <offset>",
+            ),
+            (
+                "/api/v1/series?match[]=%7B%7D",
+                "invalid parameter \"match[]\": match[] must contain at least one non-empty matcher",
+            ),
+            (
+                "/api/v1/labels?match[]=rate(up%5B5m%5D)",
+                "1:5: parse error: unexpected \"(\"",
+            ),
+            (
+                "/api/v1/label/job/values?match[]=%7Bjob%3D~%22.*%22%7D",
+                "match[] must contain at least one non-empty matcher",
+            ),
+        ] {
+            let (status, body) = call(&app, Request::get(uri).body(Body::empty()).unwrap()).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+            assert_eq!(
+                body,
+                json!({"status": "error", "errorType": "bad_data", "error": error}),
+                "{uri}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn errors_have_prometheus_types_and_codes() {
         let app = app();
@@ -1212,13 +1390,13 @@ mod tests {
                 "/api/v1/query?query=sum(",
                 400,
                 "bad_data",
-                "invalid parameter \"query\": parse error",
+                "invalid parameter \"query\": 1:5: parse error: unclosed left parenthesis",
             ),
             (
                 "/api/v1/query?query=foo(up)",
                 400,
                 "bad_data",
-                "invalid parameter \"query\": parse error: unknown function with name \"foo\"",
+                "invalid parameter \"query\": 1:1: parse error: unknown function with name \"foo\"",
             ),
             (
                 "/api/v1/query_range?query=up&start=0&step=15",

@@ -85,6 +85,10 @@ pub struct ScrapeStatus {
     pub last_duration: f64,
     /// Samples it read.
     pub samples: usize,
+    /// What the target's HELP, TYPE and UNIT lines have said, by family name, as of its
+    /// last successful scrape (kept through failed ones, as Prometheus keeps a target's
+    /// metadata cache). Shared, so that reading a status does not copy it.
+    pub metadata: Arc<BTreeMap<String, MetricMetadata>>,
 }
 
 impl Default for ScrapeStatus {
@@ -95,6 +99,7 @@ impl Default for ScrapeStatus {
             last_scrape: 0,
             last_duration: 0.0,
             samples: 0,
+            metadata: Arc::default(),
         }
     }
 }
@@ -682,17 +687,25 @@ pub async fn run(
                 }
             }
         }
-        state = Some(st);
         if let Err(e) = written {
             tracing::warn!(target = %target.url, error = %e, "cannot write the scrape's report");
         }
         let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
+        // A new copy only when the target's metadata changed, which is rare after its
+        // first scrape.
+        let target_metadata = if up && *s.metadata != st.metadata {
+            Arc::new(st.metadata.clone())
+        } else {
+            s.metadata.clone()
+        };
+        state = Some(st);
         *s = ScrapeStatus {
             health: if up { Health::Up } else { Health::Down },
             last_error: error,
             last_scrape: t,
             last_duration: duration,
             samples: report.scraped,
+            metadata: target_metadata,
         };
     }
     // The target is gone: its series, and its synthetic ones, end now.

@@ -136,6 +136,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         query: QueryArgs::default(),
         config,
         config_file: None,
+        config_text: String::new(),
         log: args.log.clone(),
         extra_routes: Some(
             axum::Router::new()

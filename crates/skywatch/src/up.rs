@@ -96,6 +96,9 @@ pub(crate) struct Settings {
     /// The configuration, and the file it came from if it can be reloaded.
     pub(crate) config: scrape::Config,
     pub(crate) config_file: Option<PathBuf>,
+    /// The configuration file's text as loaded (empty without a file), which
+    /// `/api/v1/status/config` shows.
+    pub(crate) config_text: String,
     /// The log filter.
     pub(crate) log: String,
     /// More routes to serve beside the API.
@@ -257,9 +260,9 @@ pub(crate) const DEFAULT_DATA: &str = "./skywatch-data";
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9797";
 
 pub(crate) fn run(args: UpArgs) -> Result<(), String> {
-    let config = match &args.config {
+    let (config, config_text) = match &args.config {
         Some(path) => load(path)?,
-        None => scrape::Config::default(),
+        None => (scrape::Config::default(), String::new()),
     };
     let own = &config.skywatch;
     let listen = match (args.listen, &own.listen_address) {
@@ -287,6 +290,7 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
         query: args.query,
         config_file: args.config,
         config,
+        config_text,
         log: args.log,
         extra_routes: None,
         dashboards: Arc::new(
@@ -343,6 +347,23 @@ pub(crate) async fn serve(
     let options = tsdb::Options {
         retention_time: settings.retention_time.map(millis),
         ..tsdb::Options::default()
+    };
+    // The segments the open is about to replay, for /api/v1/status/walreplay: the replay
+    // is over before anything is served, so the segment being read is the last one.
+    let wal_replay = match tsdb::wal::segments(&settings.data.join("wal")) {
+        Ok(segments) => {
+            let first = segments.first().map_or(0, |(n, _)| *n);
+            let last = segments.last().map_or(0, |(n, _)| *n);
+            api::WalReplay {
+                min: first,
+                max: last,
+                current: last,
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the write-ahead log's segments");
+            api::WalReplay::default()
+        }
     };
     let dir = settings.data.clone();
     let db = tokio::task::spawn_blocking(move || tsdb::Tsdb::open(dir, options))
@@ -449,6 +470,7 @@ pub(crate) async fn serve(
         client: std::sync::OnceLock::new(),
     };
     let sink = Arc::new(sink);
+    let config_text = Arc::new(std::sync::RwLock::new(settings.config_text.clone()));
     let rule_manager = Arc::new(rules::manager::RuleManager::new(
         store.clone(),
         engine,
@@ -462,6 +484,7 @@ pub(crate) async fn serve(
         shipped_rules: settings.shipped_rules.clone(),
         addr,
         sink: sink.clone(),
+        config_text: config_text.clone(),
         routing: alert_service.as_ref().and_then(|(service, _)| {
             let (_, file) = settings.alertmanager.as_ref()?;
             Some((service.clone(), PathBuf::from(file)))
@@ -521,6 +544,29 @@ pub(crate) async fn serve(
     if let Some(r) = reloader.clone() {
         state.reload = Some(Arc::new(move || r.reload()));
     }
+    if settings.config_file.is_some() {
+        let text = config_text.clone();
+        state.config = Some(Arc::new(move || {
+            text.read().unwrap_or_else(|e| e.into_inner()).clone()
+        }));
+    }
+    state.wal_replay = wal_replay;
+    state.target_metadata = Some({
+        let manager = manager.clone();
+        Arc::new(move || target_metadata(&manager))
+    });
+    state.alertmanagers = Some({
+        let sink = sink.clone();
+        // The built-in routing takes the alerts in the process, as if they were posted to
+        // its Alertmanager API on this server; it is listed first, then the external ones.
+        let own = alert_service
+            .is_some()
+            .then(|| format!("http://{addr}/api/v2/alerts"));
+        Arc::new(move || {
+            let external = sink.external.read().unwrap_or_else(|e| e.into_inner());
+            own.iter().chain(external.iter()).cloned().collect()
+        })
+    });
     for problem in settings.dashboards.problems() {
         tracing::warn!("dashboard: {problem}");
     }
@@ -558,6 +604,8 @@ pub(crate) async fn serve(
     if let Some(extra) = settings.extra_routes {
         app = app.merge(extra);
     }
+    // Every answer is compressed when the client asks, as Prometheus compresses its API's.
+    let app = api::compressed(app);
 
     let evaluated = rule_manager.apply(
         &first_rules,
@@ -619,6 +667,30 @@ fn targets_of(manager: &scrape::ScrapeManager) -> api::Targets {
     }
 }
 
+/// Each target's metric metadata as the API shows it.
+fn target_metadata(manager: &scrape::ScrapeManager) -> Vec<api::TargetMetadata> {
+    manager
+        .targets()
+        .into_iter()
+        .map(|t| api::TargetMetadata {
+            labels: t.target.labels,
+            metadata: t
+                .status
+                .metadata
+                .iter()
+                .map(|(name, m)| {
+                    let m = api::MetricMetadata {
+                        kind: m.kind.clone(),
+                        help: m.help.clone(),
+                        unit: m.unit.clone(),
+                    };
+                    (name.clone(), m)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 /// Reloads the configuration file into the scrape manager.
 #[derive(Clone)]
 struct Reloader {
@@ -629,6 +701,8 @@ struct Reloader {
     shipped_rules: Arc<Vec<rules::RuleFile>>,
     addr: SocketAddr,
     sink: Arc<AlertSink>,
+    /// The text of the configuration last applied.
+    config_text: Arc<std::sync::RwLock<String>>,
     /// The routing and its configuration file, read again at each reload.
     routing: Option<(Arc<alerting::notify::Service>, PathBuf)>,
 }
@@ -637,7 +711,7 @@ impl Reloader {
     /// Reads, checks and applies the file, its rule files and the routing configuration;
     /// a bad file changes nothing.
     fn reload(&self) -> Result<(), String> {
-        let loaded = load(&self.path).and_then(|config| {
+        let loaded = load(&self.path).and_then(|(config, text)| {
             let rules = rule_files(&config, Some(&self.path), &self.shipped_rules)?;
             let routing = match &self.routing {
                 Some((_, file)) => {
@@ -651,10 +725,11 @@ impl Reloader {
                 }
                 None => None,
             };
-            Ok((config, rules, routing))
+            Ok((config, text, rules, routing))
         });
         match loaded {
-            Ok((config, rules, routing)) => {
+            Ok((config, text, rules, routing)) => {
+                *self.config_text.write().unwrap_or_else(|e| e.into_inner()) = text;
                 if let (Some((service, _)), Some(routing)) = (&self.routing, routing) {
                     service
                         .dispatcher
@@ -705,8 +780,18 @@ impl Reloader {
     }
 }
 
-fn load(path: &Path) -> Result<scrape::Config, String> {
-    scrape::Config::load(path).map_err(|e| e.to_string())
+/// Reads and checks the configuration file; returns it and its text.
+fn load(path: &Path) -> Result<(scrape::Config, String), String> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        scrape::config::ConfigError {
+            file: file.clone(),
+            message: format!("cannot read it: {e}"),
+        }
+        .to_string()
+    })?;
+    let config = scrape::Config::parse(&text, &file).map_err(|e| e.to_string())?;
+    Ok((config, text))
 }
 
 /// Completes on Ctrl-C or SIGTERM.
