@@ -105,7 +105,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 consul_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                digitalocean_sd_configs: Option<NotSupported>,
+                digitalocean_sd_configs: Vec<crate::discovery::DigitalOceanSdConfig>,
                 #[serde(default)]
                 docker_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -158,10 +158,10 @@ macro_rules! target_source {
                     http_sd_configs: raw.http_sd_configs,
                     dns_sd_configs: raw.dns_sd_configs,
                     hetzner_sd_configs: raw.hetzner_sd_configs,
+                    digitalocean_sd_configs: raw.digitalocean_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
                         ("consul_sd_configs", raw.consul_sd_configs),
-                        ("digitalocean_sd_configs", raw.digitalocean_sd_configs),
                         ("docker_sd_configs", raw.docker_sd_configs),
                         ("dockerswarm_sd_configs", raw.dockerswarm_sd_configs),
                         ("ec2_sd_configs", raw.ec2_sd_configs),
@@ -319,6 +319,8 @@ pub struct Discovery {
     pub dns_sd_configs: Vec<DnsSdConfig>,
     /// Hetzner Cloud and Robot servers.
     pub hetzner_sd_configs: Vec<crate::discovery::HetznerSdConfig>,
+    /// DigitalOcean droplets.
+    pub digitalocean_sd_configs: Vec<crate::discovery::DigitalOceanSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -979,6 +981,7 @@ impl Discovery {
         !self.file_sd_configs.is_empty()
             || !self.http_sd_configs.is_empty()
             || !self.dns_sd_configs.is_empty()
+            || !self.digitalocean_sd_configs.is_empty()
             || !self.hetzner_sd_configs.is_empty()
     }
 
@@ -1024,6 +1027,10 @@ impl Discovery {
         for (n, sd) in self.hetzner_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("hetzner_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.digitalocean_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("digitalocean_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -1261,7 +1268,6 @@ skywatch:
         for key in [
             "azure",
             "consul",
-            "digitalocean",
             "docker",
             "dockerswarm",
             "ec2",

@@ -8,7 +8,9 @@ use std::time::Duration as StdDuration;
 
 use serde::Deserialize;
 
-use super::{Nullable, Provider, Refresh, get_json, join_host_port, sanitize_label_name, target};
+use super::{
+    ApiClient, Nullable, Provider, Refresh, get_json, join_host_port, sanitize_label_name, target,
+};
 use crate::config::{Duration, StaticConfig, http_client};
 
 /// Where Prometheus reaches the Hetzner Cloud API (hcloud-go's default endpoint).
@@ -88,8 +90,7 @@ pub(super) struct Hetzner {
     role: HetznerRole,
     port: u16,
     interval: StdDuration,
-    client: reqwest::Client,
-    authorization: Option<String>,
+    client: ApiClient,
     endpoint: String,
 }
 
@@ -115,23 +116,9 @@ impl Hetzner {
                 .ok_or("hetzner_sd_configs: role missing (one of: robot, hcloud)")?,
             port: config.port,
             interval: config.refresh_interval.std(),
-            client: config.http.client()?,
-            authorization: config.http.authorization_header(),
+            client: ApiClient::new(&config.http, config.refresh_interval.std())?,
             endpoint: endpoint.trim_end_matches('/').to_owned(),
         })
-    }
-
-    /// A GET of `url` with the section's authentication and, as Go's `http.Client`
-    /// `Timeout` Prometheus sets, the refresh interval as deadline.
-    fn get(&self, url: &str) -> reqwest::RequestBuilder {
-        let mut request = self
-            .client
-            .get(url)
-            .timeout(self.interval.max(StdDuration::from_secs(1)));
-        if let Some(auth) = &self.authorization {
-            request = request.header(reqwest::header::AUTHORIZATION, auth);
-        }
-        request
     }
 
     /// Every page of a Hetzner Cloud list, as hcloud-go's `All` reads it: pages of 50,
@@ -147,7 +134,7 @@ impl Hetzner {
                 "{}/{path}?page={page}&per_page={HCLOUD_PER_PAGE}",
                 self.endpoint
             );
-            let answer: HcloudPage<T> = get_json(self.get(&url), &url).await?;
+            let answer: HcloudPage<T> = get_json(self.client.get(&url), &url).await?;
             all.extend(answer.items);
             match answer.meta.pagination.and_then(|p| p.next_page) {
                 Some(next) if next != 0 => page = next,
@@ -245,7 +232,7 @@ impl Hetzner {
 
     async fn refresh_robot(&self) -> Result<Vec<StaticConfig>, String> {
         let url = format!("{}/server", self.endpoint);
-        let servers: Vec<RobotEntry> = get_json(self.get(&url), &url).await?;
+        let servers: Vec<RobotEntry> = get_json(self.client.get(&url), &url).await?;
         let mut out = Vec::with_capacity(servers.len());
         for RobotEntry { server } in servers {
             let mut labels: BTreeMap<String, String> = [

@@ -18,9 +18,11 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{Discovery, StaticConfig};
 
+mod digitalocean;
 mod hetzner;
 mod http;
 
+pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 
 /// The future a provider's refresh returns.
@@ -45,7 +47,38 @@ pub fn providers(discovery: &Discovery) -> Result<Vec<Box<dyn Provider>>, String
     for (n, config) in discovery.hetzner_sd_configs.iter().enumerate() {
         out.push(Box::new(hetzner::Hetzner::new(n, config)?));
     }
+    for (n, config) in discovery.digitalocean_sd_configs.iter().enumerate() {
+        out.push(Box::new(digitalocean::DigitalOcean::new(n, config)?));
+    }
     Ok(out)
+}
+
+/// A vendor API's HTTP client: the section's client settings and `Authorization` header,
+/// and the refresh interval as each request's deadline, as Prometheus sets Go's
+/// `http.Client.Timeout`.
+struct ApiClient {
+    client: reqwest::Client,
+    authorization: Option<String>,
+    timeout: Duration,
+}
+
+impl ApiClient {
+    fn new(http: &crate::config::HttpClientConfig, interval: Duration) -> Result<Self, String> {
+        Ok(Self {
+            client: http.client()?,
+            authorization: http.authorization_header(),
+            timeout: interval.max(Duration::from_secs(1)),
+        })
+    }
+
+    /// A GET of `url`, authenticated as the section says.
+    fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        let request = self.client.get(url).timeout(self.timeout);
+        match &self.authorization {
+            Some(auth) => request.header(reqwest::header::AUTHORIZATION, auth),
+            None => request,
+        }
+    }
 }
 
 /// One target and its labels, as a group of its own: the cloud providers label each
