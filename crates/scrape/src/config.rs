@@ -127,7 +127,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 lightsail_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                linode_sd_configs: Option<NotSupported>,
+                linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
                 #[serde(default)]
                 marathon_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -159,6 +159,7 @@ macro_rules! target_source {
                     dns_sd_configs: raw.dns_sd_configs,
                     hetzner_sd_configs: raw.hetzner_sd_configs,
                     digitalocean_sd_configs: raw.digitalocean_sd_configs,
+                    linode_sd_configs: raw.linode_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
                         ("consul_sd_configs", raw.consul_sd_configs),
@@ -171,7 +172,6 @@ macro_rules! target_source {
                         ("kubernetes_sd_configs", raw.kubernetes_sd_configs),
                         ("kuma_sd_configs", raw.kuma_sd_configs),
                         ("lightsail_sd_configs", raw.lightsail_sd_configs),
-                        ("linode_sd_configs", raw.linode_sd_configs),
                         ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
                         ("nomad_sd_configs", raw.nomad_sd_configs),
@@ -321,6 +321,8 @@ pub struct Discovery {
     pub hetzner_sd_configs: Vec<crate::discovery::HetznerSdConfig>,
     /// DigitalOcean droplets.
     pub digitalocean_sd_configs: Vec<crate::discovery::DigitalOceanSdConfig>,
+    /// Linode instances.
+    pub linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -981,6 +983,7 @@ impl Discovery {
         !self.file_sd_configs.is_empty()
             || !self.http_sd_configs.is_empty()
             || !self.dns_sd_configs.is_empty()
+            || !self.linode_sd_configs.is_empty()
             || !self.digitalocean_sd_configs.is_empty()
             || !self.hetzner_sd_configs.is_empty()
     }
@@ -1031,6 +1034,10 @@ impl Discovery {
         for (n, sd) in self.digitalocean_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("digitalocean_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.linode_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("linode_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -1277,7 +1284,6 @@ skywatch:
             "kubernetes",
             "kuma",
             "lightsail",
-            "linode",
             "marathon",
             "nerve",
             "nomad",

@@ -21,9 +21,11 @@ use crate::config::{Discovery, StaticConfig};
 mod digitalocean;
 mod hetzner;
 mod http;
+mod linode;
 
 pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
+pub use linode::LinodeSdConfig;
 
 /// The future a provider's refresh returns.
 pub type Refresh<'a> = Pin<Box<dyn Future<Output = Result<Vec<StaticConfig>, String>> + Send + 'a>>;
@@ -49,6 +51,9 @@ pub fn providers(discovery: &Discovery) -> Result<Vec<Box<dyn Provider>>, String
     }
     for (n, config) in discovery.digitalocean_sd_configs.iter().enumerate() {
         out.push(Box::new(digitalocean::DigitalOcean::new(n, config)?));
+    }
+    for (n, config) in discovery.linode_sd_configs.iter().enumerate() {
+        out.push(Box::new(linode::Linode::new(n, config)?));
     }
     Ok(out)
 }
