@@ -149,7 +149,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 uyuni_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                vultr_sd_configs: Option<NotSupported>,
+                vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
             ]
             [
                 discovery: Discovery {
@@ -160,6 +160,7 @@ macro_rules! target_source {
                     hetzner_sd_configs: raw.hetzner_sd_configs,
                     digitalocean_sd_configs: raw.digitalocean_sd_configs,
                     linode_sd_configs: raw.linode_sd_configs,
+                    vultr_sd_configs: raw.vultr_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
                         ("consul_sd_configs", raw.consul_sd_configs),
@@ -182,7 +183,6 @@ macro_rules! target_source {
                         ("serverset_sd_configs", raw.serverset_sd_configs),
                         ("triton_sd_configs", raw.triton_sd_configs),
                         ("uyuni_sd_configs", raw.uyuni_sd_configs),
-                        ("vultr_sd_configs", raw.vultr_sd_configs),
                     ]
                     .into_iter()
                     .filter_map(|(key, at)| at.map(|at| (key, at.referenced)))
@@ -323,6 +323,8 @@ pub struct Discovery {
     pub digitalocean_sd_configs: Vec<crate::discovery::DigitalOceanSdConfig>,
     /// Linode instances.
     pub linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
+    /// Vultr instances.
+    pub vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -983,6 +985,7 @@ impl Discovery {
         !self.file_sd_configs.is_empty()
             || !self.http_sd_configs.is_empty()
             || !self.dns_sd_configs.is_empty()
+            || !self.vultr_sd_configs.is_empty()
             || !self.linode_sd_configs.is_empty()
             || !self.digitalocean_sd_configs.is_empty()
             || !self.hetzner_sd_configs.is_empty()
@@ -1038,6 +1041,10 @@ impl Discovery {
         for (n, sd) in self.linode_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("linode_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.vultr_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("vultr_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -1294,7 +1301,6 @@ skywatch:
             "serverset",
             "triton",
             "uyuni",
-            "vultr",
         ] {
             let text =
                 format!("scrape_configs:\n  - job_name: a\n    {key}_sd_configs:\n      - {{}}\n");

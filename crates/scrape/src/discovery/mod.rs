@@ -22,10 +22,12 @@ mod digitalocean;
 mod hetzner;
 mod http;
 mod linode;
+mod vultr;
 
 pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use linode::LinodeSdConfig;
+pub use vultr::VultrSdConfig;
 
 /// The future a provider's refresh returns.
 pub type Refresh<'a> = Pin<Box<dyn Future<Output = Result<Vec<StaticConfig>, String>> + Send + 'a>>;
@@ -54,6 +56,9 @@ pub fn providers(discovery: &Discovery) -> Result<Vec<Box<dyn Provider>>, String
     }
     for (n, config) in discovery.linode_sd_configs.iter().enumerate() {
         out.push(Box::new(linode::Linode::new(n, config)?));
+    }
+    for (n, config) in discovery.vultr_sd_configs.iter().enumerate() {
+        out.push(Box::new(vultr::Vultr::new(n, config)?));
     }
     Ok(out)
 }
