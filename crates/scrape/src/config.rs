@@ -105,7 +105,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 consul_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                digitalocean_sd_configs: Option<NotSupported>,
+                digitalocean_sd_configs: Vec<crate::discovery::DigitalOceanSdConfig>,
                 #[serde(default)]
                 docker_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -117,7 +117,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 gce_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                hetzner_sd_configs: Option<NotSupported>,
+                hetzner_sd_configs: Vec<crate::discovery::HetznerSdConfig>,
                 #[serde(default)]
                 ionos_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -127,7 +127,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 lightsail_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                linode_sd_configs: Option<NotSupported>,
+                linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
                 #[serde(default)]
                 marathon_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -149,7 +149,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 uyuni_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                vultr_sd_configs: Option<NotSupported>,
+                vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
             ]
             [
                 discovery: Discovery {
@@ -158,21 +158,22 @@ macro_rules! target_source {
                     http_sd_configs: raw.http_sd_configs,
                     dns_sd_configs: raw.dns_sd_configs,
                     puppetdb_sd_configs: raw.puppetdb_sd_configs,
+                    hetzner_sd_configs: raw.hetzner_sd_configs,
+                    digitalocean_sd_configs: raw.digitalocean_sd_configs,
+                    linode_sd_configs: raw.linode_sd_configs,
+                    vultr_sd_configs: raw.vultr_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
                         ("consul_sd_configs", raw.consul_sd_configs),
-                        ("digitalocean_sd_configs", raw.digitalocean_sd_configs),
                         ("docker_sd_configs", raw.docker_sd_configs),
                         ("dockerswarm_sd_configs", raw.dockerswarm_sd_configs),
                         ("ec2_sd_configs", raw.ec2_sd_configs),
                         ("eureka_sd_configs", raw.eureka_sd_configs),
                         ("gce_sd_configs", raw.gce_sd_configs),
-                        ("hetzner_sd_configs", raw.hetzner_sd_configs),
                         ("ionos_sd_configs", raw.ionos_sd_configs),
                         ("kubernetes_sd_configs", raw.kubernetes_sd_configs),
                         ("kuma_sd_configs", raw.kuma_sd_configs),
                         ("lightsail_sd_configs", raw.lightsail_sd_configs),
-                        ("linode_sd_configs", raw.linode_sd_configs),
                         ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
                         ("nomad_sd_configs", raw.nomad_sd_configs),
@@ -182,7 +183,6 @@ macro_rules! target_source {
                         ("serverset_sd_configs", raw.serverset_sd_configs),
                         ("triton_sd_configs", raw.triton_sd_configs),
                         ("uyuni_sd_configs", raw.uyuni_sd_configs),
-                        ("vultr_sd_configs", raw.vultr_sd_configs),
                     ]
                     .into_iter()
                     .filter_map(|(key, at)| at.map(|at| (key, at.referenced)))
@@ -198,7 +198,7 @@ macro_rules! target_source {
 /// and the HTTP client settings, as [`target_source!`] does.
 macro_rules! http_client {
     ($(#[doc = $doc:literal])* pub struct $name:ident { $($fields:tt)* }) => {
-        config_section! { raw [] [] [] $(#[doc = $doc])* pub struct $name { $($fields)* } }
+        $crate::config::config_section! { raw [] [] [] $(#[doc = $doc])* pub struct $name { $($fields)* } }
     };
 }
 
@@ -221,42 +221,42 @@ macro_rules! config_section {
         pub struct $name {
             $( $(#[doc = $field_doc])* pub $field: $ty, )*
             /// The HTTP client settings.
-            pub http: HttpClientConfig,
+            pub http: $crate::config::HttpClientConfig,
             $($extra_field)*
         }
 
-        impl<'de> Deserialize<'de> for $name {
+        impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                #[derive(Deserialize)]
+                #[derive(serde::Deserialize)]
                 #[serde(deny_unknown_fields)]
                 struct Raw {
                     $( $(#[serde($($serde)*)])* $field: $ty, )*
                     #[serde(default)]
-                    basic_auth: Option<BasicAuth>,
+                    basic_auth: Option<$crate::config::BasicAuth>,
                     #[serde(default)]
-                    authorization: Option<Authorization>,
+                    authorization: Option<$crate::config::Authorization>,
                     #[serde(default)]
-                    oauth2: Option<NotSupported>,
+                    oauth2: Option<$crate::config::NotSupported>,
                     #[serde(default)]
                     bearer_token: Option<String>,
                     #[serde(default)]
-                    bearer_token_file: Option<PathBuf>,
+                    bearer_token_file: Option<std::path::PathBuf>,
                     #[serde(default)]
-                    tls_config: Option<TlsConfig>,
+                    tls_config: Option<$crate::config::TlsConfig>,
                     #[serde(default)]
                     proxy_url: Option<String>,
                     #[serde(default)]
-                    proxy_connect_header: BTreeMap<String, Vec<String>>,
-                    #[serde(default = "default_true")]
+                    proxy_connect_header: std::collections::BTreeMap<String, Vec<String>>,
+                    #[serde(default = "crate::config::default_true")]
                     follow_redirects: bool,
-                    #[serde(default = "default_true")]
+                    #[serde(default = "crate::config::default_true")]
                     enable_http2: bool,
                     $($extra_raw)*
                 }
-                let $raw = Raw::deserialize(d)?;
+                let $raw = <Raw as serde::Deserialize>::deserialize(d)?;
                 Ok($name {
                     $( $field: $raw.$field, )*
-                    http: HttpClientConfig {
+                    http: $crate::config::HttpClientConfig {
                         basic_auth: $raw.basic_auth,
                         authorization: $raw.authorization,
                         oauth2: $raw.oauth2.map(|at| at.referenced),
@@ -274,6 +274,10 @@ macro_rules! config_section {
         }
     };
 }
+
+// The providers under `discovery/` declare their sections with these.
+pub(crate) use config_section;
+pub(crate) use http_client;
 
 /// The HTTP client settings Prometheus inlines in every section that makes requests
 /// (scrape jobs, `alerting.alertmanagers`, HTTP service discovery): one client
@@ -315,6 +319,14 @@ pub struct Discovery {
     pub dns_sd_configs: Vec<DnsSdConfig>,
     /// Targets from PuppetDB resources.
     pub puppetdb_sd_configs: Vec<PuppetDbSdConfig>,
+    /// Hetzner Cloud and Robot servers.
+    pub hetzner_sd_configs: Vec<crate::discovery::HetznerSdConfig>,
+    /// DigitalOcean droplets.
+    pub digitalocean_sd_configs: Vec<crate::discovery::DigitalOceanSdConfig>,
+    /// Linode instances.
+    pub linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
+    /// Vultr instances.
+    pub vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -878,7 +890,7 @@ fn parse_byte_size(s: &str) -> Option<u64> {
     n.checked_mul(scale)
 }
 
-fn default_true() -> bool {
+pub(crate) fn default_true() -> bool {
     true
 }
 
@@ -1018,8 +1030,7 @@ impl Config {
                     "{at}: authentication, TLS and proxy settings for Alertmanagers are not supported by Skywatch yet; remove them, or route with Skywatch's own --alertmanager-config"
                 ));
             }
-            if !am.discovery.file_sd_configs.is_empty() || !am.discovery.http_sd_configs.is_empty()
-            {
+            if am.discovery.is_dynamic() {
                 return Err(format!(
                     "{at}: discovering Alertmanagers is not supported by Skywatch yet; list them in static_configs"
                 ));
@@ -1158,6 +1169,18 @@ fn check_http_url(url: &str) -> Result<(), String> {
 }
 
 impl Discovery {
+    /// Whether targets are found at run time (files or providers), not only listed.
+    pub fn is_dynamic(&self) -> bool {
+        !self.file_sd_configs.is_empty()
+            || !self.http_sd_configs.is_empty()
+            || !self.dns_sd_configs.is_empty()
+            || !self.vultr_sd_configs.is_empty()
+            || !self.linode_sd_configs.is_empty()
+            || !self.digitalocean_sd_configs.is_empty()
+            || !self.hetzner_sd_configs.is_empty()
+            || !self.puppetdb_sd_configs.is_empty()
+    }
+
     /// Checks the providers' settings; `static_addresses` says whether static targets must
     /// be `host:port` now (a section without relabelling), as Prometheus checks them.
     pub fn validate(&self, static_addresses: bool) -> Result<(), String> {
@@ -1199,6 +1222,22 @@ impl Discovery {
                 ));
             }
             sd.http.validate().map_err(|e| format!("{at}: {e}"))?;
+        }
+        for (n, sd) in self.hetzner_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("hetzner_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.digitalocean_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("digitalocean_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.linode_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("linode_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.vultr_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("vultr_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -1436,18 +1475,15 @@ skywatch:
         for key in [
             "azure",
             "consul",
-            "digitalocean",
             "docker",
             "dockerswarm",
             "ec2",
             "eureka",
             "gce",
-            "hetzner",
             "ionos",
             "kubernetes",
             "kuma",
             "lightsail",
-            "linode",
             "marathon",
             "nerve",
             "nomad",
@@ -1457,7 +1493,6 @@ skywatch:
             "serverset",
             "triton",
             "uyuni",
-            "vultr",
         ] {
             let text =
                 format!("scrape_configs:\n  - job_name: a\n    {key}_sd_configs:\n      - {{}}\n");

@@ -11,10 +11,24 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
 use crate::config::{Discovery, StaticConfig};
 
+mod digitalocean;
+mod hetzner;
 mod http;
+mod linode;
 mod puppetdb;
+mod vultr;
+
+pub use digitalocean::DigitalOceanSdConfig;
+pub use hetzner::{HetznerRole, HetznerSdConfig};
+pub use linode::LinodeSdConfig;
+pub use vultr::VultrSdConfig;
 
 /// The future a provider's refresh returns.
 pub type Refresh<'a> = Pin<Box<dyn Future<Output = Result<Vec<StaticConfig>, String>> + Send + 'a>>;
@@ -38,5 +52,158 @@ pub fn providers(discovery: &Discovery) -> Result<Vec<Box<dyn Provider>>, String
     for (n, config) in discovery.puppetdb_sd_configs.iter().enumerate() {
         out.push(Box::new(puppetdb::PuppetDb::new(n, config)?));
     }
+    for (n, config) in discovery.hetzner_sd_configs.iter().enumerate() {
+        out.push(Box::new(hetzner::Hetzner::new(n, config)?));
+    }
+    for (n, config) in discovery.digitalocean_sd_configs.iter().enumerate() {
+        out.push(Box::new(digitalocean::DigitalOcean::new(n, config)?));
+    }
+    for (n, config) in discovery.linode_sd_configs.iter().enumerate() {
+        out.push(Box::new(linode::Linode::new(n, config)?));
+    }
+    for (n, config) in discovery.vultr_sd_configs.iter().enumerate() {
+        out.push(Box::new(vultr::Vultr::new(n, config)?));
+    }
     Ok(out)
+}
+
+/// A vendor API's HTTP client: the section's client settings and `Authorization` header,
+/// and the refresh interval as each request's deadline, as Prometheus sets Go's
+/// `http.Client.Timeout`.
+struct ApiClient {
+    client: reqwest::Client,
+    authorization: Option<String>,
+    timeout: Duration,
+}
+
+impl ApiClient {
+    fn new(http: &crate::config::HttpClientConfig, interval: Duration) -> Result<Self, String> {
+        Ok(Self {
+            client: http.client()?,
+            authorization: http.authorization_header(),
+            timeout: interval.max(Duration::from_secs(1)),
+        })
+    }
+
+    /// A GET of `url`, authenticated as the section says.
+    fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        let request = self.client.get(url).timeout(self.timeout);
+        match &self.authorization {
+            Some(auth) => request.header(reqwest::header::AUTHORIZATION, auth),
+            None => request,
+        }
+    }
+}
+
+/// One target and its labels, as a group of its own: the cloud providers label each
+/// target apart, as Prometheus's discoverers give one label set per target.
+fn target(address: String, labels: BTreeMap<String, String>) -> StaticConfig {
+    StaticConfig {
+        targets: vec![address],
+        labels,
+    }
+}
+
+/// `host:port`, with an IPv6 address in brackets, as Go's `net.JoinHostPort` writes it.
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// A label name made of `s`: every character but letters, digits and `_` becomes `_`, as
+/// Prometheus's `strutil.SanitizeLabelName` makes names of tags and network names.
+fn sanitize_label_name(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Sends `request` to `url` (named in errors) and reads its JSON answer. Anything but a 2xx
+/// status is an error, as it is to the vendors' SDKs: the refresh fails and the manager
+/// keeps the last targets; the next refresh tries again.
+async fn get_json<T: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<T, String> {
+    let response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        return Err(format!(
+            "{url}: server returned HTTP status {status}: {}",
+            text.trim()
+        ));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| format!("{url}: line {}, column {}: {e}", e.line(), e.column()))
+}
+
+/// A JSON value that reads `null` as the zero value, as Go's `encoding/json` leaves a
+/// field it finds null: the vendors' APIs write `null` for an absent image, tag list or
+/// address, and Prometheus then labels with `""`. (A missing field is `#[serde(default)]`.)
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Nullable<T>(T);
+
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Nullable<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Nullable(Option::<T>::deserialize(d)?.unwrap_or_default()))
+    }
+}
+
+impl<T> std::ops::Deref for Nullable<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod testing {
+    //! What the providers' tests share: a fake vendor API on loopback.
+
+    /// Serves `router` on a loopback port the OS picks; answers its base URL.
+    pub(super) async fn fake_api(router: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        format!("http://{addr}")
+    }
+
+    /// A target group of one target, as the providers answer.
+    pub(super) fn group(address: &str, labels: &[(&str, &str)]) -> crate::config::StaticConfig {
+        crate::config::StaticConfig {
+            targets: vec![address.to_owned()],
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    /// A JSON answer with `status`.
+    pub(super) fn json(
+        status: u16,
+        body: serde_json::Value,
+    ) -> (
+        axum::http::StatusCode,
+        [(&'static str, &'static str); 1],
+        String,
+    ) {
+        (
+            axum::http::StatusCode::from_u16(status).unwrap(),
+            [("content-type", "application/json")],
+            body.to_string(),
+        )
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Provider, Refresh};
+use super::{Provider, Refresh, join_host_port, sanitize_label_name as sanitize};
 use crate::config::{PuppetDbSdConfig, StaticConfig};
 
 /// One resource of PuppetDB's `/pdb/query/v4` answer.
@@ -87,28 +87,6 @@ impl PuppetDb {
             })
             .collect()
     }
-}
-
-/// `host:port`, with an IPv6 address in brackets, as Go's `net.JoinHostPort`.
-fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// A label name made of `s`, each character outside `[a-zA-Z0-9_]` replaced by `_`.
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Resource parameters as labels, as Prometheus flattens them: scalars as written (numbers
