@@ -1014,22 +1014,6 @@ impl Config {
             am.discovery
                 .validate(am.relabel_configs.is_empty())
                 .map_err(|e| format!("{at}: {e}"))?;
-            // Alerts go out through one plain client today (see the binary's AlertSink).
-            let h = &am.http;
-            let settings = h.basic_auth.is_some()
-                || h.authorization.is_some()
-                || h.bearer_token.is_some()
-                || h.bearer_token_file.is_some()
-                || h.proxy_url.is_some()
-                || h.tls_config.ca_file.is_some()
-                || h.tls_config.cert_file.is_some()
-                || h.tls_config.server_name.is_some()
-                || h.tls_config.insecure_skip_verify;
-            if settings {
-                return Err(format!(
-                    "{at}: authentication, TLS and proxy settings for Alertmanagers are not supported by Skywatch yet; remove them, or route with Skywatch's own --alertmanager-config"
-                ));
-            }
             if am.discovery.is_dynamic() {
                 return Err(format!(
                     "{at}: discovering Alertmanagers is not supported by Skywatch yet; list them in static_configs"

@@ -10,6 +10,7 @@
     reason = "a command-line program reports on the terminal"
 )]
 
+mod alert_sink;
 mod check;
 mod demo;
 mod health;

@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::alert_sink::{AlertSink, Alertmanagers};
+
 /// `skywatch up` options.
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
@@ -114,73 +116,6 @@ pub(crate) struct Settings {
     /// Alert routing: an Alertmanager configuration's text, whose `${SKYWATCH_URL}` is
     /// replaced by the server's address, and the file it came from.
     pub(crate) alertmanager: Option<(String, String)>,
-}
-
-/// Sends the rules' alerts to Skywatch's own routing and to the configuration's external
-/// Alertmanagers (`alerting.alertmanagers`, API v2).
-struct AlertSink {
-    own: Option<Arc<alerting::notify::Service>>,
-    /// Replaced when the configuration is reloaded.
-    external: std::sync::RwLock<Vec<String>>,
-    /// Made at the first send, on the rules' blocking thread (a blocking client cannot be
-    /// made on the runtime's).
-    client: std::sync::OnceLock<reqwest::blocking::Client>,
-}
-
-impl rules::manager::Notifier for AlertSink {
-    fn send(&self, alerts: Vec<serde_json::Value>) {
-        let body = serde_json::Value::Array(alerts);
-        if let Some(own) = &self.own
-            && let Err(e) = own.receive(&body)
-        {
-            tracing::error!(error = %e, "the rules' alerts were refused by the router");
-        }
-        let external = self
-            .external
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for url in &external {
-            let sent = self
-                .client
-                .get_or_init(reqwest::blocking::Client::new)
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body.to_string())
-                .send();
-            match sent {
-                Ok(r) if r.status().is_success() => {}
-                Ok(r) => {
-                    tracing::warn!(%url, status = %r.status(), "an Alertmanager refused alerts")
-                }
-                Err(e) => tracing::warn!(%url, error = %e, "cannot send alerts to an Alertmanager"),
-            }
-        }
-    }
-}
-
-/// The `POST /api/v2/alerts` URLs of the configuration's Alertmanagers.
-fn external_alertmanagers(config: &scrape::Config) -> Vec<String> {
-    config
-        .alerting
-        .alertmanagers
-        .iter()
-        .flat_map(|am| {
-            let scheme = if matches!(am.scheme, scrape::config::Scheme::Https) {
-                "https"
-            } else {
-                "http"
-            };
-            am.discovery.static_configs.iter().flat_map(move |g| {
-                g.targets.iter().map(move |t| {
-                    format!(
-                        "{scheme}://{t}{}/api/v2/alerts",
-                        am.path_prefix.trim_end_matches('/')
-                    )
-                })
-            })
-        })
-        .collect()
 }
 
 /// The rule files of `config` (relative to the configuration file's directory) and the
@@ -466,8 +401,8 @@ pub(crate) async fn serve(
     };
     let sink = AlertSink {
         own: alert_service.as_ref().map(|(s, _)| s.clone()),
-        external: std::sync::RwLock::new(external_alertmanagers(&settings.config)),
-        client: std::sync::OnceLock::new(),
+        external: std::sync::RwLock::new(Arc::new(Alertmanagers::from_config(&settings.config)?)),
+        runtime: tokio::runtime::Handle::current(),
     };
     let sink = Arc::new(sink);
     let config_text = Arc::new(std::sync::RwLock::new(settings.config_text.clone()));
@@ -563,8 +498,12 @@ pub(crate) async fn serve(
             .is_some()
             .then(|| format!("http://{addr}/api/v2/alerts"));
         Arc::new(move || {
-            let external = sink.external.read().unwrap_or_else(|e| e.into_inner());
-            own.iter().chain(external.iter()).cloned().collect()
+            let external = sink
+                .external
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .urls();
+            own.iter().cloned().chain(external).collect()
         })
     });
     for problem in settings.dashboards.problems() {
@@ -725,10 +664,11 @@ impl Reloader {
                 }
                 None => None,
             };
-            Ok((config, text, rules, routing))
+            let alertmanagers = Alertmanagers::from_config(&config)?;
+            Ok((config, text, rules, routing, alertmanagers))
         });
         match loaded {
-            Ok((config, text, rules, routing)) => {
+            Ok((config, text, rules, routing, alertmanagers)) => {
                 *self.config_text.write().unwrap_or_else(|e| e.into_inner()) = text;
                 if let (Some((service, _)), Some(routing)) = (&self.routing, routing) {
                     service
@@ -741,7 +681,7 @@ impl Reloader {
                     .sink
                     .external
                     .write()
-                    .unwrap_or_else(|e| e.into_inner()) = external_alertmanagers(&config);
+                    .unwrap_or_else(|e| e.into_inner()) = Arc::new(alertmanagers);
                 if let Err(e) = self
                     .remote
                     .apply(&config.remote_write, &config.global.external_labels)

@@ -324,6 +324,8 @@ fn alerts_also_reach_a_real_alertmanager_of_alerting_alertmanagers() {
                 dir.path().join("am-data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // Served under a prefix, which alerting.alertmanagers' path_prefix names.
+            .arg("--web.route-prefix=/am")
             .arg("--cluster.listen-address=")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -331,8 +333,9 @@ fn alerts_also_reach_a_real_alertmanager_of_alerting_alertmanagers() {
             .unwrap(),
     );
     let am_url = format!("127.0.0.1:{port}");
+    let am_prefixed = format!("{am_url}/am");
     within(Duration::from_secs(15), "Alertmanager up", || {
-        reqwest::blocking::get(format!("http://{am_url}/-/ready"))
+        reqwest::blocking::get(format!("http://{am_url}/am/-/ready"))
             .is_ok_and(|r| r.status().is_success())
     });
     std::fs::write(
@@ -343,7 +346,9 @@ fn alerts_also_reach_a_real_alertmanager_of_alerting_alertmanagers() {
     let config = dir.path().join("prometheus.yml");
     std::fs::write(
         &config,
-        format!("global:\n  evaluation_interval: 500ms\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am_url}']\n"),
+        // The alerts are relabelled before they go (a label added, one dropped), and the
+        // Alertmanager's address is relabelled too, as Prometheus's notifier does.
+        format!("global:\n  evaluation_interval: 500ms\nrule_files: [rules.yml]\nalerting:\n  alert_relabel_configs:\n    - target_label: relabelled\n      replacement: 'yes'\n    - regex: severity\n      action: labeldrop\n  alertmanagers:\n    - path_prefix: /am\n      timeout: 5s\n      follow_redirects: false\n      static_configs:\n        - targets: ['placeholder:1']\n          labels:\n            real: '{am_url}'\n      relabel_configs:\n        - source_labels: [real]\n          target_label: __address__\n"),
     )
     .unwrap();
     let (server, _) = common::start_skywatch_with(
@@ -353,11 +358,13 @@ fn alerts_also_reach_a_real_alertmanager_of_alerting_alertmanagers() {
     within(
         Duration::from_secs(15),
         "the alert listed by the real Alertmanager",
-        || amtool(&am_url, &["alert", "query"]).contains("SentOut"),
+        || amtool(&am_prefixed, &["alert", "query"]).contains("SentOut"),
     );
-    let shown = amtool(&am_url, &["alert", "query", "-o", "extended"]);
+    let shown = amtool(&am_prefixed, &["alert", "query", "-o", "extended"]);
     assert!(
-        shown.contains("severity=\"info\"") && shown.contains("to the real one"),
+        shown.contains("relabelled=\"yes\"")
+            && !shown.contains("severity")
+            && shown.contains("to the real one"),
         "{shown}"
     );
     drop(server);
