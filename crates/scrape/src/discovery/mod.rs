@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::config::{Discovery, StaticConfig};
 
 mod http;
+pub mod kubernetes;
 
 /// The future a provider's refresh returns.
 pub type Refresh<'a> = Pin<Box<dyn Future<Output = Result<Vec<StaticConfig>, String>> + Send + 'a>>;
@@ -33,6 +34,9 @@ pub fn providers(discovery: &Discovery) -> Result<Vec<Box<dyn Provider>>, String
     let mut out: Vec<Box<dyn Provider>> = Vec::new();
     for (n, config) in discovery.http_sd_configs.iter().enumerate() {
         out.push(Box::new(http::HttpSd::new(n, config)?));
+    }
+    for (n, config) in discovery.kubernetes_sd_configs.iter().enumerate() {
+        out.push(Box::new(kubernetes::KubernetesSd::new(n, config)?));
     }
     Ok(out)
 }
