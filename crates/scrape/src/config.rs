@@ -1362,10 +1362,7 @@ skywatch:
         // under one kubernetes_sd_configs entry, and what the error says (None: accepted).
         let cases: &[(&str, Option<&str>)] = &[
             ("role: endpoints", None),
-            (
-                "role: endpoints\nkubeconfig_file: /user1/.kube/config",
-                None,
-            ),
+            ("role: endpoints\nkubeconfig_file: kube/config", None),
             (
                 "role: pod\nselectors:\n  - role: pod\n    label: 'foo in (bar,baz)'\n    field: metadata.status=Running",
                 None,
@@ -1417,17 +1414,17 @@ skywatch:
                 ),
             ),
             (
-                "role: endpoints\napi_server: https://localhost:1234\nkubeconfig_file: /user1/.kube/config",
+                "role: endpoints\napi_server: https://localhost:1234\nkubeconfig_file: kube/config",
                 Some("cannot use 'kubeconfig_file' and 'api_server' simultaneously"),
             ),
             (
-                "role: endpoints\nkubeconfig_file: /user1/.kube/config\nbasic_auth: {username: user, password: password}",
+                "role: endpoints\nkubeconfig_file: kube/config\nbasic_auth: {username: user, password: password}",
                 Some(
                     "cannot use a custom HTTP client configuration together with 'kubeconfig_file'",
                 ),
             ),
             (
-                "role: endpoints\nkubeconfig_file: /home/User1/.kubeconfig\nnamespaces: {own_namespace: true}",
+                "role: endpoints\nkubeconfig_file: kube/config\nnamespaces: {own_namespace: true}",
                 Some("cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously"),
             ),
             (
