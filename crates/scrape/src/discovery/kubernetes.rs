@@ -970,7 +970,9 @@ impl KubernetesSd {
 
     /// The target groups of every object of the role now.
     async fn groups(&self) -> Result<Vec<Group>, String> {
-        let nodes = if self.attach_node && self.role != Role::Node && self.role != Role::Service {
+        // Only the roles that join pods or addresses with nodes read them, as in Prometheus.
+        let joins_nodes = matches!(self.role, Role::Pod | Role::Endpoints | Role::EndpointSlice);
+        let nodes = if self.attach_node && joins_nodes {
             let nodes: Vec<Node> = self.list(NODES, Role::Node, false).await?;
             nodes
                 .into_iter()
