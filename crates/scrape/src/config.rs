@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use yaml::Spanned;
 
+use crate::discovery::kubernetes::KubernetesSdConfig;
 use crate::relabel::RelabelConfig;
 
 /// A parsed and validated configuration.
@@ -121,7 +122,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 ionos_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                kubernetes_sd_configs: Option<NotSupported>,
+                kubernetes_sd_configs: Vec<KubernetesSdConfig>,
                 #[serde(default)]
                 kuma_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -162,6 +163,7 @@ macro_rules! target_source {
                     digitalocean_sd_configs: raw.digitalocean_sd_configs,
                     linode_sd_configs: raw.linode_sd_configs,
                     vultr_sd_configs: raw.vultr_sd_configs,
+                    kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
                         ("consul_sd_configs", raw.consul_sd_configs),
@@ -171,7 +173,6 @@ macro_rules! target_source {
                         ("eureka_sd_configs", raw.eureka_sd_configs),
                         ("gce_sd_configs", raw.gce_sd_configs),
                         ("ionos_sd_configs", raw.ionos_sd_configs),
-                        ("kubernetes_sd_configs", raw.kubernetes_sd_configs),
                         ("kuma_sd_configs", raw.kuma_sd_configs),
                         ("lightsail_sd_configs", raw.lightsail_sd_configs),
                         ("marathon_sd_configs", raw.marathon_sd_configs),
@@ -225,9 +226,9 @@ macro_rules! config_section {
             $($extra_field)*
         }
 
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                #[derive(serde::Deserialize)]
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                #[derive(::serde::Deserialize)]
                 #[serde(deny_unknown_fields)]
                 struct Raw {
                     $( $(#[serde($($serde)*)])* $field: $ty, )*
@@ -240,20 +241,20 @@ macro_rules! config_section {
                     #[serde(default)]
                     bearer_token: Option<String>,
                     #[serde(default)]
-                    bearer_token_file: Option<std::path::PathBuf>,
+                    bearer_token_file: Option<::std::path::PathBuf>,
                     #[serde(default)]
                     tls_config: Option<$crate::config::TlsConfig>,
                     #[serde(default)]
                     proxy_url: Option<String>,
                     #[serde(default)]
-                    proxy_connect_header: std::collections::BTreeMap<String, Vec<String>>,
+                    proxy_connect_header: ::std::collections::BTreeMap<String, Vec<String>>,
                     #[serde(default = "crate::config::default_true")]
                     follow_redirects: bool,
                     #[serde(default = "crate::config::default_true")]
                     enable_http2: bool,
                     $($extra_raw)*
                 }
-                let $raw = <Raw as serde::Deserialize>::deserialize(d)?;
+                let $raw = <Raw as ::serde::Deserialize>::deserialize(d)?;
                 Ok($name {
                     $( $field: $raw.$field, )*
                     http: $crate::config::HttpClientConfig {
@@ -327,6 +328,8 @@ pub struct Discovery {
     pub linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
     /// Vultr instances.
     pub vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
+    /// Targets discovered from a Kubernetes API server.
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -1163,6 +1166,7 @@ impl Discovery {
             || !self.digitalocean_sd_configs.is_empty()
             || !self.hetzner_sd_configs.is_empty()
             || !self.puppetdb_sd_configs.is_empty()
+            || !self.kubernetes_sd_configs.is_empty()
     }
 
     /// Checks the providers' settings; `static_addresses` says whether static targets must
@@ -1242,6 +1246,10 @@ impl Discovery {
                     ));
                 }
             }
+        }
+        for (n, sd) in self.kubernetes_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("kubernetes_sd_configs[{n}]: {e}"))?;
         }
         if !self.dns_sd_configs.is_empty() {
             return Err("dns_sd_configs is not supported by Skywatch yet; list the targets in static_configs or file_sd_configs, or serve them to http_sd_configs".into());
@@ -1465,7 +1473,6 @@ skywatch:
             "eureka",
             "gce",
             "ionos",
-            "kubernetes",
             "kuma",
             "lightsail",
             "marathon",
@@ -1567,6 +1574,165 @@ skywatch:
             "p.yml",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn kubernetes_discovery_is_checked_as_prometheus_checks_it() {
+        // The cases of Prometheus 2.42's config/testdata/kubernetes_*.yml: the settings
+        // under one kubernetes_sd_configs entry, and what the error says (None: accepted).
+        let cases: &[(&str, Option<&str>)] = &[
+            ("role: endpoints", None),
+            ("role: endpoints\nkubeconfig_file: kube/config", None),
+            (
+                "role: pod\nselectors:\n  - role: pod\n    label: 'foo in (bar,baz)'\n    field: metadata.status=Running",
+                None,
+            ),
+            (
+                "role: endpoints\nselectors:\n  - {role: pod, label: foo=bar, field: metadata.status=Running}\n  - {role: service, label: foo=bar}\n  - {role: endpoints, field: metadata.status=Running}",
+                None,
+            ),
+            (
+                "role: ingress\nselectors: [{role: ingress, label: foo=bar}]",
+                None,
+            ),
+            (
+                "role: node\nselectors: [{role: node, label: foo=bar}]",
+                None,
+            ),
+            (
+                "role: service\nselectors: [{role: service, label: foo=bar}]",
+                None,
+            ),
+            (
+                "role: endpointslice\nselectors: [{role: endpointslice, label: foo=bar}]",
+                None,
+            ),
+            (
+                "api_server: http://k:443\nrole: node\nattach_metadata: {node: true}",
+                None,
+            ),
+            (
+                "role: endpoints\napi_server: https://localhost:1234\nnamespaces: {own_namespace: true}",
+                Some("cannot use 'api_server' and 'namespaces.own_namespace' simultaneously"),
+            ),
+            (
+                "role: pod\napi_server: https://localhost:1234\nauthorization: {credentials: '1234'}\nbasic_auth: {username: user, password: password}",
+                Some("basic_auth and authorization are both set"),
+            ),
+            (
+                "role: node\napi_server: https://localhost:1234\nbearer_token: '1234'\nbearer_token_file: somefile",
+                Some("bearer_token and bearer_token_file are both set"),
+            ),
+            (
+                "role: pod\napi_server: https://localhost:1234\nbearer_token: '1234'\nbasic_auth: {username: user, password: password}",
+                Some("basic_auth and bearer_token are both set"),
+            ),
+            (
+                "role: pod\nauthorization: {credentials: '1234'}",
+                Some(
+                    "to use custom HTTP client configuration please provide the 'api_server' URL explicitly",
+                ),
+            ),
+            (
+                "role: endpoints\napi_server: https://localhost:1234\nkubeconfig_file: kube/config",
+                Some("cannot use 'kubeconfig_file' and 'api_server' simultaneously"),
+            ),
+            (
+                "role: endpoints\nkubeconfig_file: kube/config\nbasic_auth: {username: user, password: password}",
+                Some(
+                    "cannot use a custom HTTP client configuration together with 'kubeconfig_file'",
+                ),
+            ),
+            (
+                "role: endpoints\nkubeconfig_file: kube/config\nnamespaces: {own_namespace: true}",
+                Some("cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously"),
+            ),
+            (
+                "api_server: kubernetes:443\nrole: endpoints\nnamespaces: {foo: bar}",
+                Some("unknown field `foo`"),
+            ),
+            (
+                "api_server: kubernetes:443\nrole: vacation",
+                Some("unknown Kubernetes SD role \"vacation\""),
+            ),
+            (
+                "api_server: kubernetes:443",
+                Some("role missing (one of: pod, service"),
+            ),
+            (
+                "role: endpoints\nselectors:\n  - {role: pod, label: foo=bar}\n  - {role: pod, label: foo=bar}",
+                Some("duplicated selector role: pod"),
+            ),
+            (
+                "role: endpoints\nselectors: [{role: node, label: foo=bar}]",
+                Some("endpoints role supports only pod, service, endpoints selectors"),
+            ),
+            (
+                "role: endpoints\nselectors: [{role: pod, field: metadata.status-Running}]",
+                Some("invalid selector: 'metadata.status-Running'"),
+            ),
+            (
+                "role: pod\nselectors: [{role: pod, label: 'foo in ()'}]",
+                Some("values set can't be empty"),
+            ),
+            (
+                "role: ingress\nselectors: [{role: node, label: foo=bar}]",
+                Some("ingress role supports only ingress selectors"),
+            ),
+            (
+                "role: node\nselectors: [{role: pod, label: foo=bar}]",
+                Some("node role supports only node selectors"),
+            ),
+            (
+                "role: pod\nselectors: [{role: node, label: foo=bar}]",
+                Some("pod role supports only pod selectors"),
+            ),
+            (
+                "role: service\nselectors: [{role: pod, label: foo=bar}]",
+                Some("service role supports only service selectors"),
+            ),
+            (
+                "role: pod\napi_server: ftp://x",
+                Some("must be an http:// or https:// URL"),
+            ),
+            (
+                "role: pod\nrefresh_interval: 1m",
+                Some("unknown field `refresh_interval`"),
+            ),
+        ];
+        for (settings, want) in cases {
+            let indented = settings.replace('\n', "\n        ");
+            let text = format!(
+                "scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - {indented}\n"
+            );
+            match (Config::parse(&text, "p.yml"), want) {
+                (Ok(_), None) => {}
+                (Err(e), Some(want)) => assert!(e.message.contains(want), "{settings}: {e}"),
+                (Ok(_), Some(want)) => panic!("{settings}: accepted, want {want:?}"),
+                (Err(e), None) => panic!("{settings}: {e}"),
+            }
+        }
+        let c = Config::parse(
+            "scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - role: pod\n        api_server: https://k8s:6443\n        namespaces: {names: [a, b]}\n        attach_metadata: {node: true}\n        selectors: [{role: pod, label: app=web}]\n",
+            "p.yml",
+        )
+        .unwrap();
+        let sd = &c.scrape_configs[0].discovery.kubernetes_sd_configs[0];
+        assert_eq!(sd.namespaces.names, ["a", "b"]);
+        assert!(sd.attach_metadata.node);
+        assert_eq!(sd.selectors[0].label, "app=web");
+        assert!(sd.http.follow_redirects && sd.http.enable_http2);
+        // Alertmanagers found by Kubernetes discovery are not supported yet.
+        let am = Config::parse(
+            "alerting:\n  alertmanagers:\n    - kubernetes_sd_configs: [{role: pod}]\n",
+            "p.yml",
+        )
+        .unwrap_err();
+        assert!(
+            am.message
+                .contains("discovering Alertmanagers is not supported"),
+            "{am}"
+        );
     }
 
     #[test]

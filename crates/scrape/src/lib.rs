@@ -10,6 +10,7 @@
 //!   change.
 
 pub mod client;
+#[macro_use]
 pub mod config;
 pub mod discovery;
 pub mod manager;

@@ -24,26 +24,15 @@ pub fn client_config(tls: &TlsConfig) -> Result<ClientConfig, String> {
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("tls_config: {e}"))?;
-    let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
-        Arc::new(AcceptAny(provider))
-    } else {
-        let roots = match &tls.ca_file {
-            Some(path) => roots_from(path)?,
-            None => system_roots()?,
-        };
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| format!("tls_config: {e}"))?;
-        match &tls.server_name {
-            Some(name) => {
-                let name = ServerName::try_from(name.clone()).map_err(|e| {
-                    format!("tls_config.server_name {name:?} is not a host name: {e}")
-                })?;
-                Arc::new(ExpectName { webpki, name })
-            }
-            None => webpki,
-        }
-    };
+    let verifier = verifier(
+        provider,
+        tls.insecure_skip_verify,
+        tls.server_name.as_deref(),
+        || match &tls.ca_file {
+            Some(path) => roots_from(path),
+            None => system_roots(),
+        },
+    )?;
     let builder = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier);
@@ -68,6 +57,102 @@ pub fn client_config(tls: &TlsConfig) -> Result<ClientConfig, String> {
         (Some(_), None) => Err("tls_config: cert_file is set without key_file; set both".into()),
         (None, Some(_)) => Err("tls_config: key_file is set without cert_file; set both".into()),
     }
+}
+
+/// TLS settings given as PEM text rather than files, as a kubeconfig may hold them inline
+/// (`certificate-authority-data`, `client-certificate-data`): the CA to verify the server
+/// with (the system's roots without one), a client certificate and key, the name the
+/// server's certificate must hold and whether to verify it at all. `what` names the
+/// source in errors.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PemTls {
+    /// Where the settings come from, for errors.
+    pub what: String,
+    /// The CA certificates, PEM.
+    pub ca: Option<Vec<u8>>,
+    /// The client certificate and its key, PEM.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// The name the server's certificate must be valid for.
+    pub server_name: Option<String>,
+    /// Accept any server certificate.
+    pub insecure_skip_verify: bool,
+}
+
+/// Builds the client configuration PEM settings describe.
+pub(crate) fn client_config_pem(tls: &PemTls) -> Result<ClientConfig, String> {
+    let what = &tls.what;
+    let provider = Arc::new(aws_lc_rs::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("{what}: {e}"))?;
+    let verifier = verifier(
+        provider,
+        tls.insecure_skip_verify,
+        tls.server_name.as_deref(),
+        || match &tls.ca {
+            Some(pem) => {
+                let mut roots = RootCertStore::empty();
+                for cert in pem_certificates(pem, what)? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("{what}: not a usable CA certificate: {e}"))?;
+                }
+                Ok(roots)
+            }
+            None => system_roots(),
+        },
+    )?;
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    match &tls.identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some((cert, key)) => {
+            let certs = pem_certificates(cert, what)?;
+            let key = PrivateKeyDer::from_pem_slice(key)
+                .map_err(|e| format!("{what}: no client key read: {e}"))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("{what}: the client key does not fit the certificate: {e}"))
+        }
+    }
+}
+
+/// How the server's certificate is checked: not at all, against `roots`, and for
+/// `server_name` rather than the URL's host when one is given.
+fn verifier(
+    provider: Arc<CryptoProvider>,
+    insecure_skip_verify: bool,
+    server_name: Option<&str>,
+    roots: impl FnOnce() -> Result<RootCertStore, String>,
+) -> Result<Arc<dyn ServerCertVerifier>, String> {
+    if insecure_skip_verify {
+        return Ok(Arc::new(AcceptAny(provider)));
+    }
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots()?), provider)
+        .build()
+        .map_err(|e| format!("tls_config: {e}"))?;
+    Ok(match server_name {
+        Some(name) => {
+            let name = ServerName::try_from(name.to_owned())
+                .map_err(|e| format!("tls_config.server_name {name:?} is not a host name: {e}"))?;
+            Arc::new(ExpectName { webpki, name })
+        }
+        None => webpki,
+    })
+}
+
+/// The PEM certificates in `pem`; at least one.
+fn pem_certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{what}: cannot read certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{what}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    Ok(certs)
 }
 
 /// The PEM certificates in `path`; at least one.

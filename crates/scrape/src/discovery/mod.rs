@@ -21,6 +21,7 @@ use crate::config::{Discovery, StaticConfig};
 mod digitalocean;
 mod hetzner;
 mod http;
+pub mod kubernetes;
 mod linode;
 mod puppetdb;
 mod vultr;
@@ -63,6 +64,9 @@ pub fn providers(discovery: &Discovery) -> Result<Vec<Box<dyn Provider>>, String
     }
     for (n, config) in discovery.vultr_sd_configs.iter().enumerate() {
         out.push(Box::new(vultr::Vultr::new(n, config)?));
+    }
+    for (n, config) in discovery.kubernetes_sd_configs.iter().enumerate() {
+        out.push(Box::new(kubernetes::KubernetesSd::new(n, config)?));
     }
     Ok(out)
 }
