@@ -10,7 +10,6 @@
 //!   change.
 
 pub mod client;
-#[macro_use]
 pub mod config;
 pub mod discovery;
 pub mod manager;

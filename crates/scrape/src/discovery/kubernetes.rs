@@ -47,7 +47,7 @@ use serde::de::DeserializeOwned;
 use yaml::Spanned;
 
 use super::{Provider, Refresh};
-use crate::config::{HttpClientConfig, StaticConfig};
+use crate::config::{HttpClientConfig, StaticConfig, http_client};
 use crate::tls::PemTls;
 
 /// How often the objects are listed again: Prometheus watches instead (see the module
