@@ -21,13 +21,19 @@
 /// `format_query`, ...), `L:C: parse error: ...`, given that Skywatch's parser refused it
 /// with `skywatch` (its message, used to place errors about calls).
 pub(crate) fn query_error(query: &str, skywatch: &str) -> Option<String> {
-    let hints = Hints::from_message(skywatch);
-    let mut p = Parser::new(query, &hints);
-    let found = match p.expression() {
-        Err(stop) => Some(stop),
-        Ok(expr) => p.check(&expr).err(),
-    };
-    found.map(|Stop { pos, message }| positioned(query, pos, &message))
+    // Past promql's depth limit its own error names the limit. Within it, this reading
+    // recurses once per level (and the tree drops so): on a stack sized for the depth, and
+    // growing where it recurses, as promql's parser runs (issue 21: no query overflows it).
+    let depth = promql::limits::depth_bound(query).ok()?;
+    promql::limits::on_stack(depth, || {
+        let hints = Hints::from_message(skywatch);
+        let mut p = Parser::new(query, &hints);
+        let found = match p.expression() {
+            Err(stop) => Some(stop),
+            Ok(expr) => p.check(&expr).err(),
+        };
+        found.map(|Stop { pos, message }| positioned(query, pos, &message))
+    })
 }
 
 /// The error Prometheus gives for `selector` as a series selector (`match[]`,
@@ -958,6 +964,10 @@ impl<'a> Parser<'a> {
 
     /// Binary expressions whose operators bind at least as tightly as `min`.
     fn expr(&mut self, min: u8) -> Result<Node, Stop> {
+        promql::limits::grow(|| self.expr_here(min))
+    }
+
+    fn expr_here(&mut self, min: u8) -> Result<Node, Stop> {
         let mut lhs = self.unary()?;
         loop {
             let t = self.peek()?;
@@ -1304,6 +1314,19 @@ impl<'a> Parser<'a> {
             let text = unquote(&value.val);
             // Go's regexp words its errors otherwise (`missing closing )`); the place is
             // Prometheus's, the reason the regex compiler's.
+            // A regex past the limit is named by its size, never echoed (it may be
+            // megabytes long).
+            if op.val.ends_with('~') && text.len() > model::MAX_REGEX_BYTES {
+                return stop(
+                    t.pos,
+                    format!(
+                        "the regex in the matcher for label {:?} is {} bytes long, more than the limit of {} bytes",
+                        t.val,
+                        text.len(),
+                        model::MAX_REGEX_BYTES
+                    ),
+                );
+            }
             if op.val.ends_with('~')
                 && let Err(e) = model::Matcher::new(model::MatchOp::Regex, &t.val, &text)
             {
@@ -1440,6 +1463,10 @@ impl<'a> Parser<'a> {
     /// The type checks Prometheus runs over the finished tree (`checkAST`), depth first
     /// in its order; the node's type.
     fn check(&self, node: &Node) -> Result<Type, Stop> {
+        promql::limits::grow(|| self.check_here(node))
+    }
+
+    fn check_here(&self, node: &Node) -> Result<Type, Stop> {
         match &node.expr {
             Expr::Number => Ok(Type::Scalar),
             Expr::String => Ok(Type::String),
@@ -1764,6 +1791,26 @@ fn unquote(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 21 holds here too: the deepest query within promql's limit is read on a
+    /// 2 MiB thread, as an async worker's, and one past it is left to promql's message.
+    #[test]
+    fn deep_queries_do_not_overflow_the_stack() {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let deep = format!("{}1{} +", "(".repeat(19_990), ")".repeat(19_990));
+                let e = query_error(&deep, "unexpected end of input").unwrap();
+                assert!(e.contains("parse error"), "{e}");
+                let deeper = format!("{}1", "(".repeat(30_000));
+                assert_eq!(query_error(&deeper, "too deep"), None);
+                let minus = format!("{}1", "-".repeat(500_000));
+                assert_eq!(query_error(&minus, "too deep"), None);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 
     /// Each query with the error Prometheus 2.42 answers for it (taken from a running
     /// Prometheus 2.42.0), and promql-parser's message where the placing needs it.

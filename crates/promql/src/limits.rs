@@ -50,7 +50,7 @@ const SEGMENT: usize = 4 * 1024 * 1024;
 /// An upper bound on the depth of the tree `text` parses to; an error if it is over
 /// [`MAX_DEPTH`] or if a regular expression in a matcher is longer than
 /// [`model::MAX_REGEX_BYTES`]. Reads the text once, without recursion.
-pub(crate) fn depth_bound(text: &str) -> Result<usize, ParseError> {
+pub fn depth_bound(text: &str) -> Result<usize, ParseError> {
     let b = text.as_bytes();
     let mut bound = 1usize;
     let mut in_braces = false;
@@ -144,7 +144,7 @@ pub(crate) fn format_depth_bound(text: &str) -> Result<usize, ParseError> {
 
 /// Runs `f`, which recurses at most `depth` levels in code that does not grow its own
 /// stack (promql-parser's), on a stack large enough for it.
-pub(crate) fn on_stack<R>(depth: usize, f: impl FnOnce() -> R) -> R {
+pub fn on_stack<R>(depth: usize, f: impl FnOnce() -> R) -> R {
     if depth <= INLINE_DEPTH {
         f()
     } else {
@@ -155,7 +155,7 @@ pub(crate) fn on_stack<R>(depth: usize, f: impl FnOnce() -> R) -> R {
 /// Runs `f` on the current stack, or on a new segment if less than a red zone is left.
 /// Every recursive function of this crate calls itself through it, so that no depth of
 /// expression overflows the stack of the thread it runs on.
-pub(crate) fn grow<R>(f: impl FnOnce() -> R) -> R {
+pub fn grow<R>(f: impl FnOnce() -> R) -> R {
     stacker::maybe_grow(RED_ZONE, SEGMENT, f)
 }
 
