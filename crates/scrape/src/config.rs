@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use yaml::Spanned;
 
+pub use crate::discovery::{DockerSdConfig, DockerSwarmSdConfig};
 use crate::relabel::RelabelConfig;
 
 /// A parsed and validated configuration.
@@ -107,9 +108,9 @@ macro_rules! target_source {
                 #[serde(default)]
                 digitalocean_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                docker_sd_configs: Option<NotSupported>,
+                docker_sd_configs: Vec<DockerSdConfig>,
                 #[serde(default)]
-                dockerswarm_sd_configs: Option<NotSupported>,
+                dockerswarm_sd_configs: Vec<DockerSwarmSdConfig>,
                 #[serde(default)]
                 ec2_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -157,12 +158,12 @@ macro_rules! target_source {
                     file_sd_configs: raw.file_sd_configs,
                     http_sd_configs: raw.http_sd_configs,
                     dns_sd_configs: raw.dns_sd_configs,
+                    docker_sd_configs: raw.docker_sd_configs,
+                    dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
                         ("consul_sd_configs", raw.consul_sd_configs),
                         ("digitalocean_sd_configs", raw.digitalocean_sd_configs),
-                        ("docker_sd_configs", raw.docker_sd_configs),
-                        ("dockerswarm_sd_configs", raw.dockerswarm_sd_configs),
                         ("ec2_sd_configs", raw.ec2_sd_configs),
                         ("eureka_sd_configs", raw.eureka_sd_configs),
                         ("gce_sd_configs", raw.gce_sd_configs),
@@ -195,12 +196,15 @@ macro_rules! target_source {
 }
 
 /// Declares a section of the configuration that reaches a server over HTTP: its own keys
-/// and the HTTP client settings, as [`target_source!`] does.
+/// and the HTTP client settings, as [`target_source!`] does. Discovery providers declare
+/// their configurations with it in their own files, so every name it expands to is a
+/// full path.
 macro_rules! http_client {
     ($(#[doc = $doc:literal])* pub struct $name:ident { $($fields:tt)* }) => {
-        config_section! { raw [] [] [] $(#[doc = $doc])* pub struct $name { $($fields)* } }
+        $crate::config::config_section! { raw [] [] [] $(#[doc = $doc])* pub struct $name { $($fields)* } }
     };
 }
+pub(crate) use http_client;
 
 macro_rules! config_section {
     ($raw:ident
@@ -221,13 +225,18 @@ macro_rules! config_section {
         pub struct $name {
             $( $(#[doc = $field_doc])* pub $field: $ty, )*
             /// The HTTP client settings.
-            pub http: HttpClientConfig,
+            pub http: $crate::config::HttpClientConfig,
             $($extra_field)*
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                #[derive(Deserialize)]
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                use $crate::config::{
+                    Authorization, BasicAuth, HttpClientConfig, NotSupported, TlsConfig,
+                };
+                use ::std::collections::BTreeMap;
+                use ::std::path::PathBuf;
+                #[derive(::serde::Deserialize)]
                 #[serde(deny_unknown_fields)]
                 struct Raw {
                     $( $(#[serde($($serde)*)])* $field: $ty, )*
@@ -253,6 +262,9 @@ macro_rules! config_section {
                     enable_http2: bool,
                     $($extra_raw)*
                 }
+                fn default_true() -> bool {
+                    true
+                }
                 let $raw = Raw::deserialize(d)?;
                 Ok($name {
                     $( $field: $raw.$field, )*
@@ -274,6 +286,7 @@ macro_rules! config_section {
         }
     };
 }
+pub(crate) use config_section;
 
 /// The HTTP client settings Prometheus inlines in every section that makes requests
 /// (scrape jobs, `alerting.alertmanagers`, HTTP service discovery): one client
@@ -313,6 +326,10 @@ pub struct Discovery {
     pub http_sd_configs: Vec<HttpSdConfig>,
     /// Targets looked up in DNS.
     pub dns_sd_configs: Vec<DnsSdConfig>,
+    /// Containers listed by a Docker engine.
+    pub docker_sd_configs: Vec<DockerSdConfig>,
+    /// Services, tasks or nodes listed by a Docker Swarm manager.
+    pub dockerswarm_sd_configs: Vec<DockerSwarmSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -712,10 +729,6 @@ fn parse_byte_size(s: &str) -> Option<u64> {
     n.checked_mul(scale)
 }
 
-fn default_true() -> bool {
-    true
-}
-
 fn default_scheme() -> Scheme {
     Scheme::Http
 }
@@ -1031,6 +1044,19 @@ impl Discovery {
         if !self.dns_sd_configs.is_empty() {
             return Err("dns_sd_configs is not supported by Skywatch yet; list the targets in static_configs or file_sd_configs, or serve them to http_sd_configs".into());
         }
+        for sd in &self.docker_sd_configs {
+            sd.validate().map_err(|e| {
+                format!("line {}: docker_sd_configs: {e}", sd.host.referenced.line())
+            })?;
+        }
+        for sd in &self.dockerswarm_sd_configs {
+            sd.validate().map_err(|e| {
+                format!(
+                    "line {}: dockerswarm_sd_configs: {e}",
+                    sd.host.referenced.line()
+                )
+            })?;
+        }
         Ok(())
     }
 }
@@ -1245,8 +1271,6 @@ skywatch:
             "azure",
             "consul",
             "digitalocean",
-            "docker",
-            "dockerswarm",
             "ec2",
             "eureka",
             "gce",
@@ -1346,6 +1370,73 @@ skywatch:
             "p.yml",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn docker_and_swarm_discovery_are_read_and_checked_as_prometheus_does() {
+        let job = "scrape_configs:\n  - job_name: a\n";
+        let c = Config::parse(
+            &format!("{job}    docker_sd_configs:\n      - host: unix:///var/run/docker.sock\n    dockerswarm_sd_configs:\n      - host: http://manager:2375\n        role: tasks\n        basic_auth: {{username: u, password: p}}\n        filters: [{{name: desired-state, values: [running]}}]\n"),
+            "p.yml",
+        )
+        .unwrap();
+        let d = &c.scrape_configs[0].discovery;
+        let docker = &d.docker_sd_configs[0];
+        assert_eq!(docker.port, 80);
+        assert_eq!(docker.host_networking_host, "localhost");
+        assert_eq!(docker.refresh_interval, Duration(60_000));
+        assert!(docker.filters.is_empty());
+        let swarm = &d.dockerswarm_sd_configs[0];
+        assert_eq!(swarm.role, "tasks");
+        assert_eq!(swarm.filters[0].values, ["running"]);
+        assert_eq!(
+            swarm.http.authorization_header().as_deref(),
+            Some("Basic dTpw")
+        );
+
+        let bad = |text: &str| {
+            Config::parse(&format!("{job}{text}"), "p.yml")
+                .unwrap_err()
+                .message
+        };
+        assert_eq!(
+            bad("    docker_sd_configs:\n      - host: ''\n"),
+            "line 2: job \"a\": line 4: docker_sd_configs: host missing; set the Docker engine's address, such as unix:///var/run/docker.sock"
+        );
+        assert!(
+            bad("    docker_sd_configs:\n      - host: ssh://me@box\n")
+                .contains("is not unix://PATH, tcp://HOST:PORT")
+        );
+        assert!(
+            bad("    docker_sd_configs:\n      - host: tcp://d:2375\n        hostt: x\n")
+                .contains("hostt")
+        );
+        assert!(
+            bad("    docker_sd_configs:\n      - host: tcp://d:2375\n        filters: [{name: a, value: [b]}]\n")
+                .contains("value")
+        );
+        assert_eq!(
+            bad("    dockerswarm_sd_configs:\n      - host: tcp://d:2375\n"),
+            "line 2: job \"a\": line 4: dockerswarm_sd_configs: role missing (one of: tasks, services, nodes)"
+        );
+        assert_eq!(
+            bad(
+                "    dockerswarm_sd_configs:\n      - host: tcp://d:2375\n        role: containers\n"
+            ),
+            "line 2: job \"a\": line 4: dockerswarm_sd_configs: invalid role \"containers\", expected tasks, services, or nodes"
+        );
+        assert!(
+            bad("    dockerswarm_sd_configs:\n      - host: tcp://d:2375\n        role: nodes\n        bearer_token: a\n        bearer_token_file: b\n")
+                .contains("bearer_token and bearer_token_file")
+        );
+        assert!(
+            bad("    dns_sd_configs:\n      - names: [example.com]\n        type: A\n")
+                .contains("needs a port")
+        );
+        assert!(
+            bad("    dns_sd_configs:\n      - names: [example.com]\n        type: TXT\n")
+                .contains("not one of SRV")
+        );
     }
 
     #[test]

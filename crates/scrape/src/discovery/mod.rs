@@ -13,7 +13,12 @@ use std::time::Duration;
 
 use crate::config::{Discovery, StaticConfig};
 
+mod docker;
+mod dockerswarm;
 mod http;
+
+pub use docker::{DockerSdConfig, Filter};
+pub use dockerswarm::DockerSwarmSdConfig;
 
 /// The future a provider's refresh returns.
 pub type Refresh<'a> = Pin<Box<dyn Future<Output = Result<Vec<StaticConfig>, String>> + Send + 'a>>;
@@ -34,5 +39,21 @@ pub fn providers(discovery: &Discovery) -> Result<Vec<Box<dyn Provider>>, String
     for (n, config) in discovery.http_sd_configs.iter().enumerate() {
         out.push(Box::new(http::HttpSd::new(n, config)?));
     }
+    for (n, config) in discovery.docker_sd_configs.iter().enumerate() {
+        out.push(Box::new(docker::DockerSd::new(n, config)?));
+    }
+    for (n, config) in discovery.dockerswarm_sd_configs.iter().enumerate() {
+        out.push(Box::new(dockerswarm::DockerSwarmSd::new(n, config)?));
+    }
     Ok(out)
+}
+
+/// `host:port`, the host bracketed when it is an IPv6 address, as Go's `JoinHostPort`
+/// writes the addresses Prometheus's providers discover.
+fn join_host_port(host: &str, port: impl std::fmt::Display) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
