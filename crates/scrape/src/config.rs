@@ -1041,9 +1041,6 @@ impl Discovery {
                 }
             }
         }
-        if !self.dns_sd_configs.is_empty() {
-            return Err("dns_sd_configs is not supported by Skywatch yet; list the targets in static_configs or file_sd_configs, or serve them to http_sd_configs".into());
-        }
         for sd in &self.docker_sd_configs {
             sd.validate().map_err(|e| {
                 format!("line {}: docker_sd_configs: {e}", sd.host.referenced.line())
@@ -1373,10 +1370,10 @@ skywatch:
     }
 
     #[test]
-    fn docker_and_swarm_discovery_are_read_and_checked_as_prometheus_does() {
+    fn docker_swarm_and_dns_discovery_are_read_and_checked_as_prometheus_does() {
         let job = "scrape_configs:\n  - job_name: a\n";
         let c = Config::parse(
-            &format!("{job}    docker_sd_configs:\n      - host: unix:///var/run/docker.sock\n    dockerswarm_sd_configs:\n      - host: http://manager:2375\n        role: tasks\n        basic_auth: {{username: u, password: p}}\n        filters: [{{name: desired-state, values: [running]}}]\n"),
+            &format!("{job}    docker_sd_configs:\n      - host: unix:///var/run/docker.sock\n    dockerswarm_sd_configs:\n      - host: http://manager:2375\n        role: tasks\n        basic_auth: {{username: u, password: p}}\n        filters: [{{name: desired-state, values: [running]}}]\n    dns_sd_configs:\n      - names: [_node._tcp.example.com]\n"),
             "p.yml",
         )
         .unwrap();
@@ -1393,6 +1390,8 @@ skywatch:
             swarm.http.authorization_header().as_deref(),
             Some("Basic dTpw")
         );
+        assert_eq!(d.dns_sd_configs[0].kind, "SRV");
+        assert_eq!(d.dns_sd_configs[0].refresh_interval, Duration(30_000));
 
         let bad = |text: &str| {
             Config::parse(&format!("{job}{text}"), "p.yml")

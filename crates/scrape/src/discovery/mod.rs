@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::config::{Discovery, StaticConfig};
 
+mod dns;
 mod docker;
 mod dockerswarm;
 mod http;
@@ -38,6 +39,9 @@ pub fn providers(discovery: &Discovery) -> Result<Vec<Box<dyn Provider>>, String
     let mut out: Vec<Box<dyn Provider>> = Vec::new();
     for (n, config) in discovery.http_sd_configs.iter().enumerate() {
         out.push(Box::new(http::HttpSd::new(n, config)?));
+    }
+    for (n, config) in discovery.dns_sd_configs.iter().enumerate() {
+        out.push(Box::new(dns::DnsSd::new(n, config)));
     }
     for (n, config) in discovery.docker_sd_configs.iter().enumerate() {
         out.push(Box::new(docker::DockerSd::new(n, config)?));
