@@ -14,6 +14,7 @@ use serde::Deserialize;
 use yaml::Spanned;
 
 use crate::discovery::kubernetes::KubernetesSdConfig;
+pub use crate::discovery::{DockerSdConfig, DockerSwarmSdConfig};
 use crate::relabel::RelabelConfig;
 
 /// A parsed and validated configuration.
@@ -108,9 +109,9 @@ macro_rules! target_source {
                 #[serde(default)]
                 digitalocean_sd_configs: Vec<crate::discovery::DigitalOceanSdConfig>,
                 #[serde(default)]
-                docker_sd_configs: Option<NotSupported>,
+                docker_sd_configs: Vec<DockerSdConfig>,
                 #[serde(default)]
-                dockerswarm_sd_configs: Option<NotSupported>,
+                dockerswarm_sd_configs: Vec<DockerSwarmSdConfig>,
                 #[serde(default)]
                 ec2_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -164,11 +165,11 @@ macro_rules! target_source {
                     linode_sd_configs: raw.linode_sd_configs,
                     vultr_sd_configs: raw.vultr_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
+                    docker_sd_configs: raw.docker_sd_configs,
+                    dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
                         ("consul_sd_configs", raw.consul_sd_configs),
-                        ("docker_sd_configs", raw.docker_sd_configs),
-                        ("dockerswarm_sd_configs", raw.dockerswarm_sd_configs),
                         ("ec2_sd_configs", raw.ec2_sd_configs),
                         ("eureka_sd_configs", raw.eureka_sd_configs),
                         ("gce_sd_configs", raw.gce_sd_configs),
@@ -196,12 +197,15 @@ macro_rules! target_source {
 }
 
 /// Declares a section of the configuration that reaches a server over HTTP: its own keys
-/// and the HTTP client settings, as [`target_source!`] does.
+/// and the HTTP client settings, as [`target_source!`] does. Discovery providers declare
+/// their configurations with it in their own files, so every name it expands to is a
+/// full path.
 macro_rules! http_client {
     ($(#[doc = $doc:literal])* pub struct $name:ident { $($fields:tt)* }) => {
         $crate::config::config_section! { raw [] [] [] $(#[doc = $doc])* pub struct $name { $($fields)* } }
     };
 }
+pub(crate) use http_client;
 
 macro_rules! config_section {
     ($raw:ident
@@ -278,7 +282,6 @@ macro_rules! config_section {
 
 // The providers under `discovery/` declare their sections with these.
 pub(crate) use config_section;
-pub(crate) use http_client;
 
 /// The HTTP client settings Prometheus inlines in every section that makes requests
 /// (scrape jobs, `alerting.alertmanagers`, HTTP service discovery): one client
@@ -330,6 +333,10 @@ pub struct Discovery {
     pub vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
+    /// Containers listed by a Docker engine.
+    pub docker_sd_configs: Vec<DockerSdConfig>,
+    /// Services, tasks or nodes listed by a Docker Swarm manager.
+    pub dockerswarm_sd_configs: Vec<DockerSwarmSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -1251,8 +1258,18 @@ impl Discovery {
             sd.validate()
                 .map_err(|e| format!("kubernetes_sd_configs[{n}]: {e}"))?;
         }
-        if !self.dns_sd_configs.is_empty() {
-            return Err("dns_sd_configs is not supported by Skywatch yet; list the targets in static_configs or file_sd_configs, or serve them to http_sd_configs".into());
+        for sd in &self.docker_sd_configs {
+            sd.validate().map_err(|e| {
+                format!("line {}: docker_sd_configs: {e}", sd.host.referenced.line())
+            })?;
+        }
+        for sd in &self.dockerswarm_sd_configs {
+            sd.validate().map_err(|e| {
+                format!(
+                    "line {}: dockerswarm_sd_configs: {e}",
+                    sd.host.referenced.line()
+                )
+            })?;
         }
         Ok(())
     }
@@ -1467,8 +1484,6 @@ skywatch:
         for key in [
             "azure",
             "consul",
-            "docker",
-            "dockerswarm",
             "ec2",
             "eureka",
             "gce",
@@ -1732,6 +1747,75 @@ skywatch:
             am.message
                 .contains("discovering Alertmanagers is not supported"),
             "{am}"
+        );
+    }
+
+    #[test]
+    fn docker_swarm_and_dns_discovery_are_read_and_checked_as_prometheus_does() {
+        let job = "scrape_configs:\n  - job_name: a\n";
+        let c = Config::parse(
+            &format!("{job}    docker_sd_configs:\n      - host: unix:///var/run/docker.sock\n    dockerswarm_sd_configs:\n      - host: http://manager:2375\n        role: tasks\n        basic_auth: {{username: u, password: p}}\n        filters: [{{name: desired-state, values: [running]}}]\n    dns_sd_configs:\n      - names: [_node._tcp.example.com]\n"),
+            "p.yml",
+        )
+        .unwrap();
+        let d = &c.scrape_configs[0].discovery;
+        let docker = &d.docker_sd_configs[0];
+        assert_eq!(docker.port, 80);
+        assert_eq!(docker.host_networking_host, "localhost");
+        assert_eq!(docker.refresh_interval, Duration(60_000));
+        assert!(docker.filters.is_empty());
+        let swarm = &d.dockerswarm_sd_configs[0];
+        assert_eq!(swarm.role, "tasks");
+        assert_eq!(swarm.filters[0].values, ["running"]);
+        assert_eq!(
+            swarm.http.authorization_header().as_deref(),
+            Some("Basic dTpw")
+        );
+        assert_eq!(d.dns_sd_configs[0].kind, "SRV");
+        assert_eq!(d.dns_sd_configs[0].refresh_interval, Duration(30_000));
+
+        let bad = |text: &str| {
+            Config::parse(&format!("{job}{text}"), "p.yml")
+                .unwrap_err()
+                .message
+        };
+        assert_eq!(
+            bad("    docker_sd_configs:\n      - host: ''\n"),
+            "line 2: job \"a\": line 4: docker_sd_configs: host missing; set the Docker engine's address, such as unix:///var/run/docker.sock"
+        );
+        assert!(
+            bad("    docker_sd_configs:\n      - host: ssh://me@box\n")
+                .contains("is not unix://PATH, tcp://HOST:PORT")
+        );
+        assert!(
+            bad("    docker_sd_configs:\n      - host: tcp://d:2375\n        hostt: x\n")
+                .contains("hostt")
+        );
+        assert!(
+            bad("    docker_sd_configs:\n      - host: tcp://d:2375\n        filters: [{name: a, value: [b]}]\n")
+                .contains("value")
+        );
+        assert_eq!(
+            bad("    dockerswarm_sd_configs:\n      - host: tcp://d:2375\n"),
+            "line 2: job \"a\": line 4: dockerswarm_sd_configs: role missing (one of: tasks, services, nodes)"
+        );
+        assert_eq!(
+            bad(
+                "    dockerswarm_sd_configs:\n      - host: tcp://d:2375\n        role: containers\n"
+            ),
+            "line 2: job \"a\": line 4: dockerswarm_sd_configs: invalid role \"containers\", expected tasks, services, or nodes"
+        );
+        assert!(
+            bad("    dockerswarm_sd_configs:\n      - host: tcp://d:2375\n        role: nodes\n        bearer_token: a\n        bearer_token_file: b\n")
+                .contains("bearer_token and bearer_token_file")
+        );
+        assert!(
+            bad("    dns_sd_configs:\n      - names: [example.com]\n        type: A\n")
+                .contains("needs a port")
+        );
+        assert!(
+            bad("    dns_sd_configs:\n      - names: [example.com]\n        type: TXT\n")
+                .contains("not one of SRV")
         );
     }
 

@@ -359,3 +359,95 @@ async fn puppetdb_discovery_labels_each_resource_as_prometheus_does() {
     assert_eq!(labels, expected);
     manager.stop().await;
 }
+
+/// A fake Docker Engine API: `GET /containers/json` answers what it is told (a status and
+/// a body), `GET /networks` one bridge network.
+async fn docker_engine(containers: Arc<std::sync::Mutex<(u16, String)>>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/containers/json",
+            axum::routing::get(move || {
+                let (status, text) = containers.lock().unwrap().clone();
+                async move {
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/json")],
+                        text,
+                    )
+                }
+            }),
+        )
+        .route(
+            "/networks",
+            axum::routing::get(|| async {
+                (
+                    [("content-type", "application/json")],
+                    r#"[{"Name": "eth", "Id": "net1", "Scope": "local", "Labels": {}}]"#,
+                )
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_discovery_scrapes_labelled_containers_as_eth_docker_configures_it() {
+    let node = Node::start().await;
+    // Two containers on one network: the node, labelled for scraping, its IP and port
+    // those of the loopback exporter; and a database that is not labelled.
+    let containers = format!(
+        r#"[
+          {{"Id": "abc", "Names": ["/execution"], "Labels": {{"prometheus.scrape": "true"}},
+            "Ports": [{{"PrivatePort": {port}, "Type": "tcp"}}],
+            "HostConfig": {{"NetworkMode": "eth"}},
+            "NetworkSettings": {{"Networks": {{"eth": {{"NetworkID": "net1", "IPAddress": "127.0.0.1"}}}}}}}},
+          {{"Id": "def", "Names": ["/postgres"], "Labels": {{}},
+            "Ports": [{{"PrivatePort": 5432, "Type": "tcp"}}],
+            "HostConfig": {{"NetworkMode": "eth"}},
+            "NetworkSettings": {{"Networks": {{"eth": {{"NetworkID": "net1", "IPAddress": "127.0.0.1"}}}}}}}}
+        ]"#,
+        port = node.addr.port()
+    );
+    let answer = Arc::new(std::sync::Mutex::new((200, containers)));
+    let engine = docker_engine(answer.clone()).await;
+    let store = Arc::new(MemStorage::new());
+    let manager = ScrapeManager::new(store.clone());
+    let config = Config::parse(
+        &format!(
+            "scrape_configs:\n  - job_name: docker\n    scrape_interval: 100ms\n    scrape_timeout: 100ms\n    docker_sd_configs:\n      - host: tcp://{engine}\n        refresh_interval: 100ms\n    relabel_configs:\n      - source_labels: [__meta_docker_container_label_prometheus_scrape]\n        regex: 'true'\n        action: keep\n      - source_labels: [__meta_docker_container_name]\n        regex: '/(.*)'\n        target_label: instance\n      - source_labels: [__meta_docker_network_name]\n        target_label: network\n"
+        ),
+        "test.yml",
+    )
+    .unwrap();
+    assert!(manager.apply(&config).is_empty());
+    let blocks = [Matcher::equal("__name__", "blocks_total")];
+    eventually("the labelled container to be scraped", || {
+        latest(&store, &blocks).is_some_and(|(_, v, _)| v >= 1.0)
+    })
+    .await;
+    let (labels, _, _) = latest(&store, &blocks).unwrap();
+    assert_eq!(
+        labels.to_string(),
+        r#"blocks_total{chain="main",instance="execution",job="docker",network="eth"}"#
+    );
+    let targets = manager.targets();
+    assert_eq!(targets.len(), 1, "the unlabelled container is dropped");
+    assert_eq!(
+        targets[0].target.url,
+        format!("http://{}/metrics", node.addr)
+    );
+    assert_eq!(manager.dropped().len(), 1);
+
+    // The engine fails: the container stays a target.
+    answer.lock().unwrap().0 = 500;
+    let before = manager.discovery_errors();
+    eventually("the failed refresh to be counted", || {
+        manager.discovery_errors() > before
+    })
+    .await;
+    assert_eq!(manager.targets().len(), 1);
+    assert_eq!(manager.targets()[0].status.health, Health::Up);
+    manager.stop().await;
+}

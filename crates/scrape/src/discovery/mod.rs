@@ -19,6 +19,9 @@ use serde::de::DeserializeOwned;
 use crate::config::{Discovery, StaticConfig};
 
 mod digitalocean;
+mod dns;
+mod docker;
+mod dockerswarm;
 mod hetzner;
 mod http;
 pub mod kubernetes;
@@ -30,6 +33,9 @@ pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use linode::LinodeSdConfig;
 pub use vultr::VultrSdConfig;
+
+pub use docker::{DockerSdConfig, Filter};
+pub use dockerswarm::DockerSwarmSdConfig;
 
 /// The future a provider's refresh returns.
 pub type Refresh<'a> = Pin<Box<dyn Future<Output = Result<Vec<StaticConfig>, String>> + Send + 'a>>;
@@ -67,6 +73,15 @@ pub fn providers(discovery: &Discovery) -> Result<Vec<Box<dyn Provider>>, String
     }
     for (n, config) in discovery.kubernetes_sd_configs.iter().enumerate() {
         out.push(Box::new(kubernetes::KubernetesSd::new(n, config)?));
+    }
+    for (n, config) in discovery.dns_sd_configs.iter().enumerate() {
+        out.push(Box::new(dns::DnsSd::new(n, config)));
+    }
+    for (n, config) in discovery.docker_sd_configs.iter().enumerate() {
+        out.push(Box::new(docker::DockerSd::new(n, config)?));
+    }
+    for (n, config) in discovery.dockerswarm_sd_configs.iter().enumerate() {
+        out.push(Box::new(dockerswarm::DockerSwarmSd::new(n, config)?));
     }
     Ok(out)
 }
@@ -108,8 +123,9 @@ fn target(address: String, labels: BTreeMap<String, String>) -> StaticConfig {
     }
 }
 
-/// `host:port`, with an IPv6 address in brackets, as Go's `net.JoinHostPort` writes it.
-fn join_host_port(host: &str, port: u16) -> String {
+/// `host:port`, the host bracketed when it is an IPv6 address, as Go's `JoinHostPort`
+/// writes the addresses Prometheus's providers discover.
+fn join_host_port(host: &str, port: impl std::fmt::Display) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
