@@ -815,14 +815,26 @@ pub struct TlsConfig {
     pub insecure_skip_verify: bool,
 }
 
-/// `http` or `https`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// `http` or `https`, in any case (Prometheus lowercases it when it builds the URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
     /// Plain HTTP.
     Http,
     /// HTTP over TLS.
     Https,
+}
+
+impl<'de> Deserialize<'de> for Scheme {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.to_ascii_lowercase().as_str() {
+            "http" => Ok(Scheme::Http),
+            "https" => Ok(Scheme::Https),
+            _ => Err(serde::de::Error::custom(format!(
+                "scheme {text:?} is neither http nor https"
+            ))),
+        }
+    }
 }
 
 impl Scheme {
@@ -1001,12 +1013,6 @@ impl Config {
             }
             if interval.0 <= 0 {
                 return Err(format!("{at}: scrape_interval must be positive"));
-            }
-            if !job.metrics_path.starts_with('/') {
-                return Err(format!(
-                    "{at}: metrics_path {:?} must start with /",
-                    job.metrics_path
-                ));
             }
             job.http.validate().map_err(|e| format!("{at}: {e}"))?;
             if let Some(limit) = &job.target_limit
@@ -1278,14 +1284,18 @@ impl Discovery {
 impl ScrapeConfig {
     /// The job's scrape interval.
     pub fn interval(&self, global: &GlobalConfig) -> Duration {
-        self.scrape_interval.unwrap_or(global.scrape_interval)
+        // 0s is unset, as Prometheus reads it.
+        match self.scrape_interval {
+            Some(i) if i.0 != 0 => i,
+            _ => global.scrape_interval,
+        }
     }
 
     /// The job's scrape timeout: its own, or the global one capped at the interval.
     pub fn timeout(&self, global: &GlobalConfig) -> Duration {
         match self.scrape_timeout {
-            Some(t) => t,
-            None => global.timeout().min(self.interval(global)),
+            Some(t) if t.0 != 0 => t,
+            _ => global.timeout().min(self.interval(global)),
         }
     }
 }

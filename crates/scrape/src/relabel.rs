@@ -29,7 +29,7 @@ pub struct RelabelConfig {
     pub action: Action,
 }
 
-/// The relabelling actions.
+/// The relabelling actions, written in any case (Prometheus lowercases the name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
@@ -105,12 +105,20 @@ struct RawRelabelConfig {
     #[serde(default)]
     modulus: u64,
     replacement: Option<String>,
-    #[serde(default = "default_action")]
+    #[serde(default = "default_action", deserialize_with = "any_case")]
     action: Action,
 }
 
 fn default_action() -> Action {
     Action::Replace
+}
+
+/// An action's name in any case: `Replace` is `replace`, as Prometheus reads it.
+fn any_case<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
+    use serde::de::IntoDeserializer as _;
+    let text = String::deserialize(d)?;
+    Action::deserialize(text.to_ascii_lowercase().into_deserializer())
+        .map_err(|e: serde::de::value::Error| serde::de::Error::custom(e))
 }
 
 impl TryFrom<RawRelabelConfig> for RelabelConfig {

@@ -115,7 +115,11 @@ fn finish(
     if scheme != "http" && scheme != "https" {
         return Err(format!("__scheme__ {scheme:?} is neither http nor https"));
     }
-    let path = b.get("__metrics_path__").unwrap_or("/metrics").to_owned();
+    let mut path = b.get("__metrics_path__").unwrap_or("/metrics").to_owned();
+    // As Go's URL writes a path without its leading `/` after a host.
+    if !path.starts_with('/') {
+        path.insert(0, '/');
+    }
     // Each parameter: a relabelled __param_ label wins over the configured values.
     let mut params: BTreeMap<String, Vec<String>> = job.params.clone();
     for l in b.iter() {
