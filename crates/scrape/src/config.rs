@@ -1104,8 +1104,18 @@ fn check_file_sd_name(name: &str) -> Result<(), String> {
 
 impl HttpClientConfig {
     /// Checks the settings as Prometheus does, and reads the TLS files they name (a missing
-    /// CA or key is found at load, not at the first request).
+    /// CA or key is found at load, not at the first request), as promtool checks a scrape
+    /// job's.
     pub fn validate(&self) -> Result<(), String> {
+        self.check()?;
+        crate::tls::client_config(&self.tls_config)?;
+        Ok(())
+    }
+
+    /// Checks the settings without reading the files they name: a service discovery's
+    /// client, whose files Prometheus reads when it starts discovering (a missing one fails
+    /// that discovery, not the configuration).
+    pub fn check(&self) -> Result<(), String> {
         if let Some(at) = self.oauth2 {
             return Err(not_supported("oauth2", at));
         }
@@ -1151,7 +1161,6 @@ impl HttpClientConfig {
             reqwest::Proxy::all(proxy.as_str())
                 .map_err(|e| format!("proxy_url {proxy:?} is not a proxy URL: {e}"))?;
         }
-        crate::tls::client_config(&self.tls_config)?;
         Ok(())
     }
 }
@@ -1212,7 +1221,7 @@ impl Discovery {
         for sd in &self.http_sd_configs {
             let at = format!("line {}: http_sd_configs", sd.url.referenced.line());
             check_http_url(&sd.url.value).map_err(|e| format!("{at}: {e}"))?;
-            sd.http.validate().map_err(|e| format!("{at}: {e}"))?;
+            sd.http.check().map_err(|e| format!("{at}: {e}"))?;
         }
         for sd in &self.puppetdb_sd_configs {
             let at = format!("line {}: puppetdb_sd_configs", sd.url.referenced.line());
@@ -1222,7 +1231,7 @@ impl Discovery {
                     "{at}: query is missing; write a PQL query of resources"
                 ));
             }
-            sd.http.validate().map_err(|e| format!("{at}: {e}"))?;
+            sd.http.check().map_err(|e| format!("{at}: {e}"))?;
         }
         for (n, sd) in self.hetzner_sd_configs.iter().enumerate() {
             sd.validate()

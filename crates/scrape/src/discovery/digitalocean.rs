@@ -35,7 +35,7 @@ fn default_refresh_interval() -> Duration {
 impl DigitalOceanSdConfig {
     /// Checks the section as Prometheus does: the HTTP client settings only.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        self.http.validate()
+        self.http.check()
     }
 }
 

@@ -76,7 +76,7 @@ impl DockerSdConfig {
     /// which Prometheus finds wrong only when it first connects.
     pub(crate) fn validate(&self) -> Result<(), String> {
         check_host(&self.host.value)?;
-        self.http.validate()
+        self.http.check()
     }
 }
 

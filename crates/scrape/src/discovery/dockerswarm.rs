@@ -61,7 +61,7 @@ impl DockerSwarmSdConfig {
                 ));
             }
         }
-        self.http.validate()
+        self.http.check()
     }
 }
 

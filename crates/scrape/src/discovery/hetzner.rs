@@ -80,7 +80,7 @@ impl HetznerSdConfig {
         if self.role.is_none() {
             return Err("role missing (one of: robot, hcloud)".into());
         }
-        self.http.validate()
+        self.http.check()
     }
 }
 

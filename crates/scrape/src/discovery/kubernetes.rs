@@ -204,7 +204,7 @@ impl KubernetesSdConfig {
                     .into(),
             );
         };
-        self.http.validate()?;
+        self.http.check()?;
         let custom_http = !is_default_http(&self.http);
         let kubeconfig = self
             .kubeconfig_file

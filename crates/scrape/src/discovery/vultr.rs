@@ -37,7 +37,7 @@ fn default_refresh_interval() -> Duration {
 impl VultrSdConfig {
     /// Checks the section as Prometheus does: the HTTP client settings only.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        self.http.validate()
+        self.http.check()
     }
 }
 
