@@ -134,6 +134,67 @@ fn instant(
         .collect()
 }
 
+/// The shapes of the example configurations Prometheus 2.42 ships whose discovery Skywatch
+/// implements (our own files, endpoints on a closed loopback port): each starts
+/// `skywatch up`, its job listed, the discovery failing quietly until its API answers.
+#[test]
+fn the_example_configurations_discovery_shapes_start_skywatch_up() {
+    let closed = "127.0.0.1:1";
+    for (name, job) in [
+        (
+            "docker",
+            format!("docker_sd_configs:\n      - host: tcp://{closed}\n"),
+        ),
+        (
+            "dockerswarm",
+            format!(
+                "dockerswarm_sd_configs:\n      - host: http://{closed}\n        role: tasks\n"
+            ),
+        ),
+        (
+            "kubernetes",
+            format!(
+                "kubernetes_sd_configs:\n      - role: pod\n        api_server: http://{closed}\n"
+            ),
+        ),
+        (
+            "puppetdb",
+            format!(
+                "puppetdb_sd_configs:\n      - url: http://{closed}\n        query: 'resources {{ type = \"Class\" }}'\n        tls_config:\n          ca_file: missing-ca.pem\n"
+            ),
+        ),
+        (
+            "http",
+            format!("http_sd_configs:\n      - url: http://{closed}/targets\n"),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: {name}\n    {job}remote_write:\n  - url: http://{closed}/api/v1/write\n"
+            ),
+        )
+        .unwrap();
+        let (_server, addr) = start_skywatch_with(
+            &dir.path().join("data"),
+            &["--config".as_ref(), config.as_os_str()],
+        );
+        let client = reqwest::blocking::Client::new();
+        let status = get_json(&client, &addr, "/api/v1/status/config");
+        assert!(
+            status["data"]["yaml"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("job_name: {name}")),
+            "{name}: {status}"
+        );
+        let ready = client.get(format!("http://{addr}/-/ready")).send().unwrap();
+        assert!(ready.status().is_success(), "{name}");
+    }
+}
+
 #[test]
 fn the_blackbox_exporters_configuration_probes_as_prometheus_does() {
     let blackbox_config = installed(
