@@ -474,7 +474,11 @@ const RESERVED_HEADERS: &[&str] = &[
 impl RemoteWriteConfig {
     /// Prometheus's checks of a remote write destination.
     fn validate(&self) -> Result<(), String> {
-        check_http_url(&self.url.value)?;
+        // Prometheus takes any URL Go can parse here (`localhost:9090` is one, of scheme
+        // `localhost`); one that cannot be sent to fails at each send, counted.
+        if self.url.value.is_empty() {
+            return Err("url for remote_write is empty".into());
+        }
         for header in self.headers.keys() {
             let lower = header.to_ascii_lowercase();
             if lower == "authorization" {
