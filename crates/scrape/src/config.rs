@@ -50,6 +50,12 @@ pub struct Config {
     /// Remote read (not supported yet: refused if set).
     #[serde(default)]
     pub remote_read: Vec<NotSupported>,
+    /// OTLP ingestion settings of Prometheus 2.47 and later (not supported yet).
+    #[serde(default)]
+    pub otlp: Option<NotSupported>,
+    /// Go runtime settings of Prometheus 2.53 and later (not supported yet).
+    #[serde(default)]
+    pub runtime: Option<NotSupported>,
     /// Skywatch's own settings.
     #[serde(default)]
     pub skywatch: SkywatchConfig,
@@ -151,6 +157,10 @@ macro_rules! target_source {
                 #[serde(default)]
                 uyuni_sd_configs: Option<NotSupported>,
                 #[serde(default)]
+                outscale_sd_configs: Option<NotSupported>,
+                #[serde(default)]
+                stackit_sd_configs: Option<NotSupported>,
+                #[serde(default)]
                 vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
             ]
             [
@@ -185,6 +195,8 @@ macro_rules! target_source {
                         ("serverset_sd_configs", raw.serverset_sd_configs),
                         ("triton_sd_configs", raw.triton_sd_configs),
                         ("uyuni_sd_configs", raw.uyuni_sd_configs),
+                        ("outscale_sd_configs", raw.outscale_sd_configs),
+                        ("stackit_sd_configs", raw.stackit_sd_configs),
                     ]
                     .into_iter()
                     .filter_map(|(key, at)| at.map(|at| (key, at.referenced)))
@@ -565,6 +577,36 @@ pub struct GlobalConfig {
     pub external_labels: BTreeMap<String, String>,
     /// Where Prometheus logs queries (not supported yet: refused if set).
     pub query_log_file: Option<Spanned<String>>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub body_size_limit: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub sample_limit: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub label_limit: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub label_name_length_limit: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub label_value_length_limit: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub target_limit: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub keep_dropped_targets: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub scrape_protocols: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub scrape_native_histograms: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub convert_classic_histograms_to_nhcb: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub always_scrape_classic_histograms: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub metric_name_validation_scheme: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub metric_name_escaping_scheme: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub rule_query_offset: Option<NotSupported>,
+    /// A key of a later Prometheus (not supported yet: refused if set).
+    pub scrape_failure_log_file: Option<NotSupported>,
 }
 
 impl GlobalConfig {
@@ -583,6 +625,21 @@ impl Default for GlobalConfig {
             evaluation_interval: Duration(60_000),
             external_labels: BTreeMap::new(),
             query_log_file: None,
+            body_size_limit: None,
+            sample_limit: None,
+            label_limit: None,
+            label_name_length_limit: None,
+            label_value_length_limit: None,
+            target_limit: None,
+            keep_dropped_targets: None,
+            scrape_protocols: None,
+            scrape_native_histograms: None,
+            convert_classic_histograms_to_nhcb: None,
+            always_scrape_classic_histograms: None,
+            metric_name_validation_scheme: None,
+            metric_name_escaping_scheme: None,
+            rule_query_offset: None,
+            scrape_failure_log_file: None,
         }
     }
 }
@@ -708,6 +765,48 @@ target_source! {
         /// Relabelling of scraped series, before storing.
         #[serde(default)]
         pub metric_relabel_configs: Vec<RelabelConfig>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub scrape_protocols: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub fallback_scrape_protocol: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub scrape_classic_histograms: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub always_scrape_classic_histograms: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub scrape_native_histograms: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub convert_classic_histograms_to_nhcb: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub native_histogram_bucket_limit: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub native_histogram_min_bucket_factor: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub keep_dropped_targets: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub enable_compression: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub track_timestamps_staleness: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub metric_name_validation_scheme: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub metric_name_escaping_scheme: Option<NotSupported>,
+        /// A key of a later Prometheus (not supported yet: refused if set).
+        #[serde(default)]
+        pub scrape_failure_log_file: Option<NotSupported>,
     }
 }
 
@@ -736,6 +835,20 @@ impl ScrapeConfig {
             body_size_limit: ByteSize::default(),
             relabel_configs: Vec::new(),
             metric_relabel_configs: Vec::new(),
+            scrape_protocols: None,
+            fallback_scrape_protocol: None,
+            scrape_classic_histograms: None,
+            always_scrape_classic_histograms: None,
+            scrape_native_histograms: None,
+            convert_classic_histograms_to_nhcb: None,
+            native_histogram_bucket_limit: None,
+            native_histogram_min_bucket_factor: None,
+            keep_dropped_targets: None,
+            enable_compression: None,
+            track_timestamps_staleness: None,
+            metric_name_validation_scheme: None,
+            metric_name_escaping_scheme: None,
+            scrape_failure_log_file: None,
             http: HttpClientConfig {
                 follow_redirects: true,
                 enable_http2: true,
@@ -1019,6 +1132,47 @@ impl Config {
                 return Err(format!("{at}: scrape_interval must be positive"));
             }
             job.http.validate().map_err(|e| format!("{at}: {e}"))?;
+            for (key, found) in [
+                ("scrape_protocols", &job.scrape_protocols),
+                ("fallback_scrape_protocol", &job.fallback_scrape_protocol),
+                ("scrape_classic_histograms", &job.scrape_classic_histograms),
+                (
+                    "always_scrape_classic_histograms",
+                    &job.always_scrape_classic_histograms,
+                ),
+                ("scrape_native_histograms", &job.scrape_native_histograms),
+                (
+                    "convert_classic_histograms_to_nhcb",
+                    &job.convert_classic_histograms_to_nhcb,
+                ),
+                (
+                    "native_histogram_bucket_limit",
+                    &job.native_histogram_bucket_limit,
+                ),
+                (
+                    "native_histogram_min_bucket_factor",
+                    &job.native_histogram_min_bucket_factor,
+                ),
+                ("keep_dropped_targets", &job.keep_dropped_targets),
+                ("enable_compression", &job.enable_compression),
+                (
+                    "track_timestamps_staleness",
+                    &job.track_timestamps_staleness,
+                ),
+                (
+                    "metric_name_validation_scheme",
+                    &job.metric_name_validation_scheme,
+                ),
+                (
+                    "metric_name_escaping_scheme",
+                    &job.metric_name_escaping_scheme,
+                ),
+                ("scrape_failure_log_file", &job.scrape_failure_log_file),
+            ] {
+                if let Some(found) = found {
+                    return Err(format!("{at}: {}", later_key(key, found.referenced)));
+                }
+            }
             if let Some(limit) = &job.target_limit
                 && limit.value > 0
             {
@@ -1044,6 +1198,50 @@ impl Config {
                     "{at}: api_version {:?} is not supported; Skywatch speaks Alertmanager's API v2, the only one Alertmanager 0.27 and later serve",
                     am.api_version
                 ));
+            }
+        }
+        for (key, at) in [
+            ("global.body_size_limit", &g.body_size_limit),
+            ("global.sample_limit", &g.sample_limit),
+            ("global.label_limit", &g.label_limit),
+            ("global.label_name_length_limit", &g.label_name_length_limit),
+            (
+                "global.label_value_length_limit",
+                &g.label_value_length_limit,
+            ),
+            ("global.target_limit", &g.target_limit),
+            ("global.keep_dropped_targets", &g.keep_dropped_targets),
+            ("global.scrape_protocols", &g.scrape_protocols),
+            (
+                "global.scrape_native_histograms",
+                &g.scrape_native_histograms,
+            ),
+            (
+                "global.convert_classic_histograms_to_nhcb",
+                &g.convert_classic_histograms_to_nhcb,
+            ),
+            (
+                "global.always_scrape_classic_histograms",
+                &g.always_scrape_classic_histograms,
+            ),
+            (
+                "global.metric_name_validation_scheme",
+                &g.metric_name_validation_scheme,
+            ),
+            (
+                "global.metric_name_escaping_scheme",
+                &g.metric_name_escaping_scheme,
+            ),
+            ("global.rule_query_offset", &g.rule_query_offset),
+            ("global.scrape_failure_log_file", &g.scrape_failure_log_file),
+        ] {
+            if let Some(at) = at {
+                return Err(later_key(key, at.referenced));
+            }
+        }
+        for (key, found) in [("otlp", &self.otlp), ("runtime", &self.runtime)] {
+            if let Some(found) = found {
+                return Err(later_key(key, found.referenced));
             }
         }
         if let Some(file) = &g.query_log_file
@@ -1078,6 +1276,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The error for a key of a Prometheus later than 2.42, which Skywatch follows.
+fn later_key(key: &str, at: yaml::Location) -> String {
+    format!(
+        "line {}: {key} is a key of Prometheus 2.43 and later, not supported by Skywatch yet; remove it, or run this configuration with Prometheus",
+        at.line()
+    )
 }
 
 /// The error for a key Prometheus reads and Skywatch does not implement yet.
@@ -1543,6 +1749,12 @@ skywatch:
                 "remote_read",
             ),
             ("tracing:\n  endpoint: localhost:4317\n", "tracing"),
+            ("otlp:\n  promote_resource_attributes: [a]\n", "otlp"),
+            ("global:\n  label_limit: 30\n", "global.label_limit"),
+            (
+                "scrape_configs:\n  - job_name: a\n    scrape_protocols: [PrometheusText0.0.4]\n",
+                "scrape_protocols",
+            ),
             (
                 "scrape_config_files: ['jobs/*.yml']\n",
                 "scrape_config_files",
@@ -1558,7 +1770,10 @@ skywatch:
         ] {
             let e = Config::parse(text, "p.yml").unwrap_err().message;
             assert!(
-                e.contains(&format!("{key} is not supported by Skywatch yet")),
+                e.contains(&format!("{key} is not supported by Skywatch yet"))
+                    || e.contains(&format!(
+                        "{key} is a key of Prometheus 2.43 and later, not supported"
+                    )),
                 "{e}"
             );
         }
