@@ -930,6 +930,27 @@ pub struct TlsConfig {
     pub server_name: Option<String>,
     /// Do not verify the target's certificate.
     pub insecure_skip_verify: bool,
+    /// The oldest TLS version to accept (`TLS10` to `TLS13`; default TLS 1.2).
+    pub min_version: Option<TlsVersion>,
+    /// The newest TLS version to offer.
+    pub max_version: Option<TlsVersion>,
+}
+
+/// A TLS version as Prometheus writes it: `TLS10`, `TLS11`, `TLS12` or `TLS13`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub enum TlsVersion {
+    /// TLS 1.0.
+    #[serde(rename = "TLS10")]
+    Tls10,
+    /// TLS 1.1.
+    #[serde(rename = "TLS11")]
+    Tls11,
+    /// TLS 1.2.
+    #[serde(rename = "TLS12")]
+    Tls12,
+    /// TLS 1.3.
+    #[serde(rename = "TLS13")]
+    Tls13,
 }
 
 /// `http` or `https`, in any case (Prometheus lowercases it when it builds the URL).

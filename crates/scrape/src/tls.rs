@@ -18,11 +18,35 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 
 use crate::config::TlsConfig;
 
+/// The TLS versions `min_version` and `max_version` allow. rustls speaks TLS 1.2 and 1.3
+/// only: a range of older versions alone is refused, saying so.
+fn protocol_versions(
+    tls: &TlsConfig,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+    use crate::config::TlsVersion;
+    let min = tls.min_version.unwrap_or(TlsVersion::Tls12);
+    let max = tls.max_version.unwrap_or(TlsVersion::Tls13);
+    let versions: Vec<_> = [
+        (TlsVersion::Tls12, &rustls::version::TLS12),
+        (TlsVersion::Tls13, &rustls::version::TLS13),
+    ]
+    .into_iter()
+    .filter(|(v, _)| (min..=max).contains(v))
+    .map(|(_, p)| p)
+    .collect();
+    if versions.is_empty() {
+        return Err(format!(
+            "tls_config: min_version {min:?} and max_version {max:?} leave no version Skywatch speaks; it speaks TLS12 and TLS13"
+        ));
+    }
+    Ok(versions)
+}
+
 /// Builds the client configuration `tls` describes.
 pub fn client_config(tls: &TlsConfig) -> Result<ClientConfig, String> {
     let provider = Arc::new(aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&protocol_versions(tls)?)
         .map_err(|e| format!("tls_config: {e}"))?;
     let verifier = verifier(
         provider,
@@ -481,6 +505,28 @@ mod tests {
             ..without
         };
         assert_eq!(scrape(addr, &with).await.unwrap(), "tls_up 1\n");
+    }
+
+    #[test]
+    fn min_and_max_version_choose_the_protocols() {
+        use crate::config::TlsVersion;
+        let with = |min, max| TlsConfig {
+            min_version: min,
+            max_version: max,
+            ..TlsConfig::default()
+        };
+        assert_eq!(protocol_versions(&with(None, None)).unwrap().len(), 2);
+        assert_eq!(
+            protocol_versions(&with(Some(TlsVersion::Tls13), None)).unwrap()[0].version,
+            rustls::ProtocolVersion::TLSv1_3
+        );
+        assert_eq!(
+            protocol_versions(&with(Some(TlsVersion::Tls10), Some(TlsVersion::Tls12)))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(protocol_versions(&with(None, Some(TlsVersion::Tls11))).is_err());
     }
 
     #[test]
