@@ -63,6 +63,24 @@ fn the_pages_render_in_chromium_without_errors() {
         std::thread::sleep(Duration::from_millis(250));
     }
 
+    // The server's own dashboard draws rates of what it recorded of itself: wait until
+    // two recordings of its HTTP histogram are in (under load, the page came before).
+    let query = "/api/v1/query?query=histogram_quantile(0.95%2C%20sum%20by%20(le%2C%20route)%20(rate(skywatch_http_request_duration_seconds_bucket%7Bjob%3D%22skywatch%22%7D%5B1m%5D)))";
+    loop {
+        let v = get_json(&client, &addr, query);
+        if v["data"]["result"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+        {
+            break;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "the server's own HTTP latency was not recorded within 120 s: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
     let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui");
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
     // Only this run's screenshots: a failure's from an earlier run would mislead.
