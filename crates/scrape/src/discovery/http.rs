@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Provider, Refresh};
+use super::{ApiClient, Provider, Refresh};
 use crate::config::{HttpSdConfig, StaticConfig};
 
 /// `http_sd_configs`: a JSON list of target groups fetched from a URL, as Prometheus's
@@ -12,8 +12,7 @@ pub(super) struct HttpSd {
     name: String,
     url: String,
     interval: Duration,
-    client: reqwest::Client,
-    authorization: Option<String>,
+    client: ApiClient,
 }
 
 impl HttpSd {
@@ -22,8 +21,7 @@ impl HttpSd {
             name: format!("http_sd_configs[{n}]"),
             url: config.url.value.clone(),
             interval: config.refresh_interval.std(),
-            client: config.http.client()?,
-            authorization: config.http.authorization_header(),
+            client: ApiClient::new(&config.http, config.refresh_interval.std())?,
         })
     }
 }
@@ -39,7 +37,7 @@ impl Provider for HttpSd {
 
     fn refresh(&self) -> Refresh<'_> {
         Box::pin(async move {
-            let mut request = self
+            let response = self
                 .client
                 .get(&self.url)
                 .header(reqwest::header::ACCEPT, "application/json")
@@ -47,11 +45,6 @@ impl Provider for HttpSd {
                     "X-Prometheus-Refresh-Interval-Seconds",
                     self.interval.as_secs().to_string(),
                 )
-                .timeout(self.interval.max(Duration::from_secs(1)));
-            if let Some(auth) = &self.authorization {
-                request = request.header(reqwest::header::AUTHORIZATION, auth);
-            }
-            let response = request
                 .send()
                 .await
                 .map_err(|e| format!("{}: {e}", self.url))?;

@@ -106,7 +106,16 @@ impl ApiClient {
 
     /// A GET of `url`, authenticated as the section says.
     fn get(&self, url: &str) -> reqwest::RequestBuilder {
-        let request = self.client.get(url).timeout(self.timeout);
+        self.authenticated(self.client.get(url))
+    }
+
+    /// A POST to `url`, authenticated as the section says.
+    fn post(&self, url: &str) -> reqwest::RequestBuilder {
+        self.authenticated(self.client.post(url))
+    }
+
+    fn authenticated(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = request.timeout(self.timeout);
         match &self.authorization {
             Some(auth) => request.header(reqwest::header::AUTHORIZATION, auth),
             None => request,

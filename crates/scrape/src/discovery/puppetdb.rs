@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Provider, Refresh, join_host_port, sanitize_label_name as sanitize};
+use super::{ApiClient, Provider, Refresh, join_host_port, sanitize_label_name as sanitize};
 use crate::config::{PuppetDbSdConfig, StaticConfig};
 
 /// One resource of PuppetDB's `/pdb/query/v4` answer.
@@ -32,8 +32,7 @@ pub(super) struct PuppetDb {
     port: u16,
     include_parameters: bool,
     interval: Duration,
-    client: reqwest::Client,
-    authorization: Option<String>,
+    client: ApiClient,
 }
 
 impl PuppetDb {
@@ -45,8 +44,7 @@ impl PuppetDb {
             port: config.port,
             include_parameters: config.include_parameters,
             interval: config.refresh_interval.std(),
-            client: config.http.client()?,
-            authorization: config.http.authorization_header(),
+            client: ApiClient::new(&config.http, config.refresh_interval.std())?,
         })
     }
 
@@ -171,16 +169,12 @@ impl Provider for PuppetDb {
     fn refresh(&self) -> Refresh<'_> {
         Box::pin(async move {
             let body = serde_json::json!({ "query": self.query }).to_string();
-            let mut request = self
+            let request = self
                 .client
                 .post(&self.url)
                 .header(reqwest::header::ACCEPT, "application/json")
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .timeout(self.interval.max(Duration::from_secs(1)))
                 .body(body);
-            if let Some(auth) = &self.authorization {
-                request = request.header(reqwest::header::AUTHORIZATION, auth);
-            }
             let response = request
                 .send()
                 .await
