@@ -242,6 +242,12 @@ macro_rules! config_section {
             $($extra_field)*
         }
 
+        impl $crate::config::HttpSection for $name {
+            fn http_mut(&mut self) -> &mut $crate::config::HttpClientConfig {
+                &mut self.http
+            }
+        }
+
         impl<'de> ::serde::Deserialize<'de> for $name {
             fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 #[derive(::serde::Deserialize)]
@@ -294,6 +300,27 @@ macro_rules! config_section {
 
 // The providers under `discovery/` declare their sections with these.
 pub(crate) use config_section;
+
+/// A section with HTTP client settings: its files are found relative to the configuration
+/// file's directory.
+pub trait HttpSection {
+    /// The section's HTTP client settings.
+    fn http_mut(&mut self) -> &mut HttpClientConfig;
+}
+
+/// Makes each relative file named by `sections`' HTTP client settings relative to `dir`.
+fn http_sections_in<T: HttpSection>(sections: &mut [T], dir: &Path) {
+    for section in sections {
+        section.http_mut().set_directory(dir);
+    }
+}
+
+/// `path` relative to `dir` if it is relative, as Prometheus's `SetDirectory` makes it.
+pub(crate) fn in_directory(path: &mut PathBuf, dir: &Path) {
+    if !path.as_os_str().is_empty() && path.is_relative() {
+        *path = dir.join(&*path);
+    }
+}
 
 /// The HTTP client settings Prometheus inlines in every section that makes requests
 /// (scrape jobs, `alerting.alertmanagers`, HTTP service discovery): one client
@@ -505,7 +532,9 @@ impl RemoteWriteConfig {
         if let Some(at) = &self.sigv4 {
             return Err(not_supported("sigv4", at.referenced));
         }
-        self.http.validate()
+        // Its TLS files are read when the server makes the destination's client (a missing
+        // one stops the server from starting, as it stops Prometheus), not by a check.
+        self.http.check()
     }
 }
 
@@ -1089,13 +1118,34 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Reads and checks the configuration file at `path`.
+    /// Reads and checks the configuration file at `path`; the files it names are found
+    /// relative to its directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.display().to_string(),
             message: format!("cannot read it: {e}"),
         })?;
-        Self::parse(&text, &path.display().to_string())
+        let mut config = Self::parse(&text, &path.display().to_string())?;
+        config.set_directory(path.parent().unwrap_or(Path::new("")));
+        Ok(config)
+    }
+
+    /// Makes every relative file the configuration names (TLS files, credentials, target
+    /// files) relative to `dir`, the configuration file's directory, as Prometheus reads
+    /// them. Rule files are resolved where they are loaded.
+    pub fn set_directory(&mut self, dir: &Path) {
+        if dir.as_os_str().is_empty() {
+            return;
+        }
+        for job in &mut self.scrape_configs {
+            job.http.set_directory(dir);
+            job.discovery.set_directory(dir);
+        }
+        for am in &mut self.alerting.alertmanagers {
+            am.http.set_directory(dir);
+            am.discovery.set_directory(dir);
+        }
+        http_sections_in(&mut self.remote_write, dir);
     }
 
     /// Parses and checks a configuration; `file` names it in errors.
@@ -1113,6 +1163,21 @@ impl Config {
         Ok(config)
     }
 
+    /// What `promtool check config` checks beyond loading: the files each scrape job's
+    /// HTTP client names exist. The server itself reads them when a job starts.
+    pub fn check_files(&self) -> Result<(), String> {
+        for job in &self.scrape_configs {
+            job.http.check_files().map_err(|e| {
+                format!(
+                    "line {}: job {:?}: {e}",
+                    job.job_name.referenced.line(),
+                    job.name()
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     /// Checks what serde cannot: cross-field rules, as Prometheus checks them.
     fn validate(&self) -> Result<(), String> {
         let g = &self.global;
@@ -1125,6 +1190,16 @@ impl Config {
         }
         for name in g.external_labels.keys() {
             check_label_name(name).map_err(|e| format!("global.external_labels: {e}"))?;
+        }
+        for file in &self.rule_files {
+            // Prometheus's pattern: a `*` only in the last path element.
+            if let Some(star) = file.find('*')
+                && file[star..].contains('/')
+            {
+                return Err(format!(
+                    "rule_files: invalid rule file path {file:?}: a * may only be in the file name, not a directory"
+                ));
+            }
         }
         let mut seen: BTreeMap<&str, &Spanned<String>> = BTreeMap::new();
         for job in &self.scrape_configs {
@@ -1152,7 +1227,10 @@ impl Config {
             if interval.0 <= 0 {
                 return Err(format!("{at}: scrape_interval must be positive"));
             }
-            job.http.validate().map_err(|e| format!("{at}: {e}"))?;
+            // The job's files are read when its scrape pool starts, as Prometheus reads them:
+            // a missing CA fails that job (logged), not the server. `check_files` is
+            // promtool's stricter look.
+            job.http.check().map_err(|e| format!("{at}: {e}"))?;
             for (key, found) in [
                 ("scrape_protocols", &job.scrape_protocols),
                 ("fallback_scrape_protocol", &job.fallback_scrape_protocol),
@@ -1205,7 +1283,8 @@ impl Config {
         }
         for (n, am) in self.alerting.alertmanagers.iter().enumerate() {
             let at = format!("alerting.alertmanagers[{n}]");
-            am.http.validate().map_err(|e| format!("{at}: {e}"))?;
+            // Read when the server makes the client, as for remote write.
+            am.http.check().map_err(|e| format!("{at}: {e}"))?;
             am.discovery
                 .validate(am.relabel_configs.is_empty())
                 .map_err(|e| format!("{at}: {e}"))?;
@@ -1334,19 +1413,78 @@ fn check_file_sd_name(name: &str) -> Result<(), String> {
 }
 
 impl HttpClientConfig {
-    /// Checks the settings as Prometheus does, and reads the TLS files they name (a missing
-    /// CA or key is found at load, not at the first request), as promtool checks a scrape
-    /// job's.
-    pub fn validate(&self) -> Result<(), String> {
-        self.check()?;
-        crate::tls::client_config(&self.tls_config)?;
-        Ok(())
+    /// Makes the files these settings name relative to `dir`, the configuration file's
+    /// directory, where they are relative, as Prometheus reads them.
+    pub fn set_directory(&mut self, dir: &Path) {
+        let tls = &mut self.tls_config;
+        for file in [&mut tls.ca_file, &mut tls.cert_file, &mut tls.key_file]
+            .into_iter()
+            .flatten()
+        {
+            in_directory(file, dir);
+        }
+        if let Some(file) = &mut self.bearer_token_file {
+            in_directory(file, dir);
+        }
+        if let Some(file) = self
+            .authorization
+            .as_mut()
+            .and_then(|a| a.credentials_file.as_mut())
+        {
+            in_directory(file, dir);
+        }
+        if let Some(file) = self
+            .basic_auth
+            .as_mut()
+            .and_then(|a| a.password_file.as_mut())
+        {
+            in_directory(file, dir);
+        }
+    }
+
+    /// Checks that the files promtool's `check config` requires of a scrape job exist: the
+    /// credentials (or bearer token) file and the client certificate and key. The CA file is
+    /// read only when the job's client is made, as Prometheus reads it.
+    pub fn check_files(&self) -> Result<(), String> {
+        let exists = |what: &str, path: &Option<PathBuf>| match path {
+            Some(p) if !p.as_os_str().is_empty() => std::fs::metadata(p)
+                .map(|_| ())
+                .map_err(|e| format!("error checking {what} {:?}: {e}", p.display().to_string())),
+            _ => Ok(()),
+        };
+        let credentials = self
+            .authorization
+            .as_ref()
+            .and_then(|a| a.credentials_file.clone())
+            .or_else(|| self.bearer_token_file.clone());
+        exists(
+            "authorization credentials or bearer token file",
+            &credentials,
+        )?;
+        exists("client cert file", &self.tls_config.cert_file)?;
+        exists("client key file", &self.tls_config.key_file)
     }
 
     /// Checks the settings without reading the files they name: a service discovery's
     /// client, whose files Prometheus reads when it starts discovering (a missing one fails
     /// that discovery, not the configuration).
     pub fn check(&self) -> Result<(), String> {
+        let tls = &self.tls_config;
+        match (&tls.cert_file, &tls.key_file) {
+            (Some(cert), None) => {
+                return Err(format!(
+                    "client cert file {:?} specified without client key file; set key_file",
+                    cert.display().to_string()
+                ));
+            }
+            (None, Some(key)) => {
+                return Err(format!(
+                    "client key file {:?} specified without client cert file; set cert_file",
+                    key.display().to_string()
+                ));
+            }
+            _ => {}
+        }
         if let Some(at) = self.oauth2 {
             return Err(not_supported("oauth2", at));
         }
@@ -1409,6 +1547,32 @@ fn check_http_url(url: &str) -> Result<(), String> {
 }
 
 impl Discovery {
+    /// Makes the files the section names relative to `dir`, the configuration file's
+    /// directory, where they are relative: target files and the providers' client files.
+    pub fn set_directory(&mut self, dir: &Path) {
+        for sd in &mut self.file_sd_configs {
+            for file in &mut sd.files {
+                if !file.is_empty() && Path::new(file.as_str()).is_relative() {
+                    *file = dir.join(file.as_str()).to_string_lossy().into_owned();
+                }
+            }
+        }
+        http_sections_in(&mut self.http_sd_configs, dir);
+        http_sections_in(&mut self.puppetdb_sd_configs, dir);
+        http_sections_in(&mut self.hetzner_sd_configs, dir);
+        http_sections_in(&mut self.digitalocean_sd_configs, dir);
+        http_sections_in(&mut self.linode_sd_configs, dir);
+        http_sections_in(&mut self.vultr_sd_configs, dir);
+        http_sections_in(&mut self.kubernetes_sd_configs, dir);
+        for sd in &mut self.kubernetes_sd_configs {
+            if let Some(file) = &mut sd.kubeconfig_file {
+                in_directory(file, dir);
+            }
+        }
+        http_sections_in(&mut self.docker_sd_configs, dir);
+        http_sections_in(&mut self.dockerswarm_sd_configs, dir);
+    }
+
     /// Whether targets are found at run time (files or providers), not only listed.
     pub fn is_dynamic(&self) -> bool {
         !self.file_sd_configs.is_empty()
@@ -1683,15 +1847,71 @@ skywatch:
         .unwrap_err();
         assert!(scheme.message.contains("has a scheme"), "{scheme}");
 
+        // A scrape job's files are read when the job starts, as Prometheus reads them: a
+        // missing CA loads. promtool's look (`check_files`) wants the credentials file and
+        // the client certificate and key, not the CA.
         let tls = Config::parse(
             "scrape_configs:\n  - job_name: a\n    scheme: https\n    tls_config:\n      ca_file: no/such/ca.pem\n",
             "p.yml",
         )
+        .unwrap();
+        tls.check_files().unwrap();
+        let token = Config::parse(
+            "scrape_configs:\n  - job_name: a\n    bearer_token_file: no/such/token\n",
+            "p.yml",
+        )
+        .unwrap();
+        let e = token.check_files().unwrap_err();
+        assert!(
+            e.starts_with("line 2: job \"a\": error checking authorization credentials or bearer token file \"no/such/token\""),
+            "{e}"
+        );
+        let cert = Config::parse(
+            "scrape_configs:\n  - job_name: a\n    tls_config:\n      cert_file: no/such/cert.pem\n",
+            "p.yml",
+        )
         .unwrap_err();
         assert!(
-            tls.message
-                .starts_with("line 2: job \"a\": no/such/ca.pem: cannot read"),
-            "{tls}"
+            cert.message.contains(
+                "client cert file \"no/such/cert.pem\" specified without client key file"
+            ),
+            "{cert}"
+        );
+    }
+
+    #[test]
+    fn the_files_a_configuration_names_are_found_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &file,
+            "scrape_configs:\n  - job_name: a\n    tls_config:\n      ca_file: certs/ca.pem\n    authorization:\n      credentials_file: /etc/token\n    file_sd_configs:\n      - files: ['targets/*.json']\n    http_sd_configs:\n      - url: http://sd/\n        basic_auth:\n          username: u\n          password_file: secret\nalerting:\n  alertmanagers:\n    - bearer_token_file: am-token\n      static_configs:\n        - targets: ['am:9093']\nremote_write:\n  - url: http://rw/\n    tls_config:\n      cert_file: rw.pem\n      key_file: rw.key\n",
+        )
+        .unwrap();
+        let c = Config::load(&file).unwrap();
+        let beside = |name: &str| Some(dir.path().join(name));
+        let job = &c.scrape_configs[0];
+        assert_eq!(job.http.tls_config.ca_file, beside("certs/ca.pem"));
+        // An absolute path stays as written.
+        assert_eq!(
+            job.http.authorization.as_ref().unwrap().credentials_file,
+            Some(PathBuf::from("/etc/token"))
+        );
+        assert_eq!(
+            job.discovery.file_sd_configs[0].files,
+            [dir.path().join("targets/*.json").to_string_lossy()]
+        );
+        let sd = &job.discovery.http_sd_configs[0].http;
+        assert_eq!(
+            sd.basic_auth.as_ref().unwrap().password_file,
+            beside("secret")
+        );
+        let am = &c.alerting.alertmanagers[0].http;
+        assert_eq!(am.bearer_token_file, beside("am-token"));
+        let rw = &c.remote_write[0].http.tls_config;
+        assert_eq!(
+            (rw.cert_file.clone(), rw.key_file.clone()),
+            (beside("rw.pem"), beside("rw.key"))
         );
     }
 

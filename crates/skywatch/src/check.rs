@@ -10,6 +10,10 @@ use clap::Subcommand;
 pub(crate) enum CheckCommand {
     /// Check configuration files: syntax, every key, values and cross-field rules.
     Config {
+        /// Check only the files' syntax and values, not the files they name (rule files,
+        /// credentials, client certificates), as promtool's --syntax-only.
+        #[arg(long)]
+        syntax_only: bool,
         /// The files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -128,8 +132,17 @@ fn duplicates_message(found: &[rules::file::Duplicate]) -> String {
 pub(crate) fn run(cmd: CheckCommand) -> Result<ExitCode, String> {
     let succeeded = |r: Result<(), String>| r.map(|()| ExitCode::SUCCESS);
     match cmd {
-        CheckCommand::Config { files } => succeeded(check_files(&files, |file| {
+        CheckCommand::Config { syntax_only, files } => succeeded(check_files(&files, |file| {
             let config = scrape::Config::load(file).map_err(|e| e.to_string())?;
+            if syntax_only {
+                return Ok(format!(
+                    "{} scrape jobs (syntax only: the files it names are not checked)",
+                    config.scrape_configs.len()
+                ));
+            }
+            config
+                .check_files()
+                .map_err(|e| format!("{}: {e}", file.display()))?;
             let targets: usize = config
                 .scrape_configs
                 .iter()
