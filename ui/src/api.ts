@@ -72,8 +72,18 @@ export interface ActiveTarget {
   lastScrape: string;
   lastScrapeDuration: number;
 }
+/** A discovery provider whose last refresh failed (Skywatch's own field of `/targets`). */
+export interface DiscoveryFailure {
+  scrapePool: string;
+  provider: string;
+  error: string;
+  since: string;
+  keptGroups: number;
+}
 export const targets = () =>
-  get<{ activeTargets: ActiveTarget[]; droppedTargets: unknown[] }>("/api/v1/targets");
+  get<{ activeTargets: ActiveTarget[]; droppedTargets: unknown[]; discoveryFailures?: DiscoveryFailure[] }>(
+    "/api/v1/targets",
+  );
 
 /** `name{a="1", b="2"}`, as Prometheus writes a series. */
 export function seriesName(metric: Labels): string {

@@ -1,7 +1,7 @@
 // Targets: every scrape target by job, with its state, last scrape and last error.
 
 import { useEffect, useState } from "preact/hooks";
-import { type ActiveTarget, ApiError, targets } from "./api";
+import { type ActiveTarget, ApiError, type DiscoveryFailure, targets } from "./api";
 import { LabelList } from "./labels";
 
 function ago(iso: string): string {
@@ -13,6 +13,7 @@ function ago(iso: string): string {
 
 export function Targets() {
   const [list, setList] = useState<ActiveTarget[] | null>(null);
+  const [failures, setFailures] = useState<DiscoveryFailure[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [onlyDown, setOnlyDown] = useState(false);
 
@@ -21,6 +22,7 @@ export function Targets() {
       targets().then(
         (a) => {
           setList(a.data.activeTargets);
+          setFailures(a.data.discoveryFailures ?? []);
           setError(null);
         },
         (e: ApiError) => setError(e.message),
@@ -33,6 +35,8 @@ export function Targets() {
   if (error) return <div class="error" role="alert">{error}</div>;
   if (!list) return <p class="muted">Loading targets…</p>;
   const jobs = new Map<string, ActiveTarget[]>();
+  // A job whose discovery fails is shown even when it has no targets: that is why.
+  for (const f of failures) jobs.set(f.scrapePool, []);
   for (const t of list) {
     if (onlyDown && t.health === "up") continue;
     jobs.set(t.scrapePool, [...(jobs.get(t.scrapePool) ?? []), t]);
@@ -43,12 +47,22 @@ export function Targets() {
       <label class="toggle">
         <input type="checkbox" checked={onlyDown} onChange={(e) => setOnlyDown((e.target as HTMLInputElement).checked)} /> Only unhealthy
       </label>
-      {list.length === 0 && <p class="empty">No targets: give `skywatch up` a configuration with scrape_configs.</p>}
+      {list.length === 0 && failures.length === 0 && <p class="empty">No targets: give `skywatch up` a configuration with scrape_configs.</p>}
       {[...jobs].map(([job, ts]) => (
         <div class="job">
           <h2>
             {job} <span class="muted">({list.filter((t) => t.scrapePool === job && t.health === "up").length}/{list.filter((t) => t.scrapePool === job).length} up)</span>
           </h2>
+          {failures
+            .filter((f) => f.scrapePool === job)
+            .map((f) => (
+              <div class="error discovery" role="alert">
+                Discovery by {f.provider} failing (first failure {ago(f.since)}): {f.error}.{" "}
+                {f.keptGroups > 0
+                  ? `Keeping the ${f.keptGroups} target group${f.keptGroups === 1 ? "" : "s"} it found before.`
+                  : "It has found no targets yet."}
+              </div>
+            ))}
           <div class="scroll">
           <table class="grid">
             <thead>

@@ -158,6 +158,24 @@ pub struct Targets {
     pub active: Vec<ActiveTarget>,
     /// The discovered label sets relabelling dropped, with their jobs.
     pub dropped: Vec<(String, model::Labels)>,
+    /// The discovery providers failing now.
+    pub discovery_failures: Vec<DiscoveryFailure>,
+}
+
+/// A discovery provider whose last refresh failed; its job keeps the targets it found
+/// before.
+#[derive(Debug, Clone)]
+pub struct DiscoveryFailure {
+    /// The job.
+    pub scrape_pool: String,
+    /// The provider, as the configuration names it (`consul_sd_configs[0]`).
+    pub provider: String,
+    /// Why the last refresh failed.
+    pub error: String,
+    /// When the failures began, in ms since the epoch.
+    pub since: i64,
+    /// How many target groups the job keeps from the provider's last success.
+    pub kept_groups: usize,
 }
 
 /// A target being scraped.
@@ -840,10 +858,27 @@ async fn targets(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Resp
             json!({"discoveredLabels": metric(labels)})
         })
         .collect();
+    // Skywatch's own field (Prometheus only logs these): why a job's discovery fails,
+    // while the job keeps the targets found before.
+    let failures: Vec<Value> = all
+        .discovery_failures
+        .iter()
+        .filter(|f| in_pool(&f.scrape_pool))
+        .map(|f| {
+            json!({
+                "scrapePool": f.scrape_pool,
+                "provider": f.provider,
+                "error": f.error,
+                "since": rfc3339(f.since),
+                "keptGroups": f.kept_groups,
+            })
+        })
+        .collect();
     success(json!({
         "activeTargets": active,
         "droppedTargets": dropped,
         "droppedTargetCounts": dropped_counts,
+        "discoveryFailures": failures,
     }))
 }
 
@@ -1260,6 +1295,13 @@ mod tests {
                 "nodes".into(),
                 model::Labels::from_pairs([("__address__", "n9:9100")]),
             )],
+            discovery_failures: vec![DiscoveryFailure {
+                scrape_pool: "nodes".into(),
+                provider: "consul_sd_configs[0]".into(),
+                error: "http://consul:8500/v1/catalog/services: connection refused".into(),
+                since: 1_700_000_000_000,
+                kept_groups: 1,
+            }],
         }));
         let reloads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = reloads.clone();
@@ -1284,10 +1326,21 @@ mod tests {
             json!([{"discoveredLabels": {"__address__": "n9:9100"}}])
         );
         assert_eq!(body["data"]["droppedTargetCounts"], json!({"nodes": 1}));
+        assert_eq!(
+            body["data"]["discoveryFailures"],
+            json!([{
+                "scrapePool": "nodes",
+                "provider": "consul_sd_configs[0]",
+                "error": "http://consul:8500/v1/catalog/services: connection refused",
+                "since": "2023-11-14T22:13:20.000Z",
+                "keptGroups": 1,
+            }])
+        );
         let (_, body) = call(&app, get("/api/v1/targets?state=dropped")).await;
         assert_eq!(body["data"]["activeTargets"], json!([]));
         let (_, body) = call(&app, get("/api/v1/targets?scrapePool=other")).await;
         assert_eq!(body["data"]["activeTargets"], json!([]));
+        assert_eq!(body["data"]["discoveryFailures"], json!([]));
         let (status, _) = call(&app, get("/api/v1/targets?state=some")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
 

@@ -19,5 +19,5 @@ pub mod target;
 pub mod tls;
 
 pub use config::{Config, ConfigError};
-pub use manager::{ScrapeManager, TargetState};
+pub use manager::{DiscoveryFailure, ScrapeManager, TargetState};
 pub use scrape_loop::{Health, MetricMetadata, ScrapeStatus};

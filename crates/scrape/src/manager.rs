@@ -52,8 +52,26 @@ struct Inner {
     file_read_errors: u64,
     /// Failed refreshes of discovery providers, counted.
     discovery_errors: u64,
+    /// The providers failing now, by job and provider name: why, and since when.
+    failing: BTreeMap<(String, String), DiscoveryFailure>,
     /// Metric metadata from every target's HELP, TYPE and UNIT lines.
     metadata: Arc<Mutex<BTreeMap<String, MetricMetadata>>>,
+}
+
+/// A discovery provider whose last refresh failed: the job keeps the targets the provider
+/// found before, and `/targets` says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryFailure {
+    /// The job.
+    pub job: String,
+    /// The provider, as the configuration names it (`consul_sd_configs[0]`).
+    pub provider: String,
+    /// Why the last refresh failed.
+    pub error: String,
+    /// When the failures began, in ms since the epoch.
+    pub since: i64,
+    /// How many target groups the job keeps from the provider's last success.
+    pub kept_groups: usize,
 }
 
 /// What makes a loop the same loop across reloads.
@@ -111,6 +129,8 @@ impl ScrapeManager {
             for task in inner.discovery.drain().map(|(_, t)| t) {
                 task.abort();
             }
+            // Discovery starts anew: a provider's failure is told again if it recurs.
+            inner.failing.clear();
         }
         for job in &config.scrape_configs {
             let job = Arc::new(job.clone());
@@ -118,13 +138,20 @@ impl ScrapeManager {
             let (groups, unreadable) = job_groups(&job);
             problems.extend(unreadable);
             problems.extend(reconcile(&self.inner, &self.store, &job, &global, &groups));
-            let providers = match crate::discovery::providers(&job.discovery) {
-                Ok(p) => p,
-                Err(e) => {
-                    problems.push(format!("job {:?}: {e}", job.name()));
-                    Vec::new()
-                }
-            };
+            let (providers, failed) = crate::discovery::providers(&job.discovery);
+            for (provider, error) in failed {
+                problems.push(format!("job {:?}: {provider}: {error}", job.name()));
+                lock(&self.inner).failing.insert(
+                    (job.name().to_owned(), provider.clone()),
+                    DiscoveryFailure {
+                        job: job.name().to_owned(),
+                        provider,
+                        error,
+                        since: crate::scrape_loop::now_ms(),
+                        kept_groups: 0,
+                    },
+                );
+            }
             if !job.discovery.file_sd_configs.is_empty() || !providers.is_empty() {
                 let task = tokio::spawn(discover(
                     self.inner.clone(),
@@ -174,6 +201,11 @@ impl ScrapeManager {
     /// How many times a target file could not be read or parsed.
     pub fn file_read_errors(&self) -> u64 {
         lock(&self.inner).file_read_errors
+    }
+
+    /// The discovery providers failing now.
+    pub fn discovery_failures(&self) -> Vec<DiscoveryFailure> {
+        lock(&self.inner).failing.values().cloned().collect()
     }
 
     /// How many times a discovery provider failed to refresh.
@@ -231,8 +263,9 @@ fn reconcile(
     let client = match job.http.client() {
         Ok(client) => client,
         Err(e) => {
-            // The files were read when the configuration was loaded and have changed since:
-            // the job's loops keep running as they were.
+            // A file the client needs (a CA, a client certificate) cannot be read: the job
+            // does not start, or keeps its loops as they were, as Prometheus fails to make
+            // the scrape pool and logs why. The server and its other jobs go on.
             let problem = format!("job {:?}: {e}", job.name());
             tracing::error!("{problem}");
             return vec![problem];
@@ -495,10 +528,28 @@ async fn discover(
                 Ok(groups) => {
                     changed |= discovered[n] != groups;
                     discovered[n] = groups;
+                    let key = (job.name().to_owned(), provider.name().to_owned());
+                    lock(&inner).failing.remove(&key);
                 }
                 Err(e) => {
                     tracing::warn!(job = job.name(), provider = provider.name(), error = %e, "discovery failed; keeping the previous targets");
-                    lock(&inner).discovery_errors += 1;
+                    let mut inner = lock(&inner);
+                    inner.discovery_errors += 1;
+                    let key = (job.name().to_owned(), provider.name().to_owned());
+                    let since = inner
+                        .failing
+                        .get(&key)
+                        .map_or_else(crate::scrape_loop::now_ms, |f| f.since);
+                    inner.failing.insert(
+                        key,
+                        DiscoveryFailure {
+                            job: job.name().to_owned(),
+                            provider: provider.name().to_owned(),
+                            error: e,
+                            since,
+                            kept_groups: discovered[n].len(),
+                        },
+                    );
                 }
             }
         }

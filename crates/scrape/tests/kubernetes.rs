@@ -139,7 +139,10 @@ async fn discover(settings: &str) -> Result<Vec<StaticConfig>, String> {
         "scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - {indented}\n"
     );
     let config = Config::parse(&text, "test.yml").unwrap();
-    let providers = scrape::discovery::providers(&config.scrape_configs[0].discovery).unwrap();
+    let (providers, failed) = scrape::discovery::providers(&config.scrape_configs[0].discovery);
+    if let Some((provider, e)) = failed.first() {
+        return Err(format!("{provider}: {e}"));
+    }
     assert_eq!(providers.len(), 1);
     assert_eq!(providers[0].name(), "kubernetes_sd_configs[0]");
     assert_eq!(providers[0].refresh_interval(), Duration::from_secs(30));

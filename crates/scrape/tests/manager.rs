@@ -267,9 +267,26 @@ async fn http_discovery_follows_the_endpoint_and_keeps_targets_when_it_fails() {
     })
     .await;
     assert_eq!(manager.targets().len(), 1);
-    // It answers again, with no targets: they go.
+    // Why is kept for `/targets`: the job, the provider, the endpoint's answer.
+    let failures = manager.discovery_failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let failure = &failures[0];
+    assert_eq!(
+        (
+            failure.job.as_str(),
+            failure.provider.as_str(),
+            failure.kept_groups
+        ),
+        ("http", "http_sd_configs[0]", 1)
+    );
+    assert!(
+        failure.error.contains("500") && failure.error.contains("/targets"),
+        "{failure:?}"
+    );
+    // It answers again, with no targets: they go, and so does the failure.
     *body.lock().unwrap() = (200, "[]".into());
     eventually("the target to go", || manager.targets().is_empty()).await;
+    assert_eq!(manager.discovery_failures(), vec![]);
     manager.stop().await;
 }
 

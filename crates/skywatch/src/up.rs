@@ -603,6 +603,17 @@ fn targets_of(manager: &scrape::ScrapeManager) -> api::Targets {
             })
             .collect(),
         dropped: manager.dropped(),
+        discovery_failures: manager
+            .discovery_failures()
+            .into_iter()
+            .map(|f| api::DiscoveryFailure {
+                scrape_pool: f.job,
+                provider: f.provider,
+                error: f.error,
+                since: f.since,
+                kept_groups: f.kept_groups,
+            })
+            .collect(),
     }
 }
 
@@ -730,7 +741,9 @@ fn load(path: &Path) -> Result<(scrape::Config, String), String> {
         }
         .to_string()
     })?;
-    let config = scrape::Config::parse(&text, &file).map_err(|e| e.to_string())?;
+    let mut config = scrape::Config::parse(&text, &file).map_err(|e| e.to_string())?;
+    // The files it names are found beside it, as Prometheus finds them.
+    config.set_directory(path.parent().unwrap_or(Path::new("")));
     Ok((config, text))
 }
 

@@ -158,6 +158,13 @@ fn the_example_configurations_discovery_shapes_start_skywatch_up() {
             ),
         ),
         (
+            // prometheus-kubernetes.yml outside a cluster: no in-cluster configuration, and
+            // the service account's CA and token missing. Prometheus starts, logging that
+            // it cannot make the job's client or its discovery; so does Skywatch.
+            "kubernetes-nodes",
+            "scheme: https\n    tls_config:\n      ca_file: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt\n    bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token\n    kubernetes_sd_configs:\n      - role: node\n".to_owned(),
+        ),
+        (
             "puppetdb",
             format!(
                 "puppetdb_sd_configs:\n      - url: http://{closed}\n        query: 'resources {{ type = \"Class\" }}'\n        tls_config:\n          ca_file: missing-ca.pem\n"
@@ -192,6 +199,19 @@ fn the_example_configurations_discovery_shapes_start_skywatch_up() {
         );
         let ready = client.get(format!("http://{addr}/-/ready")).send().unwrap();
         assert!(ready.status().is_success(), "{name}");
+        if name == "kubernetes-nodes" {
+            // Why the job has no targets is on /targets.
+            let targets = get_json(&client, &addr, "/api/v1/targets");
+            let failure = &targets["data"]["discoveryFailures"][0];
+            assert_eq!(failure["provider"], "kubernetes_sd_configs[0]", "{targets}");
+            assert!(
+                failure["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("in-cluster configuration"),
+                "{targets}"
+            );
+        }
     }
 }
 

@@ -50,40 +50,87 @@ pub trait Provider: Send + Sync {
     fn refresh(&self) -> Refresh<'_>;
 }
 
-/// The providers a section's discovery configures (files aside).
-pub fn providers(discovery: &Discovery) -> Result<Vec<Box<dyn Provider>>, String> {
-    let mut out: Vec<Box<dyn Provider>> = Vec::new();
-    for (n, config) in discovery.http_sd_configs.iter().enumerate() {
-        out.push(Box::new(http::HttpSd::new(n, config)?));
+/// The providers a section's discovery configures (files aside), and those that could not
+/// be made, by name and why (a missing credentials file, no in-cluster configuration):
+/// those fail as Prometheus's discoverers fail to start, while the others run.
+pub fn providers(discovery: &Discovery) -> (Vec<Box<dyn Provider>>, Vec<Unmade>) {
+    let mut made = Made::default();
+    made.add(
+        "http_sd_configs",
+        &discovery.http_sd_configs,
+        http::HttpSd::new,
+    );
+    made.add(
+        "puppetdb_sd_configs",
+        &discovery.puppetdb_sd_configs,
+        puppetdb::PuppetDb::new,
+    );
+    made.add(
+        "hetzner_sd_configs",
+        &discovery.hetzner_sd_configs,
+        hetzner::Hetzner::new,
+    );
+    made.add(
+        "digitalocean_sd_configs",
+        &discovery.digitalocean_sd_configs,
+        digitalocean::DigitalOcean::new,
+    );
+    made.add(
+        "linode_sd_configs",
+        &discovery.linode_sd_configs,
+        linode::Linode::new,
+    );
+    made.add(
+        "vultr_sd_configs",
+        &discovery.vultr_sd_configs,
+        vultr::Vultr::new,
+    );
+    made.add(
+        "kubernetes_sd_configs",
+        &discovery.kubernetes_sd_configs,
+        kubernetes::KubernetesSd::new,
+    );
+    made.add("dns_sd_configs", &discovery.dns_sd_configs, |n, c| {
+        Ok(dns::DnsSd::new(n, c))
+    });
+    made.add(
+        "docker_sd_configs",
+        &discovery.docker_sd_configs,
+        docker::DockerSd::new,
+    );
+    made.add(
+        "dockerswarm_sd_configs",
+        &discovery.dockerswarm_sd_configs,
+        dockerswarm::DockerSwarmSd::new,
+    );
+    (made.providers, made.failed)
+}
+
+/// A provider that could not be made: its name (`kubernetes_sd_configs[0]`) and why.
+pub type Unmade = (String, String);
+
+/// The providers made so far, and those that could not be.
+#[derive(Default)]
+struct Made {
+    providers: Vec<Box<dyn Provider>>,
+    failed: Vec<Unmade>,
+}
+
+impl Made {
+    /// Makes a provider of each of `configs`, the sections of `key`.
+    fn add<C, P: Provider + 'static>(
+        &mut self,
+        key: &str,
+        configs: &[C],
+        make: impl Fn(usize, &C) -> Result<P, String>,
+    ) {
+        for (n, config) in configs.iter().enumerate() {
+            match make(n, config) {
+                Ok(provider) => self.providers.push(Box::new(provider)),
+                Err(e) => self.failed.push((format!("{key}[{n}]"), e)),
+            }
+        }
     }
-    for (n, config) in discovery.puppetdb_sd_configs.iter().enumerate() {
-        out.push(Box::new(puppetdb::PuppetDb::new(n, config)?));
-    }
-    for (n, config) in discovery.hetzner_sd_configs.iter().enumerate() {
-        out.push(Box::new(hetzner::Hetzner::new(n, config)?));
-    }
-    for (n, config) in discovery.digitalocean_sd_configs.iter().enumerate() {
-        out.push(Box::new(digitalocean::DigitalOcean::new(n, config)?));
-    }
-    for (n, config) in discovery.linode_sd_configs.iter().enumerate() {
-        out.push(Box::new(linode::Linode::new(n, config)?));
-    }
-    for (n, config) in discovery.vultr_sd_configs.iter().enumerate() {
-        out.push(Box::new(vultr::Vultr::new(n, config)?));
-    }
-    for (n, config) in discovery.kubernetes_sd_configs.iter().enumerate() {
-        out.push(Box::new(kubernetes::KubernetesSd::new(n, config)?));
-    }
-    for (n, config) in discovery.dns_sd_configs.iter().enumerate() {
-        out.push(Box::new(dns::DnsSd::new(n, config)));
-    }
-    for (n, config) in discovery.docker_sd_configs.iter().enumerate() {
-        out.push(Box::new(docker::DockerSd::new(n, config)?));
-    }
-    for (n, config) in discovery.dockerswarm_sd_configs.iter().enumerate() {
-        out.push(Box::new(dockerswarm::DockerSwarmSd::new(n, config)?));
-    }
-    Ok(out)
 }
 
 /// A vendor API's HTTP client: the section's client settings and `Authorization` header,
