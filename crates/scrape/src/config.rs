@@ -1288,11 +1288,6 @@ impl Config {
             am.discovery
                 .validate(am.relabel_configs.is_empty())
                 .map_err(|e| format!("{at}: {e}"))?;
-            if am.discovery.is_dynamic() {
-                return Err(format!(
-                    "{at}: discovering Alertmanagers is not supported by Skywatch yet; list them in static_configs"
-                ));
-            }
             if am.api_version != "v2" {
                 return Err(format!(
                     "{at}: api_version {:?} is not supported; Skywatch speaks Alertmanager's API v2, the only one Alertmanager 0.27 and later serve",
@@ -1575,15 +1570,7 @@ impl Discovery {
 
     /// Whether targets are found at run time (files or providers), not only listed.
     pub fn is_dynamic(&self) -> bool {
-        !self.file_sd_configs.is_empty()
-            || !self.http_sd_configs.is_empty()
-            || !self.dns_sd_configs.is_empty()
-            || !self.vultr_sd_configs.is_empty()
-            || !self.linode_sd_configs.is_empty()
-            || !self.digitalocean_sd_configs.is_empty()
-            || !self.hetzner_sd_configs.is_empty()
-            || !self.puppetdb_sd_configs.is_empty()
-            || !self.kubernetes_sd_configs.is_empty()
+        !self.file_sd_configs.is_empty() || crate::discovery::provider_count(self) > 0
     }
 
     /// Checks the providers' settings; `static_addresses` says whether static targets must
@@ -2216,17 +2203,13 @@ skywatch:
         assert!(sd.attach_metadata.node);
         assert_eq!(sd.selectors[0].label, "app=web");
         assert!(sd.http.follow_redirects && sd.http.enable_http2);
-        // Alertmanagers found by Kubernetes discovery are not supported yet.
+        // Alertmanagers may be found by any discovery, as Prometheus finds them.
         let am = Config::parse(
             "alerting:\n  alertmanagers:\n    - kubernetes_sd_configs: [{role: pod}]\n",
             "p.yml",
         )
-        .unwrap_err();
-        assert!(
-            am.message
-                .contains("discovering Alertmanagers is not supported"),
-            "{am}"
-        );
+        .unwrap();
+        assert!(am.alerting.alertmanagers[0].discovery.is_dynamic());
     }
 
     #[test]

@@ -3,19 +3,17 @@
 //! [`ScrapeManager::apply`] takes a new configuration and reconciles: loops of targets
 //! that stay (same job, URL, labels and settings) keep running with their caches and
 //! staleness state; loops of targets that are gone stop and mark their series stale; new
-//! targets start. Jobs with `file_sd_configs` also have a discovery task that re-reads
-//! the files when they change (checked every second, and every `refresh_interval` in any
-//! case) and reconciles that job alone.
+//! targets start. Jobs with target files or discovery providers also have a task that
+//! follows them ([`crate::discovery::follow`]) and reconciles that job alone.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
 
 use model::Labels;
 use storage::Appendable;
 
 use crate::config::{Config, GlobalConfig, ScrapeConfig, StaticConfig};
+use crate::discovery::Event;
 use crate::scrape_loop::{MetricMetadata, ScrapeOptions, ScrapeStatus};
 use crate::target::{Target, targets};
 
@@ -135,7 +133,7 @@ impl ScrapeManager {
         for job in &config.scrape_configs {
             let job = Arc::new(job.clone());
             let global = Arc::new(config.global.clone());
-            let (groups, unreadable) = job_groups(&job);
+            let (groups, unreadable) = crate::discovery::groups_now(job.name(), &job.discovery);
             problems.extend(unreadable);
             problems.extend(reconcile(&self.inner, &self.store, &job, &global, &groups));
             let (providers, failed) = crate::discovery::providers(&job.discovery);
@@ -349,120 +347,8 @@ fn options_of(job: &ScrapeConfig) -> ScrapeOptions {
     }
 }
 
-/// A job's target groups now: its static ones and what its files hold, and a problem for
-/// each file that cannot be read.
-fn job_groups(job: &ScrapeConfig) -> (Vec<StaticConfig>, Vec<String>) {
-    let mut groups = job.discovery.static_configs.clone();
-    let mut problems = Vec::new();
-    for (file, read) in read_file_sd(job) {
-        match read {
-            Ok(g) => groups.extend(g),
-            Err(e) => problems.push(format!("job {:?}: {}: {e}", job.name(), file.display())),
-        }
-    }
-    (groups, problems)
-}
-
-/// Every file a job's `file_sd_configs` name (globs expanded), with its groups or why
-/// they cannot be read.
-fn read_file_sd(job: &ScrapeConfig) -> Vec<(PathBuf, Result<Vec<StaticConfig>, String>)> {
-    sd_files(job)
-        .map(|path| {
-            let read = std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read it: {e}"))
-                .and_then(|text| parse_groups(&path, &text))
-                .map(|mut groups| {
-                    // As Prometheus's file discovery labels each group with its file.
-                    for g in &mut groups {
-                        g.labels
-                            .insert("__meta_filepath".into(), path.display().to_string());
-                    }
-                    groups
-                });
-            (path, read)
-        })
-        .collect()
-}
-
-/// The files a job's `file_sd_configs` name now, globs expanded.
-fn sd_files(job: &ScrapeConfig) -> impl Iterator<Item = PathBuf> + '_ {
-    job.discovery
-        .file_sd_configs
-        .iter()
-        .flat_map(|sd| sd.files.iter())
-        .flat_map(|pattern| expand(pattern))
-}
-
-/// The files matching `pattern`, whose last path element may hold `*`.
-fn expand(pattern: &str) -> Vec<PathBuf> {
-    let path = Path::new(pattern);
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return vec![path.to_path_buf()];
-    };
-    if !name.contains('*') {
-        return vec![path.to_path_buf()];
-    }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let parts: Vec<&str> = name.split('*').collect();
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| glob_match(&parts, n))
-        })
-        .collect();
-    found.sort();
-    found
-}
-
-/// Whether `name` matches the `*`-separated `parts` of a pattern.
-fn glob_match(parts: &[&str], name: &str) -> bool {
-    let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
-        return false;
-    };
-    if !name.starts_with(first) || name.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    if !name.ends_with(last) {
-        return false;
-    }
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-/// Parses a file of target groups: JSON, or YAML for `.yml` and `.yaml` files.
-fn parse_groups(path: &Path, text: &str) -> Result<Vec<StaticConfig>, String> {
-    let yaml = path.extension().is_some_and(|e| e == "yml" || e == "yaml");
-    let groups: Vec<StaticConfig> = if yaml {
-        yaml::from_str(text).map_err(|e| e.to_string())?
-    } else {
-        serde_json::from_str(text)
-            .map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))?
-    };
-    for g in &groups {
-        for name in g.labels.keys() {
-            crate::config::check_label_name(name)?;
-        }
-    }
-    Ok(groups)
-}
-
-/// Re-reads a job's files when they change, and at its refresh interval regardless, and
-/// asks each provider again at its own interval; reconciles the job's loops when anything
-/// was read. A file or provider that fails keeps the targets it gave last.
+/// Follows a job's discovery, reconciling its loops when its targets change and keeping
+/// each provider's failure for `/targets`.
 async fn discover(
     inner: Arc<Mutex<Inner>>,
     store: Arc<dyn Appendable>,
@@ -470,133 +356,40 @@ async fn discover(
     global: Arc<GlobalConfig>,
     providers: Vec<Box<dyn crate::discovery::Provider>>,
 ) {
-    let refresh = job
-        .discovery
-        .file_sd_configs
-        .iter()
-        .map(|sd| sd.refresh_interval.std())
-        .min()
-        .unwrap_or(Duration::from_secs(300));
-    let stamp = |job: &ScrapeConfig| -> Vec<(PathBuf, Option<SystemTime>, u64)> {
-        sd_files(job)
-            .map(|p| {
-                let meta = std::fs::metadata(&p).ok();
-                let modified = meta.as_ref().and_then(|m| m.modified().ok());
-                let len = meta.map_or(0, |m| m.len());
-                (p, modified, len)
-            })
-            .collect()
-    };
-    // Nothing seen yet: the first check re-reads the files, in case they changed between
-    // `apply` reading them and this task starting, and asks every provider.
-    let mut last = Vec::new();
-    let mut last_read = tokio::time::Instant::now();
-    let mut file_groups = None;
-    let mut discovered: Vec<Vec<StaticConfig>> = vec![Vec::new(); providers.len()];
-    let mut due: Vec<tokio::time::Instant> = vec![tokio::time::Instant::now(); providers.len()];
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut first = true;
-    loop {
-        if !first {
-            tick.tick().await;
-        }
-        first = false;
-        let mut changed = false;
-        let now = stamp(&job);
-        if file_groups.is_none() || now != last || last_read.elapsed() >= refresh {
-            last = now;
-            last_read = tokio::time::Instant::now();
-            let (groups, unreadable) = job_groups(&job);
-            // A file caught half-written, or broken, keeps the targets it gave last time.
-            if unreadable.is_empty() {
-                changed |= file_groups.as_ref() != Some(&groups);
-                file_groups = Some(groups);
-            } else {
-                for problem in &unreadable {
-                    tracing::warn!(%problem, "cannot read targets; keeping the previous ones");
-                }
-                lock(&inner).file_read_errors += unreadable.len() as u64;
+    let name = job.name().to_owned();
+    crate::discovery::follow(&name, &job.discovery, providers, |event| match event {
+        Event::Targets(groups) => {
+            for problem in reconcile(&inner, &store, &job, &global, &groups) {
+                tracing::warn!(job = %name, problem = %problem, "target not scraped");
             }
         }
-        for (n, provider) in providers.iter().enumerate() {
-            if tokio::time::Instant::now() < due[n] {
-                continue;
-            }
-            due[n] = tokio::time::Instant::now() + provider.refresh_interval();
-            match provider.refresh().await {
-                Ok(groups) => {
-                    changed |= discovered[n] != groups;
-                    discovered[n] = groups;
-                    let key = (job.name().to_owned(), provider.name().to_owned());
-                    lock(&inner).failing.remove(&key);
-                }
-                Err(e) => {
-                    tracing::warn!(job = job.name(), provider = provider.name(), error = %e, "discovery failed; keeping the previous targets");
-                    let mut inner = lock(&inner);
-                    inner.discovery_errors += 1;
-                    let key = (job.name().to_owned(), provider.name().to_owned());
-                    let since = inner
-                        .failing
-                        .get(&key)
-                        .map_or_else(crate::scrape_loop::now_ms, |f| f.since);
-                    inner.failing.insert(
-                        key,
-                        DiscoveryFailure {
-                            job: job.name().to_owned(),
-                            provider: provider.name().to_owned(),
-                            error: e,
-                            since,
-                            kept_groups: discovered[n].len(),
-                        },
-                    );
-                }
-            }
+        Event::Unreadable(n) => lock(&inner).file_read_errors += n as u64,
+        Event::Recovered { provider } => {
+            lock(&inner).failing.remove(&(name.clone(), provider));
         }
-        if !changed {
-            continue;
+        Event::Failed {
+            provider,
+            error,
+            kept_groups,
+        } => {
+            let mut inner = lock(&inner);
+            inner.discovery_errors += 1;
+            let key = (name.clone(), provider.clone());
+            let since = inner
+                .failing
+                .get(&key)
+                .map_or_else(crate::scrape_loop::now_ms, |f| f.since);
+            inner.failing.insert(
+                key,
+                DiscoveryFailure {
+                    job: name.clone(),
+                    provider,
+                    error,
+                    since,
+                    kept_groups,
+                },
+            );
         }
-        let mut groups = file_groups
-            .clone()
-            .unwrap_or_else(|| job.discovery.static_configs.clone());
-        groups.extend(discovered.iter().flatten().cloned());
-        for problem in reconcile(&inner, &store, &job, &global, &groups) {
-            tracing::warn!(job = job.name(), problem = %problem, "target not scraped");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs_match_in_the_last_element() {
-        let parts = |p: &'static str| p.split('*').collect::<Vec<_>>();
-        assert!(glob_match(&parts("*.json"), "nodes.json"));
-        assert!(glob_match(&parts("nodes-*.yml"), "nodes-a.yml"));
-        assert!(!glob_match(&parts("nodes-*.yml"), "nodes.yml"));
-        assert!(glob_match(&parts("a*b*c"), "a-b-c"));
-        assert!(!glob_match(&parts("a*b*c"), "a-c"));
-    }
-
-    #[test]
-    fn target_files_parse_as_json_or_yaml() {
-        let json = r#"[{"targets": ["a:1"], "labels": {"zone": "x"}}]"#;
-        let groups = parse_groups(Path::new("t.json"), json).unwrap();
-        assert_eq!(groups[0].targets, ["a:1"]);
-        let yaml = "- targets: ['b:2']\n";
-        assert_eq!(
-            parse_groups(Path::new("t.yml"), yaml).unwrap()[0].targets,
-            ["b:2"]
-        );
-        let bad = parse_groups(Path::new("t.json"), "[{\"targets\": [1]}]").unwrap_err();
-        assert!(bad.starts_with("line 1, column"), "{bad}");
-        let label = parse_groups(
-            Path::new("t.json"),
-            r#"[{"targets": ["a:1"], "labels": {"1x": "y"}}]"#,
-        )
-        .unwrap_err();
-        assert!(label.contains("not a valid label name"), "{label}");
-    }
+    })
+    .await;
 }

@@ -401,7 +401,10 @@ pub(crate) async fn serve(
     };
     let sink = AlertSink {
         own: alert_service.as_ref().map(|(s, _)| s.clone()),
-        external: std::sync::RwLock::new(Arc::new(Alertmanagers::from_config(&settings.config)?)),
+        external: std::sync::RwLock::new(Arc::new(
+            Alertmanagers::from_config(&settings.config)?
+                .follow_discovery(&tokio::runtime::Handle::current()),
+        )),
         runtime: tokio::runtime::Handle::current(),
     };
     let sink = Arc::new(sink);
@@ -692,7 +695,8 @@ impl Reloader {
                     .sink
                     .external
                     .write()
-                    .unwrap_or_else(|e| e.into_inner()) = Arc::new(alertmanagers);
+                    .unwrap_or_else(|e| e.into_inner()) =
+                    Arc::new(alertmanagers.follow_discovery(&self.sink.runtime));
                 if let Err(e) = self
                     .remote
                     .apply(&config.remote_write, &config.global.external_labels)

@@ -300,16 +300,16 @@ fn a_failing_node_is_routed_silenced_inhibited_logged_and_resolved() {
     drop(demo);
 }
 
-#[test]
-fn alerts_also_reach_a_real_alertmanager_of_alerting_alertmanagers() {
-    let dir = tempfile::tempdir().unwrap();
+/// A real Alertmanager on a free loopback port, served under `/am`: the process and its
+/// `host:port`.
+fn real_alertmanager(dir: &std::path::Path) -> (common::Killed, String) {
     // Alertmanager cannot report a port it chose: take a free one and hand it over.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let am_config = dir.path().join("alertmanager.yml");
+    let am_config = dir.join("alertmanager.yml");
     std::fs::write(
         &am_config,
         "route:\n  receiver: none\nreceivers:\n  - name: none\n",
@@ -319,10 +319,7 @@ fn alerts_also_reach_a_real_alertmanager_of_alerting_alertmanagers() {
     let am = common::Killed(
         Command::new(binary)
             .arg(format!("--config.file={}", am_config.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("am-data").display()
-            ))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             // Served under a prefix, which alerting.alertmanagers' path_prefix names.
             .arg("--web.route-prefix=/am")
@@ -333,11 +330,68 @@ fn alerts_also_reach_a_real_alertmanager_of_alerting_alertmanagers() {
             .unwrap(),
     );
     let am_url = format!("127.0.0.1:{port}");
-    let am_prefixed = format!("{am_url}/am");
     within(Duration::from_secs(15), "Alertmanager up", || {
         reqwest::blocking::get(format!("http://{am_url}/am/-/ready"))
             .is_ok_and(|r| r.status().is_success())
     });
+    (am, am_url)
+}
+
+#[test]
+fn alerts_reach_a_real_alertmanager_found_by_file_discovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let (am, am_url) = real_alertmanager(dir.path());
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: g\n    interval: 500ms\n    rules:\n      - alert: Discovered\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    let config = dir.path().join("prometheus.yml");
+    // The target file is named relative to the configuration, and written only after the
+    // server starts: the Alertmanager is found when it appears.
+    std::fs::write(
+        &config,
+        "global:\n  evaluation_interval: 500ms\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    - path_prefix: /am\n      file_sd_configs:\n        - files: [alertmanagers/*.json]\n",
+    )
+    .unwrap();
+    let (server, addr) = common::start_skywatch_with(
+        &dir.path().join("data"),
+        &["--config".as_ref(), config.as_os_str()],
+    );
+    std::fs::create_dir(dir.path().join("alertmanagers")).unwrap();
+    std::fs::write(
+        dir.path().join("alertmanagers/am.json"),
+        format!(r#"[{{"targets": ["{am_url}"]}}]"#),
+    )
+    .unwrap();
+    let client = reqwest::blocking::Client::new();
+    within(
+        Duration::from_secs(15),
+        "the Alertmanager discovered",
+        || {
+            common::get_json(&client, &addr, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+                .as_array()
+                .is_some_and(|a| {
+                    a.iter()
+                        .any(|am| am["url"] == format!("http://{am_url}/am/api/v2/alerts"))
+                })
+        },
+    );
+    let am_prefixed = format!("{am_url}/am");
+    within(
+        Duration::from_secs(15),
+        "the alert listed by the real Alertmanager",
+        || amtool(&am_prefixed, &["alert", "query"]).contains("Discovered"),
+    );
+    drop(server);
+    drop(am);
+}
+
+#[test]
+fn alerts_also_reach_a_real_alertmanager_of_alerting_alertmanagers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (am, am_url) = real_alertmanager(dir.path());
+    let am_prefixed = format!("{am_url}/am");
     std::fs::write(
         dir.path().join("rules.yml"),
         "groups:\n  - name: g\n    interval: 500ms\n    rules:\n      - alert: SentOut\n        expr: vector(1)\n        labels:\n          severity: info\n        annotations:\n          summary: to the real one\n",

@@ -22,6 +22,7 @@ mod digitalocean;
 mod dns;
 mod docker;
 mod dockerswarm;
+mod follow;
 mod hetzner;
 mod http;
 pub mod kubernetes;
@@ -36,6 +37,7 @@ pub use vultr::VultrSdConfig;
 
 pub use docker::{DockerSdConfig, Filter};
 pub use dockerswarm::DockerSwarmSdConfig;
+pub use follow::{Event, follow, groups_now};
 
 /// The future a provider's refresh returns.
 pub type Refresh<'a> = Pin<Box<dyn Future<Output = Result<Vec<StaticConfig>, String>> + Send + 'a>>;
@@ -55,6 +57,30 @@ pub trait Provider: Send + Sync {
 /// those fail as Prometheus's discoverers fail to start, while the others run.
 pub fn providers(discovery: &Discovery) -> (Vec<Box<dyn Provider>>, Vec<Unmade>) {
     let mut made = Made::default();
+    sections(discovery, &mut made);
+    (made.providers, made.failed)
+}
+
+/// How many provider sections `discovery` has (files and static targets aside).
+pub fn provider_count(discovery: &Discovery) -> usize {
+    let mut count = Count(0);
+    sections(discovery, &mut count);
+    count.0
+}
+
+/// What is done with each kind of provider section.
+trait Sections {
+    /// Takes the sections of `key`, each made into a provider by `make`.
+    fn add<C, P: Provider + 'static>(
+        &mut self,
+        key: &str,
+        configs: &[C],
+        make: impl Fn(usize, &C) -> Result<P, String>,
+    );
+}
+
+/// Every provider section of `discovery`, told to `made`: the one list of providers.
+fn sections(discovery: &Discovery, made: &mut impl Sections) {
     made.add(
         "http_sd_configs",
         &discovery.http_sd_configs,
@@ -103,7 +129,6 @@ pub fn providers(discovery: &Discovery) -> (Vec<Box<dyn Provider>>, Vec<Unmade>)
         &discovery.dockerswarm_sd_configs,
         dockerswarm::DockerSwarmSd::new,
     );
-    (made.providers, made.failed)
 }
 
 /// A provider that could not be made: its name (`kubernetes_sd_configs[0]`) and why.
@@ -116,8 +141,7 @@ struct Made {
     failed: Vec<Unmade>,
 }
 
-impl Made {
-    /// Makes a provider of each of `configs`, the sections of `key`.
+impl Sections for Made {
     fn add<C, P: Provider + 'static>(
         &mut self,
         key: &str,
@@ -130,6 +154,20 @@ impl Made {
                 Err(e) => self.failed.push((format!("{key}[{n}]"), e)),
             }
         }
+    }
+}
+
+/// Counts sections.
+struct Count(usize);
+
+impl Sections for Count {
+    fn add<C, P: Provider + 'static>(
+        &mut self,
+        _: &str,
+        configs: &[C],
+        _: impl Fn(usize, &C) -> Result<P, String>,
+    ) {
+        self.0 += configs.len();
     }
 }
 
