@@ -1272,11 +1272,6 @@ impl Config {
                     return Err(format!("{at}: {}", later_key(key, found.referenced)));
                 }
             }
-            if let Some(limit) = &job.target_limit
-                && limit.value > 0
-            {
-                return Err(not_supported("target_limit", limit.referenced));
-            }
             job.discovery
                 .validate(job.relabel_configs.is_empty())
                 .map_err(|e| format!("{at}: {e}"))?;
@@ -1986,10 +1981,6 @@ skywatch:
             (
                 "scrape_config_files: ['jobs/*.yml']\n",
                 "scrape_config_files",
-            ),
-            (
-                "scrape_configs:\n  - job_name: a\n    target_limit: 5\n",
-                "target_limit",
             ),
             (
                 "scrape_configs:\n  - job_name: a\n    oauth2:\n      client_id: x\n",

@@ -50,11 +50,19 @@ struct Inner {
     file_read_errors: u64,
     /// Failed refreshes of discovery providers, counted.
     discovery_errors: u64,
+    /// Each job's forced error, which its loops report instead of scraping (its
+    /// `target_limit` exceeded); shared with the loops, which stay across reconciles.
+    forced: HashMap<String, ForcedError>,
+    /// How many times a job's targets exceeded its `target_limit`.
+    target_limit_exceeded: u64,
     /// The providers failing now, by job and provider name: why, and since when.
     failing: BTreeMap<(String, String), DiscoveryFailure>,
     /// Metric metadata from every target's HELP, TYPE and UNIT lines.
     metadata: Arc<Mutex<BTreeMap<String, MetricMetadata>>>,
 }
+
+/// An error a job's loops report instead of scraping, while it is set.
+pub(crate) type ForcedError = Arc<Mutex<Option<String>>>;
 
 /// A discovery provider whose last refresh failed: the job keeps the targets the provider
 /// found before, and `/targets` says why.
@@ -123,6 +131,7 @@ impl ScrapeManager {
                     loops.into_values().for_each(Running::stop);
                 }
                 inner.dropped.remove(&job);
+                inner.forced.remove(&job);
             }
             for task in inner.discovery.drain().map(|(_, t)| t) {
                 task.abort();
@@ -201,6 +210,11 @@ impl ScrapeManager {
         lock(&self.inner).file_read_errors
     }
 
+    /// How many times a job's targets exceeded its `target_limit`.
+    pub fn target_limit_exceeded(&self) -> u64 {
+        lock(&self.inner).target_limit_exceeded
+    }
+
     /// The discovery providers failing now.
     pub fn discovery_failures(&self) -> Vec<DiscoveryFailure> {
         lock(&self.inner).failing.values().cloned().collect()
@@ -274,6 +288,29 @@ fn reconcile(
     inner
         .dropped
         .insert(job.name().to_owned(), built.dropped.clone());
+    // More targets than `target_limit`: every loop of the job reports the error rather
+    // than scraping, as Prometheus's scrape pool forces it on its loops.
+    let unique: std::collections::HashSet<(&str, &Labels)> = built
+        .active
+        .iter()
+        .map(|t| (t.url.as_str(), &t.labels))
+        .collect();
+    let exceeded = match job.target_limit.as_ref().map(|l| l.value) {
+        Some(limit) if limit > 0 && unique.len() as u64 > limit => Some(format!(
+            "target_limit exceeded (number of targets: {}, limit: {limit})",
+            unique.len()
+        )),
+        _ => None,
+    };
+    if exceeded.is_some() {
+        inner.target_limit_exceeded += 1;
+    }
+    let forced = inner
+        .forced
+        .entry(job.name().to_owned())
+        .or_default()
+        .clone();
+    *lock(&forced) = exceeded;
     let mut old = inner.loops.remove(job.name()).unwrap_or_default();
     let mut new = HashMap::new();
     for target in built.active {
@@ -297,8 +334,11 @@ fn reconcile(
                     options.clone(),
                     client.clone(),
                     store.clone(),
-                    status.clone(),
-                    metadata.clone(),
+                    crate::scrape_loop::Shared {
+                        status: status.clone(),
+                        metadata: metadata.clone(),
+                        forced: forced.clone(),
+                    },
                     stopped,
                 ));
                 Running {

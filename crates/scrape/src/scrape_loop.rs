@@ -614,17 +614,31 @@ fn describe(e: reqwest::Error) -> String {
     message
 }
 
+/// What a loop shares with its manager.
+pub(crate) struct Shared {
+    /// The target's last scrape, as `/targets` shows it.
+    pub(crate) status: Arc<Mutex<ScrapeStatus>>,
+    /// Every target's metric metadata.
+    pub(crate) metadata: Arc<Mutex<BTreeMap<String, MetricMetadata>>>,
+    /// The job's forced error, reported instead of scraping while set.
+    pub(crate) forced: crate::manager::ForcedError,
+}
+
 /// Scrapes `target` every interval until `stop` says so (or its sender is dropped), then
 /// marks its series stale.
-pub async fn run(
+pub(crate) async fn run(
     target: Target,
     options: Arc<ScrapeOptions>,
     client: reqwest::Client,
     store: Arc<dyn Appendable>,
-    status: Arc<Mutex<ScrapeStatus>>,
-    metadata: Arc<Mutex<BTreeMap<String, MetricMetadata>>>,
+    shared: Shared,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let Shared {
+        status,
+        metadata,
+        forced,
+    } = shared;
     let interval = Duration::from_millis(target.interval.unsigned_abs().max(1));
     // Spread targets over the interval by a hash of the target, as Prometheus does.
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -642,7 +656,13 @@ pub async fn run(
         }
         let begun = Instant::now();
         let t = now_ms();
-        let fetched = fetch(&client, &target, &options).await;
+        // A forced error (the job's target_limit exceeded) is the scrape's outcome: the
+        // target is down and its series stale, as in Prometheus.
+        let forced_error = forced.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let fetched = match forced_error {
+            Some(e) => Err(e),
+            None => fetch(&client, &target, &options).await,
+        };
         let labels = target.labels.clone();
         let options_ = options.clone();
         let store_ = store.clone();

@@ -204,6 +204,52 @@ async fn file_discovery_follows_the_file() {
     manager.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_target_limit_reports_every_target_down_until_it_is_back_under() {
+    let (a, b) = (Node::start().await, Node::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nodes.json");
+    let write = |targets: &[std::net::SocketAddr]| {
+        let list: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+        std::fs::write(&file, format!(r#"[{{"targets": [{}]}}]"#, list.join(", "))).unwrap();
+    };
+    write(&[a.addr, b.addr]);
+    let store = Arc::new(MemStorage::new());
+    let manager = ScrapeManager::new(store.clone());
+    let config = Config::parse(
+        &format!(
+            "scrape_configs:\n  - job_name: limited\n    scrape_interval: 100ms\n    scrape_timeout: 100ms\n    target_limit: 1\n    file_sd_configs:\n      - files: ['{}']\n",
+            file.display()
+        ),
+        "test.yml",
+    )
+    .unwrap();
+    manager.apply(&config);
+    let exceeded = "target_limit exceeded (number of targets: 2, limit: 1)";
+    eventually("both targets down with Prometheus's error", || {
+        let targets = manager.targets();
+        targets.len() == 2
+            && targets
+                .iter()
+                .all(|t| t.status.health == Health::Down && t.status.last_error == exceeded)
+    })
+    .await;
+    assert!(manager.target_limit_exceeded() > 0);
+    // Nothing was fetched from either.
+    assert_eq!(
+        a.hits.load(Ordering::SeqCst) + b.hits.load(Ordering::SeqCst),
+        0
+    );
+    // One target again: it is scraped.
+    write(&[a.addr]);
+    eventually("the one target up", || {
+        let targets = manager.targets();
+        targets.len() == 1 && targets[0].status.health == Health::Up
+    })
+    .await;
+    manager.stop().await;
+}
+
 /// A fake HTTP service discovery endpoint, answering as Prometheus's documentation says:
 /// a JSON list of target groups, or whatever status it is told to.
 async fn http_sd(body: Arc<std::sync::Mutex<(u16, String)>>) -> std::net::SocketAddr {
