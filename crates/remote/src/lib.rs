@@ -204,7 +204,7 @@ struct Queue {
     name: String,
     url: String,
     client: reqwest::Client,
-    authorization: Option<String>,
+    auth: scrape::client::Auth,
     headers: Vec<(String, String)>,
     timeout: Duration,
     external: Vec<(String, String)>,
@@ -241,7 +241,7 @@ impl Queue {
             name,
             url: config.url.value.clone(),
             client: config.http.client()?,
-            authorization: config.http.authorization_header(),
+            auth: config.http.auth()?,
             headers: config
                 .headers
                 .iter()
@@ -387,9 +387,7 @@ impl Queue {
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
-        if let Some(auth) = &self.authorization {
-            request = request.header(reqwest::header::AUTHORIZATION, auth);
-        }
+        let request = self.auth.apply(request).await.map_err(Failure::Retry)?;
         let response = request
             .body(body)
             .send()

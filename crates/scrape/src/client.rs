@@ -35,6 +35,18 @@ impl HttpClientConfig {
             .map_err(|e| format!("cannot build an HTTP client: {e}"))
     }
 
+    /// How each request is authenticated: a header made now (secret files read now), or
+    /// OAuth 2.0 tokens fetched as they are needed. Fails if the OAuth 2.0 client cannot
+    /// be made (its TLS files).
+    pub fn auth(&self) -> Result<Auth, String> {
+        if let Some(oauth2) = &self.oauth2 {
+            return Ok(Auth::OAuth2(std::sync::Arc::new(
+                crate::oauth2::TokenSource::new(oauth2)?,
+            )));
+        }
+        Ok(self.authorization_header().map_or(Auth::None, Auth::Header))
+    }
+
     /// The `Authorization` header of each request, reading secret files now (as
     /// Prometheus reads them at each request; the callers ask at each reload).
     pub fn authorization_header(&self) -> Option<String> {
@@ -72,6 +84,34 @@ impl HttpClientConfig {
             (None, Some(file)) => Some(format!("Bearer {}", read(file))),
             (None, None) => None,
         }
+    }
+}
+
+/// How a section's requests are authenticated.
+#[derive(Debug, Clone, Default)]
+pub enum Auth {
+    /// Not at all.
+    #[default]
+    None,
+    /// With this `Authorization` header.
+    Header(String),
+    /// With OAuth 2.0 client credentials' tokens.
+    OAuth2(std::sync::Arc<crate::oauth2::TokenSource>),
+}
+
+impl Auth {
+    /// `request` with its `Authorization` header; fails if no OAuth 2.0 token can be had.
+    pub async fn apply(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        Ok(match self {
+            Auth::None => request,
+            Auth::Header(h) => request.header(reqwest::header::AUTHORIZATION, h),
+            Auth::OAuth2(source) => {
+                request.header(reqwest::header::AUTHORIZATION, source.header().await?)
+            }
+        })
     }
 }
 

@@ -259,7 +259,7 @@ macro_rules! config_section {
                     #[serde(default)]
                     authorization: Option<$crate::config::Authorization>,
                     #[serde(default)]
-                    oauth2: Option<$crate::config::NotSupported>,
+                    oauth2: Option<$crate::oauth2::OAuth2Config>,
                     #[serde(default)]
                     bearer_token: Option<String>,
                     #[serde(default)]
@@ -282,7 +282,7 @@ macro_rules! config_section {
                     http: $crate::config::HttpClientConfig {
                         basic_auth: $raw.basic_auth,
                         authorization: $raw.authorization,
-                        oauth2: $raw.oauth2.map(|at| at.referenced),
+                        oauth2: $raw.oauth2,
                         bearer_token: $raw.bearer_token,
                         bearer_token_file: $raw.bearer_token_file,
                         tls_config: $raw.tls_config.unwrap_or_default(),
@@ -331,8 +331,8 @@ pub struct HttpClientConfig {
     pub basic_auth: Option<BasicAuth>,
     /// The `Authorization` header.
     pub authorization: Option<Authorization>,
-    /// Where `oauth2` is written (OAuth 2.0 is not supported yet: refused).
-    pub oauth2: Option<yaml::Location>,
+    /// OAuth 2.0 client credentials.
+    pub oauth2: Option<crate::oauth2::OAuth2Config>,
     /// A bearer token, as `authorization` with `credentials` (Prometheus's older form).
     pub bearer_token: Option<String>,
     /// A file holding the bearer token.
@@ -1430,6 +1430,20 @@ impl HttpClientConfig {
         {
             in_directory(file, dir);
         }
+        if let Some(oauth2) = &mut self.oauth2 {
+            let tls = &mut oauth2.tls_config;
+            for file in [
+                &mut oauth2.client_secret_file,
+                &mut tls.ca_file,
+                &mut tls.cert_file,
+                &mut tls.key_file,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                in_directory(file, dir);
+            }
+        }
     }
 
     /// Checks that the files promtool's `check config` requires of a scrape job exist: the
@@ -1475,8 +1489,16 @@ impl HttpClientConfig {
             }
             _ => {}
         }
-        if let Some(at) = self.oauth2 {
-            return Err(not_supported("oauth2", at));
+        if let Some(oauth2) = &self.oauth2 {
+            if self.basic_auth.is_some() || self.authorization.is_some() {
+                return Err(
+                    "at most one of basic_auth, oauth2 & authorization must be configured".into(),
+                );
+            }
+            if self.bearer_token.is_some() || self.bearer_token_file.is_some() {
+                return Err("at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured".into());
+            }
+            oauth2.check()?;
         }
         if !self.proxy_connect_header.is_empty() {
             return Err(
@@ -1563,6 +1585,55 @@ impl Discovery {
         http_sections_in(&mut self.dockerswarm_sd_configs, dir);
     }
 
+    /// The providers' HTTP client settings, by key.
+    fn http_sections<'a>(&'a self, out: &mut Vec<(&'static str, &'a HttpClientConfig)>) {
+        let mut add = |key: &'static str, list: Vec<&'a HttpClientConfig>| {
+            out.extend(list.into_iter().map(|http| (key, http)));
+        };
+        add(
+            "http_sd_configs",
+            self.http_sd_configs.iter().map(|c| &c.http).collect(),
+        );
+        add(
+            "puppetdb_sd_configs",
+            self.puppetdb_sd_configs.iter().map(|c| &c.http).collect(),
+        );
+        add(
+            "hetzner_sd_configs",
+            self.hetzner_sd_configs.iter().map(|c| &c.http).collect(),
+        );
+        add(
+            "digitalocean_sd_configs",
+            self.digitalocean_sd_configs
+                .iter()
+                .map(|c| &c.http)
+                .collect(),
+        );
+        add(
+            "linode_sd_configs",
+            self.linode_sd_configs.iter().map(|c| &c.http).collect(),
+        );
+        add(
+            "vultr_sd_configs",
+            self.vultr_sd_configs.iter().map(|c| &c.http).collect(),
+        );
+        add(
+            "kubernetes_sd_configs",
+            self.kubernetes_sd_configs.iter().map(|c| &c.http).collect(),
+        );
+        add(
+            "docker_sd_configs",
+            self.docker_sd_configs.iter().map(|c| &c.http).collect(),
+        );
+        add(
+            "dockerswarm_sd_configs",
+            self.dockerswarm_sd_configs
+                .iter()
+                .map(|c| &c.http)
+                .collect(),
+        );
+    }
+
     /// Whether targets are found at run time (files or providers), not only listed.
     pub fn is_dynamic(&self) -> bool {
         !self.file_sd_configs.is_empty() || crate::discovery::provider_count(self) > 0
@@ -1571,6 +1642,16 @@ impl Discovery {
     /// Checks the providers' settings; `static_addresses` says whether static targets must
     /// be `host:port` now (a section without relabelling), as Prometheus checks them.
     pub fn validate(&self, static_addresses: bool) -> Result<(), String> {
+        let mut with_clients = Vec::new();
+        self.http_sections(&mut with_clients);
+        if let Some(key) = with_clients
+            .iter()
+            .find_map(|(key, http)| http.oauth2.is_some().then_some(key))
+        {
+            return Err(format!(
+                "{key}: oauth2 in service discovery is not supported by Skywatch yet; use authorization or basic_auth"
+            ));
+        }
         if let Some((key, at)) = self.unsupported.first() {
             return Err(format!(
                 "line {}: {key} is not supported by Skywatch yet; list the targets in static_configs or file_sd_configs, or serve them to http_sd_configs",
@@ -1983,8 +2064,8 @@ skywatch:
                 "scrape_config_files",
             ),
             (
-                "scrape_configs:\n  - job_name: a\n    oauth2:\n      client_id: x\n",
-                "oauth2",
+                "scrape_configs:\n  - job_name: a\n    http_sd_configs:\n      - url: http://sd/\n        oauth2: {client_id: a, client_secret: b, token_url: 'http://t'}\n",
+                "oauth2 in service discovery",
             ),
         ] {
             let e = Config::parse(text, "p.yml").unwrap_err().message;
@@ -2001,6 +2082,26 @@ skywatch:
     #[test]
     fn checks_prometheus_makes_are_made() {
         let bad = |text: &str| Config::parse(text, "p.yml").unwrap_err().message;
+        let oauth2 = "oauth2: {client_id: a, client_secret: b, token_url: 'http://t'}";
+        let c = Config::parse(
+            &format!("scrape_configs:\n  - job_name: a\n    {oauth2}\n"),
+            "p.yml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.scrape_configs[0].http.oauth2.as_ref().unwrap().client_id,
+            "a"
+        );
+        assert!(
+            bad(&format!(
+                "scrape_configs:\n  - job_name: a\n    {oauth2}\n    bearer_token: x\n"
+            ))
+            .contains("at most one of basic_auth, oauth2, bearer_token & bearer_token_file")
+        );
+        assert!(
+            bad("remote_write:\n  - url: http://rw/\n    oauth2: {client_id: a, token_url: 'http://t'}\n")
+                .contains("either oauth2 client_secret or client_secret_file must be configured")
+        );
         let job = "scrape_configs:\n  - job_name: a\n";
         assert!(
             bad(&format!(

@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod manager;
+pub mod oauth2;
 pub mod relabel;
 pub mod scrape_loop;
 pub mod target;

@@ -271,9 +271,8 @@ fn reconcile(
 ) -> Vec<String> {
     let built = targets(job, global, groups);
     let settings = settings_of(job);
-    let options = Arc::new(options_of(job));
-    let client = match job.http.client() {
-        Ok(client) => client,
+    let client = match job.http.client().and_then(|c| Ok((c, options_of(job)?))) {
+        Ok((client, options)) => (client, Arc::new(options)),
         Err(e) => {
             // A file the client needs (a CA, a client certificate) cannot be read: the job
             // does not start, or keeps its loops as they were, as Prometheus fails to make
@@ -283,6 +282,7 @@ fn reconcile(
             return vec![problem];
         }
     };
+    let (client, options) = client;
     let mut inner = lock(inner);
     let metadata = inner.metadata.clone();
     inner
@@ -373,8 +373,8 @@ fn settings_of(job: &ScrapeConfig) -> String {
     )
 }
 
-fn options_of(job: &ScrapeConfig) -> ScrapeOptions {
-    ScrapeOptions {
+fn options_of(job: &ScrapeConfig) -> Result<ScrapeOptions, String> {
+    Ok(ScrapeOptions {
         honor_labels: job.honor_labels,
         honor_timestamps: job.honor_timestamps,
         sample_limit: job.sample_limit,
@@ -383,8 +383,8 @@ fn options_of(job: &ScrapeConfig) -> ScrapeOptions {
         label_value_length_limit: job.label_value_length_limit,
         body_size_limit: job.body_size_limit.0,
         metric_relabel: job.metric_relabel_configs.clone(),
-        authorization: job.http.authorization_header(),
-    }
+        auth: job.http.auth()?,
+    })
 }
 
 /// Follows a job's discovery, reconciling its loops when its targets change and keeping

@@ -46,8 +46,8 @@ pub struct ScrapeOptions {
     pub body_size_limit: u64,
     /// Relabelling of scraped series.
     pub metric_relabel: Vec<RelabelConfig>,
-    /// The `Authorization` header's value, if any.
-    pub authorization: Option<String>,
+    /// How the scrape authenticates.
+    pub auth: crate::client::Auth,
 }
 
 /// The health of a target, as `/api/v1/targets` reports it.
@@ -554,7 +554,7 @@ pub(crate) async fn fetch(
     options: &ScrapeOptions,
 ) -> Result<(String, Format), String> {
     let timeout = Duration::from_millis(target.timeout.unsigned_abs());
-    let mut request = client
+    let request = client
         .get(&target.url)
         .header(reqwest::header::ACCEPT, ACCEPT)
         .header(
@@ -562,9 +562,7 @@ pub(crate) async fn fetch(
             format!("{}", timeout.as_secs_f64()),
         )
         .timeout(timeout);
-    if let Some(auth) = &options.authorization {
-        request = request.header(reqwest::header::AUTHORIZATION, auth);
-    }
+    let request = options.auth.apply(request).await?;
     let response = request.send().await.map_err(describe)?;
     let status = response.status();
     if !status.is_success() {

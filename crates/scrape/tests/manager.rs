@@ -250,6 +250,59 @@ async fn a_job_past_its_target_limit_reports_every_target_down_until_it_is_back_
     manager.stop().await;
 }
 
+#[tokio::test]
+async fn a_job_with_oauth2_scrapes_with_the_token_its_endpoint_gives() {
+    use axum::routing::{get, post};
+    let tokens = Arc::new(AtomicU64::new(0));
+    let issued = tokens.clone();
+    let router = axum::Router::new()
+        .route(
+            "/token",
+            post(move |body: String| {
+                let issued = issued.clone();
+                async move {
+                    assert!(body.contains("grant_type=client_credentials"), "{body}");
+                    issued.fetch_add(1, Ordering::SeqCst);
+                    r#"{"access_token": "t-1", "token_type": "bearer", "expires_in": 3600}"#
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|h: axum::http::HeaderMap| async move {
+                if h.get("authorization").is_some_and(|v| v == "Bearer t-1") {
+                    (axum::http::StatusCode::OK, "authorized 1\n")
+                } else {
+                    (axum::http::StatusCode::UNAUTHORIZED, "")
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let store = Arc::new(MemStorage::new());
+    let manager = ScrapeManager::new(store.clone());
+    let config = Config::parse(
+        &format!(
+            "scrape_configs:\n  - job_name: oauth2\n    scrape_interval: 100ms\n    scrape_timeout: 100ms\n    oauth2:\n      client_id: skywatch\n      client_secret: secret\n      token_url: http://{addr}/token\n    static_configs:\n      - targets: ['{addr}']\n"
+        ),
+        "test.yml",
+    )
+    .unwrap();
+    manager.apply(&config);
+    eventually("the target scraped with the token", || {
+        latest(&store, &[Matcher::equal("__name__", "authorized")]).is_some()
+    })
+    .await;
+    eventually("a few scrapes", || {
+        manager.targets()[0].status.health == Health::Up
+    })
+    .await;
+    // The token is kept for its hour: one request for it.
+    assert_eq!(tokens.load(Ordering::SeqCst), 1);
+    manager.stop().await;
+}
+
 /// A fake HTTP service discovery endpoint, answering as Prometheus's documentation says:
 /// a JSON list of target groups, or whatever status it is told to.
 async fn http_sd(body: Arc<std::sync::Mutex<(u16, String)>>) -> std::net::SocketAddr {

@@ -40,7 +40,7 @@ struct Set {
     name: String,
     config: AlertmanagerConfig,
     client: reqwest::Client,
-    authorization: Option<String>,
+    auth: scrape::client::Auth,
     timeout: Duration,
     /// Replaced when its discovery finds other Alertmanagers.
     urls: RwLock<Vec<String>>,
@@ -96,11 +96,12 @@ impl Alertmanagers {
         for (n, am) in config.alerting.alertmanagers.iter().enumerate() {
             let name = format!("alerting.alertmanagers[{n}]");
             let client = am.http.client().map_err(|e| format!("{name}: {e}"))?;
+            let auth = am.http.auth().map_err(|e| format!("{name}: {e}"))?;
             let set = Set {
                 name,
                 config: am.clone(),
                 client,
-                authorization: am.http.authorization_header(),
+                auth,
                 timeout: am.timeout.std(),
                 urls: RwLock::default(),
             };
@@ -219,15 +220,19 @@ impl rules::manager::Notifier for AlertSink {
             for set in &external.sets {
                 let urls = read(&set.urls).clone();
                 for url in &urls {
-                    let mut request = set
+                    let request = set
                         .client
                         .post(url)
                         .timeout(set.timeout)
                         .header("content-type", "application/json")
                         .body(text.clone());
-                    if let Some(auth) = &set.authorization {
-                        request = request.header(reqwest::header::AUTHORIZATION, auth);
-                    }
+                    let request = match set.auth.apply(request).await {
+                        Ok(request) => request,
+                        Err(e) => {
+                            tracing::warn!(%url, error = %e, "cannot send alerts to an Alertmanager");
+                            continue;
+                        }
+                    };
                     match request.send().await {
                         Ok(r) if r.status().is_success() => {}
                         Ok(r) => {
