@@ -13,5 +13,6 @@ pub mod glob;
 pub mod manager;
 pub mod template;
 pub mod unittest;
+mod window_edge;
 
 pub use file::{Group, Kind, Rule, RuleFile, RuleFileError};

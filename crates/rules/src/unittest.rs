@@ -587,13 +587,33 @@ fn run_group(
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            failures.push(format!(
+            let mut failure = format!(
                 "    expr: {}, time: {},\n        exp: {}\n        got: {}",
                 go_quote(&test.expr),
                 show(t),
                 show_samples(&exp),
                 show_samples(&got)
-            ));
+            );
+            // Beyond promtool: a sample on a window's left edge, which Prometheus 2 counted
+            // and Skywatch does not, may be why.
+            let options = promql::engine::EngineOptions::default();
+            let on_edges = crate::window_edge::samples_on_edges(
+                &store,
+                &parsed,
+                t,
+                options.lookback,
+                options.default_subquery_step,
+            );
+            for edge in on_edges.iter().take(3) {
+                failure += &format!(
+                    "\n        note: {} has a sample at {}, on the left edge of a {} {} window; Prometheus 2 counted it, Skywatch leaves it out as Prometheus 3 does (docs/compatibility.md)",
+                    go_labels(edge.series.iter().map(|l| (l.name, l.value))),
+                    show(edge.at),
+                    show(edge.width),
+                    if edge.range { "range" } else { "lookback" },
+                );
+            }
+            failures.push(failure);
         }
     }
     failures
@@ -674,6 +694,35 @@ tests:
             [
                 "    expr: \"x\", time: 0s,\n        exp: {__name__=\"x\", job=\"a\"} 8E+00\n        got: {__name__=\"x\", job=\"a\"} 7E+00"
             ]
+        );
+    }
+
+    #[test]
+    fn a_failure_that_may_hang_on_a_window_edge_says_so() {
+        // Prometheus 2 counts 6 samples in x[5m] at 10m (5m to 10m), Skywatch 5.
+        let outcome = run(
+            r#"tests:
+  - interval: 1m
+    input_series:
+      - series: 'x{job="a"}'
+        values: '0+1x10'
+    promql_expr_test:
+      - expr: count_over_time(x[5m])
+        eval_time: 10m
+        exp_samples:
+          - labels: '{job="a"}'
+            value: 6
+"#,
+            ".",
+            "t.yml".into(),
+        );
+        assert_eq!(outcome.failures.len(), 1);
+        let failure = &outcome.failures[0];
+        assert!(
+            failure.ends_with(
+                "\n        note: {__name__=\"x\", job=\"a\"} has a sample at 5m, on the left edge of a 5m range window; Prometheus 2 counted it, Skywatch leaves it out as Prometheus 3 does (docs/compatibility.md)"
+            ),
+            "{failure}"
         );
     }
 }
