@@ -83,6 +83,9 @@ pub struct RuleState {
     pub health: Health,
     /// The series written last time, to mark stale those not written again.
     written: HashSet<Labels>,
+    /// The expression, parsed at the first evaluation and kept: parsing (and compiling
+    /// its regular expressions) costs more than most evaluations.
+    parsed: Option<std::sync::Arc<Result<promql::ast::Expr, String>>>,
 }
 
 /// What the server tells every template and alert.
@@ -186,6 +189,7 @@ impl GroupState {
                     alerts: BTreeMap::new(),
                     health: Health::default(),
                     written: HashSet::new(),
+                    parsed: None,
                 })
                 .collect(),
             last_evaluation: 0,
@@ -266,10 +270,18 @@ impl GroupState {
         let limit = self.limit;
         let group_labels = self.labels.clone();
         let state = &mut self.rules[i];
+        let parsed = state
+            .parsed
+            .get_or_insert_with(|| {
+                std::sync::Arc::new(
+                    promql::ast::parse(&state.rule.expr).map_err(|e| e.to_string()),
+                )
+            })
+            .clone();
         let rule = &state.rule;
-        let expr = promql::ast::parse(&rule.expr).map_err(|e| e.to_string())?;
+        let expr = parsed.as_ref().as_ref().map_err(Clone::clone)?;
         let value = engine
-            .eval(store, &expr, Steps::instant(t))
+            .eval(store, expr, Steps::instant(t))
             .map_err(|e| e.to_string())?;
         let samples = vector(value);
         match &rule.kind {
