@@ -273,9 +273,7 @@ impl GroupState {
         let parsed = state
             .parsed
             .get_or_insert_with(|| {
-                std::sync::Arc::new(
-                    promql::ast::parse(&state.rule.expr).map_err(|e| e.to_string()),
-                )
+                std::sync::Arc::new(promql::ast::parse(&state.rule.expr).map_err(|e| e.to_string()))
             })
             .clone();
         let rule = &state.rule;

@@ -87,6 +87,60 @@ pub struct TracingConfig {
     pub timeout: Option<Duration>,
 }
 
+impl TracingConfig {
+    /// Prometheus's checks of the section, and what Skywatch cannot do with it yet.
+    fn validate(&self) -> Result<(), String> {
+        let endpoint = match &self.endpoint {
+            Some(e) if !e.value.is_empty() => e,
+            _ => return Err("tracing endpoint must be set".into()),
+        };
+        if let Some(kind) = &self.client_type
+            && kind != "grpc"
+            && kind != "http"
+        {
+            return Err(format!(
+                "expected tracing client type to be to be http or grpc, but got {kind}"
+            ));
+        }
+        if let Some(c) = &self.compression
+            && !c.is_empty()
+            && c != "gzip"
+        {
+            return Err(format!(
+                "invalid compression type {c} provided, valid options: gzip"
+            ));
+        }
+        let line = endpoint.referenced.line();
+        if !self.headers.is_empty() {
+            return Err(format!(
+                "line {line}: headers are not supported by Skywatch yet; remove them, or export through a collector that adds them"
+            ));
+        }
+        if self
+            .tls_config
+            .as_ref()
+            .is_some_and(|t| *t != TlsConfig::default())
+        {
+            return Err(format!(
+                "line {line}: tls_config is not supported by Skywatch yet; the system's CAs verify the endpoint, or set insecure: true"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where spans go: the endpoint as a URL (`https`, or `http` if `insecure`).
+    pub fn url(&self) -> Option<String> {
+        let endpoint = self.endpoint.as_ref()?;
+        let scheme = if self.insecure { "http" } else { "https" };
+        Some(format!("{scheme}://{}", endpoint.value))
+    }
+
+    /// Whether spans go over OTLP/HTTP (`client_type: http`) rather than gRPC.
+    pub fn is_http(&self) -> bool {
+        self.client_type.as_deref() == Some("http")
+    }
+}
+
 /// Declares a section of the configuration that discovers targets and reaches them over
 /// HTTP: its own keys as written, and the keys Prometheus inlines in it, the HTTP client
 /// settings and the service discovery configurations, gathered into [`HttpClientConfig`]
@@ -946,7 +1000,7 @@ pub struct Authorization {
 }
 
 /// TLS settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// CA certificate to verify the target with.
@@ -1340,12 +1394,7 @@ impl Config {
             return Err(not_supported("global.query_log_file", file.referenced));
         }
         if let Some(tracing) = &self.tracing {
-            match &tracing.endpoint {
-                Some(endpoint) if !endpoint.value.is_empty() => {
-                    return Err(not_supported("tracing", endpoint.referenced));
-                }
-                _ => return Err("tracing: endpoint must be set".into()),
-            }
+            tracing.validate().map_err(|e| format!("tracing: {e}"))?;
         }
         let mut names = BTreeMap::new();
         for (n, rw) in self.remote_write.iter().enumerate() {

@@ -246,7 +246,7 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
         },
     };
     runtime()?.block_on(async {
-        let telemetry = init_telemetry(&settings.log)?;
+        let telemetry = init_telemetry_traced(&settings.log, settings.config.tracing.as_ref())?;
         let result = serve(settings, &telemetry, shutdown_signal(), |_| {}).await;
         drop(telemetry);
         result
@@ -263,13 +263,37 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 /// Starts the SDK's logging (JSON on standard error) and the server's own metrics.
 pub(crate) fn init_telemetry(log: &str) -> Result<skywatch_sdk::Telemetry, String> {
-    skywatch_sdk::init(
-        skywatch_sdk::Config::new("skywatch", env!("CARGO_PKG_VERSION"))
-            .namespace("skywatch")
-            .log_filter(log.to_owned())
-            .log_writer(skywatch_sdk::LogWriter::Stderr),
-    )
-    .map_err(|e| e.to_string())
+    init_telemetry_traced(log, None)
+}
+
+/// As [`init_telemetry`], and the server's own spans sent over OTLP as the configuration's
+/// `tracing` section says, sampled as Prometheus samples them (a share of new traces,
+/// a caller's decision followed).
+fn init_telemetry_traced(
+    log: &str,
+    tracing: Option<&scrape::config::TracingConfig>,
+) -> Result<skywatch_sdk::Telemetry, String> {
+    let mut config = skywatch_sdk::Config::new("skywatch", env!("CARGO_PKG_VERSION"))
+        .namespace("skywatch")
+        .log_filter(log.to_owned())
+        .log_writer(skywatch_sdk::LogWriter::Stderr);
+    if let Some(t) = tracing
+        && let Some(url) = t.url()
+    {
+        let mut otlp = if t.is_http() {
+            skywatch_sdk::trace::OtlpConfig::http(url)
+        } else {
+            skywatch_sdk::trace::OtlpConfig::grpc(url)
+        };
+        if let Some(timeout) = t.timeout.filter(|d| d.0 > 0) {
+            otlp.timeout = timeout.std();
+        }
+        // Prometheus's default fraction is 0: no trace begun here is sampled.
+        config = config
+            .otlp(otlp)
+            .sample_ratio(t.sampling_fraction.unwrap_or(0.0));
+    }
+    skywatch_sdk::init(config).map_err(|e| e.to_string())
 }
 
 /// Runs the server until `shutdown` completes; `listening` is told the bound address.
@@ -543,6 +567,10 @@ pub(crate) async fn serve(
         .merge(ui::router())
         .layer(telemetry.http_layer())
         .merge(skywatch_sdk::metrics_router(telemetry.registry().clone()));
+    if settings.config.tracing.is_some() {
+        // Each request in a span of its own, continuing the caller's trace.
+        app = app.layer(telemetry.trace_layer());
+    }
     if let Some(extra) = settings.extra_routes {
         app = app.merge(extra);
     }

@@ -317,3 +317,79 @@ scrape_configs:
     ]);
     assert_eq!(success[&ok], "1", "{success:?}");
 }
+
+/// Each request a collector received: its path and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A fake OTLP/HTTP collector on loopback: records each request's path and body, answers
+/// 200 with an empty export response.
+fn otlp_collector() -> (String, Received) {
+    use std::io::Read as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let mut length = 0;
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                header.clear();
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            recorded.lock().unwrap().push((path, body));
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn the_tracing_section_sends_the_servers_own_spans_over_otlp() {
+    let (collector, seen) = otlp_collector();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "tracing:\n  client_type: http\n  endpoint: {collector}\n  insecure: true\n  sampling_fraction: 1\n  timeout: 5s\n"
+        ),
+    )
+    .unwrap();
+    let (_server, addr) = start_skywatch_with(
+        &dir.path().join("data"),
+        &["--config".as_ref(), config.as_os_str()],
+    );
+    let client = reqwest::blocking::Client::new();
+    let answer = get_json(&client, &addr, "/api/v1/query?query=vector(1)");
+    assert_eq!(answer["status"], "success");
+    // The batch exporter sends within seconds; the query's span names its route.
+    within(
+        Duration::from_secs(30),
+        "the query's span at the collector",
+        || {
+            seen.lock().unwrap().iter().any(|(path, body)| {
+                path == "/v1/traces"
+                    && body
+                        .windows("/api/v1/query".len())
+                        .any(|w| w == b"/api/v1/query")
+            })
+        },
+    );
+}
