@@ -127,7 +127,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 hetzner_sd_configs: Vec<crate::discovery::HetznerSdConfig>,
                 #[serde(default)]
-                ionos_sd_configs: Option<NotSupported>,
+                ionos_sd_configs: Vec<crate::discovery::IonosSdConfig>,
                 #[serde(default)]
                 kubernetes_sd_configs: Vec<KubernetesSdConfig>,
                 #[serde(default)]
@@ -174,6 +174,7 @@ macro_rules! target_source {
                     digitalocean_sd_configs: raw.digitalocean_sd_configs,
                     linode_sd_configs: raw.linode_sd_configs,
                     vultr_sd_configs: raw.vultr_sd_configs,
+                    ionos_sd_configs: raw.ionos_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
@@ -183,7 +184,6 @@ macro_rules! target_source {
                         ("ec2_sd_configs", raw.ec2_sd_configs),
                         ("eureka_sd_configs", raw.eureka_sd_configs),
                         ("gce_sd_configs", raw.gce_sd_configs),
-                        ("ionos_sd_configs", raw.ionos_sd_configs),
                         ("kuma_sd_configs", raw.kuma_sd_configs),
                         ("lightsail_sd_configs", raw.lightsail_sd_configs),
                         ("marathon_sd_configs", raw.marathon_sd_configs),
@@ -370,6 +370,8 @@ pub struct Discovery {
     pub linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
     /// Vultr instances.
     pub vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
+    /// IONOS Cloud servers.
+    pub ionos_sd_configs: Vec<crate::discovery::IonosSdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1553,6 +1555,7 @@ impl Discovery {
         http_sections_in(&mut self.digitalocean_sd_configs, dir);
         http_sections_in(&mut self.linode_sd_configs, dir);
         http_sections_in(&mut self.vultr_sd_configs, dir);
+        http_sections_in(&mut self.ionos_sd_configs, dir);
         http_sections_in(&mut self.kubernetes_sd_configs, dir);
         for sd in &mut self.kubernetes_sd_configs {
             if let Some(file) = &mut sd.kubeconfig_file {
@@ -1625,6 +1628,10 @@ impl Discovery {
         for (n, sd) in self.vultr_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("vultr_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.ionos_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("ionos_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -1939,7 +1946,6 @@ skywatch:
             "ec2",
             "eureka",
             "gce",
-            "ionos",
             "kuma",
             "lightsail",
             "marathon",

@@ -25,6 +25,7 @@ mod dockerswarm;
 mod follow;
 mod hetzner;
 mod http;
+mod ionos;
 pub mod kubernetes;
 mod linode;
 mod puppetdb;
@@ -32,6 +33,7 @@ mod vultr;
 
 pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
+pub use ionos::IonosSdConfig;
 pub use linode::LinodeSdConfig;
 pub use vultr::VultrSdConfig;
 
@@ -110,6 +112,11 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "vultr_sd_configs",
         &discovery.vultr_sd_configs,
         vultr::Vultr::new,
+    );
+    made.add(
+        "ionos_sd_configs",
+        &discovery.ionos_sd_configs,
+        ionos::Ionos::new,
     );
     made.add(
         "kubernetes_sd_configs",
@@ -249,6 +256,15 @@ async fn get_json<T: DeserializeOwned>(
     url: &str,
 ) -> Result<T, String> {
     let response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
+    read_json(response, url).await
+}
+
+/// Reads the JSON answer `response` to a request of `url` (named in errors), as
+/// [`get_json`] does, for a provider that looks at the response first (to retry it).
+async fn read_json<T: DeserializeOwned>(
+    response: reqwest::Response,
+    url: &str,
+) -> Result<T, String> {
     let status = response.status();
     let body = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
     if !status.is_success() {
