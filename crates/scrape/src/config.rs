@@ -149,7 +149,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 puppetdb_sd_configs: Vec<PuppetDbSdConfig>,
                 #[serde(default)]
-                scaleway_sd_configs: Option<NotSupported>,
+                scaleway_sd_configs: Vec<crate::discovery::ScalewaySdConfig>,
                 #[serde(default)]
                 serverset_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -175,6 +175,7 @@ macro_rules! target_source {
                     linode_sd_configs: raw.linode_sd_configs,
                     vultr_sd_configs: raw.vultr_sd_configs,
                     ionos_sd_configs: raw.ionos_sd_configs,
+                    scaleway_sd_configs: raw.scaleway_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
@@ -191,7 +192,6 @@ macro_rules! target_source {
                         ("nomad_sd_configs", raw.nomad_sd_configs),
                         ("openstack_sd_configs", raw.openstack_sd_configs),
                         ("ovhcloud_sd_configs", raw.ovhcloud_sd_configs),
-                        ("scaleway_sd_configs", raw.scaleway_sd_configs),
                         ("serverset_sd_configs", raw.serverset_sd_configs),
                         ("triton_sd_configs", raw.triton_sd_configs),
                         ("uyuni_sd_configs", raw.uyuni_sd_configs),
@@ -372,6 +372,8 @@ pub struct Discovery {
     pub vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
     /// IONOS Cloud servers.
     pub ionos_sd_configs: Vec<crate::discovery::IonosSdConfig>,
+    /// Scaleway Instances or Elastic Metal servers.
+    pub scaleway_sd_configs: Vec<crate::discovery::ScalewaySdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1556,6 +1558,10 @@ impl Discovery {
         http_sections_in(&mut self.linode_sd_configs, dir);
         http_sections_in(&mut self.vultr_sd_configs, dir);
         http_sections_in(&mut self.ionos_sd_configs, dir);
+        http_sections_in(&mut self.scaleway_sd_configs, dir);
+        for sd in &mut self.scaleway_sd_configs {
+            in_directory(&mut sd.secret_key_file, dir);
+        }
         http_sections_in(&mut self.kubernetes_sd_configs, dir);
         for sd in &mut self.kubernetes_sd_configs {
             if let Some(file) = &mut sd.kubeconfig_file {
@@ -1632,6 +1638,10 @@ impl Discovery {
         for (n, sd) in self.ionos_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("ionos_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.scaleway_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("scaleway_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -1953,7 +1963,6 @@ skywatch:
             "nomad",
             "openstack",
             "ovhcloud",
-            "scaleway",
             "serverset",
             "triton",
             "uyuni",

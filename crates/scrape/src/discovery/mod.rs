@@ -29,12 +29,14 @@ mod ionos;
 pub mod kubernetes;
 mod linode;
 mod puppetdb;
+mod scaleway;
 mod vultr;
 
 pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use ionos::IonosSdConfig;
 pub use linode::LinodeSdConfig;
+pub use scaleway::{ScalewayRole, ScalewaySdConfig};
 pub use vultr::VultrSdConfig;
 
 pub use docker::{DockerSdConfig, Filter};
@@ -117,6 +119,11 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "ionos_sd_configs",
         &discovery.ionos_sd_configs,
         ionos::Ionos::new,
+    );
+    made.add(
+        "scaleway_sd_configs",
+        &discovery.scaleway_sd_configs,
+        scaleway::Scaleway::new,
     );
     made.add(
         "kubernetes_sd_configs",
