@@ -145,7 +145,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 openstack_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                ovhcloud_sd_configs: Option<NotSupported>,
+                ovhcloud_sd_configs: Vec<crate::discovery::OvhcloudSdConfig>,
                 #[serde(default)]
                 puppetdb_sd_configs: Vec<PuppetDbSdConfig>,
                 #[serde(default)]
@@ -176,6 +176,7 @@ macro_rules! target_source {
                     vultr_sd_configs: raw.vultr_sd_configs,
                     ionos_sd_configs: raw.ionos_sd_configs,
                     scaleway_sd_configs: raw.scaleway_sd_configs,
+                    ovhcloud_sd_configs: raw.ovhcloud_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
@@ -191,7 +192,6 @@ macro_rules! target_source {
                         ("nerve_sd_configs", raw.nerve_sd_configs),
                         ("nomad_sd_configs", raw.nomad_sd_configs),
                         ("openstack_sd_configs", raw.openstack_sd_configs),
-                        ("ovhcloud_sd_configs", raw.ovhcloud_sd_configs),
                         ("serverset_sd_configs", raw.serverset_sd_configs),
                         ("triton_sd_configs", raw.triton_sd_configs),
                         ("uyuni_sd_configs", raw.uyuni_sd_configs),
@@ -374,6 +374,8 @@ pub struct Discovery {
     pub ionos_sd_configs: Vec<crate::discovery::IonosSdConfig>,
     /// Scaleway Instances or Elastic Metal servers.
     pub scaleway_sd_configs: Vec<crate::discovery::ScalewaySdConfig>,
+    /// OVHcloud VPS or dedicated servers.
+    pub ovhcloud_sd_configs: Vec<crate::discovery::OvhcloudSdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1643,6 +1645,10 @@ impl Discovery {
             sd.validate()
                 .map_err(|e| format!("scaleway_sd_configs[{n}]: {e}"))?;
         }
+        for (n, sd) in self.ovhcloud_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("ovhcloud_sd_configs[{n}]: {e}"))?;
+        }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
                 return Err("dns_sd_configs: names is empty; list at least one name".into());
@@ -1962,7 +1968,6 @@ skywatch:
             "nerve",
             "nomad",
             "openstack",
-            "ovhcloud",
             "serverset",
             "triton",
             "uyuni",

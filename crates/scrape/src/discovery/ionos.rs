@@ -16,7 +16,8 @@ use std::time::Duration as StdDuration;
 use serde::Deserialize;
 
 use super::{
-    ApiClient, Nullable, Provider, Refresh, join_host_port, read_json, sanitize_label_name, target,
+    ApiClient, Nullable, Provider, Refresh, comma_list, join_host_port, read_json,
+    sanitize_label_name, target,
 };
 use crate::config::{Duration, StaticConfig, http_client};
 
@@ -42,20 +43,12 @@ http_client! {
         #[serde(default)]
         pub datacenter_id: String,
         /// The port of the targets (default 80).
-        #[serde(default = "default_port")]
+        #[serde(default = "super::default_port")]
         pub port: u16,
         /// How often to ask again (default 1m).
-        #[serde(default = "default_refresh_interval")]
+        #[serde(default = "super::default_refresh_interval")]
         pub refresh_interval: Duration,
     }
-}
-
-fn default_port() -> u16 {
-    80
-}
-
-fn default_refresh_interval() -> Duration {
-    Duration(60_000)
 }
 
 impl IonosSdConfig {
@@ -268,12 +261,6 @@ fn go_json_capacity(n: usize) -> usize {
         capacity = (capacity + capacity / 2).max(4);
     }
     capacity
-}
-
-/// A list with a comma on both ends too, so that a relabelling regex need not care where
-/// in the list an item is.
-fn comma_list(items: &[&str]) -> String {
-    format!(",{},", items.join(","))
 }
 
 /// The answer of `GET /datacenters/{id}/servers`: the collection and its servers.

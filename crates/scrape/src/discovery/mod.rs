@@ -28,6 +28,7 @@ mod http;
 mod ionos;
 pub mod kubernetes;
 mod linode;
+mod ovhcloud;
 mod puppetdb;
 mod scaleway;
 mod vultr;
@@ -36,6 +37,7 @@ pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use ionos::IonosSdConfig;
 pub use linode::LinodeSdConfig;
+pub use ovhcloud::OvhcloudSdConfig;
 pub use scaleway::{ScalewayRole, ScalewaySdConfig};
 pub use vultr::VultrSdConfig;
 
@@ -124,6 +126,11 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "scaleway_sd_configs",
         &discovery.scaleway_sd_configs,
         scaleway::Scaleway::new,
+    );
+    made.add(
+        "ovhcloud_sd_configs",
+        &discovery.ovhcloud_sd_configs,
+        ovhcloud::Ovhcloud::new,
     );
     made.add(
         "kubernetes_sd_configs",
@@ -229,6 +236,30 @@ fn target(address: String, labels: BTreeMap<String, String>) -> StaticConfig {
         targets: vec![address],
         labels,
     }
+}
+
+/// The port most providers' targets default to, as their Prometheus configurations do.
+fn default_port() -> u16 {
+    80
+}
+
+/// The refresh interval most providers default to, as their Prometheus configurations do.
+fn default_refresh_interval() -> crate::config::Duration {
+    crate::config::Duration(60_000)
+}
+
+/// A list with a comma on both ends too, as Prometheus writes lists in labels (tags, IP
+/// addresses), so that a relabelling regex need not care where in the list an item is.
+fn comma_list<S: AsRef<str>>(items: &[S]) -> String {
+    let mut out = String::from(",");
+    for item in items {
+        out.push_str(item.as_ref());
+        out.push(',');
+    }
+    if items.is_empty() {
+        out.push(',');
+    }
+    out
 }
 
 /// `host:port`, the host bracketed when it is an IPv6 address, as Go's `JoinHostPort`

@@ -17,7 +17,9 @@ use std::time::Duration as StdDuration;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{ApiClient, Nullable, Provider, Refresh, join_host_port, read_json, target};
+use super::{
+    ApiClient, Nullable, Provider, Refresh, comma_list, join_host_port, read_json, target,
+};
 use crate::config::{Duration, StaticConfig, http_client};
 
 /// The zones Scaleway's SDK names when a zone is not one.
@@ -56,10 +58,10 @@ http_client! {
         #[serde(default)]
         pub tags_filter: Vec<String>,
         /// The port of the targets (default 80).
-        #[serde(default = "default_port")]
+        #[serde(default = "super::default_port")]
         pub port: u16,
         /// How often to ask again (default 1m).
-        #[serde(default = "default_refresh_interval")]
+        #[serde(default = "super::default_refresh_interval")]
         pub refresh_interval: Duration,
     }
 }
@@ -91,14 +93,6 @@ fn default_api_url() -> String {
 
 fn default_zone() -> String {
     "fr-par-1".into()
-}
-
-fn default_port() -> u16 {
-    80
-}
-
-fn default_refresh_interval() -> Duration {
-    Duration(60_000)
 }
 
 impl ScalewaySdConfig {
@@ -457,12 +451,6 @@ fn read_key(file: &std::path::Path) -> Result<String, String> {
     std::fs::read_to_string(file)
         .map(|key| key.trim().to_owned())
         .map_err(|e| format!("unable to read auth token file {}: {e}", file.display()))
-}
-
-/// A list with a comma on both ends too, so that a relabelling regex need not care where
-/// in the list an item is.
-fn comma_list(items: &[String]) -> String {
-    format!(",{},", items.join(","))
 }
 
 impl Provider for Scaleway {
