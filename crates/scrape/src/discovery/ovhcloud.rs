@@ -160,7 +160,7 @@ impl Ovhcloud {
         })
     }
 
-    /// A GET of `path`, with the application key and JSON asked for (unsigned).
+    /// A GET of `url`, with the application key and JSON asked for (unsigned).
     fn request(&self, url: &str) -> reqwest::RequestBuilder {
         self.client
             .get(url)

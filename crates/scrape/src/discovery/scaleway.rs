@@ -24,8 +24,6 @@ use crate::config::{Duration, StaticConfig, http_client};
 
 /// The zones Scaleway's SDK names when a zone is not one.
 const ZONES: &str = "fr-par-1, fr-par-2, fr-par-3, nl-ams-1, nl-ams-2, pl-waw-1, pl-waw-2";
-/// The UUID the SDK is given for a key kept in a file (the file's key is sent instead).
-const FILE_KEY_PLACEHOLDER: &str = "00000000-0000-0000-0000-000000000000";
 
 http_client! {
     /// `scaleway_sd_configs`: Instances or Elastic Metal servers of one zone.
@@ -234,11 +232,7 @@ impl Scaleway {
             interval: config.refresh_interval.std(),
             client: ApiClient::new(&config.http, config.refresh_interval.std())?,
             base: format!("{}/{api}/v1/zones/{}", config.api_url, config.zone),
-            secret_key: if secret_key_file.is_some() {
-                FILE_KEY_PLACEHOLDER.into()
-            } else {
-                config.secret_key.clone()
-            },
+            secret_key: config.secret_key.clone(),
             secret_key_file,
             name_filter: config.name_filter.clone(),
             tags_filter: config.tags_filter.clone(),
