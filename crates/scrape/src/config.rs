@@ -181,7 +181,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 hetzner_sd_configs: Vec<crate::discovery::HetznerSdConfig>,
                 #[serde(default)]
-                ionos_sd_configs: Option<NotSupported>,
+                ionos_sd_configs: Vec<crate::discovery::IonosSdConfig>,
                 #[serde(default)]
                 kubernetes_sd_configs: Vec<KubernetesSdConfig>,
                 #[serde(default)]
@@ -199,11 +199,11 @@ macro_rules! target_source {
                 #[serde(default)]
                 openstack_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                ovhcloud_sd_configs: Option<NotSupported>,
+                ovhcloud_sd_configs: Vec<crate::discovery::OvhcloudSdConfig>,
                 #[serde(default)]
                 puppetdb_sd_configs: Vec<PuppetDbSdConfig>,
                 #[serde(default)]
-                scaleway_sd_configs: Option<NotSupported>,
+                scaleway_sd_configs: Vec<crate::discovery::ScalewaySdConfig>,
                 #[serde(default)]
                 serverset_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -228,6 +228,9 @@ macro_rules! target_source {
                     digitalocean_sd_configs: raw.digitalocean_sd_configs,
                     linode_sd_configs: raw.linode_sd_configs,
                     vultr_sd_configs: raw.vultr_sd_configs,
+                    ionos_sd_configs: raw.ionos_sd_configs,
+                    scaleway_sd_configs: raw.scaleway_sd_configs,
+                    ovhcloud_sd_configs: raw.ovhcloud_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
@@ -237,15 +240,12 @@ macro_rules! target_source {
                         ("ec2_sd_configs", raw.ec2_sd_configs),
                         ("eureka_sd_configs", raw.eureka_sd_configs),
                         ("gce_sd_configs", raw.gce_sd_configs),
-                        ("ionos_sd_configs", raw.ionos_sd_configs),
                         ("kuma_sd_configs", raw.kuma_sd_configs),
                         ("lightsail_sd_configs", raw.lightsail_sd_configs),
                         ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
                         ("nomad_sd_configs", raw.nomad_sd_configs),
                         ("openstack_sd_configs", raw.openstack_sd_configs),
-                        ("ovhcloud_sd_configs", raw.ovhcloud_sd_configs),
-                        ("scaleway_sd_configs", raw.scaleway_sd_configs),
                         ("serverset_sd_configs", raw.serverset_sd_configs),
                         ("triton_sd_configs", raw.triton_sd_configs),
                         ("uyuni_sd_configs", raw.uyuni_sd_configs),
@@ -424,6 +424,12 @@ pub struct Discovery {
     pub linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
     /// Vultr instances.
     pub vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
+    /// IONOS Cloud servers.
+    pub ionos_sd_configs: Vec<crate::discovery::IonosSdConfig>,
+    /// Scaleway Instances or Elastic Metal servers.
+    pub scaleway_sd_configs: Vec<crate::discovery::ScalewaySdConfig>,
+    /// OVHcloud VPS or dedicated servers.
+    pub ovhcloud_sd_configs: Vec<crate::discovery::OvhcloudSdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1624,6 +1630,11 @@ impl Discovery {
         http_sections_in(&mut self.digitalocean_sd_configs, dir);
         http_sections_in(&mut self.linode_sd_configs, dir);
         http_sections_in(&mut self.vultr_sd_configs, dir);
+        http_sections_in(&mut self.ionos_sd_configs, dir);
+        http_sections_in(&mut self.scaleway_sd_configs, dir);
+        for sd in &mut self.scaleway_sd_configs {
+            in_directory(&mut sd.secret_key_file, dir);
+        }
         http_sections_in(&mut self.kubernetes_sd_configs, dir);
         for sd in &mut self.kubernetes_sd_configs {
             if let Some(file) = &mut sd.kubeconfig_file {
@@ -1755,6 +1766,18 @@ impl Discovery {
         for (n, sd) in self.vultr_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("vultr_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.ionos_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("ionos_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.scaleway_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("scaleway_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.ovhcloud_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("ovhcloud_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -2069,15 +2092,12 @@ skywatch:
             "ec2",
             "eureka",
             "gce",
-            "ionos",
             "kuma",
             "lightsail",
             "marathon",
             "nerve",
             "nomad",
             "openstack",
-            "ovhcloud",
-            "scaleway",
             "serverset",
             "triton",
             "uyuni",

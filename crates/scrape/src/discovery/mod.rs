@@ -25,14 +25,20 @@ mod dockerswarm;
 mod follow;
 mod hetzner;
 mod http;
+mod ionos;
 pub mod kubernetes;
 mod linode;
+mod ovhcloud;
 mod puppetdb;
+mod scaleway;
 mod vultr;
 
 pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
+pub use ionos::IonosSdConfig;
 pub use linode::LinodeSdConfig;
+pub use ovhcloud::OvhcloudSdConfig;
+pub use scaleway::{ScalewayRole, ScalewaySdConfig};
 pub use vultr::VultrSdConfig;
 
 pub use docker::{DockerSdConfig, Filter};
@@ -110,6 +116,21 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "vultr_sd_configs",
         &discovery.vultr_sd_configs,
         vultr::Vultr::new,
+    );
+    made.add(
+        "ionos_sd_configs",
+        &discovery.ionos_sd_configs,
+        ionos::Ionos::new,
+    );
+    made.add(
+        "scaleway_sd_configs",
+        &discovery.scaleway_sd_configs,
+        scaleway::Scaleway::new,
+    );
+    made.add(
+        "ovhcloud_sd_configs",
+        &discovery.ovhcloud_sd_configs,
+        ovhcloud::Ovhcloud::new,
     );
     made.add(
         "kubernetes_sd_configs",
@@ -217,6 +238,30 @@ fn target(address: String, labels: BTreeMap<String, String>) -> StaticConfig {
     }
 }
 
+/// The port most providers' targets default to, as their Prometheus configurations do.
+fn default_port() -> u16 {
+    80
+}
+
+/// The refresh interval most providers default to, as their Prometheus configurations do.
+fn default_refresh_interval() -> crate::config::Duration {
+    crate::config::Duration(60_000)
+}
+
+/// A list with a comma on both ends too, as Prometheus writes lists in labels (tags, IP
+/// addresses), so that a relabelling regex need not care where in the list an item is.
+fn comma_list<S: AsRef<str>>(items: &[S]) -> String {
+    let mut out = String::from(",");
+    for item in items {
+        out.push_str(item.as_ref());
+        out.push(',');
+    }
+    if items.is_empty() {
+        out.push(',');
+    }
+    out
+}
+
 /// `host:port`, the host bracketed when it is an IPv6 address, as Go's `JoinHostPort`
 /// writes the addresses Prometheus's providers discover.
 fn join_host_port(host: &str, port: impl std::fmt::Display) -> String {
@@ -249,6 +294,15 @@ async fn get_json<T: DeserializeOwned>(
     url: &str,
 ) -> Result<T, String> {
     let response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
+    read_json(response, url).await
+}
+
+/// Reads the JSON answer `response` to a request of `url` (named in errors), as
+/// [`get_json`] does, for a provider that looks at the response first (to retry it).
+async fn read_json<T: DeserializeOwned>(
+    response: reqwest::Response,
+    url: &str,
+) -> Result<T, String> {
     let status = response.status();
     let body = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
     if !status.is_success() {
