@@ -1692,6 +1692,14 @@ impl Discovery {
                 .map(|c| &c.http)
                 .collect(),
         );
+        add(
+            "ionos_sd_configs",
+            self.ionos_sd_configs.iter().map(|c| &c.http).collect(),
+        );
+        add(
+            "scaleway_sd_configs",
+            self.scaleway_sd_configs.iter().map(|c| &c.http).collect(),
+        );
     }
 
     /// Whether targets are found at run time (files or providers), not only listed.
@@ -2121,7 +2129,6 @@ skywatch:
                 "remote_read:\n  - url: http://x/api/v1/read\n",
                 "remote_read",
             ),
-            ("tracing:\n  endpoint: localhost:4317\n", "tracing"),
             ("otlp:\n  promote_resource_attributes: [a]\n", "otlp"),
             ("global:\n  label_limit: 30\n", "global.label_limit"),
             (
@@ -2146,6 +2153,28 @@ skywatch:
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn the_tracing_section_is_read_and_checked_as_prometheus_does() {
+        let c = Config::parse(
+            "tracing:\n  endpoint: localhost:4317\n  sampling_fraction: 0.25\n",
+            "p.yml",
+        )
+        .unwrap();
+        let t = c.tracing.unwrap();
+        assert_eq!(t.url().as_deref(), Some("https://localhost:4317"));
+        assert!(!t.is_http());
+        let bad = |text: &str| Config::parse(text, "p.yml").unwrap_err().message;
+        assert!(bad("tracing:\n  sampling_fraction: 1\n").contains("tracing endpoint must be set"));
+        assert!(
+            bad("tracing:\n  endpoint: c:4317\n  client_type: udp\n")
+                .contains("expected tracing client type to be to be http or grpc, but got udp")
+        );
+        assert!(
+            bad("tracing:\n  endpoint: c:4317\n  headers: {x-token: a}\n")
+                .contains("headers are not supported by Skywatch yet")
+        );
     }
 
     #[test]
