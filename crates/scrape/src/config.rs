@@ -1645,60 +1645,24 @@ impl Discovery {
         http_sections_in(&mut self.dockerswarm_sd_configs, dir);
     }
 
-    /// The providers' HTTP client settings, by key.
-    fn http_sections<'a>(&'a self, out: &mut Vec<(&'static str, &'a HttpClientConfig)>) {
-        let mut add = |key: &'static str, list: Vec<&'a HttpClientConfig>| {
-            out.extend(list.into_iter().map(|http| (key, http)));
-        };
-        add(
-            "http_sd_configs",
-            self.http_sd_configs.iter().map(|c| &c.http).collect(),
-        );
-        add(
-            "puppetdb_sd_configs",
-            self.puppetdb_sd_configs.iter().map(|c| &c.http).collect(),
-        );
-        add(
-            "hetzner_sd_configs",
-            self.hetzner_sd_configs.iter().map(|c| &c.http).collect(),
-        );
-        add(
-            "digitalocean_sd_configs",
-            self.digitalocean_sd_configs
+    /// The HTTP client settings of the providers whose clients are their own (not the
+    /// shared vendor API client), by key: these do not take `oauth2` yet.
+    fn own_client_sections<'a>(&'a self, out: &mut Vec<(&'static str, &'a HttpClientConfig)>) {
+        out.extend(
+            (self
+                .kubernetes_sd_configs
                 .iter()
-                .map(|c| &c.http)
-                .collect(),
-        );
-        add(
-            "linode_sd_configs",
-            self.linode_sd_configs.iter().map(|c| &c.http).collect(),
-        );
-        add(
-            "vultr_sd_configs",
-            self.vultr_sd_configs.iter().map(|c| &c.http).collect(),
-        );
-        add(
-            "kubernetes_sd_configs",
-            self.kubernetes_sd_configs.iter().map(|c| &c.http).collect(),
-        );
-        add(
-            "docker_sd_configs",
-            self.docker_sd_configs.iter().map(|c| &c.http).collect(),
-        );
-        add(
-            "dockerswarm_sd_configs",
-            self.dockerswarm_sd_configs
-                .iter()
-                .map(|c| &c.http)
-                .collect(),
-        );
-        add(
-            "ionos_sd_configs",
-            self.ionos_sd_configs.iter().map(|c| &c.http).collect(),
-        );
-        add(
-            "scaleway_sd_configs",
-            self.scaleway_sd_configs.iter().map(|c| &c.http).collect(),
+                .map(|c| ("kubernetes_sd_configs", &c.http)))
+            .chain(
+                self.docker_sd_configs
+                    .iter()
+                    .map(|c| ("docker_sd_configs", &c.http)),
+            )
+            .chain(
+                self.dockerswarm_sd_configs
+                    .iter()
+                    .map(|c| ("dockerswarm_sd_configs", &c.http)),
+            ),
         );
     }
 
@@ -1710,14 +1674,14 @@ impl Discovery {
     /// Checks the providers' settings; `static_addresses` says whether static targets must
     /// be `host:port` now (a section without relabelling), as Prometheus checks them.
     pub fn validate(&self, static_addresses: bool) -> Result<(), String> {
-        let mut with_clients = Vec::new();
-        self.http_sections(&mut with_clients);
-        if let Some(key) = with_clients
+        let mut own_clients = Vec::new();
+        self.own_client_sections(&mut own_clients);
+        if let Some(key) = own_clients
             .iter()
             .find_map(|(key, http)| http.oauth2.is_some().then_some(key))
         {
             return Err(format!(
-                "{key}: oauth2 in service discovery is not supported by Skywatch yet; use authorization or basic_auth"
+                "oauth2 in {key} is not supported by Skywatch yet; use authorization or basic_auth"
             ));
         }
         if let Some((key, at)) = self.unsupported.first() {
@@ -2140,8 +2104,8 @@ skywatch:
                 "scrape_config_files",
             ),
             (
-                "scrape_configs:\n  - job_name: a\n    http_sd_configs:\n      - url: http://sd/\n        oauth2: {client_id: a, client_secret: b, token_url: 'http://t'}\n",
-                "oauth2 in service discovery",
+                "scrape_configs:\n  - job_name: a\n    docker_sd_configs:\n      - host: unix:///var/run/docker.sock\n        oauth2: {client_id: a, client_secret: b, token_url: 'http://t'}\n",
+                "oauth2 in docker_sd_configs",
             ),
         ] {
             let e = Config::parse(text, "p.yml").unwrap_err().message;

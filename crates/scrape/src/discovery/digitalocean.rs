@@ -78,7 +78,7 @@ impl DigitalOcean {
                 1 => format!("{}/v2/droplets", self.endpoint),
                 n => format!("{}/v2/droplets?page={n}", self.endpoint),
             };
-            let answer: DropletPage = get_json(self.client.get(&url), &url)
+            let answer: DropletPage = get_json(self.client.get(&url).await?, &url)
                 .await
                 .map_err(|e| format!("listing droplets, page {page}: {e}"))?;
             all.extend(answer.droplets.0);

@@ -134,7 +134,7 @@ impl Hetzner {
                 "{}/{path}?page={page}&per_page={HCLOUD_PER_PAGE}",
                 self.endpoint
             );
-            let answer: HcloudPage<T> = get_json(self.client.get(&url), &url).await?;
+            let answer: HcloudPage<T> = get_json(self.client.get(&url).await?, &url).await?;
             all.extend(answer.items);
             match answer.meta.pagination.and_then(|p| p.next_page) {
                 Some(next) if next != 0 => page = next,
@@ -232,7 +232,7 @@ impl Hetzner {
 
     async fn refresh_robot(&self) -> Result<Vec<StaticConfig>, String> {
         let url = format!("{}/server", self.endpoint);
-        let servers: Vec<RobotEntry> = get_json(self.client.get(&url), &url).await?;
+        let servers: Vec<RobotEntry> = get_json(self.client.get(&url).await?, &url).await?;
         let mut out = Vec::with_capacity(servers.len());
         for RobotEntry { server } in servers {
             let mut labels: BTreeMap<String, String> = [

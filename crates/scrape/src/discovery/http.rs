@@ -40,6 +40,7 @@ impl Provider for HttpSd {
             let response = self
                 .client
                 .get(&self.url)
+                .await?
                 .header(reqwest::header::ACCEPT, "application/json")
                 .header(
                     "X-Prometheus-Refresh-Interval-Seconds",
@@ -89,5 +90,49 @@ impl Provider for HttpSd {
             }
             Ok(groups)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderMap;
+    use axum::routing::{get, post};
+    use serde_json::json;
+
+    use super::super::testing::{fake_api, json};
+    use super::*;
+
+    #[tokio::test]
+    async fn oauth2_tokens_authenticate_the_discovery_requests() {
+        let base = fake_api(
+            axum::Router::new()
+                .route(
+                    "/token",
+                    post(|| async {
+                        json(
+                            200,
+                            json!({"access_token": "sd-token", "token_type": "bearer", "expires_in": 60}),
+                        )
+                    }),
+                )
+                .route(
+                    "/targets",
+                    get(|h: HeaderMap| async move {
+                        if h.get("authorization").is_some_and(|v| v == "Bearer sd-token") {
+                            json(200, json!([{"targets": ["n1:9100"]}]))
+                        } else {
+                            json(401, json!({"error": "no token"}))
+                        }
+                    }),
+                ),
+        )
+        .await;
+        let text = format!(
+            "scrape_configs:\n  - job_name: a\n    http_sd_configs:\n      - url: {base}/targets\n        oauth2:\n          client_id: skywatch\n          client_secret: s\n          token_url: {base}/token\n"
+        );
+        let config = crate::Config::parse(&text, "p.yml").unwrap();
+        let sd = HttpSd::new(0, &config.scrape_configs[0].discovery.http_sd_configs[0]).unwrap();
+        let groups = sd.refresh().await.unwrap();
+        assert_eq!(groups[0].targets, ["n1:9100"]);
     }
 }

@@ -113,6 +113,7 @@ impl Ionos {
             let response = self
                 .client
                 .get(url)
+                .await?
                 .header(reqwest::header::ACCEPT, "application/json")
                 .send()
                 .await

@@ -96,7 +96,7 @@ impl Linode {
                 1 => format!("{}/{path}?page_size={PAGE_SIZE}", self.endpoint),
                 n => format!("{}/{path}?page={n}&page_size={PAGE_SIZE}", self.endpoint),
             };
-            let answer: Page<T> = get_json(self.client.get(&url), &url).await?;
+            let answer: Page<T> = get_json(self.client.get(&url).await?, &url).await?;
             all.extend(answer.data.0);
             if page >= answer.pages {
                 return Ok(all);

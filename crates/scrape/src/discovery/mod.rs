@@ -192,12 +192,12 @@ impl Sections for Count {
     }
 }
 
-/// A vendor API's HTTP client: the section's client settings and `Authorization` header,
-/// and the refresh interval as each request's deadline, as Prometheus sets Go's
-/// `http.Client.Timeout`.
+/// A vendor API's HTTP client: the section's client settings and authentication (a fixed
+/// `Authorization` header or OAuth 2.0 tokens), and the refresh interval as each request's
+/// deadline, as Prometheus sets Go's `http.Client.Timeout`.
 struct ApiClient {
     client: reqwest::Client,
-    authorization: Option<String>,
+    auth: crate::client::Auth,
     timeout: Duration,
 }
 
@@ -205,27 +205,33 @@ impl ApiClient {
     fn new(http: &crate::config::HttpClientConfig, interval: Duration) -> Result<Self, String> {
         Ok(Self {
             client: http.client()?,
-            authorization: http.authorization_header(),
+            auth: http.auth()?,
             timeout: interval.max(Duration::from_secs(1)),
         })
     }
 
-    /// A GET of `url`, authenticated as the section says.
-    fn get(&self, url: &str) -> reqwest::RequestBuilder {
-        self.authenticated(self.client.get(url))
+    /// A GET of `url`, authenticated as the section says; fails if no OAuth 2.0 token can
+    /// be had.
+    async fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, String> {
+        self.authenticated(self.client.get(url)).await
+    }
+
+    /// A GET of `url` with no authentication of the section's (a provider that signs its
+    /// requests itself).
+    fn unsigned_get(&self, url: &str) -> reqwest::RequestBuilder {
+        self.client.get(url).timeout(self.timeout)
     }
 
     /// A POST to `url`, authenticated as the section says.
-    fn post(&self, url: &str) -> reqwest::RequestBuilder {
-        self.authenticated(self.client.post(url))
+    async fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, String> {
+        self.authenticated(self.client.post(url)).await
     }
 
-    fn authenticated(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let request = request.timeout(self.timeout);
-        match &self.authorization {
-            Some(auth) => request.header(reqwest::header::AUTHORIZATION, auth),
-            None => request,
-        }
+    async fn authenticated(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        self.auth.apply(request.timeout(self.timeout)).await
     }
 }
 

@@ -163,7 +163,7 @@ impl Ovhcloud {
     /// A GET of `url`, with the application key and JSON asked for (unsigned).
     fn request(&self, url: &str) -> reqwest::RequestBuilder {
         self.client
-            .get(url)
+            .unsigned_get(url)
             .header("X-Ovh-Application", &self.application_key)
             .header(reqwest::header::ACCEPT, "application/json")
     }

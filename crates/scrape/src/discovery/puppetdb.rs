@@ -172,6 +172,7 @@ impl Provider for PuppetDb {
             let request = self
                 .client
                 .post(&self.url)
+                .await?
                 .header(reqwest::header::ACCEPT, "application/json")
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);

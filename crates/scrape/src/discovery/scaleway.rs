@@ -269,6 +269,7 @@ impl Scaleway {
             let response = self
                 .client
                 .get(url)
+                .await?
                 .header("X-Auth-Token", self.token()?)
                 .send()
                 .await

@@ -83,7 +83,7 @@ impl Vultr {
             }
             let url = reqwest::Url::parse_with_params(&base, &query)
                 .map_err(|e| format!("{base}: {e}"))?;
-            let answer: Page = get_json(self.client.get(url.as_str()), url.as_str()).await?;
+            let answer: Page = get_json(self.client.get(url.as_str()).await?, url.as_str()).await?;
             all.extend(answer.instances.0);
             match answer.meta.links {
                 Some(links) if !links.next.is_empty() => cursor = links.next.0,
