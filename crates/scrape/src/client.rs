@@ -24,10 +24,26 @@ impl HttpClientConfig {
         }
         // As Go's client without a proxy_url: no proxy (Prometheus ignores HTTP_PROXY).
         builder = match &self.proxy_url {
-            Some(url) => builder.proxy(
-                reqwest::Proxy::all(url.as_str())
-                    .map_err(|e| format!("proxy_url {url:?} is not a proxy URL: {e}"))?,
-            ),
+            Some(url) => {
+                let mut headers = reqwest::header::HeaderMap::new();
+                for (name, values) in &self.proxy_connect_header {
+                    let name =
+                        reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                            format!("proxy_connect_header: {name:?} is not a header name")
+                        })?;
+                    for value in values {
+                        let value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                            format!("proxy_connect_header: the value of {name} is not a header value")
+                        })?;
+                        headers.append(name.clone(), value);
+                    }
+                }
+                builder.proxy(
+                    reqwest::Proxy::all(url.as_str())
+                        .map_err(|e| format!("proxy_url {url:?} is not a proxy URL: {e}"))?
+                        .headers(headers),
+                )
+            }
             None => builder.no_proxy(),
         };
         builder

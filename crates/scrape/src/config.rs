@@ -395,7 +395,7 @@ pub struct HttpClientConfig {
     pub tls_config: TlsConfig,
     /// The proxy requests go through (`http://`, `https://` or `socks5://`).
     pub proxy_url: Option<String>,
-    /// Headers sent to the proxy on CONNECT (not supported yet: refused if set).
+    /// Headers sent to the proxy.
     pub proxy_connect_header: BTreeMap<String, Vec<String>>,
     /// Follow redirects (default true).
     pub follow_redirects: bool,
@@ -1555,10 +1555,16 @@ impl HttpClientConfig {
             }
             oauth2.check()?;
         }
-        if !self.proxy_connect_header.is_empty() {
+        if !self.proxy_connect_header.is_empty()
+            && self.proxy_url.as_deref().is_none_or(str::is_empty)
+        {
             return Err(
-                "proxy_connect_header is not supported by Skywatch yet; remove it, or run this configuration with Prometheus".into(),
+                "if proxy_connect_header is configured proxy_url must also be configured".into(),
             );
+        }
+        for name in self.proxy_connect_header.keys() {
+            reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("proxy_connect_header: {name:?} is not a header name"))?;
         }
         let bearer = self.bearer_token.is_some() || self.bearer_token_file.is_some();
         if self.bearer_token.is_some() && self.bearer_token_file.is_some() {

@@ -303,6 +303,66 @@ async fn a_job_with_oauth2_scrapes_with_the_token_its_endpoint_gives() {
     manager.stop().await;
 }
 
+#[tokio::test]
+async fn a_job_scrapes_through_its_proxy_with_the_headers_it_names() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    // A forward proxy on loopback that answers for every target itself, saying whether the
+    // request carried the header.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(stream);
+                let mut head = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).await.unwrap_or(0) <= 2 {
+                        break;
+                    }
+                    head.push(line.trim().to_ascii_lowercase());
+                }
+                let via = head[0].starts_with("get http://node.invalid:9100/metrics ");
+                let header = head.iter().any(|h| h == "x-proxy-token: secret");
+                let body = format!(
+                    "proxied {}\nproxy_header {}\n",
+                    u8::from(via),
+                    u8::from(header)
+                );
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = reader.get_mut().write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let store = Arc::new(MemStorage::new());
+    let manager = ScrapeManager::new(store.clone());
+    let config = Config::parse(
+        &format!(
+            "scrape_configs:\n  - job_name: proxied\n    scrape_interval: 100ms\n    scrape_timeout: 100ms\n    proxy_url: http://{proxy}\n    proxy_connect_header:\n      X-Proxy-Token: [secret]\n    static_configs:\n      - targets: ['node.invalid:9100']\n"
+        ),
+        "test.yml",
+    )
+    .unwrap();
+    manager.apply(&config);
+    eventually("the target scraped through the proxy", || {
+        latest(&store, &[Matcher::equal("__name__", "proxied")]).is_some()
+    })
+    .await;
+    let value = |name: &str| {
+        latest(&store, &[Matcher::equal("__name__", name)])
+            .unwrap()
+            .1
+    };
+    assert_eq!((value("proxied"), value("proxy_header")), (1.0, 1.0));
+    manager.stop().await;
+}
+
 /// A fake HTTP service discovery endpoint, answering as Prometheus's documentation says:
 /// a JSON list of target groups, or whatever status it is told to.
 async fn http_sd(body: Arc<std::sync::Mutex<(u16, String)>>) -> std::net::SocketAddr {
