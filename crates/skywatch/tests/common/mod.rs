@@ -11,7 +11,21 @@ use std::time::{Duration, Instant};
 pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
+    /// Asks the process to stop (SIGTERM), so that it cleans up after itself (the demo
+    /// removes its temporary data directory), and kills it if it has not stopped within
+    /// a few seconds.
     fn drop(&mut self) {
+        let asked = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while asked && std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
