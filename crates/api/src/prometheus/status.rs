@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::routing::get;
 use serde_json::json;
 
-use crate::{ApiState, success};
+use super::{ApiState, success};
 
 /// How far the replay of the write-ahead log got at start, as Prometheus reports it: the
 /// first and last segment numbers found and the one being read. Skywatch opens its TSDB,
@@ -55,8 +55,8 @@ mod tests {
 
     use serde_json::{Value, json};
 
-    use crate::ApiState;
-    use crate::test_support::{get, state};
+    use super::ApiState;
+    use crate::prometheus::test_support::{get, state};
 
     async fn check(state: ApiState, uri: &str, data: Value) {
         let (status, body) = get(&crate::router(state), uri).await;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::{ApiError, ApiState, MetricMetadata, Params, metric, selector, success};
+use super::{ApiError, ApiState, MetricMetadata, Params, metric, selector, success};
 
 /// One scraped target and what its HELP, TYPE and UNIT lines said, by family name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,8 +102,8 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::TargetMetadata;
-    use crate::test_support::{get, state};
-    use crate::{ApiState, MetricMetadata};
+    use super::{ApiState, MetricMetadata};
+    use crate::prometheus::test_support::{get, state};
 
     fn meta(kind: &str, help: &str) -> MetricMetadata {
         MetricMetadata {
