@@ -182,6 +182,25 @@ const pages = [
     check: async (page) => {
       const up = await page.locator(".state.up").count();
       if (up < 3) throw new Error(`${up} targets shown up; expected every node`);
+      // A job whose discovery fails is shown with why: the server's answer, with a failing
+      // provider added (the API's field is tested against a real failure in Rust).
+      const failing = "http://consul.invalid:8500/v1/catalog/services: connection refused";
+      await page.route("**/api/v1/targets", async (route) => {
+        const response = await route.fetch();
+        const json = await response.json();
+        json.data.discoveryFailures = [
+          { scrapePool: "consul-nodes", provider: "consul_sd_configs[0]", error: failing, since: new Date(Date.now() - 5000).toISOString(), keptGroups: 0 },
+        ];
+        await route.fulfill({ response, json });
+      });
+      await page.reload();
+      const alert = page.locator(".job .error.discovery");
+      await alert.waitFor({ timeout: 5000 });
+      const text = await alert.innerText();
+      await page.unroute("**/api/v1/targets");
+      if (!text.includes("consul_sd_configs[0]") || !text.includes(failing) || !text.includes("found no targets yet")) {
+        throw new Error(`the discovery failure reads: ${text}`);
+      }
     },
   },
 ];
