@@ -134,9 +134,10 @@ fn instant(
         .collect()
 }
 
-/// The shapes of the example configurations Prometheus 2.42 ships whose discovery Skywatch
-/// implements (our own files, endpoints on a closed loopback port): each starts
-/// `skywatch up`, its job listed, the discovery failing quietly until its API answers.
+/// The shapes of the example configurations Prometheus 2.42 ships (our own files, endpoints
+/// on a closed loopback port): each starts `skywatch up`, its job listed, the discovery
+/// failing quietly until its API answers. (The agent example's shape, a job and a
+/// remote write, is every case's.)
 #[test]
 fn the_example_configurations_discovery_shapes_start_skywatch_up() {
     let closed = "127.0.0.1:1";
@@ -173,6 +174,36 @@ fn the_example_configurations_discovery_shapes_start_skywatch_up() {
         (
             "http",
             format!("http_sd_configs:\n      - url: http://{closed}/targets\n"),
+        ),
+        // The cloud providers whose API's address is fixed reach it through a proxy on a
+        // closed loopback port here: the test stays off the network.
+        (
+            "digitalocean",
+            format!("digitalocean_sd_configs:\n      - authorization:\n          credentials: token\n        proxy_url: http://{closed}\n"),
+        ),
+        (
+            "hetzner",
+            format!("hetzner_sd_configs:\n      - role: hcloud\n        authorization:\n          credentials: token\n        proxy_url: http://{closed}\n      - role: robot\n        basic_auth:\n          username: u\n          password: p\n        proxy_url: http://{closed}\n"),
+        ),
+        (
+            "linode",
+            format!("linode_sd_configs:\n      - authorization:\n          credentials: token\n        proxy_url: http://{closed}\n"),
+        ),
+        (
+            "vultr",
+            format!("vultr_sd_configs:\n      - authorization:\n          credentials: token\n        proxy_url: http://{closed}\n"),
+        ),
+        (
+            "ionos",
+            format!("ionos_sd_configs:\n      - basic_auth:\n          username: u\n          password: p\n        datacenter_id: 11111111-1111-1111-1111-111111111111\n        port: 9100\n        proxy_url: http://{closed}\n"),
+        ),
+        (
+            "scaleway",
+            format!("scaleway_sd_configs:\n      - role: instance\n        project_id: 11111111-1111-1111-1111-111111111111\n        access_key: SCWXXXXXXXXXXXXXXXXX\n        secret_key: 11111111-1111-1111-1111-111111111111\n        api_url: http://{closed}\n      - role: baremetal\n        zone: fr-par-2\n        project_id: 11111111-1111-1111-1111-111111111111\n        access_key: SCWXXXXXXXXXXXXXXXXX\n        secret_key: 11111111-1111-1111-1111-111111111111\n        api_url: http://{closed}\n"),
+        ),
+        (
+            "ovhcloud",
+            format!("ovhcloud_sd_configs:\n      - service: vps\n        endpoint: http://{closed}/1.0\n        application_key: k\n        application_secret: s\n        consumer_key: c\n      - service: dedicated_server\n        endpoint: http://{closed}/1.0\n        application_key: k\n        application_secret: s\n        consumer_key: c\n"),
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
