@@ -48,6 +48,8 @@ pub struct ApiState {
     pub target_metadata: Option<Arc<dyn Fn() -> Vec<TargetMetadata> + Send + Sync>>,
     /// The URLs alerts are posted to, for `/api/v1/alertmanagers`.
     pub alertmanagers: Option<Arc<dyn Fn() -> Vec<String> + Send + Sync>>,
+    /// Where every query is logged (`global.query_log_file`), if anywhere.
+    pub query_log: promql::query_log::Shared,
 }
 
 /// Gives the rule groups as JSON for a `type` filter.
@@ -98,6 +100,7 @@ impl ApiState {
             wal_replay: WalReplay::default(),
             target_metadata: None,
             alertmanagers: None,
+            query_log: promql::query_log::Shared::default(),
         }
     }
 }

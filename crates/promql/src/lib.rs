@@ -14,4 +14,5 @@ mod functions;
 mod instant;
 pub mod limits;
 pub mod promqltest;
+pub mod query_log;
 pub mod runner;

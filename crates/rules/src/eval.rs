@@ -95,6 +95,8 @@ pub struct Context {
     pub external_labels: BTreeMap<String, String>,
     /// The server's external URL (`$externalURL`).
     pub external_url: String,
+    /// Where each rule's query is logged (`global.query_log_file`), if anywhere.
+    pub query_log: promql::query_log::Shared,
 }
 
 /// A group being evaluated.
@@ -269,6 +271,7 @@ impl GroupState {
     ) -> Result<Vec<(Labels, f64)>, String> {
         let limit = self.limit;
         let group_labels = self.labels.clone();
+        let (file, group) = (self.file.clone(), self.name.clone());
         let state = &mut self.rules[i];
         let parsed = state
             .parsed
@@ -278,9 +281,21 @@ impl GroupState {
             .clone();
         let rule = &state.rule;
         let expr = parsed.as_ref().as_ref().map_err(Clone::clone)?;
-        let value = engine
-            .eval(store, expr, Steps::instant(t))
-            .map_err(|e| e.to_string())?;
+        let began = std::time::Instant::now();
+        let value = engine.eval(store, expr, Steps::instant(t));
+        ctx.query_log.log(&promql::query_log::Entry {
+            query: &rule.expr,
+            start: t,
+            end: t,
+            step: 0,
+            error: value.as_ref().err().map(ToString::to_string),
+            took: began.elapsed(),
+            origin: promql::query_log::Origin::RuleGroup {
+                file: &file,
+                name: &group,
+            },
+        });
+        let value = value.map_err(|e| e.to_string())?;
         let samples = vector(value);
         match &rule.kind {
             Kind::Record(name) => {

@@ -450,6 +450,7 @@ fn run_group(
     let ctx = Context {
         external_labels: tg.external_labels.clone(),
         external_url: tg.external_url.clone().unwrap_or_default(),
+        query_log: promql::query_log::Shared::default(),
     };
     let engine = Engine::new(promql::engine::EngineOptions::default());
     let mut failures = Vec::new();

@@ -1197,6 +1197,12 @@ impl Config {
         if dir.as_os_str().is_empty() {
             return;
         }
+        if let Some(file) = &mut self.global.query_log_file
+            && !file.value.is_empty()
+            && Path::new(&file.value).is_relative()
+        {
+            file.value = dir.join(&file.value).to_string_lossy().into_owned();
+        }
         for job in &mut self.scrape_configs {
             job.http.set_directory(dir);
             job.discovery.set_directory(dir);
@@ -1393,11 +1399,6 @@ impl Config {
             if let Some(found) = found {
                 return Err(later_key(key, found.referenced));
             }
-        }
-        if let Some(file) = &g.query_log_file
-            && !file.value.is_empty()
-        {
-            return Err(not_supported("global.query_log_file", file.referenced));
         }
         if let Some(tracing) = &self.tracing {
             tracing.validate().map_err(|e| format!("tracing: {e}"))?;

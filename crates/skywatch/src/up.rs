@@ -133,11 +133,30 @@ fn rule_files(
 }
 
 /// What every rule template sees of the server.
-fn rule_context(config: &scrape::Config, addr: SocketAddr) -> rules::eval::Context {
+fn rule_context(
+    config: &scrape::Config,
+    addr: SocketAddr,
+    query_log: &promql::query_log::Shared,
+) -> rules::eval::Context {
     rules::eval::Context {
         external_labels: config.global.external_labels.clone(),
         external_url: format!("http://{addr}"),
+        query_log: query_log.clone(),
     }
+}
+
+/// Opens the query log `config` names (anew, if it was open), or closes it.
+fn open_query_log(
+    config: &scrape::Config,
+    query_log: &promql::query_log::Shared,
+) -> Result<(), String> {
+    let file = config
+        .global
+        .query_log_file
+        .as_ref()
+        .map(|f| PathBuf::from(&f.value))
+        .filter(|f| !f.as_os_str().is_empty());
+    query_log.set(file.as_deref())
 }
 
 impl Settings {
@@ -438,6 +457,10 @@ pub(crate) async fn serve(
         engine,
         Some(sink.clone()),
     ));
+    // Every query the API answers and every rule evaluation, logged if the configuration
+    // names a file.
+    let query_log = promql::query_log::Shared::default();
+    open_query_log(&settings.config, &query_log)?;
     let reloader = settings.config_file.clone().map(|path| Reloader {
         path,
         manager: manager.clone(),
@@ -446,6 +469,7 @@ pub(crate) async fn serve(
         shipped_rules: settings.shipped_rules.clone(),
         addr,
         sink: sink.clone(),
+        query_log: query_log.clone(),
         config_text: config_text.clone(),
         routing: alert_service.as_ref().and_then(|(service, _)| {
             let (_, file) = settings.alertmanager.as_ref()?;
@@ -454,6 +478,7 @@ pub(crate) async fn serve(
     });
     let hangups = reloader.clone().map(|r| tokio::spawn(r.on_sighup()));
     let mut state = api::ApiState::new(db.clone(), engine);
+    state.query_log = query_log.clone();
     state.build = api::BuildInfo {
         version: env!("CARGO_PKG_VERSION").into(),
         revision: std::env::var("SKYWATCH_BUILD_REVISION").unwrap_or_default(),
@@ -580,7 +605,7 @@ pub(crate) async fn serve(
     let evaluated = rule_manager.apply(
         &first_rules,
         settings.config.global.evaluation_interval.0,
-        rule_context(&settings.config, addr),
+        rule_context(&settings.config, addr, &query_log),
     );
     tracing::info!(rules = evaluated, "evaluating rules");
     let recorder = settings.self_job.clone().map(|job| {
@@ -593,10 +618,14 @@ pub(crate) async fn serve(
         ))
     });
     listening(addr);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| e.to_string())?;
+    // The client's address is kept for the query log.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| e.to_string())?;
     if let Some(h) = hangups {
         h.abort();
     }
@@ -682,6 +711,7 @@ struct Reloader {
     shipped_rules: Arc<Vec<rules::RuleFile>>,
     addr: SocketAddr,
     sink: Arc<AlertSink>,
+    query_log: promql::query_log::Shared,
     /// The text of the configuration last applied.
     config_text: Arc<std::sync::RwLock<String>>,
     /// The routing and its configuration file, read again at each reload.
@@ -712,6 +742,10 @@ impl Reloader {
         match loaded {
             Ok((config, text, rules, routing, alertmanagers)) => {
                 *self.config_text.write().unwrap_or_else(|e| e.into_inner()) = text;
+                // Opened anew, as Prometheus reopens it, so that a rotated file is followed.
+                if let Err(e) = open_query_log(&config, &self.query_log) {
+                    tracing::error!(error = %e, "the query log is not written");
+                }
                 if let (Some((service, _)), Some(routing)) = (&self.routing, routing) {
                     service
                         .dispatcher
@@ -737,7 +771,7 @@ impl Reloader {
                 let evaluated = self.rules.apply(
                     &rules,
                     config.global.evaluation_interval.0,
-                    rule_context(&config, self.addr),
+                    rule_context(&config, self.addr, &self.query_log),
                 );
                 tracing::info!(file = %self.path.display(), targets = self.manager.targets().len(), rules = evaluated, "reloaded the configuration");
                 Ok(())

@@ -424,3 +424,73 @@ fn the_tracing_section_sends_the_servers_own_spans_over_otlp() {
         },
     );
 }
+
+#[test]
+fn queries_and_rule_evaluations_go_to_the_query_log_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: logged\n    interval: 1s\n    rules:\n      - record: one\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    // Named relative to the configuration, as Prometheus finds it.
+    std::fs::write(
+        &config,
+        "global:\n  query_log_file: queries.log\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n",
+    )
+    .unwrap();
+    let (_server, addr) = start_skywatch_with(
+        &dir.path().join("data"),
+        &["--config".as_ref(), config.as_os_str()],
+    );
+    let client = reqwest::blocking::Client::new();
+    let answer = get_json(
+        &client,
+        &addr,
+        "/api/v1/query?query=vector(2)&time=1700000000",
+    );
+    assert_eq!(answer["status"], "success");
+    let log = dir.path().join("queries.log");
+    let lines = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    within(
+        Duration::from_secs(15),
+        "the query and a rule evaluation logged",
+        || {
+            let lines = lines();
+            lines.iter().any(|l| l["params"]["query"] == "vector(2)")
+                && lines.iter().any(|l| l["ruleGroup"]["name"] == "logged")
+        },
+    );
+    let lines = lines();
+    let query = lines
+        .iter()
+        .find(|l| l["params"]["query"] == "vector(2)")
+        .unwrap();
+    assert_eq!(
+        query["params"],
+        serde_json::json!({"query": "vector(2)", "start": "2023-11-14T22:13:20.000Z", "end": "2023-11-14T22:13:20.000Z", "step": 0})
+    );
+    assert_eq!(
+        query["httpRequest"],
+        serde_json::json!({"clientIP": "127.0.0.1", "method": "GET", "path": "/api/v1/query"})
+    );
+    let rule = lines
+        .iter()
+        .find(|l| l["ruleGroup"]["name"] == "logged")
+        .unwrap();
+    assert_eq!(rule["params"]["query"], "vector(1)");
+    assert!(
+        rule["ruleGroup"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("rules.yml"),
+        "{rule}"
+    );
+}

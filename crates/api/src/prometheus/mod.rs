@@ -25,6 +25,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use promql::engine::{Annotations, EvalError, Evaluated, Stepped, Steps};
@@ -238,13 +239,18 @@ fn metric(labels: &model::Labels) -> Value {
     Value::Object(m)
 }
 
-async fn query(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
+async fn query(
+    State(state): State<ApiState>,
+    request: Parts,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
     let p = Params::new(raw, &body);
     let result = async {
         let expr = parse_query(&p)?;
         let t = time_param(&p, "time", Some(now_ms()))?;
         let Evaluated { value, annotations } =
-            evaluate(&state, &p, expr, Steps::instant(t)).await?;
+            evaluate(&state, &request, &p, expr, Steps::instant(t)).await?;
         let data = match value {
             Stepped::Scalar(v) => {
                 json!({"resultType": "scalar", "result": [timestamp(t), format_value(v.first().copied().unwrap_or(f64::NAN))]})
@@ -306,6 +312,7 @@ fn matrix<'a, P: Iterator<Item = (i64, f64)>>(
 /// request's `timeout` if it asks for one shorter than the engine's.
 async fn evaluate(
     state: &ApiState,
+    request: &Parts,
     p: &Params,
     expr: promql::ast::Expr,
     steps: Steps,
@@ -319,7 +326,34 @@ async fn evaluate(
         })?;
         engine = engine.with_timeout(std::time::Duration::from_millis(ms.unsigned_abs()));
     }
-    blocking(|| engine.eval_annotated(state.storage.as_ref(), &expr, steps)).map_err(ApiError::from)
+    let began = std::time::Instant::now();
+    let result = blocking(|| engine.eval_annotated(state.storage.as_ref(), &expr, steps));
+    // The query log, as Prometheus writes it: the query, its times, how it went, and
+    // the request it came with.
+    let client_ip = request
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    state.query_log.log(&promql::query_log::Entry {
+        query: p.get("query").unwrap_or_default(),
+        start: steps.start,
+        end: steps.end,
+        // An instant query has no step, as Prometheus logs it.
+        step: if request.uri.path().ends_with("/query_range") {
+            steps.step
+        } else {
+            0
+        },
+        error: result.as_ref().err().map(ToString::to_string),
+        took: began.elapsed(),
+        origin: promql::query_log::Origin::Http {
+            client_ip: &client_ip,
+            method: request.method.as_str(),
+            path: request.uri.path(),
+        },
+    });
+    result.map_err(ApiError::from)
 }
 
 /// Runs synchronous work (evaluation, storage reads) from a handler. On a multi-threaded
@@ -759,6 +793,7 @@ const MAX_POINTS: i64 = 11_000;
 
 async fn query_range(
     State(state): State<ApiState>,
+    request: Parts,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
@@ -789,7 +824,7 @@ async fn query_range(
         }
         let expr = parse_query(&p)?;
         let steps = Steps { start, end, step };
-        let Evaluated { value, annotations } = evaluate(&state, &p, expr, steps).await?;
+        let Evaluated { value, annotations } = evaluate(&state, &request, &p, expr, steps).await?;
         let series = match value {
             Stepped::Scalar(v) => vec![(
                 model::Labels::empty(),
