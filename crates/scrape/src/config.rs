@@ -111,7 +111,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 azure_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                consul_sd_configs: Option<NotSupported>,
+                consul_sd_configs: Vec<crate::discovery::ConsulSdConfig>,
                 #[serde(default)]
                 digitalocean_sd_configs: Vec<crate::discovery::DigitalOceanSdConfig>,
                 #[serde(default)]
@@ -177,9 +177,9 @@ macro_rules! target_source {
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
+                    consul_sd_configs: raw.consul_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
-                        ("consul_sd_configs", raw.consul_sd_configs),
                         ("ec2_sd_configs", raw.ec2_sd_configs),
                         ("eureka_sd_configs", raw.eureka_sd_configs),
                         ("gce_sd_configs", raw.gce_sd_configs),
@@ -376,6 +376,8 @@ pub struct Discovery {
     pub docker_sd_configs: Vec<DockerSdConfig>,
     /// Services, tasks or nodes listed by a Docker Swarm manager.
     pub dockerswarm_sd_configs: Vec<DockerSwarmSdConfig>,
+    /// The instances of Consul's services.
+    pub consul_sd_configs: Vec<crate::discovery::ConsulSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -1583,6 +1585,7 @@ impl Discovery {
         }
         http_sections_in(&mut self.docker_sd_configs, dir);
         http_sections_in(&mut self.dockerswarm_sd_configs, dir);
+        http_sections_in(&mut self.consul_sd_configs, dir);
     }
 
     /// The providers' HTTP client settings, by key.
@@ -1631,6 +1634,10 @@ impl Discovery {
                 .iter()
                 .map(|c| &c.http)
                 .collect(),
+        );
+        add(
+            "consul_sd_configs",
+            self.consul_sd_configs.iter().map(|c| &c.http).collect(),
         );
     }
 
@@ -1706,6 +1713,10 @@ impl Discovery {
         for (n, sd) in self.vultr_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("vultr_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.consul_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("consul_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -2016,7 +2027,6 @@ skywatch:
         // A provider or section not implemented yet is named as such, never "unknown".
         for key in [
             "azure",
-            "consul",
             "ec2",
             "eureka",
             "gce",
