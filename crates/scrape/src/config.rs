@@ -131,7 +131,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 kubernetes_sd_configs: Vec<KubernetesSdConfig>,
                 #[serde(default)]
-                kuma_sd_configs: Option<NotSupported>,
+                kuma_sd_configs: Vec<crate::discovery::KumaSdConfig>,
                 #[serde(default)]
                 lightsail_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -178,13 +178,13 @@ macro_rules! target_source {
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
                     consul_sd_configs: raw.consul_sd_configs,
+                    kuma_sd_configs: raw.kuma_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
                         ("ec2_sd_configs", raw.ec2_sd_configs),
                         ("eureka_sd_configs", raw.eureka_sd_configs),
                         ("gce_sd_configs", raw.gce_sd_configs),
                         ("ionos_sd_configs", raw.ionos_sd_configs),
-                        ("kuma_sd_configs", raw.kuma_sd_configs),
                         ("lightsail_sd_configs", raw.lightsail_sd_configs),
                         ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
@@ -378,6 +378,8 @@ pub struct Discovery {
     pub dockerswarm_sd_configs: Vec<DockerSwarmSdConfig>,
     /// The instances of Consul's services.
     pub consul_sd_configs: Vec<crate::discovery::ConsulSdConfig>,
+    /// The dataplane proxies of Kuma's meshes.
+    pub kuma_sd_configs: Vec<crate::discovery::KumaSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -1586,6 +1588,7 @@ impl Discovery {
         http_sections_in(&mut self.docker_sd_configs, dir);
         http_sections_in(&mut self.dockerswarm_sd_configs, dir);
         http_sections_in(&mut self.consul_sd_configs, dir);
+        http_sections_in(&mut self.kuma_sd_configs, dir);
     }
 
     /// The providers' HTTP client settings, by key.
@@ -1638,6 +1641,10 @@ impl Discovery {
         add(
             "consul_sd_configs",
             self.consul_sd_configs.iter().map(|c| &c.http).collect(),
+        );
+        add(
+            "kuma_sd_configs",
+            self.kuma_sd_configs.iter().map(|c| &c.http).collect(),
         );
     }
 
@@ -1717,6 +1724,10 @@ impl Discovery {
         for (n, sd) in self.consul_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("consul_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.kuma_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("kuma_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -2031,7 +2042,6 @@ skywatch:
             "eureka",
             "gce",
             "ionos",
-            "kuma",
             "lightsail",
             "marathon",
             "nerve",

@@ -27,6 +27,7 @@ mod follow;
 mod hetzner;
 mod http;
 pub mod kubernetes;
+mod kuma;
 mod linode;
 mod puppetdb;
 mod vultr;
@@ -34,6 +35,7 @@ mod vultr;
 pub use consul::ConsulSdConfig;
 pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
+pub use kuma::KumaSdConfig;
 pub use linode::LinodeSdConfig;
 pub use vultr::VultrSdConfig;
 
@@ -122,6 +124,11 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "consul_sd_configs",
         &discovery.consul_sd_configs,
         consul::Consul::new,
+    );
+    made.add(
+        "kuma_sd_configs",
+        &discovery.kuma_sd_configs,
+        kuma::Kuma::new,
     );
     made.add("dns_sd_configs", &discovery.dns_sd_configs, |n, c| {
         Ok(dns::DnsSd::new(n, c))
