@@ -165,7 +165,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 azure_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                consul_sd_configs: Option<NotSupported>,
+                consul_sd_configs: Vec<crate::discovery::ConsulSdConfig>,
                 #[serde(default)]
                 digitalocean_sd_configs: Vec<crate::discovery::DigitalOceanSdConfig>,
                 #[serde(default)]
@@ -185,7 +185,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 kubernetes_sd_configs: Vec<KubernetesSdConfig>,
                 #[serde(default)]
-                kuma_sd_configs: Option<NotSupported>,
+                kuma_sd_configs: Vec<crate::discovery::KumaSdConfig>,
                 #[serde(default)]
                 lightsail_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -234,13 +234,13 @@ macro_rules! target_source {
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
+                    consul_sd_configs: raw.consul_sd_configs,
+                    kuma_sd_configs: raw.kuma_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
-                        ("consul_sd_configs", raw.consul_sd_configs),
                         ("ec2_sd_configs", raw.ec2_sd_configs),
                         ("eureka_sd_configs", raw.eureka_sd_configs),
                         ("gce_sd_configs", raw.gce_sd_configs),
-                        ("kuma_sd_configs", raw.kuma_sd_configs),
                         ("lightsail_sd_configs", raw.lightsail_sd_configs),
                         ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
@@ -436,6 +436,10 @@ pub struct Discovery {
     pub docker_sd_configs: Vec<DockerSdConfig>,
     /// Services, tasks or nodes listed by a Docker Swarm manager.
     pub dockerswarm_sd_configs: Vec<DockerSwarmSdConfig>,
+    /// The instances of Consul's services.
+    pub consul_sd_configs: Vec<crate::discovery::ConsulSdConfig>,
+    /// The dataplane proxies of Kuma's meshes.
+    pub kuma_sd_configs: Vec<crate::discovery::KumaSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -1650,6 +1654,8 @@ impl Discovery {
         }
         http_sections_in(&mut self.docker_sd_configs, dir);
         http_sections_in(&mut self.dockerswarm_sd_configs, dir);
+        http_sections_in(&mut self.consul_sd_configs, dir);
+        http_sections_in(&mut self.kuma_sd_configs, dir);
     }
 
     /// The HTTP client settings of the providers whose clients are their own (not the
@@ -1757,6 +1763,14 @@ impl Discovery {
         for (n, sd) in self.ovhcloud_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("ovhcloud_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.consul_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("consul_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.kuma_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("kuma_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -2067,11 +2081,9 @@ skywatch:
         // A provider or section not implemented yet is named as such, never "unknown".
         for key in [
             "azure",
-            "consul",
             "ec2",
             "eureka",
             "gce",
-            "kuma",
             "lightsail",
             "marathon",
             "nerve",

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{Discovery, StaticConfig};
 
+mod consul;
 mod digitalocean;
 mod dns;
 mod docker;
@@ -27,15 +28,18 @@ mod hetzner;
 mod http;
 mod ionos;
 pub mod kubernetes;
+mod kuma;
 mod linode;
 mod ovhcloud;
 mod puppetdb;
 mod scaleway;
 mod vultr;
 
+pub use consul::ConsulSdConfig;
 pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use ionos::IonosSdConfig;
+pub use kuma::KumaSdConfig;
 pub use linode::LinodeSdConfig;
 pub use ovhcloud::OvhcloudSdConfig;
 pub use scaleway::{ScalewayRole, ScalewaySdConfig};
@@ -136,6 +140,16 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "kubernetes_sd_configs",
         &discovery.kubernetes_sd_configs,
         kubernetes::KubernetesSd::new,
+    );
+    made.add(
+        "consul_sd_configs",
+        &discovery.consul_sd_configs,
+        consul::Consul::new,
+    );
+    made.add(
+        "kuma_sd_configs",
+        &discovery.kuma_sd_configs,
+        kuma::Kuma::new,
     );
     made.add("dns_sd_configs", &discovery.dns_sd_configs, |n, c| {
         Ok(dns::DnsSd::new(n, c))
@@ -322,6 +336,12 @@ async fn read_json<T: DeserializeOwned>(
         .map_err(|e| format!("{url}: line {}, column {}: {e}", e.line(), e.column()))
 }
 
+/// The value behind `m`: a provider's state stays usable after a panic elsewhere left its
+/// lock poisoned, since each value it holds is written whole.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A JSON value that reads `null` as the zero value, as Go's `encoding/json` leaves a
 /// field it finds null: the vendors' APIs write `null` for an absent image, tag list or
 /// address, and Prometheus then labels with `""`. (A missing field is `#[serde(default)]`.)
@@ -362,6 +382,16 @@ mod testing {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+        }
+    }
+
+    /// The error of a configuration whose one scrape job has one `key` section, written
+    /// as YAML's flow or block `section`.
+    pub(super) fn config_error(key: &str, section: &str) -> String {
+        let text = format!("scrape_configs:\n  - job_name: sd\n    {key}:\n      - {section}\n");
+        match crate::Config::parse(&text, "p.yml") {
+            Ok(_) => panic!("{key}: {section} was accepted"),
+            Err(e) => e.message,
         }
     }
 
