@@ -155,7 +155,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 triton_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                uyuni_sd_configs: Option<NotSupported>,
+                uyuni_sd_configs: Vec<crate::discovery::UyuniSdConfig>,
                 #[serde(default)]
                 outscale_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -174,6 +174,7 @@ macro_rules! target_source {
                     digitalocean_sd_configs: raw.digitalocean_sd_configs,
                     linode_sd_configs: raw.linode_sd_configs,
                     vultr_sd_configs: raw.vultr_sd_configs,
+                    uyuni_sd_configs: raw.uyuni_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
@@ -194,7 +195,6 @@ macro_rules! target_source {
                         ("scaleway_sd_configs", raw.scaleway_sd_configs),
                         ("serverset_sd_configs", raw.serverset_sd_configs),
                         ("triton_sd_configs", raw.triton_sd_configs),
-                        ("uyuni_sd_configs", raw.uyuni_sd_configs),
                         ("outscale_sd_configs", raw.outscale_sd_configs),
                         ("stackit_sd_configs", raw.stackit_sd_configs),
                     ]
@@ -370,6 +370,8 @@ pub struct Discovery {
     pub linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
     /// Vultr instances.
     pub vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
+    /// Systems' monitoring endpoints from a Uyuni server.
+    pub uyuni_sd_configs: Vec<crate::discovery::UyuniSdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1575,6 +1577,7 @@ impl Discovery {
         http_sections_in(&mut self.digitalocean_sd_configs, dir);
         http_sections_in(&mut self.linode_sd_configs, dir);
         http_sections_in(&mut self.vultr_sd_configs, dir);
+        http_sections_in(&mut self.uyuni_sd_configs, dir);
         http_sections_in(&mut self.kubernetes_sd_configs, dir);
         for sd in &mut self.kubernetes_sd_configs {
             if let Some(file) = &mut sd.kubeconfig_file {
@@ -1616,6 +1619,10 @@ impl Discovery {
         add(
             "vultr_sd_configs",
             self.vultr_sd_configs.iter().map(|c| &c.http).collect(),
+        );
+        add(
+            "uyuni_sd_configs",
+            self.uyuni_sd_configs.iter().map(|c| &c.http).collect(),
         );
         add(
             "kubernetes_sd_configs",
@@ -1706,6 +1713,10 @@ impl Discovery {
         for (n, sd) in self.vultr_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("vultr_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.uyuni_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("uyuni_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -2031,7 +2042,6 @@ skywatch:
             "scaleway",
             "serverset",
             "triton",
-            "uyuni",
         ] {
             let text =
                 format!("scrape_configs:\n  - job_name: a\n    {key}_sd_configs:\n      - {{}}\n");

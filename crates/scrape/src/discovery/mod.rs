@@ -28,11 +28,13 @@ mod http;
 pub mod kubernetes;
 mod linode;
 mod puppetdb;
+mod uyuni;
 mod vultr;
 
 pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use linode::LinodeSdConfig;
+pub use uyuni::UyuniSdConfig;
 pub use vultr::VultrSdConfig;
 
 pub use docker::{DockerSdConfig, Filter};
@@ -110,6 +112,11 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "vultr_sd_configs",
         &discovery.vultr_sd_configs,
         vultr::Vultr::new,
+    );
+    made.add(
+        "uyuni_sd_configs",
+        &discovery.uyuni_sd_configs,
+        uyuni::Uyuni::new,
     );
     made.add(
         "kubernetes_sd_configs",
