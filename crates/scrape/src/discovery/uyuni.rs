@@ -752,6 +752,8 @@ scrape_configs:
             "username: u\n        password: p",
             "Uyuni SD configuration requires server host",
         );
+        // config/testdata/uyuni_no_server.bad.yml
+        check("server:", "Uyuni SD configuration requires server host");
         check(
             "server: http://uyuni\n        password: p",
             "Uyuni SD configuration requires a username",
