@@ -143,7 +143,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 nomad_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                openstack_sd_configs: Option<NotSupported>,
+                openstack_sd_configs: Vec<crate::discovery::OpenstackSdConfig>,
                 #[serde(default)]
                 ovhcloud_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -175,6 +175,7 @@ macro_rules! target_source {
                     linode_sd_configs: raw.linode_sd_configs,
                     vultr_sd_configs: raw.vultr_sd_configs,
                     uyuni_sd_configs: raw.uyuni_sd_configs,
+                    openstack_sd_configs: raw.openstack_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
@@ -190,7 +191,6 @@ macro_rules! target_source {
                         ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
                         ("nomad_sd_configs", raw.nomad_sd_configs),
-                        ("openstack_sd_configs", raw.openstack_sd_configs),
                         ("ovhcloud_sd_configs", raw.ovhcloud_sd_configs),
                         ("scaleway_sd_configs", raw.scaleway_sd_configs),
                         ("serverset_sd_configs", raw.serverset_sd_configs),
@@ -372,6 +372,8 @@ pub struct Discovery {
     pub vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
     /// Systems' monitoring endpoints from a Uyuni server.
     pub uyuni_sd_configs: Vec<crate::discovery::UyuniSdConfig>,
+    /// OpenStack hypervisors or instances.
+    pub openstack_sd_configs: Vec<crate::discovery::OpenstackSdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1578,6 +1580,9 @@ impl Discovery {
         http_sections_in(&mut self.linode_sd_configs, dir);
         http_sections_in(&mut self.vultr_sd_configs, dir);
         http_sections_in(&mut self.uyuni_sd_configs, dir);
+        for sd in &mut self.openstack_sd_configs {
+            crate::discovery::tls_in_directory(&mut sd.tls_config, dir);
+        }
         http_sections_in(&mut self.kubernetes_sd_configs, dir);
         for sd in &mut self.kubernetes_sd_configs {
             if let Some(file) = &mut sd.kubeconfig_file {
@@ -1713,6 +1718,10 @@ impl Discovery {
         for (n, sd) in self.vultr_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("vultr_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.openstack_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("openstack_sd_configs[{n}]: {e}"))?;
         }
         for (n, sd) in self.uyuni_sd_configs.iter().enumerate() {
             sd.validate()
@@ -2037,7 +2046,6 @@ skywatch:
             "marathon",
             "nerve",
             "nomad",
-            "openstack",
             "ovhcloud",
             "scaleway",
             "serverset",

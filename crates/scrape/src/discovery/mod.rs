@@ -27,6 +27,7 @@ mod hetzner;
 mod http;
 pub mod kubernetes;
 mod linode;
+mod openstack;
 mod puppetdb;
 mod uyuni;
 mod vultr;
@@ -34,6 +35,7 @@ mod vultr;
 pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use linode::LinodeSdConfig;
+pub use openstack::{OpenstackRole, OpenstackSdConfig};
 pub use uyuni::UyuniSdConfig;
 pub use vultr::VultrSdConfig;
 
@@ -112,6 +114,11 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "vultr_sd_configs",
         &discovery.vultr_sd_configs,
         vultr::Vultr::new,
+    );
+    made.add(
+        "openstack_sd_configs",
+        &discovery.openstack_sd_configs,
+        openstack::Openstack::new,
     );
     made.add(
         "uyuni_sd_configs",
@@ -213,6 +220,26 @@ impl ApiClient {
             None => request,
         }
     }
+}
+
+/// The client settings of a section whose only client key is `tls_config` (OpenStack,
+/// Triton): Prometheus gives those a plain Go transport with the TLS settings, which
+/// follows redirects, uses no proxy, sends no `Authorization` and speaks HTTP/1.1.
+fn tls_only_client(tls: &crate::config::TlsConfig) -> crate::config::HttpClientConfig {
+    crate::config::HttpClientConfig {
+        tls_config: tls.clone(),
+        follow_redirects: true,
+        enable_http2: false,
+        ..Default::default()
+    }
+}
+
+/// Makes the files of a section's `tls_config` relative to `dir`, the configuration
+/// file's directory, as the sections with full client settings make theirs.
+pub(crate) fn tls_in_directory(tls: &mut crate::config::TlsConfig, dir: &std::path::Path) {
+    let mut http = tls_only_client(tls);
+    http.set_directory(dir);
+    *tls = http.tls_config;
 }
 
 /// One target and its labels, as a group of its own: the cloud providers label each
