@@ -153,7 +153,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 serverset_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                triton_sd_configs: Option<NotSupported>,
+                triton_sd_configs: Vec<crate::discovery::TritonSdConfig>,
                 #[serde(default)]
                 uyuni_sd_configs: Vec<crate::discovery::UyuniSdConfig>,
                 #[serde(default)]
@@ -176,6 +176,7 @@ macro_rules! target_source {
                     vultr_sd_configs: raw.vultr_sd_configs,
                     uyuni_sd_configs: raw.uyuni_sd_configs,
                     openstack_sd_configs: raw.openstack_sd_configs,
+                    triton_sd_configs: raw.triton_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
@@ -194,7 +195,6 @@ macro_rules! target_source {
                         ("ovhcloud_sd_configs", raw.ovhcloud_sd_configs),
                         ("scaleway_sd_configs", raw.scaleway_sd_configs),
                         ("serverset_sd_configs", raw.serverset_sd_configs),
-                        ("triton_sd_configs", raw.triton_sd_configs),
                         ("outscale_sd_configs", raw.outscale_sd_configs),
                         ("stackit_sd_configs", raw.stackit_sd_configs),
                     ]
@@ -374,6 +374,8 @@ pub struct Discovery {
     pub uyuni_sd_configs: Vec<crate::discovery::UyuniSdConfig>,
     /// OpenStack hypervisors or instances.
     pub openstack_sd_configs: Vec<crate::discovery::OpenstackSdConfig>,
+    /// Triton containers or compute nodes.
+    pub triton_sd_configs: Vec<crate::discovery::TritonSdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1583,6 +1585,9 @@ impl Discovery {
         for sd in &mut self.openstack_sd_configs {
             crate::discovery::tls_in_directory(&mut sd.tls_config, dir);
         }
+        for sd in &mut self.triton_sd_configs {
+            crate::discovery::tls_in_directory(&mut sd.tls_config, dir);
+        }
         http_sections_in(&mut self.kubernetes_sd_configs, dir);
         for sd in &mut self.kubernetes_sd_configs {
             if let Some(file) = &mut sd.kubeconfig_file {
@@ -1722,6 +1727,10 @@ impl Discovery {
         for (n, sd) in self.openstack_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("openstack_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.triton_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("triton_sd_configs[{n}]: {e}"))?;
         }
         for (n, sd) in self.uyuni_sd_configs.iter().enumerate() {
             sd.validate()
@@ -2049,7 +2058,6 @@ skywatch:
             "ovhcloud",
             "scaleway",
             "serverset",
-            "triton",
         ] {
             let text =
                 format!("scrape_configs:\n  - job_name: a\n    {key}_sd_configs:\n      - {{}}\n");

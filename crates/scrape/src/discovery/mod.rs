@@ -29,6 +29,7 @@ pub mod kubernetes;
 mod linode;
 mod openstack;
 mod puppetdb;
+mod triton;
 mod uyuni;
 mod vultr;
 
@@ -36,6 +37,7 @@ pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use linode::LinodeSdConfig;
 pub use openstack::{OpenstackRole, OpenstackSdConfig};
+pub use triton::TritonSdConfig;
 pub use uyuni::UyuniSdConfig;
 pub use vultr::VultrSdConfig;
 
@@ -119,6 +121,11 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "openstack_sd_configs",
         &discovery.openstack_sd_configs,
         openstack::Openstack::new,
+    );
+    made.add(
+        "triton_sd_configs",
+        &discovery.triton_sd_configs,
+        triton::Triton::new,
     );
     made.add(
         "uyuni_sd_configs",
@@ -337,6 +344,27 @@ mod testing {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         }
+    }
+
+    /// A configuration of one job whose `key` section is `section` (its later lines
+    /// indented by eight spaces, as a list item's keys), or why it is refused.
+    pub(super) fn parse_section(
+        key: &str,
+        section: &str,
+    ) -> Result<crate::Config, crate::ConfigError> {
+        crate::Config::parse(
+            &format!("scrape_configs:\n  - job_name: a\n    {key}:\n      - {section}\n"),
+            "p.yml",
+        )
+    }
+
+    /// Asserts that a job with that section is refused, the message ending `key[0]: want`.
+    pub(super) fn assert_refused(key: &str, section: &str, want: &str) {
+        let e = parse_section(key, section).unwrap_err();
+        assert!(
+            e.message.ends_with(&format!("{key}[0]: {want}")),
+            "{section}: {e}"
+        );
     }
 
     /// A JSON answer with `status`.

@@ -947,7 +947,7 @@ mod tests {
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::{get, post};
 
-    use super::super::testing::{fake_api, group, json};
+    use super::super::testing::{assert_refused, fake_api, group, json, parse_section};
     use super::*;
 
     fn config(text: &str) -> OpenstackSdConfig {
@@ -1567,14 +1567,7 @@ mod tests {
 
     #[test]
     fn what_prometheus_refuses_is_refused() {
-        let parse = |section: &str| {
-            crate::Config::parse(
-                &format!(
-                    "scrape_configs:\n  - job_name: a\n    openstack_sd_configs:\n      - {section}\n"
-                ),
-                "p.yml",
-            )
-        };
+        let parse = |section: &str| parse_section("openstack_sd_configs", section);
         // config/testdata/openstack_role.bad.yml, openstack_availability.bad.yml
         let e = parse("role: invalid").unwrap_err();
         assert!(
@@ -1599,12 +1592,7 @@ mod tests {
                 "client cert file \"c\" specified without client key file; set key_file",
             ),
         ] {
-            let e = parse(section).unwrap_err();
-            assert!(
-                e.message
-                    .ends_with(&format!("openstack_sd_configs[0]: {want}")),
-                "{section}: {e}"
-            );
+            assert_refused("openstack_sd_configs", section, want);
         }
         let e = parse("role: instance\n        region: r\n        projectname: x").unwrap_err();
         assert!(e.message.contains("projectname"), "{e}");

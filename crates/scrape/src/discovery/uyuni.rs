@@ -373,7 +373,7 @@ mod tests {
     use axum::http::HeaderMap;
     use axum::routing::post;
 
-    use super::super::testing::{fake_api, group};
+    use super::super::testing::{assert_refused, fake_api, group, parse_section};
     use super::*;
 
     /// An XML-RPC answer carrying `value`.
@@ -735,19 +735,7 @@ scrape_configs:
 
     #[test]
     fn what_prometheus_refuses_is_refused() {
-        let check = |section: &str, want: &str| {
-            let e = crate::Config::parse(
-                &format!(
-                    "scrape_configs:\n  - job_name: a\n    uyuni_sd_configs:\n      - {section}\n"
-                ),
-                "p.yml",
-            )
-            .unwrap_err();
-            assert!(
-                e.message.ends_with(&format!("uyuni_sd_configs[0]: {want}")),
-                "{section}: {e}"
-            );
-        };
+        let check = |section: &str, want: &str| assert_refused("uyuni_sd_configs", section, want);
         check(
             "username: u\n        password: p",
             "Uyuni SD configuration requires server host",
@@ -766,11 +754,8 @@ scrape_configs:
             "server: \"http://uyuni/%zz\"\n        username: u\n        password: p",
             "Uyuni Server URL is not valid: parse \"http://uyuni/%zz\": invalid URL escape \"%zz\"",
         );
-        let e = crate::Config::parse(
-            "scrape_configs:\n  - job_name: a\n    uyuni_sd_configs:\n      - server: http://u\n        usename: u\n",
-            "p.yml",
-        )
-        .unwrap_err();
+        let e =
+            parse_section("uyuni_sd_configs", "server: http://u\n        usename: u").unwrap_err();
         assert!(e.message.contains("usename"), "{e}");
         // Keys with their own values: entitlement, separator, refresh_interval.
         let c = crate::Config::parse(
