@@ -150,9 +150,14 @@ impl Uyuni {
         })
     }
 
-    /// Calls `method` with `params`; the answer's value, or why there is none (named by
-    /// the API's URL and the method).
-    async fn call(&self, method: &str, params: &[Param<'_>]) -> Result<Value, String> {
+    /// Calls `method` with `params` and reads the answer's value with `read`; what it
+    /// reads, or why it cannot (named by the API's URL and the method).
+    async fn call<T>(
+        &self,
+        method: &str,
+        params: &[Param<'_>],
+        read: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Result<T, String> {
         let at = format!("POST {} {method}", self.url);
         let response = self
             .client
@@ -171,7 +176,9 @@ impl Uyuni {
         }
         let body = response.bytes().await.map_err(|e| format!("{at}: {e}"))?;
         let body = std::str::from_utf8(&body).map_err(|e| format!("{at}: {e}"))?;
-        xmlrpc::response(body).map_err(|e| format!("{at}: {e}"))
+        xmlrpc::response(body)
+            .and_then(|value| read(&value))
+            .map_err(|e| format!("{at}: {e}"))
     }
 
     /// A session token: the one held while it is fresh, else a new one from `auth.login`.
@@ -190,9 +197,9 @@ impl Uyuni {
                     Param::Str(&self.password),
                     Param::Int(TOKEN_LIFETIME.as_secs() as i64),
                 ],
+                Value::string,
             )
             .await
-            .and_then(|v| v.string())
             .map_err(|e| format!("unable to login to Uyuni API: {e}"))?;
         *self.lock() = Some((token.clone(), Instant::now() + TOKEN_LIFETIME / 2));
         Ok(token)
@@ -204,33 +211,34 @@ impl Uyuni {
 
     /// The endpoints of the entitled systems, as targets.
     async fn targets(&self, token: &str) -> Result<Vec<StaticConfig>, String> {
-        let answer = self
+        let groups = self
             .call(
                 "system.listSystemGroupsForSystemsWithEntitlement",
                 &[Param::Str(token), Param::Str(&self.entitlement)],
+                system_groups,
             )
-            .await;
-        let groups = answer.and_then(|v| system_groups(&v)).map_err(|e| {
-            format!("unable to get the managed system groups information of monitored clients: {e}")
-        })?;
+            .await
+            .map_err(|e| {
+                format!(
+                    "unable to get the managed system groups information of monitored clients: {e}"
+                )
+            })?;
         let ids: Vec<i64> = groups.keys().copied().collect();
-        let answer = self
+        let endpoints = self
             .call(
                 "system.monitoring.listEndpoints",
                 &[Param::Str(token), Param::Ints(&ids)],
+                endpoints,
             )
-            .await;
-        let endpoints = answer
-            .and_then(|v| endpoints(&v))
+            .await
             .map_err(|e| format!("unable to get endpoints information: {e}"))?;
-        let answer = self
+        let networks = self
             .call(
                 "system.getNetworkForSystems",
                 &[Param::Str(token), Param::Ints(&ids)],
+                networks,
             )
-            .await;
-        let networks = answer
-            .and_then(|v| networks(&v))
+            .await
             .map_err(|e| format!("unable to get the systems network information: {e}"))?;
         let none = Network::default();
         Ok(endpoints
@@ -661,25 +669,45 @@ mod tests {
 
     #[tokio::test]
     async fn faults_and_bad_answers_fail_the_refresh() {
+        let stage = Arc::new(Mutex::new(0));
+        let now = stage.clone();
         let base = fake_api(axum::Router::new().route(
             "/rpc/api",
-            post(|body: String| async move {
-                if body.contains("auth.login") {
-                    answer("<value>a token</value>")
-                } else if body.contains("listSystemGroups") {
-                    "<?xml version=\"1.0\"?><methodResponse><fault><value><struct><member><name>faultCode</name><value><int>-1</int></value></member><member><name>faultString</name><value><string>redstone.xmlrpc.XmlRpcFault: Could not find method</string></value></member></struct></value></fault></methodResponse>".to_owned()
-                } else {
-                    "not xml".to_owned()
+            post(move |body: String| {
+                let stage = *now.lock().unwrap();
+                async move {
+                    let method = |m: &str| body.contains(&format!("<methodName>{m}</methodName>"));
+                    if method("auth.login") {
+                        return if stage == 3 {
+                            answer("<value><int>7</int></value>")
+                        } else {
+                            answer("<value>a token</value>")
+                        };
+                    }
+                    match stage {
+                        0 => "<?xml version=\"1.0\"?><methodResponse><fault><value><struct><member><name>faultCode</name><value><int>-1</int></value></member><member><name>faultString</name><value><string>redstone.xmlrpc.XmlRpcFault: Could not find method</string></value></member></struct></value></fault></methodResponse>".to_owned(),
+                        1 => answer("<value><struct><member><name>id</name><value><i4>1</i4></value></member></struct></value>"),
+                        _ if method("system.listSystemGroupsForSystemsWithEntitlement") => answer("<value><array><data></data></array></value>"),
+                        _ => "not xml".to_owned(),
+                    }
                 }
             }),
         ))
         .await;
         let sd = Uyuni::new(0, &config(&base)).unwrap();
-        let e = sd.refresh().await.unwrap_err();
-        assert!(
-            e.ends_with("/rpc/api system.listSystemGroupsForSystemsWithEntitlement: Fault(-1): redstone.xmlrpc.XmlRpcFault: Could not find method"),
-            "{e}"
-        );
+        let at = format!("POST {base}/rpc/api");
+        for (n, want) in [
+            format!("unable to get the managed system groups information of monitored clients: {at} system.listSystemGroupsForSystemsWithEntitlement: Fault(-1): redstone.xmlrpc.XmlRpcFault: Could not find method"),
+            format!("unable to get the managed system groups information of monitored clients: {at} system.listSystemGroupsForSystemsWithEntitlement: type mismatch: cannot read struct as array"),
+            format!("unable to get endpoints information: {at} system.monitoring.listEndpoints: the answer ends before its value does"),
+            format!("unable to login to Uyuni API: {at} auth.login: type mismatch: cannot read int as string"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            *stage.lock().unwrap() = n;
+            assert_eq!(sd.refresh().await.unwrap_err(), want);
+        }
     }
 
     #[test]
