@@ -197,7 +197,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 nomad_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                openstack_sd_configs: Option<NotSupported>,
+                openstack_sd_configs: Vec<crate::discovery::OpenstackSdConfig>,
                 #[serde(default)]
                 ovhcloud_sd_configs: Vec<crate::discovery::OvhcloudSdConfig>,
                 #[serde(default)]
@@ -207,9 +207,9 @@ macro_rules! target_source {
                 #[serde(default)]
                 serverset_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                triton_sd_configs: Option<NotSupported>,
+                triton_sd_configs: Vec<crate::discovery::TritonSdConfig>,
                 #[serde(default)]
-                uyuni_sd_configs: Option<NotSupported>,
+                uyuni_sd_configs: Vec<crate::discovery::UyuniSdConfig>,
                 #[serde(default)]
                 outscale_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -231,6 +231,9 @@ macro_rules! target_source {
                     ionos_sd_configs: raw.ionos_sd_configs,
                     scaleway_sd_configs: raw.scaleway_sd_configs,
                     ovhcloud_sd_configs: raw.ovhcloud_sd_configs,
+                    uyuni_sd_configs: raw.uyuni_sd_configs,
+                    openstack_sd_configs: raw.openstack_sd_configs,
+                    triton_sd_configs: raw.triton_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
@@ -245,10 +248,7 @@ macro_rules! target_source {
                         ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
                         ("nomad_sd_configs", raw.nomad_sd_configs),
-                        ("openstack_sd_configs", raw.openstack_sd_configs),
                         ("serverset_sd_configs", raw.serverset_sd_configs),
-                        ("triton_sd_configs", raw.triton_sd_configs),
-                        ("uyuni_sd_configs", raw.uyuni_sd_configs),
                         ("outscale_sd_configs", raw.outscale_sd_configs),
                         ("stackit_sd_configs", raw.stackit_sd_configs),
                     ]
@@ -430,6 +430,12 @@ pub struct Discovery {
     pub scaleway_sd_configs: Vec<crate::discovery::ScalewaySdConfig>,
     /// OVHcloud VPS or dedicated servers.
     pub ovhcloud_sd_configs: Vec<crate::discovery::OvhcloudSdConfig>,
+    /// Systems' monitoring endpoints from a Uyuni server.
+    pub uyuni_sd_configs: Vec<crate::discovery::UyuniSdConfig>,
+    /// OpenStack hypervisors or instances.
+    pub openstack_sd_configs: Vec<crate::discovery::OpenstackSdConfig>,
+    /// Triton containers or compute nodes.
+    pub triton_sd_configs: Vec<crate::discovery::TritonSdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1646,6 +1652,13 @@ impl Discovery {
         for sd in &mut self.scaleway_sd_configs {
             in_directory(&mut sd.secret_key_file, dir);
         }
+        http_sections_in(&mut self.uyuni_sd_configs, dir);
+        for sd in &mut self.openstack_sd_configs {
+            crate::discovery::tls_in_directory(&mut sd.tls_config, dir);
+        }
+        for sd in &mut self.triton_sd_configs {
+            crate::discovery::tls_in_directory(&mut sd.tls_config, dir);
+        }
         http_sections_in(&mut self.kubernetes_sd_configs, dir);
         for sd in &mut self.kubernetes_sd_configs {
             if let Some(file) = &mut sd.kubeconfig_file {
@@ -1771,6 +1784,18 @@ impl Discovery {
         for (n, sd) in self.kuma_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("kuma_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.openstack_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("openstack_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.triton_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("triton_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.uyuni_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("uyuni_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -2088,10 +2113,7 @@ skywatch:
             "marathon",
             "nerve",
             "nomad",
-            "openstack",
             "serverset",
-            "triton",
-            "uyuni",
         ] {
             let text =
                 format!("scrape_configs:\n  - job_name: a\n    {key}_sd_configs:\n      - {{}}\n");

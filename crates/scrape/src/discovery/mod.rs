@@ -30,9 +30,12 @@ mod ionos;
 pub mod kubernetes;
 mod kuma;
 mod linode;
+mod openstack;
 mod ovhcloud;
 mod puppetdb;
 mod scaleway;
+mod triton;
+mod uyuni;
 mod vultr;
 
 pub use consul::ConsulSdConfig;
@@ -41,8 +44,11 @@ pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use ionos::IonosSdConfig;
 pub use kuma::KumaSdConfig;
 pub use linode::LinodeSdConfig;
+pub use openstack::{OpenstackRole, OpenstackSdConfig};
 pub use ovhcloud::OvhcloudSdConfig;
 pub use scaleway::{ScalewayRole, ScalewaySdConfig};
+pub use triton::TritonSdConfig;
+pub use uyuni::UyuniSdConfig;
 pub use vultr::VultrSdConfig;
 
 pub use docker::{DockerSdConfig, Filter};
@@ -135,6 +141,21 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "ovhcloud_sd_configs",
         &discovery.ovhcloud_sd_configs,
         ovhcloud::Ovhcloud::new,
+    );
+    made.add(
+        "openstack_sd_configs",
+        &discovery.openstack_sd_configs,
+        openstack::Openstack::new,
+    );
+    made.add(
+        "triton_sd_configs",
+        &discovery.triton_sd_configs,
+        triton::Triton::new,
+    );
+    made.add(
+        "uyuni_sd_configs",
+        &discovery.uyuni_sd_configs,
+        uyuni::Uyuni::new,
     );
     made.add(
         "kubernetes_sd_configs",
@@ -236,6 +257,12 @@ impl ApiClient {
         self.client.get(url).timeout(self.timeout)
     }
 
+    /// A POST to `url` with no authentication of the section's (a provider that signs in
+    /// itself).
+    fn unsigned_post(&self, url: &str) -> reqwest::RequestBuilder {
+        self.client.post(url).timeout(self.timeout)
+    }
+
     /// A POST to `url`, authenticated as the section says.
     async fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, String> {
         self.authenticated(self.client.post(url)).await
@@ -247,6 +274,26 @@ impl ApiClient {
     ) -> Result<reqwest::RequestBuilder, String> {
         self.auth.apply(request.timeout(self.timeout)).await
     }
+}
+
+/// The client settings of a section whose only client key is `tls_config` (OpenStack,
+/// Triton): Prometheus gives those a plain Go transport with the TLS settings, which
+/// follows redirects, uses no proxy, sends no `Authorization` and speaks HTTP/1.1.
+fn tls_only_client(tls: &crate::config::TlsConfig) -> crate::config::HttpClientConfig {
+    crate::config::HttpClientConfig {
+        tls_config: tls.clone(),
+        follow_redirects: true,
+        enable_http2: false,
+        ..Default::default()
+    }
+}
+
+/// Makes the files of a section's `tls_config` relative to `dir`, the configuration
+/// file's directory, as the sections with full client settings make theirs.
+pub(crate) fn tls_in_directory(tls: &mut crate::config::TlsConfig, dir: &std::path::Path) {
+    let mut http = tls_only_client(tls);
+    http.set_directory(dir);
+    *tls = http.tls_config;
 }
 
 /// One target and its labels, as a group of its own: the cloud providers label each
@@ -393,6 +440,27 @@ mod testing {
             Ok(_) => panic!("{key}: {section} was accepted"),
             Err(e) => e.message,
         }
+    }
+
+    /// A configuration of one job whose `key` section is `section` (its later lines
+    /// indented by eight spaces, as a list item's keys), or why it is refused.
+    pub(super) fn parse_section(
+        key: &str,
+        section: &str,
+    ) -> Result<crate::Config, crate::ConfigError> {
+        crate::Config::parse(
+            &format!("scrape_configs:\n  - job_name: a\n    {key}:\n      - {section}\n"),
+            "p.yml",
+        )
+    }
+
+    /// Asserts that a job with that section is refused, the message ending `key[0]: want`.
+    pub(super) fn assert_refused(key: &str, section: &str, want: &str) {
+        let e = parse_section(key, section).unwrap_err();
+        assert!(
+            e.message.ends_with(&format!("{key}[0]: {want}")),
+            "{section}: {e}"
+        );
     }
 
     /// A JSON answer with `status`.
