@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     ApiClient, Nullable, Provider, Refresh, default_client, get_json, join_host_port, path_escape,
-    read_json, sanitize_label_name, target,
+    post_form, read_json, sanitize_label_name, target,
 };
 use crate::config::{Duration, StaticConfig, http_client};
 
@@ -309,21 +309,17 @@ impl Azure {
                 client_id,
                 secret,
             } => {
-                let form = form_urlencoded::Serializer::new(String::new())
-                    .append_pair("client_id", client_id)
-                    .append_pair("client_secret", secret)
-                    .append_pair("grant_type", "client_credentials")
-                    .append_pair("resource", &self.resource)
-                    .finish();
-                let request = self
-                    .token_client
-                    .post(token_url)
-                    .timeout(self.client.timeout)
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    )
-                    .body(form);
+                let request = post_form(
+                    &self.token_client,
+                    token_url,
+                    &[
+                        ("client_id", client_id.as_str()),
+                        ("client_secret", secret),
+                        ("grant_type", "client_credentials"),
+                        ("resource", &self.resource),
+                    ],
+                )
+                .timeout(self.client.timeout);
                 get_json(request, token_url).await?
             }
             Credentials::ManagedIdentity {
@@ -345,42 +341,39 @@ impl Azure {
         endpoint: &ManagedIdentity,
         client_id: &str,
     ) -> Result<TokenAnswer, String> {
-        let query = |version: Option<&str>, client_key: &str| {
-            let mut query = form_urlencoded::Serializer::new(String::new());
+        let pairs = |version: Option<&'static str>, client_key: &'static str| {
+            let mut pairs = Vec::with_capacity(3);
             if let Some(version) = version {
-                query.append_pair("api-version", version);
+                pairs.push(("api-version", version));
             }
             if !client_id.is_empty() {
-                query.append_pair(client_key, client_id);
+                pairs.push((client_key, client_id));
             }
-            query.append_pair("resource", &self.resource);
-            query.finish()
+            pairs.push(("resource", self.resource.as_str()));
+            pairs
         };
-        let with_query = |base: &str, query: String| {
-            let separator = if base.contains('?') { '&' } else { '?' };
-            format!("{base}{separator}{query}")
+        // The query replaces the endpoint's own, as adal sets it.
+        let with_query = |base: &str, pairs: Vec<(&str, &str)>| {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+            let path = base.split_once('?').map_or(base, |(path, _)| path);
+            format!("{path}?{query}")
         };
         let (url, request) = match endpoint {
             ManagedIdentity::Imds(base) => {
-                let url = with_query(base, query(Some("2018-02-01"), "client_id"));
+                let url = with_query(base, pairs(Some("2018-02-01"), "client_id"));
                 let request = self.token_client.get(&url).header("Metadata", "true");
                 (url, request)
             }
             ManagedIdentity::AppService { endpoint, secret } => {
-                let url = with_query(endpoint, query(Some("2017-09-01"), "clientid"));
+                let url = with_query(endpoint, pairs(Some("2017-09-01"), "clientid"));
                 let request = self.token_client.get(&url).header("secret", secret);
                 (url, request)
             }
             ManagedIdentity::CloudShell(endpoint) => {
-                let request = self
-                    .token_client
-                    .post(endpoint)
-                    .header("Metadata", "true")
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/x-www-form-urlencoded",
-                    )
-                    .body(query(None, "client_id"));
+                let request = post_form(&self.token_client, endpoint, &pairs(None, "client_id"))
+                    .header("Metadata", "true");
                 (endpoint.clone(), request)
             }
         };

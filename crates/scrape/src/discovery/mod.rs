@@ -292,6 +292,25 @@ fn default_client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build an HTTP client: {e}"))
 }
 
+/// A POST of the form `pairs` (in their order) to `url`, as Go's `PostForm` sends the
+/// cloud SDKs' token requests.
+fn post_form(
+    client: &reqwest::Client,
+    url: &str,
+    pairs: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    client
+        .post(url)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(body)
+}
+
 /// `s` escaped as one segment of a URL path, as the vendors' Go SDKs escape the names they
 /// put in paths (Go's `QueryEscape` with `%20` for a space): `/` and `?` included.
 fn path_escape(s: &str) -> String {
