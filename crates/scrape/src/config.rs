@@ -123,7 +123,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 eureka_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                gce_sd_configs: Option<NotSupported>,
+                gce_sd_configs: Vec<crate::discovery::GceSdConfig>,
                 #[serde(default)]
                 hetzner_sd_configs: Vec<crate::discovery::HetznerSdConfig>,
                 #[serde(default)]
@@ -175,6 +175,7 @@ macro_rules! target_source {
                     linode_sd_configs: raw.linode_sd_configs,
                     vultr_sd_configs: raw.vultr_sd_configs,
                     azure_sd_configs: raw.azure_sd_configs,
+                    gce_sd_configs: raw.gce_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
@@ -182,7 +183,6 @@ macro_rules! target_source {
                         ("consul_sd_configs", raw.consul_sd_configs),
                         ("ec2_sd_configs", raw.ec2_sd_configs),
                         ("eureka_sd_configs", raw.eureka_sd_configs),
-                        ("gce_sd_configs", raw.gce_sd_configs),
                         ("ionos_sd_configs", raw.ionos_sd_configs),
                         ("kuma_sd_configs", raw.kuma_sd_configs),
                         ("lightsail_sd_configs", raw.lightsail_sd_configs),
@@ -372,6 +372,8 @@ pub struct Discovery {
     pub vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
     /// Azure virtual machines, those of scale sets included.
     pub azure_sd_configs: Vec<crate::discovery::AzureSdConfig>,
+    /// Google Compute Engine instances.
+    pub gce_sd_configs: Vec<crate::discovery::GceSdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1718,6 +1720,10 @@ impl Discovery {
             sd.validate()
                 .map_err(|e| format!("azure_sd_configs[{n}]: {e}"))?;
         }
+        for (n, sd) in self.gce_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("gce_sd_configs[{n}]: {e}"))?;
+        }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
                 return Err("dns_sd_configs: names is empty; list at least one name".into());
@@ -2029,7 +2035,6 @@ skywatch:
             "consul",
             "ec2",
             "eureka",
-            "gce",
             "ionos",
             "kuma",
             "lightsail",

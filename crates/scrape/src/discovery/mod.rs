@@ -24,6 +24,7 @@ mod dns;
 mod docker;
 mod dockerswarm;
 mod follow;
+mod gce;
 mod hetzner;
 mod http;
 pub mod kubernetes;
@@ -33,6 +34,7 @@ mod vultr;
 
 pub use azure::AzureSdConfig;
 pub use digitalocean::DigitalOceanSdConfig;
+pub use gce::GceSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use linode::LinodeSdConfig;
 pub use vultr::VultrSdConfig;
@@ -118,6 +120,7 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         &discovery.azure_sd_configs,
         azure::Azure::new,
     );
+    made.add("gce_sd_configs", &discovery.gce_sd_configs, gce::Gce::new);
     made.add(
         "kubernetes_sd_configs",
         &discovery.kubernetes_sd_configs,
