@@ -163,7 +163,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 dns_sd_configs: Vec<DnsSdConfig>,
                 #[serde(default)]
-                azure_sd_configs: Option<NotSupported>,
+                azure_sd_configs: Vec<crate::discovery::AzureSdConfig>,
                 #[serde(default)]
                 consul_sd_configs: Vec<crate::discovery::ConsulSdConfig>,
                 #[serde(default)]
@@ -177,7 +177,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 eureka_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                gce_sd_configs: Option<NotSupported>,
+                gce_sd_configs: Vec<crate::discovery::GceSdConfig>,
                 #[serde(default)]
                 hetzner_sd_configs: Vec<crate::discovery::HetznerSdConfig>,
                 #[serde(default)]
@@ -234,16 +234,16 @@ macro_rules! target_source {
                     uyuni_sd_configs: raw.uyuni_sd_configs,
                     openstack_sd_configs: raw.openstack_sd_configs,
                     triton_sd_configs: raw.triton_sd_configs,
+                    azure_sd_configs: raw.azure_sd_configs,
+                    gce_sd_configs: raw.gce_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
                     consul_sd_configs: raw.consul_sd_configs,
                     kuma_sd_configs: raw.kuma_sd_configs,
                     unsupported: [
-                        ("azure_sd_configs", raw.azure_sd_configs),
                         ("ec2_sd_configs", raw.ec2_sd_configs),
                         ("eureka_sd_configs", raw.eureka_sd_configs),
-                        ("gce_sd_configs", raw.gce_sd_configs),
                         ("lightsail_sd_configs", raw.lightsail_sd_configs),
                         ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
@@ -436,6 +436,10 @@ pub struct Discovery {
     pub openstack_sd_configs: Vec<crate::discovery::OpenstackSdConfig>,
     /// Triton containers or compute nodes.
     pub triton_sd_configs: Vec<crate::discovery::TritonSdConfig>,
+    /// Azure virtual machines, those of scale sets included.
+    pub azure_sd_configs: Vec<crate::discovery::AzureSdConfig>,
+    /// Google Compute Engine instances.
+    pub gce_sd_configs: Vec<crate::discovery::GceSdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1659,6 +1663,7 @@ impl Discovery {
         for sd in &mut self.triton_sd_configs {
             crate::discovery::tls_in_directory(&mut sd.tls_config, dir);
         }
+        http_sections_in(&mut self.azure_sd_configs, dir);
         http_sections_in(&mut self.kubernetes_sd_configs, dir);
         for sd in &mut self.kubernetes_sd_configs {
             if let Some(file) = &mut sd.kubeconfig_file {
@@ -1688,6 +1693,12 @@ impl Discovery {
                 self.dockerswarm_sd_configs
                     .iter()
                     .map(|c| ("dockerswarm_sd_configs", &c.http)),
+            )
+            // Azure's requests carry its own OAuth token.
+            .chain(
+                self.azure_sd_configs
+                    .iter()
+                    .map(|c| ("azure_sd_configs", &c.http)),
             ),
         );
     }
@@ -1796,6 +1807,14 @@ impl Discovery {
         for (n, sd) in self.uyuni_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("uyuni_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.azure_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("azure_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.gce_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("gce_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -2105,10 +2124,8 @@ skywatch:
 
         // A provider or section not implemented yet is named as such, never "unknown".
         for key in [
-            "azure",
             "ec2",
             "eureka",
-            "gce",
             "lightsail",
             "marathon",
             "nerve",

@@ -18,12 +18,14 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{Discovery, StaticConfig};
 
+mod azure;
 mod consul;
 mod digitalocean;
 mod dns;
 mod docker;
 mod dockerswarm;
 mod follow;
+mod gce;
 mod hetzner;
 mod http;
 mod ionos;
@@ -38,8 +40,10 @@ mod triton;
 mod uyuni;
 mod vultr;
 
+pub use azure::AzureSdConfig;
 pub use consul::ConsulSdConfig;
 pub use digitalocean::DigitalOceanSdConfig;
+pub use gce::GceSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use ionos::IonosSdConfig;
 pub use kuma::KumaSdConfig;
@@ -157,6 +161,12 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         &discovery.uyuni_sd_configs,
         uyuni::Uyuni::new,
     );
+    made.add(
+        "azure_sd_configs",
+        &discovery.azure_sd_configs,
+        azure::Azure::new,
+    );
+    made.add("gce_sd_configs", &discovery.gce_sd_configs, gce::Gce::new);
     made.add(
         "kubernetes_sd_configs",
         &discovery.kubernetes_sd_configs,
@@ -387,6 +397,47 @@ async fn read_json<T: DeserializeOwned>(
 /// lock poisoned, since each value it holds is written whole.
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A client as Go's default one, which the cloud vendors' SDKs use where Prometheus gives
+/// them no client of its own (Azure's and Google's token requests, Google's API): the
+/// system's roots, and the proxy the environment names (`HTTPS_PROXY`, `NO_PROXY`), as Go's
+/// `ProxyFromEnvironment`.
+fn default_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .user_agent(concat!("Skywatch/", env!("CARGO_PKG_VERSION")))
+        .tls_backend_preconfigured(crate::tls::client_config(
+            &crate::config::TlsConfig::default(),
+        )?)
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))
+}
+
+/// A POST of the form `pairs` (in their order) to `url`, as Go's `PostForm` sends the
+/// cloud SDKs' token requests.
+fn post_form(
+    client: &reqwest::Client,
+    url: &str,
+    pairs: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    client
+        .post(url)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(body)
+}
+
+/// `s` escaped as one segment of a URL path, as the vendors' Go SDKs escape the names they
+/// put in paths (Go's `QueryEscape` with `%20` for a space): `/` and `?` included.
+fn path_escape(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 /// A JSON value that reads `null` as the zero value, as Go's `encoding/json` leaves a
