@@ -119,7 +119,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 dockerswarm_sd_configs: Vec<DockerSwarmSdConfig>,
                 #[serde(default)]
-                ec2_sd_configs: Option<NotSupported>,
+                ec2_sd_configs: Vec<crate::discovery::Ec2SdConfig>,
                 #[serde(default)]
                 eureka_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -174,13 +174,13 @@ macro_rules! target_source {
                     digitalocean_sd_configs: raw.digitalocean_sd_configs,
                     linode_sd_configs: raw.linode_sd_configs,
                     vultr_sd_configs: raw.vultr_sd_configs,
+                    ec2_sd_configs: raw.ec2_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
                         ("consul_sd_configs", raw.consul_sd_configs),
-                        ("ec2_sd_configs", raw.ec2_sd_configs),
                         ("eureka_sd_configs", raw.eureka_sd_configs),
                         ("gce_sd_configs", raw.gce_sd_configs),
                         ("ionos_sd_configs", raw.ionos_sd_configs),
@@ -370,6 +370,8 @@ pub struct Discovery {
     pub linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
     /// Vultr instances.
     pub vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
+    /// EC2 instances.
+    pub ec2_sd_configs: Vec<crate::discovery::Ec2SdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1575,6 +1577,7 @@ impl Discovery {
         http_sections_in(&mut self.digitalocean_sd_configs, dir);
         http_sections_in(&mut self.linode_sd_configs, dir);
         http_sections_in(&mut self.vultr_sd_configs, dir);
+        http_sections_in(&mut self.ec2_sd_configs, dir);
         http_sections_in(&mut self.kubernetes_sd_configs, dir);
         for sd in &mut self.kubernetes_sd_configs {
             if let Some(file) = &mut sd.kubeconfig_file {
@@ -1616,6 +1619,10 @@ impl Discovery {
         add(
             "vultr_sd_configs",
             self.vultr_sd_configs.iter().map(|c| &c.http).collect(),
+        );
+        add(
+            "ec2_sd_configs",
+            self.ec2_sd_configs.iter().map(|c| &c.http).collect(),
         );
         add(
             "kubernetes_sd_configs",
@@ -1706,6 +1713,10 @@ impl Discovery {
         for (n, sd) in self.vultr_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("vultr_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.ec2_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("ec2_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -2017,7 +2028,6 @@ skywatch:
         for key in [
             "azure",
             "consul",
-            "ec2",
             "eureka",
             "gce",
             "ionos",

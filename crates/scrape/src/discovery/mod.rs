@@ -18,10 +18,12 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{Discovery, StaticConfig};
 
+mod aws;
 mod digitalocean;
 mod dns;
 mod docker;
 mod dockerswarm;
+mod ec2;
 mod follow;
 mod hetzner;
 mod http;
@@ -31,6 +33,7 @@ mod puppetdb;
 mod vultr;
 
 pub use digitalocean::DigitalOceanSdConfig;
+pub use ec2::{Ec2Filter, Ec2SdConfig};
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use linode::LinodeSdConfig;
 pub use vultr::VultrSdConfig;
@@ -111,6 +114,7 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         &discovery.vultr_sd_configs,
         vultr::Vultr::new,
     );
+    made.add("ec2_sd_configs", &discovery.ec2_sd_configs, ec2::Ec2::new);
     made.add(
         "kubernetes_sd_configs",
         &discovery.kubernetes_sd_configs,
