@@ -133,7 +133,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 kuma_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                lightsail_sd_configs: Option<NotSupported>,
+                lightsail_sd_configs: Vec<crate::discovery::LightsailSdConfig>,
                 #[serde(default)]
                 linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
                 #[serde(default)]
@@ -175,6 +175,7 @@ macro_rules! target_source {
                     linode_sd_configs: raw.linode_sd_configs,
                     vultr_sd_configs: raw.vultr_sd_configs,
                     ec2_sd_configs: raw.ec2_sd_configs,
+                    lightsail_sd_configs: raw.lightsail_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
@@ -185,7 +186,6 @@ macro_rules! target_source {
                         ("gce_sd_configs", raw.gce_sd_configs),
                         ("ionos_sd_configs", raw.ionos_sd_configs),
                         ("kuma_sd_configs", raw.kuma_sd_configs),
-                        ("lightsail_sd_configs", raw.lightsail_sd_configs),
                         ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
                         ("nomad_sd_configs", raw.nomad_sd_configs),
@@ -372,6 +372,8 @@ pub struct Discovery {
     pub vultr_sd_configs: Vec<crate::discovery::VultrSdConfig>,
     /// EC2 instances.
     pub ec2_sd_configs: Vec<crate::discovery::Ec2SdConfig>,
+    /// Lightsail instances.
+    pub lightsail_sd_configs: Vec<crate::discovery::LightsailSdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1578,6 +1580,7 @@ impl Discovery {
         http_sections_in(&mut self.linode_sd_configs, dir);
         http_sections_in(&mut self.vultr_sd_configs, dir);
         http_sections_in(&mut self.ec2_sd_configs, dir);
+        http_sections_in(&mut self.lightsail_sd_configs, dir);
         http_sections_in(&mut self.kubernetes_sd_configs, dir);
         for sd in &mut self.kubernetes_sd_configs {
             if let Some(file) = &mut sd.kubeconfig_file {
@@ -1623,6 +1626,10 @@ impl Discovery {
         add(
             "ec2_sd_configs",
             self.ec2_sd_configs.iter().map(|c| &c.http).collect(),
+        );
+        add(
+            "lightsail_sd_configs",
+            self.lightsail_sd_configs.iter().map(|c| &c.http).collect(),
         );
         add(
             "kubernetes_sd_configs",
@@ -1717,6 +1724,10 @@ impl Discovery {
         for (n, sd) in self.ec2_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("ec2_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.lightsail_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("lightsail_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -2032,7 +2043,6 @@ skywatch:
             "gce",
             "ionos",
             "kuma",
-            "lightsail",
             "marathon",
             "nerve",
             "nomad",

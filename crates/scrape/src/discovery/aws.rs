@@ -210,6 +210,17 @@ impl Call {
             body: body.into_bytes(),
         }
     }
+
+    /// A call of the JSON 1.1 protocol: `X-Amz-Target` names the operation, the body is
+    /// its input (`{}` for none).
+    pub(super) fn json(operation: &'static str, target_prefix: &str, input: &str) -> Self {
+        Self {
+            operation,
+            content_type: "application/x-amz-json-1.1",
+            target: Some(format!("{target_prefix}.{operation}")),
+            body: input.as_bytes().to_vec(),
+        }
+    }
 }
 
 /// Escapes `s` as Go's `url.QueryEscape` does: letters, digits and `-_.~` stay, a space

@@ -28,6 +28,7 @@ mod follow;
 mod hetzner;
 mod http;
 pub mod kubernetes;
+mod lightsail;
 mod linode;
 mod puppetdb;
 mod vultr;
@@ -35,6 +36,7 @@ mod vultr;
 pub use digitalocean::DigitalOceanSdConfig;
 pub use ec2::{Ec2Filter, Ec2SdConfig};
 pub use hetzner::{HetznerRole, HetznerSdConfig};
+pub use lightsail::LightsailSdConfig;
 pub use linode::LinodeSdConfig;
 pub use vultr::VultrSdConfig;
 
@@ -115,6 +117,11 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         vultr::Vultr::new,
     );
     made.add("ec2_sd_configs", &discovery.ec2_sd_configs, ec2::Ec2::new);
+    made.add(
+        "lightsail_sd_configs",
+        &discovery.lightsail_sd_configs,
+        lightsail::Lightsail::new,
+    );
     made.add(
         "kubernetes_sd_configs",
         &discovery.kubernetes_sd_configs,
