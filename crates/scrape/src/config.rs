@@ -173,7 +173,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 dockerswarm_sd_configs: Vec<DockerSwarmSdConfig>,
                 #[serde(default)]
-                ec2_sd_configs: Option<NotSupported>,
+                ec2_sd_configs: Vec<crate::discovery::Ec2SdConfig>,
                 #[serde(default)]
                 eureka_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -187,7 +187,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 kuma_sd_configs: Vec<crate::discovery::KumaSdConfig>,
                 #[serde(default)]
-                lightsail_sd_configs: Option<NotSupported>,
+                lightsail_sd_configs: Vec<crate::discovery::LightsailSdConfig>,
                 #[serde(default)]
                 linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
                 #[serde(default)]
@@ -236,15 +236,15 @@ macro_rules! target_source {
                     triton_sd_configs: raw.triton_sd_configs,
                     azure_sd_configs: raw.azure_sd_configs,
                     gce_sd_configs: raw.gce_sd_configs,
+                    ec2_sd_configs: raw.ec2_sd_configs,
+                    lightsail_sd_configs: raw.lightsail_sd_configs,
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
                     consul_sd_configs: raw.consul_sd_configs,
                     kuma_sd_configs: raw.kuma_sd_configs,
                     unsupported: [
-                        ("ec2_sd_configs", raw.ec2_sd_configs),
                         ("eureka_sd_configs", raw.eureka_sd_configs),
-                        ("lightsail_sd_configs", raw.lightsail_sd_configs),
                         ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
                         ("nomad_sd_configs", raw.nomad_sd_configs),
@@ -440,6 +440,10 @@ pub struct Discovery {
     pub azure_sd_configs: Vec<crate::discovery::AzureSdConfig>,
     /// Google Compute Engine instances.
     pub gce_sd_configs: Vec<crate::discovery::GceSdConfig>,
+    /// EC2 instances.
+    pub ec2_sd_configs: Vec<crate::discovery::Ec2SdConfig>,
+    /// Lightsail instances.
+    pub lightsail_sd_configs: Vec<crate::discovery::LightsailSdConfig>,
     /// Targets discovered from a Kubernetes API server.
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     /// Containers listed by a Docker engine.
@@ -1664,6 +1668,8 @@ impl Discovery {
             crate::discovery::tls_in_directory(&mut sd.tls_config, dir);
         }
         http_sections_in(&mut self.azure_sd_configs, dir);
+        http_sections_in(&mut self.ec2_sd_configs, dir);
+        http_sections_in(&mut self.lightsail_sd_configs, dir);
         http_sections_in(&mut self.kubernetes_sd_configs, dir);
         for sd in &mut self.kubernetes_sd_configs {
             if let Some(file) = &mut sd.kubeconfig_file {
@@ -1694,11 +1700,21 @@ impl Discovery {
                     .iter()
                     .map(|c| ("dockerswarm_sd_configs", &c.http)),
             )
-            // Azure's requests carry its own OAuth token.
+            // Azure's requests carry its own OAuth token, AWS's their signature.
             .chain(
                 self.azure_sd_configs
                     .iter()
                     .map(|c| ("azure_sd_configs", &c.http)),
+            )
+            .chain(
+                self.ec2_sd_configs
+                    .iter()
+                    .map(|c| ("ec2_sd_configs", &c.http)),
+            )
+            .chain(
+                self.lightsail_sd_configs
+                    .iter()
+                    .map(|c| ("lightsail_sd_configs", &c.http)),
             ),
         );
     }
@@ -1815,6 +1831,14 @@ impl Discovery {
         for (n, sd) in self.gce_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("gce_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.ec2_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("ec2_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.lightsail_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("lightsail_sd_configs[{n}]: {e}"))?;
         }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
@@ -2123,15 +2147,7 @@ skywatch:
         assert_eq!(am.http.authorization_header(), None);
 
         // A provider or section not implemented yet is named as such, never "unknown".
-        for key in [
-            "ec2",
-            "eureka",
-            "lightsail",
-            "marathon",
-            "nerve",
-            "nomad",
-            "serverset",
-        ] {
+        for key in ["eureka", "marathon", "nerve", "nomad", "serverset"] {
             let text =
                 format!("scrape_configs:\n  - job_name: a\n    {key}_sd_configs:\n      - {{}}\n");
             let e = Config::parse(&text, "p.yml").unwrap_err().message;

@@ -18,12 +18,14 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{Discovery, StaticConfig};
 
+mod aws;
 mod azure;
 mod consul;
 mod digitalocean;
 mod dns;
 mod docker;
 mod dockerswarm;
+mod ec2;
 mod follow;
 mod gce;
 mod hetzner;
@@ -31,6 +33,7 @@ mod http;
 mod ionos;
 pub mod kubernetes;
 mod kuma;
+mod lightsail;
 mod linode;
 mod openstack;
 mod ovhcloud;
@@ -43,10 +46,12 @@ mod vultr;
 pub use azure::AzureSdConfig;
 pub use consul::ConsulSdConfig;
 pub use digitalocean::DigitalOceanSdConfig;
+pub use ec2::{Ec2Filter, Ec2SdConfig};
 pub use gce::GceSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use ionos::IonosSdConfig;
 pub use kuma::KumaSdConfig;
+pub use lightsail::LightsailSdConfig;
 pub use linode::LinodeSdConfig;
 pub use openstack::{OpenstackRole, OpenstackSdConfig};
 pub use ovhcloud::OvhcloudSdConfig;
@@ -130,6 +135,12 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "vultr_sd_configs",
         &discovery.vultr_sd_configs,
         vultr::Vultr::new,
+    );
+    made.add("ec2_sd_configs", &discovery.ec2_sd_configs, ec2::Ec2::new);
+    made.add(
+        "lightsail_sd_configs",
+        &discovery.lightsail_sd_configs,
+        lightsail::Lightsail::new,
     );
     made.add(
         "ionos_sd_configs",
