@@ -121,7 +121,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 ec2_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                eureka_sd_configs: Option<NotSupported>,
+                eureka_sd_configs: Vec<crate::discovery::EurekaSdConfig>,
                 #[serde(default)]
                 gce_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -177,11 +177,11 @@ macro_rules! target_source {
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
+                    eureka_sd_configs: raw.eureka_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
                         ("consul_sd_configs", raw.consul_sd_configs),
                         ("ec2_sd_configs", raw.ec2_sd_configs),
-                        ("eureka_sd_configs", raw.eureka_sd_configs),
                         ("gce_sd_configs", raw.gce_sd_configs),
                         ("ionos_sd_configs", raw.ionos_sd_configs),
                         ("kuma_sd_configs", raw.kuma_sd_configs),
@@ -376,6 +376,8 @@ pub struct Discovery {
     pub docker_sd_configs: Vec<DockerSdConfig>,
     /// Services, tasks or nodes listed by a Docker Swarm manager.
     pub dockerswarm_sd_configs: Vec<DockerSwarmSdConfig>,
+    /// Eureka app instances.
+    pub eureka_sd_configs: Vec<crate::discovery::EurekaSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -1583,6 +1585,7 @@ impl Discovery {
         }
         http_sections_in(&mut self.docker_sd_configs, dir);
         http_sections_in(&mut self.dockerswarm_sd_configs, dir);
+        http_sections_in(&mut self.eureka_sd_configs, dir);
     }
 
     /// The providers' HTTP client settings, by key.
@@ -1631,6 +1634,10 @@ impl Discovery {
                 .iter()
                 .map(|c| &c.http)
                 .collect(),
+        );
+        add(
+            "eureka_sd_configs",
+            self.eureka_sd_configs.iter().map(|c| &c.http).collect(),
         );
     }
 
@@ -1702,6 +1709,10 @@ impl Discovery {
         for (n, sd) in self.linode_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("linode_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.eureka_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("eureka_sd_configs[{n}]: {e}"))?;
         }
         for (n, sd) in self.vultr_sd_configs.iter().enumerate() {
             sd.validate()
@@ -2018,7 +2029,6 @@ skywatch:
             "azure",
             "consul",
             "ec2",
-            "eureka",
             "gce",
             "ionos",
             "kuma",

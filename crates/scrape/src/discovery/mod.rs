@@ -22,6 +22,7 @@ mod digitalocean;
 mod dns;
 mod docker;
 mod dockerswarm;
+mod eureka;
 mod follow;
 mod hetzner;
 mod http;
@@ -37,6 +38,7 @@ pub use vultr::VultrSdConfig;
 
 pub use docker::{DockerSdConfig, Filter};
 pub use dockerswarm::DockerSwarmSdConfig;
+pub use eureka::EurekaSdConfig;
 pub use follow::{Event, follow, groups_now};
 
 /// The future a provider's refresh returns.
@@ -128,6 +130,11 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "dockerswarm_sd_configs",
         &discovery.dockerswarm_sd_configs,
         dockerswarm::DockerSwarmSd::new,
+    );
+    made.add(
+        "eureka_sd_configs",
+        &discovery.eureka_sd_configs,
+        eureka::Eureka::new,
     );
 }
 
@@ -248,6 +255,14 @@ async fn get_json<T: DeserializeOwned>(
     request: reqwest::RequestBuilder,
     url: &str,
 ) -> Result<T, String> {
+    let body = get_body(request, url).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| format!("{url}: line {}, column {}: {e}", e.line(), e.column()))
+}
+
+/// Sends `request` to `url` (named in errors) and reads its body, which must come with a
+/// 2xx status, as [`get_json`] requires.
+async fn get_body(request: reqwest::RequestBuilder, url: &str) -> Result<Vec<u8>, String> {
     let response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
     let status = response.status();
     let body = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
@@ -258,8 +273,7 @@ async fn get_json<T: DeserializeOwned>(
             text.trim()
         ));
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| format!("{url}: line {}, column {}: {e}", e.line(), e.column()))
+    Ok(body.into())
 }
 
 /// A JSON value that reads `null` as the zero value, as Go's `encoding/json` leaves a
