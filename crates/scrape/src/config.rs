@@ -141,7 +141,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 nerve_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                nomad_sd_configs: Option<NotSupported>,
+                nomad_sd_configs: Vec<crate::discovery::NomadSdConfig>,
                 #[serde(default)]
                 openstack_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -177,6 +177,7 @@ macro_rules! target_source {
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
+                    nomad_sd_configs: raw.nomad_sd_configs,
                     eureka_sd_configs: raw.eureka_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
@@ -188,7 +189,6 @@ macro_rules! target_source {
                         ("lightsail_sd_configs", raw.lightsail_sd_configs),
                         ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
-                        ("nomad_sd_configs", raw.nomad_sd_configs),
                         ("openstack_sd_configs", raw.openstack_sd_configs),
                         ("ovhcloud_sd_configs", raw.ovhcloud_sd_configs),
                         ("scaleway_sd_configs", raw.scaleway_sd_configs),
@@ -378,6 +378,8 @@ pub struct Discovery {
     pub dockerswarm_sd_configs: Vec<DockerSwarmSdConfig>,
     /// Eureka app instances.
     pub eureka_sd_configs: Vec<crate::discovery::EurekaSdConfig>,
+    /// Services registered in Nomad.
+    pub nomad_sd_configs: Vec<crate::discovery::NomadSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -1585,6 +1587,7 @@ impl Discovery {
         }
         http_sections_in(&mut self.docker_sd_configs, dir);
         http_sections_in(&mut self.dockerswarm_sd_configs, dir);
+        http_sections_in(&mut self.nomad_sd_configs, dir);
         http_sections_in(&mut self.eureka_sd_configs, dir);
     }
 
@@ -1634,6 +1637,10 @@ impl Discovery {
                 .iter()
                 .map(|c| &c.http)
                 .collect(),
+        );
+        add(
+            "nomad_sd_configs",
+            self.nomad_sd_configs.iter().map(|c| &c.http).collect(),
         );
         add(
             "eureka_sd_configs",
@@ -1713,6 +1720,10 @@ impl Discovery {
         for (n, sd) in self.eureka_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("eureka_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.nomad_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("nomad_sd_configs[{n}]: {e}"))?;
         }
         for (n, sd) in self.vultr_sd_configs.iter().enumerate() {
             sd.validate()
@@ -2035,7 +2046,6 @@ skywatch:
             "lightsail",
             "marathon",
             "nerve",
-            "nomad",
             "openstack",
             "ovhcloud",
             "scaleway",

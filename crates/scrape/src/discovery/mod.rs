@@ -28,6 +28,7 @@ mod hetzner;
 mod http;
 pub mod kubernetes;
 mod linode;
+mod nomad;
 mod puppetdb;
 mod vultr;
 
@@ -40,6 +41,7 @@ pub use docker::{DockerSdConfig, Filter};
 pub use dockerswarm::DockerSwarmSdConfig;
 pub use eureka::EurekaSdConfig;
 pub use follow::{Event, follow, groups_now};
+pub use nomad::NomadSdConfig;
 
 /// The future a provider's refresh returns.
 pub type Refresh<'a> = Pin<Box<dyn Future<Output = Result<Vec<StaticConfig>, String>> + Send + 'a>>;
@@ -135,6 +137,11 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "eureka_sd_configs",
         &discovery.eureka_sd_configs,
         eureka::Eureka::new,
+    );
+    made.add(
+        "nomad_sd_configs",
+        &discovery.nomad_sd_configs,
+        nomad::Nomad::new,
     );
 }
 
