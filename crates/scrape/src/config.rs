@@ -137,7 +137,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
                 #[serde(default)]
-                marathon_sd_configs: Option<NotSupported>,
+                marathon_sd_configs: Vec<crate::discovery::MarathonSdConfig>,
                 #[serde(default)]
                 nerve_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -177,6 +177,7 @@ macro_rules! target_source {
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
+                    marathon_sd_configs: raw.marathon_sd_configs,
                     nomad_sd_configs: raw.nomad_sd_configs,
                     eureka_sd_configs: raw.eureka_sd_configs,
                     unsupported: [
@@ -187,7 +188,6 @@ macro_rules! target_source {
                         ("ionos_sd_configs", raw.ionos_sd_configs),
                         ("kuma_sd_configs", raw.kuma_sd_configs),
                         ("lightsail_sd_configs", raw.lightsail_sd_configs),
-                        ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
                         ("openstack_sd_configs", raw.openstack_sd_configs),
                         ("ovhcloud_sd_configs", raw.ovhcloud_sd_configs),
@@ -380,6 +380,8 @@ pub struct Discovery {
     pub eureka_sd_configs: Vec<crate::discovery::EurekaSdConfig>,
     /// Services registered in Nomad.
     pub nomad_sd_configs: Vec<crate::discovery::NomadSdConfig>,
+    /// Marathon app tasks.
+    pub marathon_sd_configs: Vec<crate::discovery::MarathonSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -1587,6 +1589,12 @@ impl Discovery {
         }
         http_sections_in(&mut self.docker_sd_configs, dir);
         http_sections_in(&mut self.dockerswarm_sd_configs, dir);
+        http_sections_in(&mut self.marathon_sd_configs, dir);
+        for sd in &mut self.marathon_sd_configs {
+            if let Some(file) = &mut sd.auth_token_file {
+                in_directory(file, dir);
+            }
+        }
         http_sections_in(&mut self.nomad_sd_configs, dir);
         http_sections_in(&mut self.eureka_sd_configs, dir);
     }
@@ -1637,6 +1645,10 @@ impl Discovery {
                 .iter()
                 .map(|c| &c.http)
                 .collect(),
+        );
+        add(
+            "marathon_sd_configs",
+            self.marathon_sd_configs.iter().map(|c| &c.http).collect(),
         );
         add(
             "nomad_sd_configs",
@@ -1724,6 +1736,10 @@ impl Discovery {
         for (n, sd) in self.nomad_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("nomad_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.marathon_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("marathon_sd_configs[{n}]: {e}"))?;
         }
         for (n, sd) in self.vultr_sd_configs.iter().enumerate() {
             sd.validate()
@@ -2044,7 +2060,6 @@ skywatch:
             "ionos",
             "kuma",
             "lightsail",
-            "marathon",
             "nerve",
             "openstack",
             "ovhcloud",

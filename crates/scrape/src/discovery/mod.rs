@@ -28,6 +28,7 @@ mod hetzner;
 mod http;
 pub mod kubernetes;
 mod linode;
+mod marathon;
 mod nomad;
 mod puppetdb;
 mod vultr;
@@ -41,6 +42,7 @@ pub use docker::{DockerSdConfig, Filter};
 pub use dockerswarm::DockerSwarmSdConfig;
 pub use eureka::EurekaSdConfig;
 pub use follow::{Event, follow, groups_now};
+pub use marathon::MarathonSdConfig;
 pub use nomad::NomadSdConfig;
 
 /// The future a provider's refresh returns.
@@ -142,6 +144,11 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         "nomad_sd_configs",
         &discovery.nomad_sd_configs,
         nomad::Nomad::new,
+    );
+    made.add(
+        "marathon_sd_configs",
+        &discovery.marathon_sd_configs,
+        marathon::Marathon::new,
     );
 }
 
@@ -313,6 +320,16 @@ mod testing {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await });
         format!("http://{addr}")
+    }
+
+    /// A provider's section read from `text` and checked by `check` (its `validate`).
+    pub(super) fn section<T: serde::de::DeserializeOwned>(
+        text: &str,
+        check: impl Fn(&T) -> Result<(), String>,
+    ) -> T {
+        let section: T = yaml::from_str(text).unwrap();
+        check(&section).unwrap();
+        section
     }
 
     /// A target group of one target, as the providers answer.
