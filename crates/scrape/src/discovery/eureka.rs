@@ -435,7 +435,7 @@ mod tests {
     use axum::http::HeaderMap;
     use axum::routing::get;
 
-    use super::super::testing::{fake_api, group};
+    use super::super::testing::{fake_api, group, section};
     use super::*;
 
     /// An app list as a Eureka server writes it: two apps, one instance on AWS with
@@ -647,9 +647,7 @@ mod tests {
     }
 
     fn config(text: &str) -> EurekaSdConfig {
-        let config: EurekaSdConfig = yaml::from_str(text).unwrap();
-        config.validate().unwrap();
-        config
+        section(text, EurekaSdConfig::validate)
     }
 
     #[tokio::test]
