@@ -93,11 +93,12 @@ impl Provider for Eureka {
 
     fn refresh(&self) -> Refresh<'_> {
         Box::pin(async move {
-            let body = get_body(self.client.get(&self.url), &self.url).await?;
+            let (request, url) = self.client.get_as_go(&self.url);
+            let body = get_body(request, &url).await?;
             let apps = std::str::from_utf8(&body)
                 .map_err(|e| e.to_string())
                 .and_then(applications)
-                .map_err(|e| format!("{}: {e}", self.url))?;
+                .map_err(|e| format!("{url}: {e}"))?;
             Ok(apps.iter().flat_map(targets).collect())
         })
     }
@@ -654,10 +655,10 @@ mod tests {
     async fn instances_are_labelled_as_prometheus_labels_them() {
         let answer: Answer = Arc::new(Mutex::new((200, APPS)));
         let base = eureka_api(answer.clone()).await;
-        let config = config(&format!(
+        let first = config(&format!(
             "server: {base}/eureka\nbasic_auth:\n  username: eureka\n  password: secret\n"
         ));
-        let sd = Eureka::new(0, &config).unwrap();
+        let sd = Eureka::new(0, &first).unwrap();
         assert_eq!(sd.name(), "eureka_sd_configs[0]");
         assert_eq!(sd.refresh().await.unwrap(), expected());
 
@@ -675,6 +676,22 @@ mod tests {
         );
 
         *answer.lock().unwrap() = (200, "<applications><application></applications>");
+        let e = sd.refresh().await.unwrap_err();
+        assert!(e.starts_with(&format!("{base}/eureka/apps: ")), "{e}");
+
+        // A user and password in the server's URL are sent in place of the section's
+        // credentials, as Go's client sends them; errors leave the password out.
+        let with_user = base.replace("http://", "http://eureka:secret@");
+        let sd = Eureka::new(
+            1,
+            &config(&format!(
+                "server: {with_user}/eureka\nauthorization:\n  credentials: unused\n"
+            )),
+        )
+        .unwrap();
+        *answer.lock().unwrap() = (200, APPS);
+        assert_eq!(sd.refresh().await.unwrap(), expected());
+        *answer.lock().unwrap() = (500, "");
         let e = sd.refresh().await.unwrap_err();
         assert!(e.starts_with(&format!("{base}/eureka/apps: ")), "{e}");
     }

@@ -158,12 +158,20 @@ impl Provider for Marathon {
                 Token::Inline(token) => Some(token.clone()),
                 Token::File(file) => Some(read_token(file)?),
             };
-            let mut request = self.client.get(&url);
-            if let Some(token) = token {
-                // DC/OS wants `token=`, not a scheme; the checks leave no other
-                // Authorization header to replace.
-                request = request.header(reqwest::header::AUTHORIZATION, format!("token={token}"));
-            }
+            let (request, url) = match token {
+                // DC/OS wants `token=`, not a scheme. It replaces any other Authorization
+                // header, as Prometheus sets it last; the checks leave only the URL's user
+                // and password to replace.
+                Some(token) => {
+                    let url = super::without_credentials(&url).unwrap_or(url);
+                    let request = self
+                        .client
+                        .get(&url)
+                        .header(reqwest::header::AUTHORIZATION, format!("token={token}"));
+                    (request, url)
+                }
+                None => self.client.get_as_go(&url),
+            };
             let list: AppList = get_json(request, &url).await?;
             Ok(list.apps.iter().flat_map(targets).collect())
         })
@@ -549,6 +557,14 @@ mod tests {
         let sd =
             Marathon::new(0, &config(&format!("servers: [{base}]\nauth_token: abc\n"))).unwrap();
         sd.refresh().await.unwrap();
+        // It replaces a user and password in the server's URL.
+        let with_user = base.replace("http://", "http://u:p@");
+        let sd = Marathon::new(
+            0,
+            &config(&format!("servers: [{with_user}]\nauth_token: abc\n")),
+        )
+        .unwrap();
+        sd.refresh().await.unwrap();
 
         // A token file is read at each request, trimmed.
         let dir = tempfile::tempdir().unwrap();
@@ -561,7 +577,7 @@ mod tests {
         sd.refresh().await.unwrap();
         assert_eq!(
             *seen.lock().unwrap(),
-            ["token=abc", "token=first", "token=second"]
+            ["token=abc", "token=abc", "token=first", "token=second"]
         );
 
         // A file that is gone fails the refresh; one missing at the start fails the

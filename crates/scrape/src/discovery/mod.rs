@@ -215,6 +215,18 @@ impl ApiClient {
         self.authenticated(self.client.get(url))
     }
 
+    /// A GET of `url` as Go's client sends it under Prometheus's settings: a user and
+    /// password in the URL go as basic authentication, in place of the section's
+    /// credentials. Answers the request and the URL to name in errors, which leaves the
+    /// password out.
+    fn get_as_go(&self, url: &str) -> (reqwest::RequestBuilder, String) {
+        match without_credentials(url) {
+            // reqwest takes the URL's user and password for basic authentication.
+            Some(shown) => (self.client.get(url).timeout(self.timeout), shown),
+            None => (self.get(url), url.to_owned()),
+        }
+    }
+
     /// A POST to `url`, authenticated as the section says.
     fn post(&self, url: &str) -> reqwest::RequestBuilder {
         self.authenticated(self.client.post(url))
@@ -227,6 +239,18 @@ impl ApiClient {
             None => request,
         }
     }
+}
+
+/// `url` without its user and password, if it has either.
+fn without_credentials(url: &str) -> Option<String> {
+    let mut url = reqwest::Url::parse(url).ok()?;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    // Neither can fail: a URL with credentials has a host.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(url.into())
 }
 
 /// One target and its labels, as a group of its own: the cloud providers label each

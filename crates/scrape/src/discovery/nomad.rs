@@ -109,8 +109,8 @@ impl Nomad {
         })
     }
 
-    /// A GET of the API's `segments` path, and the URL to name in errors (without the
-    /// server's credentials).
+    /// A GET of the API's `segments` path; the address's credentials, if any, are sent
+    /// as basic authentication, as Nomad's client sends them.
     async fn get<T: serde::de::DeserializeOwned>(&self, segments: &[&str]) -> Result<T, String> {
         let mut url = self.server.clone();
         if let Ok(mut path) = url.path_segments_mut() {
@@ -118,21 +118,8 @@ impl Nomad {
         }
         url.set_query(Some(&self.query));
         url.set_fragment(None);
-        let mut shown = url.clone();
-        // Not possible for a URL without a host, which has no credentials either.
-        let _ = shown.set_username("");
-        let _ = shown.set_password(None);
-        let request = if url.username().is_empty() {
-            self.client.get(url.as_str())
-        } else {
-            // Credentials in the address are sent as basic authentication in place of
-            // the section's, as Go's client sets them before Prometheus's would be.
-            self.client
-                .client
-                .get(url.as_str())
-                .timeout(self.client.timeout)
-        };
-        get_json(request, shown.as_str()).await
+        let (request, shown) = self.client.get_as_go(url.as_str());
+        get_json(request, &shown).await
     }
 }
 
