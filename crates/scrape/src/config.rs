@@ -175,7 +175,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 ec2_sd_configs: Vec<crate::discovery::Ec2SdConfig>,
                 #[serde(default)]
-                eureka_sd_configs: Option<NotSupported>,
+                eureka_sd_configs: Vec<crate::discovery::EurekaSdConfig>,
                 #[serde(default)]
                 gce_sd_configs: Vec<crate::discovery::GceSdConfig>,
                 #[serde(default)]
@@ -191,11 +191,11 @@ macro_rules! target_source {
                 #[serde(default)]
                 linode_sd_configs: Vec<crate::discovery::LinodeSdConfig>,
                 #[serde(default)]
-                marathon_sd_configs: Option<NotSupported>,
+                marathon_sd_configs: Vec<crate::discovery::MarathonSdConfig>,
                 #[serde(default)]
                 nerve_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                nomad_sd_configs: Option<NotSupported>,
+                nomad_sd_configs: Vec<crate::discovery::NomadSdConfig>,
                 #[serde(default)]
                 openstack_sd_configs: Vec<crate::discovery::OpenstackSdConfig>,
                 #[serde(default)]
@@ -243,11 +243,11 @@ macro_rules! target_source {
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
                     consul_sd_configs: raw.consul_sd_configs,
                     kuma_sd_configs: raw.kuma_sd_configs,
+                    marathon_sd_configs: raw.marathon_sd_configs,
+                    nomad_sd_configs: raw.nomad_sd_configs,
+                    eureka_sd_configs: raw.eureka_sd_configs,
                     unsupported: [
-                        ("eureka_sd_configs", raw.eureka_sd_configs),
-                        ("marathon_sd_configs", raw.marathon_sd_configs),
                         ("nerve_sd_configs", raw.nerve_sd_configs),
-                        ("nomad_sd_configs", raw.nomad_sd_configs),
                         ("serverset_sd_configs", raw.serverset_sd_configs),
                         ("outscale_sd_configs", raw.outscale_sd_configs),
                         ("stackit_sd_configs", raw.stackit_sd_configs),
@@ -454,6 +454,12 @@ pub struct Discovery {
     pub consul_sd_configs: Vec<crate::discovery::ConsulSdConfig>,
     /// The dataplane proxies of Kuma's meshes.
     pub kuma_sd_configs: Vec<crate::discovery::KumaSdConfig>,
+    /// Eureka app instances.
+    pub eureka_sd_configs: Vec<crate::discovery::EurekaSdConfig>,
+    /// Services registered in Nomad.
+    pub nomad_sd_configs: Vec<crate::discovery::NomadSdConfig>,
+    /// Marathon app tasks.
+    pub marathon_sd_configs: Vec<crate::discovery::MarathonSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -1680,6 +1686,14 @@ impl Discovery {
         http_sections_in(&mut self.dockerswarm_sd_configs, dir);
         http_sections_in(&mut self.consul_sd_configs, dir);
         http_sections_in(&mut self.kuma_sd_configs, dir);
+        http_sections_in(&mut self.marathon_sd_configs, dir);
+        for sd in &mut self.marathon_sd_configs {
+            if let Some(file) = &mut sd.auth_token_file {
+                in_directory(file, dir);
+            }
+        }
+        http_sections_in(&mut self.nomad_sd_configs, dir);
+        http_sections_in(&mut self.eureka_sd_configs, dir);
     }
 
     /// The HTTP client settings of the providers whose clients are their own (not the
@@ -1787,6 +1801,18 @@ impl Discovery {
         for (n, sd) in self.linode_sd_configs.iter().enumerate() {
             sd.validate()
                 .map_err(|e| format!("linode_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.eureka_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("eureka_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.nomad_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("nomad_sd_configs[{n}]: {e}"))?;
+        }
+        for (n, sd) in self.marathon_sd_configs.iter().enumerate() {
+            sd.validate()
+                .map_err(|e| format!("marathon_sd_configs[{n}]: {e}"))?;
         }
         for (n, sd) in self.vultr_sd_configs.iter().enumerate() {
             sd.validate()
@@ -2147,7 +2173,7 @@ skywatch:
         assert_eq!(am.http.authorization_header(), None);
 
         // A provider or section not implemented yet is named as such, never "unknown".
-        for key in ["eureka", "marathon", "nerve", "nomad", "serverset"] {
+        for key in ["nerve", "serverset"] {
             let text =
                 format!("scrape_configs:\n  - job_name: a\n    {key}_sd_configs:\n      - {{}}\n");
             let e = Config::parse(&text, "p.yml").unwrap_err().message;

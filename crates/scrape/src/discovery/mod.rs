@@ -26,6 +26,7 @@ mod dns;
 mod docker;
 mod dockerswarm;
 mod ec2;
+mod eureka;
 mod follow;
 mod gce;
 mod hetzner;
@@ -35,6 +36,8 @@ pub mod kubernetes;
 mod kuma;
 mod lightsail;
 mod linode;
+mod marathon;
+mod nomad;
 mod openstack;
 mod ovhcloud;
 mod puppetdb;
@@ -62,7 +65,10 @@ pub use vultr::VultrSdConfig;
 
 pub use docker::{DockerSdConfig, Filter};
 pub use dockerswarm::DockerSwarmSdConfig;
+pub use eureka::EurekaSdConfig;
 pub use follow::{Event, follow, groups_now};
+pub use marathon::MarathonSdConfig;
+pub use nomad::NomadSdConfig;
 
 /// The future a provider's refresh returns.
 pub type Refresh<'a> = Pin<Box<dyn Future<Output = Result<Vec<StaticConfig>, String>> + Send + 'a>>;
@@ -206,6 +212,21 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         &discovery.dockerswarm_sd_configs,
         dockerswarm::DockerSwarmSd::new,
     );
+    made.add(
+        "eureka_sd_configs",
+        &discovery.eureka_sd_configs,
+        eureka::Eureka::new,
+    );
+    made.add(
+        "nomad_sd_configs",
+        &discovery.nomad_sd_configs,
+        nomad::Nomad::new,
+    );
+    made.add(
+        "marathon_sd_configs",
+        &discovery.marathon_sd_configs,
+        marathon::Marathon::new,
+    );
 }
 
 /// A provider that could not be made: its name (`kubernetes_sd_configs[0]`) and why.
@@ -284,6 +305,18 @@ impl ApiClient {
         self.client.post(url).timeout(self.timeout)
     }
 
+    /// A GET of `url` as Go's client sends it under Prometheus's settings: a user and
+    /// password in the URL go as basic authentication, in place of the section's
+    /// credentials. Answers the request and the URL to name in errors, which leaves the
+    /// password out.
+    async fn get_as_go(&self, url: &str) -> Result<(reqwest::RequestBuilder, String), String> {
+        Ok(match without_credentials(url) {
+            // reqwest takes the URL's user and password for basic authentication.
+            Some(shown) => (self.client.get(url).timeout(self.timeout), shown),
+            None => (self.get(url).await?, url.to_owned()),
+        })
+    }
+
     /// A POST to `url`, authenticated as the section says.
     async fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, String> {
         self.authenticated(self.client.post(url)).await
@@ -315,6 +348,18 @@ pub(crate) fn tls_in_directory(tls: &mut crate::config::TlsConfig, dir: &std::pa
     let mut http = tls_only_client(tls);
     http.set_directory(dir);
     *tls = http.tls_config;
+}
+
+/// `url` without its user and password, if it has either.
+fn without_credentials(url: &str) -> Option<String> {
+    let mut url = reqwest::Url::parse(url).ok()?;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    // Neither can fail: a URL with credentials has a host.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(url.into())
 }
 
 /// One target and its labels, as a group of its own: the cloud providers label each
@@ -381,8 +426,15 @@ async fn get_json<T: DeserializeOwned>(
     request: reqwest::RequestBuilder,
     url: &str,
 ) -> Result<T, String> {
+    let body = get_body(request, url).await?;
+    parse_json(&body, url)
+}
+
+/// Sends `request` to `url` (named in errors) and reads its body, which must come with a
+/// 2xx status, as [`get_json`] requires.
+async fn get_body(request: reqwest::RequestBuilder, url: &str) -> Result<Vec<u8>, String> {
     let response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
-    read_json(response, url).await
+    read_body(response, url).await
 }
 
 /// Reads the JSON answer `response` to a request of `url` (named in errors), as
@@ -391,6 +443,12 @@ async fn read_json<T: DeserializeOwned>(
     response: reqwest::Response,
     url: &str,
 ) -> Result<T, String> {
+    let body = read_body(response, url).await?;
+    parse_json(&body, url)
+}
+
+/// The body of `response` to a request of `url`, if its status is 2xx.
+async fn read_body(response: reqwest::Response, url: &str) -> Result<Vec<u8>, String> {
     let status = response.status();
     let body = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
     if !status.is_success() {
@@ -400,7 +458,12 @@ async fn read_json<T: DeserializeOwned>(
             text.trim()
         ));
     }
-    serde_json::from_slice(&body)
+    Ok(body.into())
+}
+
+/// `body`, the answer of `url`, as JSON.
+fn parse_json<T: DeserializeOwned>(body: &[u8], url: &str) -> Result<T, String> {
+    serde_json::from_slice(body)
         .map_err(|e| format!("{url}: line {}, column {}: {e}", e.line(), e.column()))
 }
 
@@ -481,6 +544,16 @@ mod testing {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await });
         format!("http://{addr}")
+    }
+
+    /// A provider's section read from `text` and checked by `check` (its `validate`).
+    pub(super) fn section<T: serde::de::DeserializeOwned>(
+        text: &str,
+        check: impl Fn(&T) -> Result<(), String>,
+    ) -> T {
+        let section: T = yaml::from_str(text).unwrap();
+        check(&section).unwrap();
+        section
     }
 
     /// A target group of one target, as the providers answer.
