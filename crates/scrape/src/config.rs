@@ -139,7 +139,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 marathon_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                nerve_sd_configs: Option<NotSupported>,
+                nerve_sd_configs: Vec<crate::discovery::ZookeeperSdConfig>,
                 #[serde(default)]
                 nomad_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -151,7 +151,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 scaleway_sd_configs: Option<NotSupported>,
                 #[serde(default)]
-                serverset_sd_configs: Option<NotSupported>,
+                serverset_sd_configs: Vec<crate::discovery::ZookeeperSdConfig>,
                 #[serde(default)]
                 triton_sd_configs: Option<NotSupported>,
                 #[serde(default)]
@@ -177,6 +177,8 @@ macro_rules! target_source {
                     kubernetes_sd_configs: raw.kubernetes_sd_configs,
                     docker_sd_configs: raw.docker_sd_configs,
                     dockerswarm_sd_configs: raw.dockerswarm_sd_configs,
+                    serverset_sd_configs: raw.serverset_sd_configs,
+                    nerve_sd_configs: raw.nerve_sd_configs,
                     unsupported: [
                         ("azure_sd_configs", raw.azure_sd_configs),
                         ("consul_sd_configs", raw.consul_sd_configs),
@@ -187,12 +189,10 @@ macro_rules! target_source {
                         ("kuma_sd_configs", raw.kuma_sd_configs),
                         ("lightsail_sd_configs", raw.lightsail_sd_configs),
                         ("marathon_sd_configs", raw.marathon_sd_configs),
-                        ("nerve_sd_configs", raw.nerve_sd_configs),
                         ("nomad_sd_configs", raw.nomad_sd_configs),
                         ("openstack_sd_configs", raw.openstack_sd_configs),
                         ("ovhcloud_sd_configs", raw.ovhcloud_sd_configs),
                         ("scaleway_sd_configs", raw.scaleway_sd_configs),
-                        ("serverset_sd_configs", raw.serverset_sd_configs),
                         ("triton_sd_configs", raw.triton_sd_configs),
                         ("uyuni_sd_configs", raw.uyuni_sd_configs),
                         ("outscale_sd_configs", raw.outscale_sd_configs),
@@ -376,6 +376,10 @@ pub struct Discovery {
     pub docker_sd_configs: Vec<DockerSdConfig>,
     /// Services, tasks or nodes listed by a Docker Swarm manager.
     pub dockerswarm_sd_configs: Vec<DockerSwarmSdConfig>,
+    /// Twitter serverset members in ZooKeeper.
+    pub serverset_sd_configs: Vec<crate::discovery::ZookeeperSdConfig>,
+    /// Airbnb Nerve members in ZooKeeper.
+    pub nerve_sd_configs: Vec<crate::discovery::ZookeeperSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -1707,6 +1711,15 @@ impl Discovery {
             sd.validate()
                 .map_err(|e| format!("vultr_sd_configs[{n}]: {e}"))?;
         }
+        for (key, configs) in [
+            ("serverset", &self.serverset_sd_configs),
+            ("nerve", &self.nerve_sd_configs),
+        ] {
+            for (n, sd) in configs.iter().enumerate() {
+                sd.validate(key)
+                    .map_err(|e| format!("{key}_sd_configs[{n}]: {e}"))?;
+            }
+        }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
                 return Err("dns_sd_configs: names is empty; list at least one name".into());
@@ -2024,12 +2037,10 @@ skywatch:
             "kuma",
             "lightsail",
             "marathon",
-            "nerve",
             "nomad",
             "openstack",
             "ovhcloud",
             "scaleway",
-            "serverset",
             "triton",
             "uyuni",
         ] {

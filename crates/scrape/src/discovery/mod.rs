@@ -27,13 +27,17 @@ mod hetzner;
 mod http;
 pub mod kubernetes;
 mod linode;
+mod nerve;
 mod puppetdb;
+mod serverset;
 mod vultr;
+mod zookeeper;
 
 pub use digitalocean::DigitalOceanSdConfig;
 pub use hetzner::{HetznerRole, HetznerSdConfig};
 pub use linode::LinodeSdConfig;
 pub use vultr::VultrSdConfig;
+pub use zookeeper::ZookeeperSdConfig;
 
 pub use docker::{DockerSdConfig, Filter};
 pub use dockerswarm::DockerSwarmSdConfig;
@@ -129,6 +133,26 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         &discovery.dockerswarm_sd_configs,
         dockerswarm::DockerSwarmSd::new,
     );
+    made.add(
+        "serverset_sd_configs",
+        &discovery.serverset_sd_configs,
+        |n, c| {
+            Ok(zookeeper::ZookeeperSd::new(
+                "serverset_sd_configs",
+                n,
+                c,
+                serverset::parse_member,
+            ))
+        },
+    );
+    made.add("nerve_sd_configs", &discovery.nerve_sd_configs, |n, c| {
+        Ok(zookeeper::ZookeeperSd::new(
+            "nerve_sd_configs",
+            n,
+            c,
+            nerve::parse_member,
+        ))
+    });
 }
 
 /// A provider that could not be made: its name (`kubernetes_sd_configs[0]`) and why.
