@@ -193,7 +193,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 marathon_sd_configs: Vec<crate::discovery::MarathonSdConfig>,
                 #[serde(default)]
-                nerve_sd_configs: Option<NotSupported>,
+                nerve_sd_configs: Vec<crate::discovery::ZookeeperSdConfig>,
                 #[serde(default)]
                 nomad_sd_configs: Vec<crate::discovery::NomadSdConfig>,
                 #[serde(default)]
@@ -205,7 +205,7 @@ macro_rules! target_source {
                 #[serde(default)]
                 scaleway_sd_configs: Vec<crate::discovery::ScalewaySdConfig>,
                 #[serde(default)]
-                serverset_sd_configs: Option<NotSupported>,
+                serverset_sd_configs: Vec<crate::discovery::ZookeeperSdConfig>,
                 #[serde(default)]
                 triton_sd_configs: Vec<crate::discovery::TritonSdConfig>,
                 #[serde(default)]
@@ -246,9 +246,9 @@ macro_rules! target_source {
                     marathon_sd_configs: raw.marathon_sd_configs,
                     nomad_sd_configs: raw.nomad_sd_configs,
                     eureka_sd_configs: raw.eureka_sd_configs,
+                    serverset_sd_configs: raw.serverset_sd_configs,
+                    nerve_sd_configs: raw.nerve_sd_configs,
                     unsupported: [
-                        ("nerve_sd_configs", raw.nerve_sd_configs),
-                        ("serverset_sd_configs", raw.serverset_sd_configs),
                         ("outscale_sd_configs", raw.outscale_sd_configs),
                         ("stackit_sd_configs", raw.stackit_sd_configs),
                     ]
@@ -460,6 +460,10 @@ pub struct Discovery {
     pub nomad_sd_configs: Vec<crate::discovery::NomadSdConfig>,
     /// Marathon app tasks.
     pub marathon_sd_configs: Vec<crate::discovery::MarathonSdConfig>,
+    /// Twitter serverset members in ZooKeeper.
+    pub serverset_sd_configs: Vec<crate::discovery::ZookeeperSdConfig>,
+    /// Airbnb Nerve members in ZooKeeper.
+    pub nerve_sd_configs: Vec<crate::discovery::ZookeeperSdConfig>,
     /// The service discovery keys Skywatch does not implement yet, with where each is
     /// written: the configuration is refused, naming them.
     pub unsupported: Vec<(&'static str, yaml::Location)>,
@@ -1866,6 +1870,15 @@ impl Discovery {
             sd.validate()
                 .map_err(|e| format!("lightsail_sd_configs[{n}]: {e}"))?;
         }
+        for (key, configs) in [
+            ("serverset", &self.serverset_sd_configs),
+            ("nerve", &self.nerve_sd_configs),
+        ] {
+            for (n, sd) in configs.iter().enumerate() {
+                sd.validate(key)
+                    .map_err(|e| format!("{key}_sd_configs[{n}]: {e}"))?;
+            }
+        }
         for sd in &self.dns_sd_configs {
             if sd.names.is_empty() {
                 return Err("dns_sd_configs: names is empty; list at least one name".into());
@@ -2172,8 +2185,9 @@ skywatch:
         assert!(!am.http.follow_redirects && !am.http.enable_http2);
         assert_eq!(am.http.authorization_header(), None);
 
-        // A provider or section not implemented yet is named as such, never "unknown".
-        for key in ["nerve", "serverset"] {
+        // A provider not implemented yet (of a later Prometheus) is named as such, never
+        // "unknown".
+        for key in ["outscale", "stackit"] {
             let text =
                 format!("scrape_configs:\n  - job_name: a\n    {key}_sd_configs:\n      - {{}}\n");
             let e = Config::parse(&text, "p.yml").unwrap_err().message;

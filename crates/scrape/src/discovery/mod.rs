@@ -37,14 +37,17 @@ mod kuma;
 mod lightsail;
 mod linode;
 mod marathon;
+mod nerve;
 mod nomad;
 mod openstack;
 mod ovhcloud;
 mod puppetdb;
 mod scaleway;
+mod serverset;
 mod triton;
 mod uyuni;
 mod vultr;
+mod zookeeper;
 
 pub use azure::AzureSdConfig;
 pub use consul::ConsulSdConfig;
@@ -62,6 +65,7 @@ pub use scaleway::{ScalewayRole, ScalewaySdConfig};
 pub use triton::TritonSdConfig;
 pub use uyuni::UyuniSdConfig;
 pub use vultr::VultrSdConfig;
+pub use zookeeper::ZookeeperSdConfig;
 
 pub use docker::{DockerSdConfig, Filter};
 pub use dockerswarm::DockerSwarmSdConfig;
@@ -227,6 +231,26 @@ fn sections(discovery: &Discovery, made: &mut impl Sections) {
         &discovery.marathon_sd_configs,
         marathon::Marathon::new,
     );
+    made.add(
+        "serverset_sd_configs",
+        &discovery.serverset_sd_configs,
+        |n, c| {
+            Ok(zookeeper::ZookeeperSd::new(
+                "serverset_sd_configs",
+                n,
+                c,
+                serverset::parse_member,
+            ))
+        },
+    );
+    made.add("nerve_sd_configs", &discovery.nerve_sd_configs, |n, c| {
+        Ok(zookeeper::ZookeeperSd::new(
+            "nerve_sd_configs",
+            n,
+            c,
+            nerve::parse_member,
+        ))
+    });
 }
 
 /// A provider that could not be made: its name (`kubernetes_sd_configs[0]`) and why.
