@@ -175,6 +175,22 @@ fn the_example_configurations_discovery_shapes_start_skywatch_up() {
             "http",
             format!("http_sd_configs:\n      - url: http://{closed}/targets\n"),
         ),
+        (
+            "eureka",
+            format!("eureka_sd_configs:\n      - server: http://{closed}/eureka\n"),
+        ),
+        (
+            "marathon",
+            format!("marathon_sd_configs:\n      - servers: ['http://{closed}']\n        refresh_interval: 60s\n"),
+        ),
+        (
+            "nomad",
+            format!("nomad_sd_configs:\n      - server: http://{closed}\n"),
+        ),
+        (
+            "uyuni",
+            format!("uyuni_sd_configs:\n      - server: http://{closed}\n        username: gopher\n        password: hole\n"),
+        ),
         // The cloud providers whose API's address is fixed reach it through a proxy on a
         // closed loopback port here: the test stays off the network.
         (
