@@ -83,8 +83,9 @@ pub struct RuleState {
     pub health: Health,
     /// The series written last time, to mark stale those not written again.
     written: HashSet<Labels>,
-    /// The expression, parsed at the first evaluation and kept: parsing (and compiling
-    /// its regular expressions) costs more than most evaluations.
+    /// The expression, parsed at an evaluation and kept for the next if the group keeps
+    /// parsed expressions: parsing (and compiling its regular expressions) costs more than
+    /// most evaluations.
     parsed: Option<std::sync::Arc<Result<promql::ast::Expr, String>>>,
 }
 
@@ -120,6 +121,8 @@ pub struct GroupState {
     pub last_evaluation: Timestamp,
     /// How long that took, in seconds.
     pub evaluation_seconds: f64,
+    /// Whether each rule's parsed expression is kept between evaluations.
+    keep_parsed: bool,
 }
 
 /// Queries at one time, for `query` in templates.
@@ -196,7 +199,19 @@ impl GroupState {
                 .collect(),
             last_evaluation: 0,
             evaluation_seconds: 0.0,
+            keep_parsed: false,
         }
+    }
+
+    /// The group, its rules' expressions parsed once and kept rather than at each
+    /// evaluation: what a unit test's many evaluations want (parsing the mixins' rules,
+    /// and compiling their regular expressions, took most of a test run). The server
+    /// parses at each evaluation: keeping the deepest expressions' trees between
+    /// evaluations made its resident memory grow (the deep-queries test).
+    #[must_use]
+    pub fn keeping_parsed_expressions(mut self) -> Self {
+        self.keep_parsed = true;
+        self
     }
 
     /// Evaluates every rule at `ts` (ms), in order, each seeing what the ones before it
@@ -271,8 +286,16 @@ impl GroupState {
     ) -> Result<Vec<(Labels, f64)>, String> {
         let limit = self.limit;
         let group_labels = self.labels.clone();
-        let (file, group) = (self.file.clone(), self.name.clone());
+        // Where the query log says the query came from, if a log is open.
+        let log = ctx
+            .query_log
+            .current()
+            .map(|log| (log, self.file.clone(), self.name.clone()));
+        let keep_parsed = self.keep_parsed;
         let state = &mut self.rules[i];
+        if !keep_parsed {
+            state.parsed = None;
+        }
         let parsed = state
             .parsed
             .get_or_insert_with(|| {
@@ -283,18 +306,17 @@ impl GroupState {
         let expr = parsed.as_ref().as_ref().map_err(Clone::clone)?;
         let began = std::time::Instant::now();
         let value = engine.eval(store, expr, Steps::instant(t));
-        ctx.query_log.log(&promql::query_log::Entry {
-            query: &rule.expr,
-            start: t,
-            end: t,
-            step: 0,
-            error: value.as_ref().err().map(ToString::to_string),
-            took: began.elapsed(),
-            origin: promql::query_log::Origin::RuleGroup {
-                file: &file,
-                name: &group,
-            },
-        });
+        if let Some((log, file, group)) = &log {
+            log.log(&promql::query_log::Entry {
+                query: &rule.expr,
+                start: t,
+                end: t,
+                step: 0,
+                error: value.as_ref().err().map(ToString::to_string),
+                took: began.elapsed(),
+                origin: promql::query_log::Origin::RuleGroup { file, name: group },
+            });
+        }
         let value = value.map_err(|e| e.to_string())?;
         let samples = vector(value);
         match &rule.kind {

@@ -443,7 +443,7 @@ fn run_group(
         .flat_map(|f| {
             f.groups
                 .iter()
-                .map(|g| GroupState::new(&f.file, g, interval))
+                .map(|g| GroupState::new(&f.file, g, interval).keeping_parsed_expressions())
         })
         .collect();
     groups.sort_by_key(|g| order.iter().position(|n| *n == g.name).unwrap_or(0));

@@ -329,30 +329,32 @@ async fn evaluate(
     let began = std::time::Instant::now();
     let result = blocking(|| engine.eval_annotated(state.storage.as_ref(), &expr, steps));
     // The query log, as Prometheus writes it: the query, its times, how it went, and
-    // the request it came with.
-    let client_ip = request
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
-    state.query_log.log(&promql::query_log::Entry {
-        query: p.get("query").unwrap_or_default(),
-        start: steps.start,
-        end: steps.end,
-        // An instant query has no step, as Prometheus logs it.
-        step: if request.uri.path().ends_with("/query_range") {
-            steps.step
-        } else {
-            0
-        },
-        error: result.as_ref().err().map(ToString::to_string),
-        took: began.elapsed(),
-        origin: promql::query_log::Origin::Http {
-            client_ip: &client_ip,
-            method: request.method.as_str(),
-            path: request.uri.path(),
-        },
-    });
+    // the request it came with; nothing is made of them when no log is open.
+    if let Some(log) = state.query_log.current() {
+        let client_ip = request
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        log.log(&promql::query_log::Entry {
+            query: p.get("query").unwrap_or_default(),
+            start: steps.start,
+            end: steps.end,
+            // An instant query has no step, as Prometheus logs it.
+            step: if request.uri.path().ends_with("/query_range") {
+                steps.step
+            } else {
+                0
+            },
+            error: result.as_ref().err().map(ToString::to_string),
+            took: began.elapsed(),
+            origin: promql::query_log::Origin::Http {
+                client_ip: &client_ip,
+                method: request.method.as_str(),
+                path: request.uri.path(),
+            },
+        });
+    }
     result.map_err(ApiError::from)
 }
 
