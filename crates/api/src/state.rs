@@ -13,8 +13,10 @@ use crate::prometheus::{TargetMetadata, WalReplay};
 /// What the API reads from.
 #[derive(Clone)]
 pub struct ApiState {
-    /// The data.
+    /// The data queries read: the local store, and remote read endpoints where configured.
     pub storage: Arc<dyn Queryable>,
+    /// The local store alone, for `/api/v1/status/tsdb`.
+    pub local: Arc<dyn Queryable>,
     /// The PromQL engine.
     pub engine: Engine,
     /// What `/api/v1/status/buildinfo` reports.
@@ -85,6 +87,7 @@ impl ApiState {
     /// State serving `storage` with `engine`, and empty build and runtime facts.
     pub fn new(storage: Arc<dyn Queryable>, engine: Engine) -> Self {
         Self {
+            local: storage.clone(),
             storage,
             engine,
             build: BuildInfo::default(),

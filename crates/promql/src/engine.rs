@@ -108,6 +108,14 @@ impl Annotations {
         }
     }
 
+    /// Adds a warning from the store, such as a remote read endpoint that failed, as it
+    /// words it.
+    pub(crate) fn storage(&mut self, text: String) {
+        if !self.warnings.contains(&text) {
+            self.warnings.push(text);
+        }
+    }
+
     /// Adds an info about the expression at `at`.
     pub(crate) fn info(&mut self, message: impl std::fmt::Display, at: LineCol) {
         let text = format!("PromQL info: {message} ({at})");
@@ -547,6 +555,9 @@ impl Query<'_> {
                 samples,
                 start_times,
             });
+        }
+        for warning in querier.take_warnings() {
+            self.annotations.storage(warning);
         }
         Ok(out)
     }

@@ -26,6 +26,9 @@ use scrape::relabel::{RelabelConfig, relabel};
 use storage::{AppendError, Appendable, Appender, Queryable, SeriesRef, StorageError};
 
 pub mod proto;
+pub mod read;
+
+pub use read::RemoteRead;
 
 /// A store whose committed samples are also sent to remote write destinations; queries
 /// go to the store.
@@ -429,13 +432,7 @@ pub fn encode(batch: &[(Labels, Timestamp, f64)]) -> Vec<u8> {
         timeseries: by_series
             .into_iter()
             .map(|(labels, samples)| proto::TimeSeries {
-                labels: labels
-                    .iter()
-                    .map(|l| proto::Label {
-                        name: l.name.to_owned(),
-                        value: l.value.to_owned(),
-                    })
-                    .collect(),
+                labels: proto::labels(labels),
                 samples,
             })
             .collect(),

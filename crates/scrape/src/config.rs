@@ -47,9 +47,10 @@ pub struct Config {
     /// Where every stored sample is also sent, with Prometheus's remote write protocol.
     #[serde(default)]
     pub remote_write: Vec<RemoteWriteConfig>,
-    /// Remote read (not supported yet: refused if set).
+    /// Where queries also read older (or all) data, with Prometheus's remote read
+    /// protocol.
     #[serde(default)]
-    pub remote_read: Vec<NotSupported>,
+    pub remote_read: Vec<RemoteReadConfig>,
     /// OTLP ingestion settings of Prometheus 2.47 and later (not supported yet).
     #[serde(default)]
     pub otlp: Option<NotSupported>,
@@ -598,6 +599,22 @@ const RESERVED_HEADERS: &[&str] = &[
     "x-amz-content-sha256",
 ];
 
+/// Prometheus's checks of the headers a remote write or read configuration sets.
+fn check_remote_headers(headers: &BTreeMap<String, String>) -> Result<(), String> {
+    for header in headers.keys() {
+        let lower = header.to_ascii_lowercase();
+        if lower == "authorization" {
+            return Err("the authorization header must be set with basic_auth, authorization, oauth2 or sigv4, not headers".into());
+        }
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(format!(
+                "{header} is a reserved header; it must not be changed"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl RemoteWriteConfig {
     /// Prometheus's checks of a remote write destination.
     fn validate(&self) -> Result<(), String> {
@@ -606,22 +623,55 @@ impl RemoteWriteConfig {
         if self.url.value.is_empty() {
             return Err("url for remote_write is empty".into());
         }
-        for header in self.headers.keys() {
-            let lower = header.to_ascii_lowercase();
-            if lower == "authorization" {
-                return Err("the authorization header must be set with basic_auth, authorization, oauth2 or sigv4, not headers".into());
-            }
-            if RESERVED_HEADERS.contains(&lower.as_str()) {
-                return Err(format!(
-                    "{header} is a reserved header; it must not be changed"
-                ));
-            }
-        }
+        check_remote_headers(&self.headers)?;
         if let Some(at) = &self.sigv4 {
             return Err(not_supported("sigv4", at.referenced));
         }
         // Its TLS files are read when the server makes the destination's client (a missing
         // one stops the server from starting, as it stops Prometheus), not by a check.
+        self.http.check()
+    }
+}
+
+http_client! {
+    /// One `remote_read` endpoint, which every query also reads.
+    pub struct RemoteReadConfig {
+        /// The endpoint, such as `http://host:9090/api/v1/read`.
+        pub url: Spanned<String>,
+        /// How long one request may take (default 1m).
+        #[serde(default = "default_remote_read_timeout")]
+        pub remote_timeout: Duration,
+        /// Headers sent with every request (not the reserved ones).
+        #[serde(default)]
+        pub headers: BTreeMap<String, String>,
+        /// Equality matchers a query's selector must all have for this endpoint to be read.
+        #[serde(default)]
+        pub required_matchers: BTreeMap<String, String>,
+        /// Read it for times the local store also holds (default false: only for times
+        /// before the local store's oldest sample).
+        #[serde(default)]
+        pub read_recent: bool,
+        /// Select only series carrying the server's external labels, and strip them from
+        /// the answer (default true).
+        #[serde(default = "crate::config::default_true")]
+        pub filter_external_labels: bool,
+        /// The endpoint's name in logs and warnings (default: derived from the URL).
+        #[serde(default)]
+        pub name: String,
+    }
+}
+
+fn default_remote_read_timeout() -> Duration {
+    Duration(60_000)
+}
+
+impl RemoteReadConfig {
+    /// Prometheus's checks of a remote read endpoint.
+    fn validate(&self) -> Result<(), String> {
+        if self.url.value.is_empty() {
+            return Err("url for remote_read is empty".into());
+        }
+        check_remote_headers(&self.headers)?;
         self.http.check()
     }
 }
@@ -1240,6 +1290,7 @@ impl Config {
             am.discovery.set_directory(dir);
         }
         http_sections_in(&mut self.remote_write, dir);
+        http_sections_in(&mut self.remote_read, dir);
     }
 
     /// Parses and checks a configuration; `file` names it in errors.
@@ -1442,8 +1493,16 @@ impl Config {
                 ));
             }
         }
-        if let Some(first) = self.remote_read.first() {
-            return Err(not_supported("remote_read", first.referenced));
+        let mut names = BTreeMap::new();
+        for (n, rr) in self.remote_read.iter().enumerate() {
+            let at = format!("line {}: remote_read[{n}]", rr.url.referenced.line());
+            rr.validate().map_err(|e| format!("{at}: {e}"))?;
+            if !rr.name.is_empty() && names.insert(rr.name.clone(), n).is_some() {
+                return Err(format!(
+                    "{at}: another remote_read is named {:?}; give each a unique name",
+                    rr.name
+                ));
+            }
         }
         if let Some(first) = self.scrape_config_files.first() {
             return Err(not_supported("scrape_config_files", first.referenced));
@@ -2202,10 +2261,6 @@ skywatch:
             (
                 "remote_write:\n  - url: http://x/api/v1/write\n    sigv4:\n      region: eu\n",
                 "sigv4",
-            ),
-            (
-                "remote_read:\n  - url: http://x/api/v1/read\n",
-                "remote_read",
             ),
             ("otlp:\n  promote_resource_attributes: [a]\n", "otlp"),
             ("global:\n  label_limit: 30\n", "global.label_limit"),

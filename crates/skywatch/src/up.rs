@@ -381,19 +381,28 @@ pub(crate) async fn serve(
         })
     };
 
-    // Samples scraped and recorded go to the store and to remote_write's destinations.
-    let store = Arc::new(remote::RemoteWrite::new(db.clone()));
-    store.apply(
+    // Samples scraped and recorded go to the store and to remote_write's destinations;
+    // queries read the store and remote_read's endpoints.
+    let written = Arc::new(remote::RemoteWrite::new(db.clone()));
+    written.apply(
         &settings.config.remote_write,
         &settings.config.global.external_labels,
     )?;
-    let manager = Arc::new(scrape::ScrapeManager::new(store.clone()));
+    let store = Arc::new(remote::RemoteRead::new(written.clone(), {
+        let db = db.clone();
+        Box::new(move || db.start_time())
+    }));
+    store.apply(
+        &settings.config.remote_read,
+        &settings.config.global.external_labels,
+    )?;
+    let manager = Arc::new(scrape::ScrapeManager::new(written.clone()));
     telemetry
         .registry()
         .register_collector(crate::self_metrics::ServerCollector {
             db: db.clone(),
             manager: manager.clone(),
-            remote: store.clone(),
+            remote: written.clone(),
         });
     for problem in manager.apply(&settings.config) {
         tracing::warn!(%problem, "target not scraped");
@@ -465,7 +474,8 @@ pub(crate) async fn serve(
         path,
         manager: manager.clone(),
         rules: rule_manager.clone(),
-        remote: store.clone(),
+        remote: written.clone(),
+        read: store.clone(),
         shipped_rules: settings.shipped_rules.clone(),
         addr,
         sink: sink.clone(),
@@ -477,7 +487,8 @@ pub(crate) async fn serve(
         }),
     });
     let hangups = reloader.clone().map(|r| tokio::spawn(r.on_sighup()));
-    let mut state = api::ApiState::new(db.clone(), engine);
+    let mut state = api::ApiState::new(store.clone(), engine);
+    state.local = db.clone();
     state.query_log = query_log.clone();
     state.build = api::BuildInfo {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -701,13 +712,18 @@ fn target_metadata(manager: &scrape::ScrapeManager) -> Vec<api::TargetMetadata> 
         .collect()
 }
 
+/// What rules and queries read and write: the TSDB, remote write's destinations and
+/// remote read's endpoints.
+type Store = remote::RemoteRead<remote::RemoteWrite<tsdb::Tsdb>>;
+
 /// Reloads the configuration file into the scrape manager.
 #[derive(Clone)]
 struct Reloader {
     path: PathBuf,
     manager: Arc<scrape::ScrapeManager>,
-    rules: Arc<rules::manager::RuleManager<remote::RemoteWrite<tsdb::Tsdb>>>,
+    rules: Arc<rules::manager::RuleManager<Store>>,
     remote: Arc<remote::RemoteWrite<tsdb::Tsdb>>,
+    read: Arc<Store>,
     shipped_rules: Arc<Vec<rules::RuleFile>>,
     addr: SocketAddr,
     sink: Arc<AlertSink>,
@@ -764,6 +780,12 @@ impl Reloader {
                     .apply(&config.remote_write, &config.global.external_labels)
                 {
                     tracing::error!(error = %e, "remote_write not applied");
+                }
+                if let Err(e) = self
+                    .read
+                    .apply(&config.remote_read, &config.global.external_labels)
+                {
+                    tracing::error!(error = %e, "remote_read not applied");
                 }
                 for problem in self.manager.apply(&config) {
                     tracing::warn!(%problem, "target not scraped");

@@ -14,10 +14,9 @@ mod common;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Killed, start_skywatch_with, tool, within};
+use common::{start_prometheus, start_skywatch_with, within};
 use serde_json::{Value, json};
 
 /// What the fixture target exposes: a counter, a gauge and a family with only HELP.
@@ -55,34 +54,6 @@ fn fixture_target() -> String {
         }
     });
     addr
-}
-
-/// Starts Prometheus with `config` on a free loopback port; returns it and the address it
-/// logged as listening on.
-fn start_prometheus(config: &std::path::Path, data: &std::path::Path) -> (Killed, String) {
-    let mut child = Command::new(tool("prometheus"))
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg("--web.listen-address=127.0.0.1:0")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let child = Killed(child);
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("prometheus exited before listening")
-            .unwrap();
-        if line.contains("msg=\"Listening on\"")
-            && let Some(addr) = line.split("address=").nth(1)
-        {
-            break addr.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
 }
 
 /// A JSON value's shape: objects keep their keys, arrays the set of their elements'
@@ -154,7 +125,8 @@ fn the_api_answers_as_prometheus_does() {
         ),
     )
     .unwrap();
-    let (_prometheus, prometheus_addr) = start_prometheus(&config, &dir.path().join("prometheus"));
+    let (_prometheus, prometheus_addr) =
+        start_prometheus(&config, &dir.path().join("prometheus"), &[]);
     let (_skywatch, skywatch_addr) = start_skywatch_with(
         &dir.path().join("skywatch"),
         &["--config".as_ref(), config.as_os_str()],

@@ -257,6 +257,13 @@ pub trait Querier: Send + Sync {
     /// Returns the sorted, distinct values of label `name` among the series
     /// `select(matchers)` would return.
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
+
+    /// What went wrong without failing the read, such as a remote read endpoint that did
+    /// not answer: the caller shows these beside the result, as Prometheus's warnings.
+    /// Taken once: a second call returns only what happened since.
+    fn take_warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Series in label order; reading a series may fail if stored data is damaged.

@@ -199,6 +199,14 @@ impl Tsdb {
             .clone()
     }
 
+    /// The oldest timestamp held: the oldest block's start, or the head's oldest sample.
+    pub fn start_time(&self) -> Option<Timestamp> {
+        match self.blocks().first() {
+            Some(block) => Some(block.meta().min_time),
+            None => self.head.time_range().map(|(lo, _)| lo),
+        }
+    }
+
     /// The database directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -430,23 +430,35 @@ fn respond(result: Result<Value, ApiError>) -> Response {
 
 async fn series(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
     let p = Params::new(raw, &body);
-    respond((|| {
+    respond_annotated((|| {
         let sets = selectors(&p, true)?;
         if sets.is_empty() {
             return Err(ApiError::bad_data("no match[] parameter provided"));
         }
         let (start, end) = range_params(&p)?;
-        let querier = state.storage.querier(start, end).map_err(internal)?;
-        let mut found = std::collections::BTreeSet::new();
-        for matchers in &sets {
-            let set = querier
-                .select(&storage::SelectHints::default(), matchers)
-                .map_err(internal)?;
-            for s in set {
-                found.insert(s.map_err(internal)?.labels);
+        blocking(|| {
+            let querier = state.storage.querier(start, end).map_err(internal)?;
+            // As Prometheus's: a lookup that needs no samples (a remote read endpoint
+            // is sent these hints).
+            let hints = storage::SelectHints {
+                start,
+                end,
+                func: Some("series".into()),
+                ..storage::SelectHints::default()
+            };
+            let mut found = std::collections::BTreeSet::new();
+            for matchers in &sets {
+                let set = querier.select(&hints, matchers).map_err(internal)?;
+                for s in set {
+                    found.insert(s.map_err(internal)?.labels);
+                }
             }
-        }
-        Ok(Value::Array(found.iter().map(metric).collect()))
+            let notes = Annotations {
+                warnings: querier.take_warnings(),
+                ..Annotations::default()
+            };
+            Ok((Value::Array(found.iter().map(metric).collect()), notes))
+        })
     })())
 }
 
@@ -563,7 +575,7 @@ async fn tsdb_status(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> 
         },
     };
     let head = state.head.as_ref().map(|f| f());
-    let storage = state.storage.clone();
+    let storage = state.local.clone();
     let result = blocking(move || -> Result<Value, ApiError> {
         let (mint, maxt) = head
             .and_then(|h| h.time_range)

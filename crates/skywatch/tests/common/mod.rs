@@ -124,6 +124,35 @@ pub(crate) fn tool(name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("`{name}` is not installed: install the Debian package `prometheus` (scripts/install-test-deps does it)"))
 }
 
+/// Starts Prometheus with `config` and more `args` on a free loopback port; returns it and
+/// the address it logged as listening on.
+pub(crate) fn start_prometheus(config: &Path, data: &Path, args: &[&str]) -> (Killed, String) {
+    let mut child = Command::new(tool("prometheus"))
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let child = Killed(child);
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("prometheus exited before listening")
+            .unwrap();
+        if line.contains("msg=\"Listening on\"")
+            && let Some(addr) = line.split("address=").nth(1)
+        {
+            break addr.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
 /// Starts `skywatch demo` on a free port with `args`; returns it and its address, read
 /// from the first line it prints.
 pub(crate) fn start_demo(args: &[&str]) -> (Killed, String) {
