@@ -54,27 +54,89 @@ pub fn fingerprint(labels: &LabelSet) -> String {
     format!("{h:016x}")
 }
 
-/// A notification to send: a group's alerts to one receiver.
+/// One integration of a receiver, as Alertmanager's notification log names it: its kind,
+/// its place among the receiver's integrations of that kind, and whether it is told of
+/// resolved alerts (each kind has its own default, applied when the file is read).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Integration {
+    /// `webhook`, `slack`, `pagerduty`, `email`...
+    pub kind: &'static str,
+    /// Its index among the receiver's `<kind>_configs`.
+    pub index: usize,
+    /// `send_resolved`, explicit or the kind's default.
+    pub send_resolved: bool,
+}
+
+/// The integrations of a receiver, in Alertmanager's order of kinds.
+pub fn integrations(r: &Receiver) -> Vec<Integration> {
+    let mut out = Vec::new();
+    let mut add = |kind: &'static str, flags: Vec<bool>| {
+        for (index, send_resolved) in flags.into_iter().enumerate() {
+            out.push(Integration {
+                kind,
+                index,
+                send_resolved,
+            });
+        }
+    };
+    add(
+        "email",
+        r.email_configs.iter().map(|c| c.send_resolved).collect(),
+    );
+    add(
+        "pagerduty",
+        r.pagerduty_configs
+            .iter()
+            .map(|c| c.send_resolved)
+            .collect(),
+    );
+    add(
+        "slack",
+        r.slack_configs.iter().map(|c| c.send_resolved).collect(),
+    );
+    add(
+        "webhook",
+        r.webhook_configs.iter().map(|c| c.send_resolved).collect(),
+    );
+    out
+}
+
+/// A notification to send: a group's alerts to one integration of one receiver.
 #[derive(Debug, Clone)]
 pub struct Notification {
     /// The receiver's configuration.
     pub receiver: Receiver,
-    /// The group's key, `{route}:{group labels}`.
+    /// Which of its integrations this is for.
+    pub integration: Integration,
+    /// The group's key as Alertmanager makes it: `{route key}:{group labels}`, such as
+    /// `{}/{team="db"}:{alertname="Down"}`.
     pub group_key: String,
     /// The group's labels.
     pub group_labels: LabelSet,
-    /// The alerts, firing and resolved.
+    /// The alerts the integration is sent: firing and resolved, or only the firing ones
+    /// where `send_resolved` is false.
     pub alerts: Vec<Alert>,
     /// When it was made, ms.
     pub at: i64,
-    /// A hash of what it says: the same news is not sent again before `repeat_interval`.
-    pub digest: String,
+    /// The fingerprints of the group's firing and resolved alerts when it was made: what
+    /// the notification log keeps once it is sent.
+    firing_set: BTreeSet<String>,
+    resolved_set: BTreeSet<String>,
+    /// Its route's, for how long the log keeps it.
+    repeat_interval: i64,
+    /// The flush it belongs to.
+    flush: u64,
 }
 
 impl Notification {
     /// How many alerts fire.
     pub fn firing(&self) -> usize {
         self.alerts.iter().filter(|a| !a.resolved(self.at)).count()
+    }
+
+    /// How many alerts are resolved.
+    pub fn resolved(&self) -> usize {
+        self.alerts.len() - self.firing()
     }
 
     /// Alertmanager's webhook payload (version 4), byte for byte in shape.
@@ -131,8 +193,32 @@ struct Group {
     labels: LabelSet,
     alerts: BTreeSet<String>,
     next_flush: i64,
-    /// When news was last sent, and its digest.
-    last_sent: Option<(i64, String)>,
+    /// Whether it has been flushed once: until then an alert that started more than
+    /// `group_wait` ago makes it due at once.
+    flushed: bool,
+}
+
+/// What the notification log remembers of the last notification one integration was
+/// sent for one group (Alertmanager's `nflog` entry).
+#[derive(Debug, Clone)]
+struct Sent {
+    firing: BTreeSet<String>,
+    resolved: BTreeSet<String>,
+    at: i64,
+    /// When it is forgotten: twice the repeat interval after it was written.
+    expires: i64,
+}
+
+/// A flush whose notifications are being sent: once all are, its resolved alerts leave
+/// the group (as Alertmanager deletes them only after a successful notification).
+#[derive(Debug, Clone)]
+struct Pending {
+    group: String,
+    remaining: usize,
+    failed: bool,
+    /// The resolved alerts flushed, with their `updated_at` then: one updated since is
+    /// news and stays.
+    resolved: Vec<(String, i64)>,
 }
 
 /// Alerts, silences and groups.
@@ -145,6 +231,10 @@ pub struct Dispatcher {
     /// The silences.
     pub silences: Silences,
     groups: BTreeMap<String, Group>,
+    /// The notification log: by group key, receiver and integration, what was last sent.
+    sent: BTreeMap<(String, String, Integration), Sent>,
+    pending: BTreeMap<u64, Pending>,
+    flushes: u64,
 }
 
 /// Why an alert is not notified.
@@ -166,6 +256,9 @@ impl Dispatcher {
             alerts: BTreeMap::new(),
             silences,
             groups: BTreeMap::new(),
+            sent: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            flushes: 0,
         }
     }
 
@@ -267,18 +360,22 @@ impl Dispatcher {
         };
         for route in self.tree.matches(&alert.labels) {
             let labels = route.group_labels(&alert.labels);
-            let key = format!("{}:{}", route.id, show(&labels));
-            let group = self
-                .groups
-                .entry(format!("{key}\u{0}{}", route.receiver))
-                .or_insert_with(|| Group {
-                    route: route.clone(),
-                    labels,
-                    alerts: BTreeSet::new(),
-                    next_flush: now + route.group_wait,
-                    last_sent: None,
-                });
+            // Groups are told apart by route (siblings may share a key) and labels.
+            let id = format!("{}:{}", route.id, show(&labels));
+            let group = self.groups.entry(id).or_insert_with(|| Group {
+                route: route.clone(),
+                labels,
+                alerts: BTreeSet::new(),
+                next_flush: now + route.group_wait,
+                flushed: false,
+            });
             group.alerts.insert(fp.to_owned());
+            // As Alertmanager's aggregation group: before its first flush, an alert that
+            // started more than `group_wait` ago is not made to wait any longer. Alerts
+            // posted together are still batched, as one request is taken whole first.
+            if !group.flushed && alert.starts_at + group.route.group_wait < now {
+                group.next_flush = group.next_flush.min(now);
+            }
         }
     }
 
@@ -343,6 +440,16 @@ impl Dispatcher {
     }
 
     /// The notifications due at `now`; groups that are due move on to their next flush.
+    ///
+    /// As Alertmanager's pipeline: a due group's alerts, less the muted ones, are offered
+    /// to each integration of its receiver, and the notification log decides
+    /// (`DedupStage`): an integration is notified when it has never been and something
+    /// fires; when an alert fires that it was not told of; when everything it was told
+    /// fired has resolved; when it wants resolved alerts and one resolved that it was
+    /// not told of; or when `repeat_interval` has passed since it was last notified.
+    /// Where `send_resolved` is false, resolved alerts are left out of what is sent, and
+    /// news that only resolves is recorded as sent without sending. Each notification
+    /// must be reported with [`Dispatcher::notified`].
     pub fn flush(&mut self, now: i64) -> Vec<Notification> {
         let mut out = Vec::new();
         let keys: Vec<String> = self
@@ -352,81 +459,125 @@ impl Dispatcher {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            let Some(group) = self.groups.get(&key).cloned() else {
+            let Some(group) = self.groups.get_mut(&key) else {
                 continue;
             };
+            group.next_flush = now + group.route.group_interval;
+            group.flushed = true;
+            let group = group.clone();
+            // Alerts forgotten meanwhile leave the group.
             let mut alerts: Vec<Alert> = group
                 .alerts
                 .iter()
                 .filter_map(|fp| self.alerts.get(fp))
+                .cloned()
+                .collect();
+            alerts.sort_by(alert_order);
+            let resolved_now: Vec<(String, i64)> = alerts
+                .iter()
+                .filter(|a| a.resolved(now))
+                .map(|a| (fingerprint(&a.labels), a.updated_at))
+                .collect();
+            let shown: Vec<Alert> = alerts
+                .into_iter()
                 .filter(|a| {
                     let m = self.muted(a, now);
                     m.silenced_by.is_empty() && m.inhibited_by.is_empty()
                 })
-                .cloned()
                 .collect();
-            alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
-            let Some(g) = self.groups.get_mut(&key) else {
-                continue;
-            };
-            g.next_flush = now + g.route.group_interval;
-            let firing: Vec<String> = alerts
+            let firing_set: BTreeSet<String> = shown
                 .iter()
                 .filter(|a| !a.resolved(now))
                 .map(|a| fingerprint(&a.labels))
                 .collect();
-            let resolved: Vec<String> = alerts
+            let resolved_set: BTreeSet<String> = shown
                 .iter()
                 .filter(|a| a.resolved(now))
                 .map(|a| fingerprint(&a.labels))
                 .collect();
-            // Resolved alerts leave the group once reported (or at once when muted).
-            let gone: Vec<String> = g
-                .alerts
+            let receiver = self
+                .config
+                .receivers
                 .iter()
-                .filter(|fp| self.alerts.get(*fp).is_none_or(|a| a.resolved(now)))
-                .cloned()
-                .collect();
-            let digest = format!("f:{}|r:{}", firing.join(","), resolved.join(","));
-            let repeat = g.route.repeat_interval;
-            let news = match &g.last_sent {
-                None => !firing.is_empty(),
-                Some((at, d)) => {
-                    *d != digest && !(firing.is_empty() && resolved.is_empty())
-                        || (!firing.is_empty() && now - at >= repeat)
-                }
-            };
-            for fp in &gone {
-                g.alerts.remove(fp);
-            }
-            let receiver_name = g.route.receiver.clone();
-            let group_labels = g.labels.clone();
-            let route_id = g.route.id.clone();
-            let empty = g.alerts.is_empty();
-            if news && !self.time_muted(&group.route, now) && !alerts.is_empty() {
-                if let Some(g) = self.groups.get_mut(&key) {
-                    g.last_sent = Some((now, digest.clone()));
-                }
-                if let Some(receiver) = self
-                    .config
-                    .receivers
-                    .iter()
-                    .find(|r| r.name.value == receiver_name)
-                {
+                .find(|r| r.name.value == group.route.receiver)
+                .cloned();
+            let group_key = format!("{}:{}", group.route.key, show(&group.labels));
+            self.flushes += 1;
+            let flush = self.flushes;
+            let mut sending = 0;
+            if let Some(receiver) = receiver
+                && !shown.is_empty()
+                && !self.time_muted(&group.route, now)
+            {
+                for integration in integrations(&receiver) {
+                    let log_key = (
+                        group_key.clone(),
+                        receiver.name.value.clone(),
+                        integration.clone(),
+                    );
+                    let needed = match self.sent.get(&log_key) {
+                        None => !firing_set.is_empty(),
+                        Some(last) => {
+                            !firing_set.is_subset(&last.firing)
+                                || if firing_set.is_empty() {
+                                    !last.firing.is_empty()
+                                } else {
+                                    (integration.send_resolved
+                                        && !resolved_set.is_subset(&last.resolved))
+                                        || last.at < now - group.route.repeat_interval
+                                }
+                        }
+                    };
+                    if !needed {
+                        continue;
+                    }
+                    if !integration.send_resolved && firing_set.is_empty() {
+                        // Nothing it wants: recorded as told, so that it is not told again.
+                        self.sent.insert(
+                            log_key,
+                            Sent {
+                                firing: firing_set.clone(),
+                                resolved: resolved_set.clone(),
+                                at: now,
+                                expires: now + 2 * group.route.repeat_interval,
+                            },
+                        );
+                        continue;
+                    }
+                    let alerts: Vec<Alert> = shown
+                        .iter()
+                        .filter(|a| integration.send_resolved || !a.resolved(now))
+                        .cloned()
+                        .collect();
+                    sending += 1;
                     out.push(Notification {
                         receiver: receiver.clone(),
-                        group_key: format!("{}:{}", route_id, show(&group_labels)),
-                        group_labels,
+                        integration,
+                        group_key: group_key.clone(),
+                        group_labels: group.labels.clone(),
                         alerts,
                         at: now,
-                        digest,
+                        firing_set: firing_set.clone(),
+                        resolved_set: resolved_set.clone(),
+                        repeat_interval: group.route.repeat_interval,
+                        flush,
                     });
                 }
             }
-            if empty {
-                self.groups.remove(&key);
+            let pending = Pending {
+                group: key.clone(),
+                remaining: sending,
+                failed: false,
+                resolved: resolved_now,
+            };
+            if sending == 0 {
+                self.settle(pending);
+            } else {
+                self.pending.insert(flush, pending);
             }
         }
+        // The log forgets what expired.
+        self.sent.retain(|_, s| s.expires >= now);
         // Alerts resolved long ago and in no group are forgotten.
         let in_groups: BTreeSet<&String> = self.groups.values().flat_map(|g| &g.alerts).collect();
         let old: Vec<String> = self
@@ -441,6 +592,61 @@ impl Dispatcher {
             self.alerts.remove(&fp);
         }
         out
+    }
+
+    /// Records the outcome of sending `n`, at `now`: once sent, the notification log
+    /// remembers what it said; once every notification of its flush is sent, the
+    /// resolved alerts it carried leave their group. After a failure they stay, and the
+    /// next flush offers them again.
+    pub fn notified(&mut self, n: &Notification, sent: bool, now: i64) {
+        if sent {
+            self.sent.insert(
+                (
+                    n.group_key.clone(),
+                    n.receiver.name.value.clone(),
+                    n.integration.clone(),
+                ),
+                Sent {
+                    firing: n.firing_set.clone(),
+                    resolved: n.resolved_set.clone(),
+                    at: now,
+                    expires: now + 2 * n.repeat_interval,
+                },
+            );
+        }
+        let Some(p) = self.pending.get_mut(&n.flush) else {
+            return;
+        };
+        p.remaining = p.remaining.saturating_sub(1);
+        p.failed |= !sent;
+        if p.remaining == 0
+            && let Some(p) = self.pending.remove(&n.flush)
+        {
+            self.settle(p);
+        }
+    }
+
+    /// Ends a flush: unless a notification failed, its resolved alerts not updated since
+    /// leave the group, and a group left empty is removed.
+    fn settle(&mut self, p: Pending) {
+        let Some(group) = self.groups.get_mut(&p.group) else {
+            return;
+        };
+        if !p.failed {
+            for (fp, updated_at) in &p.resolved {
+                if self
+                    .alerts
+                    .get(fp)
+                    .is_none_or(|a| a.updated_at == *updated_at)
+                {
+                    group.alerts.remove(fp);
+                }
+            }
+        }
+        group.alerts.retain(|fp| self.alerts.contains_key(fp));
+        if group.alerts.is_empty() {
+            self.groups.remove(&p.group);
+        }
     }
 
     /// When the next group is due, ms.
@@ -462,16 +668,42 @@ impl Dispatcher {
     }
 }
 
-/// `{a="b", c="d"}`, as Alertmanager writes group labels in a group key.
+/// Alertmanager's order of a notification's alerts: by `job`, then `instance` (an alert
+/// with the label before one without), then by label set (fewer labels first, then the
+/// first differing value in the order of the names of both).
+fn alert_order(a: &Alert, b: &Alert) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for key in ["job", "instance"] {
+        match (a.labels.get(key), b.labels.get(key)) {
+            (None, None) => continue,
+            (None, Some(_)) => return Ordering::Greater,
+            (Some(_), None) => return Ordering::Less,
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            _ => {}
+        }
+    }
+    if a.labels.len() != b.labels.len() {
+        return a.labels.len().cmp(&b.labels.len());
+    }
+    let names: BTreeSet<&String> = a.labels.keys().chain(b.labels.keys()).collect();
+    for name in names {
+        match (a.labels.get(name), b.labels.get(name)) {
+            (None, _) => return Ordering::Less,
+            (_, None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            _ => {}
+        }
+    }
+    Ordering::Equal
+}
+
+/// `{a="b", c="d"}`, as Alertmanager writes group labels in a group key: each pair
+/// `name="value"` (the value quoted as Go's `%q` does), sorted as strings (so `a1="x"`
+/// comes before `a="x"`), joined by a comma and a space.
 fn show(labels: &LabelSet) -> String {
-    format!(
-        "{{{}}}",
-        labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+    let mut pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    pairs.sort();
+    format!("{{{}}}", pairs.join(", "))
 }
 
 #[cfg(test)]
@@ -529,33 +761,71 @@ receivers:
             .collect()
     }
 
+    /// Flushes at `now` and reports every notification sent at once, as the service does.
+    fn send(d: &mut Dispatcher, now: i64) -> Vec<Notification> {
+        let out = d.flush(now);
+        for n in &out {
+            d.notified(n, true, now);
+        }
+        out
+    }
+
+    /// What `send` sent, by integration: `(kind, firing, resolved)`.
+    fn kinds(ns: &[Notification]) -> Vec<(&'static str, usize, usize)> {
+        let mut out: Vec<_> = ns
+            .iter()
+            .map(|n| (n.integration.kind, n.firing(), n.resolved()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn with_config(text: &str) -> Dispatcher {
+        Dispatcher::new(Config::parse(text, "am.yml").unwrap(), Silences::default())
+    }
+
+    /// A webhook and a Slack receiver with `send_resolved` unset: Alertmanager's
+    /// defaults are true for the webhook, false for Slack.
+    const BOTH: &str = r#"
+route:
+  receiver: both
+  group_by: [alertname]
+  group_wait: 10s
+  group_interval: 1m
+  repeat_interval: 1h
+receivers:
+  - name: both
+    webhook_configs:
+      - url: http://127.0.0.1:1/hook
+    slack_configs:
+      - api_url: http://127.0.0.1:1/slack
+"#;
+
     #[test]
     fn groups_wait_then_update_at_their_interval_and_repeat_late() {
         let mut d = dispatcher();
         d.put(alert("Down", "n1", "critical", None), 0);
-        assert!(d.flush(5_000).is_empty(), "group_wait is 10 s");
-        assert_eq!(names(&d.flush(10_000)), [("Down".into(), 1, 0)]);
+        assert!(send(&mut d, 5_000).is_empty(), "group_wait is 10 s");
+        assert_eq!(names(&send(&mut d, 10_000)), [("Down".into(), 1, 0)]);
         // A second alert of the group waits for the group interval.
         d.put(alert("Down", "n2", "critical", None), 20_000);
-        assert!(d.flush(30_000).is_empty());
-        assert_eq!(names(&d.flush(70_000)), [("Down".into(), 2, 0)]);
-        // Nothing new: nothing until the repeat interval.
-        d.put(alert("Down", "n1", "critical", None), 100_000);
-        d.put(alert("Down", "n2", "critical", None), 100_000);
-        assert!(d.flush(130_000).is_empty());
-        for t in (190_000..3_600_000).step_by(60_000) {
+        assert!(send(&mut d, 30_000).is_empty());
+        assert_eq!(names(&send(&mut d, 70_000)), [("Down".into(), 2, 0)]);
+        // Nothing new: nothing until the repeat interval has passed since it was sent
+        // (at 70 s), at the first flush after that (3 670 s + a group interval).
+        for t in (130_000..=3_670_000).step_by(60_000) {
             d.put(alert("Down", "n1", "critical", None), t);
             d.put(alert("Down", "n2", "critical", None), t);
-            assert!(d.flush(t).is_empty(), "{t}");
+            assert!(send(&mut d, t).is_empty(), "{t}");
         }
-        d.put(alert("Down", "n1", "critical", None), 3_670_000);
-        d.put(alert("Down", "n2", "critical", None), 3_670_000);
-        assert_eq!(names(&d.flush(3_670_000)), [("Down".into(), 2, 0)]);
+        d.put(alert("Down", "n1", "critical", None), 3_730_000);
+        d.put(alert("Down", "n2", "critical", None), 3_730_000);
+        assert_eq!(names(&send(&mut d, 3_730_000)), [("Down".into(), 2, 0)]);
         // Resolved: the next flush says so, then the group is gone.
-        d.put(alert("Down", "n1", "critical", Some(3_680_000)), 3_680_000);
-        d.put(alert("Down", "n2", "critical", Some(3_680_000)), 3_680_000);
-        assert_eq!(names(&d.flush(3_730_000)), [("Down".into(), 0, 2)]);
-        assert!(d.flush(3_800_000).is_empty());
+        d.put(alert("Down", "n1", "critical", Some(3_740_000)), 3_740_000);
+        d.put(alert("Down", "n2", "critical", Some(3_740_000)), 3_740_000);
+        assert_eq!(names(&send(&mut d, 3_790_000)), [("Down".into(), 0, 2)]);
+        assert!(send(&mut d, 3_850_000).is_empty());
         assert_eq!(d.next_due(), None);
     }
 
@@ -590,7 +860,7 @@ receivers:
         let inhibited = d.muted(&alert("Lag", "n1", "warning", None), 1);
         assert_eq!(inhibited.inhibited_by.len(), 1);
         // Only n1's critical alert goes out: n9's is silenced, n1's warning inhibited.
-        let sent = d.flush(10_000);
+        let sent = send(&mut d, 10_000);
         assert_eq!(names(&sent), [("Down".into(), 1, 0)]);
         assert_eq!(sent[0].alerts[0].labels["node"], "n1");
         let body = sent[0].webhook_json("http://sky", 0);
@@ -626,5 +896,196 @@ receivers:
         );
         // Without an end, it ends resolve_timeout (5m) after its last update.
         assert_eq!(d.alerts.values().next().unwrap().ends_at, Some(300_000));
+    }
+
+    #[test]
+    fn after_a_resolution_what_still_fires_is_not_repeated_early() {
+        let mut d = dispatcher();
+        d.put(alert("Down", "n1", "critical", None), 0);
+        d.put(alert("Down", "n2", "critical", None), 0);
+        assert_eq!(names(&send(&mut d, 10_000)), [("Down".into(), 2, 0)]);
+        d.put(alert("Down", "n2", "critical", Some(20_000)), 20_000);
+        assert_eq!(names(&send(&mut d, 70_000)), [("Down".into(), 1, 1)]);
+        // n2 has left the group; n1 alone is no news until the repeat interval (1 h after
+        // 70 s), though the set differs from the last one sent.
+        for t in (130_000..=3_670_000).step_by(60_000) {
+            d.put(alert("Down", "n1", "critical", None), t);
+            assert!(send(&mut d, t).is_empty(), "{t}");
+        }
+        d.put(alert("Down", "n1", "critical", None), 3_730_000);
+        assert_eq!(names(&send(&mut d, 3_730_000)), [("Down".into(), 1, 0)]);
+    }
+
+    #[test]
+    fn send_resolved_unset_is_each_integrations_default() {
+        let mut d = with_config(BOTH);
+        d.put(alert("Down", "n1", "critical", None), 0);
+        d.put(alert("Down", "n2", "critical", None), 0);
+        d.put(alert("Down", "n3", "critical", None), 0);
+        assert_eq!(
+            kinds(&send(&mut d, 10_000)),
+            [("slack", 3, 0), ("webhook", 3, 0)]
+        );
+        // One resolves: the webhook is told (and the headline counts 2 firing, 1
+        // resolved); Slack, which does not want resolved alerts and sees nothing new
+        // firing, is not.
+        d.put(alert("Down", "n3", "critical", Some(20_000)), 20_000);
+        let sent = send(&mut d, 70_000);
+        assert_eq!(kinds(&sent), [("webhook", 2, 1)]);
+        let body = sent[0].webhook_json("http://sky", 0);
+        assert_eq!(body["status"], "firing");
+        assert_eq!(body["alerts"][2]["status"], "resolved");
+        // A new one fires: Slack is told, without the resolved alert; both are.
+        d.put(alert("Down", "n4", "critical", None), 80_000);
+        d.put(alert("Down", "n2", "critical", Some(80_000)), 80_000);
+        let sent = send(&mut d, 130_000);
+        assert_eq!(kinds(&sent), [("slack", 2, 0), ("webhook", 2, 1)]);
+        // All resolve: the webhook gets the resolved group, Slack nothing, and neither
+        // hears of the group again.
+        d.put(alert("Down", "n1", "critical", Some(140_000)), 140_000);
+        d.put(alert("Down", "n4", "critical", Some(140_000)), 140_000);
+        assert_eq!(kinds(&send(&mut d, 190_000)), [("webhook", 0, 2)]);
+        assert!(send(&mut d, 250_000).is_empty());
+        assert_eq!(d.next_due(), None);
+    }
+
+    #[test]
+    fn a_group_seen_only_resolved_is_not_sent() {
+        let mut d = with_config(BOTH);
+        d.put(alert("Down", "n1", "critical", Some(1_000)), 2_000);
+        assert!(send(&mut d, 12_000).is_empty());
+        assert_eq!(d.next_due(), None, "the group is gone once flushed");
+    }
+
+    #[test]
+    fn alerts_that_started_long_ago_do_not_wait_for_group_wait() {
+        // As Alertmanager 0.25's aggregation group (dispatch.go, `insert`): before the
+        // first flush, an alert whose start is more than group_wait ago makes the group
+        // due at once; those taken in the same request are in that first notification.
+        let mut d = dispatcher();
+        let old = |node: &str| {
+            let mut a = alert("Down", node, "critical", None);
+            a.starts_at = 1_000_000 - 3_600_000;
+            a
+        };
+        d.put(old("n1"), 1_000_000);
+        d.put(old("n2"), 1_000_000);
+        assert_eq!(d.next_due(), Some(1_000_000));
+        assert_eq!(names(&send(&mut d, 1_000_000)), [("Down".into(), 2, 0)]);
+        // After the first flush, a late one waits for the group interval.
+        d.put(old("n3"), 1_001_000);
+        assert_eq!(d.next_due(), Some(1_060_000));
+        // An alert starting now waits for group_wait.
+        let mut d = dispatcher();
+        d.put(alert("Down", "n1", "critical", None), 0);
+        assert_eq!(d.next_due(), Some(10_000));
+    }
+
+    #[test]
+    fn a_failed_notification_is_offered_again_with_its_resolved_alerts() {
+        let mut d = dispatcher();
+        d.put(alert("Down", "n1", "critical", None), 0);
+        let first = d.flush(10_000);
+        d.notified(&first[0], false, 10_000);
+        // Not logged as sent: the next flush tries again.
+        assert_eq!(names(&send(&mut d, 70_000)), [("Down".into(), 1, 0)]);
+        d.put(alert("Down", "n1", "critical", Some(80_000)), 80_000);
+        let second = d.flush(130_000);
+        assert_eq!(names(&second), [("Down".into(), 0, 1)]);
+        d.notified(&second[0], false, 130_000);
+        // The resolved alert stayed in the group after the failure: the next flush has
+        // it again, and once sent, the group is done.
+        let third = d.flush(190_000);
+        assert_eq!(names(&third), [("Down".into(), 0, 1)]);
+        d.notified(&third[0], true, 190_000);
+        assert_eq!(d.next_due(), None);
+        // A receiver never told of an alert is not told it resolved.
+        let mut d = dispatcher();
+        d.put(alert("Down", "n1", "critical", None), 0);
+        let first = d.flush(10_000);
+        d.notified(&first[0], false, 10_000);
+        d.put(alert("Down", "n1", "critical", Some(20_000)), 20_000);
+        assert!(send(&mut d, 70_000).is_empty());
+    }
+
+    #[test]
+    fn group_keys_are_alertmanagers() {
+        let text = r#"
+route:
+  receiver: r
+  group_by: [alertname, a1, a]
+  routes:
+    - matchers: ['team="db"', 'env=~"prod|staging"']
+      routes:
+        - matchers: ['quote="say \"hi\""']
+receivers:
+  - name: r
+    webhook_configs:
+      - url: http://127.0.0.1:1/hook
+"#;
+        let mut d = with_config(text);
+        let labels = LabelSet::from([
+            ("alertname".into(), "Down".into()),
+            ("a".into(), "x".into()),
+            ("a1".into(), "y".into()),
+            ("team".into(), "db".into()),
+            ("env".into(), "prod".into()),
+            ("quote".into(), "say \"hi\"".into()),
+        ]);
+        d.put(
+            Alert {
+                labels,
+                annotations: LabelSet::new(),
+                starts_at: 0,
+                ends_at: None,
+                generator_url: String::new(),
+                updated_at: 0,
+            },
+            0,
+        );
+        let sent = send(&mut d, 30_000);
+        // Pairs sorted as strings: `a1="y"` before `a="x"` (Go's LabelSet.String).
+        assert_eq!(
+            sent[0].group_key,
+            r#"{}/{env=~"prod|staging",team="db"}/{quote="say \"hi\""}:{a1="y", a="x", alertname="Down"}"#
+        );
+        assert_eq!(
+            sent[0].webhook_json("http://sky", 0)["groupKey"],
+            sent[0].group_key.as_str()
+        );
+    }
+
+    #[test]
+    fn alerts_are_in_alertmanagers_order() {
+        let a = |labels: &[(&str, &str)]| Alert {
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            annotations: LabelSet::new(),
+            starts_at: 0,
+            ends_at: None,
+            generator_url: String::new(),
+            updated_at: 0,
+        };
+        let mut list = [
+            a(&[("alertname", "B"), ("x", "1"), ("y", "1")]),
+            a(&[("alertname", "Z")]),
+            a(&[("alertname", "A"), ("instance", "i2")]),
+            a(&[("alertname", "A"), ("instance", "i1")]),
+            a(&[("alertname", "A"), ("job", "j")]),
+        ];
+        list.sort_by(alert_order);
+        let shown: Vec<String> = list.iter().map(|a| show(&a.labels)).collect();
+        assert_eq!(
+            shown,
+            [
+                r#"{alertname="A", job="j"}"#,
+                r#"{alertname="A", instance="i1"}"#,
+                r#"{alertname="A", instance="i2"}"#,
+                r#"{alertname="Z"}"#,
+                r#"{alertname="B", x="1", y="1"}"#,
+            ]
+        );
     }
 }

@@ -44,6 +44,10 @@ pub struct RouteNode {
     pub routes: Vec<RouteNode>,
     /// Its place in the tree, `{}/{severity="critical"}/0`: what keys its groups.
     pub id: String,
+    /// Alertmanager's key of the route, `{}/{severity="critical"}`: its ancestors' and its
+    /// own matchers without the index, which group keys (and so PagerDuty's `dedup_key`
+    /// and the webhook's `groupKey`) are made of. Sibling routes may share it.
+    pub key: String,
 }
 
 impl RouteNode {
@@ -61,6 +65,7 @@ impl RouteNode {
             active_time_intervals: Vec::new(),
             routes: Vec::new(),
             id: String::new(),
+            key: String::new(),
         };
         Self::build(&config.route.value, &defaults, "", 0)
     }
@@ -79,6 +84,11 @@ impl RouteNode {
             shown
         } else {
             format!("{parent_id}/{shown}/{index}")
+        };
+        let key = if parent_id.is_empty() {
+            am_matchers(&matchers)
+        } else {
+            format!("{}/{}", parent.key, am_matchers(&matchers))
         };
         let mut node = RouteNode {
             receiver: r
@@ -99,6 +109,7 @@ impl RouteNode {
             active_time_intervals: r.active_time_intervals.clone(),
             routes: Vec::new(),
             id,
+            key,
         };
         node.routes = r
             .routes
@@ -146,6 +157,38 @@ impl RouteNode {
                 .collect(),
         }
     }
+}
+
+/// A route's matchers as Alertmanager writes them in its key: sorted by name, value and
+/// operator, each `name<op>"value"` with only `\\`, `"` and newlines escaped, joined by
+/// commas without spaces.
+fn am_matchers(matchers: &[Matcher]) -> String {
+    let rank = |op: model::MatchOp| match op {
+        model::MatchOp::Equal => 0,
+        model::MatchOp::NotEqual => 1,
+        model::MatchOp::Regex => 2,
+        model::MatchOp::NotRegex => 3,
+    };
+    let mut sorted: Vec<&Matcher> = matchers.iter().collect();
+    sorted.sort_by(|a, b| {
+        (a.name.as_str(), a.value.as_str(), rank(a.op)).cmp(&(
+            b.name.as_str(),
+            b.value.as_str(),
+            rank(b.op),
+        ))
+    });
+    let shown: Vec<String> = sorted
+        .iter()
+        .map(|m| {
+            let value = m
+                .value
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{}{}\"{value}\"", m.name, m.op)
+        })
+        .collect();
+    format!("{{{}}}", shown.join(","))
 }
 
 #[cfg(test)]
