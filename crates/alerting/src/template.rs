@@ -334,7 +334,7 @@ impl Functions for AlertmanagerFunctions {
         name: &str,
         args: &[Value],
     ) -> Option<Result<Value, String>> {
-        let Value::Named(ty, inner) = receiver.deref() else {
+        let Value::Named(ty, inner) = receiver.pointee() else {
             return None;
         };
         let result = match (*ty, name, inner.as_ref()) {

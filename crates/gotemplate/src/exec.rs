@@ -63,7 +63,7 @@ pub(crate) struct Run<'a> {
 /// Go's `reflect.Value.Field`-style access of `name` on `v`, with `missingkey=zero`.
 pub(crate) fn field(v: &Value, name: &str) -> Result<Value, String> {
     let missing = || format!("can't evaluate field {name} in type {}", v.type_name());
-    Ok(match v.deref().underlying() {
+    Ok(match v.pointee().underlying() {
         Value::Map(m) => m.get(name).cloned().unwrap_or(Value::Str(String::new())),
         Value::AnyMap(m) => m.get(name).cloned().unwrap_or(Value::Nil),
         Value::Struct(fields) => match fields.iter().find(|(n, _)| n == name) {
@@ -289,7 +289,7 @@ impl Run<'_> {
         if let Some(r) = self.funcs.method(recv, name, args) {
             return Some(r);
         }
-        match recv.deref().underlying() {
+        match recv.pointee().underlying() {
             Value::Time(ns) => time_method(*ns, name, args),
             _ => None,
         }
@@ -698,12 +698,12 @@ impl Run<'_> {
             "le" => Value::Bool(go_lt(&args[0], &args[1])? || go_eq(&args[0], &args[1..])?),
             "gt" => Value::Bool(!(go_lt(&args[0], &args[1])? || go_eq(&args[0], &args[1..])?)),
             "ge" => Value::Bool(!go_lt(&args[0], &args[1])?),
-            "len" => Value::Int(match first.deref().underlying() {
+            "len" => Value::Int(match first.pointee().underlying() {
                 Value::Str(s) => s.len() as i64,
                 Value::Map(m) | Value::AnyMap(m) => m.len() as i64,
                 Value::List(l) => l.len() as i64,
                 Value::Nil => return Err("len of untyped nil".into()),
-                _ => return Err(format!("len of type {}", first.deref().type_name())),
+                _ => return Err(format!("len of type {}", first.pointee().type_name())),
             }),
             "index" => {
                 let mut v = first;

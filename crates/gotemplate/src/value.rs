@@ -85,7 +85,7 @@ impl Value {
     }
 
     /// The value a pointer points to, through names (`self` when it is no pointer).
-    pub fn deref(&self) -> &Value {
+    pub fn pointee(&self) -> &Value {
         match self {
             Value::Ptr(v) => v,
             v => v,

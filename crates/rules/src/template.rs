@@ -379,8 +379,7 @@ fn parse_duration(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Go's `reflect.Value.Field`-style access of `name` on `v`, with `missingkey=zero`.
-
+/// The path of a URL, as Go's `url.URL.Path` gives it.
 fn url_path(url: &str) -> String {
     let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
     let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
