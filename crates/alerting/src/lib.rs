@@ -8,6 +8,7 @@
 //! - [`dispatch`]: grouping, muting and the notification schedule.
 //! - [`notify`]: sending with retries, and the notification log.
 //! - [`smtp`]: email over SMTP.
+//! - [`template`]: notification templates, their data and the default texts.
 //! - [`api`]: Alertmanager's v2 API for amtool, and the notification log's.
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod notify;
 pub mod route;
 pub mod silence;
 pub mod smtp;
+pub mod template;
 pub mod timeinterval;
 
 pub use config::{Config, ConfigError};
