@@ -7,6 +7,7 @@ import { ApiError, type Series, labelValues, queryInstant, queryRange, seriesNam
 import { Chart } from "./chart";
 import type { FieldConfigSource } from "./fields";
 import { Heatmap } from "./heatmap";
+import { layout } from "./layout";
 import { AlertList, BarGauge, type Drawn, Gauge, type PanelOptions, PieChart, Stat, Table, Text, type Transformation, configsOf } from "./panels";
 
 interface Target {
@@ -30,6 +31,10 @@ export interface Panel {
   transformations?: Transformation[];
   panels?: Panel[];
   collapsed?: boolean;
+  /** The variable this panel (or row) is repeated for, once per chosen value. */
+  repeat?: string;
+  repeatDirection?: "h" | "v";
+  maxPerRow?: number;
 }
 interface Variable {
   name: string;
@@ -134,7 +139,7 @@ export function Dashboard({ uid }: { uid: string }) {
   const [options, setOptions] = useState<Map<string, string[]>>(new Map());
   const [chosen, setChosen] = useState<Map<string, string[]>>(new Map());
   const [tick, setTick] = useState(0);
-  const [expanded, setExpanded] = useState<Set<number>>(new Set());
+  const [expanded, setExpanded] = useState<Set<string>>(new Set());
 
   useEffect(() => {
     fetch(`/api/dashboards/uid/${encodeURIComponent(uid)}`)
@@ -212,16 +217,40 @@ export function Dashboard({ uid }: { uid: string }) {
     return { start: end - span, end, step, values };
   }, [range, chosen, options, tick, json]);
 
+  // Where each panel goes, as Grafana places them (rows, their panels under them,
+  // repeats), and the window of each repeat's copy, whose variable has the copy's value.
+  const arranged = useMemo(() => {
+    const valuesOf = (name: string): string[] => {
+      const values = chosen.get(name) ?? [];
+      return values.includes("$__all") ? (options.get(name) ?? []) : values;
+    };
+    const placed = layout(json?.panels ?? [], expanded, valuesOf);
+    const height = placed.reduce((m, p) => Math.max(m, p.pos.y + p.pos.h), 0);
+    const windows = new Map<string, Window>();
+    for (const { key, scoped } of placed) {
+      const names = Object.keys(scoped);
+      if (!names.length) continue;
+      const values = new Map(window.values);
+      for (const name of names) {
+        const v = variables.find((x) => x.name === name);
+        values.set(name, v ? formatVariable(v, [scoped[name]], options.get(name) ?? []) : scoped[name]);
+      }
+      windows.set(key, { ...window, values });
+    }
+    // Titles show a variable's values as Grafana's text: `a + b`, or `All`.
+    const titles = new Map<string, string>();
+    for (const v of variables) {
+      const values = chosen.get(v.name) ?? [];
+      titles.set(v.name, values.includes("$__all") ? "All" : values.join(" + "));
+    }
+    return { placed, height, windows, titles };
+  }, [json, expanded, chosen, options, window]);
+
   if (error) return <div class="error" role="alert">{error}</div>;
   if (!json) return <p class="muted">Loading dashboard…</p>;
   const ready = variables.every((v) => chosen.has(v.name));
 
-  // Panels in order, a collapsed row's own panels shown when it is expanded.
-  const placed: Panel[] = [];
-  for (const p of json.panels ?? []) {
-    placed.push(p);
-    if (p.type === "row" && p.collapsed && expanded.has(p.id ?? -1)) placed.push(...(p.panels ?? []));
-  }
+  const { placed, height, windows, titles } = arranged;
 
   return (
     <section class="dashboard">
@@ -255,38 +284,48 @@ export function Dashboard({ uid }: { uid: string }) {
           Refresh
         </button>
       </div>
-      <div class="dash-grid">
-        {placed.map((p) => {
+      <div class="dash-grid" style={{ height: `${height * (ROW_PX + GAP_PX)}px` }}>
+        {placed.map(({ panel: p, pos, scoped, key, rowKey }) => {
+          // Grafana's grid: 24 columns with gaps between them, 30 px units 8 px apart.
           const style = {
-            gridColumn: `${p.gridPos.x + 1} / span ${p.gridPos.w}`,
-            gridRow: `${p.gridPos.y + 1} / span ${p.gridPos.h}`,
+            left: `calc((100% + ${GAP_PX}px) * ${pos.x / 24})`,
+            width: `calc((100% + ${GAP_PX}px) * ${pos.w / 24} - ${GAP_PX}px)`,
+            top: `${pos.y * (ROW_PX + GAP_PX)}px`,
+            height: `${pos.h * ROW_PX + (pos.h - 1) * GAP_PX}px`,
             // A phone stacks the panels, each as tall as on the grid.
-            "--panel-h": `${p.gridPos.h * ROW_PX + (p.gridPos.h - 1) * GAP_PX}px`,
+            "--panel-h": `${pos.h * ROW_PX + (pos.h - 1) * GAP_PX}px`,
           };
+          const title = p.title === undefined ? undefined : interpolate(p.title, new Map([...titles, ...Object.entries(scoped)]));
           if (p.type === "row") {
-            const open = !p.collapsed || expanded.has(p.id ?? -1);
+            const open = !p.collapsed || expanded.has(rowKey ?? "");
             return (
-              <div class="dash-row" style={style}>
+              <div class="dash-row" style={style} key={key}>
                 <button
                   type="button"
                   disabled={!p.collapsed}
+                  aria-expanded={open}
                   onClick={() => {
                     const next = new Set(expanded);
-                    next.has(p.id ?? -1) ? next.delete(p.id ?? -1) : next.add(p.id ?? -1);
+                    const k = rowKey ?? "";
+                    next.has(k) ? next.delete(k) : next.add(k);
                     setExpanded(next);
                   }}
                 >
-                  {open ? "▾" : "▸"} {p.title}
+                  {open ? "▾" : "▸"} {title}
                 </button>
               </div>
             );
           }
           return (
-            <div class="panel" style={style} data-panel-type={p.type}>
+            <div class="panel" style={style} data-panel-type={p.type} key={key}>
               <div class="panel-title" title={p.description}>
-                {p.title}
+                {title}
               </div>
-              {ready ? <PanelBody panel={p} window={window} sync={json.graphTooltip ? `dashboard-${uid}` : undefined} /> : <p class="muted panel-loading">…</p>}
+              {ready ? (
+                <PanelBody panel={p} window={windows.get(key) ?? window} sync={json.graphTooltip ? `dashboard-${uid}` : undefined} />
+              ) : (
+                <p class="muted panel-loading">…</p>
+              )}
             </div>
           );
         })}

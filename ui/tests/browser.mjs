@@ -247,6 +247,50 @@ async function timeFullDraw(page, panels) {
   return handle.jsonValue();
 }
 
+// Rows as Grafana lays them out (a dashboard written by the Rust side of this test): every
+// collapsed row opened, each row's panels sit directly under its header, nothing overlaps,
+// and a panel repeated for three nodes, two per row, spans two lines.
+pages.push({
+  name: "rows-and-repeats",
+  path: "/d/rows-and-repeats/rows-and-repeats?from=now-5m",
+  ready: ".panel",
+  check: async (page, setup) => {
+    for (;;) {
+      const closed = page.locator(".dash-row button[aria-expanded=false]");
+      if ((await closed.count()) === 0) break;
+      await closed.first().click();
+    }
+    await checkDashboard(page);
+    if (setup === "phone") return;
+    const boxes = await page.evaluate(() =>
+      [...document.querySelectorAll(".dash-grid > *")].map((e) => {
+        const r = e.getBoundingClientRect();
+        return { row: e.classList.contains("dash-row"), title: e.textContent.trim().slice(0, 40), x: r.x, y: r.y, w: r.width, h: r.height };
+      }),
+    );
+    const rows = boxes.filter((b) => b.row);
+    if (rows.length !== 6) throw new Error(`${rows.length} rows; expected 2 + 3 repeated + 1`);
+    for (const [i, a] of boxes.entries())
+      for (const b of boxes.slice(i + 1))
+        if (a.x < b.x + b.w - 1 && b.x < a.x + a.w - 1 && a.y < b.y + b.h - 1 && b.y < a.y + a.h - 1)
+          throw new Error(`"${a.title}" and "${b.title}" overlap`);
+    // Each row's panels (those after it in the page, up to the next row) begin 8 px under it.
+    for (const [i, box] of boxes.entries()) {
+      if (!box.row) continue;
+      const next = boxes.findIndex((b, j) => j > i && b.row);
+      const own = boxes.slice(i + 1, next === -1 ? undefined : next);
+      if (!own.length) throw new Error(`row "${box.title}" shows no panels once opened`);
+      const top = Math.min(...own.map((b) => b.y));
+      const gap = top - (box.y + box.h);
+      if (Math.abs(gap - 8) > 1.5) throw new Error(`row "${box.title}": its panels begin ${gap.toFixed(1)} px under it, not 8`);
+      if (own.some((b) => b.y < box.y + box.h)) throw new Error(`row "${box.title}": a panel is above its header`);
+    }
+    const repeats = boxes.filter((b) => b.title.startsWith("Height of "));
+    if (repeats.length !== 3 || new Set(repeats.map((b) => Math.round(b.y))).size !== 2)
+      throw new Error(`the repeated panel: ${JSON.stringify(repeats)}`);
+  },
+});
+
 // A dashboard of 20 panels over six hours of the demo's history (written by the Rust
 // side of this test), timed from navigation to the last panel drawn.
 const timed = { uid: "twenty-panels", panels: 20 };

@@ -37,6 +37,11 @@ fn the_pages_render_in_chromium_without_errors() {
         twenty_panel_dashboard().to_string(),
     )
     .unwrap();
+    std::fs::write(
+        extra.path().join("rows-and-repeats.json"),
+        rows_and_repeats_dashboard().to_string(),
+    )
+    .unwrap();
     let (demo, addr) = start_demo(&[
         "--nodes",
         "3",
@@ -143,5 +148,56 @@ fn twenty_panel_dashboard() -> serde_json::Value {
         "time": {"from": "now-6h", "to": "now"},
         "templating": templating,
         "panels": panels,
+    })
+}
+
+/// A dashboard laid out as community dashboards are: collapsed rows whose panels were saved
+/// far below (as Node Exporter Full's are), a row repeated for each node, and a panel
+/// repeated across a row; `browser.mjs` opens every row and checks the page's boxes.
+fn rows_and_repeats_dashboard() -> serde_json::Value {
+    use serde_json::json;
+    let stat = |id: u64, title: &str, x: u64, y: u64, w: u64, h: u64| {
+        json!({
+            "id": id, "type": "stat", "title": title,
+            "gridPos": {"x": x, "y": y, "w": w, "h": h},
+            "targets": [{"refId": "A", "expr": "max(chain_block_height{node=~\"$node\"})"}],
+        })
+    };
+    let chart = |id: u64, title: &str, x: u64, y: u64, w: u64, h: u64| {
+        json!({
+            "id": id, "type": "timeseries", "title": title,
+            "gridPos": {"x": x, "y": y, "w": w, "h": h},
+            "targets": [{"refId": "A", "expr": "max by (node) (chain_block_height{node=~\"$node\"})", "legendFormat": "{{node}}"}],
+        })
+    };
+    let mut repeated = stat(40, "Height of $node", 0, 33, 6, 4);
+    repeated["repeat"] = json!("node");
+    repeated["maxPerRow"] = json!(2);
+    json!({
+        "uid": "rows-and-repeats",
+        "title": "Rows and repeats",
+        "schemaVersion": 39,
+        "time": {"from": "now-5m", "to": "now"},
+        "templating": {"list": [{
+            "name": "node", "type": "query", "multi": true, "includeAll": true,
+            "query": {"query": "label_values(chain_block_height, node)"},
+            "current": {"value": ["$__all"]},
+        }]},
+        "panels": [
+            stat(1, "Top", 0, 0, 12, 4),
+            chart(2, "Beside", 12, 0, 12, 6),
+            {"id": 10, "type": "row", "title": "Memory details", "collapsed": true,
+             "gridPos": {"x": 0, "y": 6, "w": 24, "h": 1},
+             "panels": [chart(11, "Saved far below", 0, 900, 12, 8), chart(12, "Beside it", 12, 900, 12, 8), chart(13, "Under them", 0, 908, 24, 6)]},
+            {"id": 20, "type": "row", "title": "Storage", "collapsed": true,
+             "gridPos": {"x": 0, "y": 7, "w": 24, "h": 1},
+             "panels": [stat(21, "Disk A", 0, 8, 8, 4), stat(22, "Disk B", 8, 8, 8, 4), chart(23, "IO", 0, 12, 24, 7)]},
+            {"id": 30, "type": "row", "title": "Node $node", "collapsed": true, "repeat": "node",
+             "gridPos": {"x": 0, "y": 8, "w": 24, "h": 1},
+             "panels": [chart(31, "Height on $node", 0, 9, 24, 6)]},
+            {"id": 39, "type": "row", "title": "Per node", "collapsed": false,
+             "gridPos": {"x": 0, "y": 9, "w": 24, "h": 1}},
+            repeated,
+        ],
     })
 }
