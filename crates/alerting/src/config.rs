@@ -465,7 +465,7 @@ impl Config {
             message,
         };
         let mut config: Config = yaml::from_str(text).map_err(|e| error(e.to_string()))?;
-        config.validate().map_err(error)?;
+        config.validate(text).map_err(error)?;
         Ok(config)
     }
 
@@ -533,9 +533,14 @@ impl Config {
 
     /// Checks the file as Alertmanager's loader does, and fills receivers' unset values
     /// from `global`.
-    fn validate(&mut self) -> Result<(), String> {
+    fn validate(&mut self, text: &str) -> Result<(), String> {
         check_route_node(&self.route)?;
-        self.global.check()?;
+        self.global
+            .check()
+            .map_err(|(key, e)| match line_of(text, key, None) {
+                Some(line) => format!("line {line}: {e}"),
+                None => e,
+            })?;
         let mut names = BTreeSet::new();
         for (i, r) in self.receivers.iter_mut().enumerate() {
             let line = r.name.referenced.line();
@@ -590,7 +595,12 @@ impl Config {
                 }
                 for (j, interval) in set.time_intervals.iter().enumerate() {
                     crate::timeinterval::check(interval).map_err(|e| {
-                        format!("{section}[{i}] ({:?}).time_intervals[{j}]: {e}", set.name)
+                        let line = line_of(text, "name", Some(&set.name))
+                            .map_or_else(String::new, |l| format!("line {l}: "));
+                        format!(
+                            "{line}{section}[{i}] ({:?}).time_intervals[{j}]: {e}",
+                            set.name
+                        )
                     })?;
                 }
             }
@@ -621,8 +631,9 @@ impl Config {
 }
 
 impl Global {
-    /// Checks the URLs, the smarthost and the pairs of which one may be given.
-    fn check(&self) -> Result<(), String> {
+    /// Checks the URLs, the smarthost and the pairs of which one may be given; an error
+    /// comes with the key it is about.
+    fn check(&self) -> Result<(), (&'static str, String)> {
         use receivers::{check_host_port, check_url};
         for (key, url) in [
             ("pagerduty_url", &self.pagerduty_url),
@@ -635,18 +646,19 @@ impl Global {
             ("rocketchat_api_url", &self.rocketchat_api_url),
         ] {
             if let Some(url) = url {
-                check_url(&format!("global.{key}"), url)?;
+                check_url(&format!("global.{key}"), url).map_err(|e| (key, e))?;
             }
         }
         if let Some(url) = &self.slack_api_url
             && url != "<secret>"
         {
-            check_url("global.slack_api_url", url)?;
+            check_url("global.slack_api_url", url).map_err(|e| ("slack_api_url", e))?;
         }
         check_host_port(
             "global.smtp_smarthost",
             self.smtp_smarthost.as_deref().unwrap_or(""),
-        )?;
+        )
+        .map_err(|e| ("smtp_smarthost", e))?;
         let given = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
         for (a, a_set, b, b_set) in [
             (
@@ -675,16 +687,33 @@ impl Global {
             ),
         ] {
             if a_set && b_set {
-                return Err(format!(
-                    "global: at most one of {a} & {b} must be configured; remove one"
+                return Err((
+                    b,
+                    format!("global: at most one of {a} & {b} must be configured; remove one"),
                 ));
             }
         }
         if let Some(h) = &self.http_config {
-            h.check().map_err(|e| format!("global.http_config: {e}"))?;
+            h.check()
+                .map_err(|e| ("http_config", format!("global.http_config: {e}")))?;
         }
         Ok(())
     }
+}
+
+/// The line (from 1) of the first `key:` in `text`, as a mapping key or a list item's
+/// first key, with `value` if given: where an error about a section that keeps no
+/// positions points.
+fn line_of(text: &str, key: &str, value: Option<&str>) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            let l = l.strip_prefix("- ").map_or(l, str::trim_start);
+            l.strip_prefix(key)
+                .and_then(|r| r.strip_prefix(':'))
+                .is_some_and(|r| value.is_none_or(|v| r.trim().trim_matches(['"', '\'']) == v))
+        })
+        .map(|i| i + 1)
 }
 
 /// Checks a route and its children as Alertmanager reads each node: its matchers, its
@@ -755,4 +784,115 @@ fn check_references(
         check_references(child, receivers, intervals, check_intervals)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, "am.yml").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn nulls_are_zero_values_and_comment_only_routes_are_empty() {
+        let c = parse(
+            "global:\nroute:\n  receiver: a\n  group_by:\n  routes:\n    # - receiver: b\ninhibit_rules:\nreceivers:\n  - name: a\n    webhook_configs:\n      - url: http://h/x\n        http_config:\ntemplates:\n",
+        )
+        .unwrap();
+        assert!(c.route.value.routes.is_empty());
+        assert!(c.inhibit_rules.is_empty() && c.templates.is_empty());
+        let http = c.receivers[0].webhook_configs[0]
+            .http_config
+            .as_ref()
+            .unwrap();
+        assert!(http.follow_redirects && http.enable_http2);
+    }
+
+    #[test]
+    fn receivers_take_what_global_gives_as_alertmanager_fills_it() {
+        let c = parse(
+            "global:\n  smtp_smarthost: smtp:25\n  smtp_from: am@example.org\n  smtp_auth_username: u\n  smtp_auth_password_file: /p\n  slack_api_url: https://hooks.slack.com/x\n  http_config:\n    proxy_url: http://proxy:3128\nroute:\n  receiver: a\nreceivers:\n  - name: a\n    email_configs: [{to: x@example.org}]\n    slack_configs: [{channel: '#a'}]\n    pagerduty_configs: [{routing_key: k}]\n",
+        )
+        .unwrap();
+        let r = &c.receivers[0];
+        let e = &r.email_configs[0];
+        assert_eq!(e.smarthost.as_deref(), Some("smtp:25"));
+        assert_eq!(e.from.as_deref(), Some("am@example.org"));
+        assert_eq!(e.hello.as_deref(), Some("localhost"));
+        assert_eq!(e.require_tls, Some(true));
+        assert_eq!(e.auth_password_file.as_deref(), Some("/p"));
+        let s = &r.slack_configs[0];
+        assert_eq!(s.api_url.as_deref(), Some("https://hooks.slack.com/x"));
+        assert_eq!(
+            s.http_config.as_ref().unwrap().proxy_url.as_deref(),
+            Some("http://proxy:3128")
+        );
+        assert_eq!(r.pagerduty_configs[0].url.as_deref(), Some(PAGERDUTY_URL));
+        assert!(!s.send_resolved && r.pagerduty_configs[0].send_resolved);
+    }
+
+    #[test]
+    fn errors_name_the_line_the_field_and_alertmanagers_words() {
+        for (text, want) in [
+            (
+                "route:\n  receiver: a\nreceivers:\n  - name: a\n    slack_configs:\n      - channel: '#x'\n",
+                "line 4: receivers[0].slack_configs[0]: no global Slack API URL set",
+            ),
+            (
+                "global:\n  smtp_from: a@b\n  smtp_smarthost: smtp.example.org\nroute:\n  receiver: a\nreceivers:\n  - name: a\n",
+                "line 3: global.smtp_smarthost: address \"smtp.example.org\": missing port",
+            ),
+            (
+                "route:\n  receiver: a\nreceivers:\n  - name: a\n    webhook_configs: [{url: 'example.org/hook'}]\n",
+                "receivers[0].webhook_configs[0].url: unsupported scheme",
+            ),
+            (
+                "route:\n  receiver: a\nreceivers:\n  - name: a\ntime_intervals:\n  - name: office\n    time_intervals:\n      - location: Mars/Base\n",
+                "line 6: time_intervals[0] (\"office\").time_intervals[0]: location: unknown time zone",
+            ),
+            (
+                "route:\n  receiver: a\n  routes:\n    - receiver: a\n      match_re: {x: }\nreceivers:\n  - name: a\n",
+                "invalid regexp value for \"x\"",
+            ),
+            (
+                "route:\n  receiver: a\n  continue: true\nreceivers:\n  - name: a\n",
+                "line 2: route: the root route cannot have continue",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(want), "{want:?} not in {e}");
+        }
+    }
+
+    #[test]
+    fn a_line_of_matchers_holds_several() {
+        let m =
+            parse_matchers(r#"{severity="critical", team=~"db|net", msg="a, \"b\"",}"#).unwrap();
+        let shown: Vec<String> = m
+            .iter()
+            .map(|m| format!("{}{}{}", m.name, m.op, m.value))
+            .collect();
+        assert_eq!(
+            shown,
+            ["severity=critical", "team=~db|net", r#"msg=a, "b""#]
+        );
+        assert!(parse_matchers("severity").is_err());
+        assert!(parse_matchers(r#"a="b"c""#).is_err());
+    }
+
+    #[test]
+    fn integrations_not_sent_yet_are_refused_by_name() {
+        let c = parse(
+            "route:\n  receiver: a\nreceivers:\n  - name: a\n  - name: b\n    opsgenie_configs: [{api_key: k}]\n",
+        )
+        .unwrap();
+        let e = c.refuse_unsupported("am.yml").unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "line 5: receivers[1].opsgenie_configs: Skywatch does not send to Opsgenie yet"
+            ),
+            "{e}"
+        );
+    }
 }
