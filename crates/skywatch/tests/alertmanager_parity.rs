@@ -78,7 +78,7 @@ fn skywatch_and_amtool_agree_on_every_fixture() {
     let mut disagreements = Vec::new();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let kind = name.rsplitn(3, '.').nth(1).unwrap_or_default().to_owned();
+        let kind = name.rsplit('.').nth(1).unwrap_or_default().to_owned();
         let (amtool_valid, skywatch_may) = match kind.as_str() {
             "good" => (true, vec![Verdict::Valid]),
             "bad" => (false, vec![Verdict::Invalid]),
