@@ -322,7 +322,7 @@ impl Functions for AlertmanagerFunctions {
                     })?,
                     other => return Err(format!("can't convert {} to float", other.type_name())),
                 };
-                Value::Str(rules::template::humanize_duration(v))
+                Value::Str(gotemplate::humanize::humanize_duration(v))
             }
             other => return Err(format!("function {other:?} not defined")),
         })
@@ -445,9 +445,9 @@ impl Templates {
             let path = if Path::new(p).is_absolute() {
                 p.clone()
             } else {
-                rules::glob::join(&base, p)
+                model::glob::join(&base, p)
             };
-            let files = rules::glob::glob(&path).map_err(|_| {
+            let files = model::glob::glob(&path).map_err(|_| {
                 Error(format!(
                     "templates: {p:?} is not a valid file pattern (fix its brackets or escapes)"
                 ))

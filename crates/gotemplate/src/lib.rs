@@ -41,6 +41,7 @@ mod error;
 mod exec;
 pub mod fmt;
 pub mod html;
+pub mod humanize;
 mod parse;
 pub mod strings;
 pub mod timefmt;

@@ -7,9 +7,11 @@
 //! absent); a matcher's regex is anchored at both ends; `name=""` matches series without the
 //! label. Staleness is a particular NaN ([`STALE_NAN`]) written when a series disappears.
 //!
-//! This crate is pure data at the bottom of the dependency graph: no I/O, no async.
+//! This crate is pure data at the bottom of the dependency graph: no async, and no I/O but
+//! [`glob`], which lists directories as Go's `filepath.Glob` does.
 
 mod duration;
+pub mod glob;
 mod labels;
 mod matcher;
 

@@ -9,7 +9,7 @@
 
 pub mod eval;
 pub mod file;
-pub mod glob;
+pub use model::glob;
 pub mod manager;
 pub mod template;
 pub mod unittest;

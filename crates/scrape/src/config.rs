@@ -404,6 +404,20 @@ pub struct HttpClientConfig {
     pub enable_http2: bool,
 }
 
+http_client! {
+    /// An `http_config` block on its own, as Alertmanager's receivers and its `global`
+    /// section write the same settings: read through [`HttpClientConfig`]'s deserialiser.
+    pub struct HttpConfigBlock {}
+}
+
+/// Reads the settings as a block of their own (`http_config:`), with the keys, defaults
+/// and unknown-key errors of the sections that inline them.
+impl<'de> Deserialize<'de> for HttpClientConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        HttpConfigBlock::deserialize(d).map(|block| block.http)
+    }
+}
+
 /// Where a section's targets come from: listed, read from files, or discovered.
 #[derive(Debug, Clone, Default)]
 pub struct Discovery {

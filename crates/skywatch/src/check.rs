@@ -166,6 +166,9 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<ExitCode, String> {
         } => Ok(check_rules(&files, &lint, lint_fatal)),
         CheckCommand::Alertmanager { files } => succeeded(check_files(&files, |file| {
             let c = alerting::Config::load(file).map_err(|e| e.to_string())?;
+            // Valid for Alertmanager, but naming an integration the server would refuse.
+            c.refuse_unsupported(&file.display().to_string())
+                .map_err(|e| e.to_string())?;
             Ok(format!(
                 "{} receivers, {} inhibit rules, {} time intervals",
                 c.receivers.len(),
