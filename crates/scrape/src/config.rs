@@ -509,10 +509,28 @@ http_client! {
         /// Sending metric metadata (read; Skywatch sends samples only).
         #[serde(default)]
         pub metadata_config: MetadataConfig,
-        /// AWS Signature V4 (not supported yet: refused if set).
+        /// Signs each request with AWS Signature Version 4 (Amazon Managed Service for
+        /// Prometheus), instead of `basic_auth`, `authorization` or `oauth2`.
         #[serde(default)]
-        pub sigv4: Option<NotSupported>,
+        pub sigv4: Option<Spanned<SigV4Config>>,
     }
+}
+
+/// `remote_write.sigv4`: how requests are signed for AWS, as prometheus/common's `sigv4`
+/// reads it. Empty keys are found as the AWS SDK finds them (see [`crate::aws`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigV4Config {
+    /// The region to sign for (default: `AWS_REGION`).
+    pub region: String,
+    /// The access key ID; needs `secret_key`.
+    pub access_key: String,
+    /// The secret access key; needs `access_key`.
+    pub secret_key: String,
+    /// The profile of the shared credentials file to take the keys from.
+    pub profile: String,
+    /// A role to assume (STS `AssumeRole`) with the credentials found.
+    pub role_arn: String,
 }
 
 /// `remote_write.queue_config`, with Prometheus 2.42's defaults.
@@ -617,8 +635,24 @@ impl RemoteWriteConfig {
                 ));
             }
         }
-        if let Some(at) = &self.sigv4 {
-            return Err(not_supported("sigv4", at.referenced));
+        if let Some(sigv4) = &self.sigv4 {
+            let line = sigv4.referenced.line();
+            if sigv4.value.access_key.is_empty() != sigv4.value.secret_key.is_empty() {
+                return Err(format!(
+                    "line {line}: must provide a AWS SigV4 Access key and Secret Key if credentials are specified in the SigV4 config (set both access_key and secret_key, or neither to use the AWS credential chain)"
+                ));
+            }
+            let http = &self.http;
+            if http.basic_auth.is_some()
+                || http.authorization.is_some()
+                || http.oauth2.is_some()
+                || http.bearer_token.is_some()
+                || http.bearer_token_file.is_some()
+            {
+                return Err(format!(
+                    "line {line}: at most one of basic_auth, authorization, oauth2, & sigv4 must be configured (remove the others: sigv4 sets the Authorization header)"
+                ));
+            }
         }
         // Its TLS files are read when the server makes the destination's client (a missing
         // one stops the server from starting, as it stops Prometheus), not by a check.
