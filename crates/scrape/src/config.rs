@@ -75,11 +75,11 @@ pub struct TracingConfig {
     pub endpoint: Option<Spanned<String>>,
     /// The share of traces sampled.
     pub sampling_fraction: Option<f64>,
-    /// Plain-text OTLP.
+    /// Plain-text OTLP; without it, exports go over TLS with `tls_config`.
     pub insecure: bool,
-    /// TLS settings.
+    /// TLS settings (the system's roots without any); ignored with `insecure`.
     pub tls_config: Option<TlsConfig>,
-    /// Headers sent with each export.
+    /// Headers (gRPC metadata) sent with each export.
     pub headers: BTreeMap<String, String>,
     /// `gzip`, or none.
     pub compression: Option<String>,
@@ -88,12 +88,27 @@ pub struct TracingConfig {
 }
 
 impl TracingConfig {
-    /// Prometheus's checks of the section, and what Skywatch cannot do with it yet.
+    /// Prometheus's checks of the section. Its TLS files are read when the server starts
+    /// exporting (a missing one stops it, as it stops Prometheus), not by a check, as
+    /// promtool does not read them.
     fn validate(&self) -> Result<(), String> {
-        let endpoint = match &self.endpoint {
-            Some(e) if !e.value.is_empty() => e,
+        for header in self.headers.keys() {
+            let lower = header.to_ascii_lowercase();
+            if lower == "authorization" {
+                return Err(
+                    "custom authorization header configuration is not yet supported".into(),
+                );
+            }
+            if RESERVED_HEADERS.contains(&lower.as_str()) {
+                return Err(format!(
+                    "{header} is a reserved header. It must not be changed"
+                ));
+            }
+        }
+        match &self.endpoint {
+            Some(e) if !e.value.is_empty() => {}
             _ => return Err("tracing endpoint must be set".into()),
-        };
+        }
         if let Some(kind) = &self.client_type
             && kind != "grpc"
             && kind != "http"
@@ -110,22 +125,12 @@ impl TracingConfig {
                 "invalid compression type {c} provided, valid options: gzip"
             ));
         }
-        let line = endpoint.referenced.line();
-        if !self.headers.is_empty() {
-            return Err(format!(
-                "line {line}: headers are not supported by Skywatch yet; remove them, or export through a collector that adds them"
-            ));
-        }
-        if self
-            .tls_config
-            .as_ref()
-            .is_some_and(|t| *t != TlsConfig::default())
-        {
-            return Err(format!(
-                "line {line}: tls_config is not supported by Skywatch yet; the system's CAs verify the endpoint, or set insecure: true"
-            ));
-        }
         Ok(())
+    }
+
+    /// Whether exports are gzip-compressed.
+    pub fn gzip(&self) -> bool {
+        self.compression.as_deref() == Some("gzip")
     }
 
     /// Where spans go: the endpoint as a URL (`https`, or `http` if `insecure`).
@@ -1087,6 +1092,18 @@ pub struct TlsConfig {
     pub max_version: Option<TlsVersion>,
 }
 
+impl TlsConfig {
+    /// Makes the files named relative to `dir`, the configuration file's directory.
+    pub fn set_directory(&mut self, dir: &Path) {
+        for file in [&mut self.ca_file, &mut self.cert_file, &mut self.key_file]
+            .into_iter()
+            .flatten()
+        {
+            in_directory(file, dir);
+        }
+    }
+}
+
 /// A TLS version as Prometheus writes it: `TLS10`, `TLS11`, `TLS12` or `TLS13`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 pub enum TlsVersion {
@@ -1274,6 +1291,9 @@ impl Config {
             am.discovery.set_directory(dir);
         }
         http_sections_in(&mut self.remote_write, dir);
+        if let Some(tls) = self.tracing.as_mut().and_then(|t| t.tls_config.as_mut()) {
+            tls.set_directory(dir);
+        }
     }
 
     /// Parses and checks a configuration; `file` names it in errors.
@@ -1524,13 +1544,7 @@ impl HttpClientConfig {
     /// Makes the files these settings name relative to `dir`, the configuration file's
     /// directory, where they are relative, as Prometheus reads them.
     pub fn set_directory(&mut self, dir: &Path) {
-        let tls = &mut self.tls_config;
-        for file in [&mut tls.ca_file, &mut tls.cert_file, &mut tls.key_file]
-            .into_iter()
-            .flatten()
-        {
-            in_directory(file, dir);
-        }
+        self.tls_config.set_directory(dir);
         if let Some(file) = &mut self.bearer_token_file {
             in_directory(file, dir);
         }
