@@ -2248,10 +2248,6 @@ skywatch:
         }
         for (text, key) in [
             (
-                "remote_write:\n  - url: http://x/api/v1/write\n    sigv4:\n      region: eu\n",
-                "sigv4",
-            ),
-            (
                 "remote_read:\n  - url: http://x/api/v1/read\n",
                 "remote_read",
             ),
@@ -2298,9 +2294,74 @@ skywatch:
                 .contains("expected tracing client type to be to be http or grpc, but got udp")
         );
         assert!(
-            bad("tracing:\n  endpoint: c:4317\n  headers: {x-token: a}\n")
-                .contains("headers are not supported by Skywatch yet")
+            bad("tracing:\n  endpoint: c:4317\n  headers: {Authorization: a}\n")
+                .contains("custom authorization header configuration is not yet supported")
         );
+        assert!(
+            bad("tracing:\n  endpoint: c:4317\n  headers: {User-Agent: a}\n")
+                .contains("User-Agent is a reserved header. It must not be changed")
+        );
+        let c = Config::parse(
+            "tracing:\n  endpoint: c:4317\n  compression: gzip\n  headers: {x-token: a}\n  tls_config: {ca_file: ca.pem, insecure_skip_verify: true}\n",
+            "p.yml",
+        )
+        .unwrap();
+        let t = c.tracing.unwrap();
+        assert!(t.gzip());
+        assert_eq!(t.headers["x-token"], "a");
+        assert!(t.tls_config.unwrap().insecure_skip_verify);
+    }
+
+    #[test]
+    fn sigv4_is_read_and_checked_as_prometheus_does() {
+        let c = Config::parse(
+            "remote_write:\n  - url: http://x/api/v1/write\n    sigv4:\n      region: eu-west-1\n      profile: p\n      role_arn: arn:aws:iam::1:role/r\n",
+            "p.yml",
+        )
+        .unwrap();
+        let sigv4 = &c.remote_write[0].sigv4.as_ref().unwrap().value;
+        assert_eq!(
+            (
+                sigv4.region.as_str(),
+                sigv4.profile.as_str(),
+                sigv4.role_arn.as_str()
+            ),
+            ("eu-west-1", "p", "arn:aws:iam::1:role/r")
+        );
+        let bad = |text: &str| Config::parse(text, "p.yml").unwrap_err().message;
+        for (keys, message) in [
+            (
+                "access_key: a",
+                "remote_write[0]: line 4: must provide a AWS SigV4 Access key and Secret Key",
+            ),
+            (
+                "secret_key: s",
+                "remote_write[0]: line 4: must provide a AWS SigV4 Access key and Secret Key",
+            ),
+        ] {
+            let e = bad(&format!(
+                "remote_write:\n  - url: http://x/api/v1/write\n    sigv4:\n      {keys}\n"
+            ));
+            assert!(e.contains(message), "{e}");
+        }
+        for auth in [
+            "basic_auth: {username: u, password: p}",
+            "authorization: {credentials: c}",
+            "bearer_token: t",
+            "oauth2: {client_id: a, client_secret: b, token_url: 'http://t'}",
+        ] {
+            let e = bad(&format!(
+                "remote_write:\n  - url: http://x/api/v1/write\n    sigv4: {{region: eu-west-1}}\n    {auth}\n"
+            ));
+            assert!(
+                e.contains("remote_write[0]: line 3: at most one of basic_auth, authorization, oauth2, & sigv4 must be configured"),
+                "{auth}: {e}"
+            );
+        }
+        let e = bad(
+            "remote_write:\n  - url: http://x/api/v1/write\n    sigv4: {region: eu}\n    sigv4: {region: us}\n",
+        );
+        assert!(!e.is_empty());
     }
 
     #[test]

@@ -566,3 +566,93 @@ mod grpc {
         }
     }
 }
+
+#[cfg(all(test, feature = "otlp-grpc"))]
+mod grpc_tests {
+    //! The gRPC exporter against a receiver on loopback (opentelemetry-proto's tonic
+    //! service): the configured headers arrive as metadata, gzip-compressed.
+
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+        TraceService, TraceServiceServer,
+    };
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+
+    use super::*;
+
+    /// The metadata of every export received, as `(key, value)` pairs.
+    #[derive(Clone, Default)]
+    struct Receiver(Arc<Mutex<Vec<Vec<(String, String)>>>>);
+
+    #[tonic::async_trait]
+    impl TraceService for Receiver {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let metadata = request
+                .metadata()
+                .clone()
+                .into_headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect();
+            self.0.lock().unwrap().push(metadata);
+            Ok(tonic::Response::new(ExportTraceServiceResponse {
+                partial_success: None,
+            }))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn headers_arrive_as_metadata_gzip_compressed() {
+        let receiver = Receiver::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(
+                    TraceServiceServer::new(receiver.clone())
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        let mut otlp = OtlpConfig::grpc(endpoint);
+        otlp.headers = vec![
+            ("X-Scope-OrgID".into(), "validators".into()),
+            ("foo".into(), "bar".into()),
+        ];
+        otlp.gzip = true;
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter(&otlp).unwrap())
+            .build();
+        // The simple processor blocks on each export: keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            provider.tracer("test").in_span("exported", |_| {});
+            provider.shutdown().unwrap();
+        })
+        .await
+        .unwrap();
+        let exports = receiver.0.lock().unwrap().clone();
+        let metadata = exports.first().expect("no export received");
+        let get = |key: &str| {
+            metadata
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("x-scope-orgid"), Some("validators"), "{metadata:?}");
+        assert_eq!(get("foo"), Some("bar"), "{metadata:?}");
+        assert_eq!(get("grpc-encoding"), Some("gzip"), "{metadata:?}");
+    }
+
+    #[test]
+    fn a_header_grpc_cannot_carry_is_refused_by_name() {
+        let error = grpc::metadata(&[("bad header".into(), "v".into())]).unwrap_err();
+        assert!(error.to_string().contains("\"bad header\""), "{error}");
+    }
+}
