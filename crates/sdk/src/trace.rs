@@ -568,6 +568,10 @@ mod grpc {
 }
 
 #[cfg(all(test, feature = "otlp-grpc"))]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a test failure with a backtrace"
+)]
 mod grpc_tests {
     //! The gRPC exporter against a receiver on loopback (opentelemetry-proto's tonic
     //! service): the configured headers arrive as metadata, gzip-compressed.
@@ -584,9 +588,12 @@ mod grpc_tests {
 
     use super::*;
 
-    /// The metadata of every export received, as `(key, value)` pairs.
+    /// One export's metadata, as `(key, value)` pairs.
+    type Metadata = Vec<(String, String)>;
+
+    /// The metadata of every export received.
     #[derive(Clone, Default)]
-    struct Receiver(Arc<Mutex<Vec<Vec<(String, String)>>>>);
+    struct Receiver(Arc<Mutex<Vec<Metadata>>>);
 
     #[tonic::async_trait]
     impl TraceService for Receiver {
