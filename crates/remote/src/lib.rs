@@ -208,6 +208,9 @@ struct Queue {
     url: String,
     client: reqwest::Client,
     auth: scrape::client::Auth,
+    /// Signs each request for AWS, with `sigv4` (then `auth` is none: the configuration
+    /// allows one of them).
+    signer: Option<scrape::aws::Signer>,
     headers: Vec<(String, String)>,
     timeout: Duration,
     external: Vec<(String, String)>,
@@ -245,6 +248,13 @@ impl Queue {
             url: config.url.value.clone(),
             client: config.http.client()?,
             auth: config.http.auth()?,
+            signer: config
+                .sigv4
+                .as_ref()
+                .map(|s| {
+                    scrape::aws::Signer::new(&s.value, &config.http, config.remote_timeout.std())
+                })
+                .transpose()?,
             headers: config
                 .headers
                 .iter()
@@ -391,9 +401,17 @@ impl Queue {
             request = request.header(name, value);
         }
         let request = self.auth.apply(request).await.map_err(Failure::Retry)?;
-        let response = request
+        let mut request = request
             .body(body)
-            .send()
+            .build()
+            .map_err(|e| Failure::Drop(e.to_string()))?;
+        // Signed last, over the headers and body as they are sent.
+        if let Some(signer) = &self.signer {
+            signer.sign(&mut request).await.map_err(Failure::Retry)?;
+        }
+        let response = self
+            .client
+            .execute(request)
             .await
             .map_err(|e| Failure::Retry(e.to_string()))?;
         let status = response.status();

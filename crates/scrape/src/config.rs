@@ -76,11 +76,11 @@ pub struct TracingConfig {
     pub endpoint: Option<Spanned<String>>,
     /// The share of traces sampled.
     pub sampling_fraction: Option<f64>,
-    /// Plain-text OTLP.
+    /// Plain-text OTLP; without it, exports go over TLS with `tls_config`.
     pub insecure: bool,
-    /// TLS settings.
+    /// TLS settings (the system's roots without any); ignored with `insecure`.
     pub tls_config: Option<TlsConfig>,
-    /// Headers sent with each export.
+    /// Headers (gRPC metadata) sent with each export.
     pub headers: BTreeMap<String, String>,
     /// `gzip`, or none.
     pub compression: Option<String>,
@@ -89,12 +89,27 @@ pub struct TracingConfig {
 }
 
 impl TracingConfig {
-    /// Prometheus's checks of the section, and what Skywatch cannot do with it yet.
+    /// Prometheus's checks of the section. Its TLS files are read when the server starts
+    /// exporting (a missing one stops it, as it stops Prometheus), not by a check, as
+    /// promtool does not read them.
     fn validate(&self) -> Result<(), String> {
-        let endpoint = match &self.endpoint {
-            Some(e) if !e.value.is_empty() => e,
+        for header in self.headers.keys() {
+            let lower = header.to_ascii_lowercase();
+            if lower == "authorization" {
+                return Err(
+                    "custom authorization header configuration is not yet supported".into(),
+                );
+            }
+            if RESERVED_HEADERS.contains(&lower.as_str()) {
+                return Err(format!(
+                    "{header} is a reserved header. It must not be changed"
+                ));
+            }
+        }
+        match &self.endpoint {
+            Some(e) if !e.value.is_empty() => {}
             _ => return Err("tracing endpoint must be set".into()),
-        };
+        }
         if let Some(kind) = &self.client_type
             && kind != "grpc"
             && kind != "http"
@@ -111,22 +126,12 @@ impl TracingConfig {
                 "invalid compression type {c} provided, valid options: gzip"
             ));
         }
-        let line = endpoint.referenced.line();
-        if !self.headers.is_empty() {
-            return Err(format!(
-                "line {line}: headers are not supported by Skywatch yet; remove them, or export through a collector that adds them"
-            ));
-        }
-        if self
-            .tls_config
-            .as_ref()
-            .is_some_and(|t| *t != TlsConfig::default())
-        {
-            return Err(format!(
-                "line {line}: tls_config is not supported by Skywatch yet; the system's CAs verify the endpoint, or set insecure: true"
-            ));
-        }
         Ok(())
+    }
+
+    /// Whether exports are gzip-compressed.
+    pub fn gzip(&self) -> bool {
+        self.compression.as_deref() == Some("gzip")
     }
 
     /// Where spans go: the endpoint as a URL (`https`, or `http` if `insecure`).
@@ -524,10 +529,28 @@ http_client! {
         /// Sending metric metadata (read; Skywatch sends samples only).
         #[serde(default)]
         pub metadata_config: MetadataConfig,
-        /// AWS Signature V4 (not supported yet: refused if set).
+        /// Signs each request with AWS Signature Version 4 (Amazon Managed Service for
+        /// Prometheus), instead of `basic_auth`, `authorization` or `oauth2`.
         #[serde(default)]
-        pub sigv4: Option<NotSupported>,
+        pub sigv4: Option<Spanned<SigV4Config>>,
     }
+}
+
+/// `remote_write.sigv4`: how requests are signed for AWS, as prometheus/common's `sigv4`
+/// reads it. Empty keys are found as the AWS SDK finds them (see [`crate::aws`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigV4Config {
+    /// The region to sign for (default: `AWS_REGION`).
+    pub region: String,
+    /// The access key ID; needs `secret_key`.
+    pub access_key: String,
+    /// The secret access key; needs `access_key`.
+    pub secret_key: String,
+    /// The profile of the shared credentials file to take the keys from.
+    pub profile: String,
+    /// A role to assume (STS `AssumeRole`) with the credentials found.
+    pub role_arn: String,
 }
 
 /// `remote_write.queue_config`, with Prometheus 2.42's defaults.
@@ -638,8 +661,24 @@ impl RemoteWriteConfig {
             return Err("url for remote_write is empty".into());
         }
         check_remote_headers(&self.headers)?;
-        if let Some(at) = &self.sigv4 {
-            return Err(not_supported("sigv4", at.referenced));
+        if let Some(sigv4) = &self.sigv4 {
+            let line = sigv4.referenced.line();
+            if sigv4.value.access_key.is_empty() != sigv4.value.secret_key.is_empty() {
+                return Err(format!(
+                    "line {line}: must provide a AWS SigV4 Access key and Secret Key if credentials are specified in the SigV4 config (set both access_key and secret_key, or neither to use the AWS credential chain)"
+                ));
+            }
+            let http = &self.http;
+            if http.basic_auth.is_some()
+                || http.authorization.is_some()
+                || http.oauth2.is_some()
+                || http.bearer_token.is_some()
+                || http.bearer_token_file.is_some()
+            {
+                return Err(format!(
+                    "line {line}: at most one of basic_auth, authorization, oauth2, & sigv4 must be configured (remove the others: sigv4 sets the Authorization header)"
+                ));
+            }
         }
         // Its TLS files are read when the server makes the destination's client (a missing
         // one stops the server from starting, as it stops Prometheus), not by a check.
@@ -1117,6 +1156,18 @@ pub struct TlsConfig {
     pub max_version: Option<TlsVersion>,
 }
 
+impl TlsConfig {
+    /// Makes the files named relative to `dir`, the configuration file's directory.
+    pub fn set_directory(&mut self, dir: &Path) {
+        for file in [&mut self.ca_file, &mut self.cert_file, &mut self.key_file]
+            .into_iter()
+            .flatten()
+        {
+            in_directory(file, dir);
+        }
+    }
+}
+
 /// A TLS version as Prometheus writes it: `TLS10`, `TLS11`, `TLS12` or `TLS13`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 pub enum TlsVersion {
@@ -1305,6 +1356,9 @@ impl Config {
         }
         http_sections_in(&mut self.remote_write, dir);
         http_sections_in(&mut self.remote_read, dir);
+        if let Some(tls) = self.tracing.as_mut().and_then(|t| t.tls_config.as_mut()) {
+            tls.set_directory(dir);
+        }
     }
 
     /// Parses and checks a configuration; `file` names it in errors.
@@ -1563,13 +1617,7 @@ impl HttpClientConfig {
     /// Makes the files these settings name relative to `dir`, the configuration file's
     /// directory, where they are relative, as Prometheus reads them.
     pub fn set_directory(&mut self, dir: &Path) {
-        let tls = &mut self.tls_config;
-        for file in [&mut tls.ca_file, &mut tls.cert_file, &mut tls.key_file]
-            .into_iter()
-            .flatten()
-        {
-            in_directory(file, dir);
-        }
+        self.tls_config.set_directory(dir);
         if let Some(file) = &mut self.bearer_token_file {
             in_directory(file, dir);
         }
@@ -2272,10 +2320,6 @@ skywatch:
             );
         }
         for (text, key) in [
-            (
-                "remote_write:\n  - url: http://x/api/v1/write\n    sigv4:\n      region: eu\n",
-                "sigv4",
-            ),
             ("otlp:\n  promote_resource_attributes: [a]\n", "otlp"),
             ("global:\n  label_limit: 30\n", "global.label_limit"),
             (
@@ -2319,9 +2363,74 @@ skywatch:
                 .contains("expected tracing client type to be to be http or grpc, but got udp")
         );
         assert!(
-            bad("tracing:\n  endpoint: c:4317\n  headers: {x-token: a}\n")
-                .contains("headers are not supported by Skywatch yet")
+            bad("tracing:\n  endpoint: c:4317\n  headers: {Authorization: a}\n")
+                .contains("custom authorization header configuration is not yet supported")
         );
+        assert!(
+            bad("tracing:\n  endpoint: c:4317\n  headers: {User-Agent: a}\n")
+                .contains("User-Agent is a reserved header. It must not be changed")
+        );
+        let c = Config::parse(
+            "tracing:\n  endpoint: c:4317\n  compression: gzip\n  headers: {x-token: a}\n  tls_config: {ca_file: ca.pem, insecure_skip_verify: true}\n",
+            "p.yml",
+        )
+        .unwrap();
+        let t = c.tracing.unwrap();
+        assert!(t.gzip());
+        assert_eq!(t.headers["x-token"], "a");
+        assert!(t.tls_config.unwrap().insecure_skip_verify);
+    }
+
+    #[test]
+    fn sigv4_is_read_and_checked_as_prometheus_does() {
+        let c = Config::parse(
+            "remote_write:\n  - url: http://x/api/v1/write\n    sigv4:\n      region: eu-west-1\n      profile: p\n      role_arn: arn:aws:iam::1:role/r\n",
+            "p.yml",
+        )
+        .unwrap();
+        let sigv4 = &c.remote_write[0].sigv4.as_ref().unwrap().value;
+        assert_eq!(
+            (
+                sigv4.region.as_str(),
+                sigv4.profile.as_str(),
+                sigv4.role_arn.as_str()
+            ),
+            ("eu-west-1", "p", "arn:aws:iam::1:role/r")
+        );
+        let bad = |text: &str| Config::parse(text, "p.yml").unwrap_err().message;
+        for (keys, message) in [
+            (
+                "access_key: a",
+                "remote_write[0]: line 4: must provide a AWS SigV4 Access key and Secret Key",
+            ),
+            (
+                "secret_key: s",
+                "remote_write[0]: line 4: must provide a AWS SigV4 Access key and Secret Key",
+            ),
+        ] {
+            let e = bad(&format!(
+                "remote_write:\n  - url: http://x/api/v1/write\n    sigv4:\n      {keys}\n"
+            ));
+            assert!(e.contains(message), "{e}");
+        }
+        for auth in [
+            "basic_auth: {username: u, password: p}",
+            "authorization: {credentials: c}",
+            "bearer_token: t",
+            "oauth2: {client_id: a, client_secret: b, token_url: 'http://t'}",
+        ] {
+            let e = bad(&format!(
+                "remote_write:\n  - url: http://x/api/v1/write\n    sigv4: {{region: eu-west-1}}\n    {auth}\n"
+            ));
+            assert!(
+                e.contains("remote_write[0]: line 3: at most one of basic_auth, authorization, oauth2, & sigv4 must be configured"),
+                "{auth}: {e}"
+            );
+        }
+        let e = bad(
+            "remote_write:\n  - url: http://x/api/v1/write\n    sigv4: {region: eu}\n    sigv4: {region: us}\n",
+        );
+        assert!(!e.is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`manager`]: the loops of a configuration, reconciled on reload and as target files
 //!   change.
 
+pub mod aws;
 pub mod client;
 pub mod config;
 pub mod discovery;

@@ -14,6 +14,7 @@
 //! and a P2P message type becomes one by implementing the trait for its metadata.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
@@ -33,15 +34,35 @@ pub enum Protocol {
 }
 
 /// Where and how to export spans.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// ```
+/// use skywatch_sdk::trace::OtlpConfig;
+///
+/// let mut otlp = OtlpConfig::grpc("http://127.0.0.1:4317");
+/// otlp.headers.push(("x-scope-orgid".into(), "tenant-1".into()));
+/// otlp.gzip = true;
+/// assert_eq!(otlp.headers.len(), 1);
+/// ```
+#[derive(Debug, Clone)]
 pub struct OtlpConfig {
     /// The collector's URL: `http://host:4317` for gRPC; `http://host:4318` (or the full
-    /// `.../v1/traces` URL) for HTTP.
+    /// `.../v1/traces` URL) for HTTP. `https` needs [`tls`](Self::tls).
     pub endpoint: String,
     /// The wire protocol.
     pub protocol: Protocol,
     /// How long one export may take before it is abandoned.
     pub timeout: Duration,
+    /// Sent with each export: HTTP headers, or gRPC metadata (whose keys must be
+    /// lower-case ASCII; a key or value that cannot be sent fails the exporter's setup).
+    pub headers: Vec<(String, String)>,
+    /// Compresses each export with gzip (`Content-Encoding: gzip` over HTTP, the `gzip`
+    /// `grpc-encoding` over gRPC).
+    pub gzip: bool,
+    /// How an `https` endpoint is reached: the roots that verify it, a client certificate,
+    /// the name to check. Without it, an `https` HTTP endpoint is verified with the
+    /// system's roots and an `https` gRPC endpoint cannot be reached. Its ALPN protocols
+    /// are set by the exporter (`h2` for gRPC).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl OtlpConfig {
@@ -51,6 +72,9 @@ impl OtlpConfig {
             endpoint: endpoint.into(),
             protocol: Protocol::Grpc,
             timeout: Duration::from_secs(10),
+            headers: Vec::new(),
+            gzip: false,
+            tls: None,
         }
     }
 
@@ -60,6 +84,9 @@ impl OtlpConfig {
             endpoint: endpoint.into(),
             protocol: Protocol::HttpProtobuf,
             timeout: Duration::from_secs(10),
+            headers: Vec::new(),
+            gzip: false,
+            tls: None,
         }
     }
 }
@@ -75,6 +102,14 @@ pub enum TraceError {
         "OTLP over gRPC must be set up inside a tokio runtime (call init from async code, or use OtlpConfig::http)"
     )]
     NoRuntime,
+    /// A header cannot be sent as configured.
+    #[error("cannot send the OTLP header {name:?}: {message}")]
+    Header {
+        /// The header's name.
+        name: String,
+        /// Why it cannot be sent.
+        message: String,
+    },
     /// The exporter rejected its configuration.
     #[error("cannot set up the OTLP exporter for {endpoint}: {message}")]
     Exporter {
@@ -153,16 +188,25 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
         Protocol::Grpc => {
             #[cfg(feature = "otlp-grpc")]
             {
-                use opentelemetry_otlp::WithExportConfig as _;
+                use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
                 if tokio::runtime::Handle::try_current().is_err() {
                     return Err(TraceError::NoRuntime);
                 }
-                opentelemetry_otlp::SpanExporter::builder()
+                let mut builder = opentelemetry_otlp::SpanExporter::builder()
                     .with_tonic()
                     .with_endpoint(otlp.endpoint.clone())
                     .with_timeout(otlp.timeout)
-                    .build()
-                    .map_err(|e| failed(&e))
+                    .with_metadata(grpc::metadata(&otlp.headers)?);
+                if otlp.gzip {
+                    builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                if let Some(tls) = &otlp.tls {
+                    builder = builder.with_channel(
+                        grpc::tls_channel(&otlp.endpoint, otlp.timeout, tls)
+                            .map_err(|e| failed(&e))?,
+                    );
+                }
+                builder.build().map_err(|e| failed(&e))
             }
             #[cfg(not(feature = "otlp-grpc"))]
             {
@@ -176,14 +220,22 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
         Protocol::HttpProtobuf => {
             #[cfg(feature = "otlp-http")]
             {
-                use opentelemetry_otlp::WithExportConfig as _;
-                opentelemetry_otlp::SpanExporter::builder()
+                use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+                let mut builder = opentelemetry_otlp::SpanExporter::builder()
                     .with_http()
                     .with_endpoint(http_traces_url(&otlp.endpoint))
                     .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                     .with_timeout(otlp.timeout)
-                    .build()
-                    .map_err(|e| failed(&e))
+                    .with_headers(otlp.headers.iter().cloned().collect());
+                if otlp.gzip {
+                    builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                if let Some(tls) = &otlp.tls {
+                    builder = builder.with_http_client(
+                        blocking_client(otlp.timeout, tls).map_err(|e| failed(&e))?,
+                    );
+                }
+                builder.build().map_err(|e| failed(&e))
             }
             #[cfg(not(feature = "otlp-http"))]
             {
@@ -195,6 +247,28 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
             }
         }
     }
+}
+
+/// A blocking HTTP client that reaches `https` endpoints with `tls`, for the HTTP exporter
+/// (which otherwise makes its own, verifying with the system's roots).
+///
+/// It is built on a thread of its own: reqwest's blocking client starts a runtime, which
+/// must not happen on a thread already driving one.
+#[cfg(feature = "otlp-http")]
+fn blocking_client(
+    timeout: Duration,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<reqwest::blocking::Client, String> {
+    let tls = rustls::ClientConfig::clone(tls);
+    std::thread::spawn(move || {
+        reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .join()
+    .map_err(|_| "building the HTTP client panicked".to_owned())?
 }
 
 /// Returns the traces URL for an OTLP/HTTP endpoint given as a base URL, as the
@@ -404,5 +478,188 @@ mod tests {
             http_traces_url("http://h:4318/v1/traces"),
             "http://h:4318/v1/traces"
         );
+    }
+}
+
+/// What OTLP over gRPC needs beyond the exporter's builder: the headers as metadata, and a
+/// channel over the caller's TLS settings.
+#[cfg(feature = "otlp-grpc")]
+mod grpc {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use hyper_util::rt::TokioIo;
+    use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+    use tonic::transport::{Channel, Endpoint, Uri};
+
+    use super::TraceError;
+
+    /// The headers as gRPC metadata; gRPC keys are lower case, so names are lowered as
+    /// Go's gRPC lowers them.
+    pub(super) fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, TraceError> {
+        let mut map = MetadataMap::new();
+        for (name, value) in headers {
+            let bad = |message: String| TraceError::Header {
+                name: name.clone(),
+                message,
+            };
+            let key = MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
+                .map_err(|e| bad(e.to_string()))?;
+            let value = MetadataValue::try_from(value.as_str()).map_err(|e| bad(e.to_string()))?;
+            map.append(key, value);
+        }
+        Ok(map)
+    }
+
+    /// A lazily connected channel to `endpoint` (`https://host:port`) over TLS with `tls`,
+    /// offering HTTP/2 by ALPN as gRPC requires.
+    pub(super) fn tls_channel(
+        endpoint: &str,
+        timeout: Duration,
+        tls: &Arc<rustls::ClientConfig>,
+    ) -> Result<Channel, String> {
+        let mut config = rustls::ClientConfig::clone(tls);
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let endpoint = Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|e| e.to_string())?
+            .timeout(timeout);
+        Ok(endpoint.connect_with_connector_lazy(TlsConnector(Arc::new(config))))
+    }
+
+    /// Connects over TCP, then TLS, to the URI's host and port (443 without one).
+    #[derive(Clone)]
+    struct TlsConnector(Arc<rustls::ClientConfig>);
+
+    type Stream = TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+    impl tower_service::Service<Uri> for TlsConnector {
+        type Response = Stream;
+        type Error = BoxError;
+        type Future = Pin<Box<dyn Future<Output = Result<Stream, BoxError>> + Send>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, uri: Uri) -> Self::Future {
+            let config = self.0.clone();
+            Box::pin(async move {
+                let host = uri.host().ok_or("the endpoint has no host")?;
+                // A bracketed IPv6 literal is a name without its brackets.
+                let host = host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned();
+                let port = uri.port_u16().unwrap_or(443);
+                let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+                tcp.set_nodelay(true)?;
+                let name = rustls::pki_types::ServerName::try_from(host)?;
+                let tls = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, tcp)
+                    .await?;
+                Ok(TokioIo::new(tls))
+            })
+        }
+    }
+}
+
+#[cfg(all(test, feature = "otlp-grpc"))]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a test failure with a backtrace"
+)]
+mod grpc_tests {
+    //! The gRPC exporter against a receiver on loopback (opentelemetry-proto's tonic
+    //! service): the configured headers arrive as metadata, gzip-compressed.
+
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+        TraceService, TraceServiceServer,
+    };
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+
+    use super::*;
+
+    /// One export's metadata, as `(key, value)` pairs.
+    type Metadata = Vec<(String, String)>;
+
+    /// The metadata of every export received.
+    #[derive(Clone, Default)]
+    struct Receiver(Arc<Mutex<Vec<Metadata>>>);
+
+    #[tonic::async_trait]
+    impl TraceService for Receiver {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let metadata = request
+                .metadata()
+                .clone()
+                .into_headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect();
+            self.0.lock().unwrap().push(metadata);
+            Ok(tonic::Response::new(ExportTraceServiceResponse {
+                partial_success: None,
+            }))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn headers_arrive_as_metadata_gzip_compressed() {
+        let receiver = Receiver::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(
+                    TraceServiceServer::new(receiver.clone())
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        let mut otlp = OtlpConfig::grpc(endpoint);
+        otlp.headers = vec![
+            ("X-Scope-OrgID".into(), "validators".into()),
+            ("foo".into(), "bar".into()),
+        ];
+        otlp.gzip = true;
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter(&otlp).unwrap())
+            .build();
+        // The simple processor blocks on each export: keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            provider.tracer("test").in_span("exported", |_| {});
+            provider.shutdown().unwrap();
+        })
+        .await
+        .unwrap();
+        let exports = receiver.0.lock().unwrap().clone();
+        let metadata = exports.first().expect("no export received");
+        let get = |key: &str| {
+            metadata
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("x-scope-orgid"), Some("validators"), "{metadata:?}");
+        assert_eq!(get("foo"), Some("bar"), "{metadata:?}");
+        assert_eq!(get("grpc-encoding"), Some("gzip"), "{metadata:?}");
+    }
+
+    #[test]
+    fn a_header_grpc_cannot_carry_is_refused_by_name() {
+        let error = grpc::metadata(&[("bad header".into(), "v".into())]).unwrap_err();
+        assert!(error.to_string().contains("\"bad header\""), "{error}");
     }
 }

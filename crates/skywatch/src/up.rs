@@ -307,6 +307,15 @@ fn init_telemetry_traced(
         if let Some(timeout) = t.timeout.filter(|d| d.0 > 0) {
             otlp.timeout = timeout.std();
         }
+        otlp.headers = t.headers.clone().into_iter().collect();
+        otlp.gzip = t.gzip();
+        // As Prometheus does, TLS is used unless `insecure`, with the system's roots when
+        // the section has no tls_config.
+        if !t.insecure {
+            let tls = scrape::tls::client_config(&t.tls_config.clone().unwrap_or_default())
+                .map_err(|e| format!("tracing: {e}"))?;
+            otlp.tls = Some(std::sync::Arc::new(tls));
+        }
         // Prometheus's default fraction is 0: no trace begun here is sampled.
         config = config
             .otlp(otlp)

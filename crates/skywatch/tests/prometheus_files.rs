@@ -365,12 +365,17 @@ scrape_configs:
     assert_eq!(success[&ok], "1", "{success:?}");
 }
 
-/// Each request a collector received: its path and body.
-type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+/// Each request a collector received: its path, headers (lower-case names) and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<(String, String)>, Vec<u8>)>>>;
 
 /// A fake OTLP/HTTP collector on loopback: records each request's path and body, answers
 /// 200 with an empty export response.
 fn otlp_collector() -> (String, Received) {
+    otlp_collector_over(None)
+}
+
+/// As [`otlp_collector`], over TLS with `tls` when given.
+fn otlp_collector_over(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> (String, Received) {
     use std::io::Read as _;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -378,18 +383,30 @@ fn otlp_collector() -> (String, Received) {
     let recorded = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let Ok(stream) = stream else { continue };
+            let stream: Box<dyn ReadWrite> = match &tls {
+                Some(config) => Box::new(rustls::StreamOwned::new(
+                    rustls::ServerConnection::new(config.clone()).unwrap(),
+                    stream,
+                )),
+                None => Box::new(stream),
+            };
+            let mut reader = BufReader::new(stream);
             let mut line = String::new();
             if reader.read_line(&mut line).is_err() {
                 continue;
             }
             let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
             let mut length = 0;
+            let mut headers = Vec::new();
             let mut header = String::new();
             while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
+                if let Some((name, value)) = header.split_once(':') {
+                    let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
+                    if name == "content-length" {
+                        length = value.parse().unwrap_or(0);
+                    }
+                    headers.push((name, value));
                 }
                 header.clear();
             }
@@ -397,14 +414,126 @@ fn otlp_collector() -> (String, Received) {
             if reader.read_exact(&mut body).is_err() {
                 continue;
             }
-            recorded.lock().unwrap().push((path, body));
+            recorded.lock().unwrap().push((path, headers, body));
+            let stream = reader.get_mut();
             let _ = write!(
                 stream,
                 "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
             );
+            let _ = stream.flush();
         }
     });
     (addr, seen)
+}
+
+/// A connection a collector reads and answers.
+trait ReadWrite: std::io::Read + std::io::Write + Send {}
+impl<T: std::io::Read + std::io::Write + Send> ReadWrite for T {}
+
+/// A CA's certificate file in `dir`, and a server configuration with a certificate it
+/// signed for 127.0.0.1.
+fn tls_server(dir: &Path) -> (std::path::PathBuf, std::sync::Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    (ca_file, std::sync::Arc::new(config))
+}
+
+/// Starts Skywatch with `tracing` (the section's body, indented), queries it, and waits
+/// for the query's span at `seen`; returns the headers of that export and its body, as
+/// sent (gzip-compressed or not).
+fn traced_query(tracing: &str, seen: &Received) -> (Vec<(String, String)>, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, format!("tracing:\n{tracing}")).unwrap();
+    let (_server, addr) = start_skywatch_with(
+        &dir.path().join("data"),
+        &["--config".as_ref(), config.as_os_str()],
+    );
+    let client = reqwest::blocking::Client::new();
+    let answer = get_json(&client, &addr, "/api/v1/query?query=vector(1)");
+    assert_eq!(answer["status"], "success");
+    let query_span = |(path, headers, body): &(String, Vec<(String, String)>, Vec<u8>)| {
+        let gzip = headers
+            .iter()
+            .any(|(n, v)| n == "content-encoding" && v == "gzip");
+        let mut plain = body.clone();
+        if gzip {
+            plain.clear();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(body.as_slice()),
+                &mut plain,
+            )
+            .unwrap();
+        }
+        path == "/v1/traces"
+            && plain
+                .windows("/api/v1/query".len())
+                .any(|w| w == b"/api/v1/query")
+    };
+    within(
+        Duration::from_secs(30),
+        "the query's span at the collector",
+        || seen.lock().unwrap().iter().any(query_span),
+    );
+    let seen = seen.lock().unwrap();
+    let (_, headers, body) = seen.iter().find(|r| query_span(r)).unwrap();
+    (headers.clone(), body.clone())
+}
+
+#[test]
+fn tracing_headers_gzip_and_a_ca_file_reach_an_https_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_file, server) = tls_server(dir.path());
+    let (collector, seen) = otlp_collector_over(Some(server));
+    let (headers, _) = traced_query(
+        &format!(
+            "  client_type: http\n  endpoint: {collector}\n  sampling_fraction: 1\n  compression: gzip\n  headers:\n    X-Scope-OrgID: validators\n    foo: bar\n  tls_config:\n    ca_file: {}\n",
+            ca_file.display()
+        ),
+        &seen,
+    );
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("x-scope-orgid"), Some("validators"), "{headers:?}");
+    assert_eq!(header("foo"), Some("bar"), "{headers:?}");
+    assert_eq!(header("content-encoding"), Some("gzip"), "{headers:?}");
+}
+
+#[test]
+fn tracing_with_insecure_skip_verify_reaches_a_collector_of_an_unknown_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, server) = tls_server(dir.path());
+    let (collector, seen) = otlp_collector_over(Some(server));
+    traced_query(
+        &format!(
+            "  client_type: http\n  endpoint: {collector}\n  sampling_fraction: 1\n  tls_config:\n    insecure_skip_verify: true\n"
+        ),
+        &seen,
+    );
 }
 
 #[test]
@@ -431,7 +560,7 @@ fn the_tracing_section_sends_the_servers_own_spans_over_otlp() {
         Duration::from_secs(30),
         "the query's span at the collector",
         || {
-            seen.lock().unwrap().iter().any(|(path, body)| {
+            seen.lock().unwrap().iter().any(|(path, _, body)| {
                 path == "/v1/traces"
                     && body
                         .windows("/api/v1/query".len())

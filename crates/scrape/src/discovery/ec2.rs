@@ -12,8 +12,8 @@ use std::time::Duration as StdDuration;
 
 use serde::Deserialize;
 
-use super::aws::{Aws, Call, Environment, Session, aws_sd_config, read_xml};
 use super::{Provider, Refresh, join_host_port, sanitize_label_name, target};
+use crate::aws::{Aws, Call, Environment, Session, aws_sd_config, read_xml};
 use crate::config::StaticConfig;
 
 /// The EC2 API version the SDK of Prometheus 2.42 speaks.
@@ -377,9 +377,9 @@ mod tests {
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::{get, post, put};
 
-    use super::super::aws::testing::check_signature;
     use super::super::testing::{fake_api, group};
     use super::*;
+    use crate::aws::testing::check_signature;
     use crate::config::Duration;
 
     /// A fake of the EC2 query API (and of STS and IMDS, which the credentials may

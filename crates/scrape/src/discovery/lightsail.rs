@@ -11,8 +11,8 @@ use std::time::Duration as StdDuration;
 
 use serde::Deserialize;
 
-use super::aws::{Aws, Call, Environment, aws_sd_config};
 use super::{Nullable, Provider, Refresh, join_host_port, sanitize_label_name, target};
+use crate::aws::{Aws, Call, Environment, aws_sd_config};
 
 /// The prefix of the Lightsail API's `X-Amz-Target` (its version, 2016-11-28).
 const TARGET_PREFIX: &str = "Lightsail_20161128";
@@ -189,9 +189,9 @@ mod tests {
     use axum::routing::post;
     use serde_json::json;
 
-    use super::super::aws::testing::check_signature;
     use super::super::testing::{fake_api, group, json};
     use super::*;
+    use crate::aws::testing::check_signature;
     use crate::config::Duration;
 
     fn section(yaml: &str) -> LightsailSdConfig {

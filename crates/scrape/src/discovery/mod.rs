@@ -18,7 +18,6 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{Discovery, StaticConfig};
 
-mod aws;
 mod azure;
 mod consul;
 mod digitalocean;

@@ -1,9 +1,10 @@
-//! What EC2 and Lightsail discovery share: calling an AWS API as Prometheus 2.42's AWS SDK
-//! for Go (v1) calls it. A call is signed with Signature Version 4 (the `aws-sigv4`
-//! crate), sent to the section's `endpoint` or the service's regional one, and retried as
+//! Calling AWS as Prometheus 2.42's AWS SDK for Go (v1) does, for EC2 and Lightsail
+//! discovery and for `remote_write.sigv4` ([`Signer`]): finding the region and credentials,
+//! signing with Signature Version 4 (the `aws-sigv4` crate). For discovery, an API call is
+//! signed, sent to the section's `endpoint` or the service's regional one, and retried as
 //! the SDK retries; the region and credentials are found as the SDK's session finds them.
 //!
-//! The region is the section's `region`. Without one, Prometheus asks the EC2 instance
+//! For discovery, the region is the section's `region`. Without one, Prometheus asks the EC2 instance
 //! metadata service (IMDS) when it loads the configuration and refuses the configuration if
 //! that fails; Skywatch reads `AWS_REGION` first (as the SDKs do elsewhere), then asks IMDS
 //! when the discovery first refreshes, so a configuration loads off EC2 and its discovery
@@ -141,10 +142,10 @@ macro_rules! aws_sd_config {
                 #[serde(default)]
                 pub role_arn: String,
                 /// How often to ask again (default 1m).
-                #[serde(default = "crate::discovery::aws::default_refresh_interval")]
+                #[serde(default = "crate::aws::default_refresh_interval")]
                 pub refresh_interval: $crate::config::Duration,
                 /// The port of the targets (default 80).
-                #[serde(default = "crate::discovery::aws::default_port")]
+                #[serde(default = "crate::aws::default_port")]
                 pub port: u16,
                 $($own)*
             }
@@ -152,8 +153,8 @@ macro_rules! aws_sd_config {
 
         impl $name {
             /// The AWS settings.
-            fn aws(&self) -> $crate::discovery::aws::Settings {
-                $crate::discovery::aws::Settings {
+            fn aws(&self) -> $crate::aws::Settings {
+                $crate::aws::Settings {
                     region: self.region.clone(),
                     endpoint: self.endpoint.clone(),
                     access_key: self.access_key.clone(),
@@ -706,7 +707,7 @@ impl Aws {
             &session.credentials,
             &session.region,
             service,
-            url,
+            ("POST", url),
             &headers,
             &call.body,
             SystemTime::now(),
@@ -784,6 +785,101 @@ impl Aws {
     }
 }
 
+/// Signs remote write requests for Amazon Managed Service for Prometheus (service `aps`),
+/// as prometheus/common's sigv4 round tripper does: the method, URL, headers and body of
+/// each request, with the configuration's keys, else the credential chain above (its
+/// `profile`), and with `role_arn`, an assumed role's.
+///
+/// The region is the section's, else `AWS_REGION`'s; without either the destination is
+/// refused, as Prometheus refuses it (it does not ask the instance metadata service).
+/// Credentials are found at the first request rather than when the configuration is
+/// loaded, so a configuration without any loads and its requests fail, saying why.
+pub struct Signer {
+    aws: Aws,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer")
+            .field("region", &self.aws.settings.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The headers Prometheus leaves unsigned, as a proxy or tracer may change them; and those
+/// the signature itself sets.
+const UNSIGNED: &[&str] = &["uber-trace-id", "authorization", "user-agent"];
+
+impl Signer {
+    /// A signer for `config`; `http` is the destination's client settings, through which
+    /// STS is asked for a role's credentials, each call within `timeout`.
+    pub fn new(
+        config: &crate::config::SigV4Config,
+        http: &HttpClientConfig,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let env = Environment::of_process();
+        let region = if config.region.is_empty() {
+            env.get("AWS_REGION").unwrap_or_default().to_owned()
+        } else {
+            config.region.clone()
+        };
+        if region.is_empty() {
+            return Err("sigv4: region not configured in sigv4 or in default credentials chain (set sigv4.region or AWS_REGION)".into());
+        }
+        let settings = Settings {
+            region,
+            endpoint: String::new(),
+            access_key: config.access_key.clone(),
+            secret_key: config.secret_key.clone(),
+            profile: config.profile.clone(),
+            role_arn: config.role_arn.clone(),
+        };
+        Ok(Self {
+            aws: Aws::new(("aps", "SigV4"), settings, (http, timeout), env)?,
+        })
+    }
+
+    /// Signs `request`: adds `authorization`, `x-amz-date` and, with temporary
+    /// credentials, `x-amz-security-token`. Every header it has is signed but those
+    /// [`UNSIGNED`]; `content-length` is signed as the body's length, which the client sends.
+    pub async fn sign(&self, request: &mut reqwest::Request) -> Result<(), String> {
+        let session = self
+            .aws
+            .session()
+            .await
+            .map_err(|e| format!("could not get SigV4 credentials: {e}"))?;
+        let body = request
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .unwrap_or_default();
+        let mut headers: Vec<(&str, String)> = request
+            .headers()
+            .iter()
+            .filter(|(name, _)| !UNSIGNED.contains(&name.as_str()))
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?.to_owned())))
+            .collect();
+        if !body.is_empty() && !headers.iter().any(|(n, _)| *n == "content-length") {
+            headers.push(("content-length", body.len().to_string()));
+        }
+        let signed = signature_headers(
+            &session.credentials,
+            &session.region,
+            "aps",
+            (request.method().as_str(), request.url().as_str()),
+            &headers,
+            body,
+            SystemTime::now(),
+        )?;
+        for (name, value) in signed {
+            let value = reqwest::header::HeaderValue::from_str(&value)
+                .map_err(|e| format!("cannot sign the request: {e}"))?;
+            request.headers_mut().insert(name, value);
+        }
+        Ok(())
+    }
+}
+
 /// The API's base URL: `configured` (given `https://` when it has no scheme, as the SDK
 /// does), else the service's regional endpoint.
 fn endpoint(configured: &str, service: &str, region: &str) -> String {
@@ -806,13 +902,14 @@ fn credentials(id: &str, secret: &str, token: Option<String>) -> Credentials {
     Credentials::new(id, secret, token, None, "skywatch")
 }
 
-/// The headers that sign a `POST` of `body` to `url` with `headers` (each one signed):
+/// The headers that sign a `method` request of `body` to `url` with `headers` (each one
+/// signed):
 /// `authorization`, `x-amz-date` and, with a session token, `x-amz-security-token`.
 fn signature_headers(
     credentials: &Credentials,
     region: &str,
     service: &str,
-    url: &str,
+    (method, url): (&str, &str),
     headers: &[(&str, String)],
     body: &[u8],
     time: SystemTime,
@@ -828,7 +925,7 @@ fn signature_headers(
         .map_err(|e| format!("cannot sign the request: {e}"))?
         .into();
     let request = SignableRequest::new(
-        "POST",
+        method,
         url,
         headers.iter().map(|(k, v)| (*k, v.as_str())),
         SignableBody::Bytes(body),
