@@ -73,6 +73,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "remote write sees samples through the storage contract, whoever stores them",
     },
     Rule {
+        krate: "httpclient",
+        forbidden: &["*"],
+        allowed: &[],
+        why: "the shared HTTP client settings sit below every crate that makes requests, and know none of them",
+    },
+    Rule {
         krate: "yaml",
         forbidden: &["*"],
         allowed: &[],

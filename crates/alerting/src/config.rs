@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use httpclient::config::HttpClientConfig;
 use model::{MatchOp, Matcher};
-use scrape::config::HttpClientConfig;
 use serde::Deserialize;
 use yaml::Spanned;
 

@@ -10,16 +10,16 @@
 //!   change.
 
 pub mod aws;
-pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod manager;
-pub mod oauth2;
 pub mod relabel;
 pub mod scrape_loop;
 pub mod target;
-pub mod tls;
 
 pub use config::{Config, ConfigError};
+/// The shared HTTP client settings, as `scrape::client`, `scrape::oauth2` and
+/// `scrape::tls` for the code that names them so.
+pub use httpclient::{client, oauth2, tls};
 pub use manager::{DiscoveryFailure, ScrapeManager, TargetState};
 pub use scrape_loop::{Health, MetricMetadata, ScrapeStatus};

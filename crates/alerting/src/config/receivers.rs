@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use scrape::config::{HttpClientConfig, TlsConfig};
+use httpclient::config::{HttpClientConfig, TlsConfig};
 use serde::Deserialize;
 use yaml::Spanned;
 

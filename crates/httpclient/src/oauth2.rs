@@ -44,7 +44,7 @@ pub struct OAuth2Config {
 
 impl OAuth2Config {
     /// Prometheus's checks of the section.
-    pub(crate) fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), String> {
         let secret = self.client_secret.as_ref().is_some_and(|s| !s.is_empty());
         let file = self
             .client_secret_file

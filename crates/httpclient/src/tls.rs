@@ -89,7 +89,7 @@ pub fn client_config(tls: &TlsConfig) -> Result<ClientConfig, String> {
 /// server's certificate must hold and whether to verify it at all. `what` names the
 /// source in errors.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct PemTls {
+pub struct PemTls {
     /// Where the settings come from, for errors.
     pub what: String,
     /// The CA certificates, PEM.
@@ -103,7 +103,7 @@ pub(crate) struct PemTls {
 }
 
 /// Builds the client configuration PEM settings describe.
-pub(crate) fn client_config_pem(tls: &PemTls) -> Result<ClientConfig, String> {
+pub fn client_config_pem(tls: &PemTls) -> Result<ClientConfig, String> {
     let what = &tls.what;
     let provider = Arc::new(aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
@@ -317,14 +317,11 @@ mod tests {
     use std::net::SocketAddr;
     use std::path::PathBuf;
 
-    use model::Labels;
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     use rustls::server::WebPkiClientVerifier;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::scrape_loop::{ScrapeOptions, fetch};
-    use crate::target::Target;
 
     /// A certificate authority, and files of what it signed, in a temporary directory.
     struct Ca {
@@ -426,7 +423,18 @@ mod tests {
         addr
     }
 
+    /// GETs `/metrics` from `addr` over TLS with `tls`: the body, or the error with its
+    /// causes.
     async fn scrape(addr: SocketAddr, tls: &TlsConfig) -> Result<String, String> {
+        fn chain(e: &dyn std::error::Error) -> String {
+            let mut text = e.to_string();
+            let mut cause = e.source();
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            text
+        }
         let client = crate::config::HttpClientConfig {
             tls_config: tls.clone(),
             follow_redirects: true,
@@ -434,17 +442,12 @@ mod tests {
             ..Default::default()
         }
         .client()?;
-        let target = Target {
-            job: "j".into(),
-            labels: Labels::empty(),
-            discovered: Labels::empty(),
-            url: format!("https://{addr}/metrics"),
-            interval: 5000,
-            timeout: 5000,
-        };
-        fetch(&client, &target, &ScrapeOptions::default())
+        let response = client
+            .get(format!("https://{addr}/metrics"))
+            .send()
             .await
-            .map(|(body, _)| body)
+            .map_err(|e| chain(&e))?;
+        response.text().await.map_err(|e| chain(&e))
     }
 
     #[tokio::test]
