@@ -7,7 +7,7 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import type { Series } from "./api";
 import { CALCS, type FieldConfig, PALETTE, cssColor } from "./fields";
-import { formatValue } from "./units";
+import { formatTicks, formatValue } from "./units";
 
 /** Sent on `window` when the theme changes. */
 export const THEME_EVENT = "skywatch-theme";
@@ -181,7 +181,7 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
           size: 84,
           show: configs.every((c) => c?.custom?.axisPlacement !== "hidden") || hasRight,
           label: (configs.find((c) => axisOf(c) === "left")?.custom?.axisLabel as string) || undefined,
-          values: (_u: uPlot, splits: number[]) => splits.map((v) => formatValue(v, percentOf("left") ? "percentunit" : unitOf("left"))),
+          values: (_u: uPlot, splits: number[]) => formatTicks(splits, percentOf("left") ? "percentunit" : unitOf("left")),
         },
         ...(hasRight
           ? [
@@ -192,7 +192,7 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
                 size: 84,
                 grid: { show: false },
                 label: (configs.find((c) => axisOf(c) === "right")?.custom?.axisLabel as string) || undefined,
-                values: (_u: uPlot, splits: number[]) => splits.map((v) => formatValue(v, percentOf("right") ? "percentunit" : unitOf("right"))),
+                values: (_u: uPlot, splits: number[]) => formatTicks(splits, percentOf("right") ? "percentunit" : unitOf("right")),
               },
             ]
           : []),
