@@ -7,6 +7,7 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import type { Series } from "./api";
 import { CALCS, type FieldConfig, PALETTE, cssColor } from "./fields";
+import { autoRange } from "./scale";
 import { formatTicks, formatValue } from "./units";
 
 /** Sent on `window` when the theme changes. */
@@ -156,12 +157,11 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
       configs.some((c) => axisOf(c) === side && (c?.custom?.stacking as { mode?: string })?.mode === "percent");
     const hasRight = configs.some((c) => axisOf(c) === "right");
     const defaults = configs[0] ?? {};
+    const fractions = (side: "left" | "right") => percentOf(side) || unitOf(side) === "percentunit";
     const range =
-      (lo?: number, hi?: number, softLo?: number, softHi?: number): uPlot.Range.Function =>
-      (_u, dmin, dmax) => {
-        const [a, b] = uPlot.rangeNum(Math.min(dmin, softLo ?? dmin), Math.max(dmax, softHi ?? dmax), 0.1, true);
-        return [lo ?? a, hi ?? b];
-      };
+      (side: "left" | "right", hardMin?: number, hardMax?: number, softMin?: number, softMax?: number): uPlot.Range.Function =>
+      (_u, dmin, dmax) =>
+        autoRange(dmin, dmax, { hardMin, hardMax, softMin, softMax, fractions: fractions(side) });
     const custom = (defaults.custom ?? {}) as Record<string, number | undefined>;
     const opts: uPlot.Options = {
       width: el.clientWidth || 600,
@@ -170,8 +170,8 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
       cursor: { points: { size: 6 }, sync: sync ? { key: sync } : undefined },
       scales: {
         x: { time: true },
-        y: { range: range(defaults.min, defaults.max, custom.axisSoftMin, custom.axisSoftMax) },
-        ...(hasRight ? { y2: { range: range(undefined, undefined) } } : {}),
+        y: { range: range("left", defaults.min, defaults.max, custom.axisSoftMin, custom.axisSoftMax) },
+        ...(hasRight ? { y2: { range: range("right") } } : {}),
       },
       axes: [
         axis,

@@ -221,3 +221,9 @@ test("field-support.json lists exactly the matchers and colour modes fields.ts a
   assert.deepEqual(support.matchers, matcherIds());
   assert.deepEqual(support.colorModes, COLOR_MODES);
 });
+
+test("regression (issue 27): a gauge keeps its colour band on NaN and on no value", () => {
+  const f: FieldConfig = { unit: "percent", thresholds: { mode: "percentage", steps }, range: { min: 0, max: 100 } };
+  assert.equal(display(NaN, f, formatValue).color, "#73bf69");
+  assert.equal(display(null, f, formatValue).color, "#73bf69");
+});
