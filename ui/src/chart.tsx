@@ -7,7 +7,8 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import type { Series } from "./api";
 import { CALCS, type FieldConfig, PALETTE, cssColor } from "./fields";
-import { formatValue } from "./units";
+import { autoRange } from "./scale";
+import { formatTicks, formatValue } from "./units";
 
 /** Sent on `window` when the theme changes. */
 export const THEME_EVENT = "skywatch-theme";
@@ -156,12 +157,11 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
       configs.some((c) => axisOf(c) === side && (c?.custom?.stacking as { mode?: string })?.mode === "percent");
     const hasRight = configs.some((c) => axisOf(c) === "right");
     const defaults = configs[0] ?? {};
+    const fractions = (side: "left" | "right") => percentOf(side) || unitOf(side) === "percentunit";
     const range =
-      (lo?: number, hi?: number, softLo?: number, softHi?: number): uPlot.Range.Function =>
-      (_u, dmin, dmax) => {
-        const [a, b] = uPlot.rangeNum(Math.min(dmin, softLo ?? dmin), Math.max(dmax, softHi ?? dmax), 0.1, true);
-        return [lo ?? a, hi ?? b];
-      };
+      (side: "left" | "right", hardMin?: number, hardMax?: number, softMin?: number, softMax?: number): uPlot.Range.Function =>
+      (_u, dmin, dmax) =>
+        autoRange(dmin, dmax, { hardMin, hardMax, softMin, softMax, fractions: fractions(side) });
     const custom = (defaults.custom ?? {}) as Record<string, number | undefined>;
     const opts: uPlot.Options = {
       width: el.clientWidth || 600,
@@ -170,8 +170,8 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
       cursor: { points: { size: 6 }, sync: sync ? { key: sync } : undefined },
       scales: {
         x: { time: true },
-        y: { range: range(defaults.min, defaults.max, custom.axisSoftMin, custom.axisSoftMax) },
-        ...(hasRight ? { y2: { range: range(undefined, undefined) } } : {}),
+        y: { range: range("left", defaults.min, defaults.max, custom.axisSoftMin, custom.axisSoftMax) },
+        ...(hasRight ? { y2: { range: range("right") } } : {}),
       },
       axes: [
         axis,
@@ -181,7 +181,7 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
           size: 84,
           show: configs.every((c) => c?.custom?.axisPlacement !== "hidden") || hasRight,
           label: (configs.find((c) => axisOf(c) === "left")?.custom?.axisLabel as string) || undefined,
-          values: (_u: uPlot, splits: number[]) => splits.map((v) => formatValue(v, percentOf("left") ? "percentunit" : unitOf("left"))),
+          values: (_u: uPlot, splits: number[]) => formatTicks(splits, percentOf("left") ? "percentunit" : unitOf("left")),
         },
         ...(hasRight
           ? [
@@ -192,7 +192,7 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
                 size: 84,
                 grid: { show: false },
                 label: (configs.find((c) => axisOf(c) === "right")?.custom?.axisLabel as string) || undefined,
-                values: (_u: uPlot, splits: number[]) => splits.map((v) => formatValue(v, percentOf("right") ? "percentunit" : unitOf("right"))),
+                values: (_u: uPlot, splits: number[]) => formatTicks(splits, percentOf("right") ? "percentunit" : unitOf("right")),
               },
             ]
           : []),

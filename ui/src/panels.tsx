@@ -5,7 +5,8 @@ import type { ComponentChildren, VNode } from "preact";
 import { h } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import type { Series } from "./api";
-import { type FieldConfig, type FieldConfigSource, PALETTE, cssColor, display, fieldConfig, numbers, reduce, thresholdColor } from "./fields";
+import { type FieldConfig, type FieldConfigSource, PALETTE, configsFor, cssColor, display, fieldConfig, numbers, reduce, seriesField, thresholdColor } from "./fields";
+import { FitText, fitFontSize } from "./fit";
 import { formatValue } from "./units";
 
 /** Query results as a panel receives them. */
@@ -40,9 +41,13 @@ export interface PanelOptions {
   yAxis?: { unit?: string; decimals?: number };
 }
 
-/** Each series' field configuration, by its display name and query. */
+/** Each series' field configuration: the overrides that match it (by name, query,
+ * values...), and the range Grafana draws it in. */
 export function configsOf(drawn: Drawn, source: FieldConfigSource | undefined): FieldConfig[] {
-  return drawn.names.map((n, i) => fieldConfig(source, n, drawn.refs[i]));
+  return configsFor(
+    source,
+    drawn.series.map((s, i) => seriesField(s, drawn.names[i], drawn.refs[i])),
+  );
 }
 
 /** A series' display name: its field's `displayName` if one is set. */
@@ -81,7 +86,7 @@ export function Stat({ drawn, source, options }: { drawn: Drawn; source?: FieldC
       {drawn.series.map((s, i) => {
         const f = configs[i];
         const v = reduce(s, options.reduceOptions?.calcs);
-        const shown = display(v, f, formatValue);
+        const shown = display(v, f, formatValue, i, nameOf(drawn, configs, i));
         const c = shown.color ?? "var(--text)";
         const mode = options.colorMode ?? "value";
         const style = mode.startsWith("background") ? { background: c, color: "#fff" } : mode === "none" ? {} : { color: c };
@@ -90,7 +95,7 @@ export function Stat({ drawn, source, options }: { drawn: Drawn; source?: FieldC
         const showName = textMode === "name" || textMode === "value_and_name" || (textMode === "auto" && drawn.series.length > 1);
         return (
           <div class="stat-value" style={style} title={name}>
-            {textMode !== "name" && textMode !== "none" && <span class="stat-text">{shown.text}</span>}
+            {textMode !== "name" && textMode !== "none" && <FitText class="stat-text" text={shown.text} share={showName ? 0.7 : 1} />}
             {showName && <span class="stat-name">{name}</span>}
             {graph && s.values && <Sparkline s={s} color={mode.startsWith("background") ? "#fff" : c} />}
           </div>
@@ -108,8 +113,11 @@ export function Gauge({ drawn, source, options }: { drawn: Drawn; source?: Field
     <div class="stat">
       {drawn.series.map((s, i) => {
         const f = configs[i];
-        const lo = f.min ?? 0;
-        const hi = f.max ?? (f.unit === "percentunit" ? 1 : 100);
+        // Grafana's range: min and max, else the data's; a flat one (a single instant
+        // value) cannot hold an arc, so it keeps 0 to 100 (0 to 1 for percentunit).
+        const flat = !f.range || f.range.max <= f.range.min;
+        const lo = f.min ?? (flat ? 0 : f.range!.min);
+        const hi = f.max ?? (flat ? (f.unit === "percentunit" ? 1 : 100) : f.range!.max);
         const arc = (from: number, to: number, r: number) => {
           const at = (x: number) => {
             const a = Math.PI * (1 - Math.min(Math.max(x, 0), 1));
@@ -119,7 +127,8 @@ export function Gauge({ drawn, source, options }: { drawn: Drawn; source?: Field
         };
         const fraction = (v: number) => (hi > lo ? (v - lo) / (hi - lo) : 0);
         const v = reduce(s, options.reduceOptions?.calcs);
-        const shown = display(v, f, formatValue);
+        // No value and NaN take the first step's colour, as Grafana's gauge keeps its band.
+        const shown = display(v, f, formatValue, i, nameOf(drawn, configs, i));
         const steps = f.thresholds?.steps ?? [];
         const percent = f.thresholds?.mode === "percentage";
         const at = (value: number | null) => (value === null ? 0 : percent ? value / 100 : fraction(value));
@@ -134,7 +143,7 @@ export function Gauge({ drawn, source, options }: { drawn: Drawn; source?: Field
             {options.showThresholdMarkers !== false && marks.map((m) => <path d={arc(m.from, m.to, 44)} stroke={m.color} stroke-width="2.5" fill="none" />)}
             <path d={arc(0, 1, 36)} stroke="var(--grid)" stroke-width="9" fill="none" />
             {v !== null && Number.isFinite(v) && <path d={arc(0, fraction(v), 36)} stroke={shown.color ?? "var(--accent)"} stroke-width="9" fill="none" />}
-            <text x="50" y="54" text-anchor="middle" class="gauge-value" fill={shown.color ?? "currentColor"}>
+            <text x="50" y="54" text-anchor="middle" class="gauge-value" fill={shown.color ?? "currentColor"} style={{ fontSize: `${fitFontSize(shown.text, 56, 20, 1.2, 14)}px` }}>
               {shown.text}
             </text>
             {drawn.series.length > 1 && (
