@@ -11,13 +11,17 @@ import {
   type FieldMatcher,
   type FieldType,
   type Frame,
+  type Results,
   type Value,
   displayName,
   frameDisplayName,
+  framesToResults,
   namesMatcher,
   patternRegex,
   regexMatcher,
   rowCount,
+  seriesFrames,
+  tableFrames,
 } from "./frames";
 import { reduceValues, reducedType, reducerInfo } from "./reducers";
 
@@ -69,6 +73,17 @@ export function applyTransformations(frames: Frame[], transformations: Transform
     }
   }
   return { frames: data, problems };
+}
+
+/** A panel's query results through its transformations, for the panels that draw series
+ * (stat, gauge, bar gauge, pie chart, time series): the results become frames as the
+ * queries' `format` makes them, and the frames series again. Without transformations the
+ * results are returned as they are. */
+export function transformResults(results: Results, transformations: Transformation[] | undefined, format: "table" | "time_series" = "time_series", context: Context = {}): { results: Results; problems: string[] } {
+  if (!transformations?.some((t) => !t.disabled)) return { results, problems: [] };
+  const frames = format === "table" ? tableFrames(results) : seriesFrames(results);
+  const out = applyTransformations(frames, transformations, context);
+  return { results: framesToResults(out.frames), problems: out.problems };
 }
 
 // ---------------------------------------------------------------------------------------
