@@ -7,6 +7,8 @@ import { useEffect, useState } from "preact/hooks";
 import type { Series } from "./api";
 import { type FieldConfig, type FieldConfigSource, PALETTE, configsFor, cssColor, display, fieldConfig, numbers, reduce, seriesField, thresholdColor } from "./fields";
 import { FitText, fitFontSize } from "./fit";
+import { displayName, frameDisplayName, rowCount, tableFrames } from "./frames";
+import { type Transformation, applyTransformations } from "./transformations";
 import { formatValue } from "./units";
 
 /** Query results as a panel receives them. */
@@ -212,54 +214,50 @@ export function BarGauge({ drawn, source, options }: { drawn: Drawn; source?: Fi
   );
 }
 
-export interface Transformation {
-  id: string;
-  disabled?: boolean;
-  options?: { excludeByName?: Record<string, boolean>; renameByName?: Record<string, string>; indexByName?: Record<string, number> };
+export type { Transformation } from "./transformations";
+
+/** A time as Grafana's tables show one: `YYYY-MM-DD HH:mm:ss`, local time. */
+function dateTime(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-/** One row per label set: its labels as columns, then a value column per query, as
- * Grafana's table of instant Prometheus queries; `organize` transformations hide, rename
- * and order columns, and overrides by column name set unit, decimals, width, alignment,
- * hiding and cell colouring. */
+/** The frames of Grafana's Prometheus table format (one per query: `Time`, the labels,
+ * `Value #<refId>`) through the panel's transformations, one frame shown at a time as
+ * Grafana's table (a choice of frame under it when there are several). Overrides match a
+ * column by its display name (after renames) and set unit, decimals, width, alignment,
+ * hiding, cell colouring and gauge cells; transformations Skywatch cannot apply are named
+ * above the table. */
 export function Table({ drawn, source, options, transformations }: { drawn: Drawn; source?: FieldConfigSource; options: PanelOptions; transformations?: Transformation[] }) {
-  const refs = [...new Set(drawn.refs)];
-  // Several queries join on their labels, each query's value a column: the metric name
-  // would keep their rows apart.
-  const labels = [...new Set(drawn.series.flatMap((s) => Object.keys(s.metric)))].filter((l) => refs.length === 1 || l !== "__name__").sort();
-  const valueColumn = (ref: string) => (refs.length > 1 ? `Value #${ref}` : "Value");
-  const rows = new Map<string, { metric: Record<string, string>; values: Map<string, number | null> }>();
-  drawn.series.forEach((s, i) => {
-    const key = JSON.stringify(labels.map((l) => s.metric[l] ?? ""));
-    const row = rows.get(key) ?? { metric: s.metric, values: new Map() };
-    row.values.set(drawn.refs[i], reduce(s, ["lastNotNull"]));
-    rows.set(key, row);
-  });
-  type Column = { name: string; label?: string; ref?: string };
-  let columns: Column[] = [...labels.map((l) => ({ name: l, label: l })), ...refs.map((r) => ({ name: valueColumn(r), ref: r }))];
-  for (const t of transformations ?? []) {
-    if (t.disabled || t.id !== "organize") continue;
-    const o = t.options ?? {};
-    columns = columns.filter((c) => !o.excludeByName?.[c.name]);
-    const index = o.indexByName ?? {};
-    columns.sort((a, b) => (index[a.name] ?? 1e9) - (index[b.name] ?? 1e9));
-    columns = columns.map((c) => ({ ...c, title: o.renameByName?.[c.name] }));
-  }
-  const configs = new Map(columns.map((c) => [c.name, fieldConfig(source, c.name, c.ref ?? "")]));
-  columns = columns.filter((c) => !configs.get(c.name)?.custom?.hidden);
-  const title = (c: Column) => configs.get(c.name)?.displayName ?? (c as Column & { title?: string }).title ?? c.name;
+  const [chosen, setChosen] = useState(0);
+  const { frames, problems } = applyTransformations(tableFrames(drawn), transformations);
+  const frame = frames[Math.min(chosen, frames.length - 1)];
+  const warning = problems.length > 0 && <p class="warning panel-transformations">{problems.join("; ")}</p>;
+  if (!frame) return <>{warning}<p class="empty">No data</p></>;
+  // A field's own configuration (from transformations) is over the panel's defaults and
+  // under its overrides, as in Grafana.
+  const columns = frame.fields
+    .map((field) => {
+      const { displayNameFromDS: _, ...own } = field.config;
+      const name = displayName(field, frame, frames);
+      const f = fieldConfig({ defaults: { ...(source?.defaults ?? {}), ...own }, overrides: source?.overrides }, name, frame.refId ?? "");
+      return { field, f, title: f.displayName ?? name };
+    })
+    .filter((c) => !c.f.custom?.hidden);
+  const rows = rowCount(frame);
   return (
     <div class="scroll panel-table">
+      {warning}
       <table class="grid">
         {options.showHeader !== false && (
           <thead>
             <tr>
-              {columns.map((c) => {
-                const f = configs.get(c.name)!;
+              {columns.map(({ field, f, title }) => {
                 const width = f.custom?.width as number | undefined;
                 return (
-                  <th class={c.ref ? "num" : undefined} style={width ? { width: `${width}px` } : undefined}>
-                    {title(c)}
+                  <th class={field.type === "number" ? "num" : undefined} style={width ? { width: `${width}px` } : undefined}>
+                    {title}
                   </th>
                 );
               })}
@@ -267,23 +265,37 @@ export function Table({ drawn, source, options, transformations }: { drawn: Draw
           </thead>
         )}
         <tbody>
-          {[...rows.values()].map((row) => (
+          {Array.from({ length: rows }, (_, row) => (
             <tr>
-              {columns.map((c) => {
-                const f = configs.get(c.name)!;
+              {columns.map(({ field, f }) => {
+                const v = field.values[row];
                 const align = f.custom?.align as string | undefined;
-                const cell = (f.custom?.cellOptions as { type?: string } | undefined)?.type ?? (f.custom?.displayMode as string | undefined);
-                if (!c.ref) {
-                  const text = row.metric[c.label!] ?? "";
+                const style: Record<string, string> = align && align !== "auto" ? { textAlign: align } : {};
+                if (v === null || v === undefined) return <td class={field.type === "number" ? "num" : undefined} style={style} />;
+                if (field.type === "time") return <td style={style}>{dateTime(Number(v))}</td>;
+                if (field.type !== "number") {
+                  const text = String(v);
                   const mapped = f.mappings?.length ? display(Number.isNaN(Number(text)) ? null : Number(text), f, () => text) : { text };
-                  return <td style={align && align !== "auto" ? { textAlign: align } : undefined}>{mapped.text}</td>;
+                  return <td style={style}>{mapped.text}</td>;
                 }
-                if (!row.values.has(c.ref)) return <td class="num" />;
-                const shown = display(row.values.get(c.ref) ?? null, f, formatValue);
-                const style: Record<string, string> = {};
-                if (align && align !== "auto") style.textAlign = align;
+                const x = v as number;
+                const shown = display(x, f, formatValue);
+                const cell = (f.custom?.cellOptions as { type?: string } | undefined)?.type ?? (f.custom?.displayMode as string | undefined);
                 if (shown.color && /background/.test(cell ?? "")) Object.assign(style, { background: shown.color, color: "#fff" });
                 else if (shown.color && /color-text/.test(cell ?? "")) style.color = shown.color;
+                if (/gauge/.test(cell ?? "")) {
+                  const lo = f.min ?? 0;
+                  const hi = f.max ?? 100;
+                  const fill = hi > lo && Number.isFinite(x) ? Math.min(Math.max((x - lo) / (hi - lo), 0), 1) : 0;
+                  return (
+                    <td class="num" style={style}>
+                      <span class="bar-track">
+                        <span class="bar-fill" style={{ width: `${fill * 100}%`, background: shown.color ?? "var(--accent)" }} />
+                      </span>
+                      {shown.text}
+                    </td>
+                  );
+                }
                 return (
                   <td class="num" style={style}>
                     {shown.text}
@@ -294,6 +306,13 @@ export function Table({ drawn, source, options, transformations }: { drawn: Draw
           ))}
         </tbody>
       </table>
+      {frames.length > 1 && (
+        <select class="panel-frames" aria-label="Frame" value={String(frames.indexOf(frame))} onChange={(e) => setChosen(Number((e.target as HTMLSelectElement).value))}>
+          {frames.map((fr, i) => (
+            <option value={String(i)}>{frameDisplayName(fr, i)}</option>
+          ))}
+        </select>
+      )}
     </div>
   );
 }
