@@ -8,6 +8,7 @@ import { Chart } from "./chart";
 import type { FieldConfigSource } from "./fields";
 import { Heatmap } from "./heatmap";
 import { layout } from "./layout";
+import panelSupport from "./panel-support.json";
 import { AlertList, BarGauge, type Drawn, Gauge, type PanelOptions, PieChart, Stat, Table, Text, type Transformation, configsOf } from "./panels";
 
 interface Target {
@@ -384,10 +385,10 @@ interface Window {
   values: Map<string, string>;
 }
 
-/** The panel types drawn here. */
-const DRAWN = new Set(["timeseries", "stat", "gauge", "bargauge", "table", "piechart", "heatmap", "text", "alertlist"]);
-/** The ones that draw no query's result. */
-const QUERYLESS = new Set(["text", "alertlist"]);
+/** The panel types drawn here, and the ones that draw no query's result: listed in
+ * `panel-support.json`, which `skywatch check dashboards` reads too. */
+const DRAWN = new Set(panelSupport.drawn);
+const QUERYLESS = new Set(panelSupport.queryless);
 
 function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync?: string }) {
   const [drawn, setDrawn] = useState<Drawn | null>(null);
