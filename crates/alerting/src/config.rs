@@ -84,8 +84,7 @@ pub struct Config {
     /// The older name of `time_intervals`.
     #[serde(default)]
     pub mute_time_intervals: Vec<TimeIntervalSet>,
-    /// Template files (globs) for notification texts; relative to the file's directory
-    /// after [`Config::load`].
+    /// Template files (globs) for notification texts, relative to the file's directory.
     #[serde(default)]
     pub templates: Vec<String>,
 }
@@ -450,13 +449,11 @@ impl Config {
             file: file.clone(),
             message: format!("cannot read it: {e}"),
         })?;
-        let mut config = Self::parse(&text, &file)?;
-        let dir = path.parent().unwrap_or(Path::new(""));
-        config.set_directory(dir);
-        Ok(config)
+        Self::parse(&text, &file)
     }
 
-    /// Parses and checks a configuration; `file` names it in errors. Every integration
+    /// Parses and checks a configuration; `file` names it in errors, and its directory is
+    /// where template files and the files of `http_config` are found. Every integration
     /// Alertmanager knows is read and checked, whether Skywatch sends to it or not (see
     /// [`Config::refuse_unsupported`]).
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
@@ -466,6 +463,7 @@ impl Config {
         };
         let mut config: Config = yaml::from_str(text).map_err(|e| error(e.to_string()))?;
         config.validate(text).map_err(error)?;
+        config.set_directory(Path::new(file).parent().unwrap_or(Path::new("")));
         Ok(config)
     }
 

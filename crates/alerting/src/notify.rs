@@ -2,6 +2,7 @@
 //! its receiver with retries and backoff, and every outcome appended to a durable
 //! notification log (JSON lines) that survives restarts and answers queries.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -10,10 +11,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::dispatch::{Alert, Dispatcher, Notification};
+use crate::dispatch::{Dispatcher, Notification};
+use crate::template::Templates;
+
+mod texts;
+use texts::Texts;
 
 /// What an integration is given.
-enum Payload {
+#[derive(Debug)]
+pub enum Payload {
     /// A JSON body POSTed to the target URL.
     Http(Value),
     /// A message for an SMTP server.
@@ -126,6 +132,8 @@ pub struct Service {
     client: reqwest::Client,
     /// Delays between tries of a failed delivery.
     backoff: Vec<Duration>,
+    /// The configuration's `templates:` files over Alertmanager's default texts.
+    templates: std::sync::RwLock<Arc<Templates>>,
 }
 
 /// Milliseconds since the epoch, now.
@@ -141,8 +149,15 @@ pub(crate) fn now_ms() -> i64 {
 
 impl Service {
     /// A service over `dispatcher`, logging to `log`.
+    /// The configuration's `templates:` files are read now; see [`Service::templates`]
+    /// for checking them first.
     pub fn new(dispatcher: Dispatcher, log: NotificationLog, external_url: String) -> Self {
+        let templates = Self::templates(dispatcher.config()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the notification templates are not read; the default texts are used");
+            Templates::defaults()
+        });
         Self {
+            templates: std::sync::RwLock::new(Arc::new(templates)),
             dispatcher: Mutex::new(dispatcher),
             log,
             external_url,
@@ -156,6 +171,21 @@ impl Service {
                 Duration::from_secs(8),
             ],
         }
+    }
+
+    /// The templates `config` names (`templates:`, already relative to its file's
+    /// directory), over Alertmanager's default texts.
+    pub fn templates(config: &crate::config::Config) -> Result<Templates, String> {
+        Templates::load(Path::new(""), &config.templates).map_err(|e| e.to_string())
+    }
+
+    /// Routes and renders with `config` from now on; its templates are read first, and
+    /// if they cannot be, nothing changes.
+    pub fn reconfigure(&self, config: crate::config::Config) -> Result<(), String> {
+        let templates = Self::templates(&config)?;
+        lock(&self.dispatcher).reconfigure(config);
+        *self.templates.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(templates);
+        Ok(())
     }
 
     /// The same with other delays between tries (tests use short ones).
@@ -194,6 +224,7 @@ impl Service {
         n: &Notification,
         e: &crate::config::EmailConfig,
         global: &crate::config::Global,
+        texts: &Texts<'_>,
     ) -> Payload {
         let server = crate::smtp::Server {
             smarthost: e
@@ -221,11 +252,15 @@ impl Service {
                     )
                 }),
         };
-        let subject = e
-            .headers
-            .get("Subject")
-            .cloned()
-            .unwrap_or_else(|| defaults::subject(n));
+        // Header values are templates, as in Alertmanager; the subject's default is
+        // `email.default.subject`.
+        let subject = texts.or_default(
+            e.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("subject"))
+                .map(|(_, v)| v.as_str()),
+            "email.default.subject",
+        );
         let mut body = String::new();
         for a in &n.alerts {
             let state = if a.resolved(n.at) {
@@ -268,47 +303,51 @@ impl Service {
         )
     }
 
-    /// Where `n` goes and what it says, for its integration; `None` if the receiver has
-    /// no such integration (the configuration changed meanwhile).
-    fn payload(
-        &self,
-        n: &Notification,
-        global: &crate::config::Global,
-    ) -> Option<(String, Payload)> {
+    /// Where `n` goes and what it says, for its integration, its texts rendered;
+    /// `Ok(None)` if the receiver has no such integration (the configuration changed
+    /// meanwhile), an error if a text cannot be rendered.
+    pub fn render(&self, n: &Notification) -> Result<Option<(String, Payload)>, String> {
+        let global = lock(&self.dispatcher).config().global.clone();
+        let templates = self
+            .templates
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let resolve_timeout = global.resolve_timeout.map_or(5 * 60_000, |d| d.0);
+        let texts = Texts::new(&templates, n, &self.external_url, resolve_timeout);
         let r = &n.receiver;
         let index = n.integration.index;
-        Some(match n.integration.kind {
-            "webhook" => {
-                let w = r.webhook_configs.get(index)?;
+        let out = match n.integration.kind {
+            "webhook" => r.webhook_configs.get(index).map(|w| {
                 (
                     w.url.clone(),
                     Payload::Http(n.webhook_json(&self.external_url, w.max_alerts)),
                 )
-            }
-            "slack" => {
-                let s = r.slack_configs.get(index)?;
+            }),
+            "slack" => r.slack_configs.get(index).map(|s| {
                 let url = s
                     .api_url
                     .clone()
                     .or_else(|| global.slack_api_url.clone())
                     .unwrap_or_default();
-                (url, Payload::Http(slack_json(n, s, &self.external_url)))
-            }
-            "pagerduty" => {
-                let p = r.pagerduty_configs.get(index)?;
+                (url, Payload::Http(slack_json(s, &texts)))
+            }),
+            "pagerduty" => r.pagerduty_configs.get(index).map(|p| {
                 let url = p
                     .url
                     .clone()
                     .or_else(|| global.pagerduty_url.clone())
                     .unwrap_or_else(|| "https://events.pagerduty.com/v2/enqueue".into());
-                (url, Payload::Http(pagerduty_json(n, p, &self.external_url)))
-            }
-            "email" => {
-                let e = r.email_configs.get(index)?;
-                (e.to.clone(), self.email(n, e, global))
-            }
-            _ => return None,
-        })
+                (url, Payload::Http(pagerduty_json(n, p, &texts)))
+            }),
+            "email" => r
+                .email_configs
+                .get(index)
+                .map(|e| (e.to.clone(), self.email(n, e, &global, &texts))),
+            _ => None,
+        };
+        texts.finish()?;
+        Ok(out)
     }
 
     /// Sends one notification to its integration, retrying with backoff, logs the
@@ -324,7 +363,6 @@ impl Service {
             .collect();
         names.sort();
         names.dedup();
-        let global = lock(&self.dispatcher).config().global.clone();
         let mut entry = LogEntry {
             time: String::new(),
             receiver: n.receiver.name.value.clone(),
@@ -339,15 +377,19 @@ impl Service {
             attempts: 0,
             error: String::new(),
         };
-        match self.payload(&n, &global) {
-            None => {
+        match self.render(&n) {
+            Err(e) => {
+                entry.outcome = "failed".into();
+                entry.error = e;
+            }
+            Ok(None) => {
                 entry.outcome = "failed".into();
                 entry.error = format!(
                     "receiver {:?} has no {} integration {}",
                     entry.receiver, n.integration.kind, n.integration.index
                 );
             }
-            Some((target, payload)) => {
+            Ok(Some((target, payload))) => {
                 entry.target = target.clone();
                 let mut tries = std::iter::once(Duration::ZERO).chain(self.backoff.iter().copied());
                 loop {
@@ -404,70 +446,229 @@ pub fn group_key_hash(group_key: &str) -> String {
         .collect()
 }
 
-/// Slack's message as Alertmanager sends it: one attachment with the title, its link,
-/// the colour (`danger` while anything fires, else `good`), the fallback and the
-/// Markdown fields; `channel` and the other optional keys only when they have a value.
-fn slack_json(n: &Notification, s: &crate::config::SlackConfig, external_url: &str) -> Value {
-    let title = s.title.clone().unwrap_or_else(|| defaults::subject(n));
-    let title = truncate_runes(&title, 1024);
-    let title_link = defaults::alertmanager_url(n, external_url);
+/// Slack's message as Alertmanager sends it: one attachment with every templated field
+/// (Alertmanager's default texts where a field is not configured), `channel` and the
+/// other optional keys only when they render to something.
+fn slack_json(s: &crate::config::SlackConfig, texts: &Texts<'_>) -> Value {
+    let field = |text: &Option<String>, name: &str| texts.or_default(text.as_deref(), name);
+    let plain = |text: &Option<String>| text.as_deref().map(|t| texts.text(t)).unwrap_or_default();
     let mut attachment = serde_json::Map::new();
+    let title = truncate_runes(&field(&s.title, "slack.default.title"), 1024);
     attachment.insert("title".into(), json!(title));
-    attachment.insert("title_link".into(), json!(title_link));
-    attachment.insert("text".into(), json!(s.text.clone().unwrap_or_default()));
-    attachment.insert("fallback".into(), json!(format!("{title} | {title_link}")));
-    attachment.insert("callback_id".into(), json!(""));
-    attachment.insert("footer".into(), json!(""));
     attachment.insert(
-        "color".into(),
-        json!(if n.firing() > 0 { "danger" } else { "good" }),
+        "title_link".into(),
+        json!(field(&s.title_link, "slack.default.titlelink")),
     );
-    attachment.insert("mrkdwn_in".into(), json!(["fallback", "pretext", "text"]));
+    attachment.insert(
+        "pretext".into(),
+        json!(field(&s.pretext, "slack.default.pretext")),
+    );
+    attachment.insert("text".into(), json!(field(&s.text, "slack.default.text")));
+    if !s.fields.is_empty() {
+        let fields: Vec<Value> = s
+            .fields
+            .iter()
+            .map(|f| {
+                json!({
+                    "title": texts.text(&f.title),
+                    "value": texts.text(&f.value),
+                    "short": f.short.unwrap_or(s.short_fields),
+                })
+            })
+            .collect();
+        attachment.insert("fields".into(), json!(fields));
+    }
+    if !s.actions.is_empty() {
+        let actions: Vec<Value> = s.actions.iter().map(|a| slack_action(a, texts)).collect();
+        attachment.insert("actions".into(), json!(actions));
+    }
+    attachment.insert("image_url".into(), json!(plain(&s.image_url)));
+    attachment.insert("thumb_url".into(), json!(plain(&s.thumb_url)));
+    attachment.insert(
+        "fallback".into(),
+        json!(field(&s.fallback, "slack.default.fallback")),
+    );
+    attachment.insert(
+        "callback_id".into(),
+        json!(field(&s.callback_id, "slack.default.callbackid")),
+    );
+    attachment.insert(
+        "footer".into(),
+        json!(field(&s.footer, "slack.default.footer")),
+    );
+    let color = match &s.color {
+        Some(c) => texts.text(c),
+        None => texts.text(r#"{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}"#),
+    };
+    attachment.insert("color".into(), json!(color));
+    let mrkdwn_in = if s.mrkdwn_in.is_empty() {
+        vec![
+            "fallback".to_owned(),
+            "pretext".to_owned(),
+            "text".to_owned(),
+        ]
+    } else {
+        s.mrkdwn_in.clone()
+    };
+    attachment.insert("mrkdwn_in".into(), json!(mrkdwn_in));
+    // Go's `omitempty` on the attachment's optional keys.
     attachment.retain(|k, v| {
-        !(matches!(k.as_str(), "title" | "title_link" | "color") && v.as_str() == Some(""))
+        !(matches!(
+            k.as_str(),
+            "title" | "title_link" | "pretext" | "image_url" | "thumb_url" | "color"
+        ) && v.as_str() == Some(""))
     });
     let mut body = serde_json::Map::new();
-    if let Some(channel) = s.channel.as_ref().filter(|c| !c.is_empty()) {
-        body.insert("channel".into(), json!(channel));
+    for (key, value) in [
+        ("channel", plain(&s.channel)),
+        ("username", field(&s.username, "slack.default.username")),
+        (
+            "icon_emoji",
+            field(&s.icon_emoji, "slack.default.iconemoji"),
+        ),
+        ("icon_url", field(&s.icon_url, "slack.default.iconurl")),
+    ] {
+        if !value.is_empty() {
+            body.insert(key.into(), json!(value));
+        }
     }
-    body.insert("username".into(), json!(defaults::CLIENT));
+    if s.link_names {
+        body.insert("link_names".into(), json!(true));
+    }
     body.insert("attachments".into(), json!([attachment]));
     Value::Object(body)
 }
 
+/// A Slack action button or menu, its texts rendered, empty keys left out.
+fn slack_action(a: &crate::config::SlackAction, texts: &Texts<'_>) -> Value {
+    let mut out = serde_json::Map::new();
+    for (key, value) in [
+        ("type", texts.text(&a.type_)),
+        ("text", texts.text(&a.text)),
+        ("url", texts.text(&a.url)),
+        ("style", texts.text(&a.style)),
+        ("name", texts.text(&a.name)),
+        ("value", texts.text(&a.value)),
+    ] {
+        if !value.is_empty() || key == "type" || key == "text" {
+            out.insert(key.into(), json!(value));
+        }
+    }
+    if let Some(c) = &a.confirm {
+        out.insert(
+            "confirm".into(),
+            json!({
+                "text": texts.text(&c.text),
+                "dismiss_text": texts.text(&c.dismiss_text),
+                "ok_text": texts.text(&c.ok_text),
+                "title": texts.text(&c.title),
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
 /// PagerDuty's Events API v2 event as Alertmanager sends it: `dedup_key` the SHA-256 of
-/// the group key, severity `error` unless configured, the summary Alertmanager's
-/// subject, `source` the client, and `custom_details` the firing and resolved alerts
-/// as text and their counts.
+/// the group key, severity `error` unless configured, the summary, client and details
+/// rendered (Alertmanager's default texts where not configured; the default details
+/// `firing`, `resolved`, `num_firing` and `num_resolved` beside the configured ones).
 fn pagerduty_json(
     n: &Notification,
     p: &crate::config::PagerdutyConfig,
-    external_url: &str,
+    texts: &Texts<'_>,
 ) -> Value {
-    let firing: Vec<&Alert> = n.alerts.iter().filter(|a| !a.resolved(n.at)).collect();
-    let resolved: Vec<&Alert> = n.alerts.iter().filter(|a| a.resolved(n.at)).collect();
-    let summary = p
-        .description
-        .clone()
-        .unwrap_or_else(|| defaults::subject(n));
-    json!({
-        "routing_key": p.routing_key.clone().or_else(|| p.service_key.clone()).unwrap_or_default(),
-        "dedup_key": group_key_hash(&n.group_key),
-        "event_action": if firing.is_empty() { "resolve" } else { "trigger" },
-        "payload": {
-            "summary": truncate_runes(&summary, 1024),
-            "source": defaults::CLIENT,
-            "severity": p.severity.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "error".into()),
-            "custom_details": {
-                "firing": defaults::alert_list(&firing),
-                "resolved": defaults::alert_list(&resolved),
-                "num_firing": firing.len().to_string(),
-                "num_resolved": resolved.len().to_string(),
-            },
-        },
-        "client": defaults::CLIENT,
-        "client_url": defaults::alertmanager_url(n, external_url),
-    })
+    let field = |text: &Option<String>, name: &str| texts.or_default(text.as_deref(), name);
+    let plain = |text: &Option<String>| text.as_deref().map(|t| texts.text(t)).unwrap_or_default();
+    let firing = n.alerts.iter().any(|a| !a.resolved(n.at));
+    let mut details: BTreeMap<String, String> = [
+        (
+            "firing",
+            r#"{{ template "pagerduty.default.instances" .Alerts.Firing }}"#,
+        ),
+        (
+            "resolved",
+            r#"{{ template "pagerduty.default.instances" .Alerts.Resolved }}"#,
+        ),
+        ("num_firing", "{{ .Alerts.Firing | len }}"),
+        ("num_resolved", "{{ .Alerts.Resolved | len }}"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    details.extend(p.details.clone());
+    let details: serde_json::Map<String, Value> = details
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(texts.text(v))))
+        .collect();
+    let client = field(&p.client, "pagerduty.default.client");
+    let source = match &p.source {
+        Some(s) => texts.text(s),
+        None => client.clone(),
+    };
+    let severity = match p.severity.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => texts.text(s),
+        None => "error".into(),
+    };
+    let mut payload = serde_json::Map::new();
+    payload.insert(
+        "summary".into(),
+        json!(truncate_runes(
+            &field(&p.description, "pagerduty.default.description"),
+            1024
+        )),
+    );
+    payload.insert("source".into(), json!(source));
+    payload.insert("severity".into(), json!(severity));
+    payload.insert("custom_details".into(), Value::Object(details));
+    for (key, value) in [
+        ("class", plain(&p.class)),
+        ("component", plain(&p.component)),
+        ("group", plain(&p.group)),
+    ] {
+        if !value.is_empty() {
+            payload.insert(key.into(), json!(value));
+        }
+    }
+    let mut event = serde_json::Map::new();
+    event.insert(
+        "routing_key".into(),
+        json!(
+            texts.text(
+                &p.routing_key
+                    .clone()
+                    .or_else(|| p.service_key.clone())
+                    .unwrap_or_default()
+            )
+        ),
+    );
+    event.insert("dedup_key".into(), json!(group_key_hash(&n.group_key)));
+    event.insert(
+        "event_action".into(),
+        json!(if firing { "trigger" } else { "resolve" }),
+    );
+    event.insert("payload".into(), Value::Object(payload));
+    let images: Vec<Value> = p
+        .images
+        .iter()
+        .map(|i| json!({"src": texts.text(&i.src), "alt": texts.text(&i.alt), "href": texts.text(&i.href)}))
+        .collect();
+    if !images.is_empty() {
+        event.insert("images".into(), json!(images));
+    }
+    let links: Vec<Value> = p
+        .links
+        .iter()
+        .map(|l| json!({"href": texts.text(&l.href), "text": texts.text(&l.text)}))
+        .collect();
+    if !links.is_empty() {
+        event.insert("links".into(), json!(links));
+    }
+    event.insert("client".into(), json!(client));
+    event.insert(
+        "client_url".into(),
+        json!(field(&p.client_url, "pagerduty.default.clientURL")),
+    );
+    Value::Object(event)
 }
 
 /// `s` cut to `max` characters as Alertmanager cuts: the first `max - 1` and `…`.
@@ -481,76 +682,6 @@ fn truncate_runes(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(max - 1).collect();
     out.push('…');
     out
-}
-
-/// Alertmanager's default texts (its `default.tmpl`), written out for the integrations'
-/// defaults until templates render them.
-mod defaults {
-    use super::{Alert, Notification};
-
-    /// `__alertmanager`: the client's name in PagerDuty events and Slack's username.
-    pub(super) const CLIENT: &str = "Alertmanager";
-
-    /// `__subject`: `[FIRING:2] Down node-1 (critical)`: the status (with the count of
-    /// firing alerts), the group labels' values by name, then in parentheses the values
-    /// of the common labels that are not group labels.
-    pub(super) fn subject(n: &Notification) -> String {
-        let firing = n.firing();
-        let status = if firing > 0 {
-            format!("FIRING:{firing}")
-        } else {
-            "RESOLVED".to_owned()
-        };
-        let group: Vec<&str> = n.group_labels.values().map(String::as_str).collect();
-        let common = common_labels(&n.alerts);
-        let mut out = format!("[{status}] {} ", group.join(" "));
-        if common.len() > n.group_labels.len() {
-            let rest: Vec<&str> = common
-                .iter()
-                .filter(|(k, _)| !n.group_labels.contains_key(*k))
-                .map(|(_, v)| v.as_str())
-                .collect();
-            out.push_str(&format!("({})", rest.join(" ")));
-        }
-        out
-    }
-
-    /// The labels every alert has with the same value.
-    fn common_labels(alerts: &[Alert]) -> crate::dispatch::LabelSet {
-        let mut it = alerts.iter();
-        let Some(first) = it.next() else {
-            return crate::dispatch::LabelSet::new();
-        };
-        let mut out = first.labels.clone();
-        for a in it {
-            out.retain(|k, v| a.labels.get(k) == Some(v));
-        }
-        out
-    }
-
-    /// `__alertmanagerURL`: the alerts page filtered on the receiver.
-    pub(super) fn alertmanager_url(n: &Notification, external_url: &str) -> String {
-        let receiver: String =
-            form_urlencoded::byte_serialize(n.receiver.name.value.as_bytes()).collect();
-        format!("{external_url}/#/alerts?receiver={receiver}")
-    }
-
-    /// `__text_alert_list`: each alert's labels, annotations and source.
-    pub(super) fn alert_list(alerts: &[&Alert]) -> String {
-        let mut out = String::new();
-        for a in alerts {
-            out.push_str("Labels:\n");
-            for (k, v) in &a.labels {
-                out.push_str(&format!(" - {k} = {v}\n"));
-            }
-            out.push_str("Annotations:\n");
-            for (k, v) in &a.annotations {
-                out.push_str(&format!(" - {k} = {v}\n"));
-            }
-            out.push_str(&format!("Source: {}\n", a.generator_url));
-        }
-        out
-    }
 }
 
 #[cfg(test)]
@@ -665,6 +796,13 @@ mod tests {
         d.flush(400_000)
     }
 
+    /// The texts of `n` with Alertmanager's default templates, external URL `http://sky`.
+    fn texts(n: &Notification) -> Texts<'static> {
+        static DEFAULTS: std::sync::LazyLock<Templates> =
+            std::sync::LazyLock::new(Templates::defaults);
+        Texts::new(&DEFAULTS, n, "http://sky", 300_000)
+    }
+
     #[test]
     fn slack_gets_alertmanagers_attachment() {
         let n = &notifications(
@@ -673,7 +811,7 @@ mod tests {
         )[0];
         let r = n.receiver.slack_configs[0].clone();
         assert_eq!(
-            slack_json(n, &r, "http://sky"),
+            slack_json(&r, &texts(n)),
             json!({
                 "username": "Alertmanager",
                 "attachments": [{
@@ -698,7 +836,7 @@ mod tests {
         // sha256("{}:{alertname=\"Down\"}"): the key Alertmanager gives the group.
         let key = "af94c9e8f6a3043625e36c6f472fe6be85ac23a9117184ee4cb7b4ad7401a47e";
         assert_eq!(
-            pagerduty_json(n, &p, "http://sky"),
+            pagerduty_json(n, &p, &texts(n)),
             json!({
                 "routing_key": "k",
                 "dedup_key": key,
@@ -719,7 +857,7 @@ mod tests {
             })
         );
         let n = &notifications(config, true)[0];
-        let body = pagerduty_json(n, &p, "http://sky");
+        let body = pagerduty_json(n, &p, &texts(n));
         assert_eq!(body["event_action"], "resolve");
         assert_eq!(body["dedup_key"], key);
         assert_eq!(body["payload"]["summary"], "[RESOLVED] Down (n1)");

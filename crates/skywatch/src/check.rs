@@ -169,11 +169,14 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<ExitCode, String> {
             // Valid for Alertmanager, but naming an integration the server would refuse.
             c.refuse_unsupported(&file.display().to_string())
                 .map_err(|e| e.to_string())?;
+            // Its template files parse, as amtool checks them.
+            alerting::notify::Service::templates(&c)?;
             Ok(format!(
-                "{} receivers, {} inhibit rules, {} time intervals",
+                "{} receivers, {} inhibit rules, {} time intervals, {} templates",
                 c.receivers.len(),
                 c.inhibit_rules.len(),
-                c.intervals().count()
+                c.intervals().count(),
+                c.templates.len()
             ))
         })),
         CheckCommand::Dashboards { dirs } => {

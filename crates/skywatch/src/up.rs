@@ -448,6 +448,8 @@ pub(crate) async fn serve(
             let config = alerting::Config::parse(&text, file)
                 .and_then(|c| c.refuse_unsupported(file).map(|()| c))
                 .map_err(|e| e.to_string())?;
+            // A template file that cannot be read stops the start, as it stops Alertmanager.
+            alerting::notify::Service::templates(&config)?;
             let silences = alerting::silence::Silences::open(&settings.data.join("silences.json"))?;
             let log = alerting::notify::NotificationLog::open(
                 &settings.data.join("notifications.jsonl"),
@@ -777,12 +779,10 @@ impl Reloader {
                 if let Err(e) = open_query_log(&config, &self.query_log) {
                     tracing::error!(error = %e, "the query log is not written");
                 }
-                if let (Some((service, _)), Some(routing)) = (&self.routing, routing) {
-                    service
-                        .dispatcher
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .reconfigure(routing);
+                if let (Some((service, _)), Some(routing)) = (&self.routing, routing)
+                    && let Err(e) = service.reconfigure(routing)
+                {
+                    tracing::error!(error = %e, "the routing is not reloaded: its templates cannot be read");
                 }
                 *self
                     .sink

@@ -61,8 +61,11 @@ struct Integration {
 /// lands.
 const ASSERTED: &[(&str, Texts)] = &[
     ("webhook", Texts::Default),
+    ("webhook", Texts::Custom),
     ("slack", Texts::Default),
+    ("slack", Texts::Custom),
     ("pagerduty", Texts::Default),
+    ("pagerduty", Texts::Custom),
 ];
 
 /// Every integration of Alertmanager 0.25.
@@ -82,13 +85,13 @@ const INTEGRATIONS: &[Integration] = &[
     Integration {
         name: "slack",
         default: "slack_configs:\n  - api_url: '{url}'\n    channel: '#alerts'\n",
-        custom: "slack_configs:\n  - api_url: '{url}'\n    channel: '#alerts'\n    send_resolved: true\n    title: '{{ template \"parity.title\" . }}'\n    text: '{{ template \"parity.text\" . }}'\n",
+        custom: "slack_configs:\n  - api_url: '{url}'\n    channel: '#alerts'\n    send_resolved: true\n    title: '{{ template \"parity.title\" . }}'\n    text: '{{ template \"parity.text\" . }}'\n    pretext: 'for {{ .Receiver }}'\n    color: '{{ if eq .Status \"firing\" }}#ff0000{{ else }}#00ff00{{ end }}'\n    username: parity\n    icon_emoji: ':bell:'\n    footer: '{{ .ExternalURL }}'\n    fields:\n      - title: Severity\n        value: '{{ .CommonLabels.severity }}'\n        short: true\n    actions:\n      - type: button\n        text: 'Runbook {{ .GroupLabels.alertname }}'\n        url: 'http://runbooks/{{ .GroupLabels.alertname }}'\n",
         uncapturable: None,
     },
     Integration {
         name: "pagerduty",
         default: "pagerduty_configs:\n  - routing_key: parity-key\n    url: '{url}'\n",
-        custom: "pagerduty_configs:\n  - routing_key: parity-key\n    url: '{url}'\n    description: '{{ template \"parity.title\" . }}'\n    severity: '{{ .CommonLabels.severity }}'\n    details:\n      text: '{{ template \"parity.text\" . }}'\n",
+        custom: "pagerduty_configs:\n  - routing_key: parity-key\n    url: '{url}'\n    description: '{{ template \"parity.title\" . }}'\n    severity: '{{ .CommonLabels.severity }}'\n    details:\n      text: '{{ template \"parity.text\" . }}'\n    client: 'parity {{ .Receiver }}'\n    class: '{{ .GroupLabels.alertname }}'\n    component: db\n    links:\n      - href: 'http://runbooks/{{ .GroupLabels.alertname }}'\n        text: runbook\n",
         uncapturable: None,
     },
     Integration {
@@ -477,8 +480,10 @@ fn run(texts: Texts) -> (Vec<(String, Vec<Cell>)>, Vec<String>) {
     let mut accepted = Vec::new();
     for i in &captured {
         let text = config(&capture, "sky", texts, &[i], &templates);
-        match alerting::Config::parse(&text, "alertmanager.yml") {
-            Ok(_) => accepted.push(*i),
+        match alerting::Config::parse(&text, "alertmanager.yml")
+            .and_then(|c| c.refuse_unsupported("alertmanager.yml"))
+        {
+            Ok(()) => accepted.push(*i),
             Err(e) => {
                 refused.insert(i.name, e.to_string());
             }
