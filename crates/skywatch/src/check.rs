@@ -238,6 +238,21 @@ pub(crate) enum TestCommand {
         /// The alert's labels, `name=value`.
         labels: Vec<String>,
     },
+    /// Render, without sending anything, exactly what each receiver of an Alertmanager
+    /// configuration would be sent for a set of alerts: the alerts are grouped and routed
+    /// as the server would, and each notification's texts rendered with the
+    /// configuration's templates; prints each integration's target and payload (JSON
+    /// body, or the whole email). Exits non-zero if a text cannot be rendered.
+    Notifications {
+        /// The Alertmanager configuration file.
+        config: PathBuf,
+        /// The alerts, as `POST /api/v2/alerts` takes them: a JSON array of objects with
+        /// `labels`, `annotations`, `startsAt`, `endsAt` and `generatorURL`.
+        alerts: PathBuf,
+        /// The external URL the texts link to (`.ExternalURL`).
+        #[arg(long, default_value = "http://localhost:9093")]
+        external_url: String,
+    },
 }
 
 pub(crate) fn test(cmd: TestCommand) -> Result<ExitCode, String> {
@@ -246,6 +261,11 @@ pub(crate) fn test(cmd: TestCommand) -> Result<ExitCode, String> {
         TestCommand::Routes { config, labels } => {
             return test_routes(&config, &labels).map(|()| ExitCode::SUCCESS);
         }
+        TestCommand::Notifications {
+            config,
+            alerts,
+            external_url,
+        } => return test_notifications(&config, &alerts, &external_url),
     };
     Ok(test_rules(&files))
 }
@@ -298,4 +318,89 @@ fn test_routes(config: &std::path::Path, labels: &[String]) -> Result<(), String
         .collect();
     println!("{}", receivers.join(","));
     Ok(())
+}
+
+/// Renders what each receiver would be sent for the alerts in `alerts`, grouped and
+/// routed as the server would group and route them once every group's `group_wait` is
+/// over.
+fn test_notifications(
+    config: &std::path::Path,
+    alerts: &std::path::Path,
+    external_url: &str,
+) -> Result<ExitCode, String> {
+    let c = alerting::Config::load(config).map_err(|e| e.to_string())?;
+    c.refuse_unsupported(&config.display().to_string())
+        .map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(alerts)
+        .map_err(|e| format!("cannot read {}: {e}", alerts.display()))?;
+    let body: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        let message = e.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
+        format!(
+            "{}: line {}, column {}: {message}; write a JSON array of alerts, as POST /api/v2/alerts takes",
+            alerts.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let now = promql::ast::system_time_ms(std::time::SystemTime::now());
+    let longest_wait = {
+        fn longest(r: &alerting::RouteNode) -> i64 {
+            r.routes.iter().map(longest).fold(r.group_wait, i64::max)
+        }
+        longest(&alerting::RouteNode::tree(&c))
+    };
+    let mut dispatcher =
+        alerting::dispatch::Dispatcher::new(c.clone(), alerting::silence::Silences::default());
+    let received = dispatcher
+        .receive_json(&body, now)
+        .map_err(|e| format!("{}: {e}", alerts.display()))?;
+    let notifications = dispatcher.flush(now + longest_wait);
+    let service = alerting::notify::Service::new(
+        alerting::dispatch::Dispatcher::new(c, alerting::silence::Silences::default()),
+        alerting::notify::NotificationLog::in_memory(),
+        external_url.to_owned(),
+    );
+    println!("{received} alerts, {} notifications", notifications.len());
+    let mut failed = false;
+    for n in &notifications {
+        println!();
+        println!(
+            "receiver {:?}, {} #{} ({} firing, {} resolved), group {}",
+            n.receiver.name.value,
+            n.integration.kind,
+            n.integration.index,
+            n.firing(),
+            n.resolved(),
+            n.group_key
+        );
+        match service.render(n) {
+            Ok(Some((target, alerting::notify::Payload::Http(json)))) => {
+                println!("POST {target}");
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json).unwrap_or_default()
+                );
+            }
+            Ok(Some((_, alerting::notify::Payload::Email(server, mail)))) => {
+                println!("SMTP {} (MAIL FROM {})", server.smarthost, mail.from);
+                print!(
+                    "{}",
+                    alerting::smtp::message(&mail, now).replace("\r\n", "\n")
+                );
+            }
+            Ok(None) => println!("(nothing: the receiver has no such integration)"),
+            Err(e) => {
+                failed = true;
+                println!("NOT RENDERED: {e}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
