@@ -299,6 +299,8 @@ interface Entry {
   outcome: string;
   attempts: number;
   error: string;
+  /** What was sent, as rendered (JSON body or email). */
+  rendered?: string;
 }
 
 export function Notifications() {
@@ -337,6 +339,12 @@ export function Notifications() {
                   {e.outcome}
                   {e.attempts > 1 ? ` after ${e.attempts} tries` : ""}
                   {e.error ? `: ${e.error}` : ""}
+                  {e.rendered && (
+                    <details class="rendered">
+                      <summary>What was sent{e.target ? ` to ${e.target}` : ""}</summary>
+                      <pre>{e.rendered}</pre>
+                    </details>
+                  )}
                 </td>
               </tr>
             ))}

@@ -53,6 +53,10 @@ pub struct LogEntry {
     pub attempts: u32,
     /// The last error, if any.
     pub error: String,
+    /// What was sent, as rendered: the JSON body, or the whole email (older entries
+    /// have none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rendered: String,
 }
 
 /// The notification log: a JSON-lines file and its entries in memory.
@@ -376,6 +380,7 @@ impl Service {
             outcome: "sent".into(),
             attempts: 0,
             error: String::new(),
+            rendered: String::new(),
         };
         match self.render(&n) {
             Err(e) => {
@@ -391,6 +396,12 @@ impl Service {
             }
             Ok(Some((target, payload))) => {
                 entry.target = target.clone();
+                entry.rendered = match &payload {
+                    Payload::Http(body) => serde_json::to_string_pretty(body).unwrap_or_default(),
+                    Payload::Email(_, mail) => {
+                        crate::smtp::message(mail, now_ms()).replace("\r\n", "\n")
+                    }
+                };
                 let mut tries = std::iter::once(Duration::ZERO).chain(self.backoff.iter().copied());
                 loop {
                     let Some(delay) = tries.next() else {

@@ -297,6 +297,13 @@ fn a_failing_node_is_routed_silenced_inhibited_logged_and_resolved() {
             .all(|e| e["integration"] == "webhook" && e["attempts"] == 1),
         "{log}"
     );
+    // Each entry keeps what was sent, as rendered: here the webhook's JSON body.
+    for e in entries {
+        let sent: serde_json::Value =
+            serde_json::from_str(e["rendered"].as_str().unwrap()).unwrap();
+        assert_eq!(sent["receiver"], "oncall", "{e}");
+        assert_eq!(sent["status"], e["status"], "{e}");
+    }
     drop(demo);
 }
 
