@@ -8,6 +8,7 @@ import { Chart } from "./chart";
 import type { FieldConfigSource } from "./fields";
 import { Heatmap } from "./heatmap";
 import { layout } from "./layout";
+import { NotDrawnMarker } from "./not-drawn";
 import panelSupport from "./panel-support.json";
 import { AlertList, BarGauge, type Drawn, Gauge, type PanelOptions, PieChart, Stat, Table, Text, type Transformation, configsOf } from "./panels";
 
@@ -320,6 +321,7 @@ export function Dashboard({ uid }: { uid: string }) {
           return (
             <div class="panel" style={style} data-panel-type={p.type} key={key}>
               <div class="panel-title" title={p.description}>
+                <NotDrawnMarker panel={p} />
                 {title}
               </div>
               {ready ? (

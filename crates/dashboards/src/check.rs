@@ -206,12 +206,7 @@ fn check_panel(
     variables: &BTreeMap<String, String>,
     problem: &mut impl FnMut(Option<String>, String),
 ) {
-    let title = panel.get("title").and_then(Value::as_str).unwrap_or("");
-    let id = panel.get("id").and_then(Value::as_i64);
-    let name = match id {
-        Some(id) => format!("panel {title:?} (id {id})"),
-        None => format!("panel {title:?}"),
-    };
+    let name = panel_name(panel);
     let Some(kind) = panel.get("type").and_then(Value::as_str) else {
         problem(Some(name), "type is missing".into());
         return;
@@ -256,6 +251,15 @@ fn check_panel(
         if let Err(e) = parsed {
             problem(Some(name.clone()), format!("query {ref_id}: {e}"));
         }
+    }
+}
+
+/// A panel as problems and warnings name it: `panel "Title" (id N)`.
+pub(crate) fn panel_name(panel: &Value) -> String {
+    let title = panel.get("title").and_then(Value::as_str).unwrap_or("");
+    match panel.get("id").and_then(Value::as_i64) {
+        Some(id) => format!("panel {title:?} (id {id})"),
+        None => format!("panel {title:?}"),
     }
 }
 

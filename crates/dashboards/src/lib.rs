@@ -9,11 +9,17 @@
 //! a place on the grid, whose query does not parse as PromQL once its variables are
 //! substituted, or that uses a variable it does not define, has a [`Problem`] naming the
 //! file, the panel and what to fix.
+//!
+//! What Skywatch's UI cannot draw as Grafana draws it (a panel type, unit, override
+//! matcher, colour mode, transformation or option) is not a problem but a [`Warning`] of
+//! the panel, with its JSON path: [`drawing`] lists them from the UI's own lists.
 
 mod check;
+mod drawing;
 mod library;
 
 pub use check::{Problem, check};
+pub use drawing::{Drawing, Kind, PanelWarnings, Warning, drawing};
 pub use library::{Dashboard, Library, router};
 
 /// The oldest `schemaVersion` accepted: Grafana 7.4's, where `panels` with `gridPos`,

@@ -40,12 +40,17 @@ pub(crate) enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Check Grafana dashboard directories (Grafana's provisioning layout): JSON shape,
-    /// every query as PromQL, every variable defined, uids unique.
+    /// Check Grafana dashboards, directories in Grafana's provisioning layout or single
+    /// files: JSON shape, every query as PromQL, every variable defined, uids unique; and
+    /// what Skywatch cannot draw as Grafana draws it (panel types, units, override
+    /// matchers, colour modes, transformations, options), listed per panel as warnings.
     Dashboards {
-        /// The directories.
+        /// Fail on warnings too: exit non-zero if a panel is not drawn as Grafana draws it.
+        #[arg(long)]
+        strict: bool,
+        /// The directories or files.
         #[arg(required = true)]
-        dirs: Vec<PathBuf>,
+        paths: Vec<PathBuf>,
     },
 }
 
@@ -179,42 +184,91 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<ExitCode, String> {
                 c.templates.len()
             ))
         })),
-        CheckCommand::Dashboards { dirs } => {
-            let mut problems = 0;
-            for dir in &dirs {
-                println!("Checking {}", dir.display());
-                if !dir.is_dir() {
+        CheckCommand::Dashboards { strict, paths } => check_dashboards(&paths, strict),
+    }
+}
+
+/// Checks dashboard directories and files: problems fail the check; warnings (what the UI
+/// does not draw as Grafana does) are listed per dashboard and panel, and fail it only
+/// with `strict`.
+fn check_dashboards(paths: &[PathBuf], strict: bool) -> Result<ExitCode, String> {
+    let (mut problems, mut flagged) = (0, 0);
+    for path in paths {
+        println!("Checking {}", path.display());
+        let library = if path.is_dir() {
+            dashboards::Library::open(path)
+        } else if path.is_file() {
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            match std::fs::read_to_string(path) {
+                Ok(text) => dashboards::Library::fixed([(name.as_str(), text.as_str())]),
+                Err(e) => {
                     problems += 1;
-                    println!("  FAILED: not a directory");
+                    println!("  FAILED: cannot read it: {e}");
                     continue;
                 }
-                let library = dashboards::Library::open(dir);
-                for d in library.dashboards() {
-                    let panels = d.json["panels"].as_array().map_or(0, |p| {
-                        p.iter()
-                            .map(|p| p["panels"].as_array().map_or(1, |inner| 1 + inner.len()))
-                            .sum::<usize>()
-                    });
-                    println!(
-                        "  {}: {:?} (uid {}), {panels} panels",
-                        d.file, d.title, d.uid
-                    );
-                }
-                let found = library.problems();
-                for p in &found {
-                    println!("  FAILED: {p}");
-                }
-                if found.is_empty() {
-                    println!("  SUCCESS: {} dashboards", library.dashboards().len());
-                }
-                problems += found.len();
             }
-            if problems > 0 {
-                let s = if problems == 1 { "" } else { "s" };
-                return Err(format!("{problems} problem{s} in the dashboards"));
+        } else {
+            problems += 1;
+            println!("  FAILED: neither a directory nor a file");
+            continue;
+        };
+        let mut warned = 0;
+        for d in library.dashboards() {
+            let drawing = dashboards::drawing(&d.json);
+            println!(
+                "  {}: {:?} (uid {}), {} panels, {} rows: {} drawn as Grafana draws them, {} with warnings",
+                d.file,
+                d.title,
+                d.uid,
+                drawing.panels,
+                drawing.rows,
+                drawing.drawn(),
+                drawing.flagged()
+            );
+            for panel in &drawing.listed {
+                println!("    {} at {}:", panel.name, panel.path);
+                for w in &panel.warnings {
+                    println!("      WARNING {w}");
+                }
+                // Drawn as Grafana draws it, but most likely a mistake: never a failure.
+                for n in &panel.notes {
+                    println!("      NOTE {n}");
+                }
             }
-            Ok(ExitCode::SUCCESS)
+            warned += drawing.flagged();
         }
+        let found = library.problems();
+        for p in &found {
+            println!("  FAILED: {p}");
+        }
+        problems += found.len();
+        flagged += warned;
+        let s = if warned == 1 { "" } else { "s" };
+        if strict && warned > 0 {
+            println!("  FAILED: {warned} panel{s} with warnings (--strict)");
+        } else if found.is_empty() {
+            println!(
+                "  SUCCESS: {} dashboards, {warned} panel{s} with warnings",
+                library.dashboards().len()
+            );
+        }
+    }
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    match (problems, strict && flagged > 0) {
+        (0, false) => Ok(ExitCode::SUCCESS),
+        (0, true) => Err(format!(
+            "{flagged} panel{} with warnings in the dashboards (--strict)",
+            plural(flagged)
+        )),
+        (n, false) => Err(format!("{n} problem{} in the dashboards", plural(n))),
+        (n, true) => Err(format!(
+            "{n} problem{} and {flagged} panel{} with warnings in the dashboards (--strict)",
+            plural(n),
+            plural(flagged)
+        )),
     }
 }
 
