@@ -228,6 +228,20 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
       // Stacked series fill down to the one below them.
       bands: below.flatMap((b, i) => (b === null ? [] : [{ series: [i + 1, b + 1] as [number, number] }])),
     };
+    // `fillBelowTo`: a series fills down to another (by its name) rather than to zero, as
+    // Grafana draws a band between Max and Min.
+    const fillTo = names.map((_, i) => {
+      const target = configs[i]?.custom?.fillBelowTo;
+      const j = typeof target === "string" ? names.indexOf(target) : -1;
+      return j >= 0 && j !== i ? j : null;
+    });
+    fillTo.forEach((j, i) => {
+      if (j === null) return;
+      const own = opts.series[i + 1];
+      const opacity = Number(configs[i]?.custom?.fillOpacity ?? 0) || 10;
+      own.fill = undefined;
+      opts.bands!.push({ series: [i + 1, j + 1], fill: withAlpha(colors[i], opacity / 100) });
+    });
     const thresholds = thresholdDrawer(defaults, muted);
     // After each draw: whether the y scale came out finite (a chart with values and no
     // scale draws nothing), for a test or a person inspecting the page.

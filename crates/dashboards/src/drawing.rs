@@ -624,11 +624,6 @@ mod tests {
                     "option",
                     "panels[1].panels[0].fieldConfig.defaults.custom.scaleDistribution.type"
                 ),
-                row(
-                    "panels[1].panels[0]",
-                    "option",
-                    "panels[1].panels[0].fieldConfig.overrides[1].properties[2].value"
-                ),
                 // Drawn by fields.ts for a stat, but the chart colours series by the palette.
                 row(
                     "panels[1].panels[0]",
