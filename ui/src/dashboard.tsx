@@ -8,6 +8,7 @@ import { Chart } from "./chart";
 import type { FieldConfigSource } from "./fields";
 import { Heatmap } from "./heatmap";
 import { layout } from "./layout";
+import { migrateDashboard } from "./migrate";
 import panelSupport from "./panel-support.json";
 import { AlertList, BarGauge, type Drawn, Gauge, type PanelOptions, PieChart, Stat, Table, Text, type Transformation, configsOf } from "./panels";
 
@@ -147,7 +148,7 @@ export function Dashboard({ uid }: { uid: string }) {
       .then((r) => r.json().then((body) => ({ ok: r.ok, body })))
       .then(({ ok, body }) => {
         if (!ok) throw new Error(body.message ?? "cannot load the dashboard");
-        const d = body.dashboard as DashboardJson;
+        const d = migrateDashboard(body.dashboard) as DashboardJson;
         setJson(d);
         document.title = `${d.title} - Skywatch`;
         setRange((r) => r || (d.time?.from ?? "now-1h").replace(/^now-/, ""));
