@@ -10,6 +10,7 @@ import { Heatmap } from "./heatmap";
 import { layout } from "./layout";
 import { migrateDashboard } from "./migrate";
 import panelSupport from "./panel-support.json";
+import { BarChart, DashList, HistogramPanel, News, StateTimeline, StatusHistory } from "./panels-extra";
 import { AlertList, BarGauge, type Drawn, Gauge, type PanelOptions, PieChart, Stat, Table, Text, type Transformation, configsOf } from "./panels";
 
 interface Target {
@@ -442,6 +443,8 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
   const options = panel.options ?? {};
   if (panel.type === "text") return <Text options={options} />;
   if (panel.type === "alertlist") return <AlertList options={options} tick={window} />;
+  if (panel.type === "dashlist") return <DashList options={options} tick={window} />;
+  if (panel.type === "news") return <News options={options} />;
   if (error) return <div class="panel-error" role="alert">{error}</div>;
   if (!drawn) return <p class="muted panel-loading">Loading…</p>;
   if (!drawn.series.length) return <p class="empty">No data</p>;
@@ -458,6 +461,14 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
       return <Stat drawn={drawn} source={source} options={options} />;
     case "piechart":
       return <PieChart drawn={drawn} source={source} options={options} />;
+    case "state-timeline":
+      return <StateTimeline drawn={drawn} source={source} options={options} window={window} width={(panel.gridPos.w / 24) * innerWidth} />;
+    case "status-history":
+      return <StatusHistory drawn={drawn} source={source} options={options} window={window} width={(panel.gridPos.w / 24) * innerWidth} />;
+    case "barchart":
+      return <BarChart drawn={drawn} source={source} options={options} window={window} transformations={panel.transformations} />;
+    case "histogram":
+      return <HistogramPanel drawn={drawn} source={source} options={options} heatmapFormat={targets.some((t) => t.format === "heatmap")} />;
     case "heatmap":
       return (
         <Heatmap

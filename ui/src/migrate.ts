@@ -18,19 +18,16 @@
 // draws neither; the new panel's option defaults are left to the renderer, which applies
 // Grafana's own.
 
+import support from "./panel-support.json";
 import { reducerInfo } from "./reducers";
 
 /** A panel or row as it is in a dashboard's JSON. */
 // The legacy panels' options are many and loosely typed; this module reads them as JSON.
 export type PanelJson = Record<string, any>;
 
-/** The legacy panel types migrated here, and the type each becomes by default. */
-export const MIGRATED_TYPES: Readonly<Record<string, string>> = {
-  graph: "timeseries",
-  singlestat: "stat",
-  "grafana-singlestat-panel": "stat",
-  "table-old": "table",
-};
+/** The legacy panel types migrated here, and the type each becomes by default; listed
+ * in `panel-support.json` (`migrated`), which `skywatch check dashboards` reads too. */
+export const MIGRATED_TYPES: Readonly<Record<string, string>> = support.migrated;
 
 /** Whether a panel of `type` is migrated on load (so its new type is what is drawn). */
 export function isMigratedType(type: string): boolean {

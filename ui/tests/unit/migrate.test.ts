@@ -5,6 +5,7 @@
 // shapes of Grafana's own migration snapshots.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import support from "../../src/panel-support.json";
 import { type PanelJson, isMigratedType, migrateDashboard, migratePanel } from "../../src/migrate";
 
 const pos = { h: 8, w: 12, x: 0, y: 0 };
@@ -453,4 +454,15 @@ test("a dashboard's legacy panels are migrated, collapsed rows' panels included;
 test("the migrated types", () => {
   for (const t of ["graph", "singlestat", "grafana-singlestat-panel", "table-old"]) assert.ok(isMigratedType(t), t);
   for (const t of ["timeseries", "table", "row", "constructor", "toString"]) assert.ok(!isMigratedType(t), t);
+});
+
+test("panel-support.json: every migrated type and what it becomes are drawn", () => {
+  const drawn = new Set(support.drawn);
+  for (const [from, to] of Object.entries(support.migrated)) {
+    assert.ok(drawn.has(from), `${from} is listed as drawn`);
+    assert.ok(drawn.has(to), `${to} is drawn`);
+  }
+  // What a graph may become besides a time series, and a singlestat besides a stat.
+  for (const t of ["bargauge", "histogram", "gauge"]) assert.ok(drawn.has(t), t);
+  for (const t of support.queryless) assert.ok(drawn.has(t), t);
 });
