@@ -2,7 +2,8 @@
 // dashboard loads: `graph` becomes `timeseries` (a bar gauge for `xaxis.mode: series`, a
 // histogram for `xaxis.mode: histogram`), `singlestat` becomes `stat` (a gauge when its
 // gauge was shown), and `table-old`, with the angular `table` of dashboards older than
-// schema 24, becomes `table`. Community dashboards exported before Grafana 7 or 8 are
+// schema 24, becomes `table`; in dashboards older than schema 30 every panel's legacy
+// value mappings are upgraded too. Community dashboards exported before Grafana 7 or 8 are
 // full of these; Grafana has not drawn them since it dropped Angular.
 //
 // The rules are Grafana's, learnt from its source (the panels' type-change handlers:
@@ -37,6 +38,8 @@ export function isMigratedType(type: string): boolean {
 /** The schema version from which a saved `singlestat` is no longer turned into a gauge
  * (Grafana's DashboardMigrator does that below 28; above, the plain stat mapping). */
 const SINGLESTAT_SCHEMA = 28;
+/** Below this schema version value mappings may be in the legacy form (`type` 1 or 2). */
+const MAPPINGS_SCHEMA = 30;
 /** Below this schema version a `table` with `styles` is the angular table (`table-old`). */
 const TABLE_OLD_SCHEMA = 24;
 
@@ -90,6 +93,12 @@ export function migratePanel(panel: PanelJson, schemaVersion = 0): PanelJson {
   if (panel.type === "row") {
     return Array.isArray(panel.panels) ? { ...panel, panels: panel.panels.map((p: PanelJson) => migratePanel(p, schemaVersion)) } : panel;
   }
+  const migrated = migrateType(panel, schemaVersion);
+  return schemaVersion < MAPPINGS_SCHEMA ? withUpgradedMappings(migrated) : migrated;
+}
+
+/** A legacy panel as the panel that replaced it; any other as it is. */
+function migrateType(panel: PanelJson, schemaVersion: number): PanelJson {
   let type: string = panel.type;
   // The angular table was called `table` before Grafana 7 (schema 24); React tables of
   // that time said so with `table: "table2"`, and a table without styles kept defaults.
@@ -415,30 +424,71 @@ function graphToHistogram(old: PanelJson): { fieldConfig: FieldConfigJson; optio
   };
 }
 
-/** The singlestat's value maps or range maps as value mappings, each coloured as the
- * thresholds colour its text read as a number. */
-function singlestatMappings(old: PanelJson, thresholds: PanelJson | undefined): PanelJson[] {
-  let kind = old.mappingType;
-  if (!kind) kind = old.valueMaps?.length ? 1 : old.rangeMaps?.length ? 2 : undefined;
-  const list: PanelJson[] = kind === 1 ? (old.valueMaps ?? []) : kind === 2 ? (old.rangeMaps ?? []) : [];
-  const out: PanelJson[] = [];
-  for (const m of list) {
-    const n = parseFloat(m.text);
-    let color: string | undefined;
-    if (thresholds && !Number.isNaN(n)) {
-      for (const s of thresholds.steps ?? []) if (s.value === BASE || n >= s.value) color = s.color;
-    }
-    const result = defined({ text: m.text, color });
-    if (kind === 1) {
-      if (m.value === null || m.value === undefined) continue;
-      out.push(m.value === "null" ? { type: "special", options: { match: "null", result } } : { type: "value", options: { [String(m.value)]: result } });
-    } else if (m.from === "null" || m.to === "null") {
-      out.push({ type: "special", options: { match: "null", result } });
-    } else {
-      out.push({ type: "range", options: { from: Number(m.from), to: Number(m.to), result } });
-    }
+/** The colour thresholds give a mapping's text read as a number (how Grafana colours a
+ * legacy mapping); undefined if the text is no number or there are no thresholds. */
+function textColor(text: unknown, thresholds: PanelJson | undefined): string | undefined {
+  const n = parseFloat(String(text));
+  if (!thresholds || Number.isNaN(n)) return undefined;
+  let color: string | undefined;
+  for (const s of thresholds.steps ?? []) if (s.value === BASE || n >= s.value) color = s.color;
+  return color;
+}
+
+/** One legacy mapping (`kind` 1: value to text, 2: range to text) as a value mapping:
+ * the text `null` matches no value; undefined when it maps nothing. */
+function legacyMapping(m: PanelJson, kind: number, thresholds: PanelJson | undefined): PanelJson | undefined {
+  const result = defined({ text: m.text, color: textColor(m.text, thresholds) });
+  if (kind === 1) {
+    if (m.value === null || m.value === undefined) return undefined;
+    return m.value === "null" ? { type: "special", options: { match: "null", result } } : { type: "value", options: { [String(m.value)]: result } };
   }
+  if (kind === 2) {
+    if (m.from === "null" || m.to === "null") return { type: "special", options: { match: "null", result } };
+    return { type: "range", options: { from: Number(m.from), to: Number(m.to), result } };
+  }
+  return undefined;
+}
+
+/** The singlestat's value maps or range maps (whichever `mappingType` says, else the
+ * ones it has) as value mappings. */
+function singlestatMappings(old: PanelJson, thresholds: PanelJson | undefined): PanelJson[] {
+  const kind = old.mappingType || (old.valueMaps?.length ? 1 : old.rangeMaps?.length ? 2 : undefined);
+  const list: PanelJson[] = kind === 1 ? (old.valueMaps ?? []) : kind === 2 ? (old.rangeMaps ?? []) : [];
+  return list.map((m) => legacyMapping(m, kind, thresholds)).filter((m): m is PanelJson => m !== undefined);
+}
+
+/** Value mappings as Grafana upgrades them in dashboards older than schema 30: legacy
+ * ones (`type` 1 or 2) converted, and all value-to-text ones gathered into one, first. */
+function upgradeMappings(mappings: unknown, thresholds?: PanelJson): unknown {
+  if (!Array.isArray(mappings)) return mappings;
+  const values: PanelJson = {};
+  const out: PanelJson[] = [];
+  for (const m of mappings) {
+    if (m?.type && m.options) {
+      if (m.type === "value") Object.assign(values, m.options);
+      else out.push(m);
+      continue;
+    }
+    const upgraded = legacyMapping(m ?? {}, m?.type, thresholds);
+    if (upgraded?.type === "value") Object.assign(values, upgraded.options);
+    else if (upgraded) out.push(upgraded);
+  }
+  if (Object.keys(values).length) out.unshift({ type: "value", options: values });
   return out;
+}
+
+/** A panel with its value mappings upgraded (see `upgradeMappings`). */
+function withUpgradedMappings(panel: PanelJson): PanelJson {
+  const fc = panel.fieldConfig;
+  if (!fc || typeof fc !== "object") return panel;
+  const defaults = fc.defaults?.mappings ? { ...fc.defaults, mappings: upgradeMappings(fc.defaults.mappings, fc.defaults.thresholds) } : fc.defaults;
+  const overrides = Array.isArray(fc.overrides)
+    ? fc.overrides.map((o: PanelJson) => ({
+        ...o,
+        properties: (o.properties ?? []).map((p: PanelJson) => (p.id === "mappings" ? { ...p, value: upgradeMappings(p.value) } : p)),
+      }))
+    : fc.overrides;
+  return { ...panel, fieldConfig: { ...fc, defaults, overrides } };
 }
 
 /** What the singlestat's options say in the stat and gauge panels (shared by both). */

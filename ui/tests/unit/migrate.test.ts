@@ -291,10 +291,11 @@ test("a singlestat is a stat: reducer, unit, thresholds, value maps coloured by 
             { value: 90, color: "rgba(245, 54, 54, 0.9)" },
           ],
         },
+        // Before schema 30 Grafana then gathers the value-to-text mappings, first.
         mappings: [
-          { type: "special", options: { match: "null", result: { text: "N/A" } } },
           // "95" read as a number is past the 90 step: that step's colour.
           { type: "value", options: { "1": { text: "95", color: "rgba(245, 54, 54, 0.9)" } } },
+          { type: "special", options: { match: "null", result: { text: "N/A" } } },
         ],
       },
       overrides: [],
@@ -449,6 +450,35 @@ test("a dashboard's legacy panels are migrated, collapsed rows' panels included;
   // No panels: nothing to do.
   const empty = { title: "x" };
   assert.equal(migrateDashboard(empty), empty);
+});
+
+test("legacy value mappings of any panel are upgraded before schema 30", () => {
+  const gauge = {
+    type: "gauge",
+    gridPos: pos,
+    fieldConfig: {
+      defaults: {
+        thresholds: { mode: "absolute", steps: [{ color: "green", value: null }, { color: "red", value: 1 }] },
+        mappings: [
+          { id: 0, op: "=", text: "N/A", type: 1, value: "null" },
+          { id: 1, op: "=", text: "0", type: 1, value: "0" },
+          { id: 2, text: "high", type: 2, from: "10", to: "20" },
+          { type: "value", options: { "5": { text: "five" } } },
+        ],
+      },
+      overrides: [{ matcher: { id: "byName", options: "x" }, properties: [{ id: "mappings", value: [{ id: 0, text: "2", type: 1, value: "1" }] }] }],
+    },
+  };
+  const migrated = migratePanel(gauge, 26);
+  assert.deepEqual(migrated.fieldConfig.defaults.mappings, [
+    // "0" as a number is at the base step: green.
+    { type: "value", options: { "0": { text: "0", color: "green" }, "5": { text: "five" } } },
+    { type: "special", options: { match: "null", result: { text: "N/A" } } },
+    { type: "range", options: { from: 10, to: 20, result: { text: "high" } } },
+  ]);
+  // Overrides' mappings are upgraded without thresholds, so without colours.
+  assert.deepEqual(migrated.fieldConfig.overrides[0].properties[0].value, [{ type: "value", options: { "1": { text: "2" } } }]);
+  assert.equal(migratePanel(gauge, 30), gauge);
 });
 
 test("the migrated types", () => {
