@@ -8,8 +8,10 @@ import { Chart } from "./chart";
 import type { FieldConfigSource } from "./fields";
 import { Heatmap } from "./heatmap";
 import { layout } from "./layout";
+import { migrateDashboard } from "./migrate";
 import { NotDrawnMarker } from "./not-drawn";
 import panelSupport from "./panel-support.json";
+import { BarChart, DashList, HistogramPanel, News, StateTimeline, StatusHistory } from "./panels-extra";
 import { AlertList, BarGauge, type Drawn, Gauge, type PanelOptions, PieChart, Stat, Table, Text, type Transformation, configsOf } from "./panels";
 
 interface Target {
@@ -148,7 +150,7 @@ export function Dashboard({ uid }: { uid: string }) {
       .then((r) => r.json().then((body) => ({ ok: r.ok, body })))
       .then(({ ok, body }) => {
         if (!ok) throw new Error(body.message ?? "cannot load the dashboard");
-        const d = body.dashboard as DashboardJson;
+        const d = migrateDashboard(body.dashboard) as DashboardJson;
         setJson(d);
         document.title = `${d.title} - Skywatch`;
         setRange((r) => r || (d.time?.from ?? "now-1h").replace(/^now-/, ""));
@@ -443,6 +445,8 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
   const options = panel.options ?? {};
   if (panel.type === "text") return <Text options={options} />;
   if (panel.type === "alertlist") return <AlertList options={options} tick={window} />;
+  if (panel.type === "dashlist") return <DashList options={options} tick={window} />;
+  if (panel.type === "news") return <News options={options} />;
   if (error) return <div class="panel-error" role="alert">{error}</div>;
   if (!drawn) return <p class="muted panel-loading">Loading…</p>;
   if (!drawn.series.length) return <p class="empty">No data</p>;
@@ -459,6 +463,14 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
       return <Stat drawn={drawn} source={source} options={options} />;
     case "piechart":
       return <PieChart drawn={drawn} source={source} options={options} />;
+    case "state-timeline":
+      return <StateTimeline drawn={drawn} source={source} options={options} window={window} width={(panel.gridPos.w / 24) * innerWidth} />;
+    case "status-history":
+      return <StatusHistory drawn={drawn} source={source} options={options} window={window} width={(panel.gridPos.w / 24) * innerWidth} />;
+    case "barchart":
+      return <BarChart drawn={drawn} source={source} options={options} window={window} transformations={panel.transformations} />;
+    case "histogram":
+      return <HistogramPanel drawn={drawn} source={source} options={options} heatmapFormat={targets.some((t) => t.format === "heatmap")} />;
     case "heatmap":
       return (
         <Heatmap
