@@ -60,6 +60,10 @@ const TIMELINE_DEFAULTS: FieldConfig = {
   thresholds: { mode: "absolute", steps: [{ color: "green", value: null }, { color: "red", value: 80 }] },
 };
 
+/** The least height of a drawing, in pixels: where the page leaves a panel's height to
+ * its content (a phone's stacked panels), bars and lanes still show. */
+const MIN_HEIGHT = 80;
+
 /** `color` at `opacity` (0..1) as a fill, the text over it staying opaque. */
 function fill(color: string, opacity: number): string {
   const percent = Math.round(Math.min(Math.max(opacity, 0), 1) * 100);
@@ -178,7 +182,7 @@ function StateLanes({ drawn, source, options, window, width, kind }: StateProps 
   const laneWidthPx = width * 0.8;
   const showLegend = options.legend?.showLegend !== false && options.legend?.displayMode !== "hidden";
   return (
-    <div class={`state-lanes ${kind}`} style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: 0, gap: "4px" }}>
+    <div class={`state-lanes ${kind}`} style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: `${MIN_HEIGHT}px`, gap: "4px" }}>
       <div style={{ flex: 1, display: "grid", gridTemplateColumns: "minmax(3rem, 20%) 1fr", gridTemplateRows: `repeat(${drawn.series.length}, 1fr) auto`, minHeight: 0, columnGap: "6px" }}>
         {drawn.series.map((_, i) => {
           const f = configs[i];
@@ -318,7 +322,7 @@ export function BarChart({ drawn, source, options, window, transformations }: { 
   const barWidth = options.barWidth ?? 0.97;
   const labelEvery = Math.max(1, Math.ceil(bars.labels.length / 12));
   return (
-    <div class="barchart" style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: 0 }}>
+    <div class="barchart" style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: `${MIN_HEIGHT}px` }}>
       {warning}
       <div class="bars" style={{ flex: 1, display: "flex", alignItems: "stretch", minHeight: 0, borderBottom: "1px solid var(--grid)" }}>
         {bars.labels.map((label, j) => (
@@ -429,7 +433,7 @@ export function HistogramPanel({ drawn, source, options, heatmapFormat }: { draw
   const unit = configs[0]?.unit;
   const labelEvery = Math.max(1, Math.ceil(h.mins.length / 10));
   return (
-    <div class="histogram" style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: 0 }}>
+    <div class="histogram" style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: `${MIN_HEIGHT}px` }}>
       {note}
       <div style={{ flex: 1, display: "flex", alignItems: "stretch", minHeight: 0, borderBottom: "1px solid var(--grid)" }}>
         {h.mins.map((min, j) => (
