@@ -60,6 +60,16 @@ const TIMELINE_DEFAULTS: FieldConfig = {
   thresholds: { mode: "absolute", steps: [{ color: "green", value: null }, { color: "red", value: 80 }] },
 };
 
+/** The least height of a drawing, in pixels: where the page leaves a panel's height to
+ * its content (a phone's stacked panels), bars and lanes still show. */
+const MIN_HEIGHT = 80;
+
+/** `color` at `opacity` (0..1) as a fill, the text over it staying opaque. */
+function fill(color: string, opacity: number): string {
+  const percent = Math.round(Math.min(Math.max(opacity, 0), 1) * 100);
+  return `color-mix(in srgb, ${color} ${percent}%, transparent)`;
+}
+
 function withDefaults(source: FieldConfigSource | undefined, defaults: FieldConfig): FieldConfigSource {
   return { ...source, defaults: { ...defaults, ...(source?.defaults ?? {}) } };
 }
@@ -172,7 +182,7 @@ function StateLanes({ drawn, source, options, window, width, kind }: StateProps 
   const laneWidthPx = width * 0.8;
   const showLegend = options.legend?.showLegend !== false && options.legend?.displayMode !== "hidden";
   return (
-    <div class={`state-lanes ${kind}`} style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: 0, gap: "4px" }}>
+    <div class={`state-lanes ${kind}`} style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: `${MIN_HEIGHT}px`, gap: "4px" }}>
       <div style={{ flex: 1, display: "grid", gridTemplateColumns: "minmax(3rem, 20%) 1fr", gridTemplateRows: `repeat(${drawn.series.length}, 1fr) auto`, minHeight: 0, columnGap: "6px" }}>
         {drawn.series.map((_, i) => {
           const f = configs[i];
@@ -206,8 +216,7 @@ function StateLanes({ drawn, source, options, window, width, kind }: StateProps 
                       width: `${inner.width * 100}%`,
                       top: `${((1 - rowHeight) / 2) * 100}%`,
                       height: `${rowHeight * 100}%`,
-                      background: color,
-                      opacity: Math.max(opacity, 0.15),
+                      background: fill(color, Math.max(opacity, 0.15)),
                       border: Number(f.custom?.lineWidth ?? 0) > 0 ? `1px solid ${color}` : undefined,
                       boxSizing: "border-box",
                       overflow: "hidden",
@@ -313,23 +322,29 @@ export function BarChart({ drawn, source, options, window, transformations }: { 
   const barWidth = options.barWidth ?? 0.97;
   const labelEvery = Math.max(1, Math.ceil(bars.labels.length / 12));
   return (
-    <div class="barchart" style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: 0 }}>
+    <div class="barchart" style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: `${MIN_HEIGHT}px` }}>
       {warning}
       <div class="bars" style={{ flex: 1, display: "flex", alignItems: "stretch", minHeight: 0, borderBottom: "1px solid var(--grid)" }}>
         {bars.labels.map((label, j) => (
-          <div class="bar-group" title={label} style={{ flex: 1, display: "flex", justifyContent: "center", padding: `0 ${((1 - groupWidth) / 2) * 100}%`, minWidth: 0 }}>
-            {bars.fields.map((f, i) => {
-              const v = f.values[j];
-              const shown = display(v, configs[i], formatValue, i, f.name);
-              const color = shown.color ?? PALETTE[i % PALETTE.length];
-              const from = v === null ? zero : (Math.min(v, 0) - lo) / (hi - lo);
-              const to = v === null ? zero : (Math.max(v, 0) - lo) / (hi - lo);
-              return (
-                <div style={{ flex: 1, position: "relative", minWidth: 0, margin: `0 ${((1 - barWidth) / 2) * 100}%` }} title={`${label} ${f.name}: ${shown.text}`}>
-                  <div class="bar" style={{ position: "absolute", left: 0, right: 0, bottom: `${from * 100}%`, height: `${(to - from) * 100}%`, background: color, opacity: Number(configs[i].custom?.fillOpacity ?? 80) / 100 }} />
-                </div>
-              );
-            })}
+          // A group is `groupWidth` of its slot; each bar `barWidth` of its share of it
+          // (percent margins and paddings would be of the whole chart's width).
+          <div class="bar-group" title={label} style={{ flex: 1, display: "flex", justifyContent: "center", minWidth: 0 }}>
+            <div style={{ width: `${groupWidth * 100}%`, display: "flex" }}>
+              {bars.fields.map((f, i) => {
+                const v = f.values[j];
+                const shown = display(v, configs[i], formatValue, i, f.name);
+                const color = shown.color ?? PALETTE[i % PALETTE.length];
+                const from = v === null ? zero : (Math.min(v, 0) - lo) / (hi - lo);
+                const to = v === null ? zero : (Math.max(v, 0) - lo) / (hi - lo);
+                return (
+                  <div style={{ flex: 1, display: "flex", justifyContent: "center", minWidth: 0 }} title={`${label} ${f.name}: ${shown.text}`}>
+                    <div style={{ width: `${barWidth * 100}%`, position: "relative" }}>
+                      <div class="bar" style={{ position: "absolute", left: 0, right: 0, bottom: `${from * 100}%`, height: `${(to - from) * 100}%`, background: fill(color, Number(configs[i].custom?.fillOpacity ?? 80) / 100) }} />
+                    </div>
+                  </div>
+                );
+              })}
+            </div>
           </div>
         ))}
       </div>
@@ -418,14 +433,14 @@ export function HistogramPanel({ drawn, source, options, heatmapFormat }: { draw
   const unit = configs[0]?.unit;
   const labelEvery = Math.max(1, Math.ceil(h.mins.length / 10));
   return (
-    <div class="histogram" style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: 0 }}>
+    <div class="histogram" style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: `${MIN_HEIGHT}px` }}>
       {note}
       <div style={{ flex: 1, display: "flex", alignItems: "stretch", minHeight: 0, borderBottom: "1px solid var(--grid)" }}>
         {h.mins.map((min, j) => (
           <div class="bucket" style={{ flex: 1, position: "relative", minWidth: 0 }} title={`${formatValue(min, unit)} – ${formatValue(min + h.size, unit)}`}>
             {h.counts.map((c, i) => {
               const color = (configs[i]?.color?.mode === "fixed" && cssColor(configs[i].color?.fixedColor)) || PALETTE[i % PALETTE.length];
-              return <div class="bar" title={`${configs[i]?.displayName ?? drawn.names[i] ?? "Count"}: ${c[j]}`} style={{ position: "absolute", left: "1px", right: "1px", bottom: 0, height: `${(c[j] / top) * 100}%`, background: color, opacity: Number(configs[i]?.custom?.fillOpacity ?? 80) / 100 }} />;
+              return <div class="bar" title={`${configs[i]?.displayName ?? drawn.names[i] ?? "Count"}: ${c[j]}`} style={{ position: "absolute", left: "1px", right: "1px", bottom: 0, height: `${(c[j] / top) * 100}%`, background: fill(color, Number(configs[i]?.custom?.fillOpacity ?? 80) / 100) }} />;
             })}
           </div>
         ))}

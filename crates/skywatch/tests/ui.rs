@@ -42,6 +42,11 @@ fn the_pages_render_in_chromium_without_errors() {
         rows_and_repeats_dashboard().to_string(),
     )
     .unwrap();
+    std::fs::write(
+        extra.path().join("legacy-and-new-panels.json"),
+        legacy_and_new_panels_dashboard().to_string(),
+    )
+    .unwrap();
     let (demo, addr) = start_demo(&[
         "--nodes",
         "3",
@@ -198,6 +203,66 @@ fn rows_and_repeats_dashboard() -> serde_json::Value {
             {"id": 39, "type": "row", "title": "Per node", "collapsed": false,
              "gridPos": {"x": 0, "y": 9, "w": 24, "h": 1}},
             repeated,
+        ],
+    })
+}
+
+/// A dashboard of an old Grafana's panels (a `graph`, a `singlestat`, a
+/// `table-old`), which the UI migrates on load as Grafana does, beside one panel of each
+/// type added for community dashboards; `browser.mjs` checks each is drawn as the type it
+/// should be, with data.
+fn legacy_and_new_panels_dashboard() -> serde_json::Value {
+    use serde_json::json;
+    let pos = |x: u64, y: u64| json!({"x": x, "y": y, "w": 8, "h": 7});
+    let by_node = |refid: &str| {
+        json!({"refId": refid, "expr": "max by (node) (chain_block_height)", "legendFormat": "{{node}}"})
+    };
+    json!({
+        "uid": "legacy-and-new-panels",
+        "title": "Legacy and new panels",
+        "schemaVersion": 27,
+        "time": {"from": "now-5m", "to": "now"},
+        "panels": [
+            {"id": 1, "type": "graph", "title": "Legacy graph", "gridPos": pos(0, 0),
+             "targets": [by_node("A")], "lines": true, "fill": 1, "linewidth": 1,
+             "nullPointMode": "null", "aliasColors": {"node-00": "#E24D42"},
+             "seriesOverrides": [{"alias": "/node-0[12]/", "transform": "negative-Y"}],
+             "legend": {"show": true, "alignAsTable": true, "values": true, "avg": true, "current": true},
+             "tooltip": {"shared": true, "sort": 0},
+             "yaxes": [{"format": "short", "show": true, "min": null}, {"format": "short", "show": true}],
+             "xaxis": {"mode": "time", "show": true}},
+            {"id": 2, "type": "singlestat", "title": "Legacy singlestat", "gridPos": pos(8, 0),
+             "targets": [{"refId": "A", "expr": "max(chain_block_height)"}],
+             "valueName": "current", "format": "short", "thresholds": "1,1000000",
+             "colors": ["#299c46", "rgba(237, 129, 40, 0.89)", "#d44a3a"], "colorValue": true,
+             "sparkline": {"show": true}, "gauge": {"show": false, "minValue": 0, "maxValue": 100},
+             "valueMaps": [{"op": "=", "text": "N/A", "value": "null"}], "mappingType": 1},
+            {"id": 3, "type": "table-old", "title": "Legacy table", "gridPos": pos(16, 0),
+             "targets": [{"refId": "A", "expr": "max by (node) (chain_block_height)", "format": "table", "instant": true}],
+             "transform": "table",
+             "styles": [
+                 {"pattern": "Time", "type": "hidden"},
+                 {"pattern": "Value", "alias": "Height", "type": "number", "unit": "short", "decimals": 0},
+                 {"pattern": "/.*/", "type": "string"}
+             ]},
+            {"id": 4, "type": "state-timeline", "title": "State timeline", "gridPos": pos(0, 7),
+             "targets": [{"refId": "A", "expr": "up", "legendFormat": "{{instance}}"}],
+             "fieldConfig": {"defaults": {"color": {"mode": "thresholds"},
+                 "mappings": [{"type": "value", "options": {"1": {"text": "Up", "color": "green"}, "0": {"text": "Down", "color": "red"}}}],
+                 "thresholds": {"mode": "absolute", "steps": [{"color": "red", "value": null}, {"color": "green", "value": 1}]}}, "overrides": []},
+             "options": {"mergeValues": true, "showValue": "auto", "rowHeight": 0.9}},
+            {"id": 5, "type": "status-history", "title": "Status history", "gridPos": pos(8, 7),
+             "targets": [{"refId": "A", "expr": "max by (node) (chain_block_height) % 3", "legendFormat": "{{node}}"}],
+             "options": {"showValue": "auto", "colWidth": 0.9, "rowHeight": 0.9}},
+            {"id": 6, "type": "barchart", "title": "Bar chart", "gridPos": pos(16, 7),
+             "targets": [{"refId": "A", "expr": "max by (node) (chain_block_height)", "format": "table", "instant": true}],
+             "options": {"orientation": "auto", "showValue": "auto", "groupWidth": 0.7, "barWidth": 0.97}},
+            {"id": 7, "type": "histogram", "title": "Histogram", "gridPos": pos(0, 14),
+             "targets": [by_node("A")], "options": {"combine": false}},
+            {"id": 8, "type": "dashlist", "title": "Dashboards", "gridPos": pos(8, 14),
+             "options": {"showSearch": true, "showStarred": false, "query": "", "tags": [], "maxItems": 5}},
+            {"id": 9, "type": "news", "title": "News", "gridPos": pos(16, 14),
+             "options": {"feedUrl": "https://grafana.com/blog/news.xml"}}
         ],
     })
 }
