@@ -87,19 +87,19 @@ fn warnings_name_dashboard_panel_and_path_and_fail_only_with_strict() {
         let at = stdout
             .find("    panel \"Latency\" (id 4) at panels[2].panels[0]:\n")
             .unwrap_or_else(|| panic!("{stdout}"));
-        let lines: Vec<&str> = stdout[at..].lines().skip(1).take(7).collect();
+        let lines: Vec<&str> = stdout[at..].lines().skip(1).take(6).collect();
         assert_eq!(
             lines[0],
             "      WARNING [matcher] panels[2].panels[0].fieldConfig.overrides[0].matcher.id: override matcher \"byLabel\" is not applied: the override's properties are lost"
         );
         assert!(
-            lines[5].starts_with("      WARNING [color-mode] panels[2].panels[0].fieldConfig.overrides[1].properties[0].value.mode: "),
+            lines[4].starts_with("      WARNING [color-mode] panels[2].panels[0].fieldConfig.overrides[1].properties[0].value.mode: "),
             "{}",
-            lines[5]
+            lines[4]
         );
         // A unit outside Grafana's catalogue is shown as a suffix by both: a note.
         assert_eq!(
-            lines[6],
+            lines[5],
             "      NOTE [unit] panels[2].panels[0].fieldConfig.defaults.unit: unit \"kbps\" is not in Grafana's catalogue: shown as a suffix, as Grafana shows it (a misspelt unit id?)"
         );
         assert!(

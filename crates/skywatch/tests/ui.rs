@@ -214,9 +214,7 @@ fn rows_and_repeats_dashboard() -> serde_json::Value {
 fn legacy_and_new_panels_dashboard() -> serde_json::Value {
     use serde_json::json;
     let pos = |x: u64, y: u64| json!({"x": x, "y": y, "w": 8, "h": 7});
-    let by_node = |refid: &str| {
-        json!({"refId": refid, "expr": "max by (node) (chain_block_height)", "legendFormat": "{{node}}"})
-    };
+    let by_node = |refid: &str| json!({"refId": refid, "expr": "max by (node) (chain_block_height)", "legendFormat": "{{node}}"});
     json!({
         "uid": "legacy-and-new-panels",
         "title": "Legacy and new panels",
