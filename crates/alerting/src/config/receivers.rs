@@ -815,6 +815,37 @@ fn at_most_one(a: (&str, bool), b: (&str, bool)) -> Result<(), String> {
     Ok(())
 }
 
+/// An integration's API URL: its own, else `global`'s, else Alertmanager's `default`, ending
+/// in `/` as Alertmanager makes it.
+fn api_url(own: &Option<String>, global: &Option<String>, default: &str) -> String {
+    let mut url = own
+        .clone()
+        .or_else(|| global.clone())
+        .unwrap_or_else(|| default.to_owned());
+    if !url.ends_with('/') {
+        url.push('/');
+    }
+    url
+}
+
+/// A secret given inline or in a file, taken from `global` (both forms) where neither is
+/// set here; `missing` is the error when `global` has neither.
+fn inherit_secret(
+    own: (&mut Option<String>, &mut Option<String>),
+    global: (&Option<String>, &Option<String>),
+    missing: impl FnOnce() -> String,
+) -> Result<(), String> {
+    if set(own.0) || set(own.1) {
+        return Ok(());
+    }
+    if !set(global.0) && !set(global.1) {
+        return Err(missing());
+    }
+    own.0.clone_from(global.0);
+    own.1.clone_from(global.1);
+    Ok(())
+}
+
 fn set(s: &Option<String>) -> bool {
     s.as_deref().is_some_and(|s| !s.is_empty())
 }
@@ -1183,25 +1214,20 @@ impl Receiver {
                 }
             }
             fill_http(&mut c.http_config, global);
-            let mut url = c.api_url.clone().unwrap_or_else(|| {
-                global
-                    .opsgenie_api_url
-                    .clone()
-                    .unwrap_or_else(|| "https://api.opsgenie.com/".into())
-            });
-            if !url.ends_with('/') {
-                url.push('/');
-            }
-            c.api_url = Some(url);
-            if !set(&c.api_key) && !set(&c.api_key_file) {
-                if !set(&global.opsgenie_api_key) && !set(&global.opsgenie_api_key_file) {
-                    return Err(format!(
+            c.api_url = Some(api_url(
+                &c.api_url,
+                &global.opsgenie_api_url,
+                "https://api.opsgenie.com/",
+            ));
+            inherit_secret(
+                (&mut c.api_key, &mut c.api_key_file),
+                (&global.opsgenie_api_key, &global.opsgenie_api_key_file),
+                || {
+                    format!(
                         "{f}: no global OpsGenie API Key set either inline or in a file; set api_key or global.opsgenie_api_key"
-                    ));
-                }
-                c.api_key.clone_from(&global.opsgenie_api_key);
-                c.api_key_file.clone_from(&global.opsgenie_api_key_file);
-            }
+                    )
+                },
+            )?;
         }
         for (j, c) in self.wechat_configs.iter_mut().enumerate() {
             let f = format!("{at}.wechat_configs[{j}]");
@@ -1219,16 +1245,11 @@ impl Receiver {
                 ));
             }
             fill_http(&mut c.http_config, global);
-            let mut url = c.api_url.clone().unwrap_or_else(|| {
-                global
-                    .wechat_api_url
-                    .clone()
-                    .unwrap_or_else(|| "https://qyapi.weixin.qq.com/cgi-bin/".into())
-            });
-            if !url.ends_with('/') {
-                url.push('/');
-            }
-            c.api_url = Some(url);
+            c.api_url = Some(api_url(
+                &c.api_url,
+                &global.wechat_api_url,
+                "https://qyapi.weixin.qq.com/cgi-bin/",
+            ));
             if !set(&c.api_secret) {
                 if !set(&global.wechat_api_secret) {
                     return Err(format!(
@@ -1278,24 +1299,20 @@ impl Receiver {
                 }
             }
             fill_http(&mut c.http_config, global);
-            let mut url = c.api_url.clone().unwrap_or_else(|| {
-                global.victorops_api_url.clone().unwrap_or_else(|| {
-                    "https://alert.victorops.com/integrations/generic/20131114/alert/".into()
-                })
-            });
-            if !url.ends_with('/') {
-                url.push('/');
-            }
-            c.api_url = Some(url);
-            if !set(&c.api_key) && !set(&c.api_key_file) {
-                if !set(&global.victorops_api_key) && !set(&global.victorops_api_key_file) {
-                    return Err(format!(
+            c.api_url = Some(api_url(
+                &c.api_url,
+                &global.victorops_api_url,
+                "https://alert.victorops.com/integrations/generic/20131114/alert/",
+            ));
+            inherit_secret(
+                (&mut c.api_key, &mut c.api_key_file),
+                (&global.victorops_api_key, &global.victorops_api_key_file),
+                || {
+                    format!(
                         "{f}: no global VictorOps API Key set; set api_key or global.victorops_api_key"
-                    ));
-                }
-                c.api_key.clone_from(&global.victorops_api_key);
-                c.api_key_file.clone_from(&global.victorops_api_key_file);
-            }
+                    )
+                },
+            )?;
         }
         for (j, c) in self.sns_configs.iter_mut().enumerate() {
             let f = format!("{at}.sns_configs[{j}]");
