@@ -67,14 +67,7 @@ fn skywatch(file: &Path) -> (Verdict, String) {
 #[test]
 fn skywatch_and_amtool_agree_on_every_fixture() {
     let amtool = tool("amtool");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/alertmanager");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 40, "the fixtures are missing: {files:?}");
+    let files = common::yaml_fixtures("alertmanager", 40);
     let mut disagreements = Vec::new();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();

@@ -21,14 +21,7 @@ use common::tool;
 #[test]
 fn skywatch_and_promtool_agree_on_every_fixture() {
     let promtool = tool("promtool");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 15, "the fixtures are missing: {files:?}");
+    let files = common::yaml_fixtures("config", 15);
     let mut disagreements = Vec::new();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();

@@ -189,3 +189,22 @@ pub(crate) fn within(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The `.yml` fixtures in `tests/{dir}` of this crate, sorted by name; fails if there are
+/// fewer than `at_least`, which would mean they went missing.
+pub(crate) fn yaml_fixtures(dir: &str, at_least: usize) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(dir);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= at_least,
+        "the fixtures are missing: {files:?}"
+    );
+    files
+}
