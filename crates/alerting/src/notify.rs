@@ -2,28 +2,152 @@
 //! its receiver with retries and backoff, and every outcome appended to a durable
 //! notification log (JSON lines) that survives restarts and answers queries.
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::dispatch::{Dispatcher, Notification};
 use crate::template::Templates;
 
+mod email;
+mod pagerduty;
+mod slack;
 mod texts;
 use texts::Texts;
 
-/// What an integration is given.
+/// What an integration is given: the requests it makes, in order, or a mail.
 #[derive(Debug)]
 pub enum Payload {
-    /// A JSON body POSTed to the target URL.
-    Http(Value),
+    /// HTTP requests, made one after the other through the integration's client
+    /// (`http_config`); the delivery fails at the first that does not succeed.
+    Http(Vec<Request>),
     /// A message for an SMTP server.
     Email(crate::smtp::Server, crate::smtp::Mail),
+}
+
+/// One HTTP request of an integration.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// `POST` mostly.
+    pub method: reqwest::Method,
+    /// Where it goes.
+    pub url: String,
+    /// Headers beside those of `http_config` and the body's `Content-Type`.
+    pub headers: Vec<(String, String)>,
+    /// What it carries.
+    pub body: Body,
+}
+
+/// A request's body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// None.
+    Empty,
+    /// JSON, `Content-Type: application/json`.
+    Json(Value),
+    /// A form, `Content-Type: application/x-www-form-urlencoded`, fields in this order.
+    Form(Vec<(String, String)>),
+}
+
+impl Request {
+    /// A POST of `body` as JSON to `url`.
+    pub fn post_json(url: impl Into<String>, body: Value) -> Self {
+        Self {
+            method: reqwest::Method::POST,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Body::Json(body),
+        }
+    }
+
+    /// The same with header `name: value` too.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// The request made with `client`, its body and headers set.
+    fn build(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
+        let mut r = client.request(self.method.clone(), &self.url);
+        for (k, v) in &self.headers {
+            r = r.header(k, v);
+        }
+        match &self.body {
+            Body::Empty => r,
+            Body::Json(v) => r
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(v).unwrap_or_default()),
+            Body::Form(fields) => r
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(
+                    form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(fields)
+                        .finish(),
+                ),
+        }
+    }
+}
+
+impl Payload {
+    /// Where it goes: the first request's URL, or the mail's recipients.
+    pub fn target(&self) -> String {
+        match self {
+            Payload::Http(requests) => requests.first().map(|r| r.url.clone()).unwrap_or_default(),
+            Payload::Email(_, mail) => mail.to.join(", "),
+        }
+    }
+
+    /// What is sent, as people read it: each request's method, URL, own headers and body
+    /// (JSON indented), or the whole mail; `now` (ms) dates the mail.
+    pub fn describe(&self, now: i64) -> String {
+        match self {
+            Payload::Http(requests) => requests
+                .iter()
+                .map(|r| {
+                    let mut out = format!("{} {}\n", r.method, r.url);
+                    for (k, v) in &r.headers {
+                        out.push_str(&format!("{k}: {v}\n"));
+                    }
+                    match &r.body {
+                        Body::Empty => {}
+                        Body::Json(v) => {
+                            out.push_str(&serde_json::to_string_pretty(v).unwrap_or_default());
+                            out.push('\n');
+                        }
+                        Body::Form(fields) => {
+                            for (k, v) in fields {
+                                out.push_str(&format!("{k}={v}\n"));
+                            }
+                        }
+                    }
+                    out
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Payload::Email(server, mail) => format!(
+                "SMTP {} (MAIL FROM {})\n{}",
+                server.smarthost,
+                mail.from,
+                crate::smtp::message(mail, now).replace("\r\n", "\n")
+            ),
+        }
+    }
+}
+
+/// A secret given inline or in a file (read now, surrounding white space trimmed, as
+/// Alertmanager reads `*_file` secrets at each notification); empty if neither.
+pub(crate) fn secret(inline: &Option<String>, file: &Option<String>) -> Result<String, String> {
+    match (inline.as_deref().filter(|s| !s.is_empty()), file) {
+        (Some(s), _) => Ok(s.to_owned()),
+        (None, Some(f)) if !f.is_empty() => std::fs::read_to_string(f)
+            .map(|s| s.trim().to_owned())
+            .map_err(|e| format!("cannot read the secret file {f}: {e}")),
+        _ => Ok(String::new()),
+    }
 }
 
 /// One delivery attempt's outcome, as the log keeps it.
@@ -124,7 +248,14 @@ impl NotificationLog {
     }
 }
 
-/// The dispatcher, the log and an HTTP client, run together.
+/// How long one request of a notification may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HTTP clients by receiver, integration kind and index.
+type Clients =
+    std::collections::HashMap<(String, &'static str, usize), (reqwest::Client, httpclient::Auth)>;
+
+/// The dispatcher, the log and the integrations' HTTP clients, run together.
 #[derive(Debug)]
 pub struct Service {
     /// Alerts, silences, groups.
@@ -133,7 +264,9 @@ pub struct Service {
     pub log: NotificationLog,
     /// The server's address for links, as `externalURL`.
     pub external_url: String,
-    client: reqwest::Client,
+    /// Each HTTP integration's client and authentication, by receiver, kind and index,
+    /// made at its first notification and dropped when the configuration changes.
+    clients: Mutex<Clients>,
     /// Delays between tries of a failed delivery.
     backoff: Vec<Duration>,
     /// The configuration's `templates:` files over Alertmanager's default texts.
@@ -165,10 +298,7 @@ impl Service {
             dispatcher: Mutex::new(dispatcher),
             log,
             external_url,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            clients: Mutex::default(),
             backoff: vec![
                 Duration::from_millis(500),
                 Duration::from_secs(2),
@@ -188,6 +318,7 @@ impl Service {
     pub fn reconfigure(&self, config: crate::config::Config) -> Result<(), String> {
         let templates = Self::templates(&config)?;
         lock(&self.dispatcher).reconfigure(config);
+        lock(&self.clients).clear();
         *self.templates.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(templates);
         Ok(())
     }
@@ -221,96 +352,10 @@ impl Service {
         }
     }
 
-    /// The email `e` makes of `n`: Alertmanager's subject unless a `Subject` header is
-    /// given, and a plain-text list of the alerts.
-    fn email(
-        &self,
-        n: &Notification,
-        e: &crate::config::EmailConfig,
-        global: &crate::config::Global,
-        texts: &Texts<'_>,
-    ) -> Payload {
-        let server = crate::smtp::Server {
-            smarthost: e
-                .smarthost
-                .clone()
-                .or_else(|| global.smtp_smarthost.clone())
-                .unwrap_or_default(),
-            hello: e
-                .hello
-                .clone()
-                .or_else(|| global.smtp_hello.clone())
-                .unwrap_or_else(|| "localhost".into()),
-            require_tls: e.require_tls.or(global.smtp_require_tls).unwrap_or(true),
-            auth: e
-                .auth_username
-                .clone()
-                .or_else(|| global.smtp_auth_username.clone())
-                .map(|u| {
-                    (
-                        u,
-                        e.auth_password
-                            .clone()
-                            .or_else(|| global.smtp_auth_password.clone())
-                            .unwrap_or_default(),
-                    )
-                }),
-        };
-        // Header values are templates, as in Alertmanager; the subject's default is
-        // `email.default.subject`.
-        let subject = texts.or_default(
-            e.headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("subject"))
-                .map(|(_, v)| v.as_str()),
-            "email.default.subject",
-        );
-        let mut body = String::new();
-        for a in &n.alerts {
-            let state = if a.resolved(n.at) {
-                "RESOLVED"
-            } else {
-                "FIRING"
-            };
-            body.push_str(&format!(
-                "{state} {}\n",
-                a.labels.get("alertname").cloned().unwrap_or_default()
-            ));
-            for (k, v) in &a.annotations {
-                body.push_str(&format!("  {k}: {v}\n"));
-            }
-            let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            body.push_str(&format!(
-                "  labels: {}\n  since: {}\n\n",
-                labels.join(", "),
-                model::format_rfc3339(a.starts_at)
-            ));
-        }
-        body.push_str(&format!("Alerts: {}/alerts\n", self.external_url));
-        Payload::Email(
-            server,
-            crate::smtp::Mail {
-                from: e
-                    .from
-                    .clone()
-                    .or_else(|| global.smtp_from.clone())
-                    .unwrap_or_else(|| "skywatch@localhost".into()),
-                to: e
-                    .to
-                    .split(',')
-                    .map(|t| t.trim().to_owned())
-                    .filter(|t| !t.is_empty())
-                    .collect(),
-                subject,
-                body,
-            },
-        )
-    }
-
-    /// Where `n` goes and what it says, for its integration, its texts rendered;
-    /// `Ok(None)` if the receiver has no such integration (the configuration changed
-    /// meanwhile), an error if a text cannot be rendered.
-    pub fn render(&self, n: &Notification) -> Result<Option<(String, Payload)>, String> {
+    /// What `n` sends through its integration, its texts rendered; `Ok(None)` if the
+    /// receiver has no such integration (the configuration changed meanwhile), an error
+    /// if a text or a secret file cannot be read.
+    pub fn render(&self, n: &Notification) -> Result<Option<Rendered>, String> {
         let global = lock(&self.dispatcher).config().global.clone();
         let templates = self
             .templates
@@ -321,37 +366,95 @@ impl Service {
         let texts = Texts::new(&templates, n, &self.external_url, resolve_timeout);
         let r = &n.receiver;
         let index = n.integration.index;
+        let http = |c: &Option<httpclient::config::HttpClientConfig>| c.clone().unwrap_or_default();
         let out = match n.integration.kind {
-            "webhook" => r.webhook_configs.get(index).map(|w| {
-                (
-                    w.url.clone(),
-                    Payload::Http(n.webhook_json(&self.external_url, w.max_alerts)),
-                )
+            "webhook" => match r.webhook_configs.get(index) {
+                Some(w) => Some(Rendered {
+                    payload: Payload::Http(vec![Request::post_json(
+                        secret(&Some(w.url.clone()), &w.url_file)?,
+                        n.webhook_json(&self.external_url, w.max_alerts),
+                    )]),
+                    http: http(&w.http_config),
+                }),
+                None => None,
+            },
+            "slack" => match r.slack_configs.get(index) {
+                Some(s) => {
+                    let url = match secret(&s.api_url, &s.api_url_file)? {
+                        url if url.is_empty() => {
+                            secret(&global.slack_api_url, &global.slack_api_url_file)?
+                        }
+                        url => url,
+                    };
+                    Some(Rendered {
+                        payload: Payload::Http(vec![Request::post_json(
+                            url,
+                            slack::json(s, &texts),
+                        )]),
+                        http: http(&s.http_config),
+                    })
+                }
+                None => None,
+            },
+            "pagerduty" => match r.pagerduty_configs.get(index) {
+                Some(p) => Some(Rendered {
+                    payload: Payload::Http(vec![pagerduty::request(n, p, &global, &texts)?]),
+                    http: http(&p.http_config),
+                }),
+                None => None,
+            },
+            "email" => r.email_configs.get(index).map(|e| Rendered {
+                payload: email::payload(n, e, &global, &texts, &self.external_url),
+                http: Default::default(),
             }),
-            "slack" => r.slack_configs.get(index).map(|s| {
-                let url = s
-                    .api_url
-                    .clone()
-                    .or_else(|| global.slack_api_url.clone())
-                    .unwrap_or_default();
-                (url, Payload::Http(slack_json(s, &texts)))
-            }),
-            "pagerduty" => r.pagerduty_configs.get(index).map(|p| {
-                let url = p
-                    .url
-                    .clone()
-                    .or_else(|| global.pagerduty_url.clone())
-                    .unwrap_or_else(|| "https://events.pagerduty.com/v2/enqueue".into());
-                (url, Payload::Http(pagerduty_json(n, p, &texts)))
-            }),
-            "email" => r
-                .email_configs
-                .get(index)
-                .map(|e| (e.to.clone(), self.email(n, e, &global, &texts))),
             _ => None,
         };
         texts.finish()?;
         Ok(out)
+    }
+
+    /// The client and authentication of `n`'s integration, made from `http` the first
+    /// time and kept until the configuration changes.
+    fn client(
+        &self,
+        n: &Notification,
+        http: &httpclient::config::HttpClientConfig,
+    ) -> Result<(reqwest::Client, httpclient::Auth), String> {
+        let key = (
+            n.receiver.name.value.clone(),
+            n.integration.kind,
+            n.integration.index,
+        );
+        if let Some(c) = lock(&self.clients).get(&key) {
+            return Ok(c.clone());
+        }
+        let made = (http.client()?, http.auth()?);
+        lock(&self.clients).insert(key, made.clone());
+        Ok(made)
+    }
+
+    /// Makes `payload`'s requests one after the other, or sends its mail.
+    async fn send(&self, n: &Notification, rendered: &Rendered) -> Result<(), String> {
+        match &rendered.payload {
+            Payload::Http(requests) => {
+                let (client, auth) = self.client(n, &rendered.http)?;
+                for r in requests {
+                    let request = auth.apply(r.build(&client).timeout(TIMEOUT)).await?;
+                    match request.send().await {
+                        Ok(resp) if resp.status().is_success() => {}
+                        Ok(resp) => {
+                            let status = resp.status();
+                            let text = resp.text().await.unwrap_or_default();
+                            let text: String = text.chars().take(200).collect();
+                            return Err(format!("{} answered {status}: {}", r.url, text.trim()));
+                        }
+                        Err(e) => return Err(format!("{}: {e}", r.url)),
+                    }
+                }
+                Ok(())
+            }
+            Payload::Email(server, mail) => crate::smtp::send(server, mail, now_ms()).await,
+        }
     }
 
     /// Sends one notification to its integration, retrying with backoff, logs the
@@ -394,14 +497,9 @@ impl Service {
                     entry.receiver, n.integration.kind, n.integration.index
                 );
             }
-            Ok(Some((target, payload))) => {
-                entry.target = target.clone();
-                entry.rendered = match &payload {
-                    Payload::Http(body) => serde_json::to_string_pretty(body).unwrap_or_default(),
-                    Payload::Email(_, mail) => {
-                        crate::smtp::message(mail, now_ms()).replace("\r\n", "\n")
-                    }
-                };
+            Ok(Some(rendered)) => {
+                entry.target = rendered.payload.target();
+                entry.rendered = rendered.payload.describe(now_ms());
                 let mut tries = std::iter::once(Duration::ZERO).chain(self.backoff.iter().copied());
                 loop {
                     let Some(delay) = tries.next() else {
@@ -410,24 +508,7 @@ impl Service {
                     };
                     tokio::time::sleep(delay).await;
                     entry.attempts += 1;
-                    let attempt = match &payload {
-                        Payload::Http(body) => match self
-                            .client
-                            .post(&target)
-                            .header("content-type", "application/json")
-                            .body(serde_json::to_vec(body).unwrap_or_default())
-                            .send()
-                            .await
-                        {
-                            Ok(resp) if resp.status().is_success() => Ok(()),
-                            Ok(resp) => Err(format!("{target} answered {}", resp.status())),
-                            Err(e) => Err(format!("{target}: {e}")),
-                        },
-                        Payload::Email(server, mail) => {
-                            crate::smtp::send(server, mail, now_ms()).await
-                        }
-                    };
-                    match attempt {
+                    match self.send(&n, &rendered).await {
                         Ok(()) => {
                             entry.error.clear();
                             break;
@@ -447,6 +528,15 @@ impl Service {
     }
 }
 
+/// A notification rendered: what it sends, and the HTTP client settings it is sent with.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The requests or the mail.
+    pub payload: Payload,
+    /// The integration's `http_config` (the defaults for email).
+    pub http: httpclient::config::HttpClientConfig,
+}
+
 /// The SHA-256 of a group key in hex: Alertmanager's PagerDuty `dedup_key` (and
 /// `incident_key`), so that an incident one opened the other resolves.
 pub fn group_key_hash(group_key: &str) -> String {
@@ -455,231 +545,6 @@ pub fn group_key_hash(group_key: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// Slack's message as Alertmanager sends it: one attachment with every templated field
-/// (Alertmanager's default texts where a field is not configured), `channel` and the
-/// other optional keys only when they render to something.
-fn slack_json(s: &crate::config::SlackConfig, texts: &Texts<'_>) -> Value {
-    let field = |text: &Option<String>, name: &str| texts.or_default(text.as_deref(), name);
-    let plain = |text: &Option<String>| text.as_deref().map(|t| texts.text(t)).unwrap_or_default();
-    let mut attachment = serde_json::Map::new();
-    let title = truncate_runes(&field(&s.title, "slack.default.title"), 1024);
-    attachment.insert("title".into(), json!(title));
-    attachment.insert(
-        "title_link".into(),
-        json!(field(&s.title_link, "slack.default.titlelink")),
-    );
-    attachment.insert(
-        "pretext".into(),
-        json!(field(&s.pretext, "slack.default.pretext")),
-    );
-    attachment.insert("text".into(), json!(field(&s.text, "slack.default.text")));
-    if !s.fields.is_empty() {
-        let fields: Vec<Value> = s
-            .fields
-            .iter()
-            .map(|f| {
-                json!({
-                    "title": texts.text(&f.title),
-                    "value": texts.text(&f.value),
-                    "short": f.short.unwrap_or(s.short_fields),
-                })
-            })
-            .collect();
-        attachment.insert("fields".into(), json!(fields));
-    }
-    if !s.actions.is_empty() {
-        let actions: Vec<Value> = s.actions.iter().map(|a| slack_action(a, texts)).collect();
-        attachment.insert("actions".into(), json!(actions));
-    }
-    attachment.insert("image_url".into(), json!(plain(&s.image_url)));
-    attachment.insert("thumb_url".into(), json!(plain(&s.thumb_url)));
-    attachment.insert(
-        "fallback".into(),
-        json!(field(&s.fallback, "slack.default.fallback")),
-    );
-    attachment.insert(
-        "callback_id".into(),
-        json!(field(&s.callback_id, "slack.default.callbackid")),
-    );
-    attachment.insert(
-        "footer".into(),
-        json!(field(&s.footer, "slack.default.footer")),
-    );
-    let color = match &s.color {
-        Some(c) => texts.text(c),
-        None => texts.text(r#"{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}"#),
-    };
-    attachment.insert("color".into(), json!(color));
-    let mrkdwn_in = if s.mrkdwn_in.is_empty() {
-        vec![
-            "fallback".to_owned(),
-            "pretext".to_owned(),
-            "text".to_owned(),
-        ]
-    } else {
-        s.mrkdwn_in.clone()
-    };
-    attachment.insert("mrkdwn_in".into(), json!(mrkdwn_in));
-    // Go's `omitempty` on the attachment's optional keys.
-    attachment.retain(|k, v| {
-        !(matches!(
-            k.as_str(),
-            "title" | "title_link" | "pretext" | "image_url" | "thumb_url" | "color"
-        ) && v.as_str() == Some(""))
-    });
-    let mut body = serde_json::Map::new();
-    for (key, value) in [
-        ("channel", plain(&s.channel)),
-        ("username", field(&s.username, "slack.default.username")),
-        (
-            "icon_emoji",
-            field(&s.icon_emoji, "slack.default.iconemoji"),
-        ),
-        ("icon_url", field(&s.icon_url, "slack.default.iconurl")),
-    ] {
-        if !value.is_empty() {
-            body.insert(key.into(), json!(value));
-        }
-    }
-    if s.link_names {
-        body.insert("link_names".into(), json!(true));
-    }
-    body.insert("attachments".into(), json!([attachment]));
-    Value::Object(body)
-}
-
-/// A Slack action button or menu, its texts rendered, empty keys left out.
-fn slack_action(a: &crate::config::SlackAction, texts: &Texts<'_>) -> Value {
-    let mut out = serde_json::Map::new();
-    for (key, value) in [
-        ("type", texts.text(&a.type_)),
-        ("text", texts.text(&a.text)),
-        ("url", texts.text(&a.url)),
-        ("style", texts.text(&a.style)),
-        ("name", texts.text(&a.name)),
-        ("value", texts.text(&a.value)),
-    ] {
-        if !value.is_empty() || key == "type" || key == "text" {
-            out.insert(key.into(), json!(value));
-        }
-    }
-    if let Some(c) = &a.confirm {
-        out.insert(
-            "confirm".into(),
-            json!({
-                "text": texts.text(&c.text),
-                "dismiss_text": texts.text(&c.dismiss_text),
-                "ok_text": texts.text(&c.ok_text),
-                "title": texts.text(&c.title),
-            }),
-        );
-    }
-    Value::Object(out)
-}
-
-/// PagerDuty's Events API v2 event as Alertmanager sends it: `dedup_key` the SHA-256 of
-/// the group key, severity `error` unless configured, the summary, client and details
-/// rendered (Alertmanager's default texts where not configured; the default details
-/// `firing`, `resolved`, `num_firing` and `num_resolved` beside the configured ones).
-fn pagerduty_json(
-    n: &Notification,
-    p: &crate::config::PagerdutyConfig,
-    texts: &Texts<'_>,
-) -> Value {
-    let field = |text: &Option<String>, name: &str| texts.or_default(text.as_deref(), name);
-    let plain = |text: &Option<String>| text.as_deref().map(|t| texts.text(t)).unwrap_or_default();
-    let firing = n.alerts.iter().any(|a| !a.resolved(n.at));
-    let mut details: BTreeMap<String, String> = [
-        (
-            "firing",
-            r#"{{ template "pagerduty.default.instances" .Alerts.Firing }}"#,
-        ),
-        (
-            "resolved",
-            r#"{{ template "pagerduty.default.instances" .Alerts.Resolved }}"#,
-        ),
-        ("num_firing", "{{ .Alerts.Firing | len }}"),
-        ("num_resolved", "{{ .Alerts.Resolved | len }}"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    details.extend(p.details.clone());
-    let details: serde_json::Map<String, Value> = details
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(texts.text(v))))
-        .collect();
-    let client = field(&p.client, "pagerduty.default.client");
-    let source = match &p.source {
-        Some(s) => texts.text(s),
-        None => client.clone(),
-    };
-    let severity = match p.severity.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => texts.text(s),
-        None => "error".into(),
-    };
-    let mut payload = serde_json::Map::new();
-    payload.insert(
-        "summary".into(),
-        json!(truncate_runes(
-            &field(&p.description, "pagerduty.default.description"),
-            1024
-        )),
-    );
-    payload.insert("source".into(), json!(source));
-    payload.insert("severity".into(), json!(severity));
-    payload.insert("custom_details".into(), Value::Object(details));
-    for (key, value) in [
-        ("class", plain(&p.class)),
-        ("component", plain(&p.component)),
-        ("group", plain(&p.group)),
-    ] {
-        if !value.is_empty() {
-            payload.insert(key.into(), json!(value));
-        }
-    }
-    let mut event = serde_json::Map::new();
-    event.insert(
-        "routing_key".into(),
-        json!(
-            texts.text(
-                &p.routing_key
-                    .clone()
-                    .or_else(|| p.service_key.clone())
-                    .unwrap_or_default()
-            )
-        ),
-    );
-    event.insert("dedup_key".into(), json!(group_key_hash(&n.group_key)));
-    event.insert(
-        "event_action".into(),
-        json!(if firing { "trigger" } else { "resolve" }),
-    );
-    event.insert("payload".into(), Value::Object(payload));
-    let images: Vec<Value> = p
-        .images
-        .iter()
-        .map(|i| json!({"src": texts.text(&i.src), "alt": texts.text(&i.alt), "href": texts.text(&i.href)}))
-        .collect();
-    if !images.is_empty() {
-        event.insert("images".into(), json!(images));
-    }
-    let links: Vec<Value> = p
-        .links
-        .iter()
-        .map(|l| json!({"href": texts.text(&l.href), "text": texts.text(&l.text)}))
-        .collect();
-    if !links.is_empty() {
-        event.insert("links".into(), json!(links));
-    }
-    event.insert("client".into(), json!(client));
-    event.insert(
-        "client_url".into(),
-        json!(field(&p.client_url, "pagerduty.default.clientURL")),
-    );
-    Value::Object(event)
 }
 
 /// `s` cut to `max` characters as Alertmanager cuts: the first `max - 1` and `…`.
@@ -695,86 +560,16 @@ fn truncate_runes(s: &str, max: usize) -> String {
     out
 }
 
+/// What the integrations' tests share.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
     use crate::dispatch::Alert;
     use crate::silence::Silences;
 
-    #[tokio::test]
-    async fn deliveries_retry_and_log_failures_and_mail_goes_out() {
-        let (smtp, mailbox) = crate::smtp::fake::server(false).await;
-        // A port nothing listens on, for the webhook.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let config = crate::Config::parse(
-            &format!(
-                "global:\n  smtp_from: sky@example.org\n  smtp_require_tls: false\nroute:\n  receiver: r\n  group_wait: 0s\n  group_by: [alertname]\nreceivers:\n  - name: r\n    webhook_configs:\n      - url: http://{closed}/hook\n    email_configs:\n      - to: ops@example.org\n        smarthost: {smtp}\n"
-            ),
-            "am.yml",
-        )
-        .unwrap();
-        let service = Service::new(
-            Dispatcher::new(config, Silences::default()),
-            NotificationLog::in_memory(),
-            "http://sky".into(),
-        )
-        .with_backoff(vec![Duration::from_millis(10), Duration::from_millis(10)]);
-        let now = now_ms();
-        let notifications = {
-            let mut d = lock(&service.dispatcher);
-            d.put(
-                Alert {
-                    labels: [("alertname".to_owned(), "Down".to_owned())].into(),
-                    annotations: [("summary".to_owned(), "it is down".to_owned())].into(),
-                    starts_at: now,
-                    ends_at: None,
-                    generator_url: String::new(),
-                    updated_at: now,
-                },
-                now,
-            );
-            d.flush(now)
-        };
-        assert_eq!(notifications.len(), 2, "one per integration");
-        for n in notifications {
-            service.deliver(n).await;
-        }
-        let log = service.log.query(None, 10);
-        let webhook = log.iter().find(|e| e.integration == "webhook").unwrap();
-        assert_eq!((webhook.outcome.as_str(), webhook.attempts), ("failed", 3));
-        assert!(
-            webhook.error.contains(&closed.to_string()),
-            "{}",
-            webhook.error
-        );
-        let email = log.iter().find(|e| e.integration == "email").unwrap();
-        assert_eq!(
-            (email.outcome.as_str(), email.attempts),
-            ("sent", 1),
-            "{}",
-            email.error
-        );
-        let lines = mailbox.await.unwrap();
-        assert!(
-            lines.contains(&"Subject: [FIRING:1] Down ".to_owned()),
-            "{lines:?}"
-        );
-        assert!(
-            lines.contains(&"  summary: it is down".to_owned()),
-            "{lines:?}"
-        );
-        assert!(
-            lines.contains(&"RCPT TO:<ops@example.org>".to_owned()),
-            "{lines:?}"
-        );
-    }
-
     /// The notifications of one alert `Down` firing (and, if `resolved`, resolved),
     /// made by a dispatcher over `receiver`'s YAML.
-    fn notifications(receiver: &str, resolved: bool) -> Vec<Notification> {
+    pub(crate) fn notifications(receiver: &str, resolved: bool) -> Vec<Notification> {
         let config = crate::Config::parse(
             &format!(
                 "route:\n  receiver: team\n  group_by: [alertname]\n  group_wait: 0s\nreceivers:\n  - name: team\n{receiver}"
@@ -808,71 +603,149 @@ mod tests {
     }
 
     /// The texts of `n` with Alertmanager's default templates, external URL `http://sky`.
-    fn texts(n: &Notification) -> Texts<'static> {
+    pub(crate) fn texts(n: &Notification) -> Texts<'static> {
         static DEFAULTS: std::sync::LazyLock<Templates> =
             std::sync::LazyLock::new(Templates::defaults);
         Texts::new(&DEFAULTS, n, "http://sky", 300_000)
     }
 
-    #[test]
-    fn slack_gets_alertmanagers_attachment() {
-        let n = &notifications(
-            "    slack_configs:\n      - api_url: http://x/slack\n",
-            false,
-        )[0];
-        let r = n.receiver.slack_configs[0].clone();
+    /// A fake HTTP endpoint on loopback that answers 200 and sends each request's
+    /// path, `Authorization` header and body.
+    pub(crate) async fn recorder() -> (
+        std::net::SocketAddr,
+        tokio::sync::mpsc::UnboundedReceiver<(String, String, String)>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
+                let tx = tx.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send((uri.to_string(), auth, body));
+                    "ok"
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (addr, rx)
+    }
+
+    /// Fires alert `Down` (summary `it is down`) now in `service` and delivers what is
+    /// due at once; returns how many notifications were delivered.
+    pub(crate) async fn fire_down(service: &Service) -> usize {
+        let now = now_ms();
+        let due = {
+            let mut d = lock(&service.dispatcher);
+            d.put(
+                Alert {
+                    labels: [("alertname".to_owned(), "Down".to_owned())].into(),
+                    annotations: [("summary".to_owned(), "it is down".to_owned())].into(),
+                    starts_at: now,
+                    ends_at: None,
+                    generator_url: String::new(),
+                    updated_at: now,
+                },
+                now,
+            );
+            d.flush(now)
+        };
+        let count = due.len();
+        for n in due {
+            service.deliver(n).await;
+        }
+        count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::silence::Silences;
+
+    #[tokio::test]
+    async fn deliveries_retry_and_log_failures_and_mail_goes_out() {
+        let (smtp, mailbox) = crate::smtp::fake::server(false).await;
+        // A port nothing listens on, for the webhook.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let config = crate::Config::parse(
+            &format!(
+                "global:\n  smtp_from: sky@example.org\n  smtp_require_tls: false\nroute:\n  receiver: r\n  group_wait: 0s\n  group_by: [alertname]\nreceivers:\n  - name: r\n    webhook_configs:\n      - url: http://{closed}/hook\n    email_configs:\n      - to: ops@example.org\n        smarthost: {smtp}\n"
+            ),
+            "am.yml",
+        )
+        .unwrap();
+        let service = Service::new(
+            Dispatcher::new(config, Silences::default()),
+            NotificationLog::in_memory(),
+            "http://sky".into(),
+        )
+        .with_backoff(vec![Duration::from_millis(10), Duration::from_millis(10)]);
+        let sent = testing::fire_down(&service).await;
+        assert_eq!(sent, 2, "one per integration");
+        let log = service.log.query(None, 10);
+        let webhook = log.iter().find(|e| e.integration == "webhook").unwrap();
+        assert_eq!((webhook.outcome.as_str(), webhook.attempts), ("failed", 3));
+        assert!(
+            webhook.error.contains(&closed.to_string()),
+            "{}",
+            webhook.error
+        );
+        let email = log.iter().find(|e| e.integration == "email").unwrap();
         assert_eq!(
-            slack_json(&r, &texts(n)),
-            json!({
-                "username": "Alertmanager",
-                "attachments": [{
-                    "title": "[FIRING:1] Down (n1)",
-                    "title_link": "http://sky/#/alerts?receiver=team",
-                    "text": "",
-                    "fallback": "[FIRING:1] Down (n1) | http://sky/#/alerts?receiver=team",
-                    "callback_id": "",
-                    "footer": "",
-                    "color": "danger",
-                    "mrkdwn_in": ["fallback", "pretext", "text"],
-                }],
-            })
+            (email.outcome.as_str(), email.attempts),
+            ("sent", 1),
+            "{}",
+            email.error
+        );
+        let lines = mailbox.await.unwrap();
+        assert!(
+            lines.contains(&"Subject: [FIRING:1] Down ".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"  summary: it is down".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"RCPT TO:<ops@example.org>".to_owned()),
+            "{lines:?}"
         );
     }
 
-    #[test]
-    fn pagerduty_gets_alertmanagers_event_and_dedup_key() {
-        let config = "    pagerduty_configs:\n      - routing_key: k\n        url: http://x/pd\n";
-        let n = &notifications(config, false)[0];
-        let p = n.receiver.pagerduty_configs[0].clone();
-        // sha256("{}:{alertname=\"Down\"}"): the key Alertmanager gives the group.
-        let key = "af94c9e8f6a3043625e36c6f472fe6be85ac23a9117184ee4cb7b4ad7401a47e";
-        assert_eq!(
-            pagerduty_json(n, &p, &texts(n)),
-            json!({
-                "routing_key": "k",
-                "dedup_key": key,
-                "event_action": "trigger",
-                "payload": {
-                    "summary": "[FIRING:1] Down (n1)",
-                    "source": "Alertmanager",
-                    "severity": "error",
-                    "custom_details": {
-                        "firing": "Labels:\n - alertname = Down\n - node = n1\nAnnotations:\n - summary = it is down\nSource: http://prom/graph\n",
-                        "resolved": "",
-                        "num_firing": "1",
-                        "num_resolved": "0",
-                    },
-                },
-                "client": "Alertmanager",
-                "client_url": "http://sky/#/alerts?receiver=team",
-            })
+    #[tokio::test]
+    async fn http_config_credentials_and_secret_files_are_used() {
+        let (addr, mut requests) = testing::recorder().await;
+        let dir = tempfile::tempdir().unwrap();
+        let url_file = dir.path().join("url");
+        std::fs::write(&url_file, format!("http://{addr}/from-file\n")).unwrap();
+        let config = crate::Config::parse(
+            &format!(
+                "route:\n  receiver: r\n  group_wait: 0s\nreceivers:\n  - name: r\n    webhook_configs:\n      - url_file: {}\n        http_config:\n          basic_auth: {{username: u, password: p}}\n",
+                url_file.display()
+            ),
+            "am.yml",
+        )
+        .unwrap();
+        let service = Service::new(
+            Dispatcher::new(config, Silences::default()),
+            NotificationLog::in_memory(),
+            "http://sky".into(),
         );
-        let n = &notifications(config, true)[0];
-        let body = pagerduty_json(n, &p, &texts(n));
-        assert_eq!(body["event_action"], "resolve");
-        assert_eq!(body["dedup_key"], key);
-        assert_eq!(body["payload"]["summary"], "[RESOLVED] Down (n1)");
-        assert_eq!(body["payload"]["custom_details"]["num_resolved"], "1");
+        testing::fire_down(&service).await;
+        let (path, auth, body) = requests.recv().await.unwrap();
+        assert_eq!(path, "/from-file");
+        assert_eq!(auth, "Basic dTpw", "base64 of u:p");
+        assert!(body.contains("\"receiver\":\"r\""), "{body}");
+        assert_eq!(service.log.query(None, 1)[0].outcome, "sent");
     }
 
     #[test]

@@ -431,20 +431,7 @@ fn test_notifications(
             n.group_key
         );
         match service.render(n) {
-            Ok(Some((target, alerting::notify::Payload::Http(json)))) => {
-                println!("POST {target}");
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json).unwrap_or_default()
-                );
-            }
-            Ok(Some((_, alerting::notify::Payload::Email(server, mail)))) => {
-                println!("SMTP {} (MAIL FROM {})", server.smarthost, mail.from);
-                print!(
-                    "{}",
-                    alerting::smtp::message(&mail, now).replace("\r\n", "\n")
-                );
-            }
+            Ok(Some(rendered)) => print!("{}", rendered.payload.describe(now)),
             Ok(None) => println!("(nothing: the receiver has no such integration)"),
             Err(e) => {
                 failed = true;
