@@ -66,6 +66,8 @@ const ASSERTED: &[(&str, Texts)] = &[
     ("slack", Texts::Custom),
     ("pagerduty", Texts::Default),
     ("pagerduty", Texts::Custom),
+    ("email", Texts::Default),
+    ("email", Texts::Custom),
 ];
 
 /// Every integration of Alertmanager 0.25.

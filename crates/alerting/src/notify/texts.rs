@@ -63,6 +63,12 @@ impl<'a> Texts<'a> {
         self.keep(self.templates.render(text, &self.data))
     }
 
+    /// `text` rendered as HTML, as Alertmanager's `ExecuteHTMLString` renders it; empty if
+    /// it fails (the failure is kept).
+    pub(crate) fn html(&self, text: &str) -> String {
+        self.keep(self.templates.render_html(text, &self.data))
+    }
+
     /// The configured `text`, or the default template `name` if none is configured.
     pub(crate) fn or_default(&self, text: Option<&str>, name: &str) -> String {
         match text {
