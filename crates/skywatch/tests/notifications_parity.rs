@@ -7,7 +7,8 @@
 //!
 //! The integrations are a table ([`INTEGRATIONS`]); the pairs in [`ASSERTED`] must be equal
 //! but for the fields [`normalise`] lists, the others only print their differences (run
-//! with `--nocapture`). The comparison table is printed either way.
+//! with `--nocapture`). The comparison table is printed either way. With
+//! `PARITY_DUMP=<integration>`, what Alertmanager sent that integration is printed too.
 //!
 //! And a cutover: an incident Alertmanager opened in a fake PagerDuty is resolved by
 //! Skywatch after the switch, under the same `dedup_key`.
@@ -47,14 +48,13 @@ enum Texts {
     Custom,
 }
 
-/// One integration: its receiver's YAML for a capture URL (`{url}`) or SMTP server
-/// (`{smtp}`), with default and with custom texts.
+/// One integration: its receiver's YAML for a capture URL (`{url}`), SMTP server
+/// (`{smtp}`) or, where the URL cannot be configured, HTTPS proxy (`{proxy}`, whose CA is
+/// `{ca}`), with default and with custom texts.
 struct Integration {
     name: &'static str,
     default: &'static str,
     custom: &'static str,
-    /// Why Alertmanager 0.25's deliveries cannot be captured, if they cannot.
-    uncapturable: Option<&'static str>,
 }
 
 /// The pairs that must be equal; the others print their differences. Flip one here as it
@@ -76,75 +76,61 @@ const INTEGRATIONS: &[Integration] = &[
         name: "webhook",
         default: "webhook_configs:\n  - url: '{url}'\n",
         custom: "webhook_configs:\n  - url: '{url}'\n    max_alerts: 2\n",
-        uncapturable: None,
     },
     Integration {
         name: "email",
         default: "email_configs:\n  - to: ops@example.org\n    from: alerts@example.org\n    smarthost: '{smtp}'\n    require_tls: false\n",
         custom: "email_configs:\n  - to: ops@example.org\n    from: alerts@example.org\n    smarthost: '{smtp}'\n    require_tls: false\n    send_resolved: true\n    headers:\n      Subject: '{{ template \"parity.title\" . }}'\n    html: '{{ template \"parity.text\" . }}'\n    text: '{{ template \"parity.text\" . }}'\n",
-        uncapturable: None,
     },
     Integration {
         name: "slack",
         default: "slack_configs:\n  - api_url: '{url}'\n    channel: '#alerts'\n",
         custom: "slack_configs:\n  - api_url: '{url}'\n    channel: '#alerts'\n    send_resolved: true\n    title: '{{ template \"parity.title\" . }}'\n    text: '{{ template \"parity.text\" . }}'\n    pretext: 'for {{ .Receiver }}'\n    color: '{{ if eq .Status \"firing\" }}#ff0000{{ else }}#00ff00{{ end }}'\n    username: parity\n    icon_emoji: ':bell:'\n    footer: '{{ .ExternalURL }}'\n    fields:\n      - title: Severity\n        value: '{{ .CommonLabels.severity }}'\n        short: true\n    actions:\n      - type: button\n        text: 'Runbook {{ .GroupLabels.alertname }}'\n        url: 'http://runbooks/{{ .GroupLabels.alertname }}'\n",
-        uncapturable: None,
     },
     Integration {
         name: "pagerduty",
         default: "pagerduty_configs:\n  - routing_key: parity-key\n    url: '{url}'\n",
         custom: "pagerduty_configs:\n  - routing_key: parity-key\n    url: '{url}'\n    description: '{{ template \"parity.title\" . }}'\n    severity: '{{ .CommonLabels.severity }}'\n    details:\n      text: '{{ template \"parity.text\" . }}'\n    client: 'parity {{ .Receiver }}'\n    class: '{{ .GroupLabels.alertname }}'\n    component: db\n    links:\n      - href: 'http://runbooks/{{ .GroupLabels.alertname }}'\n        text: runbook\n",
-        uncapturable: None,
     },
     Integration {
         name: "opsgenie",
         default: "opsgenie_configs:\n  - api_key: parity-key\n    api_url: '{url}/'\n",
         custom: "opsgenie_configs:\n  - api_key: parity-key\n    api_url: '{url}/'\n    message: '{{ template \"parity.title\" . }}'\n    description: '{{ template \"parity.text\" . }}'\n",
-        uncapturable: None,
     },
     Integration {
         name: "victorops",
         default: "victorops_configs:\n  - api_key: parity-key\n    api_url: '{url}/'\n    routing_key: team\n",
         custom: "victorops_configs:\n  - api_key: parity-key\n    api_url: '{url}/'\n    routing_key: team\n    entity_display_name: '{{ template \"parity.title\" . }}'\n    state_message: '{{ template \"parity.text\" . }}'\n",
-        uncapturable: None,
     },
     Integration {
         name: "pushover",
-        default: "pushover_configs:\n  - user_key: parity-user\n    token: parity-token\n",
-        custom: "pushover_configs:\n  - user_key: parity-user\n    token: parity-token\n    title: '{{ template \"parity.title\" . }}'\n    message: '{{ template \"parity.text\" . }}'\n",
-        uncapturable: Some(
-            "Alertmanager 0.25 posts to https://api.pushover.net only (no URL option)",
-        ),
+        default: "pushover_configs:\n  - user_key: parity-user\n    token: parity-token\n    http_config:\n      proxy_url: '{proxy}'\n      tls_config:\n        ca_file: '{ca}'\n",
+        custom: "pushover_configs:\n  - user_key: parity-user\n    token: parity-token\n    title: '{{ template \"parity.title\" . }}'\n    message: '{{ template \"parity.text\" . }}'\n    http_config:\n      proxy_url: '{proxy}'\n      tls_config:\n        ca_file: '{ca}'\n",
     },
     Integration {
         name: "sns",
         default: "sns_configs:\n  - api_url: '{url}'\n    topic_arn: arn:aws:sns:us-east-1:123456789012:alerts\n    sigv4:\n      region: us-east-1\n      access_key: AKIDPARITY\n      secret_key: parity-secret\n",
         custom: "sns_configs:\n  - api_url: '{url}'\n    topic_arn: arn:aws:sns:us-east-1:123456789012:alerts\n    sigv4:\n      region: us-east-1\n      access_key: AKIDPARITY\n      secret_key: parity-secret\n    subject: '{{ template \"parity.title\" . }}'\n    message: '{{ template \"parity.text\" . }}'\n",
-        uncapturable: None,
     },
     Integration {
         name: "telegram",
         default: "telegram_configs:\n  - api_url: '{url}'\n    bot_token: parity-token\n    chat_id: 42\n",
         custom: "telegram_configs:\n  - api_url: '{url}'\n    bot_token: parity-token\n    chat_id: 42\n    message: '{{ template \"parity.text\" . }}'\n",
-        uncapturable: None,
     },
     Integration {
         name: "discord",
         default: "discord_configs:\n  - webhook_url: '{url}'\n",
         custom: "discord_configs:\n  - webhook_url: '{url}'\n    title: '{{ template \"parity.title\" . }}'\n    message: '{{ template \"parity.text\" . }}'\n",
-        uncapturable: None,
     },
     Integration {
         name: "webex",
         default: "webex_configs:\n  - api_url: '{url}'\n    room_id: parity-room\n    http_config:\n      authorization:\n        credentials: parity-token\n",
         custom: "webex_configs:\n  - api_url: '{url}'\n    room_id: parity-room\n    message: '{{ template \"parity.text\" . }}'\n    http_config:\n      authorization:\n        credentials: parity-token\n",
-        uncapturable: None,
     },
     Integration {
         name: "wechat",
         default: "wechat_configs:\n  - api_url: '{url}/'\n    corp_id: parity-corp\n    api_secret: parity-secret\n    to_user: ops\n    agent_id: '1000002'\n",
         custom: "wechat_configs:\n  - api_url: '{url}/'\n    corp_id: parity-corp\n    api_secret: parity-secret\n    to_user: ops\n    agent_id: '1000002'\n    send_resolved: true\n    message: '{{ template \"parity.text\" . }}'\n",
-        uncapturable: None,
     },
 ];
 
@@ -198,6 +184,11 @@ fn config(
                 Texts::Custom => i.custom,
             }
             .replace("{url}", &format!("{}/{name}", capture.url(system, i.name)))
+            .replace(
+                "{proxy}",
+                &capture.proxy(system, &format!("{}/{name}", i.name)),
+            )
+            .replace("{ca}", &capture.ca_file().display().to_string())
             .replace("{smtp}", &capture.smtp(system))
             .replace("ops@example.org", &format!("{name}@example.org"));
             receivers.push_str(&format!("  - name: {}-{name}\n", i.name));
@@ -335,7 +326,8 @@ fn unquote_printable(text: &str) -> String {
 /// taken apart), with the fields that may differ replaced by a placeholder:
 /// - headers `host`, `user-agent`, `content-length`, `accept`, `accept-encoding`,
 ///   `connection`, and AWS's signature headers `authorization`, `x-amz-date` (SNS only);
-/// - the external URL (each system's own) wherever it occurs;
+/// - the external URL (each system's own) wherever it occurs (query strings are
+///   compared decoded);
 /// - mail: the `date` and `message-id` headers, and MIME boundaries.
 fn normalise(d: &Delivery, external_url: &str) -> Value {
     let body = if d.method == "SMTP" && d.body.contains("quoted-printable") {
@@ -388,9 +380,15 @@ fn normalise(d: &Delivery, external_url: &str) -> Value {
     } else {
         serde_json::from_str(&body).unwrap_or(json!(body))
     };
+    // A query string is compared decoded, as a map, the external URL replaced in it.
+    let (path, query) = d.path.split_once('?').unwrap_or((&d.path, ""));
+    let query: BTreeMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.replace(external_url, "<externalURL>")))
+        .collect();
     json!({
         "method": d.method,
-        "path": d.path,
+        "path": path,
+        "query": query,
         "envelope": d.envelope,
         "headers": headers,
         "body": body,
@@ -473,10 +471,7 @@ fn run(texts: Texts) -> (Vec<(String, Vec<Cell>)>, Vec<String>) {
     let templates = dir.path().join("parity.tmpl");
     std::fs::write(&templates, TEMPLATES).unwrap();
     let capture = Capture::start(&["am", "sky"]);
-    let captured: Vec<&Integration> = INTEGRATIONS
-        .iter()
-        .filter(|i| i.uncapturable.is_none())
-        .collect();
+    let captured: Vec<&Integration> = INTEGRATIONS.iter().collect();
     // Skywatch takes the receivers it can read; the others are reported, not sent.
     let mut refused = BTreeMap::new();
     let mut accepted = Vec::new();
@@ -576,15 +571,26 @@ fn run(texts: Texts) -> (Vec<(String, Vec<Cell>)>, Vec<String>) {
     let deliveries = capture.deliveries();
     drop(am);
     drop(sky);
+    // `PARITY_DUMP=<integration>` prints what Alertmanager sent it, normalised: the
+    // reference when an integration is being written.
+    if let Ok(dump) = std::env::var("PARITY_DUMP") {
+        for d in deliveries
+            .iter()
+            .filter(|d| d.system == "am" && d.integration == dump)
+        {
+            println!(
+                "Alertmanager, {texts:?} texts:\n{}\n",
+                serde_json::to_string_pretty(&normalise(d, AM_EXTERNAL_URL)).unwrap()
+            );
+        }
+    }
 
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     for i in INTEGRATIONS {
         let mut cells = Vec::new();
         for (scenario, name, nth) in SCENARIOS {
-            let cell = if let Some(why) = i.uncapturable {
-                Cell::Unmeasured(why.into())
-            } else if refused.contains_key(i.name) {
+            let cell = if refused.contains_key(i.name) {
                 let sent = deliveries
                     .iter()
                     .filter(|d| d.system == "am" && d.integration == i.name)

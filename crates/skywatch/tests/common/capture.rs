@@ -6,6 +6,12 @@
 //!
 //! Requests are told apart by path: `/<system>/<integration>/...`, so that one server serves
 //! Alertmanager and Skywatch at once; each system gets its own SMTP port.
+//!
+//! For an integration whose URL cannot be configured (Pushover in Alertmanager 0.25), an
+//! HTTPS proxy per system and integration ([`Capture::proxy`]): it answers `CONNECT`, speaks
+//! TLS with a certificate for the requested host signed by the capture's own CA
+//! ([`Capture::ca_file`]), and records what comes through as if sent to
+//! `/<system>/<integration>/<path>`.
 
 #![allow(dead_code, reason = "each test binary uses only some of the helpers")]
 
@@ -61,6 +67,10 @@ pub(crate) struct Capture {
     pub(crate) http: SocketAddr,
     smtp: BTreeMap<String, SocketAddr>,
     state: Arc<Mutex<State>>,
+    /// The CA that signs the proxy's certificates, its PEM file in `dir`.
+    ca: Arc<rcgen::CertifiedIssuer<'static, rcgen::KeyPair>>,
+    dir: tempfile::TempDir,
+    runtime: tokio::runtime::Handle,
 }
 
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
@@ -105,12 +115,51 @@ impl Capture {
                         }
                     });
                 }
-                tx.send((http, smtp)).unwrap();
+                tx.send((http, smtp, tokio::runtime::Handle::current()))
+                    .unwrap();
                 std::future::pending::<()>().await;
             });
         });
-        let (http, smtp) = rx.recv().expect("the capture server starts");
-        Self { http, smtp, state }
+        let (http, smtp, runtime) = rx.recv().expect("the capture server starts");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        Self {
+            http,
+            smtp,
+            state,
+            ca: Arc::new(ca),
+            dir,
+            runtime,
+        }
+    }
+
+    /// The PEM file of the CA that signs the proxy's certificates, for `tls_config.ca_file`.
+    pub(crate) fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Starts an HTTPS proxy whose traffic is recorded as `system`'s to `integration`;
+    /// returns its URL, for `http_config.proxy_url`.
+    pub(crate) fn proxy(&self, system: &str, integration: &str) -> String {
+        let listener = self
+            .runtime
+            .block_on(async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() });
+        let addr = listener.local_addr().unwrap();
+        let (state, ca) = (self.state.clone(), self.ca.clone());
+        let prefix = format!("/{system}/{integration}");
+        self.runtime.spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let (state, ca, prefix) = (state.clone(), ca.clone(), prefix.clone());
+                tokio::spawn(async move {
+                    let _ = proxy_session(conn, &state, &ca, &prefix).await;
+                });
+            }
+        });
+        format!("http://{addr}")
     }
 
     /// `http://127.0.0.1:PORT/<system>/<integration>`.
@@ -223,7 +272,116 @@ fn answer(
         )
             .into_response(),
         "discord" => StatusCode::NO_CONTENT.into_response(),
+        "pushover" => json(
+            StatusCode::OK,
+            serde_json::json!({"status": 1, "request": "capture"}),
+        ),
         _ => json(StatusCode::OK, serde_json::json!({})),
+    }
+}
+
+/// One proxied connection: `CONNECT host:port`, then TLS as `host`, then HTTP/1.1
+/// requests, each recorded and answered as [`answer`] answers `prefix` + its path.
+async fn proxy_session(
+    conn: tokio::net::TcpStream,
+    state: &Mutex<State>,
+    ca: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    prefix: &str,
+) -> std::io::Result<()> {
+    let mut conn = BufReader::new(conn);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if conn.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let target = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    let host = target.rsplit_once(':').map_or(target.as_str(), |(h, _)| h);
+    conn.get_mut()
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .await?;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![host.to_owned()])
+        .unwrap()
+        .signed_by(&key, ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    let tls = tokio_rustls::TlsAcceptor::from(Arc::new(config))
+        .accept(conn.into_inner())
+        .await?;
+    let mut tls = BufReader::new(tls);
+    loop {
+        let mut request_line = String::new();
+        if tls.read_line(&mut request_line).await? == 0 {
+            return Ok(());
+        }
+        let mut parts = request_line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_owned();
+        let path = parts.next().unwrap_or_default().to_owned();
+        let mut headers = HeaderMap::new();
+        loop {
+            let mut line = String::new();
+            tls.read_line(&mut line).await?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':')
+                && let (Ok(k), Ok(v)) = (
+                    axum::http::HeaderName::from_bytes(k.trim().as_bytes()),
+                    axum::http::HeaderValue::from_str(v.trim()),
+                )
+            {
+                headers.append(k, v);
+            }
+        }
+        let length: usize = headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        tokio::io::AsyncReadExt::read_exact(&mut tls, &mut body).await?;
+        let uri: Uri = format!("{prefix}{path}").parse().unwrap_or_default();
+        let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+        let response = answer(state, method, uri, headers, Bytes::from(body));
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("text/plain")
+            .to_owned();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        let head = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        );
+        tls.get_mut().write_all(head.as_bytes()).await?;
+        tls.get_mut().write_all(&body).await?;
+        tls.get_mut().flush().await?;
     }
 }
 
