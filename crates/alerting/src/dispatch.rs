@@ -235,7 +235,42 @@ pub struct Dispatcher {
     sent: BTreeMap<(String, String, Integration), Sent>,
     pending: BTreeMap<u64, Pending>,
     flushes: u64,
+    /// Where the notification log is kept across restarts, if anywhere.
+    log_file: Option<std::path::PathBuf>,
 }
+
+/// One notification log entry as the file keeps it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SentRecord {
+    group_key: String,
+    receiver: String,
+    integration: String,
+    index: usize,
+    send_resolved: bool,
+    firing: BTreeSet<String>,
+    resolved: BTreeSet<String>,
+    at: i64,
+    expires: i64,
+}
+
+/// Every kind of integration, for reading the notification log's file.
+const KINDS: &[&str] = &[
+    "discord",
+    "email",
+    "jira",
+    "msteams",
+    "opsgenie",
+    "pagerduty",
+    "pushover",
+    "rocketchat",
+    "slack",
+    "sns",
+    "telegram",
+    "victorops",
+    "webex",
+    "webhook",
+    "wechat",
+];
 
 /// Why an alert is not notified.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -259,6 +294,78 @@ impl Dispatcher {
             sent: BTreeMap::new(),
             pending: BTreeMap::new(),
             flushes: 0,
+            log_file: None,
+        }
+    }
+
+    /// Keeps the notification log in `file` from now on, starting from what it holds (its
+    /// entries not yet expired at `now`), as Alertmanager keeps its `nflog`: after a
+    /// restart, what was already sent is not sent again before its repeat interval. A
+    /// damaged file is an error naming it.
+    pub fn keep_log(&mut self, file: &std::path::Path, now: i64) -> Result<(), String> {
+        let records: Vec<SentRecord> = match std::fs::read_to_string(file) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{}: {e}; the notification log is damaged: remove the file to start afresh (what was sent may be sent again)",
+                    file.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+        };
+        for r in records {
+            let Some(kind) = KINDS.iter().find(|k| **k == r.integration) else {
+                continue;
+            };
+            if r.expires <= now {
+                continue;
+            }
+            let integration = Integration {
+                kind,
+                index: r.index,
+                send_resolved: r.send_resolved,
+            };
+            self.sent.insert(
+                (r.group_key, r.receiver, integration),
+                Sent {
+                    firing: r.firing,
+                    resolved: r.resolved,
+                    at: r.at,
+                    expires: r.expires,
+                },
+            );
+        }
+        self.log_file = Some(file.to_path_buf());
+        Ok(())
+    }
+
+    /// Writes the notification log to its file, if it has one, whole (write and rename).
+    fn save_log(&self) {
+        let Some(file) = &self.log_file else {
+            return;
+        };
+        let records: Vec<SentRecord> = self
+            .sent
+            .iter()
+            .map(|((group_key, receiver, i), s)| SentRecord {
+                group_key: group_key.clone(),
+                receiver: receiver.clone(),
+                integration: i.kind.to_owned(),
+                index: i.index,
+                send_resolved: i.send_resolved,
+                firing: s.firing.clone(),
+                resolved: s.resolved.clone(),
+                at: s.at,
+                expires: s.expires,
+            })
+            .collect();
+        let tmp = file.with_extension("tmp");
+        let written = serde_json::to_vec(&records)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, file));
+        if let Err(e) = written {
+            tracing::error!(file = %file.display(), error = %e, "cannot write the notification log");
         }
     }
 
@@ -613,6 +720,7 @@ impl Dispatcher {
                     expires: now + 2 * n.repeat_interval,
                 },
             );
+            self.save_log();
         }
         let Some(p) = self.pending.get_mut(&n.flush) else {
             return;
@@ -827,6 +935,39 @@ receivers:
         assert_eq!(names(&send(&mut d, 3_790_000)), [("Down".into(), 0, 2)]);
         assert!(send(&mut d, 3_850_000).is_empty());
         assert_eq!(d.next_due(), None);
+    }
+
+    #[test]
+    fn what_was_sent_is_not_sent_again_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nflog.json");
+        let mut d = dispatcher();
+        d.keep_log(&file, 0).unwrap();
+        d.put(alert("Down", "n1", "critical", None), 0);
+        assert_eq!(names(&send(&mut d, 10_000)), [("Down".into(), 1, 0)]);
+        // A restart: the alert comes again (as Prometheus resends it), and is not news
+        // until the repeat interval (1 h) has passed since it was sent.
+        let mut d = dispatcher();
+        d.keep_log(&file, 20_000).unwrap();
+        d.put(alert("Down", "n1", "critical", None), 20_000);
+        assert!(send(&mut d, 30_000).is_empty(), "sent before the restart");
+        d.put(alert("Down", "n1", "critical", None), 3_690_000);
+        assert_eq!(names(&send(&mut d, 3_700_000)), [("Down".into(), 1, 0)]);
+        // Without the log, it would have been sent again at once.
+        let mut d = dispatcher();
+        d.put(alert("Down", "n1", "critical", None), 20_000);
+        assert_eq!(names(&send(&mut d, 30_000)), [("Down".into(), 1, 0)]);
+        // Expired entries are not read; a damaged file says what to do.
+        let mut d = dispatcher();
+        d.keep_log(&file, 100_000_000).unwrap();
+        d.put(alert("Down", "n1", "critical", None), 100_000_000);
+        assert_eq!(names(&send(&mut d, 100_010_000)).len(), 1);
+        std::fs::write(&file, "{").unwrap();
+        let e = dispatcher().keep_log(&file, 0).unwrap_err();
+        assert!(
+            e.contains("nflog.json") && e.contains("remove the file"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -274,7 +274,7 @@ pub struct Service {
 }
 
 /// Milliseconds since the epoch, now.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

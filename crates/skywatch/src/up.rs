@@ -454,8 +454,13 @@ pub(crate) async fn serve(
             let log = alerting::notify::NotificationLog::open(
                 &settings.data.join("notifications.jsonl"),
             )?;
+            let mut dispatcher = alerting::dispatch::Dispatcher::new(config, silences);
+            dispatcher.keep_log(
+                &settings.data.join("nflog.json"),
+                alerting::notify::now_ms(),
+            )?;
             let service = Arc::new(alerting::notify::Service::new(
-                alerting::dispatch::Dispatcher::new(config, silences),
+                dispatcher,
                 log,
                 format!("http://{addr}"),
             ));
