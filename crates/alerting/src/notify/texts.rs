@@ -63,6 +63,18 @@ impl<'a> Texts<'a> {
         self.keep(self.templates.render(text, &self.data))
     }
 
+    /// `text` rendered as HTML, as Alertmanager's `TmplHTML` renders it; empty if it fails
+    /// (the failure is kept).
+    pub(crate) fn html(&self, text: &str) -> String {
+        self.keep(self.templates.render_html(text, &self.data))
+    }
+
+    /// The labels every alert of the notification has, with the same value: the
+    /// templates' `.CommonLabels`.
+    pub(crate) fn common_labels(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.data.common_labels
+    }
+
     /// The configured `text`, or the default template `name` if none is configured.
     pub(crate) fn or_default(&self, text: Option<&str>, name: &str) -> String {
         match text {
