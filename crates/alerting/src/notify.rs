@@ -772,6 +772,20 @@ pub(crate) mod testing {
         .with_backoff(Vec::new())
     }
 
+    /// The error of alert `Down` delivered, and failing, to receiver `r` with
+    /// `receiver(address)`'s integrations, address that of an endpoint answering `status`.
+    pub(crate) async fn failure(
+        status: u16,
+        receiver: impl Fn(std::net::SocketAddr) -> String,
+    ) -> (std::net::SocketAddr, String) {
+        let (addr, _seen) = recorder_answering(status).await;
+        let service = service(&receiver(addr));
+        fire_down(&service).await;
+        let entry = service.log.query(None, 1).remove(0);
+        assert_eq!(entry.outcome, "failed");
+        (addr, entry.error)
+    }
+
     /// Fires alert `Down` (summary `it is down`) now in `service` and delivers what is
     /// due at once; returns how many notifications were delivered.
     pub(crate) async fn fire_down(service: &Service) -> usize {

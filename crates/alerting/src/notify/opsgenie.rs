@@ -149,9 +149,12 @@ mod tests {
     use crate::notify::Body;
     use crate::notify::testing::{CAPTURE_URL, captured, texts_at};
 
+    /// A request's method, URL, own headers and JSON body.
+    type Sent = (String, String, Vec<(String, String)>, Value);
+
     /// What `o` (receiver YAML) sends in am-capture.py's scenario (`resolved` of its two
     /// alerts resolved): each request's method, URL, own headers and JSON body.
-    fn sent(yaml: &str, resolved: usize) -> Vec<(String, String, Vec<(String, String)>, Value)> {
+    fn sent(yaml: &str, resolved: usize) -> Vec<Sent> {
         let n = captured(yaml, resolved);
         let texts = texts_at(&n, CAPTURE_URL);
         let requests = requests(&n, &n.receiver.opsgenie_configs[0], &texts).unwrap();
@@ -347,20 +350,11 @@ mod tests {
         );
         assert_eq!(service.log.query(None, 1)[0].outcome, "sent");
 
-        let (failing, _seen) = crate::notify::testing::recorder_answering(503).await;
-        let yaml = format!(
-            "    opsgenie_configs:\n      - api_key: k\n        api_url: 'http://{failing}/'\n"
-        );
-        let service = crate::notify::testing::service(&yaml);
-        crate::notify::testing::fire_down(&service).await;
-        let entry = &service.log.query(None, 1)[0];
-        assert_eq!(entry.outcome, "failed");
-        assert!(
-            entry
-                .error
-                .starts_with(&format!("opsgenie http://{failing}/v2/alerts answered 503")),
-            "{}",
-            entry.error
-        );
+        let (failing, error) = crate::notify::testing::failure(503, |a| {
+            format!("    opsgenie_configs:\n      - api_key: k\n        api_url: 'http://{a}/'\n")
+        })
+        .await;
+        let expected = format!("opsgenie http://{failing}/v2/alerts answered 503");
+        assert!(error.starts_with(&expected), "{error}");
     }
 }

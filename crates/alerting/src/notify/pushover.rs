@@ -109,3 +109,98 @@ pub(crate) mod testing {
         API_URL.with(|u| *u.borrow_mut() = Some(url.to_owned()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::testing::{CAPTURE_URL, captured, texts_at};
+
+    /// The URL of what `p` (receiver YAML) sends in am-capture.py's scenario (`resolved`
+    /// of its two alerts resolved), checking the rest of the request.
+    fn sent(yaml: &str, resolved: usize) -> String {
+        let n = captured(yaml, resolved);
+        let texts = texts_at(&n, CAPTURE_URL);
+        let r = request(&n.receiver.pushover_configs[0], &texts, API_URL);
+        texts.finish().unwrap();
+        assert_eq!(r.method, reqwest::Method::POST);
+        assert_eq!(
+            r.headers,
+            [("Content-Type".to_owned(), "text/plain".to_owned())]
+        );
+        assert!(matches!(r.body, Body::Empty));
+        r.url
+    }
+
+    // The expected URLs below are, to the byte, what Alertmanager 0.25 sent for the same
+    // receiver (am-capture.py, `--resolve`, and `--resolve-all` resolving both alerts,
+    // with `http_config` sending it through a proxy on loopback that answered the
+    // CONNECT, played Pushover's TLS end and recorded the request).
+
+    #[test]
+    fn default_texts_are_alertmanagers_to_the_byte() {
+        let yaml = "    pushover_configs:\n      - user_key: u\n        token: t\n";
+        assert_eq!(
+            sent(yaml, 0),
+            "https://api.pushover.net/1/messages.json?expire=3600&message=Alerts+Firing%3A%0ALabels%3A%0A+-+alertname+%3D+Down%0A+-+instance+%3D+a%0A+-+severity+%3D+critical%0AAnnotations%3A%0A+-+summary+%3D+a+is+down%0ASource%3A+http%3A%2F%2Fprometheus.example%2Fgraph%0ALabels%3A%0A+-+alertname+%3D+Down%0A+-+instance+%3D+b%0A+-+severity+%3D+critical%0AAnnotations%3A%0A+-+summary+%3D+b+is+down%0ASource%3A+http%3A%2F%2Fprometheus.example%2Fgraph&priority=2&retry=60&sound=&title=%5BFIRING%3A2%5D+Down+%28critical%29&token=t&url=http%3A%2F%2Falertmanager.example%2F%23%2Falerts%3Freceiver%3Dr&url_title=&user=u"
+        );
+        assert_eq!(
+            sent(yaml, 2),
+            "https://api.pushover.net/1/messages.json?expire=3600&message=Alerts+Resolved%3A%0ALabels%3A%0A+-+alertname+%3D+Down%0A+-+instance+%3D+a%0A+-+severity+%3D+critical%0AAnnotations%3A%0A+-+summary+%3D+a+is+down%0ASource%3A+http%3A%2F%2Fprometheus.example%2Fgraph%0ALabels%3A%0A+-+alertname+%3D+Down%0A+-+instance+%3D+b%0A+-+severity+%3D+critical%0AAnnotations%3A%0A+-+summary+%3D+b+is+down%0ASource%3A+http%3A%2F%2Fprometheus.example%2Fgraph&priority=0&retry=60&sound=&title=%5BRESOLVED%5D+Down+%28critical%29&token=t&url=http%3A%2F%2Falertmanager.example%2F%23%2Falerts%3Freceiver%3Dr&url_title=&user=u"
+        );
+    }
+
+    #[test]
+    fn configured_texts_html_and_durations_are_alertmanagers_to_the_byte() {
+        let yaml = r#"    pushover_configs:
+      - user_key: '{{ .Receiver }}-user'
+        token: 't~*k'
+        title: '{{ .Status }} <b>title</b> & more'
+        message: '<b>{{ .CommonLabels.alertname }}</b> {{ "<i>&</i>" }} {{ .CommonLabels.severity }} & co'
+        url: 'http://runbooks/{{ .GroupLabels.alertname }}?a=b c'
+        url_title: 'Runbook'
+        sound: siren
+        priority: '1'
+        retry: 1m30.5s
+        expire: 2h
+        html: true
+"#;
+        assert_eq!(
+            sent(yaml, 0),
+            "https://api.pushover.net/1/messages.json?expire=7200&html=1&message=%3Cb%3EDown%3C%2Fb%3E+%26lt%3Bi%26gt%3B%26amp%3B%26lt%3B%2Fi%26gt%3B+critical+%26+co&priority=1&retry=90&sound=siren&title=firing+%3Cb%3Etitle%3C%2Fb%3E+%26+more&token=t~%2Ak&url=http%3A%2F%2Frunbooks%2FDown%3Fa%3Db+c&url_title=Runbook&user=r-user"
+        );
+    }
+
+    #[test]
+    fn an_empty_message_is_no_details() {
+        let yaml = "    pushover_configs:\n      - user_key: u\n        token: t\n        message: '  {{ .CommonLabels.nothing }}  '\n";
+        assert_eq!(
+            sent(yaml, 0),
+            "https://api.pushover.net/1/messages.json?expire=3600&message=%28no+details%29&priority=2&retry=60&sound=&title=%5BFIRING%3A2%5D+Down+%28critical%29&token=t&url=http%3A%2F%2Falertmanager.example%2F%23%2Falerts%3Freceiver%3Dr&url_title=&user=u"
+        );
+    }
+
+    #[tokio::test]
+    async fn delivered_to_the_api_url_tests_point_at_and_failures_name_pushover() {
+        let (addr, mut seen) = crate::notify::testing::recorder().await;
+        testing::point_at(&format!("http://{addr}/1/messages.json"));
+        let yaml = "    pushover_configs:\n      - user_key: u\n        token: t\n        http_config:\n          basic_auth: {username: a, password: b}\n";
+        let service = crate::notify::testing::service(yaml);
+        assert_eq!(crate::notify::testing::fire_down(&service).await, 1);
+        let (path, auth, body) = seen.recv().await.unwrap();
+        assert_eq!(
+            path,
+            "/1/messages.json?expire=3600&message=it+is+down%0A%0AAlerts+Firing%3A%0ALabels%3A%0A+-+alertname+%3D+Down%0AAnnotations%3A%0A+-+summary+%3D+it+is+down%0ASource%3A&priority=2&retry=60&sound=&title=%5BFIRING%3A1%5D+Down+&token=t&url=http%3A%2F%2Fsky%2F%23%2Falerts%3Freceiver%3Dr&url_title=&user=u"
+        );
+        assert_eq!((auth.as_str(), body.as_str()), ("Basic YTpi", ""));
+        assert_eq!(service.log.query(None, 1)[0].outcome, "sent");
+
+        let (failing, error) = crate::notify::testing::failure(500, |a| {
+            testing::point_at(&format!("http://{a}/1/messages.json"));
+            yaml.to_owned()
+        })
+        .await;
+        // Named without the query, which holds the token.
+        let expected = format!("pushover http://{failing}/1/messages.json answered 500");
+        assert!(error.starts_with(&expected), "{error}");
+    }
+}

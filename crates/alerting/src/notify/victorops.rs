@@ -73,3 +73,136 @@ fn json(n: &Notification, v: &crate::config::VictorOpsConfig, texts: &Texts<'_>)
     }
     Value::Object(event)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::Body;
+    use crate::notify::testing::{CAPTURE_URL, captured, texts_at};
+
+    /// What `v` (receiver YAML) sends in am-capture.py's scenario (`resolved` of its two
+    /// alerts resolved): the URL and the JSON body.
+    fn sent(yaml: &str, resolved: usize) -> (String, Value) {
+        let n = captured(yaml, resolved);
+        let texts = texts_at(&n, CAPTURE_URL);
+        let r = request(&n, &n.receiver.victorops_configs[0], &texts).unwrap();
+        texts.finish().unwrap();
+        assert!(r.headers.is_empty(), "{:?}", r.headers);
+        let Body::Json(body) = r.body else {
+            panic!("{:?} is not JSON", r.body)
+        };
+        (r.url, body)
+    }
+
+    /// Alertmanager's entity for the group `{}:{alertname="Down"}`.
+    const ENTITY: &str = "af94c9e8f6a3043625e36c6f472fe6be85ac23a9117184ee4cb7b4ad7401a47e";
+
+    // The expected events below are what Alertmanager 0.25 sent for the same receiver
+    // (am-capture.py, `--resolve`, and `--resolve-all` resolving both alerts), but for
+    // the capture server's address.
+
+    #[test]
+    fn default_texts_trigger_and_recover_the_groups_entity() {
+        let yaml = "    victorops_configs:\n      - api_key: k\n        api_url: 'http://x/capture/'\n        routing_key: team\n";
+        let event = |kind: &str, name: &str, state: &str| {
+            (
+                "http://x/capture/k/team".to_owned(),
+                json!({
+                    "entity_display_name": name,
+                    "entity_id": ENTITY,
+                    "message_type": kind,
+                    "monitoring_tool": "Alertmanager",
+                    "state_message": state,
+                }),
+            )
+        };
+        assert_eq!(
+            sent(yaml, 0),
+            event(
+                "CRITICAL",
+                "[FIRING:2] Down (critical)",
+                "\nAlerts Firing:\nLabels:\n - alertname = Down\n - instance = a\n - severity = critical\nAnnotations:\n - summary = a is down\nSource: http://prometheus.example/graph\nLabels:\n - alertname = Down\n - instance = b\n - severity = critical\nAnnotations:\n - summary = b is down\nSource: http://prometheus.example/graph\n\n"
+            )
+        );
+        assert_eq!(
+            sent(yaml, 2),
+            event(
+                "RECOVERY",
+                "[RESOLVED] Down (critical)",
+                "\n\nAlerts Resolved:\nLabels:\n - alertname = Down\n - instance = a\n - severity = critical\nAnnotations:\n - summary = a is down\nSource: http://prometheus.example/graph\nLabels:\n - alertname = Down\n - instance = b\n - severity = critical\nAnnotations:\n - summary = b is down\nSource: http://prometheus.example/graph\n"
+            )
+        );
+    }
+
+    #[test]
+    fn configured_texts_custom_fields_and_an_unknown_type_are_alertmanagers() {
+        let yaml = r#"    victorops_configs:
+      - api_key: 'k y'
+        api_url: 'http://x/capture/'
+        routing_key: 'team-{{ .GroupLabels.alertname }}'
+        message_type: '{{ if eq .Status "firing" }}warning{{ end }}'
+        state_message: 'state {{ .Status }}'
+        entity_display_name: 'name {{ .Status }}'
+        monitoring_tool: 'tool'
+        custom_fields:
+          extra: 'x {{ .Status }}'
+          other: plain
+"#;
+        let event = |kind: &str, status: &str| {
+            (
+                "http://x/capture/k%20y/team-Down".to_owned(),
+                json!({
+                    "entity_display_name": format!("name {status}"),
+                    "entity_id": ENTITY,
+                    "extra": format!("x {status}"),
+                    "message_type": kind,
+                    "monitoring_tool": "tool",
+                    "other": "plain",
+                    "state_message": format!("state {status}"),
+                }),
+            )
+        };
+        // `warning` is no type VictorOps knows (its types are upper case): CRITICAL.
+        assert_eq!(sent(yaml, 1), event("CRITICAL", "firing"));
+        assert_eq!(sent(yaml, 2), event("RECOVERY", "resolved"));
+        let known = yaml.replace("warning", "WARNING");
+        assert_eq!(sent(&known, 0).1["message_type"], "WARNING");
+    }
+
+    #[test]
+    fn keys_are_escaped_as_go_escapes_a_path() {
+        // Captured too: Alertmanager posted to `/capture/a/b%3Fc/r:%C3%A9%25`.
+        let yaml = "    victorops_configs:\n      - api_key: 'a/b?c'\n        api_url: 'http://x/'\n        routing_key: 'r:é%'\n";
+        assert_eq!(sent(yaml, 0).0, "http://x/a/b%3Fc/r:%C3%A9%25");
+    }
+
+    #[tokio::test]
+    async fn delivered_with_the_key_from_its_file_and_failures_name_victorops() {
+        let (addr, mut seen) = crate::notify::testing::recorder().await;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "from-file\n").unwrap();
+        let yaml = format!(
+            "    victorops_configs:\n      - api_key_file: {}\n        api_url: 'http://{addr}/vo'\n        routing_key: team\n",
+            key.display()
+        );
+        let service = crate::notify::testing::service(&yaml);
+        assert_eq!(crate::notify::testing::fire_down(&service).await, 1);
+        let (path, auth, body) = seen.recv().await.unwrap();
+        assert_eq!((path.as_str(), auth.as_str()), ("/vo/from-file/team", ""));
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["entity_display_name"], "[FIRING:1] Down ");
+        assert_eq!(
+            body["state_message"],
+            "it is down\nAlerts Firing:\nLabels:\n - alertname = Down\nAnnotations:\n - summary = it is down\nSource: \n\n"
+        );
+        assert_eq!(service.log.query(None, 1)[0].outcome, "sent");
+
+        let (failing, error) = crate::notify::testing::failure(400, |a| {
+            format!("    victorops_configs:\n      - api_key: k\n        api_url: 'http://{a}/'\n        routing_key: team\n")
+        })
+        .await;
+        let expected = format!("victorops http://{failing}/k/team answered 400");
+        assert!(error.starts_with(&expected), "{error}");
+    }
+}
