@@ -91,8 +91,23 @@ pub fn integrations(r: &Receiver) -> Vec<Integration> {
             .collect(),
     );
     add(
+        "opsgenie",
+        r.opsgenie_configs.iter().map(|c| c.send_resolved).collect(),
+    );
+    add(
         "slack",
         r.slack_configs.iter().map(|c| c.send_resolved).collect(),
+    );
+    add(
+        "victorops",
+        r.victorops_configs
+            .iter()
+            .map(|c| c.send_resolved)
+            .collect(),
+    );
+    add(
+        "pushover",
+        r.pushover_configs.iter().map(|c| c.send_resolved).collect(),
     );
     add(
         "webhook",

@@ -14,9 +14,12 @@ use crate::dispatch::{Dispatcher, Notification};
 use crate::template::Templates;
 
 mod email;
+mod opsgenie;
 mod pagerduty;
+mod pushover;
 mod slack;
 mod texts;
+mod victorops;
 use texts::Texts;
 
 /// What an integration is given: the requests it makes, in order, or a mail.
@@ -403,6 +406,24 @@ impl Service {
                 }),
                 None => None,
             },
+            "opsgenie" => match r.opsgenie_configs.get(index) {
+                Some(o) => Some(Rendered {
+                    payload: Payload::Http(opsgenie::requests(n, o, &texts)?),
+                    http: http(&o.http_config),
+                }),
+                None => None,
+            },
+            "victorops" => match r.victorops_configs.get(index) {
+                Some(v) => Some(Rendered {
+                    payload: Payload::Http(vec![victorops::request(n, v, &texts)?]),
+                    http: http(&v.http_config),
+                }),
+                None => None,
+            },
+            "pushover" => r.pushover_configs.get(index).map(|p| Rendered {
+                payload: Payload::Http(vec![pushover::request(p, &texts, &pushover::api_url())]),
+                http: http(&p.http_config),
+            }),
             "email" => match r.email_configs.get(index) {
                 Some(e) => Some(Rendered {
                     payload: email::payload(e, &texts)?,
@@ -442,6 +463,12 @@ impl Service {
             Payload::Http(requests) => {
                 let (client, auth) = self.client(n, &rendered.http)?;
                 for r in requests {
+                    // Named without its query, which may hold secrets (Pushover's token).
+                    let to = format!(
+                        "{} {}",
+                        n.integration.kind,
+                        r.url.split('?').next().unwrap_or_default()
+                    );
                     let request = auth.apply(r.build(&client).timeout(TIMEOUT)).await?;
                     match request.send().await {
                         Ok(resp) if resp.status().is_success() => {}
@@ -449,9 +476,9 @@ impl Service {
                             let status = resp.status();
                             let text = resp.text().await.unwrap_or_default();
                             let text: String = text.chars().take(200).collect();
-                            return Err(format!("{} answered {status}: {}", r.url, text.trim()));
+                            return Err(format!("{to} answered {status}: {}", text.trim()));
                         }
-                        Err(e) => return Err(format!("{}: {e}", r.url)),
+                        Err(e) => return Err(format!("{to}: {}", e.without_url())),
                     }
                 }
                 Ok(())
@@ -563,6 +590,32 @@ fn truncate_runes(s: &str, max: usize) -> String {
     out
 }
 
+/// `s` escaped as Go's `url.URL.String` escapes a path: letters, digits, `-_.~` and
+/// `$&+,/:;=@` kept, every other byte as `%XX`.
+fn go_path_escape(s: &str) -> String {
+    go_escape(s, "-_.~$&+,/:;=@", false)
+}
+
+/// `s` escaped as Go's `url.QueryEscape` (and `url.Values.Encode`) escapes a query value:
+/// letters, digits and `-_.~` kept, a space as `+`, every other byte as `%XX`.
+fn go_query_escape(s: &str) -> String {
+    go_escape(s, "-_.~", true)
+}
+
+fn go_escape(s: &str, keep: &str, space_plus: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b' ' if space_plus => out.push('+'),
+            b if b.is_ascii_alphanumeric() || keep.as_bytes().contains(&b) => {
+                out.push(char::from(b))
+            }
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// What the integrations' tests share.
 #[cfg(test)]
 pub(crate) mod testing {
@@ -607,9 +660,70 @@ pub(crate) mod testing {
 
     /// The texts of `n` with Alertmanager's default templates, external URL `http://sky`.
     pub(crate) fn texts(n: &Notification) -> Texts<'static> {
+        texts_at(n, "http://sky")
+    }
+
+    /// The same with external URL `external_url`.
+    pub(crate) fn texts_at(n: &Notification, external_url: &str) -> Texts<'static> {
         static DEFAULTS: std::sync::LazyLock<Templates> =
             std::sync::LazyLock::new(Templates::defaults);
-        Texts::new(&DEFAULTS, n, "http://sky", 300_000)
+        Texts::new(&DEFAULTS, n, external_url, 300_000)
+    }
+
+    /// A configuration routing every alert to receiver `r` (`receiver`'s YAML), grouped
+    /// by `alertname` at once.
+    fn config_r(receiver: &str) -> crate::Config {
+        crate::Config::parse(
+            &format!(
+                "route:\n  receiver: r\n  group_by: [alertname]\n  group_wait: 0s\nreceivers:\n  - name: r\n{receiver}"
+            ),
+            "am.yml",
+        )
+        .unwrap()
+    }
+
+    /// The external URL `am-capture.py` gives Alertmanager.
+    pub(crate) const CAPTURE_URL: &str = "http://alertmanager.example";
+
+    /// The notification of `am-capture.py`'s scenario, to compare with what it printed:
+    /// receiver `r` (`receiver`'s YAML) grouping by `alertname`, alerts `Down` of
+    /// `instance` `a` and `b` (severity `critical`, summary `a is down`, generator URL
+    /// `http://prometheus.example/graph`) firing; with `resolved` 1, `a` then resolved
+    /// (`--resolve`), with 2 both at once (`--resolve-all`, a variant of the script).
+    pub(crate) fn captured(receiver: &str, resolved: usize) -> Notification {
+        let mut d = Dispatcher::new(config_r(receiver), Silences::default());
+        let down = |instance: &str, ends_at, updated_at| Alert {
+            labels: [
+                ("alertname", "Down"),
+                ("instance", instance),
+                ("severity", "critical"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into(),
+            annotations: [("summary".to_owned(), format!("{instance} is down"))].into(),
+            starts_at: 1_000,
+            ends_at,
+            generator_url: "http://prometheus.example/graph".into(),
+            updated_at,
+        };
+        d.put(down("a", None, 1_000), 1_000);
+        d.put(down("b", None, 1_000), 1_000);
+        let mut sent = d.flush(1_000);
+        if resolved > 0 {
+            for n in &sent {
+                d.notified(n, true, 1_000);
+            }
+            // Both sent again, as am-capture.py does, ended or still firing.
+            for (i, instance) in ["a", "b"].into_iter().enumerate() {
+                d.put(
+                    down(instance, (i < resolved).then_some(2_000), 2_000),
+                    2_000,
+                );
+            }
+            // The group's next turn, after group_interval (5m).
+            sent = d.flush(301_000);
+        }
+        sent.remove(0)
     }
 
     /// A fake HTTP endpoint on loopback that answers 200 and sends each request's
@@ -618,6 +732,17 @@ pub(crate) mod testing {
         std::net::SocketAddr,
         tokio::sync::mpsc::UnboundedReceiver<(String, String, String)>,
     ) {
+        recorder_answering(200).await
+    }
+
+    /// The same answering `status`.
+    pub(crate) async fn recorder_answering(
+        status: u16,
+    ) -> (
+        std::net::SocketAddr,
+        tokio::sync::mpsc::UnboundedReceiver<(String, String, String)>,
+    ) {
+        let status = axum::http::StatusCode::from_u16(status).unwrap();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let app = axum::Router::new().fallback(
             move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
@@ -629,7 +754,7 @@ pub(crate) mod testing {
                         .unwrap_or_default()
                         .to_owned();
                     let _ = tx.send((uri.to_string(), auth, body));
-                    "ok"
+                    (status, "ok")
                 }
             },
         );
@@ -637,6 +762,31 @@ pub(crate) mod testing {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         (addr, rx)
+    }
+
+    /// A service (external URL `http://sky`, no delay between tries) routing every alert
+    /// to receiver `r` with `receiver`'s integrations, grouped by `alertname` at once.
+    pub(crate) fn service(receiver: &str) -> Service {
+        Service::new(
+            Dispatcher::new(config_r(receiver), Silences::default()),
+            NotificationLog::in_memory(),
+            "http://sky".into(),
+        )
+        .with_backoff(Vec::new())
+    }
+
+    /// The error of alert `Down` delivered, and failing, to receiver `r` with
+    /// `receiver(address)`'s integrations, address that of an endpoint answering `status`.
+    pub(crate) async fn failure(
+        status: u16,
+        receiver: impl Fn(std::net::SocketAddr) -> String,
+    ) -> (std::net::SocketAddr, String) {
+        let (addr, _seen) = recorder_answering(status).await;
+        let service = service(&receiver(addr));
+        fire_down(&service).await;
+        let entry = service.log.query(None, 1).remove(0);
+        assert_eq!(entry.outcome, "failed");
+        (addr, entry.error)
     }
 
     /// Fires alert `Down` (summary `it is down`) now in `service` and delivers what is

@@ -68,6 +68,12 @@ const ASSERTED: &[(&str, Texts)] = &[
     ("pagerduty", Texts::Custom),
     ("email", Texts::Default),
     ("email", Texts::Custom),
+    ("opsgenie", Texts::Default),
+    ("opsgenie", Texts::Custom),
+    ("victorops", Texts::Default),
+    ("victorops", Texts::Custom),
+    ("pushover", Texts::Default),
+    ("pushover", Texts::Custom),
 ];
 
 /// Every integration of Alertmanager 0.25.
@@ -95,12 +101,12 @@ const INTEGRATIONS: &[Integration] = &[
     Integration {
         name: "opsgenie",
         default: "opsgenie_configs:\n  - api_key: parity-key\n    api_url: '{url}/'\n",
-        custom: "opsgenie_configs:\n  - api_key: parity-key\n    api_url: '{url}/'\n    message: '{{ template \"parity.title\" . }}'\n    description: '{{ template \"parity.text\" . }}'\n",
+        custom: "opsgenie_configs:\n  - api_key: parity-key\n    api_url: '{url}/'\n    message: '{{ template \"parity.title\" . }}'\n    description: '{{ template \"parity.text\" . }}'\n    source: 'parity {{ .Receiver }}'\n    details:\n      text: '{{ template \"parity.text\" . }}'\n    responders:\n      - name: 'ops, db'\n        type: teams\n    tags: '{{ .GroupLabels.alertname }},parity'\n    priority: P2\n    update_alerts: true\n",
     },
     Integration {
         name: "victorops",
         default: "victorops_configs:\n  - api_key: parity-key\n    api_url: '{url}/'\n    routing_key: team\n",
-        custom: "victorops_configs:\n  - api_key: parity-key\n    api_url: '{url}/'\n    routing_key: team\n    entity_display_name: '{{ template \"parity.title\" . }}'\n    state_message: '{{ template \"parity.text\" . }}'\n",
+        custom: "victorops_configs:\n  - api_key: parity-key\n    api_url: '{url}/'\n    routing_key: 'team-{{ .GroupLabels.alertname }}'\n    message_type: WARNING\n    entity_display_name: '{{ template \"parity.title\" . }}'\n    state_message: '{{ template \"parity.text\" . }}'\n    custom_fields:\n      text: '{{ template \"parity.text\" . }}'\n",
     },
     Integration {
         name: "pushover",

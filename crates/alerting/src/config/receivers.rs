@@ -494,6 +494,30 @@ pub struct PushoverConfig {
     pub html: bool,
 }
 
+impl PushoverConfig {
+    /// `retry` in whole seconds, as Alertmanager sends it (1 minute if unset).
+    pub fn retry_seconds(&self) -> i64 {
+        whole_seconds(&self.retry, 60)
+    }
+
+    /// `expire` in whole seconds, as Alertmanager sends it (1 hour if unset).
+    pub fn expire_seconds(&self) -> i64 {
+        whole_seconds(&self.expire, 3600)
+    }
+}
+
+/// A checked Go duration in whole seconds, cut toward zero as Go's `int64(d.Seconds())`.
+fn whole_seconds(duration: &Option<String>, default: i64) -> i64 {
+    match duration {
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "Go's int64 conversion truncates too"
+        )]
+        Some(d) => go_duration("", d).map_or(default, |s| s.trunc() as i64),
+        None => default,
+    }
+}
+
 /// `sns_configs`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -932,20 +956,22 @@ pub(super) fn check_host_port(field: &str, s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A duration as Go's time.ParseDuration reads it: `90s`, `1m30s`, `1.5h`, `0`.
-fn check_go_duration(field: &str, s: &str) -> Result<(), String> {
+/// A duration as Go's time.ParseDuration reads it, in seconds: `90s`, `1m30s`, `1.5h`, `0`.
+fn go_duration(field: &str, s: &str) -> Result<f64, String> {
     let bad = || {
         format!(
             "{field}: time: invalid duration {s:?}; write a number and a unit, such as 30s, 1m or 1h30m"
         )
     };
+    let sign = if s.starts_with('-') { -1.0 } else { 1.0 };
     let mut rest = s.strip_prefix(['-', '+']).unwrap_or(s);
     if rest == "0" {
-        return Ok(());
+        return Ok(0.0);
     }
     if rest.is_empty() {
         return Err(bad());
     }
+    let mut seconds = 0.0;
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -958,12 +984,19 @@ fn check_go_duration(field: &str, s: &str) -> Result<(), String> {
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        if !["ns", "us", "µs", "μs", "ms", "s", "m", "h"].contains(&&rest[..unit_len]) {
-            return Err(bad());
-        }
+        let (times, per) = match &rest[..unit_len] {
+            "ns" => (1.0, 1e9),
+            "us" | "µs" | "μs" => (1.0, 1e6),
+            "ms" => (1.0, 1e3),
+            "s" => (1.0, 1.0),
+            "m" => (60.0, 1.0),
+            "h" => (3600.0, 1.0),
+            _ => return Err(bad()),
+        };
+        seconds += number.parse::<f64>().map_err(|_| bad())? * times / per;
         rest = &rest[unit_len..];
     }
-    Ok(())
+    Ok(sign * seconds)
 }
 
 /// Fills unset HTTP client settings from `global.http_config` (or the defaults).
@@ -1140,7 +1173,7 @@ impl Receiver {
             }
             for (key, value) in [("retry", &c.retry), ("expire", &c.expire)] {
                 if let Some(v) = value {
-                    check_go_duration(&format!("{f}.{key}"), v)?;
+                    go_duration(&format!("{f}.{key}"), v)?;
                 }
             }
             fill_http(&mut c.http_config, global);
@@ -1195,22 +1228,22 @@ impl Receiver {
                 ("api_key_file", set(&c.api_key_file)),
             )
             .map_err(|e| format!("{f}: {e}"))?;
-            for (k, r) in c.responders.iter_mut().enumerate() {
+            for (k, r) in c.responders.iter().enumerate() {
                 if r.id.is_empty() && r.username.is_empty() && r.name.is_empty() {
                     return Err(format!(
                         "{f}.responders[{k}]: an Opsgenie responder has to have at least one of id, username or name specified"
                     ));
                 }
-                if !r.type_.contains("{{") {
-                    r.type_ = r.type_.to_lowercase();
-                    if !["team", "teams", "user", "escalation", "schedule"]
-                        .contains(&r.type_.as_str())
-                    {
-                        return Err(format!(
-                            "{f}.responders[{k}]: type {:?} does not match valid options team, teams, user, escalation, schedule",
-                            r.type_
-                        ));
-                    }
+                // Checked lowercased but kept as written: Alertmanager 0.25 lowercases a
+                // copy and sends the type as configured.
+                if !r.type_.contains("{{")
+                    && !["team", "teams", "user", "escalation", "schedule"]
+                        .contains(&r.type_.to_lowercase().as_str())
+                {
+                    return Err(format!(
+                        "{f}.responders[{k}]: type {:?} does not match valid options team, teams, user, escalation, schedule",
+                        r.type_
+                    ));
                 }
             }
             fill_http(&mut c.http_config, global);
@@ -1503,13 +1536,6 @@ impl Receiver {
     /// `(key, name)`: `("opsgenie_configs", "Opsgenie")`.
     pub fn unsupported(&self) -> Vec<(&'static str, &'static str)> {
         [
-            ("opsgenie_configs", "Opsgenie", self.opsgenie_configs.len()),
-            (
-                "victorops_configs",
-                "VictorOps",
-                self.victorops_configs.len(),
-            ),
-            ("pushover_configs", "Pushover", self.pushover_configs.len()),
             ("sns_configs", "Amazon SNS", self.sns_configs.len()),
             ("telegram_configs", "Telegram", self.telegram_configs.len()),
             ("discord_configs", "Discord", self.discord_configs.len()),
@@ -1585,10 +1611,18 @@ mod tests {
             assert!(check_host_port("smarthost", bad).is_err(), "{bad}");
         }
         for ok in ["1m", "1h30m", "1.5h", "0", "300ms"] {
-            check_go_duration("retry", ok).unwrap();
+            go_duration("retry", ok).unwrap();
         }
         for bad in ["1d", "", "m", "1"] {
-            assert!(check_go_duration("retry", bad).is_err(), "{bad}");
+            assert!(go_duration("retry", bad).is_err(), "{bad}");
+        }
+        for (duration, seconds) in [
+            ("1m", 60.0),
+            ("1h30m", 5400.0),
+            ("-1.5s", -1.5),
+            ("300ms", 0.3),
+        ] {
+            assert_eq!(go_duration("retry", duration), Ok(seconds), "{duration}");
         }
         assert_eq!(canonical_header("content-TYPE"), "Content-Type");
     }

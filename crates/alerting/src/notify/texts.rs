@@ -69,6 +69,12 @@ impl<'a> Texts<'a> {
         self.keep(self.templates.render_html(text, &self.data))
     }
 
+    /// The labels every alert of the notification has, with the same value: the
+    /// templates' `.CommonLabels`.
+    pub(crate) fn common_labels(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.data.common_labels
+    }
+
     /// The configured `text`, or the default template `name` if none is configured.
     pub(crate) fn or_default(&self, text: Option<&str>, name: &str) -> String {
         match text {
