@@ -98,6 +98,10 @@ pub fn integrations(r: &Receiver) -> Vec<Integration> {
         "webhook",
         r.webhook_configs.iter().map(|c| c.send_resolved).collect(),
     );
+    add(
+        "telegram",
+        r.telegram_configs.iter().map(|c| c.send_resolved).collect(),
+    );
     out
 }
 

@@ -63,6 +63,11 @@ impl<'a> Texts<'a> {
         self.keep(self.templates.render(text, &self.data))
     }
 
+    /// `text` rendered as HTML (`ExecuteHTMLString`: values escaped); empty if it fails.
+    pub(crate) fn html(&self, text: &str) -> String {
+        self.keep(self.templates.render_html(text, &self.data))
+    }
+
     /// The configured `text`, or the default template `name` if none is configured.
     pub(crate) fn or_default(&self, text: Option<&str>, name: &str) -> String {
         match text {
