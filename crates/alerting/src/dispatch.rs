@@ -102,6 +102,14 @@ pub fn integrations(r: &Receiver) -> Vec<Integration> {
         "telegram",
         r.telegram_configs.iter().map(|c| c.send_resolved).collect(),
     );
+    add(
+        "discord",
+        r.discord_configs.iter().map(|c| c.send_resolved).collect(),
+    );
+    add(
+        "webex",
+        r.webex_configs.iter().map(|c| c.send_resolved).collect(),
+    );
     out
 }
 

@@ -13,11 +13,13 @@ use serde_json::Value;
 use crate::dispatch::{Dispatcher, Notification};
 use crate::template::Templates;
 
+mod discord;
 mod email;
 mod pagerduty;
 mod slack;
 mod telegram;
 mod texts;
+mod webex;
 use texts::Texts;
 
 /// What an integration is given: the requests it makes, in order, or a mail.
@@ -463,6 +465,17 @@ impl Service {
             "telegram" => r.telegram_configs.get(index).map(|t| Rendered {
                 payload: Payload::Http(vec![telegram::request(t, &texts)]),
                 http: http(&t.http_config),
+            }),
+            "discord" => r.discord_configs.get(index).map(|d| Rendered {
+                payload: Payload::Http(vec![Request::post_json(
+                    d.webhook_url.clone().unwrap_or_default(),
+                    discord::json(n, d, &texts),
+                )]),
+                http: http(&d.http_config),
+            }),
+            "webex" => r.webex_configs.get(index).map(|w| Rendered {
+                payload: Payload::Http(vec![webex::request(w, &texts)]),
+                http: http(&w.http_config),
             }),
             "email" => r.email_configs.get(index).map(|e| Rendered {
                 payload: email::payload(n, e, &global, &texts, &self.external_url),
