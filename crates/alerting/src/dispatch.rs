@@ -91,6 +91,10 @@ pub fn integrations(r: &Receiver) -> Vec<Integration> {
             .collect(),
     );
     add(
+        "wechat",
+        r.wechat_configs.iter().map(|c| c.send_resolved).collect(),
+    );
+    add(
         "slack",
         r.slack_configs.iter().map(|c| c.send_resolved).collect(),
     );

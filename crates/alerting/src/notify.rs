@@ -20,6 +20,7 @@ mod slack;
 mod telegram;
 mod texts;
 mod webex;
+mod wechat;
 use texts::Texts;
 
 /// What an integration is given: the requests it makes, in order, or a mail.
@@ -475,6 +476,10 @@ impl Service {
             }),
             "webex" => r.webex_configs.get(index).map(|w| Rendered {
                 payload: Payload::Http(vec![webex::request(w, &texts)]),
+                http: http(&w.http_config),
+            }),
+            "wechat" => r.wechat_configs.get(index).map(|w| Rendered {
+                payload: Payload::Http(wechat::requests(w, &texts)),
                 http: http(&w.http_config),
             }),
             "email" => r.email_configs.get(index).map(|e| Rendered {

@@ -1511,7 +1511,6 @@ impl Receiver {
             ),
             ("pushover_configs", "Pushover", self.pushover_configs.len()),
             ("sns_configs", "Amazon SNS", self.sns_configs.len()),
-            ("wechat_configs", "WeChat", self.wechat_configs.len()),
             (
                 "msteams_configs",
                 "Microsoft Teams",
