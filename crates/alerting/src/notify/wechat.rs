@@ -188,6 +188,17 @@ mod tests {
     }
 
     #[test]
+    fn a_numeric_agent_id_is_taken_as_text_as_go_yaml_takes_it() {
+        let yaml = "    wechat_configs:\n      - corp_id: c\n        api_secret: s\n        agent_id: 1000002\n";
+        let r = check(yaml, false, None);
+        assert_eq!(body(&r[1])["agentid"], "1000002");
+        assert_eq!(
+            r[1].url,
+            "https://qyapi.weixin.qq.com/cgi-bin/message/send?access_token={access_token}"
+        );
+    }
+
+    #[test]
     fn an_api_urls_own_query_is_kept_sorted_as_go_sorts_it() {
         assert_eq!(
             url(
