@@ -882,14 +882,12 @@ mod tests {
     #[test]
     fn integrations_not_sent_yet_are_refused_by_name() {
         let c = parse(
-            "route:\n  receiver: a\nreceivers:\n  - name: a\n    opsgenie_configs: [{api_key: k}]\n  - name: b\n    discord_configs: [{webhook_url: 'http://x'}]\n",
+            "route:\n  receiver: a\nreceivers:\n  - name: a\n    opsgenie_configs: [{api_key: k}]\n  - name: b\n    jira_configs: [{api_url: 'http://x', project: P, issue_type: Bug}]\n",
         )
         .unwrap();
         let e = c.refuse_unsupported("am.yml").unwrap_err().to_string();
         assert!(
-            e.contains(
-                "line 6: receivers[1].discord_configs: Skywatch does not send to Discord yet"
-            ),
+            e.contains("line 6: receivers[1].jira_configs: Skywatch does not send to Jira yet"),
             "{e}"
         );
         assert!(!e.contains("Opsgenie"), "{e}");

@@ -69,51 +69,48 @@ pub struct Integration {
 
 /// The integrations of a receiver, in Alertmanager's order of kinds.
 pub fn integrations(r: &Receiver) -> Vec<Integration> {
-    let mut out = Vec::new();
-    let mut add = |kind: &'static str, flags: Vec<bool>| {
-        for (index, send_resolved) in flags.into_iter().enumerate() {
-            out.push(Integration {
-                kind,
-                index,
-                send_resolved,
-            });
-        }
-    };
-    add(
-        "email",
-        r.email_configs.iter().map(|c| c.send_resolved).collect(),
-    );
-    add(
-        "pagerduty",
-        r.pagerduty_configs
-            .iter()
-            .map(|c| c.send_resolved)
-            .collect(),
-    );
-    add(
-        "opsgenie",
-        r.opsgenie_configs.iter().map(|c| c.send_resolved).collect(),
-    );
-    add(
-        "slack",
-        r.slack_configs.iter().map(|c| c.send_resolved).collect(),
-    );
-    add(
-        "victorops",
-        r.victorops_configs
-            .iter()
-            .map(|c| c.send_resolved)
-            .collect(),
-    );
-    add(
-        "pushover",
-        r.pushover_configs.iter().map(|c| c.send_resolved).collect(),
-    );
-    add(
-        "webhook",
-        r.webhook_configs.iter().map(|c| c.send_resolved).collect(),
-    );
-    out
+    fn flags<T>(configs: &[T], send_resolved: fn(&T) -> bool) -> Vec<bool> {
+        configs.iter().map(send_resolved).collect()
+    }
+    let kinds: [(&'static str, Vec<bool>); 15] = [
+        ("webhook", flags(&r.webhook_configs, |c| c.send_resolved)),
+        ("email", flags(&r.email_configs, |c| c.send_resolved)),
+        (
+            "pagerduty",
+            flags(&r.pagerduty_configs, |c| c.send_resolved),
+        ),
+        ("opsgenie", flags(&r.opsgenie_configs, |c| c.send_resolved)),
+        ("wechat", flags(&r.wechat_configs, |c| c.send_resolved)),
+        ("slack", flags(&r.slack_configs, |c| c.send_resolved)),
+        (
+            "victorops",
+            flags(&r.victorops_configs, |c| c.send_resolved),
+        ),
+        ("pushover", flags(&r.pushover_configs, |c| c.send_resolved)),
+        ("sns", flags(&r.sns_configs, |c| c.send_resolved)),
+        ("telegram", flags(&r.telegram_configs, |c| c.send_resolved)),
+        ("discord", flags(&r.discord_configs, |c| c.send_resolved)),
+        ("webex", flags(&r.webex_configs, |c| c.send_resolved)),
+        ("msteams", flags(&r.msteams_configs, |c| c.send_resolved)),
+        ("jira", flags(&r.jira_configs, |c| c.send_resolved)),
+        (
+            "rocketchat",
+            flags(&r.rocketchat_configs, |c| c.send_resolved),
+        ),
+    ];
+    kinds
+        .into_iter()
+        .flat_map(|(kind, flags)| {
+            flags
+                .into_iter()
+                .enumerate()
+                .map(move |(index, send_resolved)| Integration {
+                    kind,
+                    index,
+                    send_resolved,
+                })
+        })
+        .collect()
 }
 
 /// A notification to send: a group's alerts to one integration of one receiver.

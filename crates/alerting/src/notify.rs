@@ -13,13 +13,17 @@ use serde_json::Value;
 use crate::dispatch::{Dispatcher, Notification};
 use crate::template::Templates;
 
+mod discord;
 mod email;
 mod opsgenie;
 mod pagerduty;
 mod pushover;
 mod slack;
+mod telegram;
 mod texts;
 mod victorops;
+mod webex;
+mod wechat;
 use texts::Texts;
 
 /// What an integration is given: the requests it makes, in order, or a mail.
@@ -43,6 +47,32 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// What it carries.
     pub body: Body,
+    /// What makes its answer a success, and what is read from it.
+    pub answer: Answer,
+}
+
+/// How an answer is judged, as each Alertmanager integration judges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// A 2xx status succeeds (Alertmanager's `Retrier`).
+    Status,
+    /// JSON with `"ok": true` succeeds, whatever the status; otherwise its `description`
+    /// and `error_code` are the error (Telegram's Bot API, as the telebot library reads it).
+    Telegram,
+    /// Status 200 and JSON whose `code` (Alertmanager 0.25's name) and `errcode` (the
+    /// API's, which later Alertmanager versions read) are 0 or absent succeed; 42001 (the
+    /// token expired) also forgets the integration's kept token (WeChat).
+    Wechat,
+    /// The JSON answer's string `field` is a token, whatever the status: the integration
+    /// keeps it for `keep` (until the configuration changes) and later requests of the
+    /// same notification carry it, URL-encoded, in place of `{field}` in their URL. While
+    /// a token is kept this request is not made (WeChat's `gettoken`).
+    Token {
+        /// The answer's key, and the placeholder's name.
+        field: &'static str,
+        /// How long the token is used before it is asked for again.
+        keep: Duration,
+    },
 }
 
 /// A request's body.
@@ -64,7 +94,25 @@ impl Request {
             url: url.into(),
             headers: Vec::new(),
             body: Body::Json(body),
+            answer: Answer::Status,
         }
+    }
+
+    /// A GET of `url`, no body.
+    pub fn get(url: impl Into<String>) -> Self {
+        Self {
+            method: reqwest::Method::GET,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Body::Empty,
+            answer: Answer::Status,
+        }
+    }
+
+    /// The same judged by `answer`.
+    pub fn answer(mut self, answer: Answer) -> Self {
+        self.answer = answer;
+        self
     }
 
     /// The same with header `name: value` too.
@@ -73,9 +121,10 @@ impl Request {
         self
     }
 
-    /// The request made with `client`, its body and headers set.
-    fn build(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
-        let mut r = client.request(self.method.clone(), &self.url);
+    /// The request made with `client` to `url` (this request's, a token put in), its
+    /// body and headers set.
+    fn build(&self, client: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
+        let mut r = client.request(self.method.clone(), url);
         for (k, v) in &self.headers {
             r = r.header(k, v);
         }
@@ -96,10 +145,11 @@ impl Request {
 }
 
 impl Payload {
-    /// Where it goes: the first request's URL, or the mail's recipients.
+    /// Where it goes: the last request's URL (a token asked for first is not where the
+    /// notification goes), or the mail's recipients.
     pub fn target(&self) -> String {
         match self {
-            Payload::Http(requests) => requests.first().map(|r| r.url.clone()).unwrap_or_default(),
+            Payload::Http(requests) => requests.last().map(|r| r.url.clone()).unwrap_or_default(),
             Payload::Email(_, mail) => mail.to.join(", "),
         }
     }
@@ -254,9 +304,14 @@ impl NotificationLog {
 /// How long one request of a notification may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// HTTP clients by receiver, integration kind and index.
-type Clients =
-    std::collections::HashMap<(String, &'static str, usize), (reqwest::Client, httpclient::Auth)>;
+/// An integration: its receiver's name, its kind and its index.
+type IntegrationKey = (String, &'static str, usize);
+
+/// HTTP clients by integration.
+type Clients = std::collections::HashMap<IntegrationKey, (reqwest::Client, httpclient::Auth)>;
+
+/// Tokens an integration was given ([`Answer::Token`]) and when, by integration.
+type Tokens = std::collections::HashMap<IntegrationKey, (String, std::time::Instant)>;
 
 /// The dispatcher, the log and the integrations' HTTP clients, run together.
 #[derive(Debug)]
@@ -270,6 +325,9 @@ pub struct Service {
     /// Each HTTP integration's client and authentication, by receiver, kind and index,
     /// made at its first notification and dropped when the configuration changes.
     clients: Mutex<Clients>,
+    /// Each integration's kept token, dropped when the configuration changes as
+    /// Alertmanager drops it with the integration when it reloads.
+    tokens: Mutex<Tokens>,
     /// Delays between tries of a failed delivery.
     backoff: Vec<Duration>,
     /// The configuration's `templates:` files over Alertmanager's default texts.
@@ -302,6 +360,7 @@ impl Service {
             log,
             external_url,
             clients: Mutex::default(),
+            tokens: Mutex::default(),
             backoff: vec![
                 Duration::from_millis(500),
                 Duration::from_secs(2),
@@ -322,6 +381,7 @@ impl Service {
         let templates = Self::templates(&config)?;
         lock(&self.dispatcher).reconfigure(config);
         lock(&self.clients).clear();
+        lock(&self.tokens).clear();
         *self.templates.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(templates);
         Ok(())
     }
@@ -424,6 +484,25 @@ impl Service {
                 payload: Payload::Http(vec![pushover::request(p, &texts, &pushover::api_url())]),
                 http: http(&p.http_config),
             }),
+            "telegram" => r.telegram_configs.get(index).map(|t| Rendered {
+                payload: Payload::Http(vec![telegram::request(t, &texts)]),
+                http: http(&t.http_config),
+            }),
+            "discord" => r.discord_configs.get(index).map(|d| Rendered {
+                payload: Payload::Http(vec![Request::post_json(
+                    d.webhook_url.clone().unwrap_or_default(),
+                    discord::json(n, d, &texts),
+                )]),
+                http: http(&d.http_config),
+            }),
+            "webex" => r.webex_configs.get(index).map(|w| Rendered {
+                payload: Payload::Http(vec![webex::request(w, &texts)]),
+                http: http(&w.http_config),
+            }),
+            "wechat" => r.wechat_configs.get(index).map(|w| Rendered {
+                payload: Payload::Http(wechat::requests(w, &texts)),
+                http: http(&w.http_config),
+            }),
             "email" => match r.email_configs.get(index) {
                 Some(e) => Some(Rendered {
                     payload: email::payload(e, &texts)?,
@@ -444,11 +523,7 @@ impl Service {
         n: &Notification,
         http: &httpclient::config::HttpClientConfig,
     ) -> Result<(reqwest::Client, httpclient::Auth), String> {
-        let key = (
-            n.receiver.name.value.clone(),
-            n.integration.kind,
-            n.integration.index,
-        );
+        let key = integration_key(n);
         if let Some(c) = lock(&self.clients).get(&key) {
             return Ok(c.clone());
         }
@@ -457,28 +532,58 @@ impl Service {
         Ok(made)
     }
 
-    /// Makes `payload`'s requests one after the other, or sends its mail.
+    /// Makes `payload`'s requests one after the other, or sends its mail. An error names
+    /// the integration and the URL without its query, which may hold credentials.
     async fn send(&self, n: &Notification, rendered: &Rendered) -> Result<(), String> {
         match &rendered.payload {
             Payload::Http(requests) => {
                 let (client, auth) = self.client(n, &rendered.http)?;
+                let key = integration_key(n);
+                let kind = n.integration.kind;
+                let mut token: Option<(&str, String)> = None;
                 for r in requests {
-                    // Named without its query, which may hold secrets (Pushover's token).
-                    let to = format!(
-                        "{} {}",
-                        n.integration.kind,
-                        r.url.split('?').next().unwrap_or_default()
-                    );
-                    let request = auth.apply(r.build(&client).timeout(TIMEOUT)).await?;
-                    match request.send().await {
-                        Ok(resp) if resp.status().is_success() => {}
-                        Ok(resp) => {
-                            let status = resp.status();
-                            let text = resp.text().await.unwrap_or_default();
-                            let text: String = text.chars().take(200).collect();
-                            return Err(format!("{to} answered {status}: {}", text.trim()));
+                    let mut url = r.url.clone();
+                    if let Some((field, value)) = &token {
+                        url = url.replace(&format!("{{{field}}}"), &query_escape(value));
+                    }
+                    // Named without its query, which may hold secrets (Pushover's token,
+                    // WeChat's corpsecret).
+                    let shown = url.split('?').next().unwrap_or_default();
+                    if let Answer::Token { field, keep } = r.answer {
+                        let kept = lock(&self.tokens)
+                            .get(&key)
+                            .filter(|(_, at)| at.elapsed() <= keep)
+                            .map(|(value, _)| value.clone());
+                        if let Some(value) = kept {
+                            token = Some((field, value));
+                            continue;
                         }
-                        Err(e) => return Err(format!("{to}: {}", e.without_url())),
+                    }
+                    let request = auth.apply(r.build(&client, &url).timeout(TIMEOUT)).await?;
+                    let resp = request
+                        .send()
+                        .await
+                        .map_err(|e| format!("{kind}: {shown}: {}", e.without_url()))?;
+                    let status = resp.status();
+                    let text = resp.text().await.unwrap_or_default();
+                    let judged = judge(r.answer, status, &text);
+                    if r.answer == Answer::Wechat && matches!(judged, Err((Some(42001), _))) {
+                        lock(&self.tokens).remove(&key);
+                    }
+                    match judged {
+                        Ok(Some(value)) => {
+                            if let Answer::Token { field, .. } = r.answer {
+                                lock(&self.tokens).insert(
+                                    key.clone(),
+                                    (value.clone(), std::time::Instant::now()),
+                                );
+                                token = Some((field, value));
+                            }
+                        }
+                        Ok(None) => {}
+                        Err((_, e)) => {
+                            return Err(format!("{kind}: {shown} answered {status}: {e}"));
+                        }
                     }
                 }
                 Ok(())
@@ -556,6 +661,93 @@ impl Service {
         }
         self.log.append(entry);
     }
+}
+
+/// Which integration `n` is for.
+fn integration_key(n: &Notification) -> IntegrationKey {
+    (
+        n.receiver.name.value.clone(),
+        n.integration.kind,
+        n.integration.index,
+    )
+}
+
+/// Whether an answer (`status`, body `text`) is a success as `answer` judges it: the
+/// token it gives, if any; or the answer's own error code (WeChat's, Telegram's) and
+/// what went wrong.
+fn judge(
+    answer: Answer,
+    status: reqwest::StatusCode,
+    text: &str,
+) -> Result<Option<String>, (Option<i64>, String)> {
+    let short = || {
+        let cut: String = text.trim().chars().take(200).collect();
+        cut
+    };
+    let json = || {
+        serde_json::from_str::<Value>(text)
+            .map_err(|_| (None, format!("not the JSON expected: {}", short())))
+    };
+    let code = |v: &Value, key: &str| v.get(key).and_then(Value::as_i64).unwrap_or(0);
+    let string = |v: &Value, key: &str| {
+        v.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match answer {
+        Answer::Status if status.is_success() => Ok(None),
+        Answer::Status => Err((None, short())),
+        Answer::Telegram => {
+            let v = json()?;
+            if v.get("ok") == Some(&Value::Bool(true)) {
+                return Ok(None);
+            }
+            let error = code(&v, "error_code");
+            Err((
+                Some(error),
+                format!("{} (error_code {error})", string(&v, "description")),
+            ))
+        }
+        Answer::Wechat if status != reqwest::StatusCode::OK => Err((None, short())),
+        Answer::Wechat => {
+            let v = json()?;
+            match (code(&v, "code"), code(&v, "errcode")) {
+                (0, 0) => Ok(None),
+                (0, error) => Err((
+                    Some(error),
+                    format!("{} (errcode {error})", string(&v, "errmsg")),
+                )),
+                (error, _) => Err((
+                    Some(error),
+                    format!("{} (code {error})", string(&v, "error")),
+                )),
+            }
+        }
+        Answer::Token { field, .. } => {
+            let v = json()?;
+            match string(&v, field) {
+                value if value.is_empty() => Err((None, format!("no {field} in {}", short()))),
+                value => Ok(Some(value)),
+            }
+        }
+    }
+}
+
+/// `s` escaped for a URL's query as Go's `url.QueryEscape` escapes it: letters, digits
+/// and `-_.~` kept, a space as `+`, every other byte as `%XX`.
+pub(crate) fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// A notification rendered: what it sends, and the HTTP client settings it is sent with.
@@ -658,6 +850,25 @@ pub(crate) mod testing {
         d.flush(400_000)
     }
 
+    /// The `templates:` file of the custom-text runs of `am-capture.py`.
+    pub(crate) const CAPTURED_TEMPLATES: &str = r#"{{ define "my.title" }}[{{ .Status | toUpper }}] {{ .GroupLabels.alertname }} <b>&{{ end }}
+{{ define "my.text" }}{{ range .Alerts }}{{ .Status }}: {{ .Labels.instance }} {{ .Annotations.summary }} <i>&"'
+{{ end }}{{ end }}
+{{ define "esc.text" }}{{ "<b>&\"'" }} {{ .CommonAnnotations.summary }} {{ .GroupLabels.alertname | safeHtml }}{{ end }}
+"#;
+
+    /// The texts of `n` as `am-capture.py`'s Alertmanager renders them: external URL
+    /// `http://alertmanager.example`, the default templates and the `templates:` file
+    /// `file` if given.
+    pub(crate) fn captured_texts(n: &Notification, file: Option<&str>) -> Texts<'static> {
+        let mut templates = Templates::defaults();
+        if let Some(text) = file {
+            templates.add("captured.tmpl", text).unwrap();
+        }
+        let templates: &'static Templates = Box::leak(Box::new(templates));
+        Texts::new(templates, n, "http://alertmanager.example", 300_000)
+    }
+
     /// The texts of `n` with Alertmanager's default templates, external URL `http://sky`.
     pub(crate) fn texts(n: &Notification) -> Texts<'static> {
         texts_at(n, "http://sky")
@@ -732,29 +943,35 @@ pub(crate) mod testing {
         std::net::SocketAddr,
         tokio::sync::mpsc::UnboundedReceiver<(String, String, String)>,
     ) {
-        recorder_answering(200).await
+        recorder_answering(|_| (200, "ok".to_owned())).await
     }
 
-    /// The same answering `status`.
+    /// The same answering each request as `answer` says from its path and query: a
+    /// status and a JSON body.
     pub(crate) async fn recorder_answering(
-        status: u16,
+        answer: impl Fn(&str) -> (u16, String) + Clone + Send + Sync + 'static,
     ) -> (
         std::net::SocketAddr,
         tokio::sync::mpsc::UnboundedReceiver<(String, String, String)>,
     ) {
-        let status = axum::http::StatusCode::from_u16(status).unwrap();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let app = axum::Router::new().fallback(
             move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
                 let tx = tx.clone();
+                let answer = answer.clone();
                 async move {
                     let auth = headers
                         .get("authorization")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default()
                         .to_owned();
+                    let (status, reply) = answer(&uri.to_string());
                     let _ = tx.send((uri.to_string(), auth, body));
-                    (status, "ok")
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/json")],
+                        reply,
+                    )
                 }
             },
         );
@@ -764,7 +981,7 @@ pub(crate) mod testing {
         (addr, rx)
     }
 
-    /// A service (external URL `http://sky`, no delay between tries) routing every alert
+    /// A service (external URL `http://sky`, a failed delivery tried three times 1 ms apart) routing every alert
     /// to receiver `r` with `receiver`'s integrations, grouped by `alertname` at once.
     pub(crate) fn service(receiver: &str) -> Service {
         Service::new(
@@ -772,7 +989,7 @@ pub(crate) mod testing {
             NotificationLog::in_memory(),
             "http://sky".into(),
         )
-        .with_backoff(Vec::new())
+        .with_backoff(vec![Duration::from_millis(1), Duration::from_millis(1)])
     }
 
     /// The error of alert `Down` delivered, and failing, to receiver `r` with
@@ -781,7 +998,7 @@ pub(crate) mod testing {
         status: u16,
         receiver: impl Fn(std::net::SocketAddr) -> String,
     ) -> (std::net::SocketAddr, String) {
-        let (addr, _seen) = recorder_answering(status).await;
+        let (addr, _seen) = recorder_answering(move |_| (status, "{}".to_owned())).await;
         let service = service(&receiver(addr));
         fire_down(&service).await;
         let entry = service.log.query(None, 1).remove(0);

@@ -74,6 +74,14 @@ const ASSERTED: &[(&str, Texts)] = &[
     ("victorops", Texts::Custom),
     ("pushover", Texts::Default),
     ("pushover", Texts::Custom),
+    ("telegram", Texts::Default),
+    ("telegram", Texts::Custom),
+    ("discord", Texts::Default),
+    ("discord", Texts::Custom),
+    ("webex", Texts::Default),
+    ("webex", Texts::Custom),
+    ("wechat", Texts::Default),
+    ("wechat", Texts::Custom),
 ];
 
 /// Every integration of Alertmanager 0.25.

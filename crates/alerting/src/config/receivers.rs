@@ -1537,10 +1537,6 @@ impl Receiver {
     pub fn unsupported(&self) -> Vec<(&'static str, &'static str)> {
         [
             ("sns_configs", "Amazon SNS", self.sns_configs.len()),
-            ("telegram_configs", "Telegram", self.telegram_configs.len()),
-            ("discord_configs", "Discord", self.discord_configs.len()),
-            ("webex_configs", "Webex", self.webex_configs.len()),
-            ("wechat_configs", "WeChat", self.wechat_configs.len()),
             (
                 "msteams_configs",
                 "Microsoft Teams",

@@ -354,7 +354,7 @@ mod tests {
             format!("    opsgenie_configs:\n      - api_key: k\n        api_url: 'http://{a}/'\n")
         })
         .await;
-        let expected = format!("opsgenie http://{failing}/v2/alerts answered 503");
+        let expected = format!("opsgenie: http://{failing}/v2/alerts answered 503");
         assert!(error.starts_with(&expected), "{error}");
     }
 }

@@ -80,6 +80,7 @@ pub(super) fn request(
         url: format!("{api_url}?{}", query.join("&")),
         headers: vec![("Content-Type".into(), "text/plain".into())],
         body: Body::Empty,
+        answer: super::Answer::Status,
     }
 }
 
@@ -200,7 +201,7 @@ mod tests {
         })
         .await;
         // Named without the query, which holds the token.
-        let expected = format!("pushover http://{failing}/1/messages.json answered 500");
+        let expected = format!("pushover: http://{failing}/1/messages.json answered 500");
         assert!(error.starts_with(&expected), "{error}");
     }
 }

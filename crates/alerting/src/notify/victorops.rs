@@ -202,7 +202,7 @@ mod tests {
             format!("    victorops_configs:\n      - api_key: k\n        api_url: 'http://{a}/'\n        routing_key: team\n")
         })
         .await;
-        let expected = format!("victorops http://{failing}/k/team answered 400");
+        let expected = format!("victorops: http://{failing}/k/team answered 400");
         assert!(error.starts_with(&expected), "{error}");
     }
 }
