@@ -95,6 +95,10 @@ pub fn integrations(r: &Receiver) -> Vec<Integration> {
         r.slack_configs.iter().map(|c| c.send_resolved).collect(),
     );
     add(
+        "sns",
+        r.sns_configs.iter().map(|c| c.send_resolved).collect(),
+    );
+    add(
         "webhook",
         r.webhook_configs.iter().map(|c| c.send_resolved).collect(),
     );

@@ -1510,7 +1510,6 @@ impl Receiver {
                 self.victorops_configs.len(),
             ),
             ("pushover_configs", "Pushover", self.pushover_configs.len()),
-            ("sns_configs", "Amazon SNS", self.sns_configs.len()),
             ("telegram_configs", "Telegram", self.telegram_configs.len()),
             ("discord_configs", "Discord", self.discord_configs.len()),
             ("webex_configs", "Webex", self.webex_configs.len()),
