@@ -79,6 +79,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "the shared HTTP client settings sit below every crate that makes requests, and know none of them",
     },
     Rule {
+        krate: "aws",
+        forbidden: &["*"],
+        allowed: &["httpclient"],
+        why: "calling AWS (credentials, SigV4, STS) serves discovery, remote write and SNS alike, and knows none of them",
+    },
+    Rule {
         krate: "yaml",
         forbidden: &["*"],
         allowed: &[],
@@ -361,6 +367,24 @@ mod tests {
         );
         assert!(
             !violations.iter().any(|v| v.contains("on skywatch-sdk")),
+            "{violations:?}"
+        );
+    }
+
+    #[test]
+    fn aws_depends_on_httpclient_alone() {
+        let graph: Graph = [
+            ("aws", vec!["httpclient", "scrape"]),
+            ("httpclient", vec![]),
+            ("scrape", vec![]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
+        .collect();
+        let violations = layering_violations(&graph, RULES);
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(
+            violations[0].starts_with("aws must not depend on scrape"),
             "{violations:?}"
         );
     }

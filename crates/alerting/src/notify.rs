@@ -20,6 +20,7 @@ mod pagerduty;
 mod pushover;
 mod slack;
 mod telegram;
+mod sns;
 mod texts;
 mod victorops;
 mod webex;
@@ -34,6 +35,30 @@ pub enum Payload {
     Http(Vec<Request>),
     /// A message for an SMTP server.
     Email(Box<crate::smtp::Server>, crate::smtp::Mail),
+    /// An AWS API call, signed with Signature Version 4 when it is sent.
+    Aws(AwsCall),
+}
+
+/// One call of an AWS API of the query protocol (SNS's `Publish`), sent through the
+/// integration's client (`http_config`'s TLS and proxy; its credentials are not used, as
+/// the signature is the `Authorization`), signed with credentials found as the AWS SDK
+/// finds them, and retried as the SDK retries (5xx answers and throttling).
+#[derive(Debug, Clone)]
+pub struct AwsCall {
+    /// The service as it signs (`sns`).
+    pub service: &'static str,
+    /// Where it goes: the configured API URL or the service's in the region, with the
+    /// path `/` appended as the SDK appends it.
+    pub url: String,
+    /// The region (found already), keys, profile and role to sign with.
+    pub settings: aws::Settings,
+    /// The API's `Action` (`Publish`).
+    pub operation: &'static str,
+    /// The API's `Version` (`2010-03-31`).
+    pub version: &'static str,
+    /// The other parameters, sent sorted by name. Values are bytes, as Go's strings are:
+    /// a message cut as Alertmanager cuts it may end inside a character.
+    pub params: Vec<(String, Vec<u8>)>,
 }
 
 /// One HTTP request of an integration.
@@ -151,6 +176,7 @@ impl Payload {
         match self {
             Payload::Http(requests) => requests.last().map(|r| r.url.clone()).unwrap_or_default(),
             Payload::Email(_, mail) => mail.to.join(", "),
+            Payload::Aws(call) => call.url.clone(),
         }
     }
 
@@ -187,6 +213,19 @@ impl Payload {
                 mail.from,
                 crate::smtp::message(mail, now).replace("\r\n", "\n")
             ),
+            Payload::Aws(call) => {
+                let mut params: Vec<_> = call.params.iter().collect();
+                params.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut out = format!(
+                    "POST {} (signed for {} in {})\nAction={}\n",
+                    call.url, call.service, call.settings.region, call.operation
+                );
+                for (k, v) in params {
+                    out.push_str(&format!("{k}={}\n", String::from_utf8_lossy(v)));
+                }
+                out.push_str(&format!("Version={}\n", call.version));
+                out
+            }
         }
     }
 }
@@ -328,6 +367,9 @@ pub struct Service {
     /// Each integration's kept token, dropped when the configuration changes as
     /// Alertmanager drops it with the integration when it reloads.
     tokens: Mutex<Tokens>,
+    /// Each AWS integration's client, which keeps the credentials it found (an assumed
+    /// role's for 10 minutes), made and dropped as `clients` are.
+    aws: Mutex<std::collections::HashMap<IntegrationKey, Arc<aws::Aws>>>,
     /// Delays between tries of a failed delivery.
     backoff: Vec<Duration>,
     /// The configuration's `templates:` files over Alertmanager's default texts.
@@ -361,6 +403,7 @@ impl Service {
             external_url,
             clients: Mutex::default(),
             tokens: Mutex::default(),
+            aws: Mutex::default(),
             backoff: vec![
                 Duration::from_millis(500),
                 Duration::from_secs(2),
@@ -382,6 +425,7 @@ impl Service {
         lock(&self.dispatcher).reconfigure(config);
         lock(&self.clients).clear();
         lock(&self.tokens).clear();
+        lock(&self.aws).clear();
         *self.templates.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(templates);
         Ok(())
     }
@@ -480,6 +524,18 @@ impl Service {
                 }),
                 None => None,
             },
+            "sns" => match r.sns_configs.get(index) {
+                Some(c) => Some(Rendered {
+                    payload: Payload::Aws(sns::call(
+                        n,
+                        c,
+                        &texts,
+                        &aws::Environment::of_process(),
+                    )?),
+                    http: http(&c.http_config),
+                }),
+                None => None,
+            },
             "pushover" => r.pushover_configs.get(index).map(|p| Rendered {
                 payload: Payload::Http(vec![pushover::request(p, &texts, &pushover::api_url())]),
                 http: http(&p.http_config),
@@ -529,6 +585,28 @@ impl Service {
         }
         let made = (http.client()?, http.auth()?);
         lock(&self.clients).insert(key, made.clone());
+        Ok(made)
+    }
+
+    /// The AWS client of `n`'s integration for `call`, made with `http` the first time
+    /// and kept until the configuration changes.
+    fn aws(
+        &self,
+        n: &Notification,
+        call: &AwsCall,
+        http: &httpclient::config::HttpClientConfig,
+    ) -> Result<Arc<aws::Aws>, String> {
+        let key = integration_key(n);
+        if let Some(c) = lock(&self.aws).get(&key) {
+            return Ok(c.clone());
+        }
+        let made = Arc::new(aws::Aws::new(
+            (call.service, call.service),
+            call.settings.clone(),
+            (http, TIMEOUT),
+            aws::Environment::of_process(),
+        )?);
+        lock(&self.aws).insert(key, made.clone());
         Ok(made)
     }
 
@@ -589,6 +667,18 @@ impl Service {
                 Ok(())
             }
             Payload::Email(server, mail) => crate::smtp::send(server, mail, now_ms()).await,
+            Payload::Aws(call) => {
+                let failed = |e: String| format!("{}: {e}", call.service);
+                let client = self.aws(n, call, &rendered.http).map_err(failed)?;
+                let session = client.session().await.map_err(failed)?;
+                let params = call.params.iter().map(|(k, v)| (k.clone(), v));
+                let body = aws::Call::query(call.operation, call.version, params);
+                client
+                    .call_at(&call.url, &session, &body)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                Ok(())
+            }
         }
     }
 

@@ -210,7 +210,7 @@ struct Queue {
     auth: scrape::client::Auth,
     /// Signs each request for AWS, with `sigv4` (then `auth` is none: the configuration
     /// allows one of them).
-    signer: Option<scrape::aws::Signer>,
+    signer: Option<aws::Signer>,
     headers: Vec<(String, String)>,
     timeout: Duration,
     external: Vec<(String, String)>,
@@ -252,7 +252,16 @@ impl Queue {
                 .sigv4
                 .as_ref()
                 .map(|s| {
-                    scrape::aws::Signer::new(&s.value, &config.http, config.remote_timeout.std())
+                    let s = &s.value;
+                    let settings = aws::Settings {
+                        region: s.region.clone(),
+                        endpoint: String::new(),
+                        access_key: s.access_key.clone(),
+                        secret_key: s.secret_key.clone(),
+                        profile: s.profile.clone(),
+                        role_arn: s.role_arn.clone(),
+                    };
+                    aws::Signer::new("aps", settings, &config.http, config.remote_timeout.std())
                 })
                 .transpose()?,
             headers: config

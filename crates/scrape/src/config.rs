@@ -493,7 +493,7 @@ http_client! {
 }
 
 /// `remote_write.sigv4`: how requests are signed for AWS, as prometheus/common's `sigv4`
-/// reads it. Empty keys are found as the AWS SDK finds them (see [`crate::aws`]).
+/// reads it. Empty keys are found as the AWS SDK finds them (see the `aws` crate).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SigV4Config {

@@ -9,7 +9,7 @@
 //! - [`manager`]: the loops of a configuration, reconciled on reload and as target files
 //!   change.
 
-pub mod aws;
+mod aws;
 pub mod config;
 pub mod discovery;
 pub mod manager;

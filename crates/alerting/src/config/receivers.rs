@@ -1536,7 +1536,6 @@ impl Receiver {
     /// `(key, name)`: `("opsgenie_configs", "Opsgenie")`.
     pub fn unsupported(&self) -> Vec<(&'static str, &'static str)> {
         [
-            ("sns_configs", "Amazon SNS", self.sns_configs.len()),
             (
                 "msteams_configs",
                 "Microsoft Teams",

@@ -91,7 +91,7 @@ mod tests {
         let e = n.receiver.email_configs[0].clone();
         match payload(&e, &texts(n)).unwrap() {
             Payload::Email(_, mail) => mail,
-            Payload::Http(_) => unreachable!(),
+            other => panic!("not a mail: {other:?}"),
         }
     }
 

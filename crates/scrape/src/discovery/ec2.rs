@@ -101,7 +101,11 @@ impl Ec2 {
         if self.zone_ids().is_some() {
             return;
         }
-        let call = Call::query("DescribeAvailabilityZones", VERSION, Vec::new());
+        let call = Call::query(
+            "DescribeAvailabilityZones",
+            VERSION,
+            Vec::<(String, String)>::new(),
+        );
         let answer = match self.aws.call(session, &call).await {
             Ok(body) => read_xml::<DescribeAvailabilityZones>(&body, &session.url()),
             Err(e) => Err(e.to_string()),
@@ -379,8 +383,8 @@ mod tests {
 
     use super::super::testing::{fake_api, group};
     use super::*;
-    use crate::aws::testing::check_signature;
     use crate::config::Duration;
+    use aws::testing::check_signature;
 
     /// A fake of the EC2 query API (and of STS and IMDS, which the credentials may
     /// need) on one loopback port.
@@ -421,6 +425,7 @@ mod tests {
             );
             let signed = if action == "AssumeRole" {
                 check_signature(
+                    "/",
                     headers,
                     body,
                     self.sts,
@@ -437,6 +442,7 @@ mod tests {
                     None => "content-length;content-type;host;x-amz-date",
                 };
                 check_signature(
+                    "/",
                     headers,
                     body,
                     (key, secret),

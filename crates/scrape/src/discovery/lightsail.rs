@@ -191,8 +191,8 @@ mod tests {
 
     use super::super::testing::{fake_api, group, json};
     use super::*;
-    use crate::aws::testing::check_signature;
     use crate::config::Duration;
+    use aws::testing::check_signature;
 
     fn section(yaml: &str) -> LightsailSdConfig {
         let config: LightsailSdConfig = yaml::from_str(yaml).unwrap();
@@ -215,6 +215,7 @@ mod tests {
                     assert_eq!(h["x-amz-target"], "Lightsail_20161128.GetInstances");
                     assert_eq!(&body[..], b"{}");
                     if let Err(e) = check_signature(
+                        "/",
                         &h,
                         &body,
                         ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
