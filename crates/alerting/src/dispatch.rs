@@ -98,6 +98,21 @@ pub fn integrations(r: &Receiver) -> Vec<Integration> {
         "webhook",
         r.webhook_configs.iter().map(|c| c.send_resolved).collect(),
     );
+    add(
+        "msteams",
+        r.msteams_configs.iter().map(|c| c.send_resolved).collect(),
+    );
+    add(
+        "jira",
+        r.jira_configs.iter().map(|c| c.send_resolved).collect(),
+    );
+    add(
+        "rocketchat",
+        r.rocketchat_configs
+            .iter()
+            .map(|c| c.send_resolved)
+            .collect(),
+    );
     out
 }
 

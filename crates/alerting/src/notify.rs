@@ -14,7 +14,10 @@ use crate::dispatch::{Dispatcher, Notification};
 use crate::template::Templates;
 
 mod email;
+mod jira;
+mod msteams;
 mod pagerduty;
+mod rocketchat;
 mod slack;
 mod texts;
 use texts::Texts;
@@ -25,6 +28,11 @@ pub enum Payload {
     /// HTTP requests, made one after the other through the integration's client
     /// (`http_config`); the delivery fails at the first that does not succeed.
     Http(Vec<Request>),
+    /// A request whose answer decides what is sent next (Jira looks its issue up before
+    /// creating or updating it; Rocket.Chat answers a failure with 200 and
+    /// `"success": false`): made through the integration's client, then its answer given
+    /// to [`Then`], whose payload is sent in turn.
+    Exchange(Box<Request>, Then),
     /// A message for an SMTP server.
     Email(crate::smtp::Server, crate::smtp::Mail),
 }
@@ -51,6 +59,42 @@ pub enum Body {
     Json(Value),
     /// A form, `Content-Type: application/x-www-form-urlencoded`, fields in this order.
     Form(Vec<(String, String)>),
+}
+
+/// What follows a request of [`Payload::Exchange`]: given the answer's body (the
+/// status was a success), the next payload, or an error that fails the delivery.
+#[derive(Clone)]
+pub struct Then {
+    /// What follows, as people read it (shown by [`Payload::describe`]).
+    pub note: String,
+    next: Arc<Next>,
+}
+
+/// The function of a [`Then`].
+type Next = dyn Fn(&str) -> Result<Payload, String> + Send + Sync;
+
+impl Then {
+    /// `next` after the answer, described by `note`.
+    pub fn new(
+        note: impl Into<String>,
+        next: impl Fn(&str) -> Result<Payload, String> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            note: note.into(),
+            next: Arc::new(next),
+        }
+    }
+
+    /// What follows an answer whose body is `answer`.
+    pub fn next(&self, answer: &str) -> Result<Payload, String> {
+        (self.next)(answer)
+    }
+}
+
+impl std::fmt::Debug for Then {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Then").field("note", &self.note).finish()
+    }
 }
 
 impl Request {
@@ -97,6 +141,7 @@ impl Payload {
     pub fn target(&self) -> String {
         match self {
             Payload::Http(requests) => requests.first().map(|r| r.url.clone()).unwrap_or_default(),
+            Payload::Exchange(request, _) => request.url.clone(),
             Payload::Email(_, mail) => mail.to.join(", "),
         }
     }
@@ -104,30 +149,30 @@ impl Payload {
     /// What is sent, as people read it: each request's method, URL, own headers and body
     /// (JSON indented), or the whole mail; `now` (ms) dates the mail.
     pub fn describe(&self, now: i64) -> String {
+        let describe = |r: &Request| {
+            let mut out = format!("{} {}\n", r.method, r.url);
+            for (k, v) in &r.headers {
+                out.push_str(&format!("{k}: {v}\n"));
+            }
+            match &r.body {
+                Body::Empty => {}
+                Body::Json(v) => {
+                    out.push_str(&serde_json::to_string_pretty(v).unwrap_or_default());
+                    out.push('\n');
+                }
+                Body::Form(fields) => {
+                    for (k, v) in fields {
+                        out.push_str(&format!("{k}={v}\n"));
+                    }
+                }
+            }
+            out
+        };
         match self {
-            Payload::Http(requests) => requests
-                .iter()
-                .map(|r| {
-                    let mut out = format!("{} {}\n", r.method, r.url);
-                    for (k, v) in &r.headers {
-                        out.push_str(&format!("{k}: {v}\n"));
-                    }
-                    match &r.body {
-                        Body::Empty => {}
-                        Body::Json(v) => {
-                            out.push_str(&serde_json::to_string_pretty(v).unwrap_or_default());
-                            out.push('\n');
-                        }
-                        Body::Form(fields) => {
-                            for (k, v) in fields {
-                                out.push_str(&format!("{k}={v}\n"));
-                            }
-                        }
-                    }
-                    out
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
+            Payload::Http(requests) => requests.iter().map(describe).collect::<Vec<_>>().join("\n"),
+            Payload::Exchange(request, then) => {
+                format!("{}\nthen {}\n", describe(request), then.note)
+            }
             Payload::Email(server, mail) => format!(
                 "SMTP {} (MAIL FROM {})\n{}",
                 server.smarthost,
@@ -403,6 +448,27 @@ impl Service {
                 }),
                 None => None,
             },
+            "msteams" => match r.msteams_configs.get(index) {
+                Some(c) => Some(Rendered {
+                    payload: Payload::Http(vec![msteams::request(n, c, &texts)?]),
+                    http: http(&c.http_config),
+                }),
+                None => None,
+            },
+            "jira" => match r.jira_configs.get(index) {
+                Some(c) => Some(Rendered {
+                    payload: jira::payload(n, c, &texts)?,
+                    http: http(&c.http_config),
+                }),
+                None => None,
+            },
+            "rocketchat" => match r.rocketchat_configs.get(index) {
+                Some(c) => Some(Rendered {
+                    payload: rocketchat::payload(c, &texts)?,
+                    http: http(&c.http_config),
+                }),
+                None => None,
+            },
             "email" => r.email_configs.get(index).map(|e| Rendered {
                 payload: email::payload(n, e, &global, &texts, &self.external_url),
                 http: Default::default(),
@@ -433,27 +499,65 @@ impl Service {
         Ok(made)
     }
 
-    /// Makes `payload`'s requests one after the other, or sends its mail.
+    /// Makes `payload`'s requests one after the other (an exchange's answer deciding what
+    /// follows), or sends its mail.
     async fn send(&self, n: &Notification, rendered: &Rendered) -> Result<(), String> {
-        match &rendered.payload {
+        if let Payload::Email(server, mail) = &rendered.payload {
+            return crate::smtp::send(server, mail, now_ms()).await;
+        }
+        let client = self.client(n, &rendered.http)?;
+        let mut next = self.step(n, &client, &rendered.payload).await?;
+        while let Some(payload) = next {
+            next = self.step(n, &client, &payload).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes request `r` of integration `kind`; the answer's body if its status is a
+    /// success, else an error naming the integration, the URL and the answer.
+    async fn make(
+        kind: &str,
+        client: &reqwest::Client,
+        auth: &httpclient::Auth,
+        r: &Request,
+    ) -> Result<String, String> {
+        let fail = |e: String| format!("{kind} to {}: {e}", r.url);
+        let request = auth.apply(r.build(client).timeout(TIMEOUT)).await?;
+        let resp = request.send().await.map_err(|e| fail(e.to_string()))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| fail(e.to_string()))?;
+        if status.is_success() {
+            return Ok(text);
+        }
+        let text: String = text.chars().take(200).collect();
+        Err(fail(format!("answered {status}: {}", text.trim())))
+    }
+
+    /// Makes `payload`'s requests; for an exchange, what its answer says comes next.
+    async fn step(
+        &self,
+        n: &Notification,
+        (client, auth): &(reqwest::Client, httpclient::Auth),
+        payload: &Payload,
+    ) -> Result<Option<Payload>, String> {
+        let make = |r| Self::make(n.integration.kind, client, auth, r);
+        match payload {
             Payload::Http(requests) => {
-                let (client, auth) = self.client(n, &rendered.http)?;
                 for r in requests {
-                    let request = auth.apply(r.build(&client).timeout(TIMEOUT)).await?;
-                    match request.send().await {
-                        Ok(resp) if resp.status().is_success() => {}
-                        Ok(resp) => {
-                            let status = resp.status();
-                            let text = resp.text().await.unwrap_or_default();
-                            let text: String = text.chars().take(200).collect();
-                            return Err(format!("{} answered {status}: {}", r.url, text.trim()));
-                        }
-                        Err(e) => return Err(format!("{}: {e}", r.url)),
-                    }
+                    make(r).await?;
                 }
-                Ok(())
+                Ok(None)
             }
-            Payload::Email(server, mail) => crate::smtp::send(server, mail, now_ms()).await,
+            Payload::Exchange(request, then) => {
+                let answer = make(request).await?;
+                then.next(&answer)
+                    .map(Some)
+                    .map_err(|e| format!("{} to {}: {e}", n.integration.kind, request.url))
+            }
+            Payload::Email(..) => Err(format!(
+                "{}: an email cannot follow an HTTP answer",
+                n.integration.kind
+            )),
         }
     }
 
@@ -547,6 +651,29 @@ pub fn group_key_hash(group_key: &str) -> String {
         .collect()
 }
 
+/// `base` with `elem` joined to its path as Go's `URL.JoinPath` joins it (the path
+/// cleaned of `.`, `..` and doubled slashes, a trailing slash of `elem` kept); `base`
+/// unchanged but for its path. `base` was checked to be a URL when the file was read.
+fn join_path(base: &str, elem: &str) -> Result<String, String> {
+    let mut url = reqwest::Url::parse(base).map_err(|e| format!("invalid URL {base:?}: {e}"))?;
+    let mut parts: Vec<&str> = Vec::new();
+    for part in url.path().split('/').chain(elem.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    let mut path = format!("/{}", parts.join("/"));
+    if elem.ends_with('/') && !path.ends_with('/') {
+        path.push('/');
+    }
+    url.set_path(&path);
+    Ok(url.to_string())
+}
+
 /// `s` cut to `max` characters as Alertmanager cuts: the first `max - 1` and `…`.
 fn truncate_runes(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -609,24 +736,55 @@ pub(crate) mod testing {
         Texts::new(&DEFAULTS, n, "http://sky", 300_000)
     }
 
-    /// A fake HTTP endpoint on loopback that answers 200 and sends each request's
-    /// path, `Authorization` header and body.
-    pub(crate) async fn recorder() -> (
+    /// A request a [`fake`] endpoint received.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Received {
+        pub(crate) method: String,
+        /// The path and query.
+        pub(crate) uri: String,
+        pub(crate) headers: axum::http::HeaderMap,
+        pub(crate) body: String,
+    }
+
+    impl Received {
+        /// Header `name`'s value, empty if absent.
+        pub(crate) fn header(&self, name: &str) -> String {
+            self.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        }
+    }
+
+    /// A fake HTTP endpoint on loopback: each request is sent on the channel and
+    /// answered with the status and body `answer` gives for it.
+    pub(crate) async fn fake(
+        answer: impl Fn(&Received) -> (u16, String) + Clone + Send + Sync + 'static,
+    ) -> (
         std::net::SocketAddr,
-        tokio::sync::mpsc::UnboundedReceiver<(String, String, String)>,
+        tokio::sync::mpsc::UnboundedReceiver<Received>,
     ) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let app = axum::Router::new().fallback(
-            move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: axum::http::HeaderMap,
+                  body: String| {
                 let tx = tx.clone();
+                let answer = answer.clone();
                 async move {
-                    let auth = headers
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    let _ = tx.send((uri.to_string(), auth, body));
-                    "ok"
+                    let received = Received {
+                        method: method.to_string(),
+                        uri: uri.to_string(),
+                        headers,
+                        body,
+                    };
+                    let (status, body) = answer(&received);
+                    let _ = tx.send(received);
+                    let status = axum::http::StatusCode::from_u16(status)
+                        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+                    (status, body)
                 }
             },
         );
@@ -634,6 +792,54 @@ pub(crate) mod testing {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         (addr, rx)
+    }
+
+    /// A fake HTTP endpoint on loopback that answers 200 and sends each request's
+    /// path, `Authorization` header and body.
+    pub(crate) async fn recorder() -> (
+        std::net::SocketAddr,
+        tokio::sync::mpsc::UnboundedReceiver<(String, String, String)>,
+    ) {
+        let (addr, mut received) = fake(|_| (200, "ok".into())).await;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(r) = received.recv().await {
+                if tx
+                    .send((r.uri.clone(), r.header("authorization"), r.body))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        (addr, rx)
+    }
+
+    /// A service whose one route (group by `alertname`, no group wait) goes to receiver
+    /// `team`, whose integrations are `receiver`'s YAML; external URL `http://sky`, no
+    /// waits between tries.
+    pub(crate) fn service(receiver: &str) -> Service {
+        let config = crate::Config::parse(
+            &format!(
+                "route:\n  receiver: team\n  group_by: [alertname]\n  group_wait: 0s\nreceivers:\n  - name: team\n{receiver}"
+            ),
+            "am.yml",
+        )
+        .unwrap();
+        Service::new(
+            Dispatcher::new(config, Silences::default()),
+            NotificationLog::in_memory(),
+            "http://sky".into(),
+        )
+        .with_backoff(Vec::new())
+    }
+
+    /// Fires alert `Down` in `service` as [`fire_down`] does; the outcome and error of
+    /// its delivery, as logged.
+    pub(crate) async fn outcome(service: &Service) -> (String, String) {
+        fire_down(service).await;
+        let entry = service.log.query(None, 1).remove(0);
+        (entry.outcome, entry.error)
     }
 
     /// Fires alert `Down` (summary `it is down`) now in `service` and delivers what is
@@ -746,6 +952,34 @@ mod tests {
         assert_eq!(auth, "Basic dTpw", "base64 of u:p");
         assert!(body.contains("\"receiver\":\"r\""), "{body}");
         assert_eq!(service.log.query(None, 1)[0].outcome, "sent");
+    }
+
+    #[test]
+    fn paths_are_joined_as_gos_url_join_path_joins_them() {
+        for (base, elem, joined) in [
+            (
+                "https://open.rocket.chat/",
+                "api/v1/chat.postMessage",
+                "https://open.rocket.chat/api/v1/chat.postMessage",
+            ),
+            (
+                "https://open.rocket.chat",
+                "api/v1/chat.postMessage",
+                "https://open.rocket.chat/api/v1/chat.postMessage",
+            ),
+            (
+                "http://jira/rest/api/2/",
+                "/search",
+                "http://jira/rest/api/2/search",
+            ),
+            (
+                "http://jira/a//b/../c?x=1",
+                "issue/",
+                "http://jira/a/c/issue/?x=1",
+            ),
+        ] {
+            assert_eq!(join_path(base, elem).unwrap(), joined);
+        }
     }
 
     #[test]

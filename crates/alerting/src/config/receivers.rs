@@ -1515,17 +1515,6 @@ impl Receiver {
             ("discord_configs", "Discord", self.discord_configs.len()),
             ("webex_configs", "Webex", self.webex_configs.len()),
             ("wechat_configs", "WeChat", self.wechat_configs.len()),
-            (
-                "msteams_configs",
-                "Microsoft Teams",
-                self.msteams_configs.len(),
-            ),
-            ("jira_configs", "Jira", self.jira_configs.len()),
-            (
-                "rocketchat_configs",
-                "Rocket.Chat",
-                self.rocketchat_configs.len(),
-            ),
         ]
         .into_iter()
         .filter(|(_, _, n)| *n > 0)
