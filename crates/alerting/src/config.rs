@@ -16,11 +16,11 @@ use yaml::Spanned;
 mod receivers;
 
 pub use receivers::{
-    DiscordConfig, EmailConfig, JiraConfig, JiraField, MsTeamsConfig, OpsgenieConfig,
-    OpsgenieResponder, PagerdutyConfig, PagerdutyImage, PagerdutyLink, PushoverConfig, Receiver,
-    RocketchatAction, RocketchatConfig, RocketchatField, SigV4Config, SlackAction, SlackConfig,
-    SlackConfirm, SlackField, SnsConfig, TelegramConfig, VictorOpsConfig, WebexConfig,
-    WebhookConfig, WechatConfig,
+    DiscordConfig, EmailConfig, JiraConfig, JiraField, JiraFieldConfig, MsTeamsConfig,
+    OpsgenieConfig, OpsgenieResponder, PagerdutyConfig, PagerdutyImage, PagerdutyLink,
+    PushoverConfig, Receiver, RocketchatAction, RocketchatConfig, RocketchatField, SigV4Config,
+    SlackAction, SlackConfig, SlackConfirm, SlackField, SnsConfig, TelegramConfig, VictorOpsConfig,
+    WebexConfig, WebhookConfig, WechatConfig,
 };
 
 /// Why a configuration cannot be used.
@@ -683,6 +683,18 @@ impl Global {
                 "smtp_auth_password_file",
                 given(&self.smtp_auth_password_file),
             ),
+            (
+                "rocketchat_token",
+                self.rocketchat_token.is_some(),
+                "rocketchat_token_file",
+                given(&self.rocketchat_token_file),
+            ),
+            (
+                "rocketchat_token_id",
+                self.rocketchat_token_id.is_some(),
+                "rocketchat_token_id_file",
+                given(&self.rocketchat_token_id_file),
+            ),
         ] {
             if a_set && b_set {
                 return Err((
@@ -856,6 +868,27 @@ mod tests {
             (
                 "route:\n  receiver: a\n  continue: true\nreceivers:\n  - name: a\n",
                 "line 2: route: the root route cannot have continue",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(want), "{want:?} not in {e}");
+        }
+    }
+
+    #[test]
+    fn newer_integrations_are_checked_as_the_newest_alertmanager_checks_them() {
+        for (text, want) in [
+            (
+                "global:\n  rocketchat_token: t\n  rocketchat_token_file: /t\nroute:\n  receiver: a\nreceivers:\n  - name: a\n",
+                "at most one of rocketchat_token & rocketchat_token_file must be configured",
+            ),
+            (
+                "global:\n  rocketchat_token_id: t\n  rocketchat_token_id_file: /t\nroute:\n  receiver: a\nreceivers:\n  - name: a\n",
+                "at most one of rocketchat_token_id & rocketchat_token_id_file must be configured",
+            ),
+            (
+                "route:\n  receiver: a\nreceivers:\n  - name: a\n    jira_configs:\n      - {api_url: 'http://j', project: P, issue_type: Bug, summary: {templat: x}}\n",
+                "line 6 column 70: unknown field `templat`, expected one of template, enable_update",
             ),
         ] {
             let e = parse(text).unwrap_err();

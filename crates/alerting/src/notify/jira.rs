@@ -234,10 +234,7 @@ fn text_field(f: &Option<JiraField>) -> (Option<&str>, bool) {
     match f {
         None => (None, true),
         Some(JiraField::Template(t)) => (Some(t), true),
-        Some(JiraField::Full {
-            template,
-            enable_update,
-        }) => (template.as_deref(), enable_update.unwrap_or(true)),
+        Some(JiraField::Full(f)) => (f.template.as_deref(), f.enable_update.unwrap_or(true)),
     }
 }
 
