@@ -16,11 +16,11 @@ use yaml::Spanned;
 mod receivers;
 
 pub use receivers::{
-    DiscordConfig, EmailConfig, JiraConfig, JiraField, MsTeamsConfig, OpsgenieConfig,
-    OpsgenieResponder, PagerdutyConfig, PagerdutyImage, PagerdutyLink, PushoverConfig, Receiver,
-    RocketchatAction, RocketchatConfig, RocketchatField, SigV4Config, SlackAction, SlackConfig,
-    SlackConfirm, SlackField, SnsConfig, TelegramConfig, VictorOpsConfig, WebexConfig,
-    WebhookConfig, WechatConfig,
+    DiscordConfig, EmailConfig, JiraConfig, JiraField, JiraFieldConfig, MsTeamsConfig,
+    OpsgenieConfig, OpsgenieResponder, PagerdutyConfig, PagerdutyImage, PagerdutyLink,
+    PushoverConfig, Receiver, RocketchatAction, RocketchatConfig, RocketchatField, SigV4Config,
+    SlackAction, SlackConfig, SlackConfirm, SlackField, SnsConfig, TelegramConfig, VictorOpsConfig,
+    WebexConfig, WebhookConfig, WechatConfig,
 };
 
 /// Why a configuration cannot be used.
@@ -454,8 +454,7 @@ impl Config {
 
     /// Parses and checks a configuration; `file` names it in errors, and its directory is
     /// where template files and the files of `http_config` are found. Every integration
-    /// Alertmanager knows is read and checked, whether Skywatch sends to it or not (see
-    /// [`Config::refuse_unsupported`]).
+    /// Alertmanager knows is read, checked and sent to.
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
         let error = |message: String| ConfigError {
             file: file.to_owned(),
@@ -465,29 +464,6 @@ impl Config {
         config.validate(text).map_err(error)?;
         config.set_directory(Path::new(file).parent().unwrap_or(Path::new("")));
         Ok(config)
-    }
-
-    /// Refuses a configuration naming an integration Skywatch does not send to yet, naming
-    /// each: `line 12: receivers[2].opsgenie_configs: Skywatch does not send to Opsgenie
-    /// yet`. The server and `skywatch check alertmanager` call it after [`Config::parse`],
-    /// so that nothing is silently dropped.
-    pub fn refuse_unsupported(&self, file: &str) -> Result<(), ConfigError> {
-        let mut refused = Vec::new();
-        for (i, r) in self.receivers.iter().enumerate() {
-            for (key, name) in r.unsupported() {
-                refused.push(format!(
-                    "line {}: receivers[{i}].{key}: Skywatch does not send to {name} yet; route its alerts to a webhook, Slack, PagerDuty or email receiver",
-                    r.name.referenced.line()
-                ));
-            }
-        }
-        if refused.is_empty() {
-            return Ok(());
-        }
-        Err(ConfigError {
-            file: file.to_owned(),
-            message: refused.join("; "),
-        })
     }
 
     /// The named time intervals, both sections together.
@@ -683,6 +659,18 @@ impl Global {
                 "smtp_auth_password_file",
                 given(&self.smtp_auth_password_file),
             ),
+            (
+                "rocketchat_token",
+                self.rocketchat_token.is_some(),
+                "rocketchat_token_file",
+                given(&self.rocketchat_token_file),
+            ),
+            (
+                "rocketchat_token_id",
+                self.rocketchat_token_id.is_some(),
+                "rocketchat_token_id_file",
+                given(&self.rocketchat_token_id_file),
+            ),
         ] {
             if a_set && b_set {
                 return Err((
@@ -864,6 +852,27 @@ mod tests {
     }
 
     #[test]
+    fn newer_integrations_are_checked_as_the_newest_alertmanager_checks_them() {
+        for (text, want) in [
+            (
+                "global:\n  rocketchat_token: t\n  rocketchat_token_file: /t\nroute:\n  receiver: a\nreceivers:\n  - name: a\n",
+                "at most one of rocketchat_token & rocketchat_token_file must be configured",
+            ),
+            (
+                "global:\n  rocketchat_token_id: t\n  rocketchat_token_id_file: /t\nroute:\n  receiver: a\nreceivers:\n  - name: a\n",
+                "at most one of rocketchat_token_id & rocketchat_token_id_file must be configured",
+            ),
+            (
+                "route:\n  receiver: a\nreceivers:\n  - name: a\n    jira_configs:\n      - {api_url: 'http://j', project: P, issue_type: Bug, summary: {templat: x}}\n",
+                "line 6 column 70: unknown field `templat`, expected one of template, enable_update",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(want), "{want:?} not in {e}");
+        }
+    }
+
+    #[test]
     fn a_line_of_matchers_holds_several() {
         let m =
             parse_matchers(r#"{severity="critical", team=~"db|net", msg="a, \"b\"",}"#).unwrap();
@@ -877,19 +886,5 @@ mod tests {
         );
         assert!(parse_matchers("severity").is_err());
         assert!(parse_matchers(r#"a="b"c""#).is_err());
-    }
-
-    #[test]
-    fn integrations_not_sent_yet_are_refused_by_name() {
-        let c = parse(
-            "route:\n  receiver: a\nreceivers:\n  - name: a\n    opsgenie_configs: [{api_key: k}]\n  - name: b\n    jira_configs: [{api_url: 'http://x', project: P, issue_type: Bug}]\n",
-        )
-        .unwrap();
-        let e = c.refuse_unsupported("am.yml").unwrap_err().to_string();
-        assert!(
-            e.contains("line 6: receivers[1].jira_configs: Skywatch does not send to Jira yet"),
-            "{e}"
-        );
-        assert!(!e.contains("Opsgenie"), "{e}");
     }
 }

@@ -15,12 +15,15 @@ use crate::template::Templates;
 
 mod discord;
 mod email;
+mod jira;
+mod msteams;
 mod opsgenie;
 mod pagerduty;
 mod pushover;
+mod rocketchat;
 mod slack;
-mod telegram;
 mod sns;
+mod telegram;
 mod texts;
 mod victorops;
 mod webex;
@@ -33,6 +36,11 @@ pub enum Payload {
     /// HTTP requests, made one after the other through the integration's client
     /// (`http_config`); the delivery fails at the first that does not succeed.
     Http(Vec<Request>),
+    /// A request whose answer decides what is sent next (Jira looks its issue up before
+    /// creating or updating it; Rocket.Chat answers a failure with 200 and
+    /// `"success": false`): made through the integration's client, then its answer given
+    /// to [`Then`], whose payload is sent in turn.
+    Exchange(Box<Request>, Then),
     /// A message for an SMTP server.
     Email(Box<crate::smtp::Server>, crate::smtp::Mail),
     /// An AWS API call, signed with Signature Version 4 when it is sent.
@@ -111,6 +119,42 @@ pub enum Body {
     Form(Vec<(String, String)>),
 }
 
+/// What follows a request of [`Payload::Exchange`]: given the answer's body (the
+/// status was a success), the next payload, or an error that fails the delivery.
+#[derive(Clone)]
+pub struct Then {
+    /// What follows, as people read it (shown by [`Payload::describe`]).
+    pub note: String,
+    next: Arc<Next>,
+}
+
+/// The function of a [`Then`].
+type Next = dyn Fn(&str) -> Result<Payload, String> + Send + Sync;
+
+impl Then {
+    /// `next` after the answer, described by `note`.
+    pub fn new(
+        note: impl Into<String>,
+        next: impl Fn(&str) -> Result<Payload, String> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            note: note.into(),
+            next: Arc::new(next),
+        }
+    }
+
+    /// What follows an answer whose body is `answer`.
+    pub fn next(&self, answer: &str) -> Result<Payload, String> {
+        (self.next)(answer)
+    }
+}
+
+impl std::fmt::Debug for Then {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Then").field("note", &self.note).finish()
+    }
+}
+
 impl Request {
     /// A POST of `body` as JSON to `url`.
     pub fn post_json(url: impl Into<String>, body: Value) -> Self {
@@ -175,6 +219,7 @@ impl Payload {
     pub fn target(&self) -> String {
         match self {
             Payload::Http(requests) => requests.last().map(|r| r.url.clone()).unwrap_or_default(),
+            Payload::Exchange(request, _) => request.url.clone(),
             Payload::Email(_, mail) => mail.to.join(", "),
             Payload::Aws(call) => call.url.clone(),
         }
@@ -183,30 +228,30 @@ impl Payload {
     /// What is sent, as people read it: each request's method, URL, own headers and body
     /// (JSON indented), or the whole mail; `now` (ms) dates the mail.
     pub fn describe(&self, now: i64) -> String {
+        let describe = |r: &Request| {
+            let mut out = format!("{} {}\n", r.method, r.url);
+            for (k, v) in &r.headers {
+                out.push_str(&format!("{k}: {v}\n"));
+            }
+            match &r.body {
+                Body::Empty => {}
+                Body::Json(v) => {
+                    out.push_str(&serde_json::to_string_pretty(v).unwrap_or_default());
+                    out.push('\n');
+                }
+                Body::Form(fields) => {
+                    for (k, v) in fields {
+                        out.push_str(&format!("{k}={v}\n"));
+                    }
+                }
+            }
+            out
+        };
         match self {
-            Payload::Http(requests) => requests
-                .iter()
-                .map(|r| {
-                    let mut out = format!("{} {}\n", r.method, r.url);
-                    for (k, v) in &r.headers {
-                        out.push_str(&format!("{k}: {v}\n"));
-                    }
-                    match &r.body {
-                        Body::Empty => {}
-                        Body::Json(v) => {
-                            out.push_str(&serde_json::to_string_pretty(v).unwrap_or_default());
-                            out.push('\n');
-                        }
-                        Body::Form(fields) => {
-                            for (k, v) in fields {
-                                out.push_str(&format!("{k}={v}\n"));
-                            }
-                        }
-                    }
-                    out
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
+            Payload::Http(requests) => requests.iter().map(describe).collect::<Vec<_>>().join("\n"),
+            Payload::Exchange(request, then) => {
+                format!("{}\nthen {}\n", describe(request), then.note)
+            }
             Payload::Email(server, mail) => format!(
                 "SMTP {} (MAIL FROM {})\n{}",
                 server.smarthost,
@@ -559,6 +604,27 @@ impl Service {
                 payload: Payload::Http(wechat::requests(w, &texts)),
                 http: http(&w.http_config),
             }),
+            "msteams" => match r.msteams_configs.get(index) {
+                Some(c) => Some(Rendered {
+                    payload: Payload::Http(vec![msteams::request(n, c, &texts)?]),
+                    http: http(&c.http_config),
+                }),
+                None => None,
+            },
+            "jira" => match r.jira_configs.get(index) {
+                Some(c) => Some(Rendered {
+                    payload: jira::payload(n, c, &texts)?,
+                    http: http(&c.http_config),
+                }),
+                None => None,
+            },
+            "rocketchat" => match r.rocketchat_configs.get(index) {
+                Some(c) => Some(Rendered {
+                    payload: rocketchat::payload(c, &texts)?,
+                    http: http(&c.http_config),
+                }),
+                None => None,
+            },
             "email" => match r.email_configs.get(index) {
                 Some(e) => Some(Rendered {
                     payload: email::payload(e, &texts)?,
@@ -610,76 +676,123 @@ impl Service {
         Ok(made)
     }
 
-    /// Makes `payload`'s requests one after the other, or sends its mail. An error names
-    /// the integration and the URL without its query, which may hold credentials.
+    /// Makes `payload`'s requests one after the other (an exchange's answer deciding what
+    /// follows), makes its AWS call or sends its mail. An error names the integration and
+    /// the URL without its query, which may hold credentials.
     async fn send(&self, n: &Notification, rendered: &Rendered) -> Result<(), String> {
         match &rendered.payload {
+            Payload::Email(server, mail) => return crate::smtp::send(server, mail, now_ms()).await,
+            Payload::Aws(call) => return self.call_aws(n, call, &rendered.http).await,
+            Payload::Http(_) | Payload::Exchange(..) => {}
+        }
+        let client = self.client(n, &rendered.http)?;
+        let mut token = None;
+        let mut next = self.step(n, &client, &rendered.payload, &mut token).await?;
+        while let Some(payload) = next {
+            next = self.step(n, &client, &payload, &mut token).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes `call`, signed.
+    async fn call_aws(
+        &self,
+        n: &Notification,
+        call: &AwsCall,
+        http: &httpclient::config::HttpClientConfig,
+    ) -> Result<(), String> {
+        let failed = |e: String| format!("{}: {e}", call.service);
+        let client = self.aws(n, call, http).map_err(failed)?;
+        let session = client.session().await.map_err(failed)?;
+        let params = call.params.iter().map(|(k, v)| (k.clone(), v));
+        let body = aws::Call::query(call.operation, call.version, params);
+        client
+            .call_at(&call.url, &session, &body)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Makes `payload`'s requests; for an exchange, what its answer says comes next.
+    /// `token` is the token an earlier request was given ([`Answer::Token`]).
+    async fn step(
+        &self,
+        n: &Notification,
+        client: &(reqwest::Client, httpclient::Auth),
+        payload: &Payload,
+        token: &mut Option<(&'static str, String)>,
+    ) -> Result<Option<Payload>, String> {
+        match payload {
             Payload::Http(requests) => {
-                let (client, auth) = self.client(n, &rendered.http)?;
-                let key = integration_key(n);
-                let kind = n.integration.kind;
-                let mut token: Option<(&str, String)> = None;
                 for r in requests {
-                    let mut url = r.url.clone();
-                    if let Some((field, value)) = &token {
-                        url = url.replace(&format!("{{{field}}}"), &query_escape(value));
-                    }
-                    // Named without its query, which may hold secrets (Pushover's token,
-                    // WeChat's corpsecret).
-                    let shown = url.split('?').next().unwrap_or_default();
-                    if let Answer::Token { field, keep } = r.answer {
-                        let kept = lock(&self.tokens)
-                            .get(&key)
-                            .filter(|(_, at)| at.elapsed() <= keep)
-                            .map(|(value, _)| value.clone());
-                        if let Some(value) = kept {
-                            token = Some((field, value));
-                            continue;
-                        }
-                    }
-                    let request = auth.apply(r.build(&client, &url).timeout(TIMEOUT)).await?;
-                    let resp = request
-                        .send()
-                        .await
-                        .map_err(|e| format!("{kind}: {shown}: {}", e.without_url()))?;
-                    let status = resp.status();
-                    let text = resp.text().await.unwrap_or_default();
-                    let judged = judge(r.answer, status, &text);
-                    if r.answer == Answer::Wechat && matches!(judged, Err((Some(42001), _))) {
-                        lock(&self.tokens).remove(&key);
-                    }
-                    match judged {
-                        Ok(Some(value)) => {
-                            if let Answer::Token { field, .. } = r.answer {
-                                lock(&self.tokens).insert(
-                                    key.clone(),
-                                    (value.clone(), std::time::Instant::now()),
-                                );
-                                token = Some((field, value));
-                            }
-                        }
-                        Ok(None) => {}
-                        Err((_, e)) => {
-                            return Err(format!("{kind}: {shown} answered {status}: {e}"));
-                        }
-                    }
+                    self.make(n, client, r, token).await?;
                 }
-                Ok(())
+                Ok(None)
             }
-            Payload::Email(server, mail) => crate::smtp::send(server, mail, now_ms()).await,
-            Payload::Aws(call) => {
-                let failed = |e: String| format!("{}: {e}", call.service);
-                let client = self.aws(n, call, &rendered.http).map_err(failed)?;
-                let session = client.session().await.map_err(failed)?;
-                let params = call.params.iter().map(|(k, v)| (k.clone(), v));
-                let body = aws::Call::query(call.operation, call.version, params);
-                client
-                    .call_at(&call.url, &session, &body)
-                    .await
-                    .map_err(|e| failed(e.to_string()))?;
-                Ok(())
+            Payload::Exchange(request, then) => {
+                let answer = self.make(n, client, request, token).await?;
+                let shown = request.url.split('?').next().unwrap_or_default();
+                then.next(&answer)
+                    .map(Some)
+                    .map_err(|e| format!("{}: {shown}: {e}", n.integration.kind))
+            }
+            Payload::Email(..) | Payload::Aws(_) => Err(format!(
+                "{}: only HTTP requests can follow an HTTP answer",
+                n.integration.kind
+            )),
+        }
+    }
+
+    /// Makes request `r` of `n`'s integration, its answer judged as `r.answer` says;
+    /// the answer's body. A token request whose token is kept is not made.
+    async fn make(
+        &self,
+        n: &Notification,
+        (client, auth): &(reqwest::Client, httpclient::Auth),
+        r: &Request,
+        token: &mut Option<(&'static str, String)>,
+    ) -> Result<String, String> {
+        let key = integration_key(n);
+        let kind = n.integration.kind;
+        let mut url = r.url.clone();
+        if let Some((field, value)) = token.as_ref() {
+            url = url.replace(&format!("{{{field}}}"), &query_escape(value));
+        }
+        // Named without its query, which may hold secrets (Pushover's token, WeChat's
+        // corpsecret).
+        let shown = url.split('?').next().unwrap_or_default().to_owned();
+        if let Answer::Token { field, keep } = r.answer {
+            let kept = lock(&self.tokens)
+                .get(&key)
+                .filter(|(_, at)| at.elapsed() <= keep)
+                .map(|(value, _)| value.clone());
+            if let Some(value) = kept {
+                *token = Some((field, value));
+                return Ok(String::new());
             }
         }
+        let request = auth.apply(r.build(client, &url).timeout(TIMEOUT)).await?;
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| format!("{kind}: {shown}: {}", e.without_url()))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let judged = judge(r.answer, status, &text);
+        if r.answer == Answer::Wechat && matches!(judged, Err((Some(42001), _))) {
+            lock(&self.tokens).remove(&key);
+        }
+        match judged {
+            Ok(Some(value)) => {
+                if let Answer::Token { field, .. } = r.answer {
+                    lock(&self.tokens).insert(key, (value.clone(), std::time::Instant::now()));
+                    *token = Some((field, value));
+                }
+            }
+            Ok(None) => {}
+            Err((_, e)) => return Err(format!("{kind}: {shown} answered {status}: {e}")),
+        }
+        Ok(text)
     }
 
     /// Sends one notification to its integration, retrying with backoff, logs the
@@ -859,6 +972,29 @@ pub fn group_key_hash(group_key: &str) -> String {
         .collect()
 }
 
+/// `base` with `elem` joined to its path as Go's `URL.JoinPath` joins it (the path
+/// cleaned of `.`, `..` and doubled slashes, a trailing slash of `elem` kept); `base`
+/// unchanged but for its path. `base` was checked to be a URL when the file was read.
+fn join_path(base: &str, elem: &str) -> Result<String, String> {
+    let mut url = reqwest::Url::parse(base).map_err(|e| format!("invalid URL {base:?}: {e}"))?;
+    let mut parts: Vec<&str> = Vec::new();
+    for part in url.path().split('/').chain(elem.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    let mut path = format!("/{}", parts.join("/"));
+    if elem.ends_with('/') && !path.ends_with('/') {
+        path.push('/');
+    }
+    url.set_path(&path);
+    Ok(url.to_string())
+}
+
 /// `s` cut to `max` characters as Alertmanager cuts: the first `max - 1` and `…`.
 fn truncate_runes(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -1027,6 +1163,64 @@ pub(crate) mod testing {
         sent.remove(0)
     }
 
+    /// A request a [`fake`] endpoint received.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Received {
+        pub(crate) method: String,
+        /// The path and query.
+        pub(crate) uri: String,
+        pub(crate) headers: axum::http::HeaderMap,
+        pub(crate) body: String,
+    }
+
+    impl Received {
+        /// Header `name`'s value, empty if absent.
+        pub(crate) fn header(&self, name: &str) -> String {
+            self.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        }
+    }
+
+    /// A fake HTTP endpoint on loopback: each request is sent on the channel and
+    /// answered with the status and body `answer` gives for it.
+    pub(crate) async fn fake(
+        answer: impl Fn(&Received) -> (u16, String) + Clone + Send + Sync + 'static,
+    ) -> (
+        std::net::SocketAddr,
+        tokio::sync::mpsc::UnboundedReceiver<Received>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let app = axum::Router::new().fallback(
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: axum::http::HeaderMap,
+                  body: String| {
+                let tx = tx.clone();
+                let answer = answer.clone();
+                async move {
+                    let received = Received {
+                        method: method.to_string(),
+                        uri: uri.to_string(),
+                        headers,
+                        body,
+                    };
+                    let (status, body) = answer(&received);
+                    let _ = tx.send(received);
+                    let status = axum::http::StatusCode::from_u16(status)
+                        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+                    (status, [("content-type", "application/json")], body)
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (addr, rx)
+    }
+
     /// A fake HTTP endpoint on loopback that answers 200 and sends each request's
     /// path, `Authorization` header and body.
     pub(crate) async fn recorder() -> (
@@ -1037,38 +1231,34 @@ pub(crate) mod testing {
     }
 
     /// The same answering each request as `answer` says from its path and query: a
-    /// status and a JSON body.
+    /// status and a body.
     pub(crate) async fn recorder_answering(
         answer: impl Fn(&str) -> (u16, String) + Clone + Send + Sync + 'static,
     ) -> (
         std::net::SocketAddr,
         tokio::sync::mpsc::UnboundedReceiver<(String, String, String)>,
     ) {
+        let (addr, mut received) = fake(move |r| answer(&r.uri)).await;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let app = axum::Router::new().fallback(
-            move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
-                let tx = tx.clone();
-                let answer = answer.clone();
-                async move {
-                    let auth = headers
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    let (status, reply) = answer(&uri.to_string());
-                    let _ = tx.send((uri.to_string(), auth, body));
-                    (
-                        axum::http::StatusCode::from_u16(status).unwrap(),
-                        [("content-type", "application/json")],
-                        reply,
-                    )
+        tokio::spawn(async move {
+            while let Some(r) = received.recv().await {
+                if tx
+                    .send((r.uri.clone(), r.header("authorization"), r.body))
+                    .is_err()
+                {
+                    break;
                 }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+            }
+        });
         (addr, rx)
+    }
+
+    /// Fires alert `Down` in `service` as [`fire_down`] does; the outcome and error of
+    /// its delivery, as logged.
+    pub(crate) async fn outcome(service: &Service) -> (String, String) {
+        fire_down(service).await;
+        let entry = service.log.query(None, 1).remove(0);
+        (entry.outcome, entry.error)
     }
 
     /// A service (external URL `http://sky`, a failed delivery tried three times 1 ms apart) routing every alert
@@ -1206,6 +1396,34 @@ mod tests {
         assert_eq!(auth, "Basic dTpw", "base64 of u:p");
         assert!(body.contains("\"receiver\":\"r\""), "{body}");
         assert_eq!(service.log.query(None, 1)[0].outcome, "sent");
+    }
+
+    #[test]
+    fn paths_are_joined_as_gos_url_join_path_joins_them() {
+        for (base, elem, joined) in [
+            (
+                "https://open.rocket.chat/",
+                "api/v1/chat.postMessage",
+                "https://open.rocket.chat/api/v1/chat.postMessage",
+            ),
+            (
+                "https://open.rocket.chat",
+                "api/v1/chat.postMessage",
+                "https://open.rocket.chat/api/v1/chat.postMessage",
+            ),
+            (
+                "http://jira/rest/api/2/",
+                "/search",
+                "http://jira/rest/api/2/search",
+            ),
+            (
+                "http://jira/a//b/../c?x=1",
+                "issue/",
+                "http://jira/a/c/issue/?x=1",
+            ),
+        ] {
+            assert_eq!(join_path(base, elem).unwrap(), joined);
+        }
     }
 
     #[test]

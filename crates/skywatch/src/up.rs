@@ -445,9 +445,7 @@ pub(crate) async fn serve(
     let alert_service = match &settings.alertmanager {
         Some((text, file)) => {
             let text = text.replace("${SKYWATCH_URL}", &format!("http://{addr}"));
-            let config = alerting::Config::parse(&text, file)
-                .and_then(|c| c.refuse_unsupported(file).map(|()| c))
-                .map_err(|e| e.to_string())?;
+            let config = alerting::Config::parse(&text, file).map_err(|e| e.to_string())?;
             // A template file that cannot be read stops the start, as it stops Alertmanager.
             alerting::notify::Service::templates(&config)?;
             let silences = alerting::silence::Silences::open(&settings.data.join("silences.json"))?;
@@ -765,10 +763,6 @@ impl Reloader {
                         .replace("${SKYWATCH_URL}", &format!("http://{}", self.addr));
                     Some(
                         alerting::Config::parse(&text, &file.display().to_string())
-                            .and_then(|c| {
-                                c.refuse_unsupported(&file.display().to_string())
-                                    .map(|()| c)
-                            })
                             .map_err(|e| e.to_string())?,
                     )
                 }

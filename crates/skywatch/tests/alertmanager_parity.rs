@@ -7,12 +7,9 @@
 //!
 //! A fixture's name says the verdicts:
 //! - `*.good.yml`: both valid;
-//! - `*.bad.yml`: both invalid (Skywatch for a reason of its own, not an integration it
-//!   does not send to yet);
-//! - `*.unsent.yml`: valid for Alertmanager; Skywatch reads and checks it all, then
-//!   refuses only the integrations it does not send to yet, each by name;
+//! - `*.bad.yml`: both invalid;
 //! - `*.newer.yml`: keys newer than Alertmanager 0.25, which refuses them; Skywatch reads
-//!   them as the newest Alertmanager documents them (and may refuse them as not sent yet).
+//!   them as the newest Alertmanager documents them.
 
 #![allow(
     clippy::unwrap_used,
@@ -30,8 +27,6 @@ use common::tool;
 #[derive(Debug, PartialEq)]
 enum Verdict {
     Valid,
-    /// Refused only because it names integrations not sent yet.
-    Unsent,
     Invalid,
 }
 
@@ -45,23 +40,7 @@ fn skywatch(file: &Path) -> (Verdict, String) {
     if out.status.success() {
         return (Verdict::Valid, text);
     }
-    let failed: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("FAILED: "))
-        .collect();
-    let unsent = !failed.is_empty()
-        && failed.iter().all(|f| {
-            f.split("; line ")
-                .all(|part| part.contains("Skywatch does not send to"))
-        });
-    (
-        if unsent {
-            Verdict::Unsent
-        } else {
-            Verdict::Invalid
-        },
-        text,
-    )
+    (Verdict::Invalid, text)
 }
 
 #[test]
@@ -75,9 +54,8 @@ fn skywatch_and_amtool_agree_on_every_fixture() {
         let (amtool_valid, skywatch_may) = match kind.as_str() {
             "good" => (true, vec![Verdict::Valid]),
             "bad" => (false, vec![Verdict::Invalid]),
-            "unsent" => (true, vec![Verdict::Unsent]),
-            "newer" => (false, vec![Verdict::Valid, Verdict::Unsent]),
-            _ => panic!("{name}: say the verdict in the name (good, bad, unsent, newer)"),
+            "newer" => (false, vec![Verdict::Valid]),
+            _ => panic!("{name}: say the verdict in the name (good, bad, newer)"),
         };
         let theirs = Command::new(&amtool)
             .arg("check-config")
@@ -95,25 +73,4 @@ fn skywatch_and_amtool_agree_on_every_fixture() {
         }
     }
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n\n"));
-}
-
-#[test]
-fn an_integration_not_sent_yet_is_named_with_its_receiver() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/alertmanager/every_integration.unsent.yml");
-    let (verdict, said) = skywatch(&file);
-    assert_eq!(verdict, Verdict::Unsent, "{said}");
-    for (key, name) in [
-        ("opsgenie_configs", "Opsgenie"),
-        ("victorops_configs", "VictorOps"),
-        ("pushover_configs", "Pushover"),
-        ("sns_configs", "Amazon SNS"),
-        ("telegram_configs", "Telegram"),
-        ("discord_configs", "Discord"),
-        ("webex_configs", "Webex"),
-        ("wechat_configs", "WeChat"),
-    ] {
-        let want = format!("receivers[0].{key}: Skywatch does not send to {name} yet");
-        assert!(said.contains(&want), "{want:?} not in {said}");
-    }
 }

@@ -732,20 +732,47 @@ pub struct JiraConfig {
 }
 
 /// A Jira text field: a template, or a template and whether updates rewrite it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum JiraField {
     /// `summary: '{{ ... }}'`.
     Template(String),
     /// `summary: { template: ..., enable_update: false }`.
-    Full {
-        /// The text's template.
-        #[serde(default)]
-        template: Option<String>,
-        /// Whether an update of the issue rewrites the field (default true).
-        #[serde(default)]
-        enable_update: Option<bool>,
-    },
+    Full(JiraFieldConfig),
+}
+
+impl<'de> Deserialize<'de> for JiraField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Field;
+        impl<'de> serde::de::Visitor<'de> for Field {
+            type Value = JiraField;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a template, or a map of template and enable_update")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<JiraField, E> {
+                Ok(JiraField::Template(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<JiraField, A::Error> {
+                JiraFieldConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(JiraField::Full)
+            }
+        }
+        d.deserialize_any(Field)
+    }
+}
+
+/// A Jira text field written as a map: Alertmanager refuses other keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraFieldConfig {
+    /// The text's template; Alertmanager's default if unset.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Whether an update of the issue rewrites the field (default true).
+    #[serde(default)]
+    pub enable_update: Option<bool>,
 }
 
 /// `rocketchat_configs` (newer than Alertmanager 0.25).
@@ -1530,28 +1557,6 @@ impl Receiver {
             }
         }
         Ok(())
-    }
-
-    /// The integrations this receiver names that Skywatch cannot send to yet, as
-    /// `(key, name)`: `("opsgenie_configs", "Opsgenie")`.
-    pub fn unsupported(&self) -> Vec<(&'static str, &'static str)> {
-        [
-            (
-                "msteams_configs",
-                "Microsoft Teams",
-                self.msteams_configs.len(),
-            ),
-            ("jira_configs", "Jira", self.jira_configs.len()),
-            (
-                "rocketchat_configs",
-                "Rocket.Chat",
-                self.rocketchat_configs.len(),
-            ),
-        ]
-        .into_iter()
-        .filter(|(_, _, n)| *n > 0)
-        .map(|(key, name, _)| (key, name))
-        .collect()
     }
 }
 
