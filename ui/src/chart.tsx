@@ -132,14 +132,17 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
     () => names.map((_, i) => (configs[i]?.color?.mode === "fixed" && cssColor(configs[i].color?.fixedColor)) || PALETTE[i % PALETTE.length]),
     [names, configs],
   );
+  // `values` are the series as they are, for the legend and the tooltip; `raw` as drawn:
+  // negative-Y draws a series below the axis (transmit under receive, say), and Grafana
+  // still lists its values as they are.
+  const values = useMemo(() => align(series, start, end, step), [series, start, end, step]);
   const raw = useMemo(() => {
-    const data = align(series, start, end, step);
-    // negative-Y draws a series below the axis (transmit under receive, say).
+    const data = values.slice();
     configs.forEach((c, i) => {
       if (c?.custom?.transform === "negative-Y") data[i + 1] = (data[i + 1] as Ys).map((v) => (v === null ? null : -v));
     });
     return data;
-  }, [series, start, end, step, configs]);
+  }, [values, configs]);
   const hidden = legend.showLegend === false || legend.displayMode === "hidden";
   const ownLegend = !hidden && (legend.displayMode === "table" || (legend.calcs?.length ?? 0) > 0);
 
@@ -221,7 +224,7 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
             show: !(cu.hideFrom as { viz?: boolean } | undefined)?.viz,
             // The legend shows a series' own value, not its stacked sum.
             value: (_u: uPlot, _v: number | null, si: number, idx: number | null) =>
-              idx === null ? "" : formatValue((raw[si] as Ys)[idx] ?? null, c.unit ?? unit, c.decimals),
+              idx === null ? "" : formatValue((values[si] as Ys)[idx] ?? null, c.unit ?? unit, c.decimals),
           };
         }),
       ],
@@ -254,7 +257,7 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
           el.dataset.scale = Number.isFinite(y?.min) && Number.isFinite(y?.max) ? "finite" : "none";
         },
       ],
-      setCursor: [tooltip === "none" ? () => {} : tooltipUpdater(box.current!, raw, names, colors, configs, unit, tooltip)],
+      setCursor: [tooltip === "none" ? () => {} : tooltipUpdater(box.current!, values, names, colors, configs, unit, tooltip)],
     };
     const plot = new uPlot(opts, [raw[0], ...drawn] as uPlot.AlignedData, el);
     const resize = new ResizeObserver(() => plot.setSize({ width: el.clientWidth, height }));
@@ -263,7 +266,7 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
       resize.disconnect();
       plot.destroy();
     };
-  }, [raw, names, height, theme, unit, configs, colors, hidden, ownLegend, tooltip, sync]);
+  }, [raw, values, names, height, theme, unit, configs, colors, hidden, ownLegend, tooltip, sync]);
   // How many values the chart holds: what a test (or a person inspecting the page) reads
   // to tell an empty chart from one with lines.
   const points = useMemo(
@@ -273,7 +276,7 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
   return (
     <div class={`chart-wrap${legend.placement === "right" && ownLegend ? " right" : ""}`} ref={box}>
       <div class="chart" data-points={points} />
-      {ownLegend && <LegendTable raw={raw} names={names} colors={colors} configs={configs} unit={unit} calcs={legend.calcs ?? []} />}
+      {ownLegend && <LegendTable raw={values} names={names} colors={colors} configs={configs} unit={unit} calcs={legend.calcs ?? []} />}
       <div class="chart-tooltip" hidden />
     </div>
   );
@@ -396,7 +399,7 @@ function LegendTable({ raw, names, colors, configs, unit, calcs }: { raw: uPlot.
             const xs = (raw[i + 1] as Ys).filter((v): v is number => v !== null);
             return (
               <tr class="legend-series">
-                <td>
+                <td class="name" title={name}>
                   <span class="swatch" style={{ background: colors[i] }} />
                   {name}
                 </td>

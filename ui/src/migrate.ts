@@ -93,8 +93,29 @@ export function migratePanel(panel: PanelJson, schemaVersion = 0): PanelJson {
   if (panel.type === "row") {
     return Array.isArray(panel.panels) ? { ...panel, panels: panel.panels.map((p: PanelJson) => migratePanel(p, schemaVersion)) } : panel;
   }
-  const migrated = migrateType(panel, schemaVersion);
+  const migrated = migrateType(withRefIds(panel), schemaVersion);
   return schemaVersion < MAPPINGS_SCHEMA ? withUpgradedMappings(migrated) : migrated;
+}
+
+/** `panel` with a `refId` for each query that has none: the first of A, B, ... Z, AA,
+ * AB... no query has yet, as Grafana's panel model gives them on load (so that a
+ * transformation's `Value #B` finds the second query of a dashboard that names none). */
+export function withRefIds(panel: PanelJson): PanelJson {
+  const targets = panel.targets;
+  if (!Array.isArray(targets) || targets.every((t) => !t || typeof t !== "object" || t.refId)) return panel;
+  const taken = new Set<string>(targets.map((t) => t?.refId).filter((r): r is string => typeof r === "string" && r !== ""));
+  const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  const refId = (n: number): string => (n < letters.length ? letters[n] : refId(Math.floor(n / letters.length) - 1) + letters[n % letters.length]);
+  const next = () => {
+    for (let n = 0; ; n++) {
+      const id = refId(n);
+      if (!taken.has(id)) {
+        taken.add(id);
+        return id;
+      }
+    }
+  };
+  return { ...panel, targets: targets.map((t) => (t && typeof t === "object" && !t.refId ? { ...t, refId: next() } : t)) };
 }
 
 /** A legacy panel as the panel that replaced it; any other as it is. */

@@ -137,7 +137,7 @@ function StateLegend({ config }: { config: FieldConfig }) {
     const steps: Threshold[] = config.thresholds?.steps ?? [];
     steps.forEach((s, i) => {
       const next = steps[i + 1];
-      const text = s.value === null ? (next ? `< ${formatValue(next.value, config.unit)}` : "Base") : `${formatValue(s.value, config.unit)}+`;
+      const text = s.value === null || s.value === undefined ? (next ? `< ${formatValue(next.value, config.unit)}` : "Base") : `${formatValue(s.value, config.unit)}+`;
       items.push({ text, color: cssColor(s.color) ?? "var(--muted)" });
     });
   }

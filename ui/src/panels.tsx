@@ -133,10 +133,13 @@ export function Gauge({ drawn, source, options }: { drawn: Drawn; source?: Field
         const shown = display(v, f, formatValue, i, nameOf(drawn, configs, i));
         const steps = f.thresholds?.steps ?? [];
         const percent = f.thresholds?.mode === "percentage";
-        const at = (value: number | null) => (value === null ? 0 : percent ? value / 100 : fraction(value));
+        // The base step has no value (null, or no key at all, in dashboards' JSON): it
+        // starts at the arc's start.
+        const at = (value: number | null | undefined) =>
+          value === null || value === undefined || !Number.isFinite(value) ? 0 : percent ? value / 100 : fraction(value);
         const marks = steps.map((t, j) => ({
           from: at(t.value),
-          to: j + 1 < steps.length && steps[j + 1].value !== null ? at(steps[j + 1].value) : 1,
+          to: j + 1 < steps.length && Number.isFinite(steps[j + 1].value) ? at(steps[j + 1].value) : 1,
           color: cssColor(t.color) ?? "var(--accent)",
         }));
         const name = nameOf(drawn, configs, i);

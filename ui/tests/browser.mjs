@@ -304,6 +304,8 @@ const panelTypes = {
   "Histogram": "histogram",
   Dashboards: "dashlist",
   News: "news",
+  Gauge: "gauge",
+  "Joined queries": "table",
 };
 pages.push({
   name: "legacy-and-new-panels",
@@ -320,6 +322,10 @@ pages.push({
     if (legend === 0) throw new Error("the migrated graph has no table legend");
     const rows = await page.locator('.panel[data-panel-type="table"] table.grid th').allInnerTexts();
     if (!rows.includes("Height") || rows.includes("Time")) throw new Error(`the migrated table's columns: ${JSON.stringify(rows)}`);
+    // Queries without a refId are A and B, as Grafana names them, so the transformations
+    // find both.
+    const joined = await page.locator('.panel:has(.panel-title:text-is("Joined queries")) table.grid th').allInnerTexts();
+    if (JSON.stringify(joined) !== JSON.stringify(["Node", "Height", "Double"])) throw new Error(`the joined table's columns: ${JSON.stringify(joined)}`);
   },
 });
 

@@ -260,7 +260,26 @@ fn legacy_and_new_panels_dashboard() -> serde_json::Value {
             {"id": 8, "type": "dashlist", "title": "Dashboards", "gridPos": pos(8, 14),
              "options": {"showSearch": true, "showStarred": false, "query": "", "tags": [], "maxItems": 5}},
             {"id": 9, "type": "news", "title": "News", "gridPos": pos(16, 14),
-             "options": {"feedUrl": "https://grafana.com/blog/news.xml"}}
+             "options": {"feedUrl": "https://grafana.com/blog/news.xml"}},
+            // As the monitoring mixins write them: a base step with no `value` key, and
+            // queries with no refId whose transformations name `Value #A` and `Value #B`.
+            {"id": 10, "type": "gauge", "title": "Gauge", "gridPos": pos(0, 21),
+             "targets": [{"expr": "max(chain_block_height) % 100"}],
+             "fieldConfig": {"defaults": {"min": 0, "max": 100, "unit": "percent",
+                 "thresholds": {"steps": [{"color": "green"}, {"color": "orange", "value": 80}, {"color": "red", "value": 90}]}}}},
+            {"id": 11, "type": "table", "title": "Joined queries", "gridPos": pos(8, 21),
+             "targets": [
+                 {"expr": "max by (node) (chain_block_height)", "format": "table", "instant": true},
+                 {"expr": "max by (node) (chain_block_height) * 2", "format": "table", "instant": true}
+             ],
+             "transformations": [
+                 {"id": "groupBy", "options": {"fields": {
+                     "Value #A": {"aggregations": ["lastNotNull"], "operation": "aggregate"},
+                     "Value #B": {"aggregations": ["lastNotNull"], "operation": "aggregate"},
+                     "node": {"aggregations": [], "operation": "groupby"}}}},
+                 {"id": "merge"},
+                 {"id": "organize", "options": {"renameByName": {"Value #A (lastNotNull)": "Height", "Value #B (lastNotNull)": "Double", "node": "Node"}}}
+             ]}
         ],
     })
 }

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import support from "../../src/panel-support.json";
-import { type PanelJson, isMigratedType, migrateDashboard, migratePanel } from "../../src/migrate";
+import { type PanelJson, isMigratedType, migrateDashboard, migratePanel, withRefIds } from "../../src/migrate";
 
 const pos = { h: 8, w: 12, x: 0, y: 0 };
 const targets = [{ refId: "A", expr: "rate(node_network_receive_bytes_total[5m])", legendFormat: "{{device}} rx" }];
@@ -495,4 +495,19 @@ test("panel-support.json: every migrated type and what it becomes are drawn", ()
   // What a graph may become besides a time series, and a singlestat besides a stat.
   for (const t of ["bargauge", "histogram", "gauge"]) assert.ok(drawn.has(t), t);
   for (const t of support.queryless) assert.ok(drawn.has(t), t);
+});
+
+test("queries without a refId are given the first letters free, as Grafana gives them", () => {
+  const panel = { type: "table", targets: [{ expr: "a" }, { refId: "A", expr: "b" }, { expr: "c" }, { refId: "", expr: "d" }] };
+  assert.deepEqual(
+    withRefIds(panel).targets.map((t: { refId: string }) => t.refId),
+    ["B", "A", "C", "D"],
+  );
+  const many = { type: "timeseries", targets: Array.from({ length: 28 }, () => ({ expr: "x" })) };
+  assert.deepEqual(withRefIds(many).targets.slice(25).map((t: { refId: string }) => t.refId), ["Z", "AA", "AB"]);
+  const named = { type: "timeseries", targets: [{ refId: "A" }] };
+  assert.equal(withRefIds(named), named, "a panel whose queries all have one is returned as it is");
+  // Every panel is given them on load, in rows too.
+  const d = migrateDashboard({ schemaVersion: 39, panels: [{ type: "row", panels: [panel] }] });
+  assert.equal(d.panels[0].panels[0].targets[0].refId, "B");
 });
