@@ -63,7 +63,7 @@ pub fn check(json: &Value, file: &str) -> Vec<Problem> {
         Some(v) => problem(
             None,
             format!(
-                "schemaVersion {v} is older than {MIN_SCHEMA_VERSION}: open it in Grafana 7.4 or later and export it again"
+                "schemaVersion {v} is older than {MIN_SCHEMA_VERSION}: its panels are in the `rows` layout of Grafana before 5.0; open it in Grafana 5.0 or later and export it again"
             ),
         ),
         None => problem(
@@ -392,11 +392,14 @@ mod tests {
 
     #[test]
     fn old_or_shapeless_files_say_what_to_do() {
-        let old = json!({"title": "Old", "schemaVersion": 16, "panels": []});
+        let old = json!({"title": "Old", "schemaVersion": 14, "rows": []});
         assert_eq!(
             check(&old, "old.json")[0].message,
-            "schemaVersion 16 is older than 27: open it in Grafana 7.4 or later and export it again"
+            "schemaVersion 14 is older than 16: its panels are in the `rows` layout of Grafana before 5.0; open it in Grafana 5.0 or later and export it again"
         );
+        // Grafana 5 to 7.3's dashboards are read, their legacy panels migrated.
+        let five = json!({"title": "Five", "uid": "five", "schemaVersion": 16, "panels": []});
+        assert_eq!(check(&five, "five.json"), Vec::new());
         assert_eq!(
             check(&json!([1]), "a.json")[0].message,
             "the file holds no JSON object; a dashboard is one"

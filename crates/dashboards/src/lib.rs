@@ -22,6 +22,8 @@ pub use check::{Problem, check};
 pub use drawing::{Drawing, Kind, PanelWarnings, Warning, drawing};
 pub use library::{Dashboard, Library, router};
 
-/// The oldest `schemaVersion` accepted: Grafana 7.4's, where `panels` with `gridPos`,
-/// `fieldConfig` and the `timeseries` panel are all in place.
-pub const MIN_SCHEMA_VERSION: u64 = 27;
+/// The oldest `schemaVersion` accepted: Grafana 5.0's, where panels are placed by
+/// `gridPos` in `panels`; the panels of older versions' `rows` layout are not read. Legacy
+/// panels (`graph`, `singlestat`, `table-old`) are migrated on load as Grafana migrates
+/// them, so dashboards of any version since are drawn.
+pub const MIN_SCHEMA_VERSION: u64 = 16;
