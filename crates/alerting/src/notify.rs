@@ -518,113 +518,25 @@ impl Service {
         let texts = Texts::new(&templates, n, &self.external_url, resolve_timeout);
         let r = &n.receiver;
         let index = n.integration.index;
-        let http = |c: &Option<httpclient::config::HttpClientConfig>| c.clone().unwrap_or_default();
-        let out = match n.integration.kind {
-            "webhook" => match r.webhook_configs.get(index) {
-                Some(w) => Some(Rendered {
-                    payload: Payload::Http(vec![Request::post_json(
-                        secret(&Some(w.url.clone()), &w.url_file)?,
-                        n.webhook_json(&self.external_url, w.max_alerts),
-                    )]),
-                    http: http(&w.http_config),
-                }),
-                None => None,
-            },
-            "slack" => match r.slack_configs.get(index) {
-                Some(s) => {
-                    let url = match secret(&s.api_url, &s.api_url_file)? {
-                        url if url.is_empty() => {
-                            secret(&global.slack_api_url, &global.slack_api_url_file)?
-                        }
-                        url => url,
-                    };
-                    Some(Rendered {
-                        payload: Payload::Http(vec![Request::post_json(
-                            url,
-                            slack::json(s, &texts),
-                        )]),
-                        http: http(&s.http_config),
-                    })
+        // Integration `index` of `r.$configs`, if it has one, as `$payload` says, sent
+        // with its `http_config`.
+        macro_rules! integration {
+            ($configs:ident, |$c:ident| $payload:expr) => {
+                match r.$configs.get(index) {
+                    Some($c) => Some(Rendered {
+                        payload: $payload,
+                        http: $c.http_config.clone().unwrap_or_default(),
+                    }),
+                    None => None,
                 }
-                None => None,
-            },
-            "pagerduty" => match r.pagerduty_configs.get(index) {
-                Some(p) => Some(Rendered {
-                    payload: Payload::Http(vec![pagerduty::request(n, p, &global, &texts)?]),
-                    http: http(&p.http_config),
-                }),
-                None => None,
-            },
-            "opsgenie" => match r.opsgenie_configs.get(index) {
-                Some(o) => Some(Rendered {
-                    payload: Payload::Http(opsgenie::requests(n, o, &texts)?),
-                    http: http(&o.http_config),
-                }),
-                None => None,
-            },
-            "victorops" => match r.victorops_configs.get(index) {
-                Some(v) => Some(Rendered {
-                    payload: Payload::Http(vec![victorops::request(n, v, &texts)?]),
-                    http: http(&v.http_config),
-                }),
-                None => None,
-            },
-            "sns" => match r.sns_configs.get(index) {
-                Some(c) => Some(Rendered {
-                    payload: Payload::Aws(sns::call(
-                        n,
-                        c,
-                        &texts,
-                        &aws::Environment::of_process(),
-                    )?),
-                    http: http(&c.http_config),
-                }),
-                None => None,
-            },
-            "pushover" => r.pushover_configs.get(index).map(|p| Rendered {
-                payload: Payload::Http(vec![pushover::request(p, &texts, &pushover::api_url())]),
-                http: http(&p.http_config),
-            }),
-            "telegram" => r.telegram_configs.get(index).map(|t| Rendered {
-                payload: Payload::Http(vec![telegram::request(t, &texts)]),
-                http: http(&t.http_config),
-            }),
-            "discord" => r.discord_configs.get(index).map(|d| Rendered {
-                payload: Payload::Http(vec![Request::post_json(
-                    d.webhook_url.clone().unwrap_or_default(),
-                    discord::json(n, d, &texts),
-                )]),
-                http: http(&d.http_config),
-            }),
-            "webex" => r.webex_configs.get(index).map(|w| Rendered {
-                payload: Payload::Http(vec![webex::request(w, &texts)]),
-                http: http(&w.http_config),
-            }),
-            "wechat" => r.wechat_configs.get(index).map(|w| Rendered {
-                payload: Payload::Http(wechat::requests(w, &texts)),
-                http: http(&w.http_config),
-            }),
-            "msteams" => match r.msteams_configs.get(index) {
-                Some(c) => Some(Rendered {
-                    payload: Payload::Http(vec![msteams::request(n, c, &texts)?]),
-                    http: http(&c.http_config),
-                }),
-                None => None,
-            },
-            "jira" => match r.jira_configs.get(index) {
-                Some(c) => Some(Rendered {
-                    payload: jira::payload(n, c, &texts)?,
-                    http: http(&c.http_config),
-                }),
-                None => None,
-            },
-            "rocketchat" => match r.rocketchat_configs.get(index) {
-                Some(c) => Some(Rendered {
-                    payload: rocketchat::payload(c, &texts)?,
-                    http: http(&c.http_config),
-                }),
-                None => None,
-            },
+            };
+        }
+        let post = |url: String, body: Value| Payload::Http(vec![Request::post_json(url, body)]);
+        let out = match n.integration.kind {
+            "webhook" => integration!(webhook_configs, |c| post(
+                secret(&Some(c.url.clone()), &c.url_file)?,
+                n.webhook_json(&self.external_url, c.max_alerts),
+            )),
             "email" => match r.email_configs.get(index) {
                 Some(e) => Some(Rendered {
                     payload: email::payload(e, &texts)?,
@@ -632,6 +544,51 @@ impl Service {
                 }),
                 None => None,
             },
+            "pagerduty" => integration!(pagerduty_configs, |c| Payload::Http(vec![
+                pagerduty::request(n, c, &global, &texts)?
+            ])),
+            "opsgenie" => integration!(opsgenie_configs, |c| Payload::Http(opsgenie::requests(
+                n, c, &texts
+            )?)),
+            "wechat" => integration!(wechat_configs, |c| Payload::Http(wechat::requests(
+                c, &texts
+            ))),
+            "slack" => integration!(slack_configs, |c| {
+                let url = match secret(&c.api_url, &c.api_url_file)? {
+                    url if url.is_empty() => {
+                        secret(&global.slack_api_url, &global.slack_api_url_file)?
+                    }
+                    url => url,
+                };
+                post(url, slack::json(c, &texts))
+            }),
+            "victorops" => integration!(victorops_configs, |c| Payload::Http(vec![
+                victorops::request(n, c, &texts)?
+            ])),
+            "pushover" => integration!(pushover_configs, |c| Payload::Http(vec![
+                pushover::request(c, &texts, &pushover::api_url())
+            ])),
+            "sns" => integration!(sns_configs, |c| Payload::Aws(sns::call(
+                n,
+                c,
+                &texts,
+                &aws::Environment::of_process()
+            )?)),
+            "telegram" => integration!(telegram_configs, |c| Payload::Http(vec![
+                telegram::request(c, &texts)
+            ])),
+            "discord" => integration!(discord_configs, |c| post(
+                c.webhook_url.clone().unwrap_or_default(),
+                discord::json(n, c, &texts)
+            )),
+            "webex" => integration!(webex_configs, |c| Payload::Http(vec![webex::request(
+                c, &texts
+            )])),
+            "msteams" => integration!(msteams_configs, |c| Payload::Http(vec![msteams::request(
+                n, c, &texts
+            )?])),
+            "jira" => integration!(jira_configs, |c| jira::payload(n, c, &texts)?),
+            "rocketchat" => integration!(rocketchat_configs, |c| rocketchat::payload(c, &texts)?),
             _ => None,
         };
         texts.finish()?;
@@ -1286,25 +1243,28 @@ pub(crate) mod testing {
         (addr, entry.error)
     }
 
-    /// Fires alert `Down` (summary `it is down`) now in `service` and delivers what is
-    /// due at once; returns how many notifications were delivered.
-    pub(crate) async fn fire_down(service: &Service) -> usize {
+    /// Fires alert `Down` (summary `it is down`) now in `service`; the notifications due
+    /// at once.
+    pub(crate) fn due_down(service: &Service) -> Vec<Notification> {
         let now = now_ms();
-        let due = {
-            let mut d = lock(&service.dispatcher);
-            d.put(
-                Alert {
-                    labels: [("alertname".to_owned(), "Down".to_owned())].into(),
-                    annotations: [("summary".to_owned(), "it is down".to_owned())].into(),
-                    starts_at: now,
-                    ends_at: None,
-                    generator_url: String::new(),
-                    updated_at: now,
-                },
-                now,
-            );
-            d.flush(now)
-        };
+        let mut d = lock(&service.dispatcher);
+        d.put(
+            Alert {
+                labels: [("alertname".to_owned(), "Down".to_owned())].into(),
+                annotations: [("summary".to_owned(), "it is down".to_owned())].into(),
+                starts_at: now,
+                ends_at: None,
+                generator_url: String::new(),
+                updated_at: now,
+            },
+            now,
+        );
+        d.flush(now)
+    }
+
+    /// The same, delivered; how many notifications were delivered.
+    pub(crate) async fn fire_down(service: &Service) -> usize {
+        let due = due_down(service);
         let count = due.len();
         for n in due {
             service.deliver(n).await;

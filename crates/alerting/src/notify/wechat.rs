@@ -218,22 +218,7 @@ mod tests {
     /// Delivers the notification of a new alert `Down` to the service's receiver
     /// `times` times.
     async fn deliver(service: &crate::notify::Service, times: usize) {
-        let now = crate::notify::now_ms();
-        let due = {
-            let mut d = crate::notify::lock(&service.dispatcher);
-            d.put(
-                crate::dispatch::Alert {
-                    labels: [("alertname".to_owned(), "Down".to_owned())].into(),
-                    annotations: Default::default(),
-                    starts_at: now,
-                    ends_at: None,
-                    generator_url: String::new(),
-                    updated_at: now,
-                },
-                now,
-            );
-            d.flush(now)
-        };
+        let due = crate::notify::testing::due_down(service);
         for _ in 0..times {
             for n in &due {
                 service.deliver(n.clone()).await;
