@@ -571,10 +571,13 @@ impl Dispatcher {
     /// must be reported with [`Dispatcher::notified`].
     pub fn flush(&mut self, now: i64) -> Vec<Notification> {
         let mut out = Vec::new();
+        // A group whose last flush is still being sent waits for it, as Alertmanager's
+        // aggregation group flushes through the whole pipeline before its next turn: it is
+        // flushed as soon as that one is done.
         let keys: Vec<String> = self
             .groups
             .iter()
-            .filter(|(_, g)| g.next_flush <= now)
+            .filter(|(k, g)| g.next_flush <= now && !self.in_flight(k))
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
@@ -769,9 +772,19 @@ impl Dispatcher {
         }
     }
 
-    /// When the next group is due, ms.
+    /// When the next group is due, ms (a group whose last flush is being sent is due when
+    /// that is done).
     pub fn next_due(&self) -> Option<i64> {
-        self.groups.values().map(|g| g.next_flush).min()
+        self.groups
+            .iter()
+            .filter(|(k, _)| !self.in_flight(k))
+            .map(|(_, g)| g.next_flush)
+            .min()
+    }
+
+    /// Whether the notifications of group `key`'s last flush are still being sent.
+    fn in_flight(&self, key: &str) -> bool {
+        self.pending.values().any(|p| p.group == key)
     }
 
     /// The receivers and group labels each alert is in, for the API.
@@ -947,6 +960,24 @@ receivers:
         assert_eq!(names(&send(&mut d, 3_790_000)), [("Down".into(), 0, 2)]);
         assert!(send(&mut d, 3_850_000).is_empty());
         assert_eq!(d.next_due(), None);
+    }
+
+    #[test]
+    fn a_group_is_not_flushed_again_while_its_last_flush_is_being_sent() {
+        let mut d = dispatcher();
+        d.put(alert("Down", "n1", "critical", None), 0);
+        let first = d.flush(10_000);
+        assert_eq!(names(&first), [("Down".into(), 1, 0)]);
+        // The delivery takes longer than the group interval (60 s): the group waits, and
+        // what is sent meanwhile is not sent twice.
+        d.put(alert("Down", "n1", "critical", None), 60_000);
+        assert!(d.flush(75_000).is_empty(), "still being sent");
+        assert_eq!(d.next_due(), None);
+        for n in &first {
+            d.notified(n, true, 80_000);
+        }
+        assert_eq!(d.next_due(), Some(70_000), "due at once");
+        assert!(d.flush(80_000).is_empty(), "already sent: not news");
     }
 
     #[test]
