@@ -342,10 +342,16 @@ mod tests {
         let (path, headers, body) = &seen[0];
         assert_eq!(path, "/sns/");
         // Alertmanager's (the AWS SDK's) headers, but for its User-Agent, and reqwest's
-        // `Accept: */*` beside.
+        // `Accept: */*` beside; `Accept-Encoding`, which reqwest adds when the workspace
+        // builds it with a decompression feature (as Go's client adds it), is not signed
+        // and not compared.
+        let headers: Vec<&String> = headers
+            .iter()
+            .filter(|h| !h.starts_with("accept-encoding"))
+            .collect();
         assert_eq!(
             headers,
-            &[
+            [
                 "accept",
                 "authorization",
                 "content-length",
