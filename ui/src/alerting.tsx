@@ -299,7 +299,7 @@ interface Entry {
   outcome: string;
   attempts: number;
   error: string;
-  /** What was sent, as rendered (JSON body or email). */
+  /** What was sent, as rendered (each request with its body, or the email). */
   rendered?: string;
 }
 

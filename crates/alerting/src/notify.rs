@@ -314,8 +314,8 @@ pub struct LogEntry {
     pub attempts: u32,
     /// The last error, if any.
     pub error: String,
-    /// What was sent, as rendered: the JSON body, or the whole email (older entries
-    /// have none).
+    /// What was sent, as rendered: each request's method, URL, headers and body, or
+    /// the whole email (older entries have none).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub rendered: String,
 }

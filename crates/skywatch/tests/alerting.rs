@@ -297,10 +297,13 @@ fn a_failing_node_is_routed_silenced_inhibited_logged_and_resolved() {
             .all(|e| e["integration"] == "webhook" && e["attempts"] == 1),
         "{log}"
     );
-    // Each entry keeps what was sent, as rendered: here the webhook's JSON body.
+    // Each entry keeps what was sent, as rendered: here the webhook's POST and its JSON
+    // body.
     for e in entries {
-        let sent: serde_json::Value =
-            serde_json::from_str(e["rendered"].as_str().unwrap()).unwrap();
+        let rendered = e["rendered"].as_str().unwrap();
+        let (request, body) = rendered.split_once('\n').unwrap();
+        assert!(request.starts_with("POST http://"), "{e}");
+        let sent: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(sent["receiver"], "oncall", "{e}");
         assert_eq!(sent["status"], e["status"], "{e}");
     }
