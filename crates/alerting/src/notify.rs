@@ -793,8 +793,8 @@ impl Service {
                 );
             }
             Ok(Some(rendered)) => {
-                entry.target = rendered.payload.target();
-                entry.rendered = rendered.payload.describe(now_ms());
+                entry.target = redact(&rendered.payload.target());
+                entry.rendered = redact(&rendered.payload.describe(now_ms()));
                 let mut tries = std::iter::once(Duration::ZERO).chain(self.backoff.iter().copied());
                 loop {
                     let Some(delay) = tries.next() else {
@@ -917,6 +917,43 @@ pub struct Rendered {
     pub payload: Payload,
     /// The integration's `http_config` (the defaults for email).
     pub http: httpclient::config::HttpClientConfig,
+}
+
+/// `text` (a notification as [`Payload::describe`] writes it, or a URL) with the secrets
+/// integrations send in the clear written `<secret>`, for the notification log, which the
+/// API serves: credentials in headers (`Authorization`, Opsgenie's `GenieKey`,
+/// Rocket.Chat's `X-Auth-Token` and `X-User-Id`), in query strings (Pushover's `token` and
+/// `user`, WeChat's `corpsecret` and `access_token`), in paths (Telegram's `bot<token>`,
+/// VictorOps's API key before the routing key) and in bodies (PagerDuty's `routing_key` and
+/// `service_key`). `skywatch test notifications` shows them, as the user's own.
+pub fn redact(text: &str) -> String {
+    static RULES: std::sync::LazyLock<Vec<(regex::Regex, &'static str)>> =
+        std::sync::LazyLock::new(|| {
+            [
+                (r"(?mi)^(authorization: (?:\S+ )?)\S+$", "${1}<secret>"),
+                (r"(?mi)^(x-auth-token|x-user-id): .*$", "${1}: <secret>"),
+                (
+                    // A `{placeholder}` for a token asked for first is not one.
+                    r"([?&](?:token|user|corpsecret|access_token)=)[^&\s{][^&\s]*",
+                    "${1}<secret>",
+                ),
+                (r"(/bot)[^/\s]+(/)", "${1}<secret>${2}"),
+                (
+                    r#"("(?:routing_key|service_key)": ")[^"]*(")"#,
+                    "${1}<secret>${2}",
+                ),
+                (
+                    r"(/integrations/generic/\d+/alert/)[^/\s]+(/)",
+                    "${1}<secret>${2}",
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(re, with)| Some((regex::Regex::new(re).ok()?, with)))
+            .collect()
+        });
+    RULES.iter().fold(text.to_owned(), |t, (re, with)| {
+        re.replace_all(&t, *with).into_owned()
+    })
 }
 
 /// The SHA-256 of a group key in hex: Alertmanager's PagerDuty `dedup_key` (and
@@ -1383,6 +1420,24 @@ mod tests {
             ),
         ] {
             assert_eq!(join_path(base, elem).unwrap(), joined);
+        }
+    }
+
+    #[test]
+    fn the_log_keeps_no_credentials() {
+        let described = "POST https://api.pushover.net/1/messages.json?message=hi&token=tok1&user=usr1\nContent-Type: text/plain\n\nPOST http://og/v2/alerts\nAuthorization: GenieKey key1\nX-Auth-Token: rc1\n{\n  \"routing_key\": \"rk1\",\n  \"summary\": \"token=shown\"\n}\nPOST https://api.telegram.org/botbt1/sendMessage\nGET http://wx/cgi-bin/gettoken?corpid=c&corpsecret=cs1\nPOST https://alert.victorops.com/integrations/generic/20131114/alert/vk1/team\n";
+        let redacted = redact(described);
+        for secret in ["tok1", "usr1", "key1", "rc1", "rk1", "bt1", "cs1", "vk1"] {
+            assert!(!redacted.contains(secret), "{secret} in {redacted}");
+        }
+        for kept in [
+            "message=hi",
+            "corpid=c",
+            "GenieKey <secret>",
+            "\"summary\": \"token=shown\"",
+            "/team",
+        ] {
+            assert!(redacted.contains(kept), "{kept} not in {redacted}");
         }
     }
 
