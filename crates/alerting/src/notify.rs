@@ -636,10 +636,12 @@ impl Service {
     /// Makes `payload`'s requests one after the other (an exchange's answer deciding what
     /// follows), makes its AWS call or sends its mail. An error names the integration and
     /// the URL without its query, which may hold credentials.
-    async fn send(&self, n: &Notification, rendered: &Rendered) -> Result<(), String> {
+    async fn send(&self, n: &Notification, rendered: &Rendered) -> Result<(), Failure> {
         match &rendered.payload {
-            Payload::Email(server, mail) => return crate::smtp::send(server, mail, now_ms()).await,
-            Payload::Aws(call) => return self.call_aws(n, call, &rendered.http).await,
+            Payload::Email(server, mail) => {
+                return Ok(crate::smtp::send(server, mail, now_ms()).await?);
+            }
+            Payload::Aws(call) => return Ok(self.call_aws(n, call, &rendered.http).await?),
             Payload::Http(_) | Payload::Exchange(..) => {}
         }
         let client = self.client(n, &rendered.http)?;
@@ -678,7 +680,7 @@ impl Service {
         client: &(reqwest::Client, httpclient::Auth),
         payload: &Payload,
         token: &mut Option<(&'static str, String)>,
-    ) -> Result<Option<Payload>, String> {
+    ) -> Result<Option<Payload>, Failure> {
         match payload {
             Payload::Http(requests) => {
                 for r in requests {
@@ -689,14 +691,15 @@ impl Service {
             Payload::Exchange(request, then) => {
                 let answer = self.make(n, client, request, token).await?;
                 let shown = request.url.split('?').next().unwrap_or_default();
-                then.next(&answer)
+                Ok(then
+                    .next(&answer)
                     .map(Some)
-                    .map_err(|e| format!("{}: {shown}: {e}", n.integration.kind))
+                    .map_err(|e| format!("{}: {shown}: {e}", n.integration.kind))?)
             }
-            Payload::Email(..) | Payload::Aws(_) => Err(format!(
+            Payload::Email(..) | Payload::Aws(_) => Err(Failure::from(format!(
                 "{}: only HTTP requests can follow an HTTP answer",
                 n.integration.kind
-            )),
+            ))),
         }
     }
 
@@ -708,7 +711,7 @@ impl Service {
         (client, auth): &(reqwest::Client, httpclient::Auth),
         r: &Request,
         token: &mut Option<(&'static str, String)>,
-    ) -> Result<String, String> {
+    ) -> Result<String, Failure> {
         let key = integration_key(n);
         let kind = n.integration.kind;
         let mut url = r.url.clone();
@@ -747,7 +750,12 @@ impl Service {
                 }
             }
             Ok(None) => {}
-            Err((_, e)) => return Err(format!("{kind}: {shown} answered {status}: {e}")),
+            Err((code, e)) => {
+                return Err(Failure {
+                    retry: retry(r.answer, status, code),
+                    message: format!("{kind}: {shown} answered {status}: {e}"),
+                });
+            }
         }
         Ok(text)
     }
@@ -808,7 +816,14 @@ impl Service {
                             entry.error.clear();
                             break;
                         }
-                        Err(e) => entry.error = e,
+                        Err(Failure { retry, message }) => {
+                            entry.error = message;
+                            // An answer that would be the same again is not asked again.
+                            if !retry {
+                                entry.outcome = "failed".into();
+                                break;
+                            }
+                        }
                     }
                 }
             }
@@ -917,6 +932,37 @@ pub struct Rendered {
     pub payload: Payload,
     /// The integration's `http_config` (the defaults for email).
     pub http: httpclient::config::HttpClientConfig,
+}
+
+/// Why a delivery failed, and whether trying again may help.
+#[derive(Debug)]
+struct Failure {
+    retry: bool,
+    message: String,
+}
+
+/// A failure before any answer (a connection, a secret file, TLS): tried again.
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self {
+            retry: true,
+            message,
+        }
+    }
+}
+
+/// Whether an answer that failed as `answer` judges it (`status`, the answer's own error
+/// `code`) is worth asking again, as each Alertmanager integration decides: a 5xx or 429
+/// status (Alertmanager's `Retrier`), any Telegram failure, WeChat's expired token (42001).
+fn retry(answer: Answer, status: reqwest::StatusCode, code: Option<i64>) -> bool {
+    match answer {
+        Answer::Status => {
+            status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        }
+        Answer::Telegram => true,
+        Answer::Wechat => code == Some(42001) || status.is_server_error(),
+        Answer::Token { .. } => status.is_server_error(),
+    }
 }
 
 /// `text` (a notification as [`Payload::describe`] writes it, or a URL) with the secrets
@@ -1420,6 +1466,24 @@ mod tests {
             ),
         ] {
             assert_eq!(join_path(base, elem).unwrap(), joined);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_asked_again_and_an_outage_is() {
+        for (status, attempts) in [(400, 1), (429, 3), (503, 3)] {
+            let (addr, _seen) = testing::recorder_answering(move |_| (status, "{}".into())).await;
+            let service = testing::service(&format!(
+                "    webhook_configs:\n      - url: http://{addr}/hook\n"
+            ));
+            testing::fire_down(&service).await;
+            let entry = service.log.query(None, 1).remove(0);
+            assert_eq!(
+                (entry.outcome.as_str(), entry.attempts),
+                ("failed", attempts),
+                "{status}: {}",
+                entry.error
+            );
         }
     }
 
