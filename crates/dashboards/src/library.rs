@@ -200,12 +200,49 @@ fn collect(dir: &Path, folders: bool, out: &mut Signature) {
     }
 }
 
+/// Fills in a dashboard exported "for sharing externally": each `${NAME}` of a constant
+/// input in `__inputs` (`{"name": "VAR_LABEL", "type": "constant", "value": "job"}`) is
+/// replaced by the input's value in every string of the dashboard, as Grafana's import
+/// fills it with the value it proposes. Data source inputs (`${DS_PROMETHEUS}`) are left:
+/// Skywatch is the one data source.
+fn fill_inputs(dashboard: &mut Value) {
+    let inputs: Vec<(String, String)> = dashboard
+        .get("__inputs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|i| i.get("type").and_then(Value::as_str) == Some("constant"))
+        .filter_map(|i| {
+            let name = i.get("name")?.as_str()?;
+            let value = i.get("value")?.as_str()?;
+            Some((format!("${{{name}}}"), value.to_owned()))
+        })
+        .collect();
+    fn fill(v: &mut Value, inputs: &[(String, String)]) {
+        match v {
+            Value::String(s) => {
+                for (placeholder, value) in inputs {
+                    if s.contains(placeholder.as_str()) {
+                        *s = s.replace(placeholder.as_str(), value);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|x| fill(x, inputs)),
+            Value::Object(fields) => fields.values_mut().for_each(|x| fill(x, inputs)),
+            _ => {}
+        }
+    }
+    if !inputs.is_empty() {
+        fill(dashboard, &inputs);
+    }
+}
+
 /// Parses and checks `(file, folder, text)` triples.
 fn load(files: impl Iterator<Item = (String, String, String)>) -> Loaded {
     let mut loaded = Loaded::default();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (file, folder, text) in files {
-        let json: Value = match serde_json::from_str(&text) {
+        let mut json: Value = match serde_json::from_str(&text) {
             Ok(json) => json,
             Err(e) => {
                 loaded.problems.push(Problem {
@@ -216,6 +253,7 @@ fn load(files: impl Iterator<Item = (String, String, String)>) -> Loaded {
                 continue;
             }
         };
+        fill_inputs(&mut json);
         loaded.problems.extend(check(&json, &file));
         let str_of = |k: &str| json.get(k).and_then(Value::as_str).map(str::to_owned);
         let uid = str_of("uid").filter(|u| !u.is_empty()).unwrap_or_else(|| {
@@ -344,6 +382,24 @@ mod tests {
     const GOOD: &str = r#"{"uid": "net", "title": "Network overview", "tags": ["p2p"], "schemaVersion": 39,
         "panels": [{"id": 1, "type": "timeseries", "title": "Peers", "gridPos": {"h": 8, "w": 12, "x": 0, "y": 0},
                     "targets": [{"refId": "A", "expr": "sum(p2p_peers)"}]}]}"#;
+
+    #[test]
+    fn a_dashboard_exported_for_sharing_gets_its_constant_inputs() {
+        let shared = r#"{"uid": "shared", "title": "Shared", "schemaVersion": 39,
+            "__inputs": [
+                {"name": "DS_PROMETHEUS", "type": "datasource", "pluginId": "prometheus"},
+                {"name": "VAR_INSTANCE_LABEL", "type": "constant", "value": "job"}
+            ],
+            "templating": {"list": [{"name": "instance_label", "type": "constant", "query": "${VAR_INSTANCE_LABEL}"}]},
+            "panels": [{"id": 1, "type": "stat", "title": "Up", "gridPos": {"x": 0, "y": 0, "w": 6, "h": 4},
+                "datasource": "${DS_PROMETHEUS}",
+                "targets": [{"refId": "A", "expr": "up{$instance_label=\"node\"}"}]}]}"#;
+        let library = Library::fixed([("shared.json", shared)]);
+        assert_eq!(library.problems(), Vec::new());
+        let d = library.get("shared").unwrap();
+        assert_eq!(d.json["templating"]["list"][0]["query"], "job");
+        assert_eq!(d.json["panels"][0]["datasource"], "${DS_PROMETHEUS}");
+    }
 
     #[test]
     fn a_directory_loads_with_folders_and_reloads_when_a_file_changes() {
