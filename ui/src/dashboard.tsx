@@ -3,7 +3,8 @@
 // is not drawn yet rather than break the page.
 
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { ApiError, type Series, labelValues, queryInstant, queryRange, seriesName } from "./api";
+import { ApiError, type Series, get, labelValues, queryInstant, queryRange, seriesName } from "./api";
+import { parseVariableQuery, queryResultTexts, seriesText, variableOptionsFrom } from "./variables";
 import { Chart } from "./chart";
 import type { FieldConfigSource } from "./fields";
 import { Heatmap } from "./heatmap";
@@ -50,6 +51,10 @@ interface Variable {
   allValue?: string | null;
   hide?: number;
   current?: { value?: string | string[] };
+  /** Takes part of each option, or filters them (query variables). */
+  regex?: string;
+  /** How the options are sorted (query variables; 0: as they come). */
+  sort?: number;
 }
 interface DashboardJson {
   title: string;
@@ -109,7 +114,35 @@ function varQuery(v: Variable): string {
   return typeof v.query === "string" ? v.query : (v.query?.query ?? "");
 }
 
-/** A query variable's options: `label_values(label)` or `label_values(selector, label)`. */
+/** The texts a query variable's query gives, as Grafana's Prometheus data source gives
+ * them (see `variables.ts`). */
+async function queryTexts(query: string): Promise<string[]> {
+  const q = parseVariableQuery(query);
+  const now = Date.now() / 1000;
+  switch (q?.kind) {
+    case "label_values":
+      return (await labelValues(q.label, q.match)).data;
+    case "label_names":
+      return (await get<string[]>("/api/v1/labels", q.match ? { "match[]": q.match } : {})).data;
+    case "metrics": {
+      const re = new RegExp(q.regex);
+      return (await labelValues("__name__")).data.filter((n) => re.test(n));
+    }
+    case "query_result": {
+      const answer = await queryInstant(q.expr, now);
+      return answer.data.resultType === "vector" ? queryResultTexts(answer.data.result as any) : [];
+    }
+    case "series": {
+      const params = { "match[]": q.match, start: String(now - 3600), end: String(now) };
+      return (await get<Record<string, string>[]>("/api/v1/series", params)).data.map(seriesText);
+    }
+    default:
+      return [];
+  }
+}
+
+/** A variable's options: a query variable's from the data source, the others' from their
+ * own text. */
 async function variableOptions(v: Variable, values: Map<string, string>): Promise<string[]> {
   const q = varQuery(v);
   switch (v.type) {
@@ -121,10 +154,8 @@ async function variableOptions(v: Variable, values: Map<string, string>): Promis
     case "interval":
       return q.split(",").map((o) => o.trim()).filter(Boolean);
     case "query": {
-      const m = /^label_values\((?:(.*),)?\s*(\w+)\s*\)$/.exec(interpolate(q, values).trim());
-      if (!m) return [];
       // An error answer throws; the caller takes it as no options.
-      return (await labelValues(m[2], m[1]?.trim())).data;
+      return variableOptionsFrom(await queryTexts(interpolate(q, values)), v.regex ?? "", v.sort ?? 0);
     }
     default:
       return [];

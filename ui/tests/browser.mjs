@@ -322,6 +322,14 @@ pages.push({
     if (legend === 0) throw new Error("the migrated graph has no table legend");
     const rows = await page.locator('.panel[data-panel-type="table"] table.grid th').allInnerTexts();
     if (!rows.includes("Height") || rows.includes("Time")) throw new Error(`the migrated table's columns: ${JSON.stringify(rows)}`);
+    // query_result(...) and a bare series selector give their options through the
+    // variables' regexes, sorted as they say (descending, ascending).
+    const options = async (name) => page.locator(`select[aria-label="${name}"] option`).allInnerTexts();
+    const expected = ["node-00", "node-01", "node-02"];
+    for (const [name, want] of [["ranked", [...expected].reverse()], ["series", expected]]) {
+      const got = await options(name);
+      if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`variable ${name}'s options: ${JSON.stringify(got)}, not ${JSON.stringify(want)}`);
+    }
     // Queries without a refId are A and B, as Grafana names them, so the transformations
     // find both.
     const joined = await page.locator('.panel:has(.panel-title:text-is("Joined queries")) table.grid th').allInnerTexts();

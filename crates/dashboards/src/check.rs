@@ -161,7 +161,8 @@ fn variable_queries(dashboard: &serde_json::Map<String, Value>) -> Vec<(String, 
 }
 
 /// Checks a `query` variable's query: `label_values(...)`, `label_names(...)`,
-/// `metrics(...)` or `query_result(...)`, as Grafana's Prometheus data source reads them.
+/// `metrics(...)`, `query_result(...)` or a series selector, as Grafana's Prometheus data
+/// source reads them.
 fn check_variable_query(query: &str, variables: &BTreeMap<String, String>) -> Result<(), String> {
     let query = substitute(query, variables)?;
     let query = query.trim();
@@ -196,9 +197,13 @@ fn check_variable_query(query: &str, variables: &BTreeMap<String, String>) -> Re
     if call("metrics").is_some() || call("label_names").is_some() {
         return Ok(());
     }
-    Err(format!(
-        "{query:?} is not label_values(...), label_names(...), metrics(...) or query_result(...)"
-    ))
+    // Anything else is a series selector, each series an option, as Grafana reads it.
+    match promql::ast::parse(query) {
+        Ok(promql::ast::Expr::Vector(_)) => Ok(()),
+        _ => Err(format!(
+            "{query:?} is not label_values(...), label_names(...), metrics(...), query_result(...) or a series selector"
+        )),
+    }
 }
 
 fn check_panel(
@@ -362,13 +367,18 @@ mod tests {
                 panel(5, "Unknown variable", "up{node=\"$nodes\"}"),
                 {"id": 6, "title": "No place", "type": "stat"},
             ]),
-            json!([{"name": "bad", "type": "query", "query": "label_values(up, no such)"}]),
+            json!([
+                {"name": "bad", "type": "query", "query": "label_values(up, no such)"},
+                {"name": "sum", "type": "query", "query": "sum(up)"},
+                // Series, each an option, as Grafana's data source reads any other text.
+                {"name": "series", "type": "query", "query": "go_goroutines{job=\"node\"}"},
+            ]),
         );
         let problems: Vec<String> = check(&d, "d.json")
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert_eq!(problems.len(), 5, "{problems:#?}");
         assert!(
             problems[0].starts_with("d.json: panel \"Broken\" (id 4): query A: "),
             "{}",
@@ -387,6 +397,10 @@ mod tests {
             problems[3].starts_with("d.json: variable bad: label_values("),
             "{}",
             problems[3]
+        );
+        assert_eq!(
+            problems[4],
+            "d.json: variable sum: \"sum(up)\" is not label_values(...), label_names(...), metrics(...), query_result(...) or a series selector"
         );
     }
 

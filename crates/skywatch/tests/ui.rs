@@ -220,6 +220,16 @@ fn legacy_and_new_panels_dashboard() -> serde_json::Value {
         "title": "Legacy and new panels",
         "schemaVersion": 27,
         "time": {"from": "now-5m", "to": "now"},
+        // Variables of the other kinds Grafana's Prometheus data source knows, each
+        // option taken from a text by the variable's regex.
+        "templating": {"list": [
+            {"name": "ranked", "type": "query", "sort": 2,
+             "query": "query_result(max by (node) (chain_block_height))",
+             "regex": "/node=\"([^\"]+)\"/"},
+            {"name": "series", "type": "query", "sort": 1,
+             "query": "chain_block_height",
+             "regex": "/node=\"(?<value>[^\"]+)\"/"}
+        ]},
         "panels": [
             {"id": 1, "type": "graph", "title": "Legacy graph", "gridPos": pos(0, 0),
              "targets": [by_node("A")], "lines": true, "fill": 1, "linewidth": 1,
