@@ -716,7 +716,7 @@ impl Service {
         let kind = n.integration.kind;
         let mut url = r.url.clone();
         if let Some((field, value)) = token.as_ref() {
-            url = url.replace(&format!("{{{field}}}"), &query_escape(value));
+            url = url.replace(&format!("{{{field}}}"), &gotemplate::query_escape(value));
         }
         // Named without its query, which may hold secrets (Pushover's token, WeChat's
         // corpsecret).
@@ -909,22 +909,6 @@ fn judge(
     }
 }
 
-/// `s` escaped for a URL's query as Go's `url.QueryEscape` escapes it: letters, digits
-/// and `-_.~` kept, a space as `+`, every other byte as `%XX`.
-pub(crate) fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b));
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// A notification rendered: what it sends, and the HTTP client settings it is sent with.
 #[derive(Debug)]
 pub struct Rendered {
@@ -1051,24 +1035,12 @@ fn truncate_runes(s: &str, max: usize) -> String {
 /// `s` escaped as Go's `url.URL.String` escapes a path: letters, digits, `-_.~` and
 /// `$&+,/:;=@` kept, every other byte as `%XX`.
 fn go_path_escape(s: &str) -> String {
-    go_escape(s, "-_.~$&+,/:;=@", false)
-}
-
-/// `s` escaped as Go's `url.QueryEscape` (and `url.Values.Encode`) escapes a query value:
-/// letters, digits and `-_.~` kept, a space as `+`, every other byte as `%XX`.
-fn go_query_escape(s: &str) -> String {
-    go_escape(s, "-_.~", true)
-}
-
-fn go_escape(s: &str, keep: &str, space_plus: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        match b {
-            b' ' if space_plus => out.push('+'),
-            b if b.is_ascii_alphanumeric() || keep.as_bytes().contains(&b) => {
-                out.push(char::from(b))
-            }
-            b => out.push_str(&format!("%{b:02X}")),
+        if b.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
         }
     }
     out

@@ -3,7 +3,8 @@
 //! version has no option for the URL (nor `device`, `ttl` or `*_file` secrets), so
 //! neither has ours: it is [`API_URL`], which only tests change (`testing::point_at`).
 
-use super::{Body, Request, Texts, go_query_escape, truncate_runes};
+use super::{Body, Request, Texts, truncate_runes};
+use gotemplate::query_escape;
 
 /// Where messages go.
 pub(crate) const API_URL: &str = "https://api.pushover.net/1/messages.json";
@@ -73,7 +74,7 @@ pub(super) fn request(
     parameters.sort_by_key(|(name, _)| *name);
     let query: Vec<String> = parameters
         .iter()
-        .map(|(name, value)| format!("{name}={}", go_query_escape(value)))
+        .map(|(name, value)| format!("{name}={}", query_escape(value)))
         .collect();
     Request {
         method: reqwest::Method::POST,

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::{Answer, Request, Texts, query_escape};
+use super::{Answer, Request, Texts};
+use gotemplate::query_escape;
 
 /// How long a token is used before another is asked for, as Alertmanager keeps it.
 const TOKEN_KEPT: Duration = Duration::from_secs(2 * 60 * 60);
