@@ -376,13 +376,13 @@ mod tests {
     async fn an_sns_error_names_the_integration_url_and_aws_error() {
         let (addr, seen) = fake_sns(403).await;
         let service = service(addr);
-        crate::notify::testing::fire_down(&service).await;
-        let entry = &service.log.query(None, 1)[0];
-        assert_eq!(entry.outcome, "failed");
         assert_eq!(
-            entry.error,
-            format!(
-                "sns: http://{addr}/sns/: Publish failed: AuthorizationError: User is not authorized to perform: SNS:Publish (HTTP status 403 Forbidden)"
+            crate::notify::testing::outcome(&service).await,
+            (
+                "failed".to_owned(),
+                format!(
+                    "sns: http://{addr}/sns/: Publish failed: AuthorizationError: User is not authorized to perform: SNS:Publish (HTTP status 403 Forbidden)"
+                )
             )
         );
         // Not tried again, by the SDK's rules: a refusal is not a 5xx or throttling.

@@ -155,13 +155,13 @@ mod tests {
         let service = crate::notify::testing::service(&format!(
             "    webex_configs:\n      - api_url: http://{addr}/v1/messages\n        room_id: room1\n        http_config:\n          authorization:\n            credentials: wrong\n"
         ));
-        crate::notify::testing::fire_down(&service).await;
-        let entry = &service.log.query(None, 1)[0];
-        assert_eq!(entry.outcome, "failed");
         assert_eq!(
-            entry.error,
-            format!(
-                "webex: http://{addr}/v1/messages answered 401 Unauthorized: {{\"message\":\"The request requires a valid access token\"}}"
+            crate::notify::testing::outcome(&service).await,
+            (
+                "failed".to_owned(),
+                format!(
+                    "webex: http://{addr}/v1/messages answered 401 Unauthorized: {{\"message\":\"The request requires a valid access token\"}}"
+                )
             )
         );
     }
