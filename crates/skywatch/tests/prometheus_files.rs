@@ -433,29 +433,10 @@ impl<T: std::io::Read + std::io::Write + Send> ReadWrite for T {}
 /// A CA's certificate file in `dir`, and a server configuration with a certificate it
 /// signed for 127.0.0.1.
 fn tls_server(dir: &Path) -> (std::path::PathBuf, std::sync::Arc<rustls::ServerConfig>) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let ca = common::test_ca();
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, ca.pem()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-    )
-    .unwrap();
-    (ca_file, std::sync::Arc::new(config))
+    (ca_file, common::tls_server_config(&ca, "127.0.0.1"))
 }
 
 /// Starts Skywatch with `tracing` (the section's body, indented), queries it, and waits

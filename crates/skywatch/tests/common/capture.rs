@@ -68,7 +68,7 @@ pub(crate) struct Capture {
     smtp: BTreeMap<String, SocketAddr>,
     state: Arc<Mutex<State>>,
     /// The CA that signs the proxy's certificates, its PEM file in `dir`.
-    ca: Arc<rcgen::CertifiedIssuer<'static, rcgen::KeyPair>>,
+    ca: Arc<crate::common::TestCa>,
     dir: tempfile::TempDir,
     runtime: tokio::runtime::Handle,
 }
@@ -121,10 +121,7 @@ impl Capture {
             });
         });
         let (http, smtp, runtime) = rx.recv().expect("the capture server starts");
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
-            .unwrap();
+        let ca = crate::common::test_ca();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
         Self {
@@ -285,7 +282,7 @@ fn answer(
 async fn proxy_session(
     conn: tokio::net::TcpStream,
     state: &Mutex<State>,
-    ca: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    ca: &crate::common::TestCa,
     prefix: &str,
 ) -> std::io::Result<()> {
     let mut conn = BufReader::new(conn);
@@ -309,23 +306,8 @@ async fn proxy_session(
     conn.get_mut()
         .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
         .await?;
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec![host.to_owned()])
-        .unwrap()
-        .signed_by(&key, ca)
-        .unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-    )
-    .unwrap();
-    let tls = tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    let config = crate::common::tls_server_config(ca, host);
+    let tls = tokio_rustls::TlsAcceptor::from(config)
         .accept(conn.into_inner())
         .await?;
     let mut tls = BufReader::new(tls);

@@ -208,3 +208,34 @@ pub(crate) fn yaml_fixtures(dir: &str, at_least: usize) -> Vec<PathBuf> {
     );
     files
 }
+
+/// A certificate authority of a test's own, for servers on loopback that speak TLS.
+pub(crate) type TestCa = rcgen::CertifiedIssuer<'static, rcgen::KeyPair>;
+
+/// A new CA; write `ca.pem()` to a file for a client's `tls_config.ca_file`.
+pub(crate) fn test_ca() -> TestCa {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap()
+}
+
+/// A TLS server configuration with a certificate for `host` signed by `ca`.
+pub(crate) fn tls_server_config(ca: &TestCa, host: &str) -> std::sync::Arc<rustls::ServerConfig> {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![host.to_owned()])
+        .unwrap()
+        .signed_by(&key, ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    std::sync::Arc::new(config)
+}
