@@ -17,6 +17,7 @@ mod health;
 mod history;
 mod self_metrics;
 mod shipped;
+mod slo_cmd;
 mod tsdb_cmd;
 mod up;
 
@@ -54,6 +55,10 @@ enum Command {
     /// Run tests of files: `skywatch test rules TEST.yml...`, promtool's unit tests.
     #[command(subcommand)]
     Test(check::TestCommand),
+    /// SLOs: `skywatch slo generate SPEC...` writes their rules (and --tests, their
+    /// promtool tests); `skywatch slo check SPEC...` checks them.
+    #[command(subcommand)]
+    Slo(slo_cmd::SloCommand),
     /// Work with TSDB data directories: import, inspect.
     #[command(subcommand)]
     Tsdb(tsdb_cmd::TsdbCommand),
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
         Command::Test(cmd) => check::test(cmd),
         Command::Demo(args) => succeeded(demo::run(args)),
         Command::Netsim(args) => succeeded(demo::run_netsim(args)),
+        Command::Slo(cmd) => slo_cmd::run(cmd),
         Command::Tsdb(cmd) => succeeded(tsdb_cmd::run(cmd)),
     };
     match result {

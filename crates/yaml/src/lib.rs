@@ -41,6 +41,43 @@ fn read<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     serde_saphyr::from_str_with_options::<GoYaml<T>>(text, options).map(|GoYaml(value)| value)
 }
 
+/// The documents of a stream, each with the line (1-based) its text starts on: the text
+/// split at `---` lines (a `...` line ends a document too); documents holding nothing but
+/// comments and blank lines are left out. For files that hold several objects, as
+/// OpenSLO's do; each document is then read with [`from_str`].
+pub fn documents(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let (mut start, mut start_line, mut at) = (0, 1, 0);
+    let mut push = |from: usize, to: usize, line: usize| {
+        let doc = &text[from..to];
+        let meaningful = doc.lines().any(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#') && !t.starts_with('%')
+        });
+        if meaningful {
+            out.push((line, doc));
+        }
+    };
+    for (n, l) in text.split_inclusive('\n').enumerate() {
+        let marker = l.starts_with("---") || l.starts_with("...");
+        if marker && (l.len() == 3 || l[3..].starts_with(char::is_whitespace)) {
+            push(start, at, start_line);
+            if l[3..].trim().is_empty() {
+                start = at + l.len();
+                start_line = n + 2;
+            } else {
+                // A `--- ` line may carry the document's first node; keep it, without
+                // the marker.
+                start = at + 3;
+                start_line = n + 1;
+            }
+        }
+        at += l.len();
+    }
+    push(start, text.len(), start_line);
+    out
+}
+
 /// The text of the first document: everything before the line of the second document's
 /// start, where serde-saphyr stopped.
 fn first_document(text: &str, second: Location) -> &str {
@@ -479,6 +516,7 @@ impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for WrapVariant<A> {
 
 #[cfg(test)]
 mod tests {
+
     #![allow(
         clippy::unwrap_used,
         reason = "a failed unwrap in a test is a test failure with a backtrace"
@@ -616,5 +654,16 @@ mod tests {
             ["a", ""],
             "a null string entry is the empty string, as in Go"
         );
+    }
+
+    #[test]
+    fn documents_split_at_markers_with_their_lines() {
+        let text = "# header\n---\na: 1\n---\n# only a comment\n---\nb: 2\n...\n";
+        let docs = documents(text);
+        assert_eq!(docs, [(3, "a: 1\n"), (7, "b: 2\n")]);
+        assert_eq!(documents("--- a: 1\n"), [(1, " a: 1\n")]);
+        assert_eq!(documents("a: 1\n"), [(1, "a: 1\n")]);
+        let v: std::collections::BTreeMap<String, i64> = from_str(docs[1].1).unwrap();
+        assert_eq!(v["b"], 2);
     }
 }
