@@ -4,6 +4,8 @@
 //! - [`prometheus`]: the Prometheus HTTP API (`/api/v1/...`) and its lifecycle endpoints
 //!   (`/-/healthy`, `/-/ready`, `/-/reload`), as Grafana, promtool and every Prometheus
 //!   client call them.
+//! - [`slo`]: `/api/v1/slos`, every SLO the server runs with its budget, burn rates and
+//!   alerts now.
 //!
 //! Every answer may be compressed ([`compressed`]), as Prometheus compresses its API's.
 
@@ -11,6 +13,7 @@ use axum::Router;
 
 mod compression;
 pub mod prometheus;
+pub mod slo;
 mod state;
 
 pub use compression::compressed;
@@ -21,5 +24,5 @@ pub use state::*;
 
 /// Every API family's routes over `state`.
 pub fn router(state: ApiState) -> Router {
-    prometheus::router(state)
+    prometheus::router(state.clone()).merge(slo::router(state))
 }

@@ -52,6 +52,8 @@ pub struct ApiState {
     pub alertmanagers: Option<Arc<dyn Fn() -> Vec<String> + Send + Sync>>,
     /// Where every query is logged (`global.query_log_file`), if anywhere.
     pub query_log: promql::query_log::Shared,
+    /// The SLOs the server runs, for the SLO API.
+    pub slos: Option<crate::slo::SloSource>,
 }
 
 /// Gives the rule groups as JSON for a `type` filter.
@@ -104,6 +106,7 @@ impl ApiState {
             target_metadata: None,
             alertmanagers: None,
             query_log: promql::query_log::Shared::default(),
+            slos: None,
         }
     }
 }

@@ -155,6 +155,10 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         } else {
             rules::manager::load_all(&args.rules).map_err(|p| p.join("\n"))?
         }),
+        slos: std::sync::Arc::new(crate::slos::SloSet::new(
+            None,
+            crate::shipped::shipped_slos(),
+        )),
         alertmanager: Some(match &args.alertmanager_config {
             Some(path) => (
                 std::fs::read_to_string(path)

@@ -18,6 +18,7 @@ mod history;
 mod self_metrics;
 mod shipped;
 mod slo_cmd;
+mod slos;
 mod tsdb_cmd;
 mod up;
 

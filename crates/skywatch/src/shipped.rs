@@ -134,6 +134,16 @@ pub(crate) const RUNBOOKS: [(&str, &str); 26] = [
 /// The demo's Alertmanager configuration: every receiver a webhook the demo serves.
 pub(crate) const DEMO_ALERTMANAGER: &str = include_str!("../../../alertmanager/demo.yml");
 
+/// The demo network's SLO specs: a file name and the text.
+pub(crate) fn shipped_slos() -> Vec<(String, String)> {
+    SLOS.iter()
+        .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
+        .collect()
+}
+
+/// The SLO specs `skywatch demo` runs.
+const SLOS: &[(&str, &str)] = &[];
+
 /// The shipped rule files, parsed.
 pub(crate) fn shipped_rules() -> Result<Vec<rules::RuleFile>, String> {
     SHIPPED_RULES

@@ -48,6 +48,11 @@ pub(crate) struct UpArgs {
     /// silenced and sent by Skywatch itself as it says, and Alertmanager's API is served.
     #[arg(long)]
     alertmanager_config: Option<PathBuf>,
+    /// A directory of SLO specs (Sloth `prometheus/v1`, OpenSLO v1): their rules run
+    /// beside the configuration's, `/api/v1/slos` and the `/slos` page show their budgets;
+    /// watched for changes.
+    #[arg(long)]
+    slos: Option<PathBuf>,
     #[command(flatten)]
     query: QueryArgs,
     /// The log filter, in RUST_LOG syntax.
@@ -113,23 +118,29 @@ pub(crate) struct Settings {
     /// Rule files that come with the program (the demo's), run besides the
     /// configuration's `rule_files`.
     pub(crate) shipped_rules: Arc<Vec<rules::RuleFile>>,
+    /// The SLO specs whose rules run too.
+    pub(crate) slos: Arc<crate::slos::SloSet>,
     /// Alert routing: an Alertmanager configuration's text, whose `${SKYWATCH_URL}` is
     /// replaced by the server's address, and the file it came from.
     pub(crate) alertmanager: Option<(String, String)>,
 }
 
-/// The rule files of `config` (relative to the configuration file's directory) and the
-/// shipped ones, read and checked: all of them, or every problem.
+/// The rule files of `config` (relative to the configuration file's directory), the
+/// shipped ones and the SLOs' generated ones, read and checked, with the SLOs: all of
+/// them, or every problem.
 fn rule_files(
     config: &scrape::Config,
     config_file: Option<&Path>,
     shipped: &[rules::RuleFile],
-) -> Result<Vec<rules::RuleFile>, String> {
+    slos: &crate::slos::SloSet,
+) -> Result<(Vec<rules::RuleFile>, Vec<slo::Slo>), String> {
     let base = config_file.and_then(Path::parent).unwrap_or(Path::new("."));
     let paths = rules::manager::resolve(base, &config.rule_files)?;
     let mut files = rules::manager::load_all(&paths).map_err(|problems| problems.join("\n"))?;
     files.extend(shipped.iter().cloned());
-    Ok(files)
+    let (list, generated) = slos.read()?;
+    files.extend(generated);
+    Ok((files, list))
 }
 
 /// What every rule template sees of the server.
@@ -226,6 +237,12 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
             .map_err(|e| format!("skywatch.listen_address {a:?}: {e}"))?,
         (None, None) => DEFAULT_LISTEN.parse().map_err(|e| format!("{e}"))?,
     };
+    if let Some(dir) = args.slos.as_deref().filter(|d| !d.is_dir()) {
+        return Err(format!(
+            "--slos {}: not a directory; give the directory of SLO spec files",
+            dir.display()
+        ));
+    }
     if let Some(dir) = args.dashboards.as_deref().filter(|d| !d.is_dir()) {
         return Err(format!(
             "--dashboards {}: not a directory; give the directory of Grafana dashboard JSON files",
@@ -255,6 +272,7 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
         ),
         self_job: None,
         shipped_rules: Arc::default(),
+        slos: Arc::new(crate::slos::SloSet::new(args.slos, Vec::new())),
         alertmanager: match &args.alertmanager_config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -431,10 +449,11 @@ pub(crate) async fn serve(
         ..promql::engine::EngineOptions::default()
     });
     // The rule files are read now, so that a bad one stops the start with its problems.
-    let first_rules = rule_files(
+    let (first_rules, first_slos) = rule_files(
         &settings.config,
         settings.config_file.as_deref(),
         &settings.shipped_rules,
+        &settings.slos,
     )?;
     // Bound now: the rules' templates, the router and the reloader need the address.
     let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -493,6 +512,7 @@ pub(crate) async fn serve(
         remote: written.clone(),
         read: store.clone(),
         shipped_rules: settings.shipped_rules.clone(),
+        slos: settings.slos.clone(),
         addr,
         sink: sink.clone(),
         query_log: query_log.clone(),
@@ -554,6 +574,10 @@ pub(crate) async fn serve(
     state.alerts = Some({
         let m = rule_manager.clone();
         Arc::new(move || m.alerts_json())
+    });
+    state.slos = Some({
+        let slos = settings.slos.clone();
+        Arc::new(move || slos.current())
     });
     if let Some(r) = reloader.clone() {
         state.reload = Some(Arc::new(move || r.reload()));
@@ -634,7 +658,54 @@ pub(crate) async fn serve(
         settings.config.global.evaluation_interval.0,
         rule_context(&settings.config, addr, &query_log),
     );
-    tracing::info!(rules = evaluated, "evaluating rules");
+    settings.slos.set(first_slos);
+    tracing::info!(
+        rules = evaluated,
+        slos = settings.slos.current().len(),
+        "evaluating rules"
+    );
+    // The SLO directory is read again when a file in it changes, and its rules applied
+    // with the rest (through the reloader, which reads the configuration too, if there
+    // is a file to read).
+    let slo_watcher = settings.slos.watched().then(|| {
+        let slos = settings.slos.clone();
+        let reloader = reloader.clone();
+        let (rules, config, shipped) =
+            (rule_manager.clone(), settings.config.clone(), settings.shipped_rules.clone());
+        let query_log = query_log.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                if !slos.changed() {
+                    continue;
+                }
+                let (slos, reloader) = (slos.clone(), reloader.clone());
+                let (rules, config, shipped) = (rules.clone(), config.clone(), shipped.clone());
+                let query_log = query_log.clone();
+                let _ = tokio::task::spawn_blocking(move || match reloader {
+                    Some(r) => {
+                        let _ = r.reload();
+                    }
+                    None => match rule_files(&config, None, &shipped, &slos) {
+                        Ok((files, list)) => {
+                            let n = rules.apply(
+                                &files,
+                                config.global.evaluation_interval.0,
+                                rule_context(&config, addr, &query_log),
+                            );
+                            slos.set(list);
+                            tracing::info!(rules = n, slos = slos.current().len(), "SLOs reloaded");
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "the SLO specs are invalid; keeping the running ones");
+                        }
+                    },
+                })
+                .await;
+            }
+        })
+    });
     let recorder = settings.self_job.clone().map(|job| {
         tokio::spawn(crate::self_metrics::record(
             db.clone(),
@@ -657,6 +728,9 @@ pub(crate) async fn serve(
         h.abort();
     }
     if let Some(w) = watcher {
+        w.abort();
+    }
+    if let Some(w) = slo_watcher {
         w.abort();
     }
     if let Some(r) = recorder {
@@ -741,6 +815,7 @@ struct Reloader {
     remote: Arc<remote::RemoteWrite<tsdb::Tsdb>>,
     read: Arc<Store>,
     shipped_rules: Arc<Vec<rules::RuleFile>>,
+    slos: Arc<crate::slos::SloSet>,
     addr: SocketAddr,
     sink: Arc<AlertSink>,
     query_log: promql::query_log::Shared,
@@ -755,7 +830,8 @@ impl Reloader {
     /// a bad file changes nothing.
     fn reload(&self) -> Result<(), String> {
         let loaded = load(&self.path).and_then(|(config, text)| {
-            let rules = rule_files(&config, Some(&self.path), &self.shipped_rules)?;
+            let (rules, slos) =
+                rule_files(&config, Some(&self.path), &self.shipped_rules, &self.slos)?;
             let routing = match &self.routing {
                 Some((_, file)) => {
                     let text = std::fs::read_to_string(file)
@@ -769,10 +845,10 @@ impl Reloader {
                 None => None,
             };
             let alertmanagers = Alertmanagers::from_config(&config)?;
-            Ok((config, text, rules, routing, alertmanagers))
+            Ok((config, text, rules, slos, routing, alertmanagers))
         });
         match loaded {
-            Ok((config, text, rules, routing, alertmanagers)) => {
+            Ok((config, text, rules, slos, routing, alertmanagers)) => {
                 *self.config_text.write().unwrap_or_else(|e| e.into_inner()) = text;
                 // Opened anew, as Prometheus reopens it, so that a rotated file is followed.
                 if let Err(e) = open_query_log(&config, &self.query_log) {
@@ -809,6 +885,7 @@ impl Reloader {
                     config.global.evaluation_interval.0,
                     rule_context(&config, self.addr, &self.query_log),
                 );
+                self.slos.set(slos);
                 tracing::info!(file = %self.path.display(), targets = self.manager.targets().len(), rules = evaluated, "reloaded the configuration");
                 Ok(())
             }
