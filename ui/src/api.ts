@@ -85,6 +85,49 @@ export const targets = () =>
     "/api/v1/targets",
   );
 
+/** One window of an SLO's window table: its error ratio and burn rate now. */
+export interface SloWindow {
+  window: string;
+  seconds: number;
+  errorRatio: number | null;
+  burnRate: number | null;
+}
+/** One condition of a multiwindow burn-rate alert: both windows burn faster than `burnRate`. */
+export interface SloCondition {
+  shortWindow: string;
+  longWindow: string;
+  burnRate: number;
+}
+export interface SloAlert {
+  name: string;
+  severity: string;
+  state: "firing" | "pending" | "inactive";
+  activeAt: string | null;
+  /** The budget left under which the budget alert fires. */
+  threshold?: number;
+  conditions: SloCondition[];
+}
+/** An SLO as `/api/v1/slos` serves it; any number is null before there is data. */
+export interface Slo {
+  id: string;
+  service: string;
+  name: string;
+  description: string;
+  file: string;
+  objective: number;
+  period: string;
+  periodSeconds: number;
+  labels: Labels;
+  sli: number | null;
+  errorBudgetRemaining: number | null;
+  currentBurnRate: number | null;
+  timeToExhaustionSeconds: number | null;
+  windows: SloWindow[];
+  alerts: SloAlert[];
+}
+/** Every SLO, least budget left first. */
+export const slos = () => get<Slo[]>("/api/v1/slos");
+
 /** `name{a="1", b="2"}`, as Prometheus writes a series. */
 export function seriesName(metric: Labels): string {
   const { __name__: name = "", ...rest } = metric;

@@ -10,6 +10,7 @@ import { Dashboard } from "./dashboard";
 import { Dashboards } from "./dashboards";
 import { Explore } from "./explore";
 import { Health } from "./health";
+import { SloPage, Slos } from "./slos";
 import { Targets } from "./targets";
 
 function usePath(): string {
@@ -53,6 +54,7 @@ const SECTIONS: [string, string][] = [
   ["/explore", "Explore"],
   ["/targets", "Targets"],
   ["/health", "Health"],
+  ["/slos", "SLOs"],
   ["/alerts", "Alerts"],
   ["/rules", "Rules"],
   ["/silences", "Silences"],
@@ -67,6 +69,11 @@ function page(path: string) {
   if (path.startsWith("/explore")) return <Explore key={path} />;
   if (path.startsWith("/targets")) return <Targets />;
   if (path.startsWith("/health")) return <Health />;
+  if (path.startsWith("/slos/")) {
+    const id = decodeURIComponent(path.split("/")[2] ?? "");
+    return <SloPage key={id} id={id} />;
+  }
+  if (path.startsWith("/slos")) return <Slos />;
   if (path.startsWith("/alerts")) return <Alerts />;
   if (path.startsWith("/rules")) return <Rules />;
   if (path.startsWith("/silences")) return <Silences />;

@@ -66,7 +66,7 @@ export function Targets() {
           <div class="scroll">
           <table class="grid">
             <thead>
-              <tr><th>Endpoint</th><th>State</th><th>Labels</th><th>Last scrape</th><th class="num">Duration</th><th>Error</th></tr>
+              <tr><th>Endpoint</th><th>State</th><th class="labels">Labels</th><th>Last scrape</th><th class="num">Duration</th><th>Error</th></tr>
             </thead>
             <tbody>
               {ts.map((t) => (

@@ -1,18 +1,20 @@
 // Browser test of the UI against a running Skywatch, in headless Chromium (Debian's
 // `chromium` package) driven by playwright-core.
 //
-//   node tests/browser.mjs BASE_URL SCREENSHOT_DIR
+//   node tests/browser.mjs BASE_URL SCREENSHOT_DIR [PAGE...]
 //
-// Visits each page, waits for what it must show, fails on any browser console error or
-// uncaught page error, and saves a screenshot of each page (light, dark, phone) in
-// SCREENSHOT_DIR; at a phone's width, no page may be wider than the screen. Prints one line per page; exits 1 on the first failure, saying why.
+// Visits each page (or only the PAGEs named), waits for what it must show, fails on any
+// browser console error or uncaught page error, and saves a screenshot of each page
+// (light, dark, phone) in SCREENSHOT_DIR; at a phone's width, no page may be wider than
+// the screen. Then burns one SLO's budget with the demo's chaos control and checks that
+// the SLO pages show it. Prints one line per page; exits 1 on the first failure, saying why.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
-const [base, shots] = process.argv.slice(2);
+const [base, shots, ...only] = process.argv.slice(2);
 if (!base || !shots) {
-  console.error("usage: node tests/browser.mjs BASE_URL SCREENSHOT_DIR");
+  console.error("usage: node tests/browser.mjs BASE_URL SCREENSHOT_DIR [PAGE...]");
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
@@ -375,6 +377,75 @@ pages.push({
   },
 });
 
+// SLOs: /slos lists every SLO the API serves, each row linking to the SLO's page; the page
+// of the SLO with the least budget left shows its definition, its budget and burn-rate
+// charts with values, a burn-rate line per window its alerts read, a threshold line per
+// alert condition, and its alerts.
+const apiSlos = async () => {
+  const r = await fetch(`${base}/api/v1/slos`);
+  const body = await r.json().catch(() => null);
+  if (body?.status !== "success" || !Array.isArray(body.data)) throw new Error(`/api/v1/slos answered ${r.status}: ${JSON.stringify(body)}`);
+  return body.data;
+};
+const served = await apiSlos().catch((e) => {
+  console.log(`FAILED ${e.message}`);
+  process.exit(1);
+});
+if (served.length === 0) {
+  console.log("FAILED /api/v1/slos lists no SLOs; the demo ships its own");
+  process.exit(1);
+}
+pages.push({
+  name: "slos",
+  path: "/slos",
+  ready: "tr.slo",
+  check: async (page) => {
+    const want = (await apiSlos()).map((s) => s.id).sort();
+    const rows = await page.locator("tr.slo").evaluateAll((trs) =>
+      trs.map((tr) => ({ id: tr.dataset.sloId, href: tr.querySelector("a")?.getAttribute("href") })),
+    );
+    const shown = rows.map((r) => r.id).sort();
+    if (JSON.stringify(shown) !== JSON.stringify(want)) throw new Error(`/slos lists ${JSON.stringify(shown)}; the API serves ${JSON.stringify(want)}`);
+    const unlinked = rows.filter((r) => r.href !== `/slos/${encodeURIComponent(r.id)}`);
+    if (unlinked.length) throw new Error(`rows not linked to their SLO's page: ${JSON.stringify(unlinked)}`);
+    const badges = await page.locator("tr.slo .slo-alert[data-severity=page]").count();
+    if (badges !== rows.length) throw new Error(`${badges} page alert badges for ${rows.length} SLOs; every SLO has a page alert`);
+  },
+});
+const detailed = served[0];
+pages.push({
+  name: "slo",
+  path: `/slos/${encodeURIComponent(detailed.id)}`,
+  ready: ".slo-facts",
+  check: async (page) => {
+    const facts = await page.locator(".slo-facts").innerText();
+    if (!facts.includes(detailed.period) || !facts.includes(detailed.file)) throw new Error(`the definition reads: ${facts}`);
+    // Both charts with values: the rules record a value per evaluation.
+    await page
+      .waitForFunction(
+        () => {
+          const charts = [...document.querySelectorAll(".slo-chart")];
+          return charts.length === 2 && charts.every((c) => Number(c.querySelector(".chart")?.dataset.points) >= 2 && c.querySelector(".chart")?.dataset.scale === "finite");
+        },
+        null,
+        { timeout: 90000 },
+      )
+      .catch(async () => {
+        const state = await page.locator(".slo-chart").allInnerTexts();
+        throw new Error(`the budget and burn-rate charts have no values after 90 s: ${JSON.stringify(state)}`);
+      });
+    const conditions = detailed.alerts.flatMap((a) => a.conditions.map((c) => ({ ...c, severity: a.severity })));
+    const windows = new Set(conditions.flatMap((c) => [c.shortWindow, c.longWindow]));
+    const lines = await page.locator('.slo-chart[data-chart="burn-rate"] .u-legend .u-series:not(:first-child) .u-label').allInnerTexts();
+    if (JSON.stringify([...lines].sort()) !== JSON.stringify([...windows].sort())) throw new Error(`burn-rate lines ${JSON.stringify(lines)}; the alerts read ${JSON.stringify([...windows])}`);
+    const thresholds = await page.locator(".slo-thresholds li").count();
+    const distinct = new Set(conditions.map((c) => `${c.severity} ${c.burnRate}`)).size;
+    if (thresholds !== distinct) throw new Error(`${thresholds} threshold lines listed; the alerts' conditions have ${distinct}`);
+    const alerts = await page.locator(".slo-alert-table tbody tr").count();
+    if (alerts !== detailed.alerts.length) throw new Error(`${alerts} alerts shown; the SLO has ${detailed.alerts.length}`);
+  },
+});
+
 // Every dashboard the server lists, each checked as a page of its own.
 const listed = await (await fetch(`${base}/api/search`)).json();
 if (listed.length < 2) {
@@ -397,37 +468,130 @@ const setups = [
   { theme: "dark", name: "dark", viewport: { width: 1280, height: 800 } },
   { theme: "light", name: "phone", viewport: { width: 390, height: 844 } },
 ];
+
+/** Opens `p` in a new page of `context`, waits for it, checks it, and saves a screenshot;
+ * a failure is printed and remembered. */
+async function visit(context, p, setup, viewport) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
+  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+  const began = performance.now();
+  try {
+    if (p.before) await p.before(page);
+    await page.goto(base + p.path);
+    await page.locator(p.ready).first().waitFor({ timeout: 15000 });
+    const ms = performance.now() - began;
+    await p.check(page, setup);
+    await page.screenshot({ path: join(shots, `${p.name}-${setup}.png`), fullPage: true });
+    // The query's own parse error answers 400: the one console error that is expected.
+    const unexpected = errors.filter((e) => !(p.name === "explore-error" && /status of 400/.test(e)));
+    if (unexpected.length) throw new Error(unexpected.join("\n"));
+    // Nothing wider than the screen: a phone scrolls down, not sideways.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+    if (overflow > 1) throw new Error(`the page is ${overflow} px wider than the ${viewport.width} px screen`);
+    console.log(`ok ${p.name} (${setup}): ready in ${ms.toFixed(0)} ms`);
+  } catch (e) {
+    await page.screenshot({ path: join(shots, `${p.name}-${setup}-FAILED.png`), fullPage: true }).catch(() => {});
+    console.log(`FAILED ${p.name} (${setup}): ${e.message}`);
+    failed = true;
+  }
+  await page.close();
+}
+
+const chosen = (p) => only.length === 0 || only.includes(p.name);
 for (const { theme, name: setup, viewport } of setups) {
   const context = await browser.newContext({ viewport });
   await context.addInitScript((t) => localStorage.setItem("skywatch-theme", t), theme);
-  for (const p of pages) {
-    const page = await context.newPage();
-    const errors = [];
-    page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
-    page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
-    const began = performance.now();
-    try {
-      if (p.before) await p.before(page);
-      await page.goto(base + p.path);
-      await page.locator(p.ready).first().waitFor({ timeout: 15000 });
-      const ms = performance.now() - began;
-      await p.check(page, setup);
-      await page.screenshot({ path: join(shots, `${p.name}-${setup}.png`), fullPage: true });
-      // The query's own parse error answers 400: the one console error that is expected.
-      const unexpected = errors.filter((e) => !(p.name === "explore-error" && /status of 400/.test(e)));
-      if (unexpected.length) throw new Error(unexpected.join("\n"));
-      // Nothing wider than the screen: a phone scrolls down, not sideways.
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
-      if (overflow > 1) throw new Error(`the page is ${overflow} px wider than the ${viewport.width} px screen`);
-      console.log(`ok ${p.name} (${setup}): ready in ${ms.toFixed(0)} ms`);
-    } catch (e) {
-      await page.screenshot({ path: join(shots, `${p.name}-${setup}-FAILED.png`), fullPage: true }).catch(() => {});
-      console.log(`FAILED ${p.name} (${setup}): ${e.message}`);
-      failed = true;
-    }
-    await page.close();
-  }
+  for (const p of pages.filter(chosen)) await visit(context, p, setup, viewport);
   await context.close();
+}
+
+/** The demo's chaos control that burns one SLO's budget at far over the page alert's
+ * 14.4x, and the SLO it burns (the demo's `slos/zerostate.yml` and netsim's
+ * `/chaos/{layer}`): half the payments fail against an objective of 99.9%. Of the demo's
+ * layers this pages soonest: the page alert's long window (1 h) must pass 14.4 times the
+ * budget too, over the demo's healthy history, which takes 0.0144 / 0.5 of an hour, about
+ * 2 minutes (task success, 99.5% with two executors of three failing, takes about 7). */
+const SLO_CHAOS = { burn: "/demo/chaos/payments", heal: "/demo/chaos/heal", slo: "zerostate-payment-success" };
+/** How long the burn may take to page: the 2 minutes above, rule evaluations and room. */
+const SLO_BURN_DEADLINE_MS = 10 * 60 * 1000;
+
+/** Burns `SLO_CHAOS.slo`'s budget and waits, asking the API, until the SLO is the first
+ * listed and its page alert fires; returns how long that took, in ms. */
+async function burnOneSlo() {
+  const began = performance.now();
+  const r = await fetch(base + SLO_CHAOS.burn, { method: "POST" });
+  if (!r.ok) throw new Error(`POST ${SLO_CHAOS.burn} answered ${r.status}: the demo's chaos control that burns ${SLO_CHAOS.slo} is missing`);
+  for (;;) {
+    const list = await apiSlos();
+    const first = list[0];
+    if (first?.id === SLO_CHAOS.slo && first.alerts.some((a) => a.severity === "page" && a.state === "firing")) return performance.now() - began;
+    if (performance.now() - began > SLO_BURN_DEADLINE_MS) {
+      const burned = list.find((s) => s.id === SLO_CHAOS.slo);
+      throw new Error(`${SLO_CHAOS.slo} is not first with its page alert firing ${SLO_BURN_DEADLINE_MS / 60000} min after ${SLO_CHAOS.burn}; first is ${first?.id}, ${SLO_CHAOS.slo} reads ${JSON.stringify(burned)}`);
+    }
+    await new Promise((done) => setTimeout(done, 2000));
+  }
+}
+
+// After the burn, as a person sees it: /slos lists the burned SLO first, marked as paging,
+// its page alert firing; its page says so; /alerts lists the alert firing.
+const burnedPages = [
+  {
+    name: "slos-burned",
+    path: "/slos",
+    ready: "tr.slo",
+    check: async (page) => {
+      // The page asks again every 30 s; it may have asked just before the alert fired.
+      await page
+        .waitForFunction(
+          (id) => {
+            const first = document.querySelector("tr.slo");
+            return first?.dataset.sloId === id && first.classList.contains("paging") && !!first.querySelector('.slo-alert[data-severity=page][data-state=firing]');
+          },
+          SLO_CHAOS.slo,
+          { timeout: 40000 },
+        )
+        .catch(async () => {
+          const rows = await page.locator("tr.slo").evaluateAll((trs) => trs.slice(0, 3).map((tr) => `${tr.dataset.sloId}: ${tr.innerText}`));
+          throw new Error(`after the burn, the first rows read ${JSON.stringify(rows)}`);
+        });
+      const badge = await page.locator("h1 .badge.firing").innerText();
+      if (!/paging/.test(badge)) throw new Error(`the heading's badge reads ${badge}`);
+    },
+  },
+  {
+    name: "slo-burned",
+    path: `/slos/${encodeURIComponent(SLO_CHAOS.slo)}`,
+    ready: ".slo-alert-table",
+    check: async (page) => {
+      await page.locator(".slo-alert-table tr.slo-alert-row.firing[data-severity=page]").waitFor({ timeout: 40000 });
+    },
+  },
+  {
+    name: "alerts-burned",
+    path: "/alerts",
+    ready: ".alert-item",
+    check: async (page) => {
+      const alert = (await apiSlos()).find((s) => s.id === SLO_CHAOS.slo).alerts.find((a) => a.severity === "page");
+      await page.locator(".alert-item.firing", { hasText: alert.name }).first().waitFor({ timeout: 15000 });
+    },
+  },
+];
+if (burnedPages.some(chosen)) {
+  try {
+    const ms = await burnOneSlo();
+    console.log(`ok the burn of ${SLO_CHAOS.slo} paged after ${(ms / 1000).toFixed(0)} s`);
+    const context = await browser.newContext({ viewport: setups[0].viewport });
+    await context.addInitScript((t) => localStorage.setItem("skywatch-theme", t), setups[0].theme);
+    for (const p of burnedPages.filter(chosen)) await visit(context, p, "light", setups[0].viewport);
+    await context.close();
+  } catch (e) {
+    console.log(`FAILED the burn of ${SLO_CHAOS.slo}: ${e.message}`);
+    failed = true;
+  }
+  await fetch(base + SLO_CHAOS.heal, { method: "POST" }).catch(() => {});
 }
 await browser.close();
 for (const t of timings) console.log(`timing: ${timed.panels} panels, 6 h, ${t.setup}: ${t.ms.toFixed(0)} ms`);

@@ -283,9 +283,9 @@ Ctrl-C stops it."
     );
 }
 
-/// The node-network dashboards of the repository's `dashboards/` directory, which the demo
+/// The dashboards of the repository's `dashboards/` directory, which the demo
 /// serves from the binary: the same files import into Grafana.
-pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 6] = [
+pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 7] = [
     (
         "node-network/network-overview.json",
         include_str!("../../../dashboards/node-network/network-overview.json"),
@@ -309,6 +309,10 @@ pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 6] = [
     (
         "skywatch/skywatch.json",
         include_str!("../../../dashboards/skywatch/skywatch.json"),
+    ),
+    (
+        "skywatch/slos.json",
+        include_str!("../../../dashboards/skywatch/slos.json"),
     ),
 ];
 

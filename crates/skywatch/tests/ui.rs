@@ -2,6 +2,8 @@
 //! every page and dashboard of a live `skywatch demo` with six hours of history, fails on
 //! any console error or undrawn panel, times a twenty-panel dashboard over those six hours
 //! (reported, not asserted), and saves screenshots under `target/tmp/ui-screenshots`.
+//! Last, it burns one SLO's error budget with the demo's chaos control and waits (about
+//! two minutes, ten at most) until `/slos` lists that SLO first with its page alert firing.
 
 #![allow(
     clippy::unwrap_used,

@@ -16,7 +16,7 @@ const APP_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ui/app.js"));
 const APP_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ui/app.css"));
 
 /// The paths the page itself answers, beside `/`.
-pub const PAGES: [&str; 9] = [
+pub const PAGES: [&str; 11] = [
     "/explore",
     "/targets",
     "/dashboards",
@@ -26,6 +26,8 @@ pub const PAGES: [&str; 9] = [
     "/rules",
     "/silences",
     "/notifications",
+    "/slos",
+    "/slos/{id}",
 ];
 
 fn asset(content_type: &'static str, body: &'static [u8]) -> impl IntoResponse {
@@ -81,7 +83,14 @@ mod tests {
 
     #[tokio::test]
     async fn pages_answer_with_the_page_and_assets_with_the_bundle() {
-        for path in ["/", "/explore", "/targets", "/d/abc/network-overview"] {
+        for path in [
+            "/",
+            "/explore",
+            "/targets",
+            "/d/abc/network-overview",
+            "/slos",
+            "/slos/zerostate-task-success",
+        ] {
             let (status, kind, body) = get(path).await;
             assert_eq!(status, StatusCode::OK, "{path}");
             assert!(kind.starts_with("text/html"), "{path}: {kind}");
