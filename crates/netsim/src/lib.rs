@@ -72,6 +72,11 @@ struct Shared {
     world: Mutex<World>,
 }
 
+/// The probability that a payment fails when no chaos says otherwise: one in 10,000, a
+/// tenth of the budget of the 99.9% payment success objective of the shipped alert rules
+/// and SLOs, so that only chaos makes them fire.
+pub const DEFAULT_PAYMENT_FAILURE_RATE: f64 = 0.0001;
+
 /// Network-wide state.
 struct World {
     rng: Rng,
@@ -98,9 +103,7 @@ impl Network {
                 rng: Rng::new(options.seed),
                 head: 1,
                 next_block: 0.0,
-                // One payment in 2,000 fails: inside the 99.9% success objective of the
-                // shipped alert rules, so that only chaos makes it fire.
-                payment_failure_rate: 0.0005,
+                payment_failure_rate: DEFAULT_PAYMENT_FAILURE_RATE,
                 partition: Vec::new(),
             }),
         });

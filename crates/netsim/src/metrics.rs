@@ -282,6 +282,17 @@ impl NodeMetrics {
             "Channel settlements.",
             m.settlements.clone(),
         )?;
+        // Outcomes exposed at zero from the start, as Prometheus advises for known labels:
+        // a failure ratio is 0, not absent, before the first failure.
+        for status in ["success", "failure", "timeout"] {
+            let _ = m.tasks.get_or_create(&label("status", status));
+        }
+        for code in ["0", "1", "137"] {
+            let _ = m.wasm_exit_codes.get_or_create(&label("code", code));
+        }
+        for outcome in ["success", "failed"] {
+            let _ = m.payments.get_or_create(&label("outcome", outcome));
+        }
         Ok(m)
     }
 }

@@ -14,7 +14,8 @@ use crate::metrics::{NodeMetrics, WASM_MEMORY_LIMIT, label, labels2};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutorMode {
-    /// Tasks take about a second and mostly succeed.
+    /// Tasks take about a second and almost all succeed: one in a thousand fails or
+    /// times out, a tenth of the 99.5% objective of `slos/zerostate.yml`.
     Normal,
     /// Tasks take ten times longer and often time out.
     Slow,
@@ -38,6 +39,10 @@ pub struct NodeInfo {
     /// Its block height.
     pub height: u64,
 }
+
+/// The peers a node dials as it starts: enough for its P2P health check to pass, so that a
+/// network is healthy from its first scrape.
+const BOOTSTRAP_PEERS: i64 = 3;
 
 pub(crate) struct Node {
     pub(crate) id: usize,
@@ -64,6 +69,8 @@ impl Node {
     pub(crate) async fn start(id: usize, load_series: usize) -> std::io::Result<Self> {
         let registry = Registry::new();
         let metrics = NodeMetrics::register(&registry).map_err(std::io::Error::other)?;
+        // Before the first check reads it: a node starts connected to its bootstrap peers.
+        metrics.peers.set(BOOTSTRAP_PEERS);
         let build = skywatch_sdk::metrics::BuildInfo::new("node", env!("CARGO_PKG_VERSION"));
         build
             .register(&registry, Some("node"))
@@ -146,7 +153,7 @@ impl Node {
             stalled: false,
             executor: ExecutorMode::Normal,
             height: 1,
-            peers: 0,
+            peers: BOOTSTRAP_PEERS,
             channels_active: 0,
             value_locked: 0.0,
             reputation: 0.9,
@@ -275,9 +282,10 @@ impl Node {
                     .get_or_create(&label("type", kind))
                     .inc_by(received);
                 // Exposed at zero from the start, as Prometheus advises for known labels:
-                // a failure rate is 0, not absent, before the first failure.
+                // a failure rate is 0, not absent, before the first failure. About one
+                // message in 7,000 fails.
                 let failed = m.messages_failed.get_or_create(&label("type", kind));
-                if rng.chance(0.05) {
+                if rng.chance(0.005) {
                     failed.inc();
                 }
             }
@@ -318,7 +326,7 @@ impl Node {
         m.validators.set(16);
         // Execution.
         let (mean_duration, failure, timeout) = match self.executor {
-            ExecutorMode::Normal => (0.8, 0.03, 0.01),
+            ExecutorMode::Normal => (0.8, 0.0007, 0.0003),
             ExecutorMode::Slow => (8.0, 0.05, 0.4),
             ExecutorMode::Failing => (0.3, 0.9, 0.05),
         };
