@@ -7,7 +7,9 @@
 //! | execution | `execution_tasks_total{status}`, `execution_task_duration_seconds`, `execution_active_tasks`, `execution_guilds_active`, `execution_guild_events_total{event}`, `execution_wasm_memory_bytes`, `execution_wasm_memory_limit_bytes`, `execution_wasm_exit_codes_total{code}`, `execution_receipts_total`, `execution_task_cost` |
 //! | economics | `economic_payment_channels{state}`, `economic_value_locked`, `economic_payments_total{outcome}`, `economic_payment_amount`, `economic_reputation_score`, `economic_blacklisted_peers`, `economic_disputes_total`, `economic_settlements_total` |
 //!
-//! Every node also exposes `node_build_info` and the process metrics of the SDK.
+//! Every node also exposes `node_build_info`, the process metrics of the SDK, its health
+//! checks (`node_health_*`) and the RED metrics of its HTTP server (`node_http_*`: every
+//! scrape and health request, by method, route and status class).
 
 use skywatch_sdk::metrics::{
     Counter, Family, Gauge, Histogram, RegisterError, Registry, Unit, buckets, histogram,
