@@ -15,23 +15,16 @@
 
 use std::time::Duration;
 
-use netsim::{Layer, Network, Options};
+mod common;
+
+use common::quiet;
+use netsim::{Layer, Network};
 
 /// The 5-minute window of the objectives' fast-burn alerts, in one-second ticks.
 const WINDOW: usize = 300;
 
 /// The burn rate of Sloth's fast page: 2% of a 30-day budget in an hour.
 const PAGE_BURN: f64 = 14.4;
-
-fn quiet(nodes: usize, seed: u64) -> Options {
-    // A ticker that never fires within the test: the test moves the network itself.
-    Options {
-        nodes,
-        seed,
-        tick: Duration::from_secs(3600),
-        load_series: 0,
-    }
-}
 
 /// The sum over every line of `text` of the series `name` whose labels contain every one
 /// of `labels` (written `key="value"`).

@@ -6,19 +6,10 @@
     reason = "a failed unwrap in a test is a test failure with a backtrace"
 )]
 
-use std::time::Duration;
+mod common;
 
-use netsim::{ExecutorMode, Network, Options};
-
-fn quiet(nodes: usize, seed: u64) -> Options {
-    // A ticker that never fires within the test: the test moves the network itself.
-    Options {
-        nodes,
-        seed,
-        tick: Duration::from_secs(3600),
-        load_series: 0,
-    }
-}
+use common::quiet;
+use netsim::{ExecutorMode, Network};
 
 async fn get(url: String) -> Result<(u16, String), reqwest::Error> {
     let response = reqwest::Client::new().get(url).send().await?;
