@@ -174,12 +174,15 @@ fn each_objective_has_budget_when_healthy_and_burns_past_the_page_under_chaos() 
         );
     }
 
-    for (layer, _) in BURNS {
+    let chaos = |layer: &str| {
         let r = client
             .post(format!("http://{addr}/demo/chaos/{layer}"))
             .send()
             .unwrap();
         assert_eq!(r.status(), 200, "{layer}: {}", r.text().unwrap());
+    };
+    for (layer, _) in BURNS {
+        chaos(layer);
     }
     let burned: Vec<&Slo> = BURNS
         .iter()
@@ -210,10 +213,6 @@ fn each_objective_has_budget_when_healthy_and_burns_past_the_page_under_chaos() 
         );
     }
 
-    let r = client
-        .post(format!("http://{addr}/demo/chaos/heal"))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    chaos("heal");
     drop(demo);
 }
