@@ -10,7 +10,10 @@
 //! Chaos, through [`Network::chaos`] or the control endpoint ([`Network::control_router`]):
 //! kill and restart a node (its HTTP server stops and comes back on the same port),
 //! partition a set of nodes from the rest, slow down or fail a node's executor, raise the
-//! payment failure rate, and stall a node's chain.
+//! payment or message failure rate, and stall a node's chain. [`Layer`]s put these
+//! together: each degrades one layer of the whole network enough to burn the error budget
+//! of its objectives in `slos/zerostate.yml` at well over the 14.4x of a fast-burn page,
+//! and [`Chaos::heal_all`] undoes every kind of chaos at once.
 //!
 //! In load mode ([`Options::load_series`]) every node also exposes that many extra gauge
 //! series, which change at every tick: the scrape benchmark's targets.
@@ -25,7 +28,7 @@ use std::time::Duration;
 pub use metrics::{NodeMetrics, WASM_MEMORY_LIMIT};
 pub use node::{ExecutorMode, NodeInfo};
 
-use node::Node;
+use node::{ApiFault, Node};
 use rng::Rng;
 
 /// How to build a network.
@@ -70,7 +73,14 @@ impl std::fmt::Debug for Network {
 struct Shared {
     nodes: Mutex<Vec<Node>>,
     world: Mutex<World>,
+    /// Read by every node's HTTP server at each request, so kept out of the locks.
+    api_fault: ApiFault,
 }
+
+/// The probability that a payment fails when no chaos says otherwise: one in 10,000, a
+/// tenth of the budget of the 99.9% payment success objective of the shipped alert rules
+/// and SLOs, so that only chaos makes them fire.
+pub const DEFAULT_PAYMENT_FAILURE_RATE: f64 = 0.0001;
 
 /// Network-wide state.
 struct World {
@@ -81,6 +91,8 @@ struct World {
     next_block: f64,
     /// The probability that a payment fails.
     payment_failure_rate: f64,
+    /// The share of sent P2P messages that fail on top of the rare ordinary failures.
+    message_failure_rate: f64,
     /// The nodes cut off from the rest, if a partition is on.
     partition: Vec<usize>,
 }
@@ -88,9 +100,10 @@ struct World {
 impl Network {
     /// Starts the nodes, each on a free loopback port, and the ticker.
     pub async fn start(options: Options) -> std::io::Result<Self> {
+        let api_fault = ApiFault::default();
         let mut nodes = Vec::with_capacity(options.nodes);
         for id in 0..options.nodes {
-            nodes.push(Node::start(id, options.load_series).await?);
+            nodes.push(Node::start(id, options.load_series, api_fault.clone()).await?);
         }
         let shared = Arc::new(Shared {
             nodes: Mutex::new(nodes),
@@ -98,11 +111,11 @@ impl Network {
                 rng: Rng::new(options.seed),
                 head: 1,
                 next_block: 0.0,
-                // One payment in 2,000 fails: inside the 99.9% success objective of the
-                // shipped alert rules, so that only chaos makes it fire.
-                payment_failure_rate: 0.0005,
+                payment_failure_rate: DEFAULT_PAYMENT_FAILURE_RATE,
+                message_failure_rate: 0.0,
                 partition: Vec::new(),
             }),
+            api_fault,
         });
         // A first tick now, so that every series has a value at the first scrape.
         tick(&shared, options.tick.as_secs_f64());
@@ -172,6 +185,9 @@ impl Network {
     /// | `POST /nodes/{id}/executor/{normal,slow,fail}` | a node's executor |
     /// | `POST /partition?nodes=1,2,3`, `POST /heal` | cut nodes off, and join them back |
     /// | `POST /payments/failure-rate?rate=0.5` | the payment failure probability |
+    /// | `POST /p2p/failure-rate?rate=0.5` | the share of P2P messages that fail |
+    /// | `POST /chaos/{layer}` | degrade a [`Layer`]: `execution`, `latency`, `payments`, `p2p`, `consensus`, `api` |
+    /// | `POST /chaos/heal` | undo every kind of chaos ([`Chaos::heal_all`]) |
     pub fn control_router(&self) -> axum::Router {
         control::router(self.chaos())
     }
@@ -292,9 +308,19 @@ impl Chaos {
     /// Restarts node `id`'s HTTP server on its port.
     pub async fn restart(&self, id: usize) -> Result<(), String> {
         let addr = self.with_node(id, |n| n.addr())?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {addr} again: {e}"))?;
+        // A server killed a moment ago may hold its port until the runtime drops its
+        // aborted task: wait for that, up to a second, rather than fail.
+        let mut attempts = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => break listener,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts < 50 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(format!("cannot listen on {addr} again: {e}")),
+            }
+        };
         self.with_node(id, |n| n.serve(listener))
     }
 
@@ -323,16 +349,156 @@ impl Chaos {
 
     /// Sets the probability that a payment fails.
     pub fn payment_failure_rate(&self, rate: f64) -> Result<(), String> {
-        if !(0.0..=1.0).contains(&rate) {
-            return Err(format!("a failure rate is between 0 and 1, not {rate}"));
-        }
-        lock(&self.shared.world).payment_failure_rate = rate;
+        lock(&self.shared.world).payment_failure_rate = probability(rate)?;
         Ok(())
+    }
+
+    /// Sets the share of sent P2P messages that fail, on top of the rare ordinary failures.
+    pub fn message_failure_rate(&self, rate: f64) -> Result<(), String> {
+        lock(&self.shared.world).message_failure_rate = probability(rate)?;
+        Ok(())
+    }
+
+    /// Turns the API chaos on or off: while it is on, every node answers every other HTTP
+    /// request (scrapes included) with 503, and every request 300 ms late.
+    pub fn degrade_api(&self, on: bool) {
+        self.shared.api_fault.set(on);
+    }
+
+    /// Degrades `layer` across the network, with the controls above; see [`Layer`] for what
+    /// each does. Chaos adds up: degrading a second layer keeps the first degraded.
+    pub fn degrade(&self, layer: Layer) -> Result<(), String> {
+        let count = lock(&self.shared.nodes).len();
+        match layer {
+            Layer::Execution => (0..count)
+                .step_by(2)
+                .try_for_each(|id| self.executor(id, ExecutorMode::Failing)),
+            Layer::Latency => (0..count).try_for_each(|id| self.executor(id, ExecutorMode::Slow)),
+            Layer::Payments => self.payment_failure_rate(0.5),
+            Layer::P2p => self.message_failure_rate(0.5),
+            Layer::Consensus => (0..count)
+                .step_by(4)
+                .try_for_each(|id| self.stall(id, true)),
+            Layer::Api => {
+                self.degrade_api(true);
+                Ok(())
+            }
+        }
+    }
+
+    /// Undoes every kind of chaos: executors back to normal, chains resumed, the partition
+    /// healed, payment and message failures back to their ordinary rates, the API served
+    /// normally, and killed nodes restarted. An error names a node that cannot listen on
+    /// its port again; the rest is healed all the same.
+    pub async fn heal_all(&self) -> Result<(), String> {
+        {
+            let mut world = lock(&self.shared.world);
+            world.partition.clear();
+            world.payment_failure_rate = DEFAULT_PAYMENT_FAILURE_RATE;
+            world.message_failure_rate = 0.0;
+        }
+        self.degrade_api(false);
+        let dead: Vec<usize> = {
+            let mut nodes = lock(&self.shared.nodes);
+            for node in nodes.iter_mut() {
+                node.executor = ExecutorMode::Normal;
+                node.stalled = false;
+            }
+            nodes
+                .iter()
+                .filter(|n| !n.is_alive())
+                .map(|n| n.id)
+                .collect()
+        };
+        let mut errors = Vec::new();
+        for id in dead {
+            if let Err(e) = self.restart(id).await {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
     }
 
     /// The nodes: id, address and state.
     pub fn nodes(&self) -> Vec<NodeInfo> {
         lock(&self.shared.nodes).iter().map(Node::info).collect()
+    }
+}
+
+/// Checks that `rate` is a probability.
+fn probability(rate: f64) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("a failure rate is between 0 and 1, not {rate}"))
+    }
+}
+
+/// A layer of the network that [`Chaos::degrade`] can degrade, each so that the objectives
+/// of `slos/zerostate.yml` reading it burn their error budget at well over 14.4x, the
+/// burn rate of a fast-burn page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    /// Every other node's executor fails (nodes 0, 2, 4...): about half of all tasks fail
+    /// or time out (`execution_tasks_total{status!="success"}`).
+    Execution,
+    /// Every executor is slow: tasks take ten times longer, so about 29% of them take
+    /// over 10 s (`execution_task_duration_seconds`) and 45% fail or time out.
+    Latency,
+    /// Half the payments fail (`economic_payments_total{outcome="failed"}`).
+    Payments,
+    /// Half the P2P messages sent fail (`p2p_messages_failed_total`).
+    P2p,
+    /// Every fourth node's chain stalls (nodes 0, 4, 8...): their sync lag grows, and
+    /// their consensus health check degrades within about five blocks
+    /// (`node_health_check_status{check="consensus"}`).
+    Consensus,
+    /// Every node's HTTP server answers every other request with 503 and every request
+    /// 300 ms late (`node_http_requests_total`, `node_http_request_duration_seconds`);
+    /// half the scrapes fail, so `up` is 0 half the time.
+    Api,
+}
+
+impl Layer {
+    /// Every layer.
+    pub const ALL: [Layer; 6] = [
+        Layer::Execution,
+        Layer::Latency,
+        Layer::Payments,
+        Layer::P2p,
+        Layer::Consensus,
+        Layer::Api,
+    ];
+
+    /// Its name in the control endpoint's path.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Execution => "execution",
+            Layer::Latency => "latency",
+            Layer::Payments => "payments",
+            Layer::P2p => "p2p",
+            Layer::Consensus => "consensus",
+            Layer::Api => "api",
+        }
+    }
+}
+
+impl std::str::FromStr for Layer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Layer::ALL
+            .into_iter()
+            .find(|l| l.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Layer::ALL.iter().map(|l| l.name()).collect();
+                format!("unknown layer {s:?}: use {} (or heal)", names.join(", "))
+            })
     }
 }
 
@@ -344,7 +510,7 @@ mod control {
     use axum::response::{IntoResponse, Response};
     use axum::routing::{get, post};
 
-    use super::{Chaos, ExecutorMode};
+    use super::{Chaos, ExecutorMode, Layer};
 
     pub(super) fn router(chaos: Chaos) -> axum::Router {
         axum::Router::new()
@@ -354,6 +520,8 @@ mod control {
             .route("/partition", post(partition))
             .route("/heal", post(heal))
             .route("/payments/failure-rate", post(failure_rate))
+            .route("/p2p/failure-rate", post(message_failure_rate))
+            .route("/chaos/{layer}", post(layer))
             .with_state(chaos)
     }
 
@@ -429,5 +597,16 @@ mod control {
 
     async fn failure_rate(State(chaos): State<Chaos>, Query(q): Query<Rate>) -> Response {
         outcome(chaos.payment_failure_rate(q.rate))
+    }
+
+    async fn message_failure_rate(State(chaos): State<Chaos>, Query(q): Query<Rate>) -> Response {
+        outcome(chaos.message_failure_rate(q.rate))
+    }
+
+    async fn layer(State(chaos): State<Chaos>, Path(layer): Path<String>) -> Response {
+        if layer == "heal" {
+            return outcome(chaos.heal_all().await);
+        }
+        outcome(layer.parse::<Layer>().and_then(|l| chaos.degrade(l)))
     }
 }

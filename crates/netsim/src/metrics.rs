@@ -7,7 +7,9 @@
 //! | execution | `execution_tasks_total{status}`, `execution_task_duration_seconds`, `execution_active_tasks`, `execution_guilds_active`, `execution_guild_events_total{event}`, `execution_wasm_memory_bytes`, `execution_wasm_memory_limit_bytes`, `execution_wasm_exit_codes_total{code}`, `execution_receipts_total`, `execution_task_cost` |
 //! | economics | `economic_payment_channels{state}`, `economic_value_locked`, `economic_payments_total{outcome}`, `economic_payment_amount`, `economic_reputation_score`, `economic_blacklisted_peers`, `economic_disputes_total`, `economic_settlements_total` |
 //!
-//! Every node also exposes `node_build_info` and the process metrics of the SDK.
+//! Every node also exposes `node_build_info`, the process metrics of the SDK, its health
+//! checks (`node_health_*`) and the RED metrics of its HTTP server (`node_http_*`: every
+//! scrape and health request, by method, route and status class).
 
 use skywatch_sdk::metrics::{
     Counter, Family, Gauge, Histogram, RegisterError, Registry, Unit, buckets, histogram,
@@ -282,6 +284,17 @@ impl NodeMetrics {
             "Channel settlements.",
             m.settlements.clone(),
         )?;
+        // Outcomes exposed at zero from the start, as Prometheus advises for known labels:
+        // a failure ratio is 0, not absent, before the first failure.
+        for status in ["success", "failure", "timeout"] {
+            let _ = m.tasks.get_or_create(&label("status", status));
+        }
+        for code in ["0", "1", "137"] {
+            let _ = m.wasm_exit_codes.get_or_create(&label("code", code));
+        }
+        for outcome in ["success", "failed"] {
+            let _ = m.payments.get_or_create(&label("outcome", outcome));
+        }
         Ok(m)
     }
 }

@@ -1,6 +1,9 @@
 //! One simulated node: its metrics, health checks, HTTP server and state.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use skywatch_sdk::health::{
     CheckOptions, Health, HealthOptions, Outcome, Threshold, check_fn, gauge_source,
@@ -14,7 +17,8 @@ use crate::metrics::{NodeMetrics, WASM_MEMORY_LIMIT, label, labels2};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutorMode {
-    /// Tasks take about a second and mostly succeed.
+    /// Tasks take about a second and almost all succeed: one in a thousand fails or
+    /// times out, a tenth of the 99.5% objective of `slos/zerostate.yml`.
     Normal,
     /// Tasks take ten times longer and often time out.
     Slow,
@@ -39,12 +43,40 @@ pub struct NodeInfo {
     pub height: u64,
 }
 
+/// How long a degraded API keeps each request waiting: past the 250 ms bound of the API
+/// latency objective, well within any scrape timeout.
+const API_DELAY: Duration = Duration::from_millis(300);
+
+/// The peers a node dials as it starts: enough for its P2P health check to pass, so that a
+/// network is healthy from its first scrape.
+const BOOTSTRAP_PEERS: i64 = 3;
+
+/// The API chaos every node's HTTP server consults, shared by the whole network: while it
+/// is on, a node answers every other request with 503 and every request 300 ms late.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ApiFault(Arc<AtomicBool>);
+
+impl ApiFault {
+    pub(crate) fn set(&self, on: bool) {
+        self.0.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_on(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 pub(crate) struct Node {
     pub(crate) id: usize,
     addr: SocketAddr,
     registry: Registry,
     health: Health,
     metrics: NodeMetrics,
+    /// The RED metrics of the node's HTTP server (`node_http_*`).
+    http: Arc<skywatch_sdk::http::HttpMetrics>,
+    api_fault: ApiFault,
+    /// Requests answered while the API is degraded: which of them fail alternates.
+    degraded_requests: Arc<AtomicU64>,
     /// Load mode's gauges, made once.
     load: Vec<Gauge>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -61,9 +93,19 @@ pub(crate) struct Node {
 
 impl Node {
     /// Builds node `id` and starts serving it on a free loopback port.
-    pub(crate) async fn start(id: usize, load_series: usize) -> std::io::Result<Self> {
+    pub(crate) async fn start(
+        id: usize,
+        load_series: usize,
+        api_fault: ApiFault,
+    ) -> std::io::Result<Self> {
         let registry = Registry::new();
         let metrics = NodeMetrics::register(&registry).map_err(std::io::Error::other)?;
+        let http = Arc::new(
+            skywatch_sdk::http::HttpMetrics::new(&registry, Some("node"))
+                .map_err(std::io::Error::other)?,
+        );
+        // Before the first check reads it: a node starts connected to its bootstrap peers.
+        metrics.peers.set(BOOTSTRAP_PEERS);
         let build = skywatch_sdk::metrics::BuildInfo::new("node", env!("CARGO_PKG_VERSION"));
         build
             .register(&registry, Some("node"))
@@ -140,13 +182,16 @@ impl Node {
             registry,
             health,
             metrics,
+            http,
+            api_fault,
+            degraded_requests: Arc::default(),
             load,
             server: None,
             refresher,
             stalled: false,
             executor: ExecutorMode::Normal,
             height: 1,
-            peers: 0,
+            peers: BOOTSTRAP_PEERS,
             channels_active: 0,
             value_locked: 0.0,
             reputation: 0.9,
@@ -177,10 +222,19 @@ impl Node {
     /// Serves the node on `listener`. Its connections belong to the server's task, so that
     /// [`kill`](Self::kill) closes them too, as a crashed process would: a kept-alive
     /// connection of a scraper must not outlive the node.
+    ///
+    /// Every request, scrapes included, goes through the SDK's metrics layer and then
+    /// through the API chaos, so that what the chaos does is counted: a failed scrape's 503
+    /// is in the counters the next scrape reads.
     pub(crate) fn serve(&mut self, listener: tokio::net::TcpListener) {
         self.kill();
         let app = skywatch_sdk::metrics_router(self.registry.clone())
-            .merge(skywatch_sdk::health::router(self.health.clone()));
+            .merge(skywatch_sdk::health::router(self.health.clone()))
+            .layer(axum::middleware::from_fn_with_state(
+                (self.api_fault.clone(), self.degraded_requests.clone()),
+                degraded_api,
+            ))
+            .layer(skywatch_sdk::http::MetricsLayer::new(self.http.clone()));
         self.server = Some(tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             loop {
@@ -275,10 +329,17 @@ impl Node {
                     .get_or_create(&label("type", kind))
                     .inc_by(received);
                 // Exposed at zero from the start, as Prometheus advises for known labels:
-                // a failure rate is 0, not absent, before the first failure.
+                // a failure rate is 0, not absent, before the first failure. About one
+                // message in 7,000 fails; P2P chaos fails its share of what is sent.
                 let failed = m.messages_failed.get_or_create(&label("type", kind));
-                if rng.chance(0.05) {
+                if rng.chance(0.005) {
                     failed.inc();
+                }
+                if world.message_failure_rate > 0.0 {
+                    failed.inc_by(
+                        rng.count(sent as f64 * world.message_failure_rate)
+                            .min(sent),
+                    );
                 }
             }
             m.bandwidth
@@ -318,7 +379,7 @@ impl Node {
         m.validators.set(16);
         // Execution.
         let (mean_duration, failure, timeout) = match self.executor {
-            ExecutorMode::Normal => (0.8, 0.03, 0.01),
+            ExecutorMode::Normal => (0.8, 0.0007, 0.0003),
             ExecutorMode::Slow => (8.0, 0.05, 0.4),
             ExecutorMode::Failing => (0.3, 0.9, 0.05),
         };
@@ -407,6 +468,28 @@ impl Node {
             gauge.set(rng.below(1000) as i64);
         }
     }
+}
+
+/// The API chaos in front of a node's routes: while it is on, every request waits
+/// [`API_DELAY`] and every other one is answered 503.
+async fn degraded_api(
+    axum::extract::State((fault, served)): axum::extract::State<(ApiFault, Arc<AtomicU64>)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !fault.is_on() {
+        return next.run(request).await;
+    }
+    tokio::time::sleep(API_DELAY).await;
+    if served.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable: the simulated API is degraded (POST /chaos/heal)\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 impl Drop for Node {

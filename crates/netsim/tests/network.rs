@@ -6,19 +6,10 @@
     reason = "a failed unwrap in a test is a test failure with a backtrace"
 )]
 
-use std::time::Duration;
+mod common;
 
-use netsim::{ExecutorMode, Network, Options};
-
-fn quiet(nodes: usize, seed: u64) -> Options {
-    // A ticker that never fires within the test: the test moves the network itself.
-    Options {
-        nodes,
-        seed,
-        tick: Duration::from_secs(3600),
-        load_series: 0,
-    }
-}
+use common::quiet;
+use netsim::{ExecutorMode, Network};
 
 async fn get(url: String) -> Result<(u16, String), reqwest::Error> {
     let response = reqwest::Client::new().get(url).send().await?;
@@ -188,6 +179,24 @@ async fn the_control_endpoint_drives_the_chaos() {
             .status(),
         200
     );
+    assert_eq!(
+        post("/p2p/failure-rate?rate=0.5").await.unwrap().status(),
+        200
+    );
+    assert_eq!(post("/chaos/consensus").await.unwrap().status(), 200);
+    assert!(net.nodes()[0].stalled);
+    let bad = post("/chaos/disk").await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(
+        bad.text().await.unwrap(),
+        "unknown layer \"disk\": use execution, latency, payments, p2p, consensus, api (or heal)\n"
+    );
+    assert_eq!(post("/chaos/execution").await.unwrap().status(), 200);
+    assert_eq!(net.nodes()[0].executor, ExecutorMode::Failing);
+    assert_eq!(post("/chaos/heal").await.unwrap().status(), 200);
+    assert!(!net.nodes()[0].stalled);
+    assert_eq!(net.nodes()[0].executor, ExecutorMode::Normal);
+    assert_eq!(post("/nodes/2/executor/slow").await.unwrap().status(), 200);
     let nodes: serde_json::Value = serde_json::from_str(
         &client
             .get(format!("http://{control}/nodes"))
