@@ -22,12 +22,146 @@ use serde::Deserialize;
 use crate::sloth::{Extensions, budget_alert, check_window_template, period_and_table};
 use crate::{BurnAlert, Condition, Defaults, Sli, Slo, SpecError, Windows};
 
-/// Whether `text` holds OpenSLO v1 objects.
+/// Whether `text` holds OpenSLO v1 (or v1alpha) objects.
 pub fn is_spec(text: &str) -> bool {
     text.lines().any(|l| {
-        l.strip_prefix("apiVersion:")
-            .is_some_and(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == "openslo/v1")
+        l.strip_prefix("apiVersion:").is_some_and(|v| {
+            matches!(
+                v.trim().trim_matches(|c| c == '"' || c == '\''),
+                "openslo/v1" | "openslo/v1alpha"
+            )
+        })
     })
+}
+
+/// OpenSLO v1alpha's `SLO`, as Sloth reads it: each of its objectives an SLO of its own,
+/// named `<name>-<index>`, with `ratioMetrics` good over total and a `timeWindows` count.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AlphaSlo {
+    metadata: Metadata,
+    spec: AlphaSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct AlphaSpec {
+    service: String,
+    description: String,
+    budgeting_method: String,
+    objectives: Vec<AlphaObjective>,
+    time_windows: Vec<AlphaWindow>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct AlphaObjective {
+    ratio_metrics: Option<AlphaRatio>,
+    target: f64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AlphaRatio {
+    good: AlphaQuery,
+    total: AlphaQuery,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AlphaQuery {
+    source: String,
+    query: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AlphaWindow {
+    count: i64,
+    unit: String,
+}
+
+/// The SLOs of a v1alpha `SLO`: one an objective.
+fn alpha_slos(o: &AlphaSlo, defaults: &Defaults) -> Result<Vec<Slo>, String> {
+    let spec = &o.spec;
+    if spec.budgeting_method != "Occurrences" {
+        return Err(format!(
+            "spec.budgetingMethod: {:?}: Skywatch counts Occurrences",
+            spec.budgeting_method
+        ));
+    }
+    let mut ext = Extensions::default();
+    match spec.time_windows.as_slice() {
+        [] => {}
+        [w] => {
+            let days = match w.unit.as_str() {
+                "Day" => w.count,
+                "Week" => w.count * 7,
+                "Month" => w.count * 30,
+                "Quarter" => w.count * 90,
+                "Year" => w.count * 365,
+                other => {
+                    return Err(format!(
+                        "spec.timeWindows[0].unit: {other:?}: Day, Week, Month, Quarter or Year"
+                    ));
+                }
+            };
+            ext.period = Some(format!("{days}d"));
+        }
+        _ => return Err("spec.timeWindows: exactly one window".into()),
+    }
+    let mut out = Vec::new();
+    for (i, objective) in spec.objectives.iter().enumerate() {
+        let at = format!("spec.objectives[{i}]");
+        let Some(r) = &objective.ratio_metrics else {
+            return Err(format!("{at}.ratioMetrics: required"));
+        };
+        let mut queries = Vec::new();
+        for (what, q) in [("good", &r.good), ("total", &r.total)] {
+            if !q.source.is_empty() && !q.source.eq_ignore_ascii_case("prometheus") {
+                return Err(format!(
+                    "{at}.ratioMetrics.{what}.source: {:?}: Skywatch reads Prometheus queries",
+                    q.source
+                ));
+            }
+            check_window_template(q.query.trim())
+                .map_err(|e| format!("{at}.ratioMetrics.{what}.query: {e}"))?;
+            queries.push(q.query.trim());
+        }
+        let slo = SloObject {
+            metadata: Metadata {
+                name: format!("{}-{i}", o.metadata.name),
+                ..o.metadata.clone()
+            },
+            spec: SloSpec {
+                description: spec.description.clone(),
+                service: spec.service.clone(),
+                budgeting_method: "Occurrences".into(),
+                objectives: vec![Objective {
+                    target: Some(objective.target),
+                    ..Objective::default()
+                }],
+                skywatch: ext.clone(),
+                ..SloSpec::default()
+            },
+        };
+        let sli = Sli::Raw {
+            error_ratio_query: good_over_total(queries[0], queries[1]),
+        };
+        out.push(slo_with(
+            &slo,
+            sli,
+            &Objects::default(),
+            defaults,
+            "openslo/v1alpha",
+        )?);
+    }
+    Ok(out)
+}
+
+/// The error ratio of good events over all: one minus their ratio, as Sloth writes it.
+fn good_over_total(good: &str, total: &str) -> String {
+    format!("\n  1 - (\n    (\n      {good}\n    )\n    /\n    (\n      {total}\n    )\n  )\n")
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,9 +324,26 @@ struct Objects {
 /// Reads the `SLO` objects of an OpenSLO v1 file.
 pub fn load(text: &str, file: &str, defaults: &Defaults) -> Result<Vec<Slo>, SpecError> {
     let mut objects = Objects::default();
+    let mut alpha_found = Vec::new();
     for (line, doc) in yaml::documents(text) {
         let read_err = |e: yaml::Error| SpecError::in_document(file, line, &e);
         let head: Object = yaml::from_str(doc).map_err(read_err)?;
+        if head.api_version == "openslo/v1alpha" && head.kind == "SLO" {
+            let alpha: AlphaSlo = yaml::from_str(doc).map_err(read_err)?;
+            let slos = alpha_slos(&alpha, defaults).map_err(|m| {
+                SpecError::new(
+                    file,
+                    Some(line),
+                    format!("SLO {:?}: {m}", alpha.metadata.name),
+                )
+            })?;
+            alpha_found.extend(slos.into_iter().map(|mut s| {
+                s.file = file.to_owned();
+                s.line = line;
+                s
+            }));
+            continue;
+        }
         if head.api_version != "openslo/v1" {
             return Err(SpecError::new(
                 file,
@@ -233,10 +384,10 @@ pub fn load(text: &str, file: &str, defaults: &Defaults) -> Result<Vec<Slo>, Spe
             }
         }
     }
-    if objects.slos.is_empty() {
+    if objects.slos.is_empty() && alpha_found.is_empty() {
         return Err(SpecError::new(file, None, "no object of kind SLO"));
     }
-    objects
+    let mut slos: Vec<Slo> = objects
         .slos
         .iter()
         .map(|(line, o)| {
@@ -257,10 +408,58 @@ pub fn load(text: &str, file: &str, defaults: &Defaults) -> Result<Vec<Slo>, Spe
                 s
             })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    slos.extend(alpha_found);
+    Ok(slos)
 }
 
 fn slo(o: &SloObject, objects: &Objects, defaults: &Defaults) -> Result<Slo, String> {
+    let spec = &o.spec;
+    let [objective] = spec.objectives.as_slice() else {
+        return Err(format!(
+            "spec.objectives: {} objectives; Skywatch runs SLOs of exactly one (composite SLOs \
+             are not supported)",
+            spec.objectives.len()
+        ));
+    };
+    if objective.indicator.is_some() || objective.indicator_ref.is_some() {
+        return Err("spec.objectives[0].indicator: composite SLOs are not supported".into());
+    }
+    objective_percent(objective)?;
+    let indicator = match (&spec.indicator, &spec.indicator_ref) {
+        (Some(i), None) => i.clone(),
+        (None, Some(r)) => objects
+            .slis
+            .get(r)
+            .cloned()
+            .ok_or_else(|| format!("spec.indicatorRef: no SLI named {r:?} in the file"))?,
+        _ => return Err("spec: exactly one of indicator and indicatorRef".into()),
+    };
+    let threshold = indicator.spec.threshold_metric.is_some();
+    let sli = sli(&indicator, objective)?;
+    check_budgeting(&spec.budgeting_method, threshold)?;
+    slo_with(o, sli, objects, defaults, "openslo/v1")
+}
+
+fn check_budgeting(method: &str, threshold: bool) -> Result<(), String> {
+    match method {
+        "Occurrences" => Ok(()),
+        "Timeslices" if threshold => Ok(()),
+        other => Err(format!(
+            "spec.budgetingMethod: {other:?}: Skywatch counts Occurrences (and Timeslices of \
+             a thresholdMetric)"
+        )),
+    }
+}
+
+/// The SLO of `o` with its SLI worked out: period, windows, alerts.
+fn slo_with(
+    o: &SloObject,
+    sli: Sli,
+    objects: &Objects,
+    defaults: &Defaults,
+    format: &'static str,
+) -> Result<Slo, String> {
     let name = &o.metadata.name;
     if !crate::is_safe_name(name) {
         return Err(format!(
@@ -275,48 +474,7 @@ fn slo(o: &SloObject, objects: &Objects, defaults: &Defaults) -> Result<Slo, Str
             spec.service
         ));
     }
-    let [objective] = spec.objectives.as_slice() else {
-        return Err(format!(
-            "spec.objectives: {} objectives; Skywatch runs SLOs of exactly one (composite SLOs \
-             are not supported)",
-            spec.objectives.len()
-        ));
-    };
-    if objective.indicator.is_some() || objective.indicator_ref.is_some() {
-        return Err("spec.objectives[0].indicator: composite SLOs are not supported".into());
-    }
-    let percent = match (objective.target, objective.target_percent) {
-        (Some(t), None) => t * 100.0,
-        (None, Some(p)) => p,
-        _ => return Err("spec.objectives[0]: exactly one of target and targetPercent".into()),
-    };
-    if !(percent > 0.0 && percent < 100.0) {
-        return Err(format!(
-            "spec.objectives[0].target: {} is not above 0 and below 1",
-            percent / 100.0
-        ));
-    }
-    let indicator = match (&spec.indicator, &spec.indicator_ref) {
-        (Some(i), None) => i.clone(),
-        (None, Some(r)) => objects
-            .slis
-            .get(r)
-            .cloned()
-            .ok_or_else(|| format!("spec.indicatorRef: no SLI named {r:?} in the file"))?,
-        _ => return Err("spec: exactly one of indicator and indicatorRef".into()),
-    };
-    let threshold = indicator.spec.threshold_metric.is_some();
-    match spec.budgeting_method.as_str() {
-        "Occurrences" => {}
-        "Timeslices" if threshold => {}
-        other => {
-            return Err(format!(
-                "spec.budgetingMethod: {other:?}: Skywatch counts Occurrences (and Timeslices \
-                 of a thresholdMetric)"
-            ));
-        }
-    }
-    let sli = sli(&indicator, objective)?;
+    let percent = objective_percent(&spec.objectives[0])?;
     let ext = &spec.skywatch;
     let mut ext = ext.clone();
     match spec.time_window.as_slice() {
@@ -424,10 +582,26 @@ fn slo(o: &SloObject, objects: &Objects, defaults: &Defaults) -> Result<Slo, Str
         alerts,
         budget_alert,
         windows,
-        spec: "openslo/v1",
+        spec: format,
         file: String::new(),
         line: 0,
     })
+}
+
+/// An objective's target in percent, as Sloth keeps it.
+fn objective_percent(objective: &Objective) -> Result<f64, String> {
+    let percent = match (objective.target, objective.target_percent) {
+        (Some(t), None) => t * 100.0,
+        (None, Some(p)) => p,
+        _ => return Err("spec.objectives[0]: exactly one of target and targetPercent".into()),
+    };
+    if !(percent > 0.0 && percent < 100.0) {
+        return Err(format!(
+            "spec.objectives[0].target: {} is not above 0 and below 1",
+            percent / 100.0
+        ));
+    }
+    Ok(percent)
 }
 
 fn query(m: &MetricHolder, at: &str) -> Result<String, String> {
@@ -493,9 +667,7 @@ fn sli(i: &SliObject, objective: &Objective) -> Result<Sli, String> {
             let good = query(good, &format!("{at}.good"))?;
             let total = query(total, &format!("{at}.total"))?;
             Ok(Sli::Raw {
-                error_ratio_query: format!(
-                    "\n  1 - (\n    (\n      {good}\n    )\n    /\n    (\n      {total}\n    )\n  )\n"
-                ),
+                error_ratio_query: good_over_total(&good, &total),
             })
         }
         (None, Some(bad), Some(total), None) => Ok(Sli::Events {
@@ -728,6 +900,40 @@ spec:
                 .to_string();
             assert!(e.contains(want), "{to}: {e}");
         }
+    }
+
+    #[test]
+    fn v1alpha_objectives_are_slos_of_their_own_as_sloth_reads_them() {
+        let text = r#"
+apiVersion: openslo/v1alpha
+kind: SLO
+metadata:
+  name: latency
+spec:
+  service: api
+  budgetingMethod: Occurrences
+  objectives:
+    - ratioMetrics:
+        good: {source: prometheus, queryType: promql, query: "sum(rate(fast_total[{{.window}}]))"}
+        total: {source: prometheus, queryType: promql, query: "sum(rate(all_total[{{.window}}]))"}
+      target: 0.99
+    - ratioMetrics:
+        good: {source: prometheus, queryType: promql, query: "sum(rate(ok_total[{{.window}}]))"}
+        total: {source: prometheus, queryType: promql, query: "sum(rate(all_total[{{.window}}]))"}
+      target: 0.999
+  timeWindows:
+    - count: 4
+      unit: Week
+"#;
+        let slos = load(text, "a.yml", &Defaults::default()).unwrap();
+        let ids: Vec<&str> = slos.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["api-latency-0", "api-latency-1"]);
+        assert_eq!(slos[1].objective, 99.9);
+        assert_eq!(slos[0].period, 28 * crate::windows::DAY);
+        assert_eq!(slos[0].spec, "openslo/v1alpha");
+        assert!(
+            matches!(&slos[0].sli, Sli::Raw { error_ratio_query } if error_ratio_query.contains("1 - ("))
+        );
     }
 
     #[test]
