@@ -1,7 +1,9 @@
 //! `skywatch up` with `rule_files`: recording rules write their series, alerting rules go
 //! pending then firing and write `ALERTS`, `/api/v1/rules` and `/api/v1/alerts` answer as
 //! Prometheus's do, a reload with a broken rule file keeps the running rules, and an
-//! alert's start, the silences and the notification log survive a restart.
+//! alert's start, the silences and the notification log survive a restart. With `--slos`,
+//! the specs' generated rules run, `/api/v1/slos` reads their series, and the directory
+//! is followed.
 
 #![allow(
     clippy::unwrap_used,
@@ -103,6 +105,99 @@ fn rules_run_and_answer_through_the_api_and_survive_a_bad_reload() {
         get_json(&client, &addr, "/api/v1/alerts")["data"]["alerts"][0]["state"],
         "firing"
     );
+    drop(server);
+}
+
+/// An SLO spec whose SLI is a steady error ratio, with no metric behind it.
+fn slo_spec(service: &str, ratio: f64) -> String {
+    format!(
+        r#"version: "prometheus/v1"
+service: "{service}"
+slos:
+  - name: "steady"
+    objective: 99
+    sli:
+      raw:
+        error_ratio_query: avg_over_time(vector({ratio})[{{{{.window}}}}:1m])
+    alerting:
+      name: Steady
+      page_alert:
+        labels:
+          severity: critical
+"#
+    )
+}
+
+#[test]
+fn slo_specs_run_their_rules_answer_the_slo_api_and_are_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let slos = dir.path().join("slos");
+    std::fs::create_dir(&slos).unwrap();
+    // 2% errors against a 1% budget: burning at 2x, the period's budget overspent.
+    std::fs::write(slos.join("a.yml"), slo_spec("alpha", 0.02)).unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, "global:\n  evaluation_interval: 1s\n").unwrap();
+    let (server, addr) = start_skywatch_with(
+        &dir.path().join("data"),
+        &[
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--slos".as_ref(),
+            slos.as_os_str(),
+        ],
+    );
+    let client = reqwest::blocking::Client::new();
+    let slo_ids = || -> Vec<String> {
+        get_json(&client, &addr, "/api/v1/slos")["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    within(Duration::from_secs(15), "the SLO's budget computed", || {
+        get_json(&client, &addr, "/api/v1/slos")["data"][0]["errorBudgetRemaining"].is_number()
+    });
+    let alpha = &get_json(&client, &addr, "/api/v1/slos")["data"][0];
+    assert_eq!(alpha["id"], "alpha-steady");
+    assert!(
+        (alpha["currentBurnRate"].as_f64().unwrap() - 2.0).abs() < 1e-9,
+        "{alpha}"
+    );
+    assert!(
+        (alpha["errorBudgetRemaining"].as_f64().unwrap() + 1.0).abs() < 1e-9,
+        "{alpha}"
+    );
+    assert_eq!(alpha["timeToExhaustionSeconds"], 0.0);
+    assert_eq!(alpha["alerts"][0]["severity"], "page");
+    let rules = get_json(&client, &addr, "/api/v1/rules");
+    let groups: Vec<&str> = rules["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        groups.contains(&"sloth-slo-alerts-alpha-steady"),
+        "{groups:?}"
+    );
+
+    // A new spec is picked up; a broken one keeps the running set.
+    std::fs::write(slos.join("b.yml"), slo_spec("beta", 0.001)).unwrap();
+    within(Duration::from_secs(20), "the second spec followed", || {
+        slo_ids().len() == 2
+    });
+    std::fs::write(slos.join("c.yml"), "version: prometheus/v1\nslos: []\n").unwrap();
+    // The reload that refuses it happens within a watch tick or two; afterwards both SLOs
+    // still run, and the broken file never joins.
+    within(Duration::from_secs(20), "beta's budget computed", || {
+        get_json(&client, &addr, "/api/v1/slos")["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == "beta-steady" && s["errorBudgetRemaining"].is_number())
+    });
+    assert_eq!(slo_ids(), ["alpha-steady", "beta-steady"]);
     drop(server);
 }
 
