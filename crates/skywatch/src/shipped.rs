@@ -142,7 +142,10 @@ pub(crate) fn shipped_slos() -> Vec<(String, String)> {
 }
 
 /// The SLO specs `skywatch demo` runs.
-const SLOS: &[(&str, &str)] = &[];
+const SLOS: &[(&str, &str)] = &[(
+    "slos/zerostate.yml",
+    include_str!("../../../slos/zerostate.yml"),
+)];
 
 /// The shipped rule files, parsed.
 pub(crate) fn shipped_rules() -> Result<Vec<rules::RuleFile>, String> {

@@ -28,74 +28,31 @@ use common::{get_json, start_demo};
 /// The burn rate of Sloth's fast page: 2% of a 30-day budget in an hour.
 const PAGE_BURN: f64 = 14.4;
 
-/// What the test reads of a Sloth `prometheus/v1` spec.
-#[derive(serde::Deserialize)]
-struct Spec {
-    service: String,
-    slos: Vec<Slo>,
-}
-
-#[derive(serde::Deserialize)]
-struct Slo {
-    name: String,
-    /// A percentage, as Sloth writes it.
-    objective: f64,
-    sli: Sli,
-}
-
-#[derive(serde::Deserialize)]
-struct Sli {
-    events: Option<Events>,
-    raw: Option<Raw>,
-}
-
-#[derive(serde::Deserialize)]
-struct Events {
-    error_query: String,
-    total_query: String,
-}
-
-#[derive(serde::Deserialize)]
-struct Raw {
-    error_ratio_query: String,
-}
-
-impl Slo {
-    fn budget(&self) -> f64 {
-        1.0 - self.objective / 100.0
-    }
-
-    /// The error ratio over `window`, as Sloth's SLI recording rules compute it.
-    fn error_ratio_query(&self, window: &str) -> String {
-        let query = match (&self.sli.events, &self.sli.raw) {
-            (Some(e), None) => format!("({})\n/\n({})", e.error_query, e.total_query),
-            (None, Some(r)) => r.error_ratio_query.clone(),
-            _ => panic!("{}: one of sli.events and sli.raw", self.name),
-        };
-        assert!(
-            query.contains("{{.window}}"),
-            "{}: no {{{{.window}}}}",
-            self.name
-        );
-        query.replace("{{.window}}", window)
-    }
-}
-
-fn spec() -> Spec {
+/// The demo's SLOs, read as the server reads them.
+fn spec() -> Vec<slo::Slo> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../slos/zerostate.yml");
-    yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let text = std::fs::read_to_string(path).unwrap();
+    slo::load(&text, "slos/zerostate.yml", &slo::Defaults::default()).unwrap()
+}
+
+/// The expression of the SLO's 5-minute SLI recording rule, as the server runs it.
+fn error_ratio_query(slo: &slo::Slo) -> String {
+    let sli = &slo::generate::groups(slo)[0];
+    let rule = &sli.rules[0];
+    assert_eq!(rule.name, "slo:sli_error:ratio_rate5m", "{}", slo.id);
+    rule.expr.clone()
 }
 
 /// Every SLO's 5-minute error ratio now, by name; `None` where the query has no value.
 fn ratios(
     client: &reqwest::blocking::Client,
     addr: &str,
-    slos: &[Slo],
+    slos: &[slo::Slo],
 ) -> Vec<(String, Option<f64>)> {
     slos.iter()
         .map(|slo| {
             let query: String =
-                form_urlencoded::byte_serialize(slo.error_ratio_query("5m").as_bytes()).collect();
+                form_urlencoded::byte_serialize(error_ratio_query(slo).as_bytes()).collect();
             let v = get_json(client, addr, &format!("/api/v1/query?query={query}"));
             assert_eq!(v["status"], "success", "{}: {v}", slo.name);
             let result = v["data"]["result"].as_array().unwrap();
@@ -112,7 +69,7 @@ fn ratios(
 fn ratios_until(
     client: &reqwest::blocking::Client,
     addr: &str,
-    slos: &[Slo],
+    slos: &[slo::Slo],
     limit: Duration,
     what: &str,
     done: impl Fn(&[(String, Option<f64>)]) -> bool,
@@ -145,9 +102,9 @@ const BURNS: &[(&str, &[&str])] = &[
 
 #[test]
 fn each_objective_has_budget_when_healthy_and_burns_past_the_page_under_chaos() {
-    let spec = spec();
-    assert_eq!(spec.service, "zerostate");
-    assert!(spec.slos.len() >= 8, "{} SLOs", spec.slos.len());
+    let slos = spec();
+    assert!(slos.iter().all(|s| s.service == "zerostate"));
+    assert!(slos.len() >= 8, "{} SLOs", slos.len());
     let (demo, addr) = start_demo(&["--history", "2m", "--scrape-interval", "1s"]);
     let client = reqwest::blocking::Client::new();
     // The nodes' HTTP metrics start with the live scrapes (the history is not served
@@ -155,22 +112,22 @@ fn each_objective_has_budget_when_healthy_and_burns_past_the_page_under_chaos() 
     let (healthy, _) = ratios_until(
         &client,
         &addr,
-        &spec.slos,
+        &slos,
         Duration::from_secs(30),
         "every SLO's error ratio has a value",
         |r| r.iter().all(|(_, v)| v.is_some()),
     );
-    for (slo, (name, ratio)) in spec.slos.iter().zip(&healthy) {
+    for (slo, (name, ratio)) in slos.iter().zip(&healthy) {
         let ratio = ratio.unwrap();
         eprintln!(
             "healthy {name}: {ratio:.6} ({:.3}x the budget {:.4})",
-            ratio / slo.budget(),
-            slo.budget()
+            ratio / slo.error_budget(),
+            slo.error_budget()
         );
         assert!(
-            ratio < slo.budget() / 2.0,
+            ratio < slo.error_budget() / 2.0,
             "{name}: the healthy error ratio {ratio} is not well under the budget {}",
-            slo.budget()
+            slo.error_budget()
         );
     }
 
@@ -184,15 +141,15 @@ fn each_objective_has_budget_when_healthy_and_burns_past_the_page_under_chaos() 
     for (layer, _) in BURNS {
         chaos(layer);
     }
-    let burned: Vec<&Slo> = BURNS
+    let burned: Vec<&slo::Slo> = BURNS
         .iter()
         .flat_map(|(_, names)| names.iter())
-        .map(|name| spec.slos.iter().find(|s| s.name == *name).unwrap())
+        .map(|name| slos.iter().find(|s| s.name == *name).unwrap())
         .collect();
     let (burning, took) = ratios_until(
         &client,
         &addr,
-        &spec.slos,
+        &slos,
         Duration::from_secs(50),
         "every degraded layer's objectives past 14.4x their budget",
         |r| {
@@ -200,16 +157,16 @@ fn each_objective_has_budget_when_healthy_and_burns_past_the_page_under_chaos() 
                 r.iter()
                     .find(|(n, _)| *n == slo.name)
                     .and_then(|(_, v)| *v)
-                    .is_some_and(|v| v > PAGE_BURN * slo.budget())
+                    .is_some_and(|v| v > PAGE_BURN * slo.error_budget())
             })
         },
     );
     eprintln!("past 14.4x {took:?} after the chaos:");
-    for (slo, (name, ratio)) in spec.slos.iter().zip(&burning) {
+    for (slo, (name, ratio)) in slos.iter().zip(&burning) {
         let ratio = ratio.unwrap_or(f64::NAN);
         eprintln!(
             "  {name}: {ratio:.6} ({:.1}x the budget)",
-            ratio / slo.budget()
+            ratio / slo.error_budget()
         );
     }
 
