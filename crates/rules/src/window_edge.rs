@@ -1,7 +1,8 @@
 //! Which samples of a test's input lie exactly on the left edge of a window an expression
 //! reads: the samples Prometheus 2 counted and Skywatch, as Prometheus 3, does not (its
 //! range and lookback windows are open on the left). `skywatch test rules` names them under
-//! a failed assertion, whose outcome may hang on them.
+//! a failed assertion, whose outcome may hang on them. A lookback reads only a series'
+//! newest sample, so its edge sample counts only when the series has none newer.
 
 use promql::ast::{At, Expr, Selector};
 use storage::{Queryable, SelectHints};
@@ -97,12 +98,16 @@ fn edges(
     let (Some(&min), Some(&max)) = (lefts.iter().min(), lefts.iter().max()) else {
         return;
     };
-    let Ok(querier) = store.querier(min, max) else {
+    // A lookback gives a series' newest sample in the window, so Prometheus 2 read the one
+    // on the edge only when the series had none newer: the samples up to the read times
+    // are needed to tell. A range gives every sample, so an edge sample always counts.
+    let end = if range { max } else { max + width };
+    let Ok(querier) = store.querier(min, end) else {
         return;
     };
     let hints = SelectHints {
         start: min,
-        end: max,
+        end,
         ..SelectHints::default()
     };
     let Ok(set) = querier.select(&hints, &selector.matchers) else {
@@ -110,11 +115,23 @@ fn edges(
     };
     for series in set.flatten() {
         let mut samples = series.samples;
+        let mut read = Vec::new();
         while let Ok(Some(sample)) = samples.next() {
-            if sample.t > max {
+            if sample.t > end {
                 break;
             }
-            if lefts.contains(&sample.t) && !model::is_stale_nan(sample.v) {
+            read.push(sample);
+        }
+        for sample in &read {
+            if !lefts.contains(&sample.t) || model::is_stale_nan(sample.v) {
+                continue;
+            }
+            // A newer sample, a staleness marker too, hides the edge one from a lookback.
+            let hidden = !range
+                && read
+                    .iter()
+                    .any(|s| s.t > sample.t && s.t <= sample.t + width);
+            if !hidden {
                 found.push(EdgeSample {
                     series: series.labels.clone(),
                     at: sample.t,
@@ -151,6 +168,17 @@ mod tests {
             .collect()
     }
 
+    /// Regression: every failed assertion on a rule's output noted the sample five minutes
+    /// before, though the rule had recorded one at the assertion's time, which Prometheus
+    /// 2 read as Skywatch does (found by `tests/slo_rules.rs`, issue 14).
+    #[test]
+    fn a_lookback_edge_hidden_by_a_newer_sample_is_not_noted() {
+        assert_eq!(edges_of("x", 600_000), []);
+        assert_eq!(edges_of("x", 840_000), []);
+        // Nor in a subquery's steps.
+        assert_eq!(edges_of("max_over_time(x[5m:1m])", 600_000), []);
+    }
+
     #[test]
     fn samples_on_the_left_edge_of_ranges_and_lookbacks_are_found() {
         // rate(x[5m]) at 10m reads (5m, 10m]: the sample at 5m is on the edge.
@@ -162,8 +190,9 @@ mod tests {
             edges_of("x[2m] offset 1m", 600_000),
             [(420_000, 120_000, true)]
         );
-        // An instant selector's lookback.
-        assert_eq!(edges_of("x", 600_000), [(300_000, 300_000, false)]);
+        // An instant selector's lookback, where the series has no newer sample: the
+        // store's last is at 10m.
+        assert_eq!(edges_of("x", 900_000), [(600_000, 300_000, false)]);
         // A subquery reads the range at each of its steps: 6m, 8m and 10m here.
         let inner = edges_of("max_over_time(x[1m])[5m:2m]", 600_000);
         assert_eq!(

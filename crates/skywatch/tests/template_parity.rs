@@ -17,8 +17,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::output_text;
 use rules::template::{self, AlertData, Env, Samples};
 
 /// The series the alerts select, by their `case` label, with the value each has at 0s.
@@ -283,14 +284,6 @@ fn write_files(dir: &Path) -> String {
     "rules.test.yml".to_owned()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[test]
 fn promtool_renders_every_template_as_skywatch_does() {
     let promtool = common::tool("promtool");
@@ -310,12 +303,12 @@ fn promtool_renders_every_template_as_skywatch_does() {
     assert!(
         theirs.status.success(),
         "promtool renders differently from Skywatch's template engine:\n{}\n--- rules.yml:\n{rules}",
-        text(&theirs)
+        output_text(&theirs)
     );
     assert!(
         ours.status.success(),
         "skywatch test rules renders differently from its own template engine:\n{}",
-        text(&ours)
+        output_text(&ours)
     );
 }
 

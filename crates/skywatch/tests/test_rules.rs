@@ -14,7 +14,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::tool;
+use common::{output_text, tool};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules")
@@ -34,14 +34,6 @@ fn promtool(args: &[&str]) -> Output {
         .current_dir(dir())
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]
@@ -64,8 +56,8 @@ fn unit_tests_pass_or_fail_as_with_promtool() {
                 if want { "pass" } else { "fail" },
                 ours.status,
                 theirs.status,
-                text(&ours),
-                text(&theirs)
+                output_text(&ours),
+                output_text(&theirs)
             ));
         }
     }
@@ -85,15 +77,19 @@ fn the_shipped_rules_pass_their_unit_tests_with_skywatch_and_promtool() {
     for f in &files {
         let f = f.to_str().unwrap();
         let ours = skywatch(&["test", "rules", f]);
-        assert!(ours.status.success(), "skywatch: {}", text(&ours));
+        assert!(ours.status.success(), "skywatch: {}", output_text(&ours));
         let theirs = promtool(&["test", "rules", f]);
-        assert!(theirs.status.success(), "promtool: {}", text(&theirs));
+        assert!(
+            theirs.status.success(),
+            "promtool: {}",
+            output_text(&theirs)
+        );
         let rules = f.replace("/tests/", "/").replace(".test.yml", ".yml");
         for out in [
             skywatch(&["check", "rules", &rules]),
             promtool(&["check", "rules", &rules]),
         ] {
-            assert!(out.status.success(), "{rules}: {}", text(&out));
+            assert!(out.status.success(), "{rules}: {}", output_text(&out));
         }
     }
 }
@@ -102,7 +98,7 @@ fn the_shipped_rules_pass_their_unit_tests_with_skywatch_and_promtool() {
 fn a_failing_test_says_what_was_expected_and_what_came() {
     let out = skywatch(&["test", "rules", "wrong-annotation.fail.yml"]);
     assert!(!out.status.success());
-    let t = text(&out);
+    let t = output_text(&out);
     for want in [
         "Unit Testing:  wrong-annotation.fail.yml",
         "FAILED:",
@@ -123,16 +119,22 @@ fn check_rules_agrees_with_promtool_and_names_the_line() {
     ] {
         let ours = skywatch(&["check", "rules", file]);
         let theirs = promtool(&["check", "rules", file]);
-        assert_eq!(ours.status.success(), ok, "{file}: {}", text(&ours));
-        assert_eq!(theirs.status.success(), ok, "{file}: {}", text(&theirs));
+        assert_eq!(ours.status.success(), ok, "{file}: {}", output_text(&ours));
+        assert_eq!(
+            theirs.status.success(),
+            ok,
+            "{file}: {}",
+            output_text(&theirs)
+        );
     }
-    let t = text(&skywatch(&["check", "rules", "broken-rules.yml"]));
+    let t = output_text(&skywatch(&["check", "rules", "broken-rules.yml"]));
     assert!(
         t.contains("broken-rules.yml: line 5: group \"broken\", rule 1 (alert \"Broken\"): expr on line 6 does not parse"),
         "{t}"
     );
     assert!(
-        text(&skywatch(&["check", "rules", "templates.yml"])).contains("SUCCESS: 3 rules found")
+        output_text(&skywatch(&["check", "rules", "templates.yml"]))
+            .contains("SUCCESS: 3 rules found")
     );
 }
 

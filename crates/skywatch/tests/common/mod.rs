@@ -104,6 +104,15 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// What a finished command printed: its standard output, then its standard error.
+pub(crate) fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// Where `name` is on the PATH; fails saying which Debian package to install if it is not.
 pub(crate) fn tool_named(name: &str, package: &str) -> PathBuf {
     std::env::var_os("PATH")
