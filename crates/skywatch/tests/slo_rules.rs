@@ -6,7 +6,8 @@
 //! SLI, an alert policy, an SLO without policies) and that SLO again in Sloth's format.
 //!
 //! - Every spec's rules pass `promtool check rules`, and its generated unit tests pass
-//!   under `promtool test rules` and `skywatch test rules`.
+//!   under `promtool test rules` and `skywatch test rules`; so do the demo's
+//!   (`slos/zerostate.yml`).
 //! - The OpenSLO SLO and its Sloth equivalent generate the same alerts.
 //! - Side by side: promtool (Prometheus 2.42's rule evaluation and storage) and Skywatch
 //!   evaluate the same generated rules over the same raw counters, a calm error ratio
@@ -75,7 +76,8 @@ fn rule_file(dir: &Path) -> RuleFile {
 #[test]
 fn every_specs_rules_pass_promtool_check_and_its_tests_pass_under_both() {
     let promtool = tool("promtool");
-    let specs = yaml_fixtures("fixtures/slo", 3);
+    let mut specs = yaml_fixtures("fixtures/slo", 3);
+    specs.push(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../slos/zerostate.yml"));
     for spec in &specs {
         let name = spec.file_name().unwrap().to_string_lossy();
         let dir = tempfile::tempdir().unwrap();
