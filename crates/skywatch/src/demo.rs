@@ -217,6 +217,24 @@ async fn write_history(
         done.blocks,
         started.elapsed()
     );
+    // The SLOs' budgets over the same past, evaluated as the server will evaluate them.
+    let started = std::time::Instant::now();
+    let slos = crate::slos::SloSet::new(None, crate::shipped::shipped_slos())
+        .read()?
+        .0;
+    let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let end = millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
+    );
+    let samples =
+        crate::history::record_slos(data, &slos, end - millis(history), end, millis(interval))?;
+    println!(
+        "  the budgets of {} SLOs over it: {samples} samples, in {:.1?}",
+        slos.len(),
+        started.elapsed()
+    );
     Ok(())
 }
 

@@ -144,6 +144,150 @@ pub(crate) async fn backfill(
     Ok(done)
 }
 
+/// Evaluates the SLOs' budget rules over the history just written in `data` (from
+/// `start` to `end`, at each group's interval, `default_interval` where it sets none)
+/// and writes what they record as blocks beside it, so that budgets have a past when
+/// the server starts: the shortest window's error ratio (which the period's ratio
+/// averages), the period's ratio, and every meta recording. The longer windows are
+/// left to the live server: each would read all the history at every step. Returns the
+/// samples written.
+pub(crate) fn record_slos(
+    data: &Path,
+    slos: &[slo::Slo],
+    start: i64,
+    end: i64,
+    default_interval: i64,
+) -> Result<u64, String> {
+    let failed = |e: storage::StorageError| format!("recording the SLOs' history: {e}");
+    let db = tsdb::Tsdb::open(data, tsdb::db::Options::default()).map_err(failed)?;
+    let store = Recording {
+        base: &db,
+        recorded: storage::MemStorage::new(),
+    };
+    let engine = promql::engine::Engine::new(promql::engine::EngineOptions::default());
+    let ctx = rules::eval::Context {
+        external_labels: Default::default(),
+        external_url: String::new(),
+        query_log: Default::default(),
+    };
+    let mut groups = Vec::new();
+    for s in slos {
+        let windows = s.recorded_windows();
+        let kept = [
+            slo::generate::sli_metric(windows[0]),
+            slo::generate::sli_metric(s.period),
+        ];
+        let text = slo::generate::rule_file(&slo::generate::groups(s), &s.file);
+        let file = rules::RuleFile::parse(&text, &s.file).map_err(|e| e.to_string())?;
+        for mut g in file.groups.into_iter().take(2) {
+            g.rules.retain(|r| {
+                matches!(r.kind, rules::Kind::Record(_))
+                    && (!r.name().starts_with("slo:sli_error:")
+                        || kept.iter().any(|k| k == r.name()))
+            });
+            groups.push(rules::eval::GroupState::new(
+                &file.file,
+                &g,
+                default_interval,
+            ));
+        }
+    }
+    for g in &mut groups {
+        // Evaluations on the group's own grid, as the server's would fall.
+        let mut t = (start.div_euclid(g.interval) + 1) * g.interval;
+        while t < end {
+            g.eval(t, &store, &engine, &ctx);
+            t += g.interval;
+        }
+    }
+    let Recording { recorded, .. } = store;
+    // Closed before the blocks are written beside its own, and before the server opens it.
+    drop(db);
+    let querier = storage::Queryable::querier(&recorded, start, end).map_err(failed)?;
+    let series = querier
+        .select(&storage::SelectHints::default(), &[])
+        .map_err(failed)?
+        .map(|s| {
+            let mut s = s.map_err(failed)?;
+            Ok((s.labels, s.samples.collect_vec().map_err(failed)?))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let summary = tsdb::import::write_blocks(data, series, tsdb::db::DEFAULT_BLOCK_RANGE, |_| {})
+        .map_err(failed)?;
+    Ok(summary.blocks.iter().map(|b| b.stats.samples).sum())
+}
+
+/// The history's blocks beneath what the rules have recorded so far: they read both and
+/// write to the recordings.
+struct Recording<'a> {
+    base: &'a tsdb::Tsdb,
+    recorded: storage::MemStorage,
+}
+
+impl storage::Queryable for Recording<'_> {
+    fn querier(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Box<dyn storage::Querier + '_>, storage::StorageError> {
+        Ok(Box::new(Both(
+            self.base.querier(mint, maxt)?,
+            self.recorded.querier(mint, maxt)?,
+        )))
+    }
+}
+
+impl storage::Appendable for Recording<'_> {
+    fn appender(&self) -> Box<dyn storage::Appender + '_> {
+        self.recorded.appender()
+    }
+}
+
+/// Two queriers over disjoint series, read as one.
+struct Both<'a>(
+    Box<dyn storage::Querier + 'a>,
+    Box<dyn storage::Querier + 'a>,
+);
+
+impl storage::Querier for Both<'_> {
+    fn select(
+        &self,
+        hints: &storage::SelectHints,
+        matchers: &[model::Matcher],
+    ) -> Result<storage::SeriesSet<'_>, storage::StorageError> {
+        let mut all = self
+            .0
+            .select(hints, matchers)?
+            .chain(self.1.select(hints, matchers)?)
+            .collect::<Result<Vec<_>, _>>()?;
+        all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Box::new(all.into_iter().map(Ok)))
+    }
+
+    fn label_names(
+        &self,
+        matchers: &[model::Matcher],
+    ) -> Result<Vec<String>, storage::StorageError> {
+        let mut names = self.0.label_names(matchers)?;
+        names.extend(self.1.label_names(matchers)?);
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[model::Matcher],
+    ) -> Result<Vec<String>, storage::StorageError> {
+        let mut values = self.0.label_values(name, matchers)?;
+        values.extend(self.1.label_values(name, matchers)?);
+        values.sort();
+        values.dedup();
+        Ok(values)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

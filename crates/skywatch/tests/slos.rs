@@ -105,8 +105,36 @@ fn each_objective_has_budget_when_healthy_and_burns_past_the_page_under_chaos() 
     let slos = spec();
     assert!(slos.iter().all(|s| s.service == "zerostate"));
     assert!(slos.len() >= 8, "{} SLOs", slos.len());
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     let (demo, addr) = start_demo(&["--history", "2m", "--scrape-interval", "1s"]);
     let client = reqwest::blocking::Client::new();
+    // The history has budgets: half a minute before the demo started, inside the
+    // simulated past, the budget rules had recorded a value for the SLOs whose metrics
+    // the history holds (every one but the nodes' HTTP API, which it does not serve).
+    let past = get_json(
+        &client,
+        &addr,
+        &format!(
+            "/api/v1/query?query=slo%3Aperiod_error_budget_remaining%3Aratio&time={}",
+            before - 30.0
+        ),
+    );
+    let recorded: Vec<&str> = past["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["metric"]["sloth_id"].as_str().unwrap())
+        .collect();
+    for s in slos.iter().filter(|s| !s.name.starts_with("api-")) {
+        assert!(
+            recorded.contains(&s.id.as_str()),
+            "{} has no budget in the history: {past}",
+            s.id
+        );
+    }
     // The nodes' HTTP metrics start with the live scrapes (the history is not served
     // over HTTP): every query has a value a few scrapes in.
     let (healthy, _) = ratios_until(

@@ -75,6 +75,8 @@ pub fn sli_metric(window: i64) -> String {
 pub struct Group {
     /// The group's name.
     pub name: String,
+    /// How often it runs, in ms, if not at the server's evaluation interval.
+    pub interval: Option<i64>,
     /// Its rules, in order.
     pub rules: Vec<Rule>,
 }
@@ -175,6 +177,7 @@ fn sli_group(slo: &Slo) -> Group {
     }
     Group {
         name: format!("sloth-slo-sli-recordings-{}", slo.id),
+        interval: slo.interval,
         rules,
     }
 }
@@ -203,6 +206,7 @@ fn meta_group(slo: &Slo) -> Group {
     let days = slo.period as f64 / crate::windows::DAY as f64;
     Group {
         name: format!("sloth-slo-meta-recordings-{}", slo.id),
+        interval: slo.interval,
         rules: vec![
             Rule::record(
                 "slo:objective:ratio",
@@ -346,6 +350,7 @@ fn alert_group(slo: &Slo) -> Group {
     }
     Group {
         name: alert_group_name(slo),
+        interval: slo.interval,
         rules,
     }
 }
@@ -361,6 +366,9 @@ pub fn rule_file(groups: &[Group], source: &str) -> String {
     out.push_str("groups:\n");
     for g in groups {
         let _ = writeln!(out, "- name: {}", quote(&g.name));
+        if let Some(i) = g.interval {
+            let _ = writeln!(out, "  interval: {}", duration(i));
+        }
         out.push_str("  rules:\n");
         for r in &g.rules {
             let key = match r.kind {
@@ -529,6 +537,16 @@ slos:
         assert_eq!(
             file.groups[0].rules[0].labels,
             groups(&s)[0].rules[0].labels
+        );
+        assert_eq!(file.groups[0].interval, None);
+
+        let every_minute = SPEC.replace("slos:", "skywatch:\n  interval: 1m\nslos:");
+        let s = slo(&every_minute);
+        let text = rule_file(&groups(&s), "t.yml");
+        let file = rules::file::RuleFile::parse(&text, "rules.yml").unwrap();
+        assert!(
+            file.groups.iter().all(|g| g.interval == Some(60_000)),
+            "{text}"
         );
     }
 

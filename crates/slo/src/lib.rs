@@ -51,6 +51,9 @@ pub struct Slo {
     pub budget_alert: Option<BudgetAlert>,
     /// The window table the alerts' conditions came from.
     pub windows: Windows,
+    /// How often its rule groups run, in milliseconds; `None`: the server's
+    /// `evaluation_interval`, as Sloth leaves it.
+    pub interval: Option<i64>,
     /// The spec format: `prometheus/v1` or `openslo/v1`.
     pub spec: &'static str,
     /// The file it was read from, and the line its definition starts on.

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::sloth::{Extensions, budget_alert, check_window_template, period_and_table};
+use crate::sloth::{Extensions, budget_alert, check_window_template, interval, period_and_table};
 use crate::{BurnAlert, Condition, Defaults, Sli, Slo, SpecError, Windows};
 
 /// Whether `text` holds OpenSLO v1 (or v1alpha) objects.
@@ -582,6 +582,7 @@ fn slo_with(
         alerts,
         budget_alert,
         windows,
+        interval: interval(&ext)?,
         spec: format,
         file: String::new(),
         line: 0,

@@ -10,7 +10,8 @@
 //! - `sli.latency: {histogram, le, selector}`: the share of a classic histogram's
 //!   observations above the bucket `le`, without writing the ratio by hand.
 //! - `skywatch:` at the top or in an SLO (the SLO's wins): `period` (`30d`; Sloth's
-//!   `--default-slo-period`), `windows` (`sloth` or `workbook`) and `budget_alert`
+//!   `--default-slo-period`), `windows` (`sloth` or `workbook`), `interval` (how often
+//!   the rule groups run, as Sloth's rule-intervals plugin sets it) and `budget_alert`
 //!   (`threshold`, `for`, `name`, `labels`, `annotations`, `disable`).
 
 use std::collections::BTreeMap;
@@ -179,6 +180,7 @@ struct RawAlert {
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Extensions {
     pub(crate) period: Option<String>,
+    pub(crate) interval: Option<String>,
     pub(crate) windows: Option<String>,
     pub(crate) budget_alert: Option<RawBudget>,
 }
@@ -200,6 +202,7 @@ impl Extensions {
     fn overridden_by(&self, over: &Self) -> Self {
         Self {
             period: over.period.clone().or_else(|| self.period.clone()),
+            interval: over.interval.clone().or_else(|| self.interval.clone()),
             windows: over.windows.clone().or_else(|| self.windows.clone()),
             budget_alert: over
                 .budget_alert
@@ -315,6 +318,7 @@ fn load_spec(
         let ext = spec.skywatch.overridden_by(&raw.skywatch);
         let (period, table) = period_and_table(&ext, defaults).map_err(|m| err("skywatch", m))?;
         let windows = Windows::new(table, period);
+        let group_interval = interval(&ext).map_err(|m| err("skywatch", m))?;
         let alerting = raw.alerting;
         let mut alerts = Vec::new();
         for (severity, alert, conditions) in [
@@ -369,6 +373,7 @@ fn load_spec(
             alerts,
             budget_alert,
             windows,
+            interval: group_interval,
             spec: format,
             file: file.to_owned(),
             line: line.unwrap_or(0),
@@ -469,6 +474,18 @@ pub(crate) fn period_and_table(
             .ok_or_else(|| format!("windows: {w:?} is not a table: `sloth` or `workbook`"))?,
     };
     Ok((period, table))
+}
+
+/// The rule groups' interval an SLO's settings give, if any.
+pub(crate) fn interval(ext: &Extensions) -> Result<Option<i64>, String> {
+    ext.interval
+        .as_deref()
+        .map(|i| {
+            model::parse_duration(i)
+                .filter(|&ms| ms > 0)
+                .ok_or_else(|| format!("interval: {i:?} is not a duration such as 1m"))
+        })
+        .transpose()
 }
 
 /// A period as Prometheus writes durations, at least a day.
