@@ -278,7 +278,8 @@ fn print_welcome(addr: SocketAddr, nodes: usize, data: &std::path::Path, kept: b
   Explore    {base}/explore?q=sum+by+(node)+(rate(p2p_messages_sent_total[1m]))
   Targets    {base}/targets
   API        {base}/api/v1/query?query=count(up%3D%3D1)
-  Alerts     {base}/alerts  (26 rules of rules/node-network; Watchdog always fires)
+  SLOs       {base}/slos  (11 SLOs of slos/zerostate.yml, by error budget left; GET {base}/api/v1/slos)
+  Alerts     {base}/alerts  (26 rules of rules/node-network and the SLOs' burn-rate alerts; Watchdog always fires)
   Notified   {base}/notifications  (what the routing sent where; amtool --alertmanager.url={base} works)
   Received   {base}/demo/webhook  (the demo's own webhook receivers)
   Runbooks   {base}/runbooks/ServiceDown
@@ -296,6 +297,8 @@ Try:
   curl -XPOST {base}/demo/nodes/2/executor/fail # node-02's tasks fail
   curl -XPOST '{base}/demo/partition?nodes=0,1,2'   then   curl -XPOST {base}/demo/heal
   curl -XPOST '{base}/demo/payments/failure-rate?rate=0.5'
+  curl -XPOST {base}/demo/chaos/payments        # half the payments fail: zerostate-payment-success pages in ~2 min
+  curl -XPOST {base}/demo/chaos/heal            # every kind of chaos undone
 
 Ctrl-C stops it."
     );
