@@ -103,7 +103,9 @@ impl Network {
         let api_fault = ApiFault::default();
         let mut nodes = Vec::with_capacity(options.nodes);
         for id in 0..options.nodes {
-            nodes.push(Node::start(id, options.load_series, api_fault.clone()).await?);
+            nodes.push(
+                Node::start(id, options.nodes, options.load_series, api_fault.clone()).await?,
+            );
         }
         let shared = Arc::new(Shared {
             nodes: Mutex::new(nodes),

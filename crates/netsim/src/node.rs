@@ -47,9 +47,17 @@ pub struct NodeInfo {
 /// latency objective, well within any scrape timeout.
 const API_DELAY: Duration = Duration::from_millis(300);
 
-/// The peers a node dials as it starts: enough for its P2P health check to pass, so that a
-/// network is healthy from its first scrape.
+/// The peers a node dials as it starts, and its P2P health check wants: enough for the
+/// check to pass, so that a network is healthy from its first scrape. A network of fewer
+/// than four nodes has fewer others to dial, and its nodes want every other one.
 const BOOTSTRAP_PEERS: i64 = 3;
+
+/// The peers a node of a network of `nodes` starts with and its health check wants.
+fn wanted_peers(nodes: usize) -> i64 {
+    BOOTSTRAP_PEERS
+        .min(i64::try_from(nodes.saturating_sub(1)).unwrap_or(i64::MAX))
+        .max(1)
+}
 
 /// The API chaos every node's HTTP server consults, shared by the whole network: while it
 /// is on, a node answers every other request with 503 and every request 300 ms late.
@@ -95,6 +103,7 @@ impl Node {
     /// Builds node `id` and starts serving it on a free loopback port.
     pub(crate) async fn start(
         id: usize,
+        nodes: usize,
         load_series: usize,
         api_fault: ApiFault,
     ) -> std::io::Result<Self> {
@@ -105,7 +114,8 @@ impl Node {
                 .map_err(std::io::Error::other)?,
         );
         // Before the first check reads it: a node starts connected to its bootstrap peers.
-        metrics.peers.set(BOOTSTRAP_PEERS);
+        let wanted = wanted_peers(nodes);
+        metrics.peers.set(wanted);
         let build = skywatch_sdk::metrics::BuildInfo::new("node", env!("CARGO_PKG_VERSION"));
         build
             .register(&registry, Some("node"))
@@ -141,7 +151,12 @@ impl Node {
         health.register_with(
             "p2p",
             fresh(),
-            Threshold::below("connected peers", gauge_source(&metrics.peers), 3.0, 1.0),
+            Threshold::below(
+                "connected peers",
+                gauge_source(&metrics.peers),
+                wanted as f64,
+                1.0,
+            ),
         );
         health.register_with(
             "consensus",
@@ -191,7 +206,7 @@ impl Node {
             stalled: false,
             executor: ExecutorMode::Normal,
             height: 1,
-            peers: BOOTSTRAP_PEERS,
+            peers: wanted,
             channels_active: 0,
             value_locked: 0.0,
             reputation: 0.9,
