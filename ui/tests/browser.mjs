@@ -436,7 +436,11 @@ pages.push({
       });
     const conditions = detailed.alerts.flatMap((a) => a.conditions.map((c) => ({ ...c, severity: a.severity })));
     const windows = new Set(conditions.flatMap((c) => [c.shortWindow, c.longWindow]));
-    const lines = await page.locator('.slo-chart[data-chart="burn-rate"] .u-legend .u-series:not(:first-child) .u-label').allInnerTexts();
+    const legend = '.slo-chart[data-chart="burn-rate"] .u-legend .u-series:not(:first-child) .u-label';
+    // A window gets its line once the live rules have recorded it: the demo's history
+    // records only the budget's windows, and the page asks again every 30 s.
+    await page.waitForFunction(([sel, n]) => document.querySelectorAll(sel).length >= n, [legend, windows.size], { timeout: 90000 }).catch(() => {});
+    const lines = await page.locator(legend).allInnerTexts();
     if (JSON.stringify([...lines].sort()) !== JSON.stringify([...windows].sort())) throw new Error(`burn-rate lines ${JSON.stringify(lines)}; the alerts read ${JSON.stringify([...windows])}`);
     const thresholds = await page.locator(".slo-thresholds li").count();
     const distinct = new Set(conditions.map((c) => `${c.severity} ${c.burnRate}`)).size;
