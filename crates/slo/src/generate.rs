@@ -136,7 +136,7 @@ pub fn groups(slo: &Slo) -> Vec<Group> {
 }
 
 /// The labels that identify `slo`'s series.
-fn id_labels(slo: &Slo) -> BTreeMap<String, String> {
+pub(crate) fn id_labels(slo: &Slo) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("sloth_id".to_owned(), slo.id.clone()),
         ("sloth_service".to_owned(), slo.service.clone()),

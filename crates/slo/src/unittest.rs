@@ -152,12 +152,9 @@ pub fn tests(slos: &[Slo], rule_file: &str) -> (String, Vec<String>) {
     (out, skipped)
 }
 
+/// The labels of `slo`'s meta recordings: its ids and its spec's labels.
 fn id_labels(slo: &Slo) -> BTreeMap<String, String> {
-    let mut l = BTreeMap::from([
-        ("sloth_id".to_owned(), slo.id.clone()),
-        ("sloth_service".to_owned(), slo.service.clone()),
-        ("sloth_slo".to_owned(), slo.name.clone()),
-    ]);
+    let mut l = generate::id_labels(slo);
     l.extend(slo.labels.clone());
     l
 }
