@@ -61,6 +61,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "the storage contract depends on no implementation and no consumer",
     },
     Rule {
+        krate: "spans",
+        forbidden: &["*"],
+        allowed: &[],
+        why: "the span store contract depends on no store, no receiver and no query",
+    },
+    Rule {
         krate: "model",
         forbidden: &["*"],
         allowed: &[],
