@@ -54,6 +54,8 @@ pub struct ApiState {
     pub query_log: promql::query_log::Shared,
     /// The SLOs the server runs, for the SLO API.
     pub slos: Option<crate::slo::SloSource>,
+    /// The span store, for the trace APIs (Tempo, Jaeger) and the OTLP receivers.
+    pub spans: Option<Arc<dyn spans::SpanStore>>,
 }
 
 /// Gives the rule groups as JSON for a `type` filter.
@@ -107,6 +109,7 @@ impl ApiState {
             alertmanagers: None,
             query_log: promql::query_log::Shared::default(),
             slos: None,
+            spans: None,
         }
     }
 }
