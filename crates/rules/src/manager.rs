@@ -288,6 +288,27 @@ pub fn notification_json(a: &crate::eval::Alert, external_url: &str, group_inter
     })
 }
 
+/// How far into each interval a group evaluates, in ms: as Prometheus works it out, the
+/// hash of the labels `{file, name}` (xxHash64 of `file`, 0xff, the file, 0xff, `name`,
+/// 0xff, the name, 0xff) modulo the interval in nanoseconds, so that a group whose file
+/// is named as Prometheus names it evaluates at the same instants there and here.
+fn eval_offset(file: &str, name: &str, interval: i64) -> i64 {
+    let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+    for part in ["file", file, "name", name] {
+        h.update(part.as_bytes());
+        h.update(&[0xff]);
+    }
+    let interval_ns = interval.max(1).unsigned_abs().saturating_mul(1_000_000);
+    i64::try_from(h.digest() % interval_ns / 1_000_000).unwrap_or(0)
+}
+
+/// The group's latest evaluation instant at or before `now`: a multiple of the interval
+/// plus the group's offset.
+fn eval_timestamp(now: i64, interval: i64, offset: i64) -> i64 {
+    let adjusted = now - offset;
+    adjusted - adjusted.rem_euclid(interval) + offset
+}
+
 async fn run_group<S: Queryable + Appendable + 'static>(
     group: Shared,
     store: Arc<S>,
@@ -295,23 +316,31 @@ async fn run_group<S: Queryable + Appendable + 'static>(
     ctx: Context,
     notifier: Option<Arc<dyn Notifier>>,
 ) {
-    let interval = lock(&group).interval.max(1);
-    // Evaluations fall on multiples of the interval, as Prometheus aligns them.
+    let (interval, offset) = {
+        let g = lock(&group);
+        let interval = g.interval.max(1);
+        (interval, eval_offset(&g.file, &g.name, interval))
+    };
+    // Each group's evaluations fall at its own offset into the interval, as Prometheus
+    // spreads them, rather than every group at once at the top of the minute.
     let now = now_ms();
-    let first = (now / interval + 1) * interval;
+    let first = eval_timestamp(now, interval, offset) + interval;
     tokio::time::sleep(Duration::from_millis((first - now).max(0) as u64)).await;
     let mut tick = tokio::time::interval(Duration::from_millis(interval as u64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut restored = false;
     loop {
         tick.tick().await;
-        let ts = now_ms() / interval * interval;
+        let ts = eval_timestamp(now_ms(), interval, offset);
         let (g, store, ctx, notifier) =
             (group.clone(), store.clone(), ctx.clone(), notifier.clone());
         let first_run = !restored;
         restored = true;
         let done = tokio::task::spawn_blocking(move || {
-            let mut g = lock(&g);
+            // Evaluated on a copy, so that readers of the group's rules and alerts (the
+            // API) do not wait for its queries; the copy replaces the group's state after.
+            let shared = g;
+            let mut g = lock(&shared).clone();
             g.eval(ts, store.as_ref(), &engine, &ctx);
             for r in &g.rules {
                 if let Some(e) = &r.health.last_error {
@@ -332,6 +361,7 @@ async fn run_group<S: Queryable + Appendable + 'static>(
                     n.send(alerts);
                 }
             }
+            *lock(&shared) = g;
         })
         .await;
         if let Err(e) = done {
@@ -342,6 +372,30 @@ async fn run_group<S: Queryable + Appendable + 'static>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn groups_evaluate_at_their_own_offset_into_the_interval() {
+        // Each group's instants are a fixed offset past multiples of its interval, the
+        // offset under the interval and different for different groups.
+        let interval = 60_000;
+        let offsets: Vec<i64> = (0..50)
+            .map(|i| super::eval_offset("rules/slo.yml", &format!("group-{i}"), interval))
+            .collect();
+        assert!(offsets.iter().all(|o| (0..interval).contains(o)));
+        let distinct: std::collections::BTreeSet<_> = offsets.iter().collect();
+        assert!(distinct.len() > 40, "{offsets:?}");
+        let offset = offsets[0];
+        for now in [
+            1_700_000_000_000,
+            1_700_000_000_000 + offset,
+            1_700_000_059_999,
+        ] {
+            let ts = super::eval_timestamp(now, interval, offset);
+            assert!(ts <= now && now - ts < interval, "{now} -> {ts}");
+            assert_eq!((ts - offset).rem_euclid(interval), 0);
+        }
+        assert_eq!(super::eval_offset("f", "g", 1), 0);
+    }
+
     #[test]
     fn times_are_written_as_go_writes_them_in_json() {
         assert_eq!(

@@ -3,7 +3,7 @@
 //! Prometheus's do, a reload with a broken rule file keeps the running rules, and an
 //! alert's start, the silences and the notification log survive a restart. With `--slos`,
 //! the specs' generated rules run, `/api/v1/slos` reads their series, and the directory
-//! is followed.
+//! is followed. Beside real Prometheus, each group evaluates at the same instants.
 
 #![allow(
     clippy::unwrap_used,
@@ -14,7 +14,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{get_json, start_skywatch_with, within};
+use common::{get_json, start_prometheus, start_skywatch_with, within};
 
 const RULES: &str = r#"
 groups:
@@ -311,4 +311,67 @@ fn alert_starts_silences_and_the_notification_log_survive_a_restart() {
         "{log}"
     );
     drop(second);
+}
+
+/// Prometheus spreads its rule groups over the interval, each at an offset worked out from
+/// its file and name; Skywatch evaluates each group at the same instants, so the two agree
+/// on every recorded sample's timestamp, and many groups do not all run at once.
+#[test]
+fn groups_evaluate_at_the_instants_prometheus_evaluates_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yml");
+    let mut text = String::from("groups:\n");
+    for i in 0..6 {
+        text.push_str(&format!(
+            "  - name: group-{i}\n    interval: 2s\n    rules:\n      - record: g{i}:one\n        expr: vector(1)\n"
+        ));
+    }
+    std::fs::write(&rules, text).unwrap();
+    // The rule file named alike in both, by its absolute path: the offset hashes the name.
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  evaluation_interval: 2s\nrule_files:\n  - {}\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let (skywatch, sw) = start_skywatch_with(
+        &dir.path().join("skywatch"),
+        &["--config".as_ref(), config.as_os_str()],
+    );
+    let (prometheus, prom) = start_prometheus(&config, &dir.path().join("prometheus"), &[]);
+    let client = reqwest::blocking::Client::new();
+    // The offset into the 2 s interval of each group's latest sample, in ms.
+    let offsets = |addr: &str| -> Vec<Option<i64>> {
+        (0..6)
+            .map(|i| {
+                let v = get_json(
+                    &client,
+                    addr,
+                    &format!("/api/v1/query?query=timestamp(g{i}:one)"),
+                );
+                v["data"]["result"][0]["value"][1]
+                    .as_str()
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .map(|t| ((t * 1000.0).round() as i64).rem_euclid(2000))
+            })
+            .collect()
+    };
+    within(
+        Duration::from_secs(20),
+        "every group evaluated by both",
+        || {
+            offsets(&sw)
+                .iter()
+                .chain(&offsets(&prom))
+                .all(Option::is_some)
+        },
+    );
+    let (ours, theirs) = (offsets(&sw), offsets(&prom));
+    assert_eq!(ours, theirs, "Skywatch's offsets, then Prometheus's");
+    let distinct: std::collections::BTreeSet<_> = theirs.iter().collect();
+    assert!(distinct.len() > 1, "six groups at one instant: {theirs:?}");
+    drop((skywatch, prometheus));
 }
