@@ -166,8 +166,27 @@ impl<'a> IntoIterator for &'a Labels {
 
 /// Orders label sets label by label, as Prometheus does (not by their packed bytes).
 impl Ord for Labels {
+    /// Label by label, names then values, as Prometheus orders label sets. The labels that
+    /// lie wholly before the first byte where the two packed sets differ are the same in
+    /// both (the lengths before them are too), so the comparison starts at the label holding
+    /// that byte: sorting series of one metric no longer compares their shared labels.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.iter().cmp(other.iter())
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        if a == b {
+            return std::cmp::Ordering::Equal;
+        }
+        let differs = a
+            .iter()
+            .zip(b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
+        let mut skip = self.iter();
+        let mut start = 0;
+        while skip.next().is_some() && skip.pos <= differs {
+            start = skip.pos;
+        }
+        let from = |packed| Iter { packed, pos: start };
+        from(&self.0[..]).cmp(from(&other.0[..]))
     }
 }
 
@@ -349,5 +368,35 @@ mod tests {
         assert!(short_name < long_name);
         assert!(Labels::empty() < short_name);
         assert_eq!(l.builder().build(), l);
+    }
+
+    #[test]
+    fn ordering_agrees_with_comparing_every_label() {
+        // Sets that share prefixes, differ in a name, a value, a length (across the one-
+        // and two-byte length forms) or their number of labels.
+        let long = "x".repeat(100);
+        let longer = "x".repeat(101);
+        let values = ["", "a", "ab", "b", long.as_str(), longer.as_str()];
+        let mut sets = Vec::new();
+        for v1 in values {
+            for v2 in values {
+                sets.push(Labels::from_pairs([
+                    ("__name__", "m"),
+                    ("a", v1),
+                    ("b", v2),
+                ]));
+                sets.push(Labels::from_pairs([
+                    ("__name__", "m"),
+                    ("ab", v1),
+                    ("c", v2),
+                ]));
+                sets.push(Labels::from_pairs([("__name__", v1), ("job", v2)]));
+            }
+        }
+        for x in &sets {
+            for y in &sets {
+                assert_eq!(x.cmp(y), x.iter().cmp(y.iter()), "{x} vs {y}");
+            }
+        }
     }
 }

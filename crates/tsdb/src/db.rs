@@ -497,21 +497,35 @@ impl Source {
 }
 
 impl DbQuerier {
-    fn matching(&self, matchers: &[Matcher]) -> BTreeMap<Labels, Vec<Source>> {
-        let mut out: BTreeMap<Labels, Vec<Source>> = BTreeMap::new();
+    /// The series matching `matchers` in the blocks and the head, by labels, each with its
+    /// chunks by start time. Each source lists its series sorted by labels already, so they
+    /// are merged run by run rather than sorted again.
+    fn matching(&self, matchers: &[Matcher]) -> Vec<(Labels, Vec<Source>)> {
+        let mut runs: Vec<Vec<(Labels, Vec<Source>)>> = Vec::with_capacity(self.blocks.len() + 1);
         for b in &self.blocks {
-            for (labels, chunks) in b.select(self.mint, self.maxt, matchers) {
-                out.entry(labels)
-                    .or_default()
-                    .extend(chunks.into_iter().map(|c| Source::Block(b.clone(), c)));
-            }
+            runs.push(
+                b.select(self.mint, self.maxt, matchers)
+                    .into_iter()
+                    .map(|(labels, chunks)| {
+                        let sources = chunks.into_iter().map(|c| Source::Block(b.clone(), c));
+                        (labels, sources.collect())
+                    })
+                    .collect(),
+            );
         }
-        for (labels, chunks) in self.head.select(self.mint, self.maxt, matchers) {
-            out.entry(labels)
-                .or_default()
-                .extend(chunks.into_iter().map(Source::Head));
+        runs.push(
+            self.head
+                .select(self.mint, self.maxt, matchers)
+                .into_iter()
+                .map(|(labels, chunks)| (labels, chunks.into_iter().map(Source::Head).collect()))
+                .collect(),
+        );
+        let mut out = runs.into_iter().reduce(merge_runs).unwrap_or_default();
+        if self.blocks.is_empty() {
+            // The head's chunks of a series are in order already.
+            return out;
         }
-        for sources in out.values_mut() {
+        for (_, sources) in &mut out {
             sources.sort_by_key(Source::mint);
         }
         out
@@ -566,6 +580,39 @@ impl Querier for DbQuerier {
             }
         }
         Ok(values.into_iter().collect())
+    }
+}
+
+/// Two lists of series sorted by labels as one, a series in both with the sources of both.
+fn merge_runs(
+    a: Vec<(Labels, Vec<Source>)>,
+    b: Vec<(Labels, Vec<Source>)>,
+) -> Vec<(Labels, Vec<Source>)> {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => return out,
+        };
+        match order {
+            std::cmp::Ordering::Less => out.extend(a.next()),
+            std::cmp::Ordering::Greater => out.extend(b.next()),
+            std::cmp::Ordering::Equal => {
+                if let (Some((labels, mut sources)), Some((_, more))) = (a.next(), b.next()) {
+                    sources.extend(more);
+                    out.push((labels, sources));
+                }
+            }
+        }
     }
 }
 

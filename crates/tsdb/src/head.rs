@@ -22,6 +22,7 @@ use storage::{
 
 use crate::chunk::{self, ChunkEncoder, MAX_SAMPLES, ValueHint};
 use crate::postings::Postings;
+use crate::table::Table;
 use crate::wal::{self, Record, Wal};
 
 /// Counters of what the head refused or dropped.
@@ -162,7 +163,7 @@ struct HeadSeries {
 #[derive(Debug, Clone, Default)]
 struct HeadState {
     /// Series by id - 1; `None` once garbage-collected. Ids are never reused.
-    series: Vec<Option<HeadSeries>>,
+    series: Table<HeadSeries>,
     by_labels: HashMap<Labels, u64>,
     postings: Arc<Postings>,
     live: usize,
@@ -243,7 +244,7 @@ impl Head {
                         continue;
                     }
                     if state.series.len() < slot {
-                        state.series.resize(slot, None);
+                        state.series.resize(slot);
                     }
                     if state.series[slot - 1].is_none() {
                         Arc::make_mut(&mut state.postings).add(id, &labels);
@@ -592,7 +593,7 @@ impl Appender for HeadAppender<'_> {
 /// The head as it was when a querier was created.
 #[derive(Debug, Clone)]
 pub struct HeadSnapshot {
-    series: Vec<Option<HeadSeries>>,
+    series: Table<HeadSeries>,
     postings: Arc<Postings>,
 }
 

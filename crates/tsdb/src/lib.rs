@@ -5,6 +5,7 @@ pub mod db;
 pub mod head;
 pub mod import;
 pub mod postings;
+mod table;
 pub mod wal;
 
 pub use db::{Options, Tsdb};
