@@ -447,6 +447,21 @@ pub fn many_series_and_samples(s: &impl Subject) {
     let all = select_all(s, 0, i64::MAX, &[m(MatchOp::Equal, "__name__", "load")]);
     assert_eq!(all.len(), 2000);
     assert!(all.iter().all(|(_, v)| v.len() == 50));
+    // Sorted by labels, not by creation (node-10 before node-2), then again once more
+    // series have come.
+    let sorted = |all: &[(Labels, Vec<Sample>)]| all.windows(2).all(|w| w[0].0 < w[1].0);
+    assert!(sorted(&all));
+    append_all(
+        s,
+        &[
+            (series("load", &[("instance", "node-0a")]), vec![(0, 1.0)]),
+            (series("load", &[("instance", "a")]), vec![(0, 1.0)]),
+        ],
+    );
+    let more = select_all(s, 0, i64::MAX, &[m(MatchOp::Equal, "__name__", "load")]);
+    assert_eq!(more.len(), 2002);
+    assert!(sorted(&more));
+    assert_eq!(more[0].0.get("instance"), Some("a"));
     let odd = select_all(
         s,
         0,

@@ -667,8 +667,13 @@ impl ChunksIter {
                 offset: source.offset(),
                 message: e.to_string(),
             };
+            // Only the samples in range are kept: an instant query reads a few minutes of
+            // chunks that span up to hours.
+            let (mint, maxt) = (self.mint, self.maxt);
             let samples: Vec<Sample> = chunk::iter(&bytes)
                 .map_err(corrupt)?
+                .filter(|s| s.as_ref().map_or(true, |s| s.t >= mint))
+                .take_while(|s| s.as_ref().map_or(true, |s| s.t <= maxt))
                 .collect::<Result<_, _>>()
                 .map_err(corrupt)?;
             self.current = samples.into_iter();

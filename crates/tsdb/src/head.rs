@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use model::{Labels, Matcher, Sample, Timestamp};
 use storage::{
@@ -166,6 +166,8 @@ struct HeadState {
     series: Table<HeadSeries>,
     by_labels: HashMap<Labels, u64>,
     postings: Arc<Postings>,
+    /// The series' order by labels, for queries; replaced whenever series come or go.
+    order: LabelOrder,
     live: usize,
     /// The oldest timestamp the head accepts: after the newest persisted block.
     min_valid: Timestamp,
@@ -205,6 +207,7 @@ impl HeadState {
         let id = self.series.len() as u64;
         self.by_labels.insert(labels.clone(), id);
         Arc::make_mut(&mut self.postings).add(id, labels);
+        self.order = LabelOrder::default();
         self.live += 1;
         id
     }
@@ -254,6 +257,7 @@ impl Head {
                             data: Arc::default(),
                             logged: true,
                         });
+                        state.order = LabelOrder::default();
                         state.live += 1;
                     }
                 }
@@ -291,6 +295,7 @@ impl Head {
         HeadSnapshot {
             series: state.series.clone(),
             postings: state.postings.clone(),
+            order: state.order.clone(),
         }
     }
 
@@ -352,6 +357,7 @@ impl Head {
             state.by_labels.remove(labels);
         }
         state.live -= removed.len();
+        state.order = LabelOrder::default();
         if !removed.is_empty() {
             let live: std::collections::HashSet<u64> = state.by_labels.values().copied().collect();
             Arc::make_mut(&mut state.postings).retain(|id| live.contains(&id));
@@ -595,7 +601,12 @@ impl Appender for HeadAppender<'_> {
 pub struct HeadSnapshot {
     series: Table<HeadSeries>,
     postings: Arc<Postings>,
+    order: LabelOrder,
 }
+
+/// Every series' rank when all are sorted by labels, by id - 1, worked out by the first
+/// query that needs it and shared by every snapshot of the same set of series.
+type LabelOrder = Arc<OnceLock<Vec<u32>>>;
 
 impl HeadSnapshot {
     /// The series matching `matchers` with chunks overlapping `[mint, maxt]`, by labels.
@@ -605,15 +616,42 @@ impl HeadSnapshot {
         maxt: Timestamp,
         matchers: &[Matcher],
     ) -> Vec<(Labels, Vec<SealedChunk>)> {
-        let mut out: Vec<(Labels, Vec<SealedChunk>)> = self
+        let mut found: Vec<(u64, &HeadSeries, Vec<SealedChunk>)> = self
             .postings
             .select(matchers)
             .into_iter()
-            .filter_map(|id| self.series.get(id as usize - 1)?.as_ref())
-            .map(|s| (s.labels.clone(), s.data.chunks(mint, maxt)))
-            .filter(|(_, chunks)| !chunks.is_empty())
+            .filter_map(|id| Some((id, self.series.get(id as usize - 1)?.as_ref()?)))
+            .map(|(id, s)| (id, s, s.data.chunks(mint, maxt)))
+            .filter(|(_, _, chunks)| !chunks.is_empty())
             .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        // A few series are sorted by their labels; many (a selector over a good part of the
+        // head) by their ranks, worked out once for the whole head by comparing labels
+        // N log N times, then read by every query until series come or go.
+        if found.len() >= 256 && found.len() * 16 >= self.series.len() {
+            let ranks = self.order.get_or_init(|| self.ranks());
+            found.sort_unstable_by_key(|(id, _, _)| ranks.get(*id as usize - 1).copied());
+        } else {
+            found.sort_unstable_by(|a, b| a.1.labels.cmp(&b.1.labels));
+        }
+        found
+            .into_iter()
+            .map(|(_, s, chunks)| (s.labels.clone(), chunks))
+            .collect()
+    }
+
+    /// Each series' rank by labels, by id - 1 (removed series rank last).
+    fn ranks(&self) -> Vec<u32> {
+        let mut live: Vec<(usize, &Labels)> = self
+            .series
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, &s.as_ref()?.labels)))
+            .collect();
+        live.sort_unstable_by(|a, b| a.1.cmp(b.1));
+        let mut ranks = vec![u32::MAX; self.series.len()];
+        for (rank, (i, _)) in live.into_iter().enumerate() {
+            ranks[i] = u32::try_from(rank).unwrap_or(u32::MAX);
+        }
+        ranks
     }
 }
