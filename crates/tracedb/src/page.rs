@@ -20,7 +20,7 @@ use crate::row::{self, tag};
 pub(crate) const TARGET_SPANS: usize = 4096;
 /// A page is finished mid-trace at this many spans, so a page's size is bounded whatever
 /// the size of a trace.
-pub(crate) const MAX_SPANS: usize = 4 * TARGET_SPANS;
+pub(crate) const MAX_SPANS: usize = 2 * TARGET_SPANS;
 /// The zstd level pages are compressed at.
 const LEVEL: i32 = 3;
 /// No column decompresses to more than this; a larger size in a header is corruption.
