@@ -18,7 +18,7 @@ use crate::enc::{Reader, put_uvarint};
 use crate::row::put_str;
 
 /// The most distinct values kept per attribute key, per head or block.
-pub const MAX_VALUES_PER_KEY: usize = 10_000;
+pub const MAX_VALUES_PER_KEY: usize = 1_000;
 
 /// A closed range of Unix nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
