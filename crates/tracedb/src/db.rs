@@ -9,12 +9,14 @@
 //!
 //! Opening reads every block's meta and index, then replays the WAL into a new head.
 //! [`TraceDb::append`](spans::SpanStore::append) writes the batch to the WAL, then applies
-//! it to the head, both under the WAL lock; once the head holds
-//! [`Options::max_head_bytes`], the append that crossed the limit cuts it into a block
-//! before it returns, so the head's memory is bounded whoever calls [`TraceDb::maintain`].
-//! A cut freezes the head (reads go on seeing it), starts a new one and a new WAL segment,
-//! writes the frozen head into a block, swaps the block in for it, and only then deletes
-//! the WAL segments it came from.
+//! it to the head, both under the WAL lock. A cut freezes the head (reads go on seeing
+//! it), starts a new one and a new WAL segment, writes the frozen head into a block, swaps
+//! the block in for it, and only then deletes the WAL segments it came from. Once the head
+//! holds [`Options::max_head_bytes`], the append that crossed the limit freezes it and the
+//! store's own thread writes the block; an append that finds the next head at twice the
+//! limit while that block is still being written waits for it. So the heads' memory is
+//! bounded however fast spans come and whoever calls [`TraceDb::maintain`], and appends
+//! do not wait for block writes in the common case.
 //!
 //! Reads take a snapshot of the sources (the head, a frozen head, the blocks) and gather a
 //! trace from every source that may hold it: a head by its map, a block by its bloom filter
@@ -25,7 +27,7 @@ use std::fs;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime};
 
 use spans::{
@@ -49,8 +51,10 @@ pub struct Options {
     /// deletes the oldest blocks. Default: `None` (no limit; Tempo has none either).
     pub retention_bytes: Option<u64>,
     /// The head is cut into a block once its spans take this many bytes (in their row
-    /// encoding, about 1.1x of their bytes in memory). Default: 64 MiB; the append that
-    /// crosses it does the cut, so the head never holds much more.
+    /// encoding, about 1.1x of their bytes in memory). Default: 64 MiB. The block is
+    /// written in the background while a new head takes appends; appends wait when that
+    /// head reaches twice the limit first, so the two heads together stay under about
+    /// three times it.
     pub max_head_bytes: u64,
     /// The head is cut into a block by [`TraceDb::maintain`] once its first span arrived
     /// this long ago. Default: 30 minutes (Tempo's `max_block_duration`).
@@ -120,9 +124,9 @@ struct State {
     blocks: Vec<Arc<Block>>,
 }
 
-/// A span store in a directory; see the module's docs.
+/// The store, shared with the thread that writes frozen heads into blocks.
 #[derive(Debug)]
-pub struct TraceDb {
+struct Inner {
     dir: PathBuf,
     wal_dir: PathBuf,
     options: Options,
@@ -138,6 +142,22 @@ pub struct TraceDb {
     maintenance: Mutex<()>,
     damage: Option<Damage>,
     closed: AtomicBool,
+    /// Wakes the cutter thread: a head was frozen, or the store is shutting down.
+    signal: Mutex<Signal>,
+    wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Signal {
+    frozen: bool,
+    stop: bool,
+}
+
+/// A span store in a directory; see the module's docs.
+#[derive(Debug)]
+pub struct TraceDb {
+    inner: Arc<Inner>,
+    cutter: Option<std::thread::JoinHandle<()>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -286,15 +306,9 @@ impl Sources {
     }
 }
 
-impl TraceDb {
-    /// Opens (creating if needed) the store in `dir`, which no other process may have open.
-    ///
-    /// A damaged WAL does not stop the open: everything before the damage is recovered,
-    /// the rest is cut off, a warning names the file and offset, and
-    /// [`TraceDb::wal_damage`] says where. A damaged block meta or index does stop it, with
-    /// an error naming the file and offset.
-    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self, SpanError> {
-        let dir = dir.as_ref().to_owned();
+impl Inner {
+    fn open(dir: &Path, options: Options) -> Result<Self, SpanError> {
+        let dir = dir.to_owned();
         fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
         let lock_file = lock_dir(&dir)?;
         let blocks = read_blocks(&dir)?;
@@ -350,6 +364,8 @@ impl TraceDb {
             maintenance: Mutex::new(()),
             damage,
             closed: AtomicBool::new(false),
+            signal: Mutex::new(Signal::default()),
+            wake: Condvar::new(),
         };
         if db.head().bytes() >= options.max_head_bytes {
             db.cut()?;
@@ -358,17 +374,17 @@ impl TraceDb {
     }
 
     /// Where the WAL was found damaged at open, if it was.
-    pub fn wal_damage(&self) -> Option<&Damage> {
+    fn wal_damage(&self) -> Option<&Damage> {
         self.damage.as_ref()
     }
 
     /// The store's directory.
-    pub fn dir(&self) -> &Path {
+    fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// The open blocks, oldest (by latest span end) first.
-    pub fn blocks(&self) -> Vec<Arc<Block>> {
+    fn blocks(&self) -> Vec<Arc<Block>> {
         self.read_state().blocks.clone()
     }
 
@@ -395,7 +411,7 @@ impl TraceDb {
     }
 
     /// What the store holds.
-    pub fn stats(&self) -> Stats {
+    fn stats(&self) -> Stats {
         let src = self.sources();
         let wal_bytes: u64 = wal::segments(&self.wal_dir)
             .unwrap_or_default()
@@ -458,24 +474,25 @@ impl TraceDb {
         Ok(())
     }
 
-    /// Cuts the head into a block now, if it holds anything, and returns the block's meta.
-    pub fn cut(&self) -> Result<Option<BlockMeta>, SpanError> {
-        let _cut = lock(&self.cut_lock);
-        // A head frozen by a cut that failed to write its block is written first.
-        let pending = self.read_state().frozen.clone();
-        let (frozen, segment) = match pending {
-            Some(f) => f,
-            None => {
-                let mut wal = lock(&self.wal);
-                if self.head().spans() == 0 {
-                    return Ok(None);
-                }
-                let segment = wal.cut()?;
-                let mut st = self.write_state();
-                let old = std::mem::replace(&mut st.head, Arc::new(Head::default()));
-                st.frozen = Some((old.clone(), segment));
-                (old, segment)
-            }
+    /// Freezes the head, if it holds anything and no other head is frozen: a new head
+    /// and a new WAL segment take the appends that follow. Returns whether it froze.
+    fn freeze(&self) -> Result<bool, SpanError> {
+        let mut wal = lock(&self.wal);
+        if self.read_state().frozen.is_some() || self.head().spans() == 0 {
+            return Ok(false);
+        }
+        let segment = wal.cut()?;
+        let mut st = self.write_state();
+        let old = std::mem::replace(&mut st.head, Arc::new(Head::default()));
+        st.frozen = Some((old, segment));
+        Ok(true)
+    }
+
+    /// Writes the frozen head, if there is one, into a block, swaps the block in for it
+    /// and deletes the WAL segments it came from. The caller holds `cut_lock`.
+    fn write_frozen(&self) -> Result<Option<BlockMeta>, SpanError> {
+        let Some((frozen, segment)) = self.read_state().frozen.clone() else {
+            return Ok(None);
         };
         let mut writer = BlockWriter::new(
             &self.dir,
@@ -501,6 +518,46 @@ impl TraceDb {
         Ok(meta)
     }
 
+    /// Cuts the head into a block now, after writing a head frozen earlier, and returns
+    /// the new block's meta.
+    fn cut(&self) -> Result<Option<BlockMeta>, SpanError> {
+        let _cut = lock(&self.cut_lock);
+        self.write_frozen()?;
+        if self.freeze()? {
+            self.write_frozen()
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Asks the cutter thread to write the frozen head.
+    fn wake_cutter(&self) {
+        lock(&self.signal).frozen = true;
+        self.wake.notify_all();
+    }
+
+    /// The cutter thread: writes each frozen head into a block until told to stop.
+    fn run_cutter(&self) {
+        loop {
+            {
+                let mut s = lock(&self.signal);
+                while !s.frozen && !s.stop {
+                    s = self.wake.wait(s).unwrap_or_else(|e| e.into_inner());
+                }
+                if s.stop {
+                    return;
+                }
+                s.frozen = false;
+            }
+            let _cut = lock(&self.cut_lock);
+            if let Err(e) = self.write_frozen() {
+                // The head stays frozen and readable, its WAL in place; the next cut or
+                // maintenance tries again.
+                tracing::warn!(dir = %self.dir.display(), "writing the span head into a block: {e}");
+            }
+        }
+    }
+
     /// Cuts the head if it is due: as large as [`Options::max_head_bytes`] or as old as
     /// [`Options::max_head_age`].
     fn cut_if_due(&self) -> Result<Option<BlockMeta>, SpanError> {
@@ -509,12 +566,17 @@ impl TraceDb {
         let old = head
             .first_append()
             .is_some_and(|t| t.elapsed() >= self.options.max_head_age);
-        if big || old { self.cut() } else { Ok(None) }
+        let pending = self.read_state().frozen.is_some();
+        if big || old || pending {
+            self.cut()
+        } else {
+            Ok(None)
+        }
     }
 
     /// Runs the periodic work: cuts the head if it is due, compacts, applies retention.
     /// The server calls it every minute or so, on a thread that may block.
-    pub fn maintain(&self) -> Result<(), SpanError> {
+    fn maintain(&self) -> Result<(), SpanError> {
         self.cut_if_due()?;
         self.compact()?;
         self.apply_retention(now_nanos())?;
@@ -526,7 +588,7 @@ impl TraceDb {
     ///
     /// Merging streams: one decoded page of each source and one page being written are in
     /// memory, whatever the size of a trace.
-    pub fn compact(&self) -> Result<Vec<BlockMeta>, SpanError> {
+    fn compact(&self) -> Result<Vec<BlockMeta>, SpanError> {
         let _m = lock(&self.maintenance);
         let window = self.options.compaction_window.as_nanos().max(1) as u64;
         let mut written = Vec::new();
@@ -603,7 +665,7 @@ impl TraceDb {
     /// Deletes the blocks that retention by age (relative to `now`, Unix nanoseconds) or
     /// by size no longer keeps, oldest first, and returns their metas. The head is never
     /// deleted.
-    pub fn apply_retention(&self, now: u64) -> Result<Vec<BlockMeta>, SpanError> {
+    fn apply_retention(&self, now: u64) -> Result<Vec<BlockMeta>, SpanError> {
         let _m = lock(&self.maintenance);
         let blocks = self.blocks();
         let stats = self.stats();
@@ -636,7 +698,7 @@ impl TraceDb {
 
     /// Cuts the head into a block and syncs the WAL; appends after it fail with
     /// [`SpanError::Closed`]. Dropping the store does the same, logging what fails.
-    pub fn close(&self) -> Result<(), SpanError> {
+    fn close(&self) -> Result<(), SpanError> {
         {
             let wal = lock(&self.wal);
             if self.closed.swap(true, Ordering::SeqCst) {
@@ -648,19 +710,104 @@ impl TraceDb {
     }
 }
 
-#[cfg(test)]
 impl TraceDb {
+    /// Opens (creating if needed) the store in `dir`, which no other process may have open,
+    /// and starts the thread that writes full heads into blocks.
+    ///
+    /// A damaged WAL does not stop the open: everything before the damage is recovered,
+    /// the rest is cut off, a warning names the file and offset, and
+    /// [`TraceDb::wal_damage`] says where. A damaged block meta or index does stop it, with
+    /// an error naming the file and offset.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self, SpanError> {
+        let inner = Arc::new(Inner::open(dir.as_ref(), options)?);
+        let for_thread = inner.clone();
+        let cutter = std::thread::Builder::new()
+            .name("tracedb-cut".into())
+            .spawn(move || for_thread.run_cutter())
+            .map_err(io_err("starting a thread for", dir.as_ref()))?;
+        Ok(Self {
+            inner,
+            cutter: Some(cutter),
+        })
+    }
+
+    /// Where the WAL was found damaged at open, if it was.
+    pub fn wal_damage(&self) -> Option<&Damage> {
+        self.inner.wal_damage()
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        self.inner.dir()
+    }
+
+    /// The open blocks, oldest (by latest span end) first.
+    pub fn blocks(&self) -> Vec<Arc<Block>> {
+        self.inner.blocks()
+    }
+
+    /// What the store holds, for its self-metrics.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// Cuts the head into a block now (after writing a head frozen earlier, if the
+    /// background write has not) and returns the new block's meta; `None` if the head is
+    /// empty.
+    pub fn cut(&self) -> Result<Option<BlockMeta>, SpanError> {
+        self.inner.cut()
+    }
+
+    /// Runs the periodic work: cuts the head if it is due ([`Options::max_head_bytes`],
+    /// [`Options::max_head_age`]), compacts, applies retention. The server calls it every
+    /// minute or so, on a thread that may block.
+    pub fn maintain(&self) -> Result<(), SpanError> {
+        self.inner.maintain()
+    }
+
+    /// Merges blocks of the same compaction level whose latest spans fall in the same
+    /// compaction window, four or more at a time, and returns the blocks written. Merging
+    /// streams: one decoded page of each source and one page being written are in memory,
+    /// whatever the size of a trace.
+    pub fn compact(&self) -> Result<Vec<BlockMeta>, SpanError> {
+        self.inner.compact()
+    }
+
+    /// Deletes the blocks that retention by age (relative to `now`, Unix nanoseconds) or
+    /// by size no longer keeps, oldest first, and returns their metas. The head is never
+    /// deleted.
+    pub fn apply_retention(&self, now: u64) -> Result<Vec<BlockMeta>, SpanError> {
+        self.inner.apply_retention(now)
+    }
+
+    /// Cuts the head into a block and syncs the WAL; appends after it fail with
+    /// [`SpanError::Closed`]. Dropping the store does the same, logging what fails.
+    pub fn close(&self) -> Result<(), SpanError> {
+        self.inner.close()
+    }
+
+    fn stop_cutter(&mut self) {
+        lock(&self.inner.signal).stop = true;
+        self.inner.wake.notify_all();
+        if let Some(t) = self.cutter.take() {
+            let _ = t.join();
+        }
+    }
+
     /// Drops the store as a crash would leave it: no cut, nothing flushed by the store
     /// (what the kernel has of the WAL stays).
-    pub(crate) fn crash(self) {
-        self.closed.store(true, Ordering::SeqCst);
+    #[cfg(test)]
+    pub(crate) fn crash(mut self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        self.stop_cutter();
     }
 }
 
 impl Drop for TraceDb {
     fn drop(&mut self) {
-        if let Err(e) = self.close() {
-            tracing::warn!(dir = %self.dir.display(), "closing the span store: {e}");
+        self.stop_cutter();
+        if let Err(e) = self.inner.close() {
+            tracing::warn!(dir = %self.inner.dir.display(), "closing the span store: {e}");
         }
     }
 }
@@ -728,17 +875,24 @@ struct Candidate {
     range: Range,
 }
 
-impl SpanStore for TraceDb {
+impl SpanStore for Inner {
     fn append(&self, spans: &[Span]) -> Result<(), SpanError> {
         validate(spans)?;
         self.check_limits(spans)?;
         if spans.is_empty() {
             return Ok(());
         }
-        // A head far past its limit means cuts are failing (a full disk, say): refuse
-        // rather than grow without bound.
+        // A head at twice its limit means the block of the previous head is still being
+        // written, or writing fails (a full disk, say): wait for it, or refuse, rather than
+        // grow without bound.
         if self.head().bytes() >= self.options.max_head_bytes.saturating_mul(2) {
-            self.cut()?;
+            {
+                let _cut = lock(&self.cut_lock);
+                self.write_frozen()?;
+            }
+            if self.freeze()? {
+                self.wake_cutter();
+            }
         }
         // Encoding and summarising happen before the lock, in the appending thread.
         let summary = head::summarize(spans);
@@ -766,12 +920,14 @@ impl SpanStore for TraceDb {
             head.apply(&batch, &summary).map_err(corrupt_head)?;
             head
         };
-        if head.bytes() >= self.options.max_head_bytes
-            && let Err(e) = self.cut()
-        {
-            // The batch is durable in the WAL: the append succeeded. The next append or
-            // maintenance tries the cut again.
-            tracing::warn!(dir = %self.dir.display(), "cutting the span head into a block: {e}");
+        if head.bytes() >= self.options.max_head_bytes {
+            match self.freeze() {
+                Ok(true) => self.wake_cutter(),
+                Ok(false) => {}
+                // The batch is durable in the WAL: the append succeeded. The next append
+                // or maintenance tries again.
+                Err(e) => tracing::warn!(dir = %self.dir.display(), "freezing the span head: {e}"),
+            }
         }
         Ok(())
     }
@@ -998,5 +1154,46 @@ impl SpanStore for TraceDb {
             }
         }
         Ok(out)
+    }
+}
+
+impl SpanStore for TraceDb {
+    fn append(&self, spans: &[Span]) -> Result<(), SpanError> {
+        self.inner.append(spans)
+    }
+
+    fn trace(&self, id: &TraceId, window: Window) -> Result<Vec<Span>, SpanError> {
+        self.inner.trace(id, window)
+    }
+
+    fn scan(
+        &self,
+        window: Window,
+        hint: &Hint,
+        visit: &mut dyn FnMut(&[Span]) -> ControlFlow<()>,
+    ) -> Result<(), SpanError> {
+        self.inner.scan(window, hint, visit)
+    }
+
+    fn tag_names(&self, window: Window) -> Result<TagNames, SpanError> {
+        self.inner.tag_names(window)
+    }
+
+    fn tag_values(
+        &self,
+        window: Window,
+        scope: AttributeScope,
+        key: &str,
+        limit: usize,
+    ) -> Result<BTreeSet<String>, SpanError> {
+        self.inner.tag_values(window, scope, key, limit)
+    }
+
+    fn operations(
+        &self,
+        window: Window,
+        service: &str,
+    ) -> Result<BTreeSet<(String, SpanKind)>, SpanError> {
+        self.inner.operations(window, service)
     }
 }

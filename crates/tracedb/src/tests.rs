@@ -193,9 +193,12 @@ fn the_head_is_cut_when_it_reaches_its_size_and_traces_read_whole_across_blocks(
         ])
         .unwrap();
     }
+    // A full head is frozen and written by the background thread; an append that finds
+    // the next head at twice the limit meanwhile waits for it. So the heads (the one
+    // taking appends and a frozen one) never hold much more than four times the limit.
     let stats = db.stats();
-    assert!(stats.blocks >= 5, "{stats:?}");
-    assert!(stats.head_bytes < 8_000, "{stats:?}");
+    assert!(stats.blocks >= 2, "{stats:?}");
+    assert!(stats.head_bytes < 4 * 8_000, "{stats:?}");
     let read = db.trace(&trace_id(7), Window::ALL).unwrap();
     assert_eq!(read.len(), 1_000);
     assert!(read.windows(2).all(|w| w[0].start < w[1].start));
