@@ -67,6 +67,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "the span store contract depends on no store, no receiver and no query",
     },
     Rule {
+        krate: "tracedb",
+        forbidden: &["*"],
+        allowed: &["spans"],
+        why: "the span store implements the span contract and knows no API, receiver or query engine",
+    },
+    Rule {
         krate: "model",
         forbidden: &["*"],
         allowed: &[],
