@@ -67,6 +67,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "the span store contract depends on no store, no receiver and no query",
     },
     Rule {
+        krate: "traceql",
+        forbidden: &["*"],
+        allowed: &["spans"],
+        why: "TraceQL is a query layer over the span model: it knows no store, API or scraper",
+    },
+    Rule {
         krate: "model",
         forbidden: &["*"],
         allowed: &[],
