@@ -67,6 +67,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "the span store contract depends on no store, no receiver and no query",
     },
     Rule {
+        krate: "otlp",
+        forbidden: &["*"],
+        allowed: &["spans", "storage", "model"],
+        why: "OTLP is a source: it writes through the span and storage contracts and knows no store, query or API",
+    },
+    Rule {
         krate: "model",
         forbidden: &["*"],
         allowed: &[],
