@@ -8,15 +8,14 @@
 //! - doubles that are `NaN` or infinite are written as `null` and cannot be read back:
 //!   protobuf's JSON mapping writes them as the strings `"NaN"`, `"Infinity"` and
 //!   `"-Infinity"` (an attribute `{"doubleValue": "NaN"}` fails to parse);
-//! - an `AnyValue` with a field it does not know fails to parse (its visitor skips the key
-//!   without its value), where OTLP says unknown fields MUST be ignored;
-//! - `ArrayValue`, `KeyValueList` and `KeyValue` have no defaults, so `{"arrayValue": {}}`
-//!   fails where protobuf's mapping reads the empty list;
+//! - `ArrayValue` and `KeyValueList` have no defaults, so `{"arrayValue": {}}` fails where
+//!   protobuf's mapping reads the empty list;
 //! - 32-bit integers (`droppedAttributesCount`, `flags`) must be numbers, where the mapping
 //!   accepts decimal strings too;
-//! - only lowerCamelCase keys are read. OTLP says senders MUST use them; the Collector reads
-//!   the original snake_case names too, and so does Skywatch;
-//! - errors do not say where in the document they are.
+//! - snake_case keys are ignored as unknown fields, so a request written with them reads
+//!   as empty and its data is dropped without a word. OTLP says senders MUST use
+//!   lowerCamelCase; the Collector reads the original names too, and so does Skywatch;
+//! - errors say the line and column but not the field (`invalid digit found in string`).
 //!
 //! What this module reads: keys in lowerCamelCase or snake_case (unknown keys ignored,
 //! `null` as the field's default), trace and span IDs as case-insensitive hex, enums as
