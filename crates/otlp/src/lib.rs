@@ -33,8 +33,17 @@
 //! assert_eq!(received.spans[0].service_name(), "api");
 //! ```
 
+pub mod body;
+pub mod grpc;
 pub mod json;
+pub mod logs;
+pub mod metrics;
+mod receiver;
 pub mod traces;
+
+pub use body::Encoding;
+pub use logs::LogSink;
+pub use receiver::*;
 
 /// The generated OTLP types (`opentelemetry-proto`'s prost and tonic code).
 pub use opentelemetry_proto::tonic as proto;
