@@ -73,6 +73,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "TraceQL is a query layer over the span model: it knows no store, API or scraper",
     },
     Rule {
+        krate: "otlp",
+        forbidden: &["*"],
+        allowed: &["spans", "storage", "model"],
+        why: "OTLP is a source: it writes through the span and storage contracts and knows no store, query or API",
+    },
+    Rule {
         krate: "model",
         forbidden: &["*"],
         allowed: &[],
