@@ -6,12 +6,14 @@
 //!   client call them.
 //! - [`slo`]: `/api/v1/slos`, every SLO the server runs with its budget, burn rates and
 //!   alerts now.
+//! - [`otlp`]: OTLP/HTTP's receivers, `POST /v1/traces`, `/v1/metrics` and `/v1/logs`.
 //!
 //! Every answer may be compressed ([`compressed`]), as Prometheus compresses its API's.
 
 use axum::Router;
 
 mod compression;
+pub mod otlp;
 pub mod prometheus;
 pub mod slo;
 mod state;
@@ -24,5 +26,7 @@ pub use state::*;
 
 /// Every API family's routes over `state`.
 pub fn router(state: ApiState) -> Router {
-    prometheus::router(state.clone()).merge(slo::router(state))
+    prometheus::router(state.clone())
+        .merge(slo::router(state.clone()))
+        .merge(otlp::router(state))
 }
