@@ -29,7 +29,8 @@
 use model::{Labels, LabelsBuilder, METRIC_NAME, STALE_NAN, Timestamp};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, DataPointFlags, ResourceMetrics, metric::Data, number_data_point,
+    AggregationTemporality, DataPointFlags, Gauge, ResourceMetrics, Sum, metric::Data,
+    number_data_point,
 };
 use storage::{Appendable, StorageError};
 
@@ -440,29 +441,19 @@ pub fn append(
                     out.reject(1, format!("metric {:?}: {e}", m.name));
                 };
                 match data {
-                    Data::Gauge(g) => {
-                        for p in g.data_points {
+                    Data::Gauge(Gauge { data_points }) | Data::Sum(Sum { data_points, .. }) => {
+                        for p in data_points {
                             let v = number(p.value);
-                            let start = 0;
-                            if let Err(e) =
+                            // Only sums have a start: a gauge's is no reset.
+                            let start = match kind {
+                                Kind::Gauge => 0,
+                                _ => p.start_time_unix_nano,
+                            };
+                            let r =
                                 push(&p.attributes, p.time_unix_nano, start, p.flags, &mut |b| {
                                     vec![(with_name(b, &name, None), v)]
-                                })
-                            {
-                                failed(&mut out, e);
-                            }
-                        }
-                    }
-                    Data::Sum(s) => {
-                        for p in s.data_points {
-                            let v = number(p.value);
-                            if let Err(e) = push(
-                                &p.attributes,
-                                p.time_unix_nano,
-                                p.start_time_unix_nano,
-                                p.flags,
-                                &mut |b| vec![(with_name(b, &name, None), v)],
-                            ) {
+                                });
+                            if let Err(e) = r {
                                 failed(&mut out, e);
                             }
                         }
