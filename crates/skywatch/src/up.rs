@@ -470,7 +470,7 @@ pub(crate) async fn serve(
     )?;
     // Spans go to the span store; OTLP metrics join the scraped samples (and remote
     // write); logs have no store yet, so the receivers refuse them saying so.
-    let span_store = open_span_store(&settings.data)?;
+    let (span_store, span_maintenance) = open_span_store(&settings.data)?;
     let receiver = Arc::new(otlp::Receiver::new(otlp::ReceiverOptions {
         spans: Some(span_store.clone()),
         metrics: Some(written.clone()),
@@ -789,15 +789,45 @@ pub(crate) async fn serve(
     // Targets end with the server: their series are marked stale, as Prometheus does.
     manager.stop().await;
     maintenance.abort();
+    span_maintenance.abort();
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Opens the server's span store: the one place that names it. Spans are kept in memory
-/// (`spans::MemSpans`, lost at exit) until the persistent store in `data` replaces it.
-fn open_span_store(data: &Path) -> Result<Arc<dyn spans::SpanStore>, String> {
-    let _ = data;
-    Ok(Arc::new(spans::MemSpans::new()))
+/// Opens the server's span store, `tracedb` in `data/traces` (the one place that names
+/// it), and starts its maintenance: every minute it cuts a head older than its limit into a
+/// block, compacts blocks and applies retention.
+fn open_span_store(
+    data: &Path,
+) -> Result<(Arc<dyn spans::SpanStore>, tokio::task::JoinHandle<()>), String> {
+    let dir = data.join("traces");
+    let db = tracedb::TraceDb::open(&dir, tracedb::Options::default())
+        .map_err(|e| format!("opening the span store in {}: {e}", dir.display()))?;
+    let db = Arc::new(db);
+    let stats = db.stats();
+    tracing::info!(
+        data = %dir.display(),
+        blocks = stats.blocks,
+        spans = stats.spans,
+        "opened the span store"
+    );
+    let maintenance = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let db = db.clone();
+                match tokio::task::spawn_blocking(move || db.maintain()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "span store maintenance failed"),
+                    Err(e) => tracing::error!(error = %e, "span store maintenance panicked"),
+                }
+            }
+        })
+    };
+    Ok((db, maintenance))
 }
 
 /// The targets as the API shows them.
