@@ -2,7 +2,10 @@
 //! HTTP/protobuf exporters (`tests/otlp/send.py`, from the virtual environment
 //! `scripts/install-test-deps` makes) and the Rust SDK's exporters, each plain and
 //! gzip-compressed. Every request must be accepted whole, and the server's
-//! `skywatch_otlp_spans_received_total` must grow by exactly the spans sent, per transport.
+//! `skywatch_otlp_spans_received_total` must grow by exactly the spans sent, per transport;
+//! each span the Python SDK sent reads back field for field and attribute for attribute
+//! through Tempo's `/tempo/api/traces/{id}` and `/tempo/api/v2/traces/{id}`, with its name
+//! and tags through Jaeger's `/jaeger/api/traces/{id}`, and Tempo's search finds each trace.
 
 #![allow(
     clippy::unwrap_used,
@@ -62,7 +65,7 @@ fn rejected(counters: &BTreeMap<String, f64>) -> f64 {
 }
 
 #[test]
-fn the_python_sdk_sends_over_grpc_and_http_and_every_span_arrives() {
+fn the_python_sdk_sends_over_grpc_and_http_and_every_span_reads_back() {
     let python = python();
     let dir = tempfile::tempdir().unwrap();
     let (_server, addr, grpc, _log) = start_skywatch_otlp(dir.path(), &[]);
@@ -109,6 +112,83 @@ fn the_python_sdk_sends_over_grpc_and_http_and_every_span_arrives() {
     assert_eq!(root["traceId"].as_str().unwrap().len(), 32, "{root}");
     assert_eq!(root["status"]["code"], 2, "{root}");
 
+    // Each span reads back as sent, field for field and attribute for attribute, through
+    // Tempo's trace APIs (v1 and v2), Tempo's search and Jaeger's trace API.
+    let sent_spans: Vec<&serde_json::Value> = requests
+        .iter()
+        .flat_map(|r| r["spans"].as_array().unwrap())
+        .collect();
+    for sent in &sent_spans {
+        let id = sent["traceId"].as_str().unwrap();
+        let v1 = common::get_json(&client, &addr, &format!("/tempo/api/traces/{id}"));
+        let v2 = common::get_json(&client, &addr, &format!("/tempo/api/v2/traces/{id}"));
+        for (api, resource_spans) in [
+            ("v1", &v1["batches"]),
+            ("v2", &v2["trace"]["resourceSpans"]),
+        ] {
+            let read = flatten(resource_spans);
+            let span_id = &sent["spanId"];
+            let found = read
+                .iter()
+                .find(|s| s["spanId"] == *span_id)
+                .unwrap_or_else(|| {
+                    panic!("{api}: span {span_id} of trace {id} is missing: {read:?}")
+                });
+            assert_eq!(
+                canonical(found),
+                canonical(sent),
+                "{api}: span {span_id} of trace {id} reads back otherwise"
+            );
+        }
+        let jaeger = common::get_json(&client, &addr, &format!("/jaeger/api/traces/{id}"));
+        let jspans = jaeger["data"][0]["spans"].as_array().unwrap();
+        let jspan = jspans
+            .iter()
+            .find(|s| s["spanID"] == sent["spanId"])
+            .unwrap_or_else(|| panic!("jaeger: span {} missing: {jaeger}", sent["spanId"]));
+        assert_eq!(jspan["operationName"], sent["name"]);
+        for attr in sent["attributes"].as_array().into_iter().flatten() {
+            let key = attr["key"].as_str().unwrap();
+            assert!(
+                jspan["tags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["key"] == key),
+                "jaeger: span {} lacks tag {key}: {jspan}",
+                sent["spanId"]
+            );
+        }
+    }
+    // Tempo's search finds each client's trace by its service.
+    for r in requests {
+        let span = &r["spans"][0];
+        let service = span["resource"]["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == "service.name")
+            .unwrap()["value"]["stringValue"]
+            .as_str()
+            .unwrap();
+        let found = common::get_json(
+            &client,
+            &addr,
+            &format!("/tempo/api/search?tags=service.name%3D{service}&start=0&end=4000000000"),
+        );
+        let ids: Vec<&str> = found["traces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["traceID"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [span["traceId"].as_str().unwrap()],
+            "{service}: {found}"
+        );
+    }
+
     let after = otlp_counters(&client, &addr);
     assert_eq!(received(&after, "grpc"), spans["grpc"]);
     assert_eq!(received(&after, "http"), spans["http"]);
@@ -118,6 +198,50 @@ fn the_python_sdk_sends_over_grpc_and_http_and_every_span_arrives() {
             "skywatch_otlp_requests_total{{signal=\"traces\",protocol=\"{protocol}\",outcome=\"ok\"}}"
         );
         assert_eq!(after[&ok], 2.0, "{ok}");
+    }
+}
+
+/// The spans of OTLP/JSON resource spans, each with its resource and scope beside it, as
+/// `send.py` prints what it sent.
+fn flatten(resource_spans: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for rs in resource_spans.as_array().into_iter().flatten() {
+        for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+            for span in ss["spans"].as_array().into_iter().flatten() {
+                let mut span = span.clone();
+                span["resource"] = rs["resource"].clone();
+                span["scope"] = ss["scope"].clone();
+                out.push(span);
+            }
+        }
+    }
+    out
+}
+
+/// OTLP/JSON with what its encodings may write either way made one: fields at their zero
+/// value left out (protobuf's JSON mapping omits them; others write them), 64-bit integers
+/// as numbers (the mapping writes them as strings; readers take both).
+fn canonical(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), canonical(v)))
+                .filter(|(_, v)| {
+                    !matches!(v, Value::Null)
+                        && *v != 0
+                        && *v != ""
+                        && *v != Value::Object(Default::default())
+                        && *v != Value::Array(Vec::new())
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        Value::String(s) => match s.parse::<i64>() {
+            Ok(n) if s.chars().all(|c| c.is_ascii_digit() || c == '-') => Value::from(n),
+            _ => v.clone(),
+        },
+        _ => v.clone(),
     }
 }
 
