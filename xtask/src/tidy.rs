@@ -67,9 +67,15 @@ pub(crate) const RULES: &[Rule] = &[
         why: "the span store contract depends on no store, no receiver and no query",
     },
     Rule {
+        krate: "disk",
+        forbidden: &["*"],
+        allowed: &[],
+        why: "the file primitives the stores share know no store and no format built on them",
+    },
+    Rule {
         krate: "tracedb",
         forbidden: &["*"],
-        allowed: &["spans"],
+        allowed: &["spans", "disk"],
         why: "the span store implements the span contract and knows no API, receiver or query engine",
     },
     Rule {

@@ -25,10 +25,10 @@ use serde::{Deserialize, Serialize};
 use spans::{AttributeScope, Hint, Span, SpanError, SpanId, TagNames, TraceId, Window};
 
 use crate::bloom::Bloom;
-use crate::enc::{Reader, put_uvarint};
 use crate::page::{self, PageWriter};
 use crate::tags::{Range, Tags};
-use crate::wal::{io_err, sync_dir};
+use crate::wal::{disk_err, io_err};
+use disk::varint::{Reader, put_uvarint};
 
 const DATA_MAGIC: &[u8; 8] = b"SKYTDAT1";
 const INDEX_MAGIC: &[u8; 8] = b"SKYTIDX1";
@@ -124,21 +124,6 @@ impl TraceEntry {
     }
 }
 
-/// Returns a new block ID: the creation time in milliseconds, the process ID and a
-/// counter, in hex, so IDs sort by creation.
-fn new_id() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    format!(
-        "{ms:012x}{:04x}{:04x}",
-        std::process::id() & 0xffff,
-        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff
-    )
-}
-
 fn corrupt(path: &Path, offset: u64, message: impl Into<String>) -> SpanError {
     SpanError::Corrupt {
         path: path.display().to_string(),
@@ -174,7 +159,7 @@ impl BlockWriter {
         wal_before: u32,
         compaction: Compaction,
     ) -> Result<Self, SpanError> {
-        let id = new_id();
+        let id = disk::dir::new_block_id();
         let tmp = parent.join(format!("{id}.tmp"));
         fs::create_dir_all(&tmp).map_err(io_err("creating", &tmp))?;
         let path = tmp.join("data");
@@ -355,10 +340,10 @@ impl BlockWriter {
             source: e.into(),
         })?;
         write_synced(&self.tmp.join("meta.json"), &json)?;
-        sync_dir(&self.tmp)?;
+        disk::dir::sync(&self.tmp).map_err(disk_err)?;
         let dest = self.parent.join(&self.id);
         fs::rename(&self.tmp, &dest).map_err(io_err("renaming", &self.tmp))?;
-        sync_dir(&self.parent)?;
+        disk::dir::sync(&self.parent).map_err(disk_err)?;
         Ok(Some(meta))
     }
 }
@@ -715,6 +700,21 @@ impl Block {
                 }
             }
         }
+    }
+}
+
+impl disk::dir::Replaces for Block {
+    fn id(&self) -> &str {
+        &self.meta.id
+    }
+    fn sources(&self) -> &[String] {
+        &self.meta.compaction.sources
+    }
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+    fn level(&self) -> u32 {
+        self.meta.compaction.level
     }
 }
 

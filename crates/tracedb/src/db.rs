@@ -38,7 +38,8 @@ use spans::{
 use crate::block::{Block, BlockMeta, BlockWriter, Compaction, TraceEntry};
 use crate::head::{self, Head};
 use crate::tags::Range;
-use crate::wal::{self, Damage, SyncPolicy, Wal, io_err};
+use crate::wal::{self, Damage, SyncPolicy, disk_err, io_err};
+use disk::wal::Wal;
 
 /// How a store behaves. The defaults follow Tempo's where Tempo has one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,59 +173,13 @@ fn corrupt_head(message: String) -> SpanError {
     }
 }
 
-/// Takes the directory's lock file, failing at once if another process holds it.
-fn lock_dir(dir: &Path) -> Result<fs::File, SpanError> {
-    let path = dir.join("lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_err("opening", &path))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(file),
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(SpanError::Io {
-            op: "locking",
-            path: path.display().to_string(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::WouldBlock,
-                "the span directory is in use by another Skywatch process; stop it or use another directory",
-            ),
-        }),
-        Err(e) => Err(io_err("locking", &path)(e.into())),
-    }
-}
-
 fn read_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, SpanError> {
-    let mut blocks = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io_err("reading", dir))? {
-        let entry = entry.map_err(io_err("reading", dir))?;
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !path.is_dir() || name == "wal" {
-            continue;
-        }
-        if name.ends_with(".tmp") {
-            // A block whose writing was interrupted: never renamed into place, never used.
-            fs::remove_dir_all(&path).map_err(io_err("removing", &path))?;
-            continue;
-        }
-        if path.join("meta.json").exists() {
-            blocks.push(Arc::new(Block::open(&path)?));
-        }
-    }
-    // A compaction interrupted after writing its result but before deleting its sources
-    // leaves both: the result wins.
-    let replaced: HashSet<String> = blocks
+    let blocks = disk::dir::block_dirs(dir)
+        .map_err(disk_err)?
         .iter()
-        .flat_map(|b| b.meta().compaction.sources.iter().cloned())
-        .collect();
-    let (stale, mut live): (Vec<_>, Vec<_>) = blocks
-        .into_iter()
-        .partition(|b| replaced.contains(&b.meta().id));
-    for b in stale {
-        fs::remove_dir_all(b.dir()).map_err(io_err("removing", b.dir()))?;
-    }
+        .map(|path| Block::open(path).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut live: Vec<Arc<Block>> = disk::dir::drop_replaced(blocks).map_err(disk_err)?;
     sort_blocks(&mut live);
     Ok(live)
 }
@@ -310,7 +265,7 @@ impl Inner {
     fn open(dir: &Path, options: Options) -> Result<Self, SpanError> {
         let dir = dir.to_owned();
         fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
-        let lock_file = lock_dir(&dir)?;
+        let lock_file = disk::dir::lock(&dir).map_err(wal::disk_err)?;
         let blocks = read_blocks(&dir)?;
         let wal_dir = dir.join("wal");
         // Segments below the newest block's mark are in blocks already: a cut that died
@@ -320,35 +275,18 @@ impl Inner {
             .map(|b| b.meta().wal_before)
             .max()
             .unwrap_or(0);
-        wal::remove_before(&wal_dir, wal_before).or_else(|e| match e {
-            SpanError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                Ok(())
-            }
-            e => Err(e),
-        })?;
+        disk::wal::remove_before(&wal_dir, wal_before).map_err(disk_err)?;
         let head = Head::default();
-        let mut failed = None;
+        // A batch that passes its checksum but does not decode is damage like a torn one:
+        // decoding it whole first means nothing of it is applied.
         let damage = wal::replay(&wal_dir, |batch| {
-            if failed.is_some() {
-                return;
-            }
-            let applied = head::decode_batch(batch)
-                .and_then(|spans| head.apply(batch, &head::summarize(&spans)));
-            if let Err(e) = applied {
-                failed = Some(e);
-            }
+            let spans = head::decode_batch(batch)?;
+            head.apply(batch, &head::summarize(&spans))
         })?;
-        if let Some(message) = failed {
-            return Err(SpanError::Corrupt {
-                path: wal_dir.display().to_string(),
-                offset: 0,
-                message: format!("a record passed its checksum but does not decode: {message}"),
-            });
-        }
         if let Some(d) = &damage {
             tracing::warn!(path = %d.path.display(), offset = d.offset, "{d}");
         }
-        let wal = Wal::open(&wal_dir, options.sync, wal_before)?;
+        let wal = Wal::open(&wal_dir, options.sync, wal_before).map_err(disk_err)?;
         let db = Self {
             dir,
             wal_dir,
@@ -413,7 +351,7 @@ impl Inner {
     /// What the store holds.
     fn stats(&self) -> Stats {
         let src = self.sources();
-        let wal_bytes: u64 = wal::segments(&self.wal_dir)
+        let wal_bytes: u64 = disk::wal::segments(&self.wal_dir)
             .unwrap_or_default()
             .iter()
             .map(|(_, p)| fs::metadata(p).map_or(0, |m| m.len()))
@@ -481,7 +419,7 @@ impl Inner {
         if self.read_state().frozen.is_some() || self.head().spans() == 0 {
             return Ok(false);
         }
-        let segment = wal.cut()?;
+        let segment = wal.cut().map_err(disk_err)?;
         let mut st = self.write_state();
         let old = std::mem::replace(&mut st.head, Arc::new(Head::default()));
         st.frozen = Some((old, segment));
@@ -514,7 +452,7 @@ impl Inner {
             sort_blocks(&mut st.blocks);
             st.frozen = None;
         }
-        wal::remove_before(&self.wal_dir, segment)?;
+        disk::wal::remove_before(&self.wal_dir, segment).map_err(disk_err)?;
         Ok(meta)
     }
 
@@ -614,21 +552,7 @@ impl Inner {
 
     /// Writes one block holding everything in `sources`, swaps it in and deletes them.
     fn merge(&self, sources: &[Arc<Block>]) -> Result<Option<BlockMeta>, SpanError> {
-        let mut ids: Vec<String> = sources
-            .iter()
-            .flat_map(|b| {
-                std::iter::once(b.meta().id.clone())
-                    .chain(b.meta().compaction.sources.iter().cloned())
-            })
-            .collect();
-        ids.sort();
-        ids.dedup();
-        let level = sources
-            .iter()
-            .map(|b| b.meta().compaction.level)
-            .max()
-            .unwrap_or(1)
-            + 1;
+        let (level, ids) = disk::dir::merged(sources);
         let wal_before = sources
             .iter()
             .map(|b| b.meta().wal_before)
@@ -704,7 +628,7 @@ impl Inner {
             if self.closed.swap(true, Ordering::SeqCst) {
                 return Ok(());
             }
-            wal.sync()?;
+            wal.sync().map_err(disk_err)?;
         }
         self.cut().map(|_| ())
     }
@@ -915,7 +839,7 @@ impl SpanStore for Inner {
                     ),
                 });
             }
-            wal.write(&buf)?;
+            wal.write(&buf).map_err(disk_err)?;
             let (batch, _) = wal::decode(&buf).map_err(corrupt_head)?;
             head.apply(&batch, &summary).map_err(corrupt_head)?;
             head

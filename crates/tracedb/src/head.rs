@@ -16,10 +16,10 @@ use std::time::Instant;
 
 use spans::{AttributeScope, Resource, Scope, Span, SpanKind, TagNames, TraceId, Window};
 
-use crate::enc::{Reader, put_bytes, put_uvarint};
 use crate::row;
 use crate::tags::{Range, Tags};
 use crate::wal::Batch;
+use disk::varint::{Reader, put_bytes, put_uvarint};
 
 /// One trace's spans in the head.
 #[derive(Debug, Default)]

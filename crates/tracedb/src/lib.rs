@@ -39,7 +39,6 @@
 mod block;
 mod bloom;
 mod db;
-mod enc;
 mod head;
 mod page;
 mod row;

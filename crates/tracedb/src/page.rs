@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use spans::{Event, KeyValue, Link, Resource, Scope, Span, SpanId, Status, TraceId, Value};
 
-use crate::enc::{Reader, put_uvarint, put_varint};
 use crate::row::{self, tag};
+use disk::varint::{Reader, put_uvarint, put_varint};
 
 /// A page is finished at the first trace boundary after this many spans.
 pub(crate) const TARGET_SPANS: usize = 4096;
@@ -92,7 +92,7 @@ impl PageWriter {
         }
         let i = self.strings.len() as u32;
         self.strings.insert(s.to_owned(), i);
-        crate::enc::put_bytes(&mut self.string_list, s.as_bytes());
+        disk::varint::put_bytes(&mut self.string_list, s.as_bytes());
         u64::from(i)
     }
 

@@ -13,7 +13,7 @@ use spans::{
     Value,
 };
 
-use crate::enc::{Reader, put_bytes, put_uvarint, put_varint};
+use disk::varint::{Reader, put_bytes, put_uvarint, put_varint};
 
 /// The tags of encoded values; the page encoding uses the same numbers.
 pub(crate) mod tag {

@@ -14,8 +14,8 @@ use std::fmt::Write as _;
 
 use spans::{AttributeScope, KeyValue, Span, SpanKind, TagNames, Value, Window};
 
-use crate::enc::{Reader, put_uvarint};
 use crate::row::put_str;
+use disk::varint::{Reader, put_uvarint};
 
 /// The most distinct values kept per attribute key, per head or block.
 pub const MAX_VALUES_PER_KEY: usize = 1_000;

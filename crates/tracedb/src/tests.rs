@@ -139,7 +139,7 @@ fn a_torn_wal_tail_is_cut_off_with_a_warning_naming_file_and_offset() {
             .unwrap();
     }
     db.crash();
-    let segments = crate::wal::segments(&dir.path().join("wal")).unwrap();
+    let segments = disk::wal::segments(&dir.path().join("wal")).unwrap();
     let (_, last) = segments
         .iter()
         .rev()

@@ -1,8 +1,8 @@
-//! Byte-level encodings shared by the WAL and the blocks: LEB128 varints, zigzag varints,
-//! length-prefixed strings, and a reader that says at which byte a decoding failed.
+//! LEB128 varints, zigzag varints, length-prefixed strings, and a reader that says at which
+//! byte a decoding failed.
 
 /// Appends an unsigned LEB128 varint.
-pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
+pub fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);
         v >>= 7;
@@ -11,12 +11,12 @@ pub(crate) fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Appends a zigzag-encoded signed varint.
-pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
+pub fn put_varint(buf: &mut Vec<u8>, v: i64) {
     put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
 }
 
 /// Appends a length-prefixed byte string.
-pub(crate) fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
+pub fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
     put_uvarint(buf, b.len() as u64);
     buf.extend_from_slice(b);
 }
@@ -25,27 +25,31 @@ pub(crate) fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
 /// from the start of `bytes`, where reading failed; callers add the file and the offset of
 /// `bytes` in it.
 #[derive(Debug, Clone)]
-pub(crate) struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+pub struct Reader<'a> {
+    /// The bytes being read.
+    pub bytes: &'a [u8],
+    /// The read position.
+    pub pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+    /// Reads `bytes` from the start.
+    pub fn new(bytes: &'a [u8]) -> Self {
         Self { bytes, pos: 0 }
     }
 
     /// The read position.
-    pub(crate) fn pos(&self) -> usize {
+    pub fn pos(&self) -> usize {
         self.pos
     }
 
     /// Whether everything was read.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.pos >= self.bytes.len()
     }
 
-    pub(crate) fn uvarint(&mut self) -> Result<u64, String> {
+    /// Reads an unsigned varint.
+    pub fn uvarint(&mut self) -> Result<u64, String> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let Some(&b) = self.bytes.get(self.pos) else {
@@ -64,25 +68,27 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an unsigned varint that must fit in a `u32`.
-    pub(crate) fn u32v(&mut self) -> Result<u32, String> {
+    pub fn u32v(&mut self) -> Result<u32, String> {
         let at = self.pos;
         u32::try_from(self.uvarint()?).map_err(|_| format!("value at byte {at} exceeds 32 bits"))
     }
 
     /// Reads an unsigned varint used as a count, length or index. Callers reserve memory
     /// for at most a bounded part of a count, so a corrupt one cannot exhaust memory.
-    pub(crate) fn usize(&mut self) -> Result<usize, String> {
+    pub fn usize(&mut self) -> Result<usize, String> {
         let at = self.pos;
         let v = self.uvarint()?;
         usize::try_from(v).map_err(|_| format!("count {v} at byte {at} does not fit in memory"))
     }
 
-    pub(crate) fn varint(&mut self) -> Result<i64, String> {
+    /// Reads a zigzag-encoded signed varint.
+    pub fn varint(&mut self) -> Result<i64, String> {
         let z = self.uvarint()?;
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
     }
 
-    pub(crate) fn u8(&mut self) -> Result<u8, String> {
+    /// Reads one byte.
+    pub fn u8(&mut self) -> Result<u8, String> {
         let b = *self
             .bytes
             .get(self.pos)
@@ -91,7 +97,8 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+    /// Reads `N` raw bytes.
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
         let b = self
             .bytes
             .get(self.pos..self.pos + N)
@@ -102,16 +109,18 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    pub(crate) fn u64_le(&mut self) -> Result<u64, String> {
+    /// Reads a little-endian u64.
+    pub fn u64_le(&mut self) -> Result<u64, String> {
         self.array().map(u64::from_le_bytes)
     }
 
-    pub(crate) fn u32_le(&mut self) -> Result<u32, String> {
+    /// Reads a little-endian u32.
+    pub fn u32_le(&mut self) -> Result<u32, String> {
         self.array().map(u32::from_le_bytes)
     }
 
     /// Reads `len` raw bytes.
-    pub(crate) fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
+    pub fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
         let b = self
             .bytes
             .get(self.pos..self.pos.saturating_add(len))
@@ -121,13 +130,13 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a length-prefixed byte string.
-    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], String> {
+    pub fn bytes(&mut self) -> Result<&'a [u8], String> {
         let len = self.usize()?;
         self.take(len)
     }
 
     /// Reads a length-prefixed UTF-8 string.
-    pub(crate) fn str(&mut self) -> Result<&'a str, String> {
+    pub fn str(&mut self) -> Result<&'a str, String> {
         let at = self.pos;
         std::str::from_utf8(self.bytes()?)
             .map_err(|_| format!("invalid UTF-8 in string at byte {at}"))
