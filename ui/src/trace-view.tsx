@@ -201,7 +201,13 @@ function TraceBody({ loaded }: { loaded: Loaded }) {
   }, [trace]);
   const zoomed = zoom[0] > 0 || zoom[1] < trace.duration;
   return (
-    <section class="trace-view" data-spans={trace.n} data-first-paint-ms={paintMs === null ? undefined : Math.round(paintMs)}>
+    <section
+      class="trace-view"
+      data-spans={trace.n}
+      data-answer-ms={Math.round(loaded.fetchMs)}
+      data-layout-ms={Math.round(loaded.layoutMs)}
+      data-first-paint-ms={paintMs === null ? undefined : Math.round(paintMs)}
+    >
       <p class="muted">
         <a href={lastSearch()}>Traces</a> / <span class="trace-id">{trace.traceId}</span>
       </p>
