@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime};
 
 use spans::{
     AttributeScope, Hint, Span, SpanError, SpanKind, SpanStore, TagNames, TraceId, Value, Window,
-    attribute, normalize, validate,
+    normalize, validate,
 };
 
 use crate::block::{Block, BlockMeta, BlockWriter, Compaction, TraceEntry};
@@ -213,24 +213,6 @@ fn too_long(attrs: &[spans::KeyValue], limit: usize) -> Option<(&str, usize)> {
             value_len(&a.value, limit).map(|n| (a.key.as_str(), n))
         }
     })
-}
-
-/// Whether the spans of `trace` satisfy every part of `hint` (see [`Hint`]).
-fn trace_matches(trace: &[Span], hint: &Hint) -> bool {
-    let has = |f: &dyn Fn(&Span) -> bool| trace.iter().any(f);
-    hint.service
-        .as_deref()
-        .is_none_or(|s| has(&|x| x.service_name() == s))
-        && hint
-            .span_name
-            .as_deref()
-            .is_none_or(|n| has(&|x| x.name == n))
-        && hint
-            .min_span_duration
-            .is_none_or(|d| has(&|x| x.duration() >= d))
-        && hint.attributes.iter().all(|(scope, key, value)| {
-            has(&|x| attribute(x.attributes_in(*scope), key).is_some_and(|v| v.to_text() == *value))
-        })
 }
 
 /// A snapshot of the sources, for one read.
@@ -922,8 +904,7 @@ impl SpanStore for Inner {
          -> Result<ControlFlow<()>, SpanError> {
             src.gather(id, except, trace)?;
             normalize(trace);
-            let keep =
-                trace.iter().any(|s| window.overlaps(s.start, s.end)) && trace_matches(trace, hint);
+            let keep = trace.iter().any(|s| window.overlaps(s.start, s.end)) && hint.matches(trace);
             let flow = if keep {
                 visit(trace)
             } else {
