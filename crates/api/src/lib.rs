@@ -6,15 +6,19 @@
 //!   client call them.
 //! - [`slo`]: `/api/v1/slos`, every SLO the server runs with its budget, burn rates and
 //!   alerts now.
+//! - [`jaeger`]: Jaeger's query API under `/jaeger`, over the span store.
 //!
 //! Every answer may be compressed ([`compressed`]), as Prometheus compresses its API's.
 
 use axum::Router;
 
 mod compression;
+pub mod jaeger;
 pub mod prometheus;
 pub mod slo;
 mod state;
+#[cfg(test)]
+mod trace_fixtures;
 
 pub use compression::compressed;
 pub use prometheus::{
@@ -24,5 +28,7 @@ pub use state::*;
 
 /// Every API family's routes over `state`.
 pub fn router(state: ApiState) -> Router {
-    prometheus::router(state.clone()).merge(slo::router(state))
+    prometheus::router(state.clone())
+        .merge(slo::router(state.clone()))
+        .merge(jaeger::router(state))
 }
