@@ -33,9 +33,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::Value as Json;
-use spans::{Hint, Span, SpanError, SpanId, SpanKind, SpanStore, TraceId, Value, Window};
+use spans::{Hint, Span, SpanError, SpanId, SpanKind, TraceId, Value, Window};
 
 use crate::ApiState;
+use crate::span_access::{Unavailable, now_ns, param, params, with_store};
 
 /// The service name Jaeger gives a resource without attributes.
 const NO_SERVICE: &str = "OTLPResourceNoServiceName";
@@ -118,6 +119,16 @@ fn bad_request(msg: impl Into<String>) -> Failure {
     Failure(StatusCode::BAD_REQUEST, msg.into())
 }
 
+impl From<Unavailable> for Failure {
+    fn from(u: Unavailable) -> Self {
+        let status = match u {
+            Unavailable::NoStore => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Failure(status, u.message())
+    }
+}
+
 impl From<SpanError> for Failure {
     fn from(e: SpanError) -> Self {
         Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
@@ -136,38 +147,6 @@ fn ok<T: Serialize>(data: T, total: usize, errors: Option<Vec<ApiError>>) -> Res
         Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         Err(e) => Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
-}
-
-/// Runs `f` on the span store, off the async runtime (stores are synchronous).
-async fn with_store<T: Send + 'static>(
-    state: &ApiState,
-    f: impl FnOnce(&dyn SpanStore) -> Result<T, Failure> + Send + 'static,
-) -> Result<T, Failure> {
-    let Some(store) = state.spans.clone() else {
-        return Err(Failure(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this server keeps no spans: it runs without a span store".into(),
-        ));
-    };
-    tokio::task::spawn_blocking(move || f(store.as_ref()))
-        .await
-        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-}
-
-/// The query string's parameters, in order, decoded.
-fn params(raw: Option<String>) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
-}
-
-/// The first non-empty value of `name`, as Go's `FormValue` reads it.
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
 }
 
 fn parse_int(params: &[(String, String)], name: &str) -> Result<Option<i64>, Failure> {
@@ -192,17 +171,13 @@ fn parse_duration(params: &[(String, String)], name: &str) -> Result<Option<u64>
         .transpose()
 }
 
-fn now_ns() -> u64 {
-    u64::try_from(crate::prometheus::now_ms()).unwrap_or(0) * 1_000_000
-}
-
 /// Microseconds (Jaeger's unit) to nanoseconds.
 fn us_to_ns(us: i64) -> u64 {
     us.max(0).unsigned_abs().saturating_mul(1_000)
 }
 
 async fn services(State(state): State<Arc<ApiState>>) -> Response {
-    let result = with_store(&state, |store| {
+    let result: Result<_, Failure> = with_store(&state, |store| {
         Ok(store.tag_values(
             Window::ALL,
             spans::AttributeScope::Resource,
@@ -221,7 +196,7 @@ async fn service_operations(
     State(state): State<Arc<ApiState>>,
     Path(service): Path<String>,
 ) -> Response {
-    let result = with_store(&state, move |store| {
+    let result: Result<_, Failure> = with_store(&state, move |store| {
         Ok(store.operations(Window::ALL, &service)?)
     })
     .await;
@@ -256,7 +231,7 @@ async fn operations(State(state): State<Arc<ApiState>>, RawQuery(raw): RawQuery)
         return bad_request("parameter 'service' is required").into_response();
     };
     let kind = param(&params, "spanKind").map(str::to_owned);
-    let result = with_store(&state, move |store| {
+    let result: Result<_, Failure> = with_store(&state, move |store| {
         Ok(store.operations(Window::ALL, &service)?)
     })
     .await;
@@ -388,7 +363,7 @@ async fn search(State(state): State<Arc<ApiState>>, RawQuery(raw): RawQuery) -> 
         Ok(q) => q,
         Err(f) => return f.into_response(),
     };
-    let result = with_store(&state, move |store| {
+    let result: Result<_, Failure> = with_store(&state, move |store| {
         let hint = Hint {
             service: Some(q.service.clone()),
             span_name: q.operation.clone(),
@@ -439,7 +414,7 @@ async fn traces_by_id(state: &ApiState, params: &[(String, String)], ids: &[&str
         Ok(w) => w,
         Err(f) => return f.into_response(),
     };
-    let result = with_store(state, move |store| {
+    let result: Result<_, Failure> = with_store(state, move |store| {
         let mut traces = Vec::new();
         let mut errors = Vec::new();
         for id in parsed {
@@ -484,7 +459,8 @@ async fn trace(
         Ok(w) => w,
         Err(f) => return f.into_response(),
     };
-    let result = with_store(&state, move |store| Ok(store.trace(&id, window)?)).await;
+    let result: Result<_, Failure> =
+        with_store(&state, move |store| Ok(store.trace(&id, window)?)).await;
     match result {
         Ok(spans) if spans.is_empty() => {
             Failure(StatusCode::NOT_FOUND, "trace not found".into()).into_response()
@@ -518,7 +494,7 @@ async fn dependencies(State(state): State<Arc<ApiState>>, RawQuery(raw): RawQuer
         start: end_ms.saturating_sub(lookback_ms).saturating_mul(1_000_000),
         end: end_ms.saturating_mul(1_000_000),
     };
-    let result = with_store(&state, move |store| {
+    let result: Result<_, Failure> = with_store(&state, move |store| {
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
         store.scan(window, &Hint::default(), &mut |trace| {
             let by_id: HashMap<SpanId, &Span> = trace.iter().map(|s| (s.span_id, s)).collect();

@@ -7,6 +7,7 @@
 //! - [`slo`]: `/api/v1/slos`, every SLO the server runs with its budget, burn rates and
 //!   alerts now.
 //! - [`jaeger`]: Jaeger's query API under `/jaeger`, over the span store.
+//! - [`tempo`]: Tempo's HTTP API under `/tempo`: traces by ID, TraceQL and tag search.
 //!
 //! Every answer may be compressed ([`compressed`]), as Prometheus compresses its API's.
 
@@ -16,7 +17,9 @@ mod compression;
 pub mod jaeger;
 pub mod prometheus;
 pub mod slo;
+mod span_access;
 mod state;
+pub mod tempo;
 #[cfg(test)]
 mod trace_fixtures;
 
@@ -30,5 +33,6 @@ pub use state::*;
 pub fn router(state: ApiState) -> Router {
     prometheus::router(state.clone())
         .merge(slo::router(state.clone()))
-        .merge(jaeger::router(state))
+        .merge(jaeger::router(state.clone()))
+        .merge(tempo::router(state))
 }

@@ -4,7 +4,6 @@
 //! `ApiState`; and the requests the tests make.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
@@ -17,6 +16,7 @@ use spans::{
 use tower::ServiceExt;
 
 use crate::ApiState;
+pub(crate) use crate::span_access::now_ns;
 
 pub(crate) const MS: u64 = 1_000_000;
 
@@ -76,13 +76,6 @@ impl TraceBuilder {
         let last = self.spans.len() - 1;
         &mut self.spans[last]
     }
-}
-
-/// Unix nanoseconds now.
-pub(crate) fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 pub(crate) fn fixture() -> Fixture {
