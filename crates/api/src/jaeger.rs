@@ -121,11 +121,7 @@ fn bad_request(msg: impl Into<String>) -> Failure {
 
 impl From<Unavailable> for Failure {
     fn from(u: Unavailable) -> Self {
-        let status = match u {
-            Unavailable::NoStore => StatusCode::SERVICE_UNAVAILABLE,
-            Unavailable::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Failure(status, u.message())
+        Failure(u.status(), u.message())
     }
 }
 

@@ -6,6 +6,7 @@
 //!   client call them.
 //! - [`slo`]: `/api/v1/slos`, every SLO the server runs with its budget, burn rates and
 //!   alerts now.
+//! - [`otlp`]: OTLP/HTTP's receivers, `POST /v1/traces`, `/v1/metrics` and `/v1/logs`.
 //! - [`jaeger`]: Jaeger's query API under `/jaeger`, over the span store.
 //! - [`tempo`]: Tempo's HTTP API under `/tempo`: traces by ID, TraceQL and tag search.
 //!
@@ -15,6 +16,7 @@ use axum::Router;
 
 mod compression;
 pub mod jaeger;
+pub mod otlp;
 pub mod prometheus;
 pub mod slo;
 mod span_access;
@@ -33,6 +35,7 @@ pub use state::*;
 pub fn router(state: ApiState) -> Router {
     prometheus::router(state.clone())
         .merge(slo::router(state.clone()))
+        .merge(otlp::router(state.clone()))
         .merge(jaeger::router(state.clone()))
         .merge(tempo::router(state))
 }

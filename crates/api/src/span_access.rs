@@ -4,6 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::http::StatusCode;
 use spans::SpanStore;
 
 use crate::ApiState;
@@ -17,6 +18,14 @@ pub(crate) enum Unavailable {
 }
 
 impl Unavailable {
+    /// The HTTP status that says it: 503 without a store, 500 otherwise.
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Unavailable::NoStore => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// What to tell the client.
     pub(crate) fn message(&self) -> String {
         match self {

@@ -115,11 +115,7 @@ impl IntoResponse for Failure {
 
 impl From<Unavailable> for Failure {
     fn from(u: Unavailable) -> Self {
-        let status = match u {
-            Unavailable::NoStore => StatusCode::SERVICE_UNAVAILABLE,
-            Unavailable::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Failure(status, u.message())
+        Failure(u.status(), u.message())
     }
 }
 
@@ -194,23 +190,16 @@ async fn trace_v1(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let spans = match read_trace(&state, &id, raw).await {
-        Ok(spans) if spans.is_empty() => return StatusCode::NOT_FOUND.into_response(),
-        Ok(spans) => spans,
-        Err(f) => return f.into_response(),
-    };
-    let data = otlp::traces::to_otlp(&spans);
-    if wants_protobuf(&headers) {
-        return protobuf(data.encode_to_vec());
-    }
-    // Tempo 1 named the resource spans `batches`.
-    let mut body = otlp::json::write_traces(&data);
-    if let Some(obj) = body.as_object_mut()
-        && let Some(batches) = obj.remove("resourceSpans")
-    {
-        obj.insert("batches".into(), batches);
-    }
-    json_response(&body)
+    trace_by_id(&state, &id, raw, &headers, false).await
+}
+
+async fn trace_v2(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    trace_by_id(&state, &id, raw, &headers, true).await
 }
 
 /// Tempo's `TraceByIDResponse`, the fields Skywatch fills.
@@ -226,26 +215,44 @@ struct TraceByIdResponse {
 #[derive(prost::Message)]
 struct TraceByIdMetrics {}
 
-async fn trace_v2(
-    State(state): State<Arc<ApiState>>,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+/// A trace by ID in Tempo 1's shape (`batches`, or `TracesData` in protobuf) or Tempo 2's
+/// (`TraceByIDResponse`).
+async fn trace_by_id(
+    state: &ApiState,
+    id: &str,
+    raw: Option<String>,
+    headers: &HeaderMap,
+    v2: bool,
 ) -> Response {
-    let spans = match read_trace(&state, &id, raw).await {
+    let spans = match read_trace(state, id, raw).await {
         Ok(spans) if spans.is_empty() => return StatusCode::NOT_FOUND.into_response(),
         Ok(spans) => spans,
         Err(f) => return f.into_response(),
     };
     let data = otlp::traces::to_otlp(&spans);
-    if wants_protobuf(&headers) {
-        let response = TraceByIdResponse {
-            trace: Some(data),
-            metrics: Some(TraceByIdMetrics {}),
-        };
-        return protobuf(response.encode_to_vec());
+    match (v2, wants_protobuf(headers)) {
+        (false, true) => protobuf(data.encode_to_vec()),
+        (true, true) => protobuf(
+            TraceByIdResponse {
+                trace: Some(data),
+                metrics: Some(TraceByIdMetrics {}),
+            }
+            .encode_to_vec(),
+        ),
+        (true, false) => {
+            json_response(&json!({"trace": otlp::json::write_traces(&data), "metrics": {}}))
+        }
+        (false, false) => {
+            // Tempo 1 named the resource spans `batches`.
+            let mut body = otlp::json::write_traces(&data);
+            if let Some(obj) = body.as_object_mut()
+                && let Some(batches) = obj.remove("resourceSpans")
+            {
+                obj.insert("batches".into(), batches);
+            }
+            json_response(&body)
+        }
     }
-    json_response(&json!({"trace": otlp::json::write_traces(&data), "metrics": {}}))
 }
 
 /// What `/api/search` asks for.

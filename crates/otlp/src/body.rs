@@ -7,7 +7,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use crate::{ExportError, json};
+use crate::{Accepted, ExportError, Signal, json};
 
 /// How a body is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +129,85 @@ pub fn logs(body: &[u8], encoding: Encoding) -> Result<ExportLogsServiceRequest,
     match encoding {
         Encoding::Protobuf => protobuf(body),
         Encoding::Json => from_json(json::read_logs(body)),
+    }
+}
+
+/// `google.rpc.Status`, the body of OTLP/HTTP's failures: small enough to declare here.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    /// The gRPC code (OTLP clients do not act on it).
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    /// What went wrong, for a developer.
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
+/// The body of an OTLP/HTTP success: `Export<signal>ServiceResponse`, with
+/// `partial_success` set only when something was refused or needs saying.
+pub fn success_body(signal: Signal, accepted: &Accepted, encoding: Encoding) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::{logs, metrics, trace};
+    use prost::Message as _;
+    let rejected = i64::try_from(accepted.rejected).unwrap_or(i64::MAX);
+    let message = accepted.message.clone();
+    match encoding {
+        Encoding::Json => {
+            let field = match signal {
+                Signal::Traces => "rejectedSpans",
+                Signal::Metrics => "rejectedDataPoints",
+                Signal::Logs => "rejectedLogRecords",
+            };
+            let body = match message {
+                // int64 is a string in protobuf's JSON mapping.
+                Some(m) => serde_json::json!({
+                    "partialSuccess": {field: rejected.to_string(), "errorMessage": m}
+                }),
+                None => serde_json::json!({}),
+            };
+            body.to_string().into_bytes()
+        }
+        Encoding::Protobuf => match signal {
+            Signal::Traces => trace::v1::ExportTraceServiceResponse {
+                partial_success: message.map(|error_message| {
+                    trace::v1::ExportTracePartialSuccess {
+                        rejected_spans: rejected,
+                        error_message,
+                    }
+                }),
+            }
+            .encode_to_vec(),
+            Signal::Metrics => metrics::v1::ExportMetricsServiceResponse {
+                partial_success: message.map(|error_message| {
+                    metrics::v1::ExportMetricsPartialSuccess {
+                        rejected_data_points: rejected,
+                        error_message,
+                    }
+                }),
+            }
+            .encode_to_vec(),
+            Signal::Logs => logs::v1::ExportLogsServiceResponse {
+                partial_success: message.map(|error_message| logs::v1::ExportLogsPartialSuccess {
+                    rejected_log_records: rejected,
+                    error_message,
+                }),
+            }
+            .encode_to_vec(),
+        },
+    }
+}
+
+/// The body of an OTLP/HTTP failure: a `google.rpc.Status`.
+pub fn failure_body(error: &ExportError, encoding: Encoding) -> Vec<u8> {
+    use prost::Message as _;
+    let status = RpcStatus {
+        code: error.grpc_code(),
+        message: error.to_string(),
+    };
+    match encoding {
+        Encoding::Protobuf => status.encode_to_vec(),
+        Encoding::Json => serde_json::json!({"code": status.code, "message": status.message})
+            .to_string()
+            .into_bytes(),
     }
 }
 

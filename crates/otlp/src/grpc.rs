@@ -34,17 +34,7 @@ use crate::{Accepted, ExportError, Protocol, Receiver};
 
 /// The gRPC status OTLP's specification gives to each refusal.
 pub fn status(e: &ExportError) -> Status {
-    let message = e.to_string();
-    match e {
-        ExportError::BadData { .. } | ExportError::Unsupported(_) => {
-            Status::invalid_argument(message)
-        }
-        // Without retry info: the client must not retry.
-        ExportError::TooLarge { .. } => Status::resource_exhausted(message),
-        ExportError::NotStored(_) => Status::unimplemented(message),
-        ExportError::Unavailable(_) => Status::unavailable(message),
-        ExportError::Internal(_) => Status::internal(message),
-    }
+    Status::new(tonic::Code::from_i32(e.grpc_code()), e.to_string())
 }
 
 /// Runs an export on a blocking thread (stores do I/O) and maps its refusal.

@@ -83,6 +83,31 @@ pub enum ExportError {
 }
 
 impl ExportError {
+    /// The HTTP status OTLP/HTTP answers it with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::BadData { .. } => 400,
+            Self::TooLarge { .. } => 413,
+            Self::Unsupported(_) => 415,
+            Self::NotStored(_) => 501,
+            Self::Unavailable(_) => 503,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// The gRPC status code OTLP/gRPC answers it with (and OTLP/HTTP's `Status.code`):
+    /// `INVALID_ARGUMENT` (3), `RESOURCE_EXHAUSTED` without retry info (8),
+    /// `UNIMPLEMENTED` (12), `UNAVAILABLE` (14) or `INTERNAL` (13).
+    pub fn grpc_code(&self) -> i32 {
+        match self {
+            Self::BadData { .. } | Self::Unsupported(_) => 3,
+            Self::TooLarge { .. } => 8,
+            Self::NotStored(_) => 12,
+            Self::Unavailable(_) => 14,
+            Self::Internal(_) => 13,
+        }
+    }
+
     /// The outcome's label on `skywatch_otlp_requests_total`.
     pub fn outcome(&self) -> &'static str {
         match self {

@@ -129,27 +129,26 @@ impl Parser<'_> {
         ))
     }
 
+    /// Enters one more level of nesting, at `at`.
     fn enter(&mut self, at: usize) -> Result<(), Error> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(Error::syntax(
-                at,
-                format!("the query nests deeper than {MAX_DEPTH} levels"),
-            ));
-        }
-        Ok(())
+        count(
+            &mut self.depth,
+            MAX_DEPTH,
+            at,
+            "nests deeper than",
+            "levels",
+        )
     }
 
     /// Counts one more binary operator, at `at`.
     fn operator(&mut self, at: usize) -> Result<(), Error> {
-        self.operators += 1;
-        if self.operators > MAX_OPERATORS {
-            return Err(Error::syntax(
-                at,
-                format!("the query has more than {MAX_OPERATORS} operators"),
-            ));
-        }
-        Ok(())
+        count(
+            &mut self.operators,
+            MAX_OPERATORS,
+            at,
+            "has more than",
+            "operators",
+        )
     }
 
     fn leave(&mut self) {
@@ -673,6 +672,24 @@ impl Parser<'_> {
             return Ok(());
         }
     }
+}
+
+/// Adds one to `counter`, failing at `at` past `max`.
+fn count(
+    counter: &mut usize,
+    max: usize,
+    at: usize,
+    beyond: &str,
+    what: &str,
+) -> Result<(), Error> {
+    *counter += 1;
+    if *counter > max {
+        return Err(Error::syntax(
+            at,
+            format!("the query {beyond} {max} {what}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The intrinsic `scope:name` stands for.
