@@ -33,6 +33,8 @@ pub struct Received {
     pub truncated: u64,
     /// How many links were dropped for an invalid ID.
     pub dropped_links: u64,
+    /// The limit values were cut to.
+    pub max_attribute_value_bytes: usize,
 }
 
 /// How many rejections [`Received::problems`] describes; the rest are only counted.
@@ -71,8 +73,8 @@ impl Received {
         }
         if self.truncated > 0 {
             parts.push(format!(
-                "cut {} attribute values to max_attribute_value_bytes",
-                self.truncated
+                "cut {} attribute values to max_attribute_value_bytes ({})",
+                self.truncated, self.max_attribute_value_bytes
             ));
         }
         (!parts.is_empty()).then(|| parts.join("; "))
@@ -165,6 +167,7 @@ fn bad_id(what: &str, bytes: &[u8], len: usize) -> String {
 pub fn from_otlp(resource_spans: Vec<ResourceSpans>, max_attribute_value_bytes: usize) -> Received {
     let mut out = Received {
         spans: Vec::with_capacity(count(&resource_spans)),
+        max_attribute_value_bytes,
         ..Received::default()
     };
     let mut values = Values {
@@ -655,7 +658,7 @@ mod tests {
         assert_eq!(got.truncated, 2);
         assert_eq!(
             got.message().unwrap(),
-            "cut 2 attribute values to max_attribute_value_bytes"
+            "cut 2 attribute values to max_attribute_value_bytes (5)"
         );
     }
 }
