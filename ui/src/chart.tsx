@@ -1,11 +1,12 @@
 // A time series chart of range queries' results, drawn by uPlot, with Grafana's
 // time-series options: lines, bars or points, fill, stacking, a right axis, thresholds as
 // lines or areas, min and max, negative-Y, a legend as a list or a table of calculations,
-// and a tooltip of one or all series.
+// and a tooltip of one or all series; exemplars as marks linking to their traces.
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import type { Series } from "./api";
+import { type ExemplarPoint, exemplarHref } from "./exemplars";
 import { CALCS, type FieldConfig, PALETTE, cssColor } from "./fields";
 import { autoRange } from "./scale";
 import { formatTicks, formatValue } from "./units";
@@ -35,6 +36,8 @@ export interface ChartProps {
   tooltip?: "single" | "multi" | "none";
   /** Charts with the same key share their cursor (Grafana's shared crosshair). */
   sync?: string;
+  /** Exemplars drawn over the series, on the left axis. */
+  exemplars?: ExemplarPoint[];
 }
 
 /** Aligns the series on the query's step grid: uPlot wants one x array for all. */
@@ -118,7 +121,7 @@ function pathsFor(c: FieldConfig): uPlot.Series.PathBuilder | undefined {
   }
 }
 
-export function Chart({ series, names, start, end, step, height = 320, unit, configs = [], legend = {}, tooltip = "multi", sync }: ChartProps) {
+export function Chart({ series, names, start, end, step, height = 320, unit, configs = [], legend = {}, tooltip = "multi", sync, exemplars }: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
   // Redrawn in the theme's colours when it changes.
   const [theme, setTheme] = useState(document.documentElement.dataset.theme);
@@ -256,6 +259,7 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
           const y = u.scales.y;
           el.dataset.scale = Number.isFinite(y?.min) && Number.isFinite(y?.max) ? "finite" : "none";
         },
+        (u: uPlot) => placeExemplars(u, box.current, exemplars ?? [], configs[0]?.unit ?? unit),
       ],
       setCursor: [tooltip === "none" ? () => {} : tooltipUpdater(box.current!, values, names, colors, configs, unit, tooltip)],
     };
@@ -266,7 +270,7 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
       resize.disconnect();
       plot.destroy();
     };
-  }, [raw, values, names, height, theme, unit, configs, colors, hidden, ownLegend, tooltip, sync]);
+  }, [raw, values, names, height, theme, unit, configs, colors, hidden, ownLegend, tooltip, sync, exemplars]);
   // How many values the chart holds: what a test (or a person inspecting the page) reads
   // to tell an empty chart from one with lines.
   const points = useMemo(
@@ -276,10 +280,40 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
   return (
     <div class={`chart-wrap${legend.placement === "right" && ownLegend ? " right" : ""}`} ref={box}>
       <div class="chart" data-points={points} />
+      {exemplars && <div class="exemplars" />}
       {ownLegend && <LegendTable raw={values} names={names} colors={colors} configs={configs} unit={unit} calcs={legend.calcs ?? []} />}
       <div class="chart-tooltip" hidden />
     </div>
   );
+}
+
+/** Places the exemplars over the plot, after each draw: a diamond at each one's time and
+ * value, a link to its trace when it names one; those outside the plot are left out.
+ * `data-drawn` on the layer says how many are shown. */
+function placeExemplars(u: uPlot, root: HTMLElement | null, points: ExemplarPoint[], unit: string | undefined) {
+  const layer = root?.querySelector<HTMLDivElement>(".exemplars");
+  if (!root || !layer) return;
+  layer.replaceChildren();
+  let drawn = 0;
+  if (Number.isFinite(u.scales.y?.min)) {
+    const plot = u.over.getBoundingClientRect();
+    const base = root.getBoundingClientRect();
+    for (const e of points) {
+      const x = u.valToPos(e.t, "x");
+      const y = u.valToPos(e.v, "y");
+      if (!(x >= 0 && x <= plot.width && y >= 0 && y <= plot.height)) continue;
+      const href = exemplarHref(e);
+      const mark = document.createElement(href ? "a" : "span");
+      if (href) (mark as HTMLAnchorElement).href = href;
+      mark.className = "exemplar";
+      mark.title = `${formatValue(e.v, unit)} at ${new Date(e.t * 1000).toLocaleString()}${e.traceId ? `: trace ${e.traceId}` : ""}`;
+      mark.style.left = `${plot.left - base.left + x}px`;
+      mark.style.top = `${plot.top - base.top + y}px`;
+      layer.append(mark);
+      drawn++;
+    }
+  }
+  layer.dataset.drawn = String(drawn);
 }
 
 /** Grafana's thresholds style: lines (solid or dashed) and areas between the steps. */

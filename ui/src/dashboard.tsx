@@ -4,6 +4,7 @@
 
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiError, type Series, get, labelValues, queryInstant, queryRange, seriesName } from "./api";
+import { type ExemplarPoint, loadExemplars } from "./exemplars";
 import { parseVariableQuery, queryResultTexts, seriesText, variableOptionsFrom } from "./variables";
 import { Chart } from "./chart";
 import type { FieldConfigSource } from "./fields";
@@ -23,6 +24,8 @@ interface Target {
   /** Asked at the range's end only (Grafana's "Instant" query type). */
   instant?: boolean;
   format?: string;
+  /** Whether the panel shows the query's exemplars (Grafana's "Exemplars" switch). */
+  exemplar?: boolean;
 }
 export interface Panel {
   id?: number;
@@ -427,6 +430,7 @@ const QUERYLESS = new Set(panelSupport.queryless);
 
 function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync?: string }) {
   const [drawn, setDrawn] = useState<Drawn | null>(null);
+  const [exemplars, setExemplars] = useState<ExemplarPoint[] | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
   const known = DRAWN.has(panel.type);
   const queries = known && !QUERYLESS.has(panel.type);
@@ -464,6 +468,13 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
       },
       (e) => !cancelled && setError(e instanceof ApiError ? `${e.errorType}: ${e.message}` : String(e)),
     );
+    // A time series' exemplars, of the queries that ask for them.
+    const asking = panel.type === "timeseries" ? targets.filter((t) => t.exemplar && !t.instant) : [];
+    if (asking.length) {
+      Promise.all(asking.map((t) => loadExemplars(interpolate(t.expr!, window.values), window.start, window.end))).then(
+        (sets) => !cancelled && setExemplars(sets.flat()),
+      );
+    }
     return () => {
       cancelled = true;
     };
@@ -538,6 +549,7 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
       legend={legendOptions}
       tooltip={options.tooltip?.mode ?? "multi"}
       sync={sync}
+      exemplars={exemplars}
       height={Math.max(px - 32 - (tableLegend ? 20 : 28) * legendRows, 60)}
     />
   );

@@ -1,11 +1,12 @@
 // Explore: a PromQL query as a graph over a range or a table at an instant, its errors and
 // warnings shown where it was typed, with metric, label and value completion as it is
-// typed.
+// typed. The graph shows the series' exemplars, each linking to its trace.
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, type QueryData, type Series, queryInstant, queryRange, seriesName, stepFor } from "./api";
 import { Chart } from "./chart";
 import { type Context, accept, candidates, contextAt } from "./complete";
+import { type ExemplarPoint, loadExemplars } from "./exemplars";
 
 const RANGES: [string, number][] = [
   ["5m", 300],
@@ -22,6 +23,7 @@ interface Outcome {
   end: number;
   step: number;
   error?: ApiError;
+  exemplars?: ExemplarPoint[];
   warnings: string[];
   infos: string[];
   took: number;
@@ -76,8 +78,9 @@ export function Explore() {
     history.replaceState(null, "", `/explore?${new URLSearchParams({ q: expr, range, tab: kind })}`);
     const began = performance.now();
     try {
+      const exemplars = kind === "graph" ? loadExemplars(expr, start, end) : Promise.resolve(undefined);
       const answer = kind === "graph" ? await queryRange(expr, start, end, step) : await queryInstant(expr, end);
-      setOutcome({ kind, data: answer.data, start, end, step, warnings: answer.warnings, infos: answer.infos, took: performance.now() - began });
+      setOutcome({ kind, data: answer.data, start, end, step, exemplars: await exemplars, warnings: answer.warnings, infos: answer.infos, took: performance.now() - began });
     } catch (e) {
       const error = e instanceof ApiError ? e : new ApiError(String(e), "error");
       setOutcome({ kind, error, start, end, step, warnings: [], infos: [], took: performance.now() - began });
@@ -186,6 +189,7 @@ function Result({ outcome }: { outcome: Outcome }) {
       ))}
       <p class="muted">
         {describe(data)} in {Math.round(outcome.took)} ms
+        {!!outcome.exemplars?.length && `; ${outcome.exemplars.length} exemplars, each a link to its trace`}
       </p>
       {outcome.kind === "graph" && data.resultType === "matrix" ? (
         (data.result as Series[]).length ? (
@@ -195,6 +199,7 @@ function Result({ outcome }: { outcome: Outcome }) {
             start={outcome.start}
             end={outcome.end}
             step={outcome.step}
+            exemplars={outcome.exemplars}
           />
         ) : (
           <p class="empty">No data in this range.</p>

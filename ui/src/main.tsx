@@ -12,6 +12,8 @@ import { Explore } from "./explore";
 import { Health } from "./health";
 import { SloPage, Slos } from "./slos";
 import { Targets } from "./targets";
+import { TraceView } from "./trace-view";
+import { Traces } from "./traces";
 
 function usePath(): string {
   const [path, setPath] = useState(location.pathname);
@@ -52,6 +54,7 @@ function ThemeToggle() {
 const SECTIONS: [string, string][] = [
   ["/dashboards", "Dashboards"],
   ["/explore", "Explore"],
+  ["/traces", "Traces"],
   ["/targets", "Targets"],
   ["/health", "Health"],
   ["/slos", "SLOs"],
@@ -67,6 +70,11 @@ function page(path: string) {
     return <Dashboard key={uid} uid={uid} />;
   }
   if (path.startsWith("/explore")) return <Explore key={path} />;
+  if (path.startsWith("/traces/")) {
+    const id = decodeURIComponent(path.split("/")[2] ?? "");
+    return <TraceView key={id} id={id} />;
+  }
+  if (path.startsWith("/traces")) return <Traces />;
   if (path.startsWith("/targets")) return <Targets />;
   if (path.startsWith("/health")) return <Health />;
   if (path.startsWith("/slos/")) {

@@ -6,11 +6,13 @@
 // Visits each page (or only the PAGEs named), waits for what it must show, fails on any
 // browser console error or uncaught page error, and saves a screenshot of each page
 // (light, dark, phone) in SCREENSHOT_DIR; at a phone's width, no page may be wider than
-// the screen. Then burns one SLO's budget with the demo's chaos control and checks that
-// the SLO pages show it. Prints one line per page; exits 1 on the first failure, saying why.
+// the screen. The traces pages (trace-pages.mjs) post their own traces first. Then burns
+// one SLO's budget with the demo's chaos control and checks that the SLO pages show it.
+// Prints one line per page; exits 1 on the first failure, saying why.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { TRACE_PAGE_NAMES, tracePages } from "./trace-pages.mjs";
 
 const [base, shots, ...only] = process.argv.slice(2);
 if (!base || !shots) {
@@ -50,6 +52,8 @@ const pages = [
     name: "explore-error",
     path: "/explore?" + new URLSearchParams({ q: "sum(rate(up[5m]", range: "5m", tab: "graph" }),
     ready: ".error",
+    // The query's own parse error answers 400: the one console error that is expected.
+    allowedErrors: /status of 400/,
     check: async (page) => {
       const text = await page.locator(".error").innerText();
       if (!/bad_data/.test(text)) throw new Error(`the parse error is not shown in place: ${text}`);
@@ -552,6 +556,20 @@ const burnedPages = [
     },
   },
 ];
+// Traces: this run's own, posted before their pages are visited.
+// Filled as the big trace's page is checked.
+let traceTimings = [];
+if (TRACE_PAGE_NAMES.some((name) => only.length === 0 || only.includes(name))) {
+  try {
+    const traces = await tracePages(base);
+    pages.push(...traces.pages);
+    traceTimings = traces.timings;
+  } catch (e) {
+    console.log(`FAILED posting the traces pages' traces: ${e.message}`);
+    process.exit(1);
+  }
+}
+
 let failed = false;
 // Desktop in both themes, and a phone's width.
 const setups = [
@@ -575,8 +593,7 @@ async function visit(context, p, setup, viewport) {
     const ms = performance.now() - began;
     await p.check(page, setup);
     await page.screenshot({ path: join(shots, `${p.name}-${setup}.png`), fullPage: true });
-    // The query's own parse error answers 400: the one console error that is expected.
-    const unexpected = errors.filter((e) => !(p.name === "explore-error" && /status of 400/.test(e)));
+    const unexpected = errors.filter((e) => !p.allowedErrors?.test(e));
     if (unexpected.length) throw new Error(unexpected.join("\n"));
     // Nothing wider than the screen: a phone scrolls down, not sideways.
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
@@ -618,4 +635,7 @@ if (burnedPages.some(chosen)) {
 }
 await browser.close();
 for (const t of timings) console.log(`timing: ${timed.panels} panels, 6 h, ${t.setup}: ${t.ms.toFixed(0)} ms`);
+for (const t of traceTimings) {
+  console.log(`timing: 50,000-span trace, ${t.setup}: first paint ${t.firstPaint} ms (answer ${t.answer} ms, layout ${t.layout} ms), scroll to end ${t.down.toFixed(0)} ms, back ${t.up.toFixed(0)} ms, click to details ${t.click.toFixed(0)} ms`);
+}
 process.exit(failed ? 1 : 0);

@@ -67,6 +67,30 @@ pub(crate) const RULES: &[Rule] = &[
         why: "the span store contract depends on no store, no receiver and no query",
     },
     Rule {
+        krate: "disk",
+        forbidden: &["*"],
+        allowed: &[],
+        why: "the file primitives the stores share know no store and no format built on them",
+    },
+    Rule {
+        krate: "tracedb",
+        forbidden: &["*"],
+        allowed: &["spans", "disk"],
+        why: "the span store implements the span contract and knows no API, receiver or query engine",
+    },
+    Rule {
+        krate: "traceql",
+        forbidden: &["*"],
+        allowed: &["spans"],
+        why: "TraceQL is a query layer over the span model: it knows no store, API or scraper",
+    },
+    Rule {
+        krate: "otlp",
+        forbidden: &["*"],
+        allowed: &["spans", "storage", "model"],
+        why: "OTLP is a source: it writes through the span and storage contracts and knows no store, query or API",
+    },
+    Rule {
         krate: "model",
         forbidden: &["*"],
         allowed: &[],

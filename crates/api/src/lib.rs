@@ -6,15 +6,24 @@
 //!   client call them.
 //! - [`slo`]: `/api/v1/slos`, every SLO the server runs with its budget, burn rates and
 //!   alerts now.
+//! - [`otlp`]: OTLP/HTTP's receivers, `POST /v1/traces`, `/v1/metrics` and `/v1/logs`.
+//! - [`jaeger`]: Jaeger's query API under `/jaeger`, over the span store.
+//! - [`tempo`]: Tempo's HTTP API under `/tempo`: traces by ID, TraceQL and tag search.
 //!
 //! Every answer may be compressed ([`compressed`]), as Prometheus compresses its API's.
 
 use axum::Router;
 
 mod compression;
+pub mod jaeger;
+pub mod otlp;
 pub mod prometheus;
 pub mod slo;
+mod span_access;
 mod state;
+pub mod tempo;
+#[cfg(test)]
+mod trace_fixtures;
 
 pub use compression::compressed;
 pub use prometheus::{
@@ -24,5 +33,9 @@ pub use state::*;
 
 /// Every API family's routes over `state`.
 pub fn router(state: ApiState) -> Router {
-    prometheus::router(state.clone()).merge(slo::router(state))
+    prometheus::router(state.clone())
+        .merge(slo::router(state.clone()))
+        .merge(otlp::router(state.clone()))
+        .merge(jaeger::router(state.clone()))
+        .merge(tempo::router(state))
 }

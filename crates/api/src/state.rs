@@ -56,6 +56,9 @@ pub struct ApiState {
     pub slos: Option<crate::slo::SloSource>,
     /// The span store, for the trace APIs (Tempo, Jaeger) and the OTLP receivers.
     pub spans: Option<Arc<dyn spans::SpanStore>>,
+    /// The OTLP receiver behind `POST /v1/traces`, `/v1/metrics` and `/v1/logs` (and the
+    /// gRPC services the binary serves); `None` serves no OTLP.
+    pub otlp: Option<Arc<otlp::Receiver>>,
 }
 
 /// Gives the rule groups as JSON for a `type` filter.
@@ -110,6 +113,7 @@ impl ApiState {
             query_log: promql::query_log::Shared::default(),
             slos: None,
             spans: None,
+            otlp: None,
         }
     }
 }

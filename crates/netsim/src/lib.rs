@@ -15,9 +15,21 @@
 //! of its objectives in `slos/zerostate.yml` at well over the 14.4x of a fast-burn page,
 //! and [`Chaos::heal_all`] undoes every kind of chaos at once.
 //!
+//! Requests cross the network too, a few a second, and leave traces: each enters a node's
+//! HTTP API and goes through a P2P send, a DHT lookup, guild formation, the task's WASM
+//! execution and payment settlement on other nodes, as the seeds' flow does (see
+//! [`FLOW`]). Each node runs six [`Service`]s, each with its own tracer and resource
+//! (`service.name`, `service.instance.id` = the node's name, `host.name`...), and a span
+//! continues its parent across nodes through the W3C `traceparent` carried in the P2P
+//! message's metadata. Once [`Network::trace_to`] gives them a [`Pipeline`], the spans are
+//! exported, sampled parent-based so that a trace is kept or dropped whole; chaos shows in
+//! them as errors and latency in the spans of the layer it degrades. The requests draw
+//! from a generator of their own, so traces change nothing in the metrics.
+//!
 //! In load mode ([`Options::load_series`]) every node also exposes that many extra gauge
 //! series, which change at every tick: the scrape benchmark's targets.
 
+mod flow;
 mod metrics;
 mod node;
 mod rng;
@@ -25,8 +37,10 @@ mod rng;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use flow::{FLOW, Service};
 pub use metrics::{NodeMetrics, WASM_MEMORY_LIMIT};
 pub use node::{ExecutorMode, NodeInfo};
+pub use skywatch_sdk::trace::Pipeline;
 
 use node::{ApiFault, Node};
 use rng::Rng;
@@ -75,6 +89,8 @@ struct Shared {
     world: Mutex<World>,
     /// Read by every node's HTTP server at each request, so kept out of the locks.
     api_fault: ApiFault,
+    /// The nodes' tracers, once [`Network::trace_to`] is called.
+    tracers: Mutex<Option<flow::Tracers>>,
 }
 
 /// The probability that a payment fails when no chaos says otherwise: one in 10,000, a
@@ -95,6 +111,8 @@ struct World {
     message_failure_rate: f64,
     /// The nodes cut off from the rest, if a partition is on.
     partition: Vec<usize>,
+    /// The requests' own generator, so that they change nothing in the metrics.
+    traffic: Rng,
 }
 
 impl Network {
@@ -116,8 +134,10 @@ impl Network {
                 payment_failure_rate: DEFAULT_PAYMENT_FAILURE_RATE,
                 message_failure_rate: 0.0,
                 partition: Vec::new(),
+                traffic: Rng::new(options.seed ^ 0x7472_6166_6669_6300),
             }),
             api_fault,
+            tracers: Mutex::new(None),
         });
         // A first tick now, so that every series has a value at the first scrape.
         tick(&shared, options.tick.as_secs_f64());
@@ -168,6 +188,13 @@ impl Network {
         for health in checks {
             health.report().await;
         }
+    }
+
+    /// Exports the spans of the requests from now on through `pipeline`, sampling
+    /// `sample_ratio` of them (0 to 1; each request's trace is kept or dropped whole).
+    pub fn trace_to(&self, pipeline: &Pipeline, sample_ratio: f64) {
+        let count = lock(&self.shared.nodes).len();
+        *lock(&self.shared.tracers) = Some(flow::Tracers::new(pipeline, count, sample_ratio));
     }
 
     /// The controls.
@@ -238,43 +265,42 @@ fn tick(shared: &Shared, dt: f64) {
         let follows_head = partition.is_empty() || cut_off != rest_is_larger;
         node.step(&mut world, dt, reachable, follows_head, new_block);
     }
-    // A task hops from one node to another about once a tick, its trace context riding
-    // in the message's metadata.
-    if n >= 2 && world.rng.chance(dt.min(1.0)) {
-        let from = world.rng.below(n as u64) as usize;
-        let to = (from + 1 + world.rng.below(n as u64 - 1) as usize) % n;
-        let apart = !partition.is_empty() && partition.contains(&from) != partition.contains(&to);
-        let id = world.rng.next_u64() % 1_000_000;
-        let duration_ms = world.rng.exponential(800.0).round();
-        let (sender, receiver) = (&nodes[from], &nodes[to]);
-        if sender.is_alive() {
-            hop(sender, receiver, id, duration_ms, apart);
-        }
+    // Requests cross the network, each with its trace.
+    let requests = flow::requests(&mut world.traffic, n, dt);
+    let alive: Vec<usize> = nodes
+        .iter()
+        .filter(|n| n.is_alive())
+        .map(|n| n.id)
+        .collect();
+    if requests == 0 || alive.is_empty() {
+        return;
     }
-}
-
-/// One task sent from `sender` to `receiver`: a dispatch span and log line on the sender,
-/// and on the receiver an execution span that continues the sender's trace, with its log
-/// line, unless the message cannot get through.
-fn hop(sender: &Node, receiver: &Node, task: u64, duration_ms: f64, apart: bool) {
-    let mut metadata = std::collections::BTreeMap::<String, String>::new();
-    {
-        let span = tracing::info_span!("task.dispatch", node = %sender.name(), task_id = task);
-        let _entered = span.enter();
-        skywatch_sdk::trace::inject(&mut metadata);
-        tracing::info!(to = %receiver.name(), "task dispatched");
-        if apart || !receiver.is_alive() {
-            tracing::warn!(to = %receiver.name(), "task undeliverable: the peer is unreachable");
-            return;
-        }
+    let peers: Vec<flow::Peer> = nodes
+        .iter()
+        .map(|node| flow::Peer {
+            info: node.info(),
+            cut_off: partition.contains(&node.id),
+        })
+        .collect();
+    drop(nodes);
+    let conditions = flow::Conditions {
+        payment_failure_rate: world.payment_failure_rate,
+        message_failure_rate: world.message_failure_rate,
+        api_degraded: shared.api_fault.is_on(),
+    };
+    let tracers = lock(&shared.tracers);
+    let now = std::time::SystemTime::now();
+    for _ in 0..requests {
+        let entry = alive[world.traffic.below(alive.len() as u64) as usize];
+        let steps = flow::plan(&mut world.traffic, &peers, &conditions, entry);
+        // Each request ended at some moment of the tick that just passed.
+        let ended = now
+            .checked_sub(Duration::from_secs_f64(
+                world.traffic.next_f64() * dt.clamp(0.0, 1.0),
+            ))
+            .unwrap_or(now);
+        flow::emit(&steps, tracers.as_ref(), ended);
     }
-    let span = tracing::info_span!("task.execute", node = %receiver.name(), task_id = task);
-    skywatch_sdk::trace::continue_from(&span, &metadata);
-    let _entered = span.enter();
-    tracing::info!(from = %sender.name(), duration_ms, "task executed");
-    let payment = tracing::info_span!("payment.settle", node = %receiver.name(), task_id = task);
-    let _paid = payment.enter();
-    tracing::info!(amount = duration_ms / 1000.0, "payment settled");
 }
 
 /// The chaos controls.

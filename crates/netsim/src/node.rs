@@ -26,6 +26,23 @@ pub enum ExecutorMode {
     Failing,
 }
 
+impl ExecutorMode {
+    /// A task's mean duration in seconds, and the probabilities that it fails and that it
+    /// times out.
+    pub(crate) fn profile(self) -> (f64, f64, f64) {
+        match self {
+            ExecutorMode::Normal => (0.8, 0.0007, 0.0003),
+            ExecutorMode::Slow => (8.0, 0.05, 0.4),
+            ExecutorMode::Failing => (0.3, 0.9, 0.05),
+        }
+    }
+}
+
+/// The name of node `id`, as its `node` label and its traces' `service.instance.id` say it.
+pub(crate) fn name(id: usize) -> String {
+    format!("node-{id:02}")
+}
+
 /// A node as the controls report it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NodeInfo {
@@ -219,11 +236,6 @@ impl Node {
         self.addr
     }
 
-    /// The node's name, as its `node` label says it.
-    pub(crate) fn name(&self) -> String {
-        format!("node-{:02}", self.id)
-    }
-
     /// The node's metrics as its `/metrics` serves them in OpenMetrics.
     pub(crate) fn exposition(&self) -> String {
         self.registry
@@ -393,11 +405,7 @@ impl Node {
             .set(world.head.saturating_sub(self.height) as i64);
         m.validators.set(16);
         // Execution.
-        let (mean_duration, failure, timeout) = match self.executor {
-            ExecutorMode::Normal => (0.8, 0.0007, 0.0003),
-            ExecutorMode::Slow => (8.0, 0.05, 0.4),
-            ExecutorMode::Failing => (0.3, 0.9, 0.05),
-        };
+        let (mean_duration, failure, timeout) = self.executor.profile();
         let tasks = if alive { rng.count(dt * 1.5) } else { 0 };
         for _ in 0..tasks {
             let duration = rng.exponential(mean_duration);

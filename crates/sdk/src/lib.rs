@@ -96,6 +96,10 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 pub use prometheus_client;
+/// The OpenTelemetry API and SDK the traces are built on, for code that makes spans with
+/// them directly (explicit timestamps, several resources in one process): the versions
+/// always match the SDK's.
+pub use {opentelemetry, opentelemetry_sdk};
 
 use health::{Health, HealthOptions};
 use metrics::{Format, ProcessCollector, RegisterError, Registry};

@@ -13,7 +13,8 @@
 //!
 //! (on one line). The keys, in order: `timestamp` (RFC 3339, UTC, nanoseconds), `level`,
 //! `message`, `target`, then `trace_id`, `span_id` and `span` (the innermost span's name) when
-//! the event happened inside a span, then the persistent fields (service, node id and any
+//! the event happened inside a span (outside a `tracing` span, the ids are those of the
+//! OpenTelemetry context attached to the thread, if any), then the persistent fields (service, node id and any
 //! others configured), the event's own fields, and the fields of every enclosing span from
 //! the innermost out. A key is written once: the first writer wins, so an event's field
 //! shadows a span's field of the same name; a field that would overwrite one of the fixed
@@ -158,13 +159,19 @@ where
         push_json_str(&mut line, meta.target());
 
         let span = ctx.event_span(event);
+        // A `tracing` span's ids first; outside one, those of the OpenTelemetry context
+        // the code attached (`Context::attach`), for spans made with the OpenTelemetry API.
+        let ids = span
+            .as_ref()
+            .and_then(|span| otel_ids(&span.id(), &self.dispatch))
+            .or_else(attached_ids);
+        if let Some((trace_id, span_id)) = ids {
+            push_key(&mut line, "trace_id");
+            push_json_str(&mut line, &trace_id);
+            push_key(&mut line, "span_id");
+            push_json_str(&mut line, &span_id);
+        }
         if let Some(span) = &span {
-            if let Some((trace_id, span_id)) = otel_ids(&span.id(), &self.dispatch) {
-                push_key(&mut line, "trace_id");
-                push_json_str(&mut line, &trace_id);
-                push_key(&mut line, "span_id");
-                push_json_str(&mut line, &span_id);
-            }
             push_key(&mut line, "span");
             push_json_str(&mut line, span.name());
         }
@@ -204,6 +211,17 @@ where
             .make_writer_for(meta)
             .write_all(line.as_bytes());
     }
+}
+
+/// Returns the trace and span ids of the OpenTelemetry context attached to this thread, if
+/// it holds a valid span context.
+fn attached_ids() -> Option<(String, String)> {
+    use opentelemetry::trace::TraceContextExt as _;
+    let cx = opentelemetry::Context::current();
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid()
+        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
 }
 
 /// Returns the OpenTelemetry trace and span ids of a `tracing` span, if
@@ -438,6 +456,36 @@ mod tests {
         );
         let ts = l["timestamp"].as_str().unwrap();
         assert!(humantime::parse_rfc3339(ts).is_ok(), "{ts}");
+    }
+
+    #[test]
+    fn outside_a_tracing_span_the_attached_opentelemetry_context_gives_the_ids() {
+        use opentelemetry::trace::{
+            SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+        };
+        let capture = MemoryWriter::new();
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(capture.clone(), []));
+        let sc = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            {
+                let _attached = opentelemetry::Context::new()
+                    .with_remote_span_context(sc)
+                    .attach();
+                tracing::info!("inside");
+            }
+            tracing::info!("outside");
+        });
+        let lines = capture.json_lines().unwrap();
+        assert_eq!(lines[0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(lines[0]["span_id"], "00f067aa0ba902b7");
+        assert!(!lines[0].contains_key("span"), "{:?}", lines[0]);
+        assert!(!lines[1].contains_key("trace_id"), "{:?}", lines[1]);
     }
 
     #[test]

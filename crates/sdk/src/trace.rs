@@ -12,6 +12,14 @@
 //! `tracestate`) entry. [`inject`] writes the current span's context into a [`Carrier`] and
 //! [`extract`] reads it back on the other side; HTTP header maps and string maps are carriers,
 //! and a P2P message type becomes one by implementing the trait for its metadata.
+//!
+//! A process that speaks for several services, each with its own resource (a simulator of
+//! a node network, a gateway), exports them through one [`Pipeline`]: one batch thread and
+//! one exporter for any number of tracer providers.
+
+mod pipeline;
+
+pub use pipeline::{BatchOptions, ExportedSpan, MemorySpans, Pipeline, PipelineStats};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -127,17 +135,20 @@ pub(crate) fn provider(
     sample_ratio: f64,
     otlp: Option<&OtlpConfig>,
 ) -> Result<SdkTracerProvider, TraceError> {
-    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-        sample_ratio.clamp(0.0, 1.0),
-    )));
     let builder = SdkTracerProvider::builder()
         .with_resource(resource)
-        .with_sampler(sampler);
+        .with_sampler(sampler(sample_ratio));
     let builder = match otlp {
         Some(otlp) => with_exporter(builder, otlp)?,
         None => builder,
     };
     Ok(builder.build())
+}
+
+/// Samples `ratio` of new traces (clamped to 0..=1) and follows the parent's decision for
+/// the others, so that a trace is kept or dropped whole.
+fn sampler(ratio: f64) -> Sampler {
+    Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio.clamp(0.0, 1.0))))
 }
 
 #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]

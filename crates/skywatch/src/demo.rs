@@ -31,6 +31,8 @@ pub(crate) struct DemoArgs {
     /// The address to serve the API and the controls on.
     #[arg(long, default_value = crate::up::DEFAULT_LISTEN)]
     listen: SocketAddr,
+    #[command(flatten)]
+    otlp: crate::up::OtlpArgs,
     /// Keep the data in this directory instead of a temporary one removed at exit.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -132,6 +134,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     let settings = Settings {
         data: data.clone(),
         listen: args.listen,
+        otlp: args.otlp.clone(),
         retention_time: None,
         query: QueryArgs::default(),
         config,
@@ -173,9 +176,14 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     };
     let nodes = args.nodes;
     let kept = args.data.is_some();
-    let result = crate::up::serve(settings, &telemetry, crate::up::shutdown_signal(), |addr| {
-        print_welcome(addr, nodes, &data, kept);
-    })
+    let result = crate::up::serve(
+        settings,
+        &telemetry,
+        crate::up::shutdown_signal(),
+        |addr, grpc| {
+            print_welcome(addr, grpc, nodes, &data, kept);
+        },
+    )
     .await;
     drop(network);
     println!("\nStopped.");
@@ -264,7 +272,13 @@ fn chaos_action(chaos: &netsim::Chaos, spec: &str) -> Result<(), String> {
     }
 }
 
-fn print_welcome(addr: SocketAddr, nodes: usize, data: &std::path::Path, kept: bool) {
+fn print_welcome(
+    addr: SocketAddr,
+    grpc: SocketAddr,
+    nodes: usize,
+    data: &std::path::Path,
+    kept: bool,
+) {
     let base = format!("http://{addr}");
     let where_data = if kept {
         format!("{} (kept)", data.display())
@@ -284,6 +298,7 @@ fn print_welcome(addr: SocketAddr, nodes: usize, data: &std::path::Path, kept: b
   Received   {base}/demo/webhook  (the demo's own webhook receivers)
   Runbooks   {base}/runbooks/ServiceDown
   Metrics    {base}/metrics  (the server's own)
+  OTLP       {base}/v1/traces, /v1/metrics (HTTP); {grpc} (gRPC)
   Nodes      {base}/demo/nodes
   Data       {where_data}
 

@@ -15,6 +15,13 @@
 //! | `prometheus_remote_storage_samples_retried_total{remote_name}` | counter | samples sent again after a failure |
 //! | `prometheus_remote_storage_samples_pending{remote_name}` | gauge | samples waiting to be sent |
 //! | `skywatch_remote_storage_samples_dropped_total{remote_name}` | counter | samples dropped from a full buffer |
+//! | `skywatch_otlp_spans_received_total{protocol}` | counter | spans OTLP brought and the store kept (`protocol`: `grpc`, `http`) |
+//! | `skywatch_otlp_spans_rejected_total{protocol}` | counter | spans refused: invalid IDs (partial success) or in a request refused whole |
+//! | `skywatch_otlp_metric_points_received_total{protocol}` | counter | metric data points kept as samples |
+//! | `skywatch_otlp_metric_points_rejected_total{protocol}` | counter | metric data points refused |
+//! | `skywatch_otlp_log_records_received_total{protocol}` | counter | log records kept |
+//! | `skywatch_otlp_log_records_rejected_total{protocol}` | counter | log records refused (all of them while no log store exists) |
+//! | `skywatch_otlp_requests_total{signal,protocol,outcome}` | counter | OTLP requests by outcome: `ok`, `partial`, `bad_data`, `too_large`, `unsupported`, `not_stored`, `unavailable`, `internal` |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -142,6 +149,57 @@ impl Collector for ServerCollector {
                     ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX))
                         .encode(family.encode_family(&labels)?)?;
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the OTLP receiver's counts at each scrape of `/metrics`.
+#[derive(Debug)]
+pub(crate) struct OtlpCollector {
+    pub(crate) receiver: Arc<otlp::Receiver>,
+}
+
+impl Collector for OtlpCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let figures = self.receiver.figures();
+        let items = [
+            (otlp::Signal::Traces, "spans"),
+            (otlp::Signal::Metrics, "metric_points"),
+            (otlp::Signal::Logs, "log_records"),
+        ];
+        for (signal, item) in items {
+            type Figure = fn(&otlp::Figures) -> u64;
+            let counts: [(&str, &str, Figure); 2] = [
+                ("received", "kept", |f| f.received),
+                ("rejected", "refused", |f| f.rejected),
+            ];
+            for (what, verb, figure) in counts {
+                let name = format!("skywatch_otlp_{item}_{what}");
+                let help = format!("OTLP {} {verb}, by transport.", item.replace('_', " "));
+                let mut family =
+                    encoder.encode_descriptor(&name, &help, None, MetricType::Counter)?;
+                for f in figures.iter().filter(|f| f.signal == signal) {
+                    ConstCounter::new(figure(f))
+                        .encode(family.encode_family(&[("protocol", f.protocol.as_str())])?)?;
+                }
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "skywatch_otlp_requests",
+            "OTLP requests by signal, transport and outcome.",
+            None,
+            MetricType::Counter,
+        )?;
+        for f in &figures {
+            for (outcome, n) in otlp::OUTCOMES.iter().zip(f.requests) {
+                let labels = [
+                    ("signal", f.signal.as_str()),
+                    ("protocol", f.protocol.as_str()),
+                    ("outcome", outcome),
+                ];
+                ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
             }
         }
         Ok(())

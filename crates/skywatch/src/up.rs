@@ -8,7 +8,9 @@
 //! - scraping: the scrape manager over the TSDB, reconfigured on SIGHUP and
 //!   `POST /-/reload` (a bad file is refused and the running configuration kept);
 //! - query: the PromQL engine over the TSDB;
-//! - HTTP: the API router, the server's own `/metrics`, and RED metrics of every request.
+//! - HTTP: the API router, the server's own `/metrics`, and RED metrics of every request;
+//! - OTLP: one `otlp::Receiver` over the span store (`open_span_store`) and the storage,
+//!   behind the API's `/v1/*` routes and the gRPC services on `--otlp-grpc-listen`.
 //!
 //! Settings come from the flags, then the configuration file's `skywatch:` section, then
 //! the defaults.
@@ -54,10 +56,43 @@ pub(crate) struct UpArgs {
     #[arg(long)]
     slos: Option<PathBuf>,
     #[command(flatten)]
+    otlp: OtlpArgs,
+    #[command(flatten)]
     query: QueryArgs,
     /// The log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
+}
+
+/// The OTLP receivers' settings.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct OtlpArgs {
+    /// The address to take OTLP over gRPC on (traces, metrics, logs); OTLP over HTTP is
+    /// served on --listen (POST /v1/traces, /v1/metrics, /v1/logs).
+    #[arg(long, default_value = DEFAULT_OTLP_GRPC_LISTEN)]
+    pub(crate) otlp_grpc_listen: SocketAddr,
+    /// The largest OTLP request body (or gRPC message), in bytes, once decompressed; a
+    /// larger one is refused (HTTP 413, gRPC RESOURCE_EXHAUSTED).
+    #[arg(long, default_value_t = otlp::Limits::default().max_request_body_bytes)]
+    otlp_max_request_body_bytes: usize,
+    /// The most spans one OTLP request may carry; a request with more is refused whole.
+    #[arg(long, default_value_t = otlp::Limits::default().max_spans_per_request)]
+    otlp_max_spans_per_request: usize,
+    /// The longest string or bytes attribute value of a span, in bytes; longer values are
+    /// cut and the span kept.
+    #[arg(long, default_value_t = otlp::Limits::default().max_attribute_value_bytes)]
+    otlp_max_attribute_value_bytes: usize,
+}
+
+impl OtlpArgs {
+    /// The receivers' limits.
+    fn limits(&self) -> otlp::Limits {
+        otlp::Limits {
+            max_request_body_bytes: self.otlp_max_request_body_bytes,
+            max_spans_per_request: self.otlp_max_spans_per_request,
+            max_attribute_value_bytes: self.otlp_max_attribute_value_bytes,
+        }
+    }
 }
 
 /// The query engine's settings.
@@ -96,6 +131,8 @@ pub(crate) struct Settings {
     pub(crate) data: PathBuf,
     /// Where to listen.
     pub(crate) listen: SocketAddr,
+    /// Where to take OTLP over gRPC, and the receivers' limits.
+    pub(crate) otlp: OtlpArgs,
     /// How long to keep data.
     pub(crate) retention_time: Option<Duration>,
     /// The query engine's settings.
@@ -184,6 +221,19 @@ impl Settings {
             ),
             ("data", self.data.display().to_string()),
             ("listen", self.listen.to_string()),
+            ("otlp-grpc-listen", self.otlp.otlp_grpc_listen.to_string()),
+            (
+                "otlp-max-request-body-bytes",
+                self.otlp.otlp_max_request_body_bytes.to_string(),
+            ),
+            (
+                "otlp-max-spans-per-request",
+                self.otlp.otlp_max_spans_per_request.to_string(),
+            ),
+            (
+                "otlp-max-attribute-value-bytes",
+                self.otlp.otlp_max_attribute_value_bytes.to_string(),
+            ),
             (
                 "retention-time",
                 self.retention_time.map(duration).unwrap_or_default(),
@@ -223,6 +273,8 @@ fn millis(d: Duration) -> i64 {
 /// The default data directory and listen address.
 pub(crate) const DEFAULT_DATA: &str = "./skywatch-data";
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9797";
+/// OTLP/gRPC's standard port, on loopback.
+pub(crate) const DEFAULT_OTLP_GRPC_LISTEN: &str = "127.0.0.1:4317";
 
 pub(crate) fn run(args: UpArgs) -> Result<(), String> {
     let (config, config_text) = match &args.config {
@@ -255,6 +307,7 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
             .or_else(|| own.data_dir.clone())
             .unwrap_or_else(|| DEFAULT_DATA.into()),
         listen,
+        otlp: args.otlp,
         retention_time: args
             .retention_time
             .or_else(|| own.retention_time.map(scrape::config::Duration::std)),
@@ -284,7 +337,7 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
     };
     runtime()?.block_on(async {
         let telemetry = init_telemetry_traced(&settings.log, settings.config.tracing.as_ref())?;
-        let result = serve(settings, &telemetry, shutdown_signal(), |_| {}).await;
+        let result = serve(settings, &telemetry, shutdown_signal(), |_, _| {}).await;
         drop(telemetry);
         result
     })
@@ -342,12 +395,13 @@ fn init_telemetry_traced(
     skywatch_sdk::init(config).map_err(|e| e.to_string())
 }
 
-/// Runs the server until `shutdown` completes; `listening` is told the bound address.
+/// Runs the server until `shutdown` completes; `listening` is told the bound addresses
+/// (HTTP, then OTLP/gRPC).
 pub(crate) async fn serve(
     settings: Settings,
     telemetry: &skywatch_sdk::Telemetry,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    listening: impl FnOnce(SocketAddr),
+    listening: impl FnOnce(SocketAddr, SocketAddr),
 ) -> Result<(), String> {
     let options = tsdb::Options {
         retention_time: settings.retention_time.map(millis),
@@ -455,6 +509,34 @@ pub(crate) async fn serve(
         &settings.shipped_rules,
         &settings.slos,
     )?;
+    // Spans go to the span store; OTLP metrics join the scraped samples (and remote
+    // write); logs have no store yet, so the receivers refuse them saying so.
+    let (span_store, span_maintenance) = open_span_store(&settings.data)?;
+    let receiver = Arc::new(otlp::Receiver::new(otlp::ReceiverOptions {
+        spans: Some(span_store.clone()),
+        metrics: Some(written.clone()),
+        logs: None,
+        limits: settings.otlp.limits(),
+    }));
+    telemetry
+        .registry()
+        .register_collector(crate::self_metrics::OtlpCollector {
+            receiver: receiver.clone(),
+        });
+    let grpc_listener = tokio::net::TcpListener::bind(settings.otlp.otlp_grpc_listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen on {} for OTLP/gRPC: {e}; give another address with --otlp-grpc-listen",
+                settings.otlp.otlp_grpc_listen
+            )
+        })?;
+    let grpc_addr = grpc_listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(addr = %grpc_addr, "OTLP/gRPC listening");
+    let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let grpc = tokio::spawn(otlp::grpc::serve(grpc_listener, receiver.clone(), async {
+        let _ = grpc_stopped.await;
+    }));
     // Bound now: the rules' templates, the router and the reloader need the address.
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -589,6 +671,8 @@ pub(crate) async fn serve(
         }));
     }
     state.wal_replay = wal_replay;
+    state.spans = Some(span_store);
+    state.otlp = Some(receiver);
     state.target_metadata = Some({
         let manager = manager.clone();
         Arc::new(move || target_metadata(&manager))
@@ -715,7 +799,7 @@ pub(crate) async fn serve(
             settings.config.global.scrape_interval,
         ))
     });
-    listening(addr);
+    listening(addr, grpc_addr);
     // The client's address is kept for the query log.
     axum::serve(
         listener,
@@ -736,12 +820,55 @@ pub(crate) async fn serve(
     if let Some(r) = recorder {
         r.abort();
     }
+    let _ = stop_grpc.send(());
+    match grpc.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "OTLP/gRPC"),
+        Err(e) => tracing::error!(error = %e, "the OTLP/gRPC server panicked"),
+        Ok(Ok(())) => {}
+    }
     rule_manager.stop();
     // Targets end with the server: their series are marked stale, as Prometheus does.
     manager.stop().await;
     maintenance.abort();
+    span_maintenance.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the server's span store, `tracedb` in `data/traces` (the one place that names
+/// it), and starts its maintenance: every minute it cuts a head older than its limit into a
+/// block, compacts blocks and applies retention.
+fn open_span_store(
+    data: &Path,
+) -> Result<(Arc<dyn spans::SpanStore>, tokio::task::JoinHandle<()>), String> {
+    let dir = data.join("traces");
+    let db = tracedb::TraceDb::open(&dir, tracedb::Options::default())
+        .map_err(|e| format!("opening the span store in {}: {e}", dir.display()))?;
+    let db = Arc::new(db);
+    let stats = db.stats();
+    tracing::info!(
+        data = %dir.display(),
+        blocks = stats.blocks,
+        spans = stats.spans,
+        "opened the span store"
+    );
+    let maintenance = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let db = db.clone();
+                match tokio::task::spawn_blocking(move || db.maintain()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "span store maintenance failed"),
+                    Err(e) => tracing::error!(error = %e, "span store maintenance panicked"),
+                }
+            }
+        })
+    };
+    Ok((db, maintenance))
 }
 
 /// The targets as the API shows them.

@@ -136,7 +136,14 @@ fn a_path_that_is_neither_a_directory_nor_a_file_fails() {
 fn up_refuses_a_dashboards_path_that_is_not_a_directory() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_skywatch"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data"])
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--otlp-grpc-listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
         .arg(dir.path().join("data"))
         .arg("--dashboards")
         .arg(dir.path().join("missing"))

@@ -2,6 +2,9 @@
 //! every page and dashboard of a live `skywatch demo` with six hours of history, fails on
 //! any console error or undrawn panel, times a twenty-panel dashboard over those six hours
 //! (reported, not asserted), and saves screenshots under `target/tmp/ui-screenshots`.
+//! The traces pages post their own traces to the demo's OTLP receiver (the seed flow's,
+//! and one of 50,000 spans that must open and scroll without freezing; its time to first
+//! paint is reported, not asserted).
 //! Before the pages, it starts burning one SLO's error budget with the demo's chaos
 //! control; after them, it waits (about two minutes from the start, ten at most) until
 //! `/slos` lists that SLO first with its page alert firing, and checks the pages that say so.
@@ -48,6 +51,11 @@ fn the_pages_render_in_chromium_without_errors() {
     std::fs::write(
         extra.path().join("legacy-and-new-panels.json"),
         legacy_and_new_panels_dashboard().to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        extra.path().join("exemplars.json"),
+        exemplars_dashboard().to_string(),
     )
     .unwrap();
     let (demo, addr) = start_demo(&[
@@ -179,6 +187,23 @@ fn twenty_panel_dashboard() -> serde_json::Value {
         "time": {"from": "now-6h", "to": "now"},
         "templating": templating,
         "panels": panels,
+    })
+}
+
+/// A dashboard of one time series whose query asks for exemplars, as Grafana's
+/// "Exemplars" switch saves it; `trace-pages.mjs` answers the exemplars API for it and
+/// follows the exemplar to its trace.
+fn exemplars_dashboard() -> serde_json::Value {
+    serde_json::json!({
+        "uid": "exemplars",
+        "title": "Exemplars",
+        "schemaVersion": 39,
+        "time": {"from": "now-5m", "to": "now"},
+        "panels": [{
+            "id": 1, "type": "timeseries", "title": "One, with exemplars",
+            "gridPos": {"x": 0, "y": 0, "w": 24, "h": 8},
+            "targets": [{"refId": "A", "expr": "vector(1)", "exemplar": true}],
+        }],
     })
 }
 

@@ -414,7 +414,7 @@ pub fn hints_never_hide_a_matching_trace(s: &impl Subject) {
     for hint in hints {
         let want: BTreeSet<TraceId> = all
             .iter()
-            .filter(|t| crate::memory::may_match(t, &hint))
+            .filter(|t| hint.matches(t))
             .map(|t| t[0].trace_id)
             .collect();
         let got: BTreeSet<TraceId> = scanned(s, Window::ALL, &hint)

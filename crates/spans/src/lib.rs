@@ -555,6 +555,29 @@ pub struct Hint {
     pub min_span_duration: Option<u64>,
 }
 
+impl Hint {
+    /// Whether some span of `trace` has each thing the hint names: what a trace must
+    /// satisfy not to be skipped. Stores that test hints against whole traces use it.
+    pub fn matches(&self, trace: &[Span]) -> bool {
+        let has = |f: &dyn Fn(&Span) -> bool| trace.iter().any(f);
+        self.service
+            .as_deref()
+            .is_none_or(|s| has(&|x| x.service_name() == s))
+            && self
+                .span_name
+                .as_deref()
+                .is_none_or(|n| has(&|x| x.name == n))
+            && self
+                .min_span_duration
+                .is_none_or(|d| has(&|x| x.duration() >= d))
+            && self.attributes.iter().all(|(scope, key, value)| {
+                has(&|x| {
+                    attribute(x.attributes_in(*scope), key).is_some_and(|v| v.to_text() == *value)
+                })
+            })
+    }
+}
+
 /// An error from a span store.
 #[derive(Debug, thiserror::Error)]
 pub enum SpanError {

@@ -23,24 +23,6 @@ impl MemSpans {
     }
 }
 
-/// Whether some span of `trace` has what `hint` names.
-pub(crate) fn may_match(trace: &[Span], hint: &Hint) -> bool {
-    let has = |f: &dyn Fn(&Span) -> bool| trace.iter().any(f);
-    hint.service
-        .as_deref()
-        .is_none_or(|s| has(&|x| x.service_name() == s))
-        && hint
-            .span_name
-            .as_deref()
-            .is_none_or(|n| has(&|x| x.name == n))
-        && hint
-            .min_span_duration
-            .is_none_or(|d| has(&|x| x.duration() >= d))
-        && hint.attributes.iter().all(|(scope, key, value)| {
-            has(&|x| attribute(x.attributes_in(*scope), key).is_some_and(|v| v.to_text() == *value))
-        })
-}
-
 impl SpanStore for MemSpans {
     fn append(&self, spans: &[Span]) -> Result<(), SpanError> {
         validate(spans)?;
@@ -77,7 +59,7 @@ impl SpanStore for MemSpans {
         let mut found: Vec<(u64, &Vec<Span>)> = traces
             .values()
             .filter(|t| t.iter().any(|s| window.overlaps(s.start, s.end)))
-            .filter(|t| may_match(t, hint))
+            .filter(|t| hint.matches(t))
             .map(|t| (t.iter().map(|s| s.end.max(s.start)).max().unwrap_or(0), t))
             .collect();
         found.sort_by(|a, b| {

@@ -107,19 +107,10 @@ pub struct Block {
     size: u64,
 }
 
-/// Returns a new block id: the creation time in milliseconds and a counter, in hex, so ids
-/// sort by creation.
+/// Returns a new block id: the creation time in milliseconds, the process id and a counter,
+/// in hex, so ids sort by creation.
 pub fn new_id() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    format!(
-        "{ms:012x}{:04x}{:04x}",
-        std::process::id() & 0xffff,
-        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff
-    )
+    disk::dir::new_block_id()
 }
 
 fn corrupt(path: &Path, offset: u64, message: impl Into<String>) -> StorageError {
@@ -407,10 +398,7 @@ impl Block {
         let mut head = [0u8; 10];
         let n =
             read_at_most(&self.chunks, &mut head, meta.offset).map_err(io_err("reading", &path))?;
-        let mut r = Reader {
-            bytes: &head[..n],
-            pos: 0,
-        };
+        let mut r = Reader::new(&head[..n]);
         let len = r.uvarint().map_err(|m| corrupt(&path, meta.offset, m))? as usize;
         if len > 1 << 20 {
             return Err(corrupt(
@@ -473,10 +461,7 @@ fn decode_index(bytes: &[u8]) -> Result<(Vec<BlockSeries>, Postings), (u64, Stri
     let at = |base: usize, r: &Reader<'_>, m: String| ((base + r.pos) as u64, m);
 
     let (payload, base) = section("symbols")?;
-    let mut r = Reader {
-        bytes: payload,
-        pos: 0,
-    };
+    let mut r = Reader::new(payload);
     let n = r.uvarint().map_err(|m| at(base, &r, m))?;
     let mut symbols: Vec<&str> = Vec::with_capacity(n.min(1 << 20) as usize);
     for _ in 0..n {
@@ -490,10 +475,7 @@ fn decode_index(bytes: &[u8]) -> Result<(Vec<BlockSeries>, Postings), (u64, Stri
     };
 
     let (payload, base) = section("series")?;
-    let mut r = Reader {
-        bytes: payload,
-        pos: 0,
-    };
+    let mut r = Reader::new(payload);
     let n = r.uvarint().map_err(|m| at(base, &r, m))?;
     let mut series = Vec::with_capacity(n.min(1 << 20) as usize);
     for _ in 0..n {
@@ -523,10 +505,7 @@ fn decode_index(bytes: &[u8]) -> Result<(Vec<BlockSeries>, Postings), (u64, Stri
     }
 
     let (payload, base) = section("postings")?;
-    let mut r = Reader {
-        bytes: payload,
-        pos: 0,
-    };
+    let mut r = Reader::new(payload);
     // Postings are rebuilt from the series, which hold the same information; the section is
     // still read and checked so that damage is reported where it is.
     let pairs = r.uvarint().map_err(|m| at(base, &r, m))?;
@@ -543,6 +522,21 @@ fn decode_index(bytes: &[u8]) -> Result<(Vec<BlockSeries>, Postings), (u64, Stri
         postings.add(i as u64, &s.labels);
     }
     Ok((series, postings))
+}
+
+impl disk::dir::Replaces for Block {
+    fn id(&self) -> &str {
+        &self.meta.id
+    }
+    fn sources(&self) -> &[String] {
+        &self.meta.compaction.sources
+    }
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+    fn level(&self) -> u32 {
+        self.meta.compaction.level
+    }
 }
 
 #[cfg(test)]

@@ -81,35 +81,12 @@ pub struct Tsdb {
 }
 
 fn read_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
-    let mut blocks = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io_err("reading", dir))? {
-        let entry = entry.map_err(io_err("reading", dir))?;
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !path.is_dir() || name == "wal" {
-            continue;
-        }
-        if name.ends_with(".tmp") {
-            // A block whose writing was interrupted: never renamed into place, never used.
-            fs::remove_dir_all(&path).map_err(io_err("removing", &path))?;
-            continue;
-        }
-        if path.join("meta.json").exists() {
-            blocks.push(Arc::new(Block::open(&path)?));
-        }
-    }
-    // A compaction interrupted after writing its result but before deleting its sources
-    // leaves both: the result wins.
-    let replaced: std::collections::HashSet<String> = blocks
+    let blocks = disk::dir::block_dirs(dir)
+        .map_err(wal::disk_err)?
         .iter()
-        .flat_map(|b| b.meta().compaction.sources.iter().cloned())
-        .collect();
-    let (stale, mut live): (Vec<_>, Vec<_>) = blocks
-        .into_iter()
-        .partition(|b| replaced.contains(&b.meta().id));
-    for b in stale {
-        fs::remove_dir_all(b.dir()).map_err(io_err("removing", b.dir()))?;
-    }
+        .map(|path| Block::open(path).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut live = disk::dir::drop_replaced(blocks).map_err(wal::disk_err)?;
     live.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
     Ok(live)
 }
@@ -117,25 +94,7 @@ fn read_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
 /// Takes the directory's lock file, failing at once if another process (or another open in
 /// this one) holds it.
 fn lock(dir: &Path) -> Result<fs::File, StorageError> {
-    let path = dir.join("lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_err("opening", &path))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(file),
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(StorageError::Io {
-            op: "locking",
-            path: path.display().to_string(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::WouldBlock,
-                "the data directory is in use by another Skywatch process; stop it or use another directory",
-            ),
-        }),
-        Err(e) => Err(io_err("locking", &path)(e.into())),
-    }
+    disk::dir::lock(dir).map_err(wal::disk_err)
 }
 
 impl Tsdb {
@@ -333,21 +292,7 @@ impl Tsdb {
         for chunks in series.values_mut() {
             chunks.sort_by_key(|c| c.mint);
         }
-        let mut ids: Vec<String> = sources
-            .iter()
-            .flat_map(|b| {
-                std::iter::once(b.meta().id.clone())
-                    .chain(b.meta().compaction.sources.iter().cloned())
-            })
-            .collect();
-        ids.sort();
-        ids.dedup();
-        let level = sources
-            .iter()
-            .map(|b| b.meta().compaction.level)
-            .max()
-            .unwrap_or(1)
-            + 1;
+        let (level, ids) = disk::dir::merged(sources);
         let meta = block::write(
             &self.dir,
             series,

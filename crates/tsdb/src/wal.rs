@@ -1,46 +1,21 @@
 //! The write-ahead log: every commit's new series and samples, written before they become
 //! visible, so that a restart can rebuild the head.
 //!
-//! The log is a directory of segment files named by an 8-digit sequence number
-//! (`00000001`, `00000002`, ...). A segment holds records back to back; the byte layout is
-//! drawn in `docs/format/wal.md`:
-//!
-//! ```text
-//! type u8 | payload length u32 LE | CRC-32 (IEEE) of type and payload, u32 LE | payload
-//! ```
-//!
-//! A commit is written with one `write` call holding all its records, and a commit's samples
-//! are one record, so a crash leaves either all of a commit's samples or none of them: a
-//! torn record fails its length or checksum and is cut off at the next open.
-//!
-//! **Durability.** [`SyncPolicy::Always`] calls `fdatasync` before a commit returns: the
-//! commit survives power loss. The default, [`SyncPolicy::Never`], leaves the data in the
-//! kernel's page cache when the commit returns: it survives the process being killed
-//! (SIGKILL, a panic, OOM) but not a power loss or kernel crash, which lose the last few
-//! seconds the kernel had not yet written back. This is Prometheus's default too. Segments
-//! are synced when they are finished either way.
+//! The segments, the record framing (type, length, CRC) and the cutting off of a damaged
+//! tail are `disk::wal`'s; this module holds the two record types and their payloads, drawn
+//! in `docs/format/wal.md`. A commit is written with one `write` call holding all its
+//! records, and a commit's samples are one record, so a crash leaves either all of a
+//! commit's samples or none of them: a torn record fails its length or checksum and is cut
+//! off at the next open. [`SyncPolicy`] says when commits reach stable storage.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use model::{Labels, LabelsBuilder, Sample};
 use storage::StorageError;
 
-/// When commits reach stable storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SyncPolicy {
-    /// Every commit is synced before it returns.
-    Always,
-    /// Commits are written to the kernel, which writes them back on its own schedule.
-    #[default]
-    Never,
-}
+pub use disk::varint::{Reader, put_bytes, put_uvarint, put_varint};
+pub use disk::wal::{Damage, SEGMENT_SIZE, SyncPolicy};
 
-/// Segments are cut at this size.
-pub const SEGMENT_SIZE: u64 = 128 << 20;
-
-const HEADER: usize = 9;
 const TYPE_SERIES: u8 = 1;
 const TYPE_SAMPLES: u8 = 2;
 
@@ -51,29 +26,6 @@ pub enum Record {
     Series(Vec<(u64, Labels)>),
     /// Samples of existing series, by head id.
     Samples(Vec<(u64, Sample)>),
-}
-
-/// Where the log was found damaged, and what was kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Damage {
-    /// The segment file.
-    pub path: PathBuf,
-    /// The offset of the first damaged byte; everything before it was replayed.
-    pub offset: u64,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl std::fmt::Display for Damage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "corrupt write-ahead log {} at byte {}: {}; everything before it was recovered and the rest was cut off",
-            self.path.display(),
-            self.offset,
-            self.message
-        )
-    }
 }
 
 pub(crate) fn io_err<'a>(
@@ -87,11 +39,22 @@ pub(crate) fn io_err<'a>(
     }
 }
 
+/// A failed file operation of `disk`, as the storage contract reports it.
+pub(crate) fn disk_err(e: disk::Error) -> StorageError {
+    StorageError::Io {
+        op: e.op,
+        path: e.path.display().to_string(),
+        source: e.source,
+    }
+}
+
 /// Appends a record to `buf`.
 pub fn encode(record: &Record, buf: &mut Vec<u8>) {
-    let start = buf.len();
-    buf.extend_from_slice(&[0; HEADER]);
     let kind = match record {
+        Record::Series(_) => TYPE_SERIES,
+        Record::Samples(_) => TYPE_SAMPLES,
+    };
+    disk::wal::frame(buf, kind, |buf| match record {
         Record::Series(series) => {
             put_uvarint(buf, series.len() as u64);
             for (id, labels) in series {
@@ -102,7 +65,6 @@ pub fn encode(record: &Record, buf: &mut Vec<u8>) {
                     put_bytes(buf, l.value.as_bytes());
                 }
             }
-            TYPE_SERIES
         }
         Record::Samples(samples) => {
             put_uvarint(buf, samples.len() as u64);
@@ -113,128 +75,44 @@ pub fn encode(record: &Record, buf: &mut Vec<u8>) {
                 put_varint(buf, s.t.wrapping_sub(base));
                 buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
             }
-            TYPE_SAMPLES
         }
-    };
-    let len = (buf.len() - start - HEADER) as u32;
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&[kind]);
-    crc.update(&buf[start + HEADER..]);
-    buf[start] = kind;
-    buf[start + 1..start + 5].copy_from_slice(&len.to_le_bytes());
-    buf[start + 5..start + 9].copy_from_slice(&crc.finalize().to_le_bytes());
+    });
 }
 
 /// The writer of the log.
 #[derive(Debug)]
-pub struct Wal {
-    dir: PathBuf,
-    file: File,
-    segment: u32,
-    size: u64,
-    policy: SyncPolicy,
-}
+pub struct Wal(disk::wal::Wal);
 
 impl Wal {
     /// Opens the log in `dir` for appending after [`replay`] has read it: writing goes to a
     /// new segment, so a damaged tail of the old one is never written after.
     pub fn open(dir: &Path, policy: SyncPolicy) -> Result<Self, StorageError> {
-        fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
-        let next = segments(dir)?.last().map_or(1, |(n, _)| n + 1);
-        let (file, path) = create_segment(dir, next)?;
-        sync_dir(dir)?;
-        drop(path);
-        Ok(Self {
-            dir: dir.to_owned(),
-            file,
-            segment: next,
-            size: 0,
-            policy,
-        })
+        disk::wal::Wal::open(dir, policy, 1)
+            .map(Self)
+            .map_err(disk_err)
     }
 
     /// Writes encoded records (one commit) with one call, syncing as the policy says.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
-        if self.size > 0 && self.size + bytes.len() as u64 > SEGMENT_SIZE {
-            self.cut()?;
-        }
-        let path = segment_path(&self.dir, self.segment);
-        self.file
-            .write_all(bytes)
-            .map_err(io_err("writing", &path))?;
-        self.size += bytes.len() as u64;
-        if self.policy == SyncPolicy::Always {
-            self.file.sync_data().map_err(io_err("syncing", &path))?;
-        }
-        Ok(())
+        self.0.write(bytes).map_err(disk_err)
     }
 
     /// Finishes the current segment (synced) and starts the next one. Returns the number of
     /// the new segment.
     pub fn cut(&mut self) -> Result<u32, StorageError> {
-        let path = segment_path(&self.dir, self.segment);
-        self.file.sync_all().map_err(io_err("syncing", &path))?;
-        let (file, _) = create_segment(&self.dir, self.segment + 1)?;
-        sync_dir(&self.dir)?;
-        self.file = file;
-        self.segment += 1;
-        self.size = 0;
-        Ok(self.segment)
+        self.0.cut().map_err(disk_err)
     }
 
     /// Deletes every segment numbered below `segment`, after their content was persisted
     /// elsewhere (in a block and a checkpoint segment).
     pub fn remove_before(&self, segment: u32) -> Result<(), StorageError> {
-        for (n, path) in segments(&self.dir)? {
-            if n < segment {
-                fs::remove_file(&path).map_err(io_err("removing", &path))?;
-            }
-        }
-        sync_dir(&self.dir)
+        self.0.remove_before(segment).map_err(disk_err)
     }
-}
-
-fn segment_path(dir: &Path, n: u32) -> PathBuf {
-    dir.join(format!("{n:08}"))
-}
-
-fn create_segment(dir: &Path, n: u32) -> Result<(File, PathBuf), StorageError> {
-    let path = segment_path(dir, n);
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io_err("creating", &path))?;
-    Ok((file, path))
-}
-
-fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("syncing", dir))
 }
 
 /// The segments in `dir`, in order.
 pub fn segments(dir: &Path) -> Result<Vec<(u32, PathBuf)>, StorageError> {
-    let mut out = Vec::new();
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io_err("reading", dir)(e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(io_err("reading", dir))?;
-        let name = entry.file_name();
-        if let Some(n) = name
-            .to_str()
-            .filter(|n| n.len() == 8)
-            .and_then(|n| n.parse().ok())
-        {
-            out.push((n, entry.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
+    disk::wal::segments(dir).map_err(disk_err)
 }
 
 /// Reads every record of the log in order without changing anything, calling `apply` for
@@ -258,71 +136,21 @@ fn read(
     mut apply: impl FnMut(Record),
     repair: bool,
 ) -> Result<Option<Damage>, StorageError> {
-    let segments = segments(dir)?;
-    for (i, (_, path)) in segments.iter().enumerate() {
-        let mut bytes = Vec::new();
-        File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(io_err("reading", path))?;
-        let mut offset = 0usize;
-        while offset < bytes.len() {
-            match decode(&bytes[offset..]) {
-                Ok((record, used)) => {
-                    apply(record);
-                    offset += used;
-                }
-                Err(message) => {
-                    let damage = Damage {
-                        path: path.clone(),
-                        offset: offset as u64,
-                        message,
-                    };
-                    if !repair {
-                        return Ok(Some(damage));
-                    }
-                    OpenOptions::new()
-                        .write(true)
-                        .open(path)
-                        .and_then(|f| f.set_len(offset as u64))
-                        .map_err(io_err("truncating", path))?;
-                    for (_, later) in &segments[i + 1..] {
-                        fs::remove_file(later).map_err(io_err("removing", later))?;
-                    }
-                    return Ok(Some(damage));
-                }
-            }
-        }
-    }
-    Ok(None)
+    disk::wal::read(dir, repair, |kind, payload| {
+        apply(decode_payload(kind, payload)?);
+        Ok(())
+    })
+    .map_err(disk_err)
 }
 
 /// Decodes the record at the start of `bytes`; returns it and its size.
 pub fn decode(bytes: &[u8]) -> Result<(Record, usize), String> {
-    if bytes.len() < HEADER {
-        return Err(format!(
-            "a record header needs {HEADER} bytes, {} remain",
-            bytes.len()
-        ));
-    }
-    let kind = bytes[0];
-    let len = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
-    let crc = u32::from_le_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]);
-    let Some(payload) = bytes.get(HEADER..HEADER + len) else {
-        return Err(format!(
-            "record of {len} bytes is cut off after {}",
-            bytes.len() - HEADER
-        ));
-    };
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&[kind]);
-    hasher.update(payload);
-    if hasher.finalize() != crc {
-        return Err("checksum mismatch".into());
-    }
-    let mut r = Reader {
-        bytes: payload,
-        pos: 0,
-    };
+    let (kind, payload, used) = disk::wal::unframe(bytes)?;
+    Ok((decode_payload(kind, payload)?, used))
+}
+
+fn decode_payload(kind: u8, payload: &[u8]) -> Result<Record, String> {
+    let mut r = Reader::new(payload);
     let record = match kind {
         TYPE_SERIES => {
             let n = r.uvarint()?;
@@ -347,7 +175,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Record, usize), String> {
             for _ in 0..n {
                 let id = r.uvarint()?;
                 let t = base.wrapping_add(r.varint()?);
-                let v = f64::from_bits(r.u64()?);
+                let v = f64::from_bits(r.u64_le()?);
                 samples.push((id, Sample::new(t, v)));
             }
             Record::Samples(samples)
@@ -357,99 +185,14 @@ pub fn decode(bytes: &[u8]) -> Result<(Record, usize), String> {
     if r.pos != payload.len() {
         return Err("record payload has trailing bytes".into());
     }
-    Ok((record, HEADER + len))
-}
-
-/// Appends an unsigned LEB128 varint.
-pub fn put_uvarint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-/// Appends a zigzag-encoded signed varint.
-pub fn put_varint(buf: &mut Vec<u8>, v: i64) {
-    put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-/// Appends a length-prefixed byte string.
-pub fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
-    put_uvarint(buf, b.len() as u64);
-    buf.extend_from_slice(b);
-}
-
-/// Reads the encodings of [`put_uvarint`], [`put_varint`] and [`put_bytes`].
-#[derive(Debug)]
-pub struct Reader<'a> {
-    /// The bytes being read.
-    pub bytes: &'a [u8],
-    /// The read position.
-    pub pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    /// Reads an unsigned varint.
-    pub fn uvarint(&mut self) -> Result<u64, String> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let Some(&b) = self.bytes.get(self.pos) else {
-                return Err(format!("varint cut off at byte {}", self.pos));
-            };
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(format!(
-            "varint longer than 10 bytes before byte {}",
-            self.pos
-        ))
-    }
-
-    /// Reads a signed varint.
-    pub fn varint(&mut self) -> Result<i64, String> {
-        let z = self.uvarint()?;
-        Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
-    }
-
-    /// Reads a little-endian u64.
-    pub fn u64(&mut self) -> Result<u64, String> {
-        let b = self
-            .bytes
-            .get(self.pos..self.pos + 8)
-            .ok_or_else(|| format!("8 bytes cut off at byte {}", self.pos))?;
-        self.pos += 8;
-        let mut a = [0; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
-
-    /// Reads a length-prefixed byte string.
-    pub fn bytes(&mut self) -> Result<&'a [u8], String> {
-        let len = self.uvarint()? as usize;
-        let b = self
-            .bytes
-            .get(self.pos..self.pos.saturating_add(len))
-            .ok_or_else(|| format!("string of {len} bytes cut off at byte {}", self.pos))?;
-        self.pos += len;
-        Ok(b)
-    }
-
-    /// Reads a length-prefixed UTF-8 string.
-    pub fn str(&mut self) -> Result<&'a str, String> {
-        let at = self.pos;
-        std::str::from_utf8(self.bytes()?)
-            .map_err(|_| format!("invalid UTF-8 in string at byte {at}"))
-    }
+    Ok(record)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::fs;
 
     fn records() -> Vec<Record> {
         vec![
@@ -493,32 +236,6 @@ mod tests {
             (Record::Samples(a), Record::Samples(b)) => assert_eq!(a, b),
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn a_torn_tail_is_cut_off_and_reported_once() {
-        let dir = tempfile::tempdir().unwrap();
-        write_all(dir.path(), &records());
-        let (_, path) = segments(dir.path()).unwrap().remove(0);
-        let len = fs::metadata(&path).unwrap().len();
-        // A crash in the middle of the last write.
-        OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(len - 3)
-            .unwrap();
-        let (got, damage) = read_all(dir.path());
-        assert_eq!(got.len(), 2);
-        let damage = damage.unwrap();
-        assert_eq!(damage.path, path);
-        assert!(
-            damage
-                .to_string()
-                .contains(&format!("{} at byte", path.display())),
-            "{damage}"
-        );
-        assert_eq!(read_all(dir.path()).1, None, "the damage was cut off");
     }
 
     proptest! {

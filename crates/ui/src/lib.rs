@@ -16,7 +16,7 @@ const APP_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ui/app.js"));
 const APP_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ui/app.css"));
 
 /// The paths the page itself answers, beside `/`.
-pub const PAGES: [&str; 11] = [
+pub const PAGES: [&str; 13] = [
     "/explore",
     "/targets",
     "/dashboards",
@@ -28,6 +28,8 @@ pub const PAGES: [&str; 11] = [
     "/notifications",
     "/slos",
     "/slos/{id}",
+    "/traces",
+    "/traces/{id}",
 ];
 
 fn asset(content_type: &'static str, body: &'static [u8]) -> impl IntoResponse {
@@ -90,6 +92,8 @@ mod tests {
             "/d/abc/network-overview",
             "/slos",
             "/slos/zerostate-task-success",
+            "/traces",
+            "/traces/4bf92f3577b34da6a3ce929d0e0e4736",
         ] {
             let (status, kind, body) = get(path).await;
             assert_eq!(status, StatusCode::OK, "{path}");

@@ -49,8 +49,25 @@ pub(crate) fn start_skywatch_logged(
     db: &Path,
     args: &[&std::ffi::OsStr],
 ) -> (Killed, String, std::sync::mpsc::Receiver<String>) {
+    let (child, addr, _grpc, log) = start_skywatch_otlp(db, args);
+    (child, addr, log)
+}
+
+/// As [`start_skywatch_logged`], with the address of its OTLP/gRPC listener (on a free
+/// loopback port too) after the HTTP one.
+pub(crate) fn start_skywatch_otlp(
+    db: &Path,
+    args: &[&std::ffi::OsStr],
+) -> (Killed, String, String, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_skywatch"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data"])
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--otlp-grpc-listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
         .arg(db)
         .args(args)
         .env_remove("RUST_LOG")
@@ -59,12 +76,16 @@ pub(crate) fn start_skywatch_logged(
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let child = Killed(child);
+    let mut grpc = String::new();
     let addr = loop {
         let line = lines
             .next()
             .expect("skywatch up exited before listening")
             .unwrap();
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if json["message"] == "OTLP/gRPC listening" {
+            grpc = json["addr"].as_str().unwrap().to_owned();
+        }
         if json["message"] == "listening" {
             break json["addr"].as_str().unwrap().to_owned();
         }
@@ -76,7 +97,7 @@ pub(crate) fn start_skywatch_logged(
             let _ = send.send(line);
         }
     });
-    (child, addr, log)
+    (child, addr, grpc, log)
 }
 
 /// GETs `path` from the server at `addr` and parses the JSON answer.
@@ -166,7 +187,13 @@ pub(crate) fn start_prometheus(config: &Path, data: &Path, args: &[&str]) -> (Ki
 /// from the first line it prints.
 pub(crate) fn start_demo(args: &[&str]) -> (Killed, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_skywatch"))
-        .args(["demo", "--listen", "127.0.0.1:0"])
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--otlp-grpc-listen",
+            "127.0.0.1:0",
+        ])
         .args(args)
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())

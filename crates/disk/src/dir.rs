@@ -1,0 +1,189 @@
+//! A data directory's lock and the blocks in it.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use crate::{Error, io_err};
+
+/// Takes the exclusive `flock` of `<dir>/lock`, failing at once if another process (or
+/// another open in this one) holds it. The kernel releases it when the returned file is
+/// closed or the process ends, however it ends.
+pub fn lock(dir: &Path) -> Result<File, Error> {
+    let path = dir.join("lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err("opening", &path))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(Error {
+            op: "locking",
+            path,
+            source: std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "the data directory is in use by another Skywatch process; stop it or use another directory",
+            ),
+        }),
+        Err(e) => Err(io_err("locking", &path)(e.into())),
+    }
+}
+
+/// Syncs a directory, so that files created, renamed or removed in it stay so.
+pub fn sync(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("syncing", dir))
+}
+
+/// Returns a new block ID: the creation time in milliseconds, the process ID and a counter,
+/// in 20 hex digits, so that IDs sort by creation.
+pub fn new_block_id() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!(
+        "{ms:012x}{:04x}{:04x}",
+        std::process::id() & 0xffff,
+        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff
+    )
+}
+
+/// The block directories in `dir`: subdirectories holding a `meta.json`, `wal` aside. A
+/// `<id>.tmp` directory is a block whose writing was interrupted, never renamed into place
+/// and never used: it is deleted.
+pub fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_err("reading", dir))? {
+        let entry = entry.map_err(io_err("reading", dir))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !path.is_dir() || name == "wal" {
+            continue;
+        }
+        if name.ends_with(".tmp") {
+            fs::remove_dir_all(&path).map_err(io_err("removing", &path))?;
+        } else if path.join("meta.json").exists() {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// What a compacted block says about itself: its ID, the IDs it replaces, its directory.
+pub trait Replaces {
+    /// The block's ID.
+    fn id(&self) -> &str;
+    /// The IDs of the blocks it replaces.
+    fn sources(&self) -> &[String];
+    /// Its directory.
+    fn dir(&self) -> &Path;
+    /// Its compaction level: 1 for a block cut from a head.
+    fn level(&self) -> u32;
+}
+
+/// The compaction level and sources of the block merging `sources`: one level above the
+/// highest, and every block they replace, directly or through earlier merges, so that the
+/// merge's result names everything an interrupted merge may leave behind.
+pub fn merged<B, T>(sources: &[B]) -> (u32, Vec<String>)
+where
+    B: std::ops::Deref<Target = T>,
+    T: Replaces + ?Sized,
+{
+    let mut ids: Vec<String> = sources
+        .iter()
+        .flat_map(|b| std::iter::once(b.id().to_owned()).chain(b.sources().iter().cloned()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let level = sources.iter().map(|b| b.level()).max().unwrap_or(1) + 1;
+    (level, ids)
+}
+
+/// Deletes the blocks another block lists as its sources and returns the rest: a
+/// compaction interrupted after writing its result but before deleting its sources leaves
+/// both, and the result wins.
+pub fn drop_replaced<B, T>(blocks: Vec<B>) -> Result<Vec<B>, Error>
+where
+    B: std::ops::Deref<Target = T>,
+    T: Replaces + ?Sized,
+{
+    let replaced: HashSet<String> = blocks
+        .iter()
+        .flat_map(|b| b.sources().iter().cloned())
+        .collect();
+    let (stale, live): (Vec<_>, Vec<_>) =
+        blocks.into_iter().partition(|b| replaced.contains(b.id()));
+    for b in stale {
+        fs::remove_dir_all(b.dir()).map_err(io_err("removing", b.dir()))?;
+    }
+    Ok(live)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock(dir.path()).unwrap();
+        let e = lock(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("in use by another Skywatch process"), "{e}");
+        drop(first);
+        lock(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn block_ids_are_distinct_and_sort_by_creation() {
+        let a = new_block_id();
+        let b = new_block_id();
+        assert_eq!(a.len(), 20);
+        assert!(a < b, "{a} {b}");
+    }
+
+    struct B(&'static str, Vec<String>, PathBuf);
+
+    impl Replaces for B {
+        fn id(&self) -> &str {
+            self.0
+        }
+        fn sources(&self) -> &[String] {
+            &self.1
+        }
+        fn dir(&self) -> &Path {
+            &self.2
+        }
+        fn level(&self) -> u32 {
+            1 + self.1.len() as u32
+        }
+    }
+
+    #[test]
+    fn leftovers_and_replaced_blocks_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a", "b", "c.tmp", "wal", "empty"] {
+            fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        for name in ["a", "b", "c.tmp"] {
+            fs::write(dir.path().join(name).join("meta.json"), "{}").unwrap();
+        }
+        let found = block_dirs(dir.path()).unwrap();
+        assert_eq!(found, [dir.path().join("a"), dir.path().join("b")]);
+        assert!(!dir.path().join("c.tmp").exists());
+        let blocks = vec![
+            Box::new(B("a", vec![], found[0].clone())),
+            Box::new(B("b", vec!["a".into()], found[1].clone())),
+        ];
+        assert_eq!(merged(&blocks), (3, vec!["a".to_owned(), "b".to_owned()]));
+        let live = drop_replaced(blocks).unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].0, "b");
+        assert!(!dir.path().join("a").exists());
+    }
+}
