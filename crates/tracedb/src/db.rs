@@ -51,8 +51,9 @@ pub struct Options {
     /// While blocks and WAL together take more bytes than this, [`TraceDb::maintain`]
     /// deletes the oldest blocks. Default: `None` (no limit; Tempo has none either).
     pub retention_bytes: Option<u64>,
-    /// The head is cut into a block once its spans take this many bytes (in their row
-    /// encoding, about 1.1x of their bytes in memory). Default: 64 MiB. The block is
+    /// The head is cut into a block once its spans take this many bytes in their row
+    /// encoding, which is how the head holds them (its memory is this, plus a map entry
+    /// per trace and the slack of growing buffers). Default: 64 MiB. The block is
     /// written in the background while a new head takes appends; appends wait when that
     /// head reaches twice the limit first, so the two heads together stay under about
     /// three times it.
@@ -494,8 +495,7 @@ impl Inner {
         }
     }
 
-    /// Runs the periodic work: cuts the head if it is due, compacts, applies retention.
-    /// The server calls it every minute or so, on a thread that may block.
+    /// See [`TraceDb::maintain`].
     fn maintain(&self) -> Result<(), SpanError> {
         self.cut_if_due()?;
         self.compact()?;
@@ -503,11 +503,7 @@ impl Inner {
         Ok(())
     }
 
-    /// Merges blocks of the same compaction level whose latest spans fall in the same
-    /// compaction window, four or more at a time, and returns the blocks written.
-    ///
-    /// Merging streams: one decoded page of each source and one page being written are in
-    /// memory, whatever the size of a trace.
+    /// See [`TraceDb::compact`].
     fn compact(&self) -> Result<Vec<BlockMeta>, SpanError> {
         let _m = lock(&self.maintenance);
         let window = self.options.compaction_window.as_nanos().max(1) as u64;
@@ -568,9 +564,7 @@ impl Inner {
         Ok(meta)
     }
 
-    /// Deletes the blocks that retention by age (relative to `now`, Unix nanoseconds) or
-    /// by size no longer keeps, oldest first, and returns their metas. The head is never
-    /// deleted.
+    /// See [`TraceDb::apply_retention`].
     fn apply_retention(&self, now: u64) -> Result<Vec<BlockMeta>, SpanError> {
         let _m = lock(&self.maintenance);
         let blocks = self.blocks();
@@ -602,8 +596,7 @@ impl Inner {
         Ok(doomed.iter().map(|b| b.meta().clone()).collect())
     }
 
-    /// Cuts the head into a block and syncs the WAL; appends after it fail with
-    /// [`SpanError::Closed`]. Dropping the store does the same, logging what fails.
+    /// See [`TraceDb::close`].
     fn close(&self) -> Result<(), SpanError> {
         {
             let wal = lock(&self.wal);
