@@ -103,6 +103,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "remote write sees samples through the storage contract, whoever stores them",
     },
     Rule {
+        krate: "spanmetrics",
+        forbidden: &["*"],
+        allowed: &["spans", "storage", "model"],
+        why: "span metrics read spans and write series through the two contracts, whoever stores them",
+    },
+    Rule {
         krate: "httpclient",
         forbidden: &["*"],
         allowed: &[],
