@@ -547,6 +547,46 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_otlp_request_comes_back_as_it_was_sent() {
+        // Two resources, three scopes, spans with every kind of field: OTLP to spans and back
+        // to the same bytes.
+        let json = r#"{"resourceSpans": [
+          {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "api"}}], "droppedAttributesCount": 1},
+           "scopeSpans": [
+             {"scope": {"name": "http", "version": "1"}, "schemaUrl": "s1",
+              "spans": [
+                {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708", "name": "GET", "kind": 2,
+                 "startTimeUnixNano": "10", "endTimeUnixNano": "20", "flags": 257, "traceState": "a=b",
+                 "attributes": [{"key": "n", "value": {"doubleValue": "NaN"}}, {"key": "m", "value": {"kvlistValue": {"values": [{"key": "x", "value": {"bytesValue": "AQI="}}]}}}],
+                 "events": [{"timeUnixNano": "15", "name": "e", "droppedAttributesCount": 2}],
+                 "links": [{"traceId": "1102030405060708090a0b0c0d0e0f10", "spanId": "1102030405060708", "flags": 1}],
+                 "status": {"code": 2, "message": "bad"}},
+                {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0202030405060708", "parentSpanId": "0102030405060708", "name": "db", "kind": 3,
+                 "startTimeUnixNano": "11", "endTimeUnixNano": "19"}]},
+             {"scope": {"name": "db"}, "spans": [
+                {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0302030405060708", "name": "q", "kind": 1,
+                 "startTimeUnixNano": "12", "endTimeUnixNano": "13", "status": {"code": 1}}]}],
+           "schemaUrl": "r1"},
+          {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "worker"}}]},
+           "scopeSpans": [{"scope": {}, "spans": [
+                {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0402030405060708", "parentSpanId": "0202030405060708", "name": "work", "kind": 5,
+                 "startTimeUnixNano": "14", "endTimeUnixNano": "18"}]}]}
+        ]}"#;
+        let sent = crate::json::read_traces(json.as_bytes()).unwrap();
+        let original = TracesData {
+            resource_spans: sent.resource_spans.clone(),
+        };
+        let received = from_otlp(sent.resource_spans, usize::MAX);
+        assert_eq!((received.spans.len(), received.rejected), (4, 0));
+        let back = to_otlp(&received.spans);
+        assert_eq!(back.encode_to_vec(), original.encode_to_vec());
+        assert_eq!(
+            crate::json::write_traces(&back),
+            crate::json::write_traces(&original)
+        );
+    }
+
     fn request(spans: Vec<Span>) -> Vec<ResourceSpans> {
         vec![ResourceSpans {
             resource: None,
