@@ -9,7 +9,7 @@
 //! any error. Emitting makes one OpenTelemetry span per step with the tracer of that
 //! node's service, timed so that the request ends now; a step that crosses nodes gets its
 //! parent through the W3C `traceparent` the sender writes into the message's metadata
-//! ([`Envelope`], a [`Carrier`]) and the receiver reads back, as nodes do over libp2p.
+//! (through the SDK's `Carrier`) and the receiver reads back, as nodes do over libp2p.
 //! Planning first lets spans carry simulated durations (a slow executor's 30 s) without
 //! the simulation waiting for them.
 //!
@@ -40,6 +40,7 @@
 //! HTTP span by 300 ms and answers every other request 503. Killed and partitioned-off
 //! peers cannot be dialled.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use skywatch_sdk::opentelemetry::trace::{
@@ -48,7 +49,7 @@ use skywatch_sdk::opentelemetry::trace::{
 use skywatch_sdk::opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use skywatch_sdk::opentelemetry_sdk::Resource;
 use skywatch_sdk::opentelemetry_sdk::trace::SdkTracer;
-use skywatch_sdk::trace::{Carrier, Pipeline};
+use skywatch_sdk::trace::Pipeline;
 
 use crate::metrics::WASM_MEMORY_LIMIT;
 use crate::node::{ExecutorMode, NodeInfo};
@@ -348,6 +349,18 @@ impl Plan<'_> {
         self.steps.len() - 1
     }
 
+    /// Opens an internal span: work within one service.
+    fn internal(
+        &mut self,
+        node: usize,
+        service: Service,
+        name: &'static str,
+        parent: usize,
+        t: f64,
+    ) -> usize {
+        self.open(node, service, SpanKind::Internal, name, Some(parent), t)
+    }
+
     fn close(&mut self, step: usize, t: f64) {
         self.steps[step].end = t;
     }
@@ -639,14 +652,7 @@ impl Plan<'_> {
         for _attempt in 0..2 {
             let Some(d) = self.other(&asked) else {
                 // No peer to ask: the node's own routing table answers.
-                let local = self.open(
-                    b,
-                    Service::Dht,
-                    SpanKind::Internal,
-                    "dht.find_providers",
-                    Some(parent),
-                    *t,
-                );
+                let local = self.internal(b, Service::Dht, "dht.find_providers", parent, *t);
                 self.attr(local, "dht.operation", "find_providers");
                 *t += 0.0005;
                 self.close(local, *t);
@@ -681,14 +687,7 @@ impl Plan<'_> {
                 None => break,
             }
         }
-        let step = self.open(
-            b,
-            Service::Guild,
-            SpanKind::Internal,
-            "guild.form",
-            Some(parent),
-            *t,
-        );
+        let step = self.internal(b, Service::Guild, "guild.form", parent, *t);
         self.attr(step, "guild.size", members.len() as i64);
         let names: Vec<StringValue> = members
             .iter()
@@ -711,25 +710,11 @@ impl Plan<'_> {
 
     /// The task on executor `c`: its WASM run, then the payment for it.
     fn execute(&mut self, parent: usize, c: usize, t: &mut f64) -> Result<(), Failure> {
-        let task = self.open(
-            c,
-            Service::Execution,
-            SpanKind::Internal,
-            "task.execute",
-            Some(parent),
-            *t,
-        );
+        let task = self.internal(c, Service::Execution, "task.execute", parent, *t);
         let executor = self.name(c);
         self.attr(task, "node.id", executor);
         *t += 0.001 + self.rng.exponential(0.003);
-        let wasm = self.open(
-            c,
-            Service::Execution,
-            SpanKind::Internal,
-            "wasm.execute",
-            Some(task),
-            *t,
-        );
+        let wasm = self.internal(c, Service::Execution, "wasm.execute", task, *t);
         self.attr(wasm, "wasm.module", "sha256:4f1c9e2a/resize.wasm");
         self.attr(wasm, "wasm.memory.limit.bytes", WASM_MEMORY_LIMIT);
         let mode = self.peers[c].info.executor;
@@ -784,14 +769,7 @@ impl Plan<'_> {
     /// The payment from the requester to executor `c` over their channel, confirmed on
     /// chain.
     fn settle(&mut self, parent: usize, c: usize, t: &mut f64) -> Result<(), Failure> {
-        let pay = self.open(
-            c,
-            Service::Economic,
-            SpanKind::Internal,
-            "payment.settle",
-            Some(parent),
-            *t,
-        );
+        let pay = self.internal(c, Service::Economic, "payment.settle", parent, *t);
         let amount = ((0.01 + self.rng.exponential(2.0)) * 10_000.0).round() / 10_000.0;
         let channel = format!("ch-{:08x}", self.rng.below(1 << 32));
         self.attr(pay, "payment.amount", amount);
@@ -813,14 +791,7 @@ impl Plan<'_> {
             self.close(pay, *t);
             return Err(f);
         }
-        let confirm = self.open(
-            c,
-            Service::Economic,
-            SpanKind::Internal,
-            "chain.confirm",
-            Some(pay),
-            *t,
-        );
+        let confirm = self.internal(c, Service::Economic, "chain.confirm", pay, *t);
         let height = self.peers[c].info.height;
         self.attr(
             confirm,
@@ -857,31 +828,6 @@ impl Plan<'_> {
     }
 }
 
-/// The metadata of a P2P message between simulated nodes, into which the sender writes
-/// its trace context as a libp2p node writes it into a stream's metadata.
-#[derive(Debug, Default)]
-struct Envelope {
-    metadata: Vec<(String, String)>,
-}
-
-impl Carrier for Envelope {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.metadata
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn set(&mut self, key: &str, value: String) {
-        self.metadata.retain(|(k, _)| k != key);
-        self.metadata.push((key.to_owned(), value));
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.metadata.iter().map(|(k, _)| k.as_str()).collect()
-    }
-}
-
 /// Makes the spans of a planned request, timed so that it ends at `now`, and writes its
 /// log lines. Without tracers, only the log lines are written.
 pub(crate) fn emit(steps: &[Step], tracers: Option<&Tracers>, now: SystemTime) {
@@ -895,11 +841,13 @@ pub(crate) fn emit(steps: &[Step], tracers: Option<&Tracers>, now: SystemTime) {
         let parent = match step.parent.and_then(|p| contexts.get(p)) {
             None => Context::new(),
             Some(parent) => match step.message {
-                // The parent is on another node: its context arrives in the message.
+                // The parent is on another node: the sender writes its context into the
+                // message's metadata, as a libp2p node writes it into a stream's, and the
+                // receiver reads it back.
                 Some(_) => {
-                    let mut envelope = Envelope::default();
-                    skywatch_sdk::trace::inject_context(parent, &mut envelope);
-                    skywatch_sdk::trace::extract(&envelope)
+                    let mut metadata = BTreeMap::<String, String>::new();
+                    skywatch_sdk::trace::inject_context(parent, &mut metadata);
+                    skywatch_sdk::trace::extract(&metadata)
                 }
                 None => parent.clone(),
             },

@@ -4,8 +4,10 @@
 //! port; the server scrapes them (job `nodes`, one `node` label each, so that
 //! `count(up == 1)` is the node count) and serves the network's chaos controls under
 //! `/demo/`; its own metrics are at its `/metrics` and recorded in its database too (job
-//! `skywatch`). Data goes to a fresh temporary directory unless `--data` says where;
-//! Ctrl-C stops everything and removes the temporary data.
+//! `skywatch`). Once the server listens, the network's traces go to its own OTLP receiver
+//! on loopback (`--trace-export`, `--trace-sampling`). Data goes to a fresh temporary
+//! directory unless `--data` says where; Ctrl-C stops everything and removes the temporary
+//! data.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -59,9 +61,85 @@ pub(crate) struct DemoArgs {
     /// (alertmanager/demo.yml); `${SKYWATCH_URL}` in it is the demo's address.
     #[arg(long)]
     alertmanager_config: Option<PathBuf>,
+    /// The share of the simulated requests whose traces are kept, from 0 to 1. The node a
+    /// request enters decides, and every node it reaches follows (parent-based sampling),
+    /// so a trace is kept whole.
+    #[arg(long, default_value_t = 0.1, value_parser = sampling_ratio)]
+    trace_sampling: f64,
+    /// How the network's spans reach the demo's own OTLP receiver: http (POST /v1/traces
+    /// on --listen), grpc (on --otlp-grpc-listen) or none.
+    #[arg(long, value_enum, default_value_t = TraceExport::Http)]
+    trace_export: TraceExport,
     /// The log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "warn")]
     log: String,
+}
+
+/// How the simulated network exports its spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TraceExport {
+    /// OTLP/HTTP with protobuf bodies, to the server's main address.
+    Http,
+    /// OTLP/gRPC, to the server's OTLP/gRPC address.
+    Grpc,
+    /// No export.
+    None,
+}
+
+/// Reads a sampling ratio: a number from 0 to 1.
+fn sampling_ratio(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "{text:?} is not a share of requests: give a number from 0 to 1, such as 0.1"
+        )),
+    }
+}
+
+/// Sends the network's spans, batched every second, to the server's own OTLP receiver on
+/// loopback: `http` and `grpc` are the addresses the server bound.
+fn trace_network(
+    network: &netsim::Network,
+    export: TraceExport,
+    ratio: f64,
+    http: SocketAddr,
+    grpc: SocketAddr,
+) -> Result<Option<netsim::Pipeline>, String> {
+    use skywatch_sdk::trace::{BatchOptions, OtlpConfig};
+    let mut otlp = match export {
+        TraceExport::None => return Ok(None),
+        TraceExport::Http => OtlpConfig::http(format!("http://{}", loopback(http))),
+        TraceExport::Grpc => OtlpConfig::grpc(format!("http://{}", loopback(grpc))),
+    };
+    // The receiver is in this process: an export that takes long will not end well.
+    otlp.timeout = Duration::from_secs(5);
+    let batch = BatchOptions {
+        delay: Duration::from_secs(1),
+        ..BatchOptions::default()
+    };
+    let pipeline = netsim::Pipeline::otlp(&otlp, batch).map_err(|e| {
+        format!(
+            "cannot export the network's traces to {}: {e}",
+            otlp.endpoint
+        )
+    })?;
+    network.trace_to(&pipeline, ratio);
+    Ok(Some(pipeline))
+}
+
+/// `addr` as a loopback address to connect to: an unspecified address (`0.0.0.0`, `[::]`)
+/// a server listens on is reached at the loopback address of its family.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    }
 }
 
 pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
@@ -176,16 +254,26 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     };
     let nodes = args.nodes;
     let kept = args.data.is_some();
+    let (trace_export, sampling) = (args.trace_export, args.trace_sampling);
+    let mut pipeline = None;
     let result = crate::up::serve(
         settings,
         &telemetry,
         crate::up::shutdown_signal(),
         |addr, grpc| {
-            print_welcome(addr, grpc, nodes, &data, kept);
+            // Before the welcome, so that traces flow by the time it is read.
+            match trace_network(&network, trace_export, sampling, addr, grpc) {
+                Ok(p) => pipeline = p,
+                Err(e) => tracing::error!("{e}"),
+            }
+            let traces = pipeline.is_some().then_some(sampling);
+            print_welcome(addr, grpc, nodes, traces, &data, kept);
         },
     )
     .await;
     drop(network);
+    // Its thread exports what is left, if the receiver is still there, and stops.
+    drop(pipeline);
     println!("\nStopped.");
     drop(telemetry);
     result
@@ -276,6 +364,7 @@ fn print_welcome(
     addr: SocketAddr,
     grpc: SocketAddr,
     nodes: usize,
+    traces: Option<f64>,
     data: &std::path::Path,
     kept: bool,
 ) {
@@ -284,6 +373,13 @@ fn print_welcome(
         format!("{} (kept)", data.display())
     } else {
         format!("{} (removed at exit)", data.display())
+    };
+    let traces = match traces {
+        Some(ratio) => format!(
+            "{base}/traces  (the network's requests, {}% sampled; Grafana's Tempo data source at {base}/tempo, Jaeger's at {base}/jaeger)",
+            ratio * 100.0
+        ),
+        None => "none exported (--trace-export none)".to_owned(),
     };
     println!(
         "Skywatch demo: {nodes} simulated nodes, scraped by Skywatch at {base}
@@ -299,6 +395,7 @@ fn print_welcome(
   Runbooks   {base}/runbooks/ServiceDown
   Metrics    {base}/metrics  (the server's own)
   OTLP       {base}/v1/traces, /v1/metrics (HTTP); {grpc} (gRPC)
+  Traces     {traces}
   Nodes      {base}/demo/nodes
   Data       {where_data}
 
@@ -313,6 +410,7 @@ Try:
   curl -XPOST '{base}/demo/partition?nodes=0,1,2'   then   curl -XPOST {base}/demo/heal
   curl -XPOST '{base}/demo/payments/failure-rate?rate=0.5'
   curl -XPOST {base}/demo/chaos/payments        # half the payments fail: zerostate-payment-success pages in ~2 min
+  curl -G {base}/tempo/api/search --data-urlencode 'q={{ name = \"payment.settle\" && status = error }}'   # and their traces show where
   curl -XPOST {base}/demo/chaos/heal            # every kind of chaos undone
 
 Ctrl-C stops it."
@@ -371,12 +469,29 @@ pub(crate) struct NetsimArgs {
     /// Serve the chaos controls on this address.
     #[arg(long, default_value = "127.0.0.1:0")]
     control: SocketAddr,
+    /// Export the network's traces over OTLP/HTTP to this collector (Skywatch, Tempo, Jaeger
+    /// or an OpenTelemetry Collector: `http://host:4318`).
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// The share of the requests whose traces are kept, from 0 to 1, when exported.
+    #[arg(long, default_value_t = 0.1, value_parser = sampling_ratio)]
+    trace_sampling: f64,
 }
 
 /// `skywatch netsim`: the simulated network alone, for benchmarks or another scraper.
 pub(crate) fn run_netsim(args: NetsimArgs) -> Result<(), String> {
     crate::up::runtime()?.block_on(async {
         let network = start_network(args.nodes, args.seed, args.load_series).await?;
+        let _pipeline = match &args.otlp_endpoint {
+            Some(endpoint) => {
+                let otlp = skywatch_sdk::trace::OtlpConfig::http(endpoint.clone());
+                let pipeline = netsim::Pipeline::otlp(&otlp, Default::default())
+                    .map_err(|e| format!("--otlp-endpoint {endpoint}: {e}"))?;
+                network.trace_to(&pipeline, args.trace_sampling);
+                Some(pipeline)
+            }
+            None => None,
+        };
         let groups: Vec<serde_json::Value> = network
             .nodes()
             .iter()
@@ -424,6 +539,33 @@ mod tests {
         };
         assert_eq!(files(&embedded), files(&on_disk));
         assert!(files(&embedded).len() >= 4);
+    }
+
+    #[test]
+    fn a_sampling_ratio_is_a_share_and_a_bad_one_says_so() {
+        for (text, ratio) in [("0", 0.0), ("0.1", 0.1), ("1", 1.0)] {
+            assert_eq!(sampling_ratio(text), Ok(ratio));
+        }
+        for text in ["1.5", "-0.1", "10%", "NaN"] {
+            let e = sampling_ratio(text).unwrap_err();
+            assert!(e.contains("from 0 to 1"), "{e}");
+            assert!(e.contains(text), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_network_exports_to_the_loopback_address_of_an_unspecified_listen() {
+        for (listen, connect) in [
+            ("0.0.0.0:9797", "127.0.0.1:9797"),
+            ("[::]:4317", "[::1]:4317"),
+            ("127.0.0.1:9797", "127.0.0.1:9797"),
+            ("10.1.2.3:80", "10.1.2.3:80"),
+        ] {
+            assert_eq!(
+                loopback(listen.parse().unwrap()),
+                connect.parse::<SocketAddr>().unwrap()
+            );
+        }
     }
 
     #[tokio::test]
