@@ -130,12 +130,15 @@ impl LogsService for Services {
 fn otlp_codes<B>(mut response: http::Response<B>, limit: usize) -> http::Response<B> {
     let headers = response.headers_mut();
     let code = headers.get("grpc-status").and_then(|v| v.to_str().ok());
-    let message = percent_decoded(
+    // Percent-encoded (tonic encodes spaces too).
+    let message = percent_encoding::percent_decode_str(
         headers
             .get("grpc-message")
             .and_then(|v| v.to_str().ok())
             .unwrap_or(""),
-    );
+    )
+    .decode_utf8_lossy()
+    .into_owned();
     let rewrite = match code {
         // OUT_OF_RANGE: the message is over the limit on the wire.
         Some("11") if message.contains("message length too large") => Some((
@@ -176,30 +179,6 @@ fn otlp_codes<B>(mut response: http::Response<B>, limit: usize) -> http::Respons
         }
     }
     response
-}
-
-/// A `grpc-message` as sent: percent-encoded (tonic encodes spaces too).
-fn percent_decoded(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Serves the OTLP/gRPC services on `listener` until `shutdown` completes; requests and

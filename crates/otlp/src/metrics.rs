@@ -29,7 +29,8 @@
 use model::{Labels, LabelsBuilder, METRIC_NAME, STALE_NAN, Timestamp};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, DataPointFlags, ResourceMetrics, metric::Data, number_data_point,
+    AggregationTemporality, DataPointFlags, Gauge, ResourceMetrics, Sum, metric::Data,
+    number_data_point,
 };
 use storage::{Appendable, StorageError};
 
@@ -408,19 +409,23 @@ pub fn append(
                         continue;
                     }
                 };
+                // Collects one point's samples; a point whose labels cannot be made is
+                // refused and counted.
                 let mut push = |attributes: &[KeyValue],
                                 time: u64,
                                 start: u64,
                                 flags: u32,
-                                build: &mut dyn FnMut(&LabelsBuilder) -> Vec<(Labels, f64)>|
-                 -> Result<(), String> {
-                    let base = attribute_labels(
+                                build: &mut dyn FnMut(&LabelsBuilder) -> Vec<(Labels, f64)>| {
+                    let base = match attribute_labels(
                         &mut values,
                         attributes,
                         &[],
                         job.as_deref(),
                         instance.as_deref(),
-                    )?;
+                    ) {
+                        Ok(base) => base,
+                        Err(e) => return out.reject(1, format!("metric {:?}: {e}", m.name)),
+                    };
                     earliest = earliest.min(time);
                     latest = latest.max(time);
                     let mut samples = build(&base);
@@ -434,42 +439,24 @@ pub fn append(
                         start: millis(start),
                         samples,
                     });
-                    Ok(())
-                };
-                let failed = |out: &mut Appended, e: String| {
-                    out.reject(1, format!("metric {:?}: {e}", m.name));
                 };
                 match data {
-                    Data::Gauge(g) => {
-                        for p in g.data_points {
+                    Data::Gauge(Gauge { data_points }) | Data::Sum(Sum { data_points, .. }) => {
+                        for p in data_points {
                             let v = number(p.value);
-                            let start = 0;
-                            if let Err(e) =
-                                push(&p.attributes, p.time_unix_nano, start, p.flags, &mut |b| {
-                                    vec![(with_name(b, &name, None), v)]
-                                })
-                            {
-                                failed(&mut out, e);
-                            }
-                        }
-                    }
-                    Data::Sum(s) => {
-                        for p in s.data_points {
-                            let v = number(p.value);
-                            if let Err(e) = push(
-                                &p.attributes,
-                                p.time_unix_nano,
-                                p.start_time_unix_nano,
-                                p.flags,
-                                &mut |b| vec![(with_name(b, &name, None), v)],
-                            ) {
-                                failed(&mut out, e);
-                            }
+                            // Only sums have a start: a gauge's is no reset.
+                            let start = match kind {
+                                Kind::Gauge => 0,
+                                _ => p.start_time_unix_nano,
+                            };
+                            push(&p.attributes, p.time_unix_nano, start, p.flags, &mut |b| {
+                                vec![(with_name(b, &name, None), v)]
+                            });
                         }
                     }
                     Data::Histogram(h) => {
                         for p in h.data_points {
-                            let r = push(
+                            push(
                                 &p.attributes,
                                 p.time_unix_nano,
                                 p.start_time_unix_nano,
@@ -501,14 +488,11 @@ pub fn append(
                                     s
                                 },
                             );
-                            if let Err(e) = r {
-                                failed(&mut out, e);
-                            }
                         }
                     }
                     Data::Summary(sm) => {
                         for p in sm.data_points {
-                            let r = push(
+                            push(
                                 &p.attributes,
                                 p.time_unix_nano,
                                 p.start_time_unix_nano,
@@ -531,9 +515,6 @@ pub fn append(
                                     s
                                 },
                             );
-                            if let Err(e) = r {
-                                failed(&mut out, e);
-                            }
                         }
                     }
                     Data::ExponentialHistogram(_) => {}
@@ -930,11 +911,25 @@ mod tests {
                     data_points: vec![],
                 }),
             ),
+            metric(
+                "odd",
+                "",
+                Data::Gauge(Gauge {
+                    data_points: vec![number_point(
+                        vec![text("...", "x")],
+                        number_data_point::Value::AsDouble(1.0),
+                    )],
+                }),
+            ),
         ];
         let got = append(&store, request(vec![text("service.name", "a")], metrics)).unwrap();
-        assert_eq!((got.accepted, got.rejected), (1, 3));
+        assert_eq!((got.accepted, got.rejected), (1, 4));
         let message = got.message().unwrap();
-        assert!(message.starts_with("rejected 3 of 4 data points: invalid temporality and type combination for metric \"delta\""), "{message}");
+        assert!(
+            message.contains("metric \"odd\": attribute \"...\" becomes only underscores"),
+            "{message}"
+        );
+        assert!(message.starts_with("rejected 4 of 5 data points: invalid temporality and type combination for metric \"delta\""), "{message}");
         assert!(
             message.contains("duplicate sample for twice{job=\"a\"}"),
             "{message}"

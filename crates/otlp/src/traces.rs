@@ -33,6 +33,8 @@ pub struct Received {
     pub truncated: u64,
     /// How many links were dropped for an invalid ID.
     pub dropped_links: u64,
+    /// The limit values were cut to.
+    pub max_attribute_value_bytes: usize,
 }
 
 /// How many rejections [`Received::problems`] describes; the rest are only counted.
@@ -71,8 +73,8 @@ impl Received {
         }
         if self.truncated > 0 {
             parts.push(format!(
-                "cut {} attribute values to max_attribute_value_bytes",
-                self.truncated
+                "cut {} attribute values to max_attribute_value_bytes ({})",
+                self.truncated, self.max_attribute_value_bytes
             ));
         }
         (!parts.is_empty()).then(|| parts.join("; "))
@@ -165,6 +167,7 @@ fn bad_id(what: &str, bytes: &[u8], len: usize) -> String {
 pub fn from_otlp(resource_spans: Vec<ResourceSpans>, max_attribute_value_bytes: usize) -> Received {
     let mut out = Received {
         spans: Vec::with_capacity(count(&resource_spans)),
+        max_attribute_value_bytes,
         ..Received::default()
     };
     let mut values = Values {
@@ -544,6 +547,46 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_otlp_request_comes_back_as_it_was_sent() {
+        // Two resources, three scopes, spans with every kind of field: OTLP to spans and back
+        // to the same bytes.
+        let json = r#"{"resourceSpans": [
+          {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "api"}}], "droppedAttributesCount": 1},
+           "scopeSpans": [
+             {"scope": {"name": "http", "version": "1"}, "schemaUrl": "s1",
+              "spans": [
+                {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708", "name": "GET", "kind": 2,
+                 "startTimeUnixNano": "10", "endTimeUnixNano": "20", "flags": 257, "traceState": "a=b",
+                 "attributes": [{"key": "n", "value": {"doubleValue": "NaN"}}, {"key": "m", "value": {"kvlistValue": {"values": [{"key": "x", "value": {"bytesValue": "AQI="}}]}}}],
+                 "events": [{"timeUnixNano": "15", "name": "e", "droppedAttributesCount": 2}],
+                 "links": [{"traceId": "1102030405060708090a0b0c0d0e0f10", "spanId": "1102030405060708", "flags": 1}],
+                 "status": {"code": 2, "message": "bad"}},
+                {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0202030405060708", "parentSpanId": "0102030405060708", "name": "db", "kind": 3,
+                 "startTimeUnixNano": "11", "endTimeUnixNano": "19"}]},
+             {"scope": {"name": "db"}, "spans": [
+                {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0302030405060708", "name": "q", "kind": 1,
+                 "startTimeUnixNano": "12", "endTimeUnixNano": "13", "status": {"code": 1}}]}],
+           "schemaUrl": "r1"},
+          {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "worker"}}]},
+           "scopeSpans": [{"scope": {}, "spans": [
+                {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0402030405060708", "parentSpanId": "0202030405060708", "name": "work", "kind": 5,
+                 "startTimeUnixNano": "14", "endTimeUnixNano": "18"}]}]}
+        ]}"#;
+        let sent = crate::json::read_traces(json.as_bytes()).unwrap();
+        let original = TracesData {
+            resource_spans: sent.resource_spans.clone(),
+        };
+        let received = from_otlp(sent.resource_spans, usize::MAX);
+        assert_eq!((received.spans.len(), received.rejected), (4, 0));
+        let back = to_otlp(&received.spans);
+        assert_eq!(back.encode_to_vec(), original.encode_to_vec());
+        assert_eq!(
+            crate::json::write_traces(&back),
+            crate::json::write_traces(&original)
+        );
+    }
+
     fn request(spans: Vec<Span>) -> Vec<ResourceSpans> {
         vec![ResourceSpans {
             resource: None,
@@ -655,7 +698,7 @@ mod tests {
         assert_eq!(got.truncated, 2);
         assert_eq!(
             got.message().unwrap(),
-            "cut 2 attribute values to max_attribute_value_bytes"
+            "cut 2 attribute values to max_attribute_value_bytes (5)"
         );
     }
 }

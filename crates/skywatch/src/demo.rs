@@ -31,9 +31,8 @@ pub(crate) struct DemoArgs {
     /// The address to serve the API and the controls on.
     #[arg(long, default_value = crate::up::DEFAULT_LISTEN)]
     listen: SocketAddr,
-    /// The address to take OTLP over gRPC on (OTLP over HTTP is served on --listen).
-    #[arg(long, default_value = crate::up::DEFAULT_OTLP_GRPC_LISTEN)]
-    otlp_grpc_listen: SocketAddr,
+    #[command(flatten)]
+    otlp: crate::up::OtlpArgs,
     /// Keep the data in this directory instead of a temporary one removed at exit.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -135,7 +134,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     let settings = Settings {
         data: data.clone(),
         listen: args.listen,
-        otlp_grpc_listen: args.otlp_grpc_listen,
+        otlp: args.otlp.clone(),
         retention_time: None,
         query: QueryArgs::default(),
         config,

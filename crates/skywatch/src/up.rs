@@ -38,10 +38,6 @@ pub(crate) struct UpArgs {
     /// The address to serve the API on [default: 127.0.0.1:9797].
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// The address to take OTLP over gRPC on (traces, metrics, logs); OTLP over HTTP is
-    /// served on --listen (POST /v1/traces, /v1/metrics, /v1/logs).
-    #[arg(long, default_value = DEFAULT_OTLP_GRPC_LISTEN)]
-    otlp_grpc_listen: SocketAddr,
     /// Delete blocks whose data is older than this (for example 15d); keep everything if
     /// unset.
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -60,10 +56,43 @@ pub(crate) struct UpArgs {
     #[arg(long)]
     slos: Option<PathBuf>,
     #[command(flatten)]
+    otlp: OtlpArgs,
+    #[command(flatten)]
     query: QueryArgs,
     /// The log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
+}
+
+/// The OTLP receivers' settings.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct OtlpArgs {
+    /// The address to take OTLP over gRPC on (traces, metrics, logs); OTLP over HTTP is
+    /// served on --listen (POST /v1/traces, /v1/metrics, /v1/logs).
+    #[arg(long, default_value = DEFAULT_OTLP_GRPC_LISTEN)]
+    pub(crate) otlp_grpc_listen: SocketAddr,
+    /// The largest OTLP request body (or gRPC message), in bytes, once decompressed; a
+    /// larger one is refused (HTTP 413, gRPC RESOURCE_EXHAUSTED).
+    #[arg(long, default_value_t = otlp::Limits::default().max_request_body_bytes)]
+    otlp_max_request_body_bytes: usize,
+    /// The most spans one OTLP request may carry; a request with more is refused whole.
+    #[arg(long, default_value_t = otlp::Limits::default().max_spans_per_request)]
+    otlp_max_spans_per_request: usize,
+    /// The longest string or bytes attribute value of a span, in bytes; longer values are
+    /// cut and the span kept.
+    #[arg(long, default_value_t = otlp::Limits::default().max_attribute_value_bytes)]
+    otlp_max_attribute_value_bytes: usize,
+}
+
+impl OtlpArgs {
+    /// The receivers' limits.
+    fn limits(&self) -> otlp::Limits {
+        otlp::Limits {
+            max_request_body_bytes: self.otlp_max_request_body_bytes,
+            max_spans_per_request: self.otlp_max_spans_per_request,
+            max_attribute_value_bytes: self.otlp_max_attribute_value_bytes,
+        }
+    }
 }
 
 /// The query engine's settings.
@@ -102,8 +131,8 @@ pub(crate) struct Settings {
     pub(crate) data: PathBuf,
     /// Where to listen.
     pub(crate) listen: SocketAddr,
-    /// Where to take OTLP over gRPC.
-    pub(crate) otlp_grpc_listen: SocketAddr,
+    /// Where to take OTLP over gRPC, and the receivers' limits.
+    pub(crate) otlp: OtlpArgs,
     /// How long to keep data.
     pub(crate) retention_time: Option<Duration>,
     /// The query engine's settings.
@@ -192,7 +221,19 @@ impl Settings {
             ),
             ("data", self.data.display().to_string()),
             ("listen", self.listen.to_string()),
-            ("otlp-grpc-listen", self.otlp_grpc_listen.to_string()),
+            ("otlp-grpc-listen", self.otlp.otlp_grpc_listen.to_string()),
+            (
+                "otlp-max-request-body-bytes",
+                self.otlp.otlp_max_request_body_bytes.to_string(),
+            ),
+            (
+                "otlp-max-spans-per-request",
+                self.otlp.otlp_max_spans_per_request.to_string(),
+            ),
+            (
+                "otlp-max-attribute-value-bytes",
+                self.otlp.otlp_max_attribute_value_bytes.to_string(),
+            ),
             (
                 "retention-time",
                 self.retention_time.map(duration).unwrap_or_default(),
@@ -266,7 +307,7 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
             .or_else(|| own.data_dir.clone())
             .unwrap_or_else(|| DEFAULT_DATA.into()),
         listen,
-        otlp_grpc_listen: args.otlp_grpc_listen,
+        otlp: args.otlp,
         retention_time: args
             .retention_time
             .or_else(|| own.retention_time.map(scrape::config::Duration::std)),
@@ -475,19 +516,19 @@ pub(crate) async fn serve(
         spans: Some(span_store.clone()),
         metrics: Some(written.clone()),
         logs: None,
-        limits: otlp::Limits::default(),
+        limits: settings.otlp.limits(),
     }));
     telemetry
         .registry()
         .register_collector(crate::self_metrics::OtlpCollector {
             receiver: receiver.clone(),
         });
-    let grpc_listener = tokio::net::TcpListener::bind(settings.otlp_grpc_listen)
+    let grpc_listener = tokio::net::TcpListener::bind(settings.otlp.otlp_grpc_listen)
         .await
         .map_err(|e| {
             format!(
                 "cannot listen on {} for OTLP/gRPC: {e}; give another address with --otlp-grpc-listen",
-                settings.otlp_grpc_listen
+                settings.otlp.otlp_grpc_listen
             )
         })?;
     let grpc_addr = grpc_listener.local_addr().map_err(|e| e.to_string())?;

@@ -167,3 +167,39 @@ fn the_rust_sdk_sends_over_grpc_and_http_and_every_span_arrives() {
     assert_eq!(received(&after, "grpc"), 3.0, "{after:?}");
     assert_eq!(rejected(&after), 0.0);
 }
+
+#[test]
+fn the_limits_are_flags_and_a_request_over_one_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr, _grpc, _log) = start_skywatch_otlp(
+        dir.path(),
+        &["--otlp-max-spans-per-request".as_ref(), "2".as_ref()],
+    );
+    let client = reqwest::blocking::Client::new();
+    let span = |id: &str| serde_json::json!({"traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": id, "name": "s"});
+    let body = serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": [
+        span("0000000000000001"), span("0000000000000002"), span("0000000000000003")
+    ]}]}]});
+    let response = client
+        .post(format!("http://{addr}/v1/traces"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let status: serde_json::Value = serde_json::from_str(&response.text().unwrap()).unwrap();
+    assert_eq!(status["code"], 8);
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("max_spans_per_request (2) exceeded: the request holds 3 spans"),
+        "{status}"
+    );
+    let after = otlp_counters(&client, &addr);
+    assert_eq!(received(&after, "http"), 0.0);
+    assert_eq!(rejected(&after), 3.0);
+    let refused =
+        "skywatch_otlp_requests_total{signal=\"traces\",protocol=\"http\",outcome=\"too_large\"}";
+    assert_eq!(after[refused], 1.0);
+}
