@@ -180,8 +180,7 @@ function TraceBody({ loaded }: { loaded: Loaded }) {
       return;
     } else return;
     e.preventDefault();
-    setSelected(next);
-    scrollToRow(position[next]);
+    select(next);
   }
 
   const first = Math.max(0, Math.floor(scrollTop / ROW) - OVERSCAN);
