@@ -22,7 +22,7 @@ const SCROLL_BUDGET_MS = 250;
 const CLICK_BUDGET_MS = 500;
 
 /** The pages' names, for choosing them on the command line before anything is posted. */
-export const TRACE_PAGE_NAMES = ["traces-by-service", "traces-traceql", "trace-seed", "trace-50k", "exemplars-explore", "exemplars-dashboard"];
+export const TRACE_PAGE_NAMES = ["traces-by-service", "traces-traceql", "trace-seed", "trace-demo", "trace-50k", "exemplars-explore", "exemplars-dashboard"];
 
 /** Posts this run's traces to `base` and returns the pages that check them, and the
  * timings they collect (reported at the end). */
@@ -153,6 +153,29 @@ export async function tracePages(base) {
         await page.locator(".wf-row", { hasText: "guild.form" }).locator("button.twisty").click();
         const folded = await page.locator(".wf-row").count();
         if (folded !== 4) throw new Error(`${folded} rows with the guild folded; expected 4`);
+      },
+    },
+    {
+      // The demo's own traces, sent by its simulated network to its receiver: a TraceQL
+      // search for whole flows (the API's request down to the chain's confirmation) finds
+      // some, and one opens with the flow's six services.
+      name: "trace-demo",
+      path: `/traces?${new URLSearchParams({ q: '{ resource.service.name = "zerostate-api" } >> { name = "chain.confirm" }' })}`,
+      ready: "tr.trace-row a",
+      check: async (page) => {
+        const first = page.locator("tr.trace-row a").first();
+        const id = await first.getAttribute("title");
+        await first.click();
+        await page.locator(".wf-row").first().waitFor({ timeout: 15000 });
+        if (!page.url().endsWith(`/traces/${id}`)) throw new Error(`the link opened ${page.url()}`);
+        const services = await page.locator(".trace-services li[data-service]").evaluateAll((ls) => ls.map((l) => l.dataset.service));
+        const want = ["zerostate-api", "zerostate-p2p", "zerostate-dht", "zerostate-guild", "zerostate-execution", "zerostate-economic"];
+        const missing = want.filter((s) => !services.includes(s));
+        if (missing.length) throw new Error(`the demo's trace ${id} lacks the services ${JSON.stringify(missing)}: ${JSON.stringify(services)}`);
+        const names = await page.locator(".wf-row .wf-name").allInnerTexts();
+        for (const n of ["POST /v1/tasks", "dht.find_providers", "guild.form", "wasm.execute", "payment.settle", "chain.confirm"]) {
+          if (!names.some((x) => x.includes(n))) throw new Error(`the demo's trace ${id} has no ${n} span: ${JSON.stringify(names)}`);
+        }
       },
     },
     {

@@ -82,9 +82,30 @@ pub(crate) struct OtlpArgs {
     /// cut and the span kept.
     #[arg(long, default_value_t = otlp::Limits::default().max_attribute_value_bytes)]
     otlp_max_attribute_value_bytes: usize,
+    /// A YAML file of span metrics and service graph settings, under the keys of Tempo's
+    /// `metrics_generator.processor` block plus `processors`, `registry` and
+    /// `max_active_series` (docs/spanmetrics.md); `processors: []` turns them off. Without
+    /// it, both run with Tempo's defaults.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) spanmetrics_config: Option<PathBuf>,
 }
 
 impl OtlpArgs {
+    /// The span metrics settings: `--spanmetrics-config`'s file, or the defaults.
+    fn spanmetrics(&self) -> Result<spanmetrics::Config, String> {
+        let Some(path) = &self.spanmetrics_config else {
+            return Ok(spanmetrics::Config::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let config: spanmetrics::Config =
+            yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        config
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(config)
+    }
+
     /// The receivers' limits.
     fn limits(&self) -> otlp::Limits {
         otlp::Limits {
@@ -222,6 +243,14 @@ impl Settings {
             ("data", self.data.display().to_string()),
             ("listen", self.listen.to_string()),
             ("otlp-grpc-listen", self.otlp.otlp_grpc_listen.to_string()),
+            (
+                "spanmetrics-config",
+                self.otlp
+                    .spanmetrics_config
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
             (
                 "otlp-max-request-body-bytes",
                 self.otlp.otlp_max_request_body_bytes.to_string(),
@@ -512,8 +541,21 @@ pub(crate) async fn serve(
     // Spans go to the span store; OTLP metrics join the scraped samples (and remote
     // write); logs have no store yet, so the receivers refuse them saying so.
     let (span_store, span_maintenance) = open_span_store(&settings.data)?;
+    // Spans the receivers keep are also counted into Tempo's span metrics and service
+    // graph, written beside the scraped series.
+    let generator = Arc::new(
+        spanmetrics::SpanMetrics::new(settings.otlp.spanmetrics()?, written.clone())
+            .map_err(|e| format!("span metrics: {e}"))?,
+    );
+    telemetry
+        .registry()
+        .register_collector(generator.telemetry());
+    let generator_task = tokio::spawn(Arc::clone(&generator).run());
     let receiver = Arc::new(otlp::Receiver::new(otlp::ReceiverOptions {
-        spans: Some(span_store.clone()),
+        spans: Some(Arc::new(spanmetrics::Observed::new(
+            span_store.clone(),
+            generator,
+        ))),
         metrics: Some(written.clone()),
         logs: None,
         limits: settings.otlp.limits(),
@@ -831,6 +873,7 @@ pub(crate) async fn serve(
     manager.stop().await;
     maintenance.abort();
     span_maintenance.abort();
+    generator_task.abort();
     tracing::info!("stopped");
     Ok(())
 }

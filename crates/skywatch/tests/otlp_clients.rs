@@ -6,6 +6,7 @@
 //! each span the Python SDK sent reads back field for field and attribute for attribute
 //! through Tempo's `/tempo/api/traces/{id}` and `/tempo/api/v2/traces/{id}`, with its name
 //! and tags through Jaeger's `/jaeger/api/traces/{id}`, and Tempo's search finds each trace.
+//! Received spans also become Tempo's span metrics and service graph series.
 
 #![allow(
     clippy::unwrap_used,
@@ -17,6 +18,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use common::start_skywatch_otlp;
 
@@ -326,4 +328,106 @@ fn the_limits_are_flags_and_a_request_over_one_is_refused_by_name() {
     let refused =
         "skywatch_otlp_requests_total{signal=\"traces\",protocol=\"http\",outcome=\"too_large\"}";
     assert_eq!(after[refused], 1.0);
+}
+
+#[test]
+fn received_spans_become_tempo_span_metrics_and_service_graph_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("spanmetrics.yml");
+    std::fs::write(&config, "registry:\n  collection_interval: 1s\n").unwrap();
+    let (_server, addr, _grpc, _log) = start_skywatch_otlp(
+        &dir.path().join("data"),
+        &["--spanmetrics-config".as_ref(), config.as_os_str()],
+    );
+    let client = reqwest::blocking::Client::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    // The API's client span and, in a separate request, the store's server span under it.
+    let batch = |service: &str, span: serde_json::Value| {
+        serde_json::json!({"resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+            "scopeSpans": [{"spans": [span]}]
+        }]})
+    };
+    let client_span = serde_json::json!({
+        "traceId": trace, "spanId": "0000000000000001", "name": "GET /items", "kind": 3,
+        "startTimeUnixNano": (now - 30_000_000).to_string(), "endTimeUnixNano": now.to_string(),
+    });
+    let server_span = serde_json::json!({
+        "traceId": trace, "spanId": "0000000000000002", "parentSpanId": "0000000000000001",
+        "name": "GET /items", "kind": 2, "status": {"code": 2},
+        "startTimeUnixNano": (now - 25_000_000).to_string(), "endTimeUnixNano": (now - 5_000_000).to_string(),
+    });
+    for body in [batch("api", client_span), batch("store", server_span)] {
+        let response = client
+            .post(format!("http://{addr}/v1/traces"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+
+    let query = |q: &str| {
+        let path = format!(
+            "/api/v1/query?query={}",
+            form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        );
+        common::get_json(&client, &addr, &path)["data"]["result"].clone()
+    };
+    let edge = r#"traces_service_graph_request_total{client="api",server="store"}"#;
+    common::within(Duration::from_secs(30), "the service graph edge", || {
+        query(edge).as_array().is_some_and(|r| r.len() == 1)
+    });
+    assert_eq!(query(edge)[0]["value"][1], "1");
+    let failed = r#"traces_service_graph_request_failed_total{client="api",server="store"}"#;
+    assert_eq!(query(failed)[0]["value"][1], "1");
+    let calls = query(r#"traces_spanmetrics_calls_total{service="store"}"#);
+    assert_eq!(calls.as_array().unwrap().len(), 1, "{calls}");
+    let labels = &calls[0]["metric"];
+    assert_eq!(labels["span_name"], "GET /items");
+    assert_eq!(labels["span_kind"], "SPAN_KIND_SERVER");
+    assert_eq!(labels["status_code"], "STATUS_CODE_ERROR");
+    assert_eq!(calls[0]["value"][1], "1");
+    // The generator's own figures are on /metrics under Tempo's names.
+    let metrics = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("tempo_metrics_generator_spans_received_total") && l.ends_with(" 2")
+        ),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_bad_span_metrics_file_stops_the_start_naming_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("spanmetrics.yml");
+    std::fs::write(&config, "processors: [span-metrics, flame-graphs]\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skywatch"))
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--otlp-grpc-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .arg("--spanmetrics-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = common::output_text(&out);
+    assert!(text.contains("spanmetrics.yml"), "{text}");
+    assert!(text.contains("flame-graphs"), "{text}");
 }

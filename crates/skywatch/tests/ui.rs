@@ -4,7 +4,8 @@
 //! (reported, not asserted), and saves screenshots under `target/tmp/ui-screenshots`.
 //! The traces pages post their own traces to the demo's OTLP receiver (the seed flow's,
 //! and one of 50,000 spans that must open and scroll without freezing; its time to first
-//! paint is reported, not asserted).
+//! paint is reported, not asserted), and find and open the demo's own traces of the
+//! seed flow's six services.
 //! Before the pages, it starts burning one SLO's error budget with the demo's chaos
 //! control; after them, it waits (about two minutes from the start, ten at most) until
 //! `/slos` lists that SLO first with its page alert firing, and checks the pages that say so.
@@ -65,6 +66,9 @@ fn the_pages_render_in_chromium_without_errors() {
         "15s",
         "--history",
         "6h",
+        // Every request traced, so that the traces page has the demo's whole flows to find.
+        "--trace-sampling",
+        "1",
         "--dashboards",
         extra.path().to_str().unwrap(),
     ]);
