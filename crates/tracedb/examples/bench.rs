@@ -11,8 +11,13 @@
 //! - trace-ID lookups after reopening the store: p50 and p99 over random IDs, and the
 //!   large trace's lookup time and the memory its spans take.
 //!
-//! `cargo run --release -p tracedb --example bench -- --dir DIR [--spans N] [--large N]
-//! [--batch N] [--lookups N] [--seed N]`
+//! With `--server URL` the batches go instead, as OTLP/HTTP protobuf requests, to a running
+//! `skywatch up`'s `POST /v1/traces`, one at a time as one exporter sends them, and the
+//! lookups go through its Tempo API (`GET /tempo/api/traces/{id}`, protobuf); the server's
+//! disk and memory are measured by the script that started it.
+//!
+//! `cargo run --release -p tracedb --example bench -- (--dir DIR | --server URL)
+//! [--spans N] [--large N] [--batch N] [--lookups N] [--seed N]`
 
 #![allow(
     clippy::print_stdout,
@@ -332,9 +337,9 @@ fn kvs(attrs: &[KeyValue]) -> Vec<pc::KeyValue> {
         .collect()
 }
 
-/// The batch's size as the OTLP request an exporter would send: spans grouped by resource
-/// and scope.
-fn otlp_size(batch: &[Span]) -> usize {
+/// The OTLP request an exporter would send for the batch: spans grouped by resource and
+/// scope.
+fn otlp_request(batch: &[Span]) -> ExportTraceServiceRequest {
     let mut groups: Vec<(Arc<Resource>, Arc<Scope>, Vec<pt::Span>)> = Vec::new();
     for s in batch {
         let span = pt::Span {
@@ -375,7 +380,7 @@ fn otlp_size(batch: &[Span]) -> usize {
             None => groups.push((s.resource.clone(), s.scope.clone(), vec![span])),
         }
     }
-    let request = ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
         resource_spans: groups
             .into_iter()
             .map(|(r, c, spans)| pt::ResourceSpans {
@@ -397,8 +402,7 @@ fn otlp_size(batch: &[Span]) -> usize {
                 schema_url: r.schema_url.clone(),
             })
             .collect(),
-    };
-    request.encoded_len()
+    }
 }
 
 fn status_kib(field: &str) -> u64 {
@@ -430,6 +434,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 struct Args {
     dir: PathBuf,
+    /// A running server's base URL: the spans go to its OTLP/HTTP receiver and are looked
+    /// up through its Tempo API, instead of a store opened in `dir`.
+    server: Option<String>,
     spans: u64,
     large: u64,
     batch: usize,
@@ -440,6 +447,7 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         dir: PathBuf::new(),
+        server: None,
         spans: 1_000_000,
         large: 100_000,
         batch: 500,
@@ -456,6 +464,7 @@ fn args() -> Args {
         };
         match flag.as_str() {
             "--dir" => a.dir = PathBuf::from(&value),
+            "--server" => a.server = Some(value.trim_end_matches('/').to_owned()),
             "--spans" => a.spans = num(),
             "--large" => a.large = num(),
             "--batch" => a.batch = num() as usize,
@@ -464,19 +473,94 @@ fn args() -> Args {
             other => panic!("unknown flag {other}"),
         }
     }
-    assert!(!a.dir.as_os_str().is_empty(), "--dir is required");
+    assert!(
+        !a.dir.as_os_str().is_empty() || a.server.is_some(),
+        "--dir or --server is required"
+    );
     a
+}
+
+/// Where the batches go: a store this program opens, or a server's OTLP/HTTP receiver.
+enum Sink {
+    Store(TraceDb),
+    Server {
+        client: reqwest::blocking::Client,
+        url: String,
+    },
+}
+
+impl Sink {
+    fn append(&self, batch: &[Span], request: &[u8]) {
+        match self {
+            Self::Store(db) => db.append(batch).unwrap(),
+            Self::Server { client, url } => {
+                let r = client
+                    .post(format!("{url}/v1/traces"))
+                    .header("content-type", "application/x-protobuf")
+                    .body(request.to_vec())
+                    .send()
+                    .unwrap();
+                let status = r.status();
+                let body = r.bytes().unwrap();
+                assert!(status.is_success(), "POST /v1/traces: {status}: {body:?}");
+                // A partial success would mean spans were refused: the figures would lie.
+                assert!(body.is_empty() || body.len() < 3, "partial success: {body:?}");
+            }
+        }
+    }
+
+    /// The spans of trace `id`, counted.
+    fn trace(&self, id: &TraceId) -> usize {
+        match self {
+            Self::Store(db) => db.trace(id, Window::ALL).unwrap().len(),
+            Self::Server { client, url } => {
+                let r = client
+                    .get(format!("{url}/tempo/api/traces/{id}"))
+                    .header("accept", "application/protobuf")
+                    .send()
+                    .unwrap();
+                if r.status() == reqwest::StatusCode::NOT_FOUND {
+                    return 0;
+                }
+                assert!(r.status().is_success(), "GET trace {id}: {}", r.status());
+                let body = r.bytes().unwrap();
+                // Tempo's answer is an OTLP `TracesData`, the same fields as the request.
+                let trace = ExportTraceServiceRequest::decode(body.as_ref()).unwrap();
+                trace
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .map(|s| s.spans.len())
+                    .sum()
+            }
+        }
+    }
 }
 
 fn main() {
     let a = args();
     let mut rng = Rng(a.seed);
     let fx = fixture(&mut rng);
-    let db = TraceDb::open(&a.dir, Options::default()).unwrap();
+    let sink = match &a.server {
+        Some(url) => Sink::Server {
+            client: reqwest::blocking::Client::new(),
+            url: url.clone(),
+        },
+        None => Sink::Store(TraceDb::open(&a.dir, Options::default()).unwrap()),
+    };
 
     // Traces start over an hour; the large trace's spans are spread through the run,
-    // a few in every batch, as a long-running request's would be.
-    let base = 1_767_225_600_000_000_000u64;
+    // a few in every batch, as a long-running request's would be. A server keeps spans
+    // for a retention period, so its traces are of the last hour.
+    let base = match sink {
+        Sink::Store(_) => 1_767_225_600_000_000_000u64,
+        Sink::Server { .. } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            now.as_nanos() as u64 - 3_600_000_000_000
+        }
+    };
     let normal = a.spans - a.large;
     let traces = (normal as f64 / 27.5) as u64;
     let step = 3_600_000_000_000 / traces.max(1);
@@ -530,9 +614,10 @@ fn main() {
             if batch.is_empty() {
                 continue;
             }
-            otlp_bytes += otlp_size(&batch) as u64;
+            let request = otlp_request(&batch).encode_to_vec();
+            otlp_bytes += request.len() as u64;
             let t0 = Instant::now();
-            db.append(&batch).unwrap();
+            sink.append(&batch, &request);
             let took = t0.elapsed();
             append_time += took;
             slowest = slowest.max(took);
@@ -541,48 +626,53 @@ fn main() {
         }
     }
     let t0 = Instant::now();
-    db.close().unwrap();
+    if let Sink::Store(db) = &sink {
+        db.close().unwrap();
+    }
     let close_time = t0.elapsed();
     let total = started.elapsed();
     let peak_kib = status_kib("VmHWM:");
-    let stats = db.stats();
-    drop(db);
-    let disk = dir_bytes(&a.dir);
+    let spans = made + large_made;
 
-    println!("spans {}", stats.spans);
+    println!("spans {spans}");
     println!("traces {}", ids.len() + 1);
     println!("batches {batches}");
-    println!("blocks {}", stats.blocks);
     println!("append_seconds {:.3}", append_time.as_secs_f64());
     println!(
         "spans_per_second {:.0}",
-        stats.spans as f64 / append_time.as_secs_f64()
+        spans as f64 / append_time.as_secs_f64()
     );
     println!("slowest_append_seconds {:.3}", slowest.as_secs_f64());
     println!("close_seconds {:.3}", close_time.as_secs_f64());
     println!("run_seconds {:.3}", total.as_secs_f64());
-    println!("disk_bytes {disk}");
-    println!("bytes_per_span {:.2}", disk as f64 / stats.spans as f64);
     println!("otlp_bytes {otlp_bytes}");
-    println!(
-        "otlp_bytes_per_span {:.2}",
-        otlp_bytes as f64 / stats.spans as f64
-    );
-    println!("disk_over_otlp {:.4}", disk as f64 / otlp_bytes as f64);
-    println!("peak_rss_bytes {}", peak_kib * 1024);
-
-    // Lookups on the store reopened: the page cache is warm, as on a server that just wrote
-    // these blocks.
-    let t0 = Instant::now();
-    let db = TraceDb::open(&a.dir, Options::default()).unwrap();
-    println!("open_seconds {:.3}", t0.elapsed().as_secs_f64());
+    println!("otlp_bytes_per_span {:.2}", otlp_bytes as f64 / spans as f64);
+    // A server's disk and memory are its own: the script measures them.
+    let sink = match sink {
+        Sink::Store(db) => {
+            println!("blocks {}", db.stats().blocks);
+            drop(db);
+            let disk = dir_bytes(&a.dir);
+            println!("disk_bytes {disk}");
+            println!("bytes_per_span {:.2}", disk as f64 / spans as f64);
+            println!("disk_over_otlp {:.4}", disk as f64 / otlp_bytes as f64);
+            println!("peak_rss_bytes {}", peak_kib * 1024);
+            // Lookups on the store reopened: the page cache is warm, as on a server that
+            // just wrote these blocks.
+            let t0 = Instant::now();
+            let db = TraceDb::open(&a.dir, Options::default()).unwrap();
+            println!("open_seconds {:.3}", t0.elapsed().as_secs_f64());
+            Sink::Store(db)
+        }
+        server => server,
+    };
     let mut times = Vec::with_capacity(a.lookups);
     for _ in 0..a.lookups {
         let id = ids[rng.below(ids.len() as u64) as usize];
         let t0 = Instant::now();
-        let found = db.trace(&id, Window::ALL).unwrap();
+        let found = sink.trace(&id);
         times.push(t0.elapsed());
-        assert!(found.len() >= 5, "trace {id} has {} spans", found.len());
+        assert!(found >= 5, "trace {id} has {found} spans");
     }
     times.sort();
     println!(
@@ -602,7 +692,7 @@ fn main() {
     for _ in 0..a.lookups {
         missing.0[..8].copy_from_slice(&rng.next().to_le_bytes());
         let t0 = Instant::now();
-        assert!(db.trace(&missing, Window::ALL).unwrap().is_empty());
+        assert_eq!(sink.trace(&missing), 0);
         miss_times.push(t0.elapsed());
     }
     miss_times.sort();
@@ -613,16 +703,20 @@ fn main() {
     if a.large > 0 {
         let before = status_kib("VmRSS:");
         let t0 = Instant::now();
-        let found = db.trace(&large_ctx.id, Window::ALL).unwrap();
+        let found = sink.trace(&large_ctx.id);
         let took = t0.elapsed();
         let after = status_kib("VmRSS:");
-        assert_eq!(found.len() as u64, a.large);
-        println!("large_trace_spans {}", found.len());
+        assert_eq!(found as u64, a.large);
+        println!("large_trace_spans {found}");
         println!("large_lookup_ms {:.1}", took.as_secs_f64() * 1e3);
-        println!(
-            "large_trace_rss_bytes {}",
-            (after.saturating_sub(before)) * 1024
-        );
+        if let Sink::Store(_) = sink {
+            println!(
+                "large_trace_rss_bytes {}",
+                (after.saturating_sub(before)) * 1024
+            );
+        }
     }
-    println!("final_peak_rss_bytes {}", status_kib("VmHWM:") * 1024);
+    if let Sink::Store(_) = sink {
+        println!("final_peak_rss_bytes {}", status_kib("VmHWM:") * 1024);
+    }
 }
