@@ -6,7 +6,8 @@
 //! each span the Python SDK sent reads back field for field and attribute for attribute
 //! through Tempo's `/tempo/api/traces/{id}` and `/tempo/api/v2/traces/{id}`, with its name
 //! and tags through Jaeger's `/jaeger/api/traces/{id}`, and Tempo's search finds each trace.
-//! Received spans also become Tempo's span metrics and service graph series.
+//! The Rust SDK's traces read back the same way. Received spans also become Tempo's span
+//! metrics and service graph series.
 
 #![allow(
     clippy::unwrap_used,
@@ -247,9 +248,10 @@ fn canonical(v: &serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// Sends three spans through the Rust SDK's exporter over `otlp` and flushes them.
-fn send_with_the_rust_sdk(otlp: skywatch_sdk::trace::OtlpConfig) {
-    let mut config = skywatch_sdk::Config::new("rust-sdk-client", "1.0.0");
+/// Sends three spans as `service` through the Rust SDK's exporter over `otlp` and flushes
+/// them.
+fn send_with_the_rust_sdk(service: &str, otlp: skywatch_sdk::trace::OtlpConfig) {
+    let mut config = skywatch_sdk::Config::new(service, "1.0.0");
     config.otlp = Some(otlp);
     config.registry = Some(skywatch_sdk::metrics::Registry::new());
     config.log_writer = skywatch_sdk::LogWriter::Stderr;
@@ -264,8 +266,113 @@ fn send_with_the_rust_sdk(otlp: skywatch_sdk::trace::OtlpConfig) {
     telemetry.shutdown().unwrap();
 }
 
+/// The value of attribute `key` among OTLP/JSON `attributes`.
+fn attribute<'a>(attributes: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    attributes
+        .as_array()
+        .and_then(|a| a.iter().find(|kv| kv["key"] == key))
+        .map_or(&serde_json::Value::Null, |kv| &kv["value"])
+}
+
+/// The Rust SDK's trace sent as `service` reads back whole: Tempo's search finds exactly
+/// one trace; through Tempo's v1 and v2 trace APIs it holds the three spans, parent to
+/// child, with their attributes typed as the SDK recorded them and the service's
+/// resource; Jaeger's trace API names the same spans with the same tags.
+fn the_rust_sdk_trace_reads_back(client: &reqwest::blocking::Client, addr: &str, service: &str) {
+    let found = common::get_json(
+        client,
+        addr,
+        &format!("/tempo/api/search?tags=service.name%3D{service}&start=0&end=4000000000"),
+    );
+    let traces = found["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 1, "{service}: {found}");
+    let id = traces[0]["traceID"].as_str().unwrap();
+    assert_eq!(traces[0]["rootServiceName"], service, "{found}");
+    assert_eq!(traces[0]["rootTraceName"], "handle request", "{found}");
+
+    let v1 = common::get_json(client, addr, &format!("/tempo/api/traces/{id}"));
+    let v2 = common::get_json(client, addr, &format!("/tempo/api/v2/traces/{id}"));
+    for (api, resource_spans) in [
+        ("v1", &v1["batches"]),
+        ("v2", &v2["trace"]["resourceSpans"]),
+    ] {
+        let spans = flatten(resource_spans);
+        assert_eq!(spans.len(), 3, "{api}: {resource_spans}");
+        let named = |name: &str| {
+            spans
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap_or_else(|| panic!("{api}: no span {name}: {spans:?}"))
+        };
+        let (root, send, lookup) = (
+            named("handle request"),
+            named("p2p send"),
+            named("dht lookup"),
+        );
+        for span in [root, send, lookup] {
+            assert_eq!(span["traceId"], id, "{api}: {span}");
+            assert_eq!(
+                attribute(&span["resource"]["attributes"], "service.name")["stringValue"],
+                service,
+                "{api}: {span}"
+            );
+            let (start, end) = (&span["startTimeUnixNano"], &span["endTimeUnixNano"]);
+            let ns = |v: &serde_json::Value| match v {
+                serde_json::Value::String(s) => s.parse::<u64>().unwrap(),
+                v => v.as_u64().unwrap(),
+            };
+            assert!(ns(start) > 0 && ns(start) <= ns(end), "{api}: {span}");
+        }
+        assert!(
+            root["parentSpanId"].as_str().unwrap_or_default().is_empty(),
+            "{api}: {root}"
+        );
+        assert_eq!(send["parentSpanId"], root["spanId"], "{api}");
+        assert_eq!(lookup["parentSpanId"], send["spanId"], "{api}");
+        assert_eq!(
+            attribute(&root["attributes"], "http.method")["stringValue"],
+            "POST"
+        );
+        let retries = &attribute(&root["attributes"], "retries")["intValue"];
+        assert!(*retries == "2" || *retries == 2, "{api}: {root}");
+        assert_eq!(
+            attribute(&send["attributes"], "peer")["stringValue"],
+            "node-07"
+        );
+        assert_eq!(attribute(&lookup["attributes"], "ok")["boolValue"], true);
+    }
+
+    let jaeger = common::get_json(client, addr, &format!("/jaeger/api/traces/{id}"));
+    let jspans = jaeger["data"][0]["spans"].as_array().unwrap();
+    let mut names: Vec<&str> = jspans
+        .iter()
+        .map(|s| s["operationName"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["dht lookup", "handle request", "p2p send"],
+        "{jaeger}"
+    );
+    let root = jspans
+        .iter()
+        .find(|s| s["operationName"] == "handle request")
+        .unwrap();
+    let tag = |key: &str| {
+        root["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == key)
+            .unwrap_or_else(|| panic!("jaeger: no tag {key}: {root}"))["value"]
+            .clone()
+    };
+    assert_eq!(tag("http.method"), "POST");
+    assert_eq!(tag("retries"), 2);
+}
+
 #[test]
-fn the_rust_sdk_sends_over_grpc_and_http_and_every_span_arrives() {
+fn the_rust_sdk_sends_over_grpc_and_http_and_every_span_reads_back() {
     use skywatch_sdk::trace::OtlpConfig;
     let dir = tempfile::tempdir().unwrap();
     let (_server, addr, grpc, _log) = start_skywatch_otlp(dir.path(), &[]);
@@ -273,7 +380,7 @@ fn the_rust_sdk_sends_over_grpc_and_http_and_every_span_arrives() {
 
     let mut http = OtlpConfig::http(format!("http://{addr}"));
     http.gzip = true;
-    send_with_the_rust_sdk(http);
+    send_with_the_rust_sdk("rust-sdk-http", http);
     // The gRPC exporter needs a tokio runtime to drive its connection.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -283,7 +390,7 @@ fn the_rust_sdk_sends_over_grpc_and_http_and_every_span_arrives() {
     let mut otlp = OtlpConfig::grpc(format!("http://{grpc}"));
     otlp.gzip = true;
     runtime.block_on(async {
-        tokio::task::spawn_blocking(move || send_with_the_rust_sdk(otlp))
+        tokio::task::spawn_blocking(move || send_with_the_rust_sdk("rust-sdk-grpc", otlp))
             .await
             .unwrap();
     });
@@ -292,6 +399,8 @@ fn the_rust_sdk_sends_over_grpc_and_http_and_every_span_arrives() {
     assert_eq!(received(&after, "http"), 3.0, "{after:?}");
     assert_eq!(received(&after, "grpc"), 3.0, "{after:?}");
     assert_eq!(rejected(&after), 0.0);
+    the_rust_sdk_trace_reads_back(&client, &addr, "rust-sdk-http");
+    the_rust_sdk_trace_reads_back(&client, &addr, "rust-sdk-grpc");
 }
 
 #[test]

@@ -392,13 +392,14 @@ impl Block {
         self.series.iter().map(|s| (&s.labels, s.chunks.as_slice()))
     }
 
-    /// Reads a chunk and checks its checksum.
+    /// Reads a chunk and checks its checksum: one read for a chunk of the usual size (its
+    /// length, data and checksum within [`CHUNK_READ`] bytes), a second for a longer one.
     pub fn read_chunk(&self, meta: &ChunkMeta) -> Result<Vec<u8>, StorageError> {
         let path = self.dir.join("chunks");
-        let mut head = [0u8; 10];
+        let mut buf = vec![0u8; CHUNK_READ];
         let n =
-            read_at_most(&self.chunks, &mut head, meta.offset).map_err(io_err("reading", &path))?;
-        let mut r = Reader::new(&head[..n]);
+            read_at_most(&self.chunks, &mut buf, meta.offset).map_err(io_err("reading", &path))?;
+        let mut r = Reader::new(&buf[..n.min(10)]);
         let len = r.uvarint().map_err(|m| corrupt(&path, meta.offset, m))? as usize;
         if len > 1 << 20 {
             return Err(corrupt(
@@ -407,23 +408,38 @@ impl Block {
                 format!("chunk length {len} is implausible"),
             ));
         }
-        let mut buf = vec![0u8; len + 4];
-        self.chunks
-            .read_exact_at(&mut buf, meta.offset + r.pos as u64)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => {
-                    corrupt(&path, meta.offset, "chunk cut off by the end of the file")
-                }
-                _ => io_err("reading", &path)(e),
-            })?;
-        let crc = u32::from_le_bytes([buf[len], buf[len + 1], buf[len + 2], buf[len + 3]]);
-        buf.truncate(len);
+        let start = r.pos;
+        let end = start + len + 4;
+        if end > n {
+            let have = n;
+            buf.resize(end, 0);
+            self.chunks
+                .read_exact_at(&mut buf[have..], meta.offset + have as u64)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => {
+                        corrupt(&path, meta.offset, "chunk cut off by the end of the file")
+                    }
+                    _ => io_err("reading", &path)(e),
+                })?;
+        }
+        let crc = u32::from_le_bytes([
+            buf[start + len],
+            buf[start + len + 1],
+            buf[start + len + 2],
+            buf[start + len + 3],
+        ]);
+        buf.truncate(start + len);
+        buf.drain(..start);
         if crc32fast::hash(&buf) != crc {
             return Err(corrupt(&path, meta.offset, "chunk checksum mismatch"));
         }
         Ok(buf)
     }
 }
+
+/// How many bytes a chunk read asks for at once: a chunk of 120 samples, its length and
+/// checksum fit in it as a rule, so most chunks take one system call.
+const CHUNK_READ: usize = 512;
 
 fn read_at_most(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     let mut n = 0;
@@ -601,6 +617,59 @@ mod tests {
             .collect();
         assert_eq!(samples, vec![Sample::new(20, 3.0)]);
         assert!(!dir.path().join(format!("{}.tmp", meta.id)).exists());
+    }
+
+    #[test]
+    fn chunks_longer_than_one_read_read_back_and_a_cut_one_is_named() {
+        // Values without a pattern take about 8 bytes a sample: far over one read.
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let samples: Vec<(i64, f64)> = (0..120)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (i * 15_000, f64::from_bits(x >> 2))
+            })
+            .collect();
+        let long = chunk(&samples);
+        assert!(long.bytes.len() > CHUNK_READ, "{}", long.bytes.len());
+        let dir = tempfile::tempdir().unwrap();
+        let labels = Labels::from_pairs([("__name__", "noise")]);
+        let meta = write(
+            dir.path(),
+            [(labels, vec![long.clone(), chunk(&[(2_000_000, 1.0)])])],
+            Compaction {
+                level: 1,
+                sources: vec![],
+            },
+        )
+        .unwrap();
+        let block_dir = dir.path().join(&meta.id);
+        let block = Block::open(&block_dir).unwrap();
+        let metas = block.all_series().next().unwrap().1.to_vec();
+        assert_eq!(block.read_chunk(&metas[0]).unwrap(), long.bytes.to_vec());
+        assert_eq!(
+            crate::chunk::iter(&block.read_chunk(&metas[1]).unwrap())
+                .unwrap()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>(),
+            vec![Sample::new(2_000_000, 1.0)]
+        );
+
+        // The file cut in the middle of the long chunk: that chunk is named as cut off.
+        let chunks = block_dir.join("chunks");
+        let file = fs::OpenOptions::new().write(true).open(&chunks).unwrap();
+        file.set_len(metas[0].offset + CHUNK_READ as u64 + 10)
+            .unwrap();
+        let err = block.read_chunk(&metas[0]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "corrupt data in {} at byte {}: chunk cut off by the end of the file",
+                chunks.display(),
+                metas[0].offset
+            )
+        );
     }
 
     proptest::proptest! {
