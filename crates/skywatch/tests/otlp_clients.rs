@@ -38,15 +38,34 @@ fn python() -> PathBuf {
     python
 }
 
-/// The server's OTLP counters: `name{labels}` to value, for every `skywatch_otlp_` line.
-fn otlp_counters(client: &reqwest::blocking::Client, addr: &str) -> BTreeMap<String, f64> {
-    let text = client
+/// The server's own metrics, as text.
+fn metrics_text(client: &reqwest::blocking::Client, addr: &str) -> String {
+    client
         .get(format!("http://{addr}/metrics"))
         .send()
         .unwrap()
         .text()
-        .unwrap();
-    text.lines()
+        .unwrap()
+}
+
+/// POSTs OTLP/JSON `body` to the server's `/v1/traces`.
+fn post_traces(
+    client: &reqwest::blocking::Client,
+    addr: &str,
+    body: &serde_json::Value,
+) -> reqwest::blocking::Response {
+    client
+        .post(format!("http://{addr}/v1/traces"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap()
+}
+
+/// The server's OTLP counters: `name{labels}` to value, for every `skywatch_otlp_` line.
+fn otlp_counters(client: &reqwest::blocking::Client, addr: &str) -> BTreeMap<String, f64> {
+    metrics_text(client, addr)
+        .lines()
         .filter(|l| l.starts_with("skywatch_otlp_"))
         .filter_map(|l| {
             let (series, value) = l.rsplit_once(' ')?;
@@ -415,12 +434,7 @@ fn the_limits_are_flags_and_a_request_over_one_is_refused_by_name() {
     let body = serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": [
         span("0000000000000001"), span("0000000000000002"), span("0000000000000003")
     ]}]}]});
-    let response = client
-        .post(format!("http://{addr}/v1/traces"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .unwrap();
+    let response = post_traces(&client, &addr, &body);
     assert_eq!(response.status().as_u16(), 413);
     let status: serde_json::Value = serde_json::from_str(&response.text().unwrap()).unwrap();
     assert_eq!(status["code"], 8);
@@ -471,13 +485,7 @@ fn received_spans_become_tempo_span_metrics_and_service_graph_edges() {
         "startTimeUnixNano": (now - 25_000_000).to_string(), "endTimeUnixNano": (now - 5_000_000).to_string(),
     });
     for body in [batch("api", client_span), batch("store", server_span)] {
-        let response = client
-            .post(format!("http://{addr}/v1/traces"))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(post_traces(&client, &addr, &body).status().as_u16(), 200);
     }
 
     let query = |q: &str| {
@@ -502,12 +510,7 @@ fn received_spans_become_tempo_span_metrics_and_service_graph_edges() {
     assert_eq!(labels["status_code"], "STATUS_CODE_ERROR");
     assert_eq!(calls[0]["value"][1], "1");
     // The generator's own figures are on /metrics under Tempo's names.
-    let metrics = client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = metrics_text(&client, &addr);
     assert!(
         metrics.lines().any(
             |l| l.starts_with("tempo_metrics_generator_spans_received_total") && l.ends_with(" 2")

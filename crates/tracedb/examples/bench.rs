@@ -6,7 +6,7 @@
 //!
 //! - spans appended per second (the appends alone, head cuts included);
 //! - bytes on disk per span once the head is cut, beside the same spans' size as OTLP
-//!   protobuf (`ExportTraceServiceRequest`s of opentelemetry-proto, one per batch);
+//!   protobuf (one request per batch, as the `otlp` crate encodes spans);
 //! - the peak resident set while appending;
 //! - trace-ID lookups after reopening the store: p50 and p99 over random IDs, and the
 //!   large trace's lookup time and the memory its spans take.
@@ -30,16 +30,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1 as pc;
-use opentelemetry_proto::tonic::resource::v1 as pr;
-use opentelemetry_proto::tonic::trace::v1 as pt;
+use otlp::proto::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message as _;
 use spans::{
     Event, KeyValue, Resource, Scope, Span, SpanId, SpanKind, SpanStore, Status, StatusCode,
-    TraceId, Value, Window,
+    TraceId, Window,
 };
 use tracedb::{Options, TraceDb};
 
@@ -311,100 +306,10 @@ fn make_span(
     }
 }
 
-fn any(v: &Value) -> pc::AnyValue {
-    use pc::any_value::Value as V;
-    let value = match v {
-        Value::String(s) => Some(V::StringValue(s.clone())),
-        Value::Bool(b) => Some(V::BoolValue(*b)),
-        Value::Int(i) => Some(V::IntValue(*i)),
-        Value::Double(d) => Some(V::DoubleValue(*d)),
-        Value::Bytes(b) => Some(V::BytesValue(b.clone())),
-        Value::Array(items) => Some(V::ArrayValue(pc::ArrayValue {
-            values: items.iter().map(any).collect(),
-        })),
-        Value::Map(pairs) => Some(V::KvlistValue(pc::KeyValueList { values: kvs(pairs) })),
-        Value::Empty => None,
-    };
-    pc::AnyValue { value }
-}
-
-fn kvs(attrs: &[KeyValue]) -> Vec<pc::KeyValue> {
-    attrs
-        .iter()
-        .map(|a| pc::KeyValue {
-            key: a.key.clone(),
-            value: Some(any(&a.value)),
-            ..pc::KeyValue::default()
-        })
-        .collect()
-}
-
 /// The OTLP request an exporter would send for the batch: spans grouped by resource and
-/// scope.
-fn otlp_request(batch: &[Span]) -> ExportTraceServiceRequest {
-    let mut groups: Vec<(Arc<Resource>, Arc<Scope>, Vec<pt::Span>)> = Vec::new();
-    for s in batch {
-        let span = pt::Span {
-            trace_id: s.trace_id.0.to_vec(),
-            span_id: s.span_id.0.to_vec(),
-            trace_state: s.trace_state.clone(),
-            parent_span_id: s.parent_span_id.map(|p| p.0.to_vec()).unwrap_or_default(),
-            flags: s.flags,
-            name: s.name.clone(),
-            kind: s.kind as i32,
-            start_time_unix_nano: s.start,
-            end_time_unix_nano: s.end,
-            attributes: kvs(&s.attributes),
-            dropped_attributes_count: s.dropped_attributes_count,
-            events: s
-                .events
-                .iter()
-                .map(|e| pt::span::Event {
-                    time_unix_nano: e.time,
-                    name: e.name.clone(),
-                    attributes: kvs(&e.attributes),
-                    dropped_attributes_count: e.dropped_attributes_count,
-                })
-                .collect(),
-            dropped_events_count: s.dropped_events_count,
-            links: Vec::new(),
-            dropped_links_count: s.dropped_links_count,
-            status: Some(pt::Status {
-                message: s.status.message.clone(),
-                code: s.status.code as i32,
-            }),
-        };
-        match groups
-            .iter_mut()
-            .find(|g| Arc::ptr_eq(&g.0, &s.resource) && Arc::ptr_eq(&g.1, &s.scope))
-        {
-            Some(g) => g.2.push(span),
-            None => groups.push((s.resource.clone(), s.scope.clone(), vec![span])),
-        }
-    }
-    ExportTraceServiceRequest {
-        resource_spans: groups
-            .into_iter()
-            .map(|(r, c, spans)| pt::ResourceSpans {
-                resource: Some(pr::Resource {
-                    attributes: kvs(&r.attributes),
-                    dropped_attributes_count: r.dropped_attributes_count,
-                    ..pr::Resource::default()
-                }),
-                scope_spans: vec![pt::ScopeSpans {
-                    scope: Some(pc::InstrumentationScope {
-                        name: c.name.clone(),
-                        version: c.version.clone(),
-                        attributes: kvs(&c.attributes),
-                        dropped_attributes_count: c.dropped_attributes_count,
-                    }),
-                    spans,
-                    schema_url: c.schema_url.clone(),
-                }],
-                schema_url: r.schema_url.clone(),
-            })
-            .collect(),
-    }
+/// scope, as the OTLP crate writes them.
+fn otlp_request(batch: &[Span]) -> Vec<u8> {
+    otlp::traces::to_otlp(batch).encode_to_vec()
 }
 
 fn status_kib(field: &str) -> u64 {
@@ -530,7 +435,7 @@ impl Sink {
                 assert!(r.status().is_success(), "GET trace {id}: {}", r.status());
                 let body = r.bytes().unwrap();
                 // Tempo's answer is an OTLP `TracesData`, the same fields as the request.
-                let trace = ExportTraceServiceRequest::decode(body.as_ref()).unwrap();
+                let trace = otlp::proto::trace::v1::TracesData::decode(body.as_ref()).unwrap();
                 trace
                     .resource_spans
                     .iter()
@@ -619,7 +524,7 @@ fn main() {
             if batch.is_empty() {
                 continue;
             }
-            let request = otlp_request(&batch).encode_to_vec();
+            let request = otlp_request(&batch);
             otlp_bytes += request.len() as u64;
             let t0 = Instant::now();
             sink.append(&batch, &request);
