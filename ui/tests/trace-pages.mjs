@@ -42,6 +42,16 @@ export async function tracePages(base) {
     await page.locator("tr.trace-row").first().waitFor({ timeout: 15000 });
     return page.locator("tr.trace-row").evaluateAll((rows) => rows.map((r) => r.dataset.traceId));
   };
+  /** Opens the first trace the results list, from its link as a person goes, and returns
+   * its ID once the trace view shows its rows. */
+  const openFirst = async (page) => {
+    const first = page.locator("tr.trace-row a").first();
+    const id = await first.getAttribute("title");
+    await first.click();
+    await page.locator(".wf-row").first().waitFor({ timeout: 15000 });
+    if (!page.url().endsWith(`/traces/${id}`)) throw new Error(`the link opened ${page.url()}`);
+    return id;
+  };
   const same = (a, b) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
 
   // One exemplar on `vector(1)`'s line a minute ago, of a failed payment's span.
@@ -119,12 +129,7 @@ export async function tracePages(base) {
       path: `/traces?${new URLSearchParams({ q: `{ status = error && resource.test.run = "${mark}" }` })}`,
       ready: "tr.trace-row a",
       check: async (page) => {
-        // From the results to the trace, as a person goes.
-        const first = page.locator("tr.trace-row a").first();
-        const id = await first.getAttribute("title");
-        await first.click();
-        await page.locator(".wf-row").first().waitFor({ timeout: 15000 });
-        if (!page.url().endsWith(`/traces/${id}`)) throw new Error(`the link opened ${page.url()}`);
+        const id = await openFirst(page);
         const services = await page.locator(".trace-services li[data-service]").count();
         if (services < 6) throw new Error(`the trace shows ${services} services; the seed flow has 7`);
         const rows = await page.locator(".wf-row").count();
@@ -163,11 +168,7 @@ export async function tracePages(base) {
       path: `/traces?${new URLSearchParams({ q: '{ resource.service.name = "zerostate-api" } >> { name = "chain.confirm" }' })}`,
       ready: "tr.trace-row a",
       check: async (page) => {
-        const first = page.locator("tr.trace-row a").first();
-        const id = await first.getAttribute("title");
-        await first.click();
-        await page.locator(".wf-row").first().waitFor({ timeout: 15000 });
-        if (!page.url().endsWith(`/traces/${id}`)) throw new Error(`the link opened ${page.url()}`);
+        const id = await openFirst(page);
         const services = await page.locator(".trace-services li[data-service]").evaluateAll((ls) => ls.map((l) => l.dataset.service));
         const want = ["zerostate-api", "zerostate-p2p", "zerostate-dht", "zerostate-guild", "zerostate-execution", "zerostate-economic"];
         const missing = want.filter((s) => !services.includes(s));
