@@ -540,7 +540,8 @@ pub(crate) async fn serve(
     )?;
     // Spans go to the span store; OTLP metrics join the scraped samples (and remote
     // write); logs have no store yet, so the receivers refuse them saying so.
-    let (span_store, span_maintenance) = open_span_store(&settings.data)?;
+    let (span_db, span_maintenance) = open_span_store(&settings.data)?;
+    let span_store: Arc<dyn spans::SpanStore> = span_db.clone();
     // Spans the receivers keep are also counted into Tempo's span metrics and service
     // graph, written beside the scraped series.
     let generator = Arc::new(
@@ -874,6 +875,13 @@ pub(crate) async fn serve(
     maintenance.abort();
     span_maintenance.abort();
     generator_task.abort();
+    // The span store's head is cut into a block, so that the next start has no WAL to
+    // replay and the spans are kept compressed.
+    match tokio::task::spawn_blocking(move || span_db.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "closing the span store"),
+        Err(e) => tracing::error!(error = %e, "closing the span store panicked"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -883,7 +891,7 @@ pub(crate) async fn serve(
 /// block, compacts blocks and applies retention.
 fn open_span_store(
     data: &Path,
-) -> Result<(Arc<dyn spans::SpanStore>, tokio::task::JoinHandle<()>), String> {
+) -> Result<(Arc<tracedb::TraceDb>, tokio::task::JoinHandle<()>), String> {
     let dir = data.join("traces");
     let db = tracedb::TraceDb::open(&dir, tracedb::Options::default())
         .map_err(|e| format!("opening the span store in {}: {e}", dir.display()))?;

@@ -543,3 +543,56 @@ fn a_bad_span_metrics_file_stops_the_start_naming_the_file_and_key() {
     assert!(text.contains("spanmetrics.yml"), "{text}");
     assert!(text.contains("flame-graphs"), "{text}");
 }
+
+#[test]
+fn a_stopped_server_leaves_its_spans_in_blocks_and_reads_them_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "5bf92f3577b34da6a3ce929d0e0e4736";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let spans: Vec<serde_json::Value> = (1..=3)
+        .map(|i| {
+            serde_json::json!({
+                "traceId": trace, "spanId": format!("{i:016x}"), "name": format!("step {i}"),
+                // Spans of now: retention keeps them.
+                "startTimeUnixNano": now.to_string(), "endTimeUnixNano": (now + i).to_string(),
+            })
+        })
+        .collect();
+    let body = serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]});
+    {
+        let (server, addr, _grpc, _log) = start_skywatch_otlp(dir.path(), &[]);
+        let client = reqwest::blocking::Client::new();
+        assert_eq!(post_traces(&client, &addr, &body).status().as_u16(), 200);
+        // SIGTERM, as a service manager stops it; dropping `server` waits for the exit.
+        drop(server);
+    }
+    let traces = dir.path().join("traces");
+    let blocks: Vec<_> = std::fs::read_dir(&traces)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("meta.json").exists())
+        .collect();
+    assert_eq!(
+        blocks.len(),
+        1,
+        "the head was not cut into a block at the stop"
+    );
+    let wal: u64 = std::fs::read_dir(traces.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(wal, 0, "the WAL still holds what the block holds");
+
+    let (_server, addr, _grpc, _log) = start_skywatch_otlp(dir.path(), &[]);
+    let client = reqwest::blocking::Client::new();
+    let read = common::get_json(&client, &addr, &format!("/tempo/api/traces/{trace}"));
+    let mut names: Vec<String> = flatten(&read["batches"])
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["step 1", "step 2", "step 3"], "{read}");
+}
