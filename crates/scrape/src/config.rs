@@ -1150,7 +1150,7 @@ impl<'de> Deserialize<'de> for ByteSize {
 
 /// Parses `10MB`, `512KiB`, `1GB` or `1024B`, as Prometheus's units package does:
 /// KB, MB, GB and TB are powers of 1024, like KiB, MiB, GiB and TiB.
-fn parse_byte_size(s: &str) -> Option<u64> {
+pub fn parse_byte_size(s: &str) -> Option<u64> {
     let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let n: u64 = s[..digits].parse().ok()?;
     let scale: u64 = match s[digits..].trim() {

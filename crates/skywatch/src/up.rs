@@ -88,6 +88,62 @@ pub(crate) struct OtlpArgs {
     /// it, both run with Tempo's defaults.
     #[arg(long, value_name = "FILE")]
     pub(crate) spanmetrics_config: Option<PathBuf>,
+    #[command(flatten)]
+    traces: TraceStoreArgs,
+}
+
+/// The span store's settings (`docs/trace-store.md`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TraceStoreArgs {
+    /// Delete span blocks whose newest span ended longer ago than this; 0s keeps them
+    /// forever (Tempo's block_retention).
+    #[arg(long, default_value = "14d", value_parser = humantime::parse_duration)]
+    traces_retention_time: Duration,
+    /// While the span blocks and log take more than this (512MB, 20GB, ...), delete the
+    /// oldest blocks; unset, no limit.
+    #[arg(long, value_parser = byte_size)]
+    traces_retention_size: Option<u64>,
+    /// Write the spans held in memory into a block once they take this much (64MB, ...).
+    #[arg(long, default_value = "64MB", value_parser = byte_size)]
+    traces_head_size: u64,
+    /// ... or once the oldest of them arrived this long ago (Tempo's max_block_duration).
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    traces_head_age: Duration,
+    /// The most spans one trace may receive between two blocks; a batch that would pass
+    /// it is refused naming max_trace_spans.
+    #[arg(long, default_value_t = tracedb::Options::default().max_trace_spans)]
+    traces_max_spans_per_trace: u32,
+    /// Sync the span log to disk on every accepted batch (survives power loss, costs a
+    /// disk flush a request); without it the kernel writes it back on its own schedule,
+    /// which survives a crash of the server but not of the machine.
+    #[arg(long)]
+    traces_sync: bool,
+}
+
+impl TraceStoreArgs {
+    /// The store's options: these settings over the store's defaults.
+    fn options(&self) -> tracedb::Options {
+        tracedb::Options {
+            retention_age: Some(self.traces_retention_time).filter(|d| !d.is_zero()),
+            retention_bytes: self.traces_retention_size,
+            max_head_bytes: self.traces_head_size,
+            max_head_age: self.traces_head_age,
+            max_trace_spans: self.traces_max_spans_per_trace,
+            sync: if self.traces_sync {
+                tracedb::SyncPolicy::Always
+            } else {
+                tracedb::SyncPolicy::Never
+            },
+            ..tracedb::Options::default()
+        }
+    }
+}
+
+/// A size with a unit, as Prometheus writes sizes: 512KB, 64MB, 20GB (powers of 1024).
+fn byte_size(s: &str) -> Result<u64, String> {
+    scrape::config::parse_byte_size(s).ok_or_else(|| {
+        format!("{s:?} is not a size: write a number and a unit, such as 512MB or 20GB")
+    })
 }
 
 impl OtlpArgs {
@@ -243,6 +299,18 @@ impl Settings {
             ("data", self.data.display().to_string()),
             ("listen", self.listen.to_string()),
             ("otlp-grpc-listen", self.otlp.otlp_grpc_listen.to_string()),
+            (
+                "traces-retention-time",
+                duration(self.otlp.traces.traces_retention_time),
+            ),
+            (
+                "traces-retention-size",
+                self.otlp
+                    .traces
+                    .traces_retention_size
+                    .map(|b| format!("{b}B"))
+                    .unwrap_or_default(),
+            ),
             (
                 "spanmetrics-config",
                 self.otlp
@@ -540,7 +608,8 @@ pub(crate) async fn serve(
     )?;
     // Spans go to the span store; OTLP metrics join the scraped samples (and remote
     // write); logs have no store yet, so the receivers refuse them saying so.
-    let (span_db, span_maintenance) = open_span_store(&settings.data)?;
+    let (span_db, span_maintenance) =
+        open_span_store(&settings.data, settings.otlp.traces.options())?;
     let span_store: Arc<dyn spans::SpanStore> = span_db.clone();
     // Spans the receivers keep are also counted into Tempo's span metrics and service
     // graph, written beside the scraped series.
@@ -891,9 +960,10 @@ pub(crate) async fn serve(
 /// block, compacts blocks and applies retention.
 fn open_span_store(
     data: &Path,
+    options: tracedb::Options,
 ) -> Result<(Arc<tracedb::TraceDb>, tokio::task::JoinHandle<()>), String> {
     let dir = data.join("traces");
-    let db = tracedb::TraceDb::open(&dir, tracedb::Options::default())
+    let db = tracedb::TraceDb::open(&dir, options)
         .map_err(|e| format!("opening the span store in {}: {e}", dir.display()))?;
     let db = Arc::new(db);
     let stats = db.stats();

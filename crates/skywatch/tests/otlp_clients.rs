@@ -596,3 +596,42 @@ fn a_stopped_server_leaves_its_spans_in_blocks_and_reads_them_after_a_restart() 
     names.sort();
     assert_eq!(names, ["step 1", "step 2", "step 3"], "{read}");
 }
+
+#[test]
+fn the_span_store_takes_its_settings_as_flags_and_refuses_a_size_without_a_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr, _grpc, _log) = start_skywatch_otlp(
+        dir.path(),
+        &[
+            "--traces-retention-time".as_ref(),
+            "3d".as_ref(),
+            "--traces-retention-size".as_ref(),
+            "2GB".as_ref(),
+        ],
+    );
+    let client = reqwest::blocking::Client::new();
+    let flags = common::get_json(&client, &addr, "/api/v1/status/flags");
+    assert_eq!(flags["data"]["traces-retention-time"], "3days", "{flags}");
+    assert_eq!(
+        flags["data"]["traces-retention-size"], "2147483648B",
+        "{flags}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_skywatch"))
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--otlp-grpc-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data")
+        .arg(dir.path().join("other"))
+        .args(["--traces-retention-size", "2000"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = common::output_text(&out);
+    assert!(text.contains("--traces-retention-size"), "{text}");
+    assert!(text.contains("such as 512MB or 20GB"), "{text}");
+}

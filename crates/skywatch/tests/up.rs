@@ -76,6 +76,7 @@ fn up_serves_imported_data_through_the_api() {
     let body = get("/api/v1/status/flags");
     assert_eq!(body["data"]["query-timeout"], "2m", "{body}");
     assert_eq!(body["data"]["data"], db.display().to_string());
+    assert_eq!(body["data"]["traces-retention-time"], "14days", "{body}");
     let body = get("/api/v1/status/runtimeinfo");
     assert!(
         body["data"]["startTime"]
