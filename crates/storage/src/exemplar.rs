@@ -30,8 +30,9 @@ pub const DEFAULT_MAX_EXEMPLARS: usize = 100_000;
 /// OpenMetrics and Prometheus allow.
 pub const MAX_LABELS_LENGTH: usize = 128;
 
-/// One exemplar of a series.
-#[derive(Debug, Clone)]
+/// One exemplar of a series. (`==` compares values as floats; [`same_as`](Self::same_as)
+/// bit for bit.)
+#[derive(Debug, Clone, PartialEq)]
 pub struct Exemplar {
     /// Its labels, such as `trace_id` and `span_id`; may be empty.
     pub labels: Labels,
@@ -52,7 +53,7 @@ impl Exemplar {
 
 /// A series and its exemplars in a range, as
 /// [`Queryable::select_exemplars`](crate::Queryable::select_exemplars) answers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExemplarSeries {
     /// The series' labels.
     pub series: Labels,
