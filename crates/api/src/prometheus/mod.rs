@@ -15,8 +15,10 @@
 //! `/api/v1/status/tsdb` (the head's figures from [`ApiState::head`]; its cardinality lists
 //! cover the head's time range, or all data while the head is empty),
 //! `/api/v1/metadata` (what the scraped targets' HELP, TYPE and UNIT lines say),
-//! `/api/v1/query_exemplars` (empty: no exemplars are stored yet), `/-/healthy` and
-//! `/-/ready`.
+//! `/api/v1/query_exemplars` (the exemplars the store keeps, through
+//! `storage::Queryable::select_exemplars`, for every series selector of a PromQL
+//! expression, as Prometheus 2.42 with `--enable-feature=exemplar-storage` answers),
+//! `/-/healthy` and `/-/ready`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -56,7 +58,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/metadata", get(metadata))
         .route(
             "/api/v1/query_exemplars",
-            get(|| async { success(json!([])) }).post(|| async { success(json!([])) }),
+            get(query_exemplars).post(query_exemplars),
         )
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/alerts", get(alerts))
@@ -459,6 +461,61 @@ async fn series(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: By
             };
             Ok((Value::Array(found.iter().map(metric).collect()), notes))
         })
+    })())
+}
+
+/// `/api/v1/query_exemplars`: the exemplars in `[start, end]` of the series every selector
+/// of `query` selects, as Prometheus's `queryExemplars`: `start` and `end` default to all
+/// time, the query's errors are not prefixed with the parameter's name, and an expression
+/// without a selector (`1 + 1`) answers `null`.
+async fn query_exemplars(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let p = Params::new(raw, &body);
+    respond((|| {
+        let (start, end) = range_params(&p)?;
+        if end < start {
+            return Err(ApiError::bad_data(
+                "end timestamp must not be before start timestamp",
+            ));
+        }
+        let q = p.get("query").unwrap_or("");
+        let expr = promql::ast::parse(q).map_err(|e| {
+            ApiError::bad_data(parse_errors::query_error(q, &e.0).unwrap_or_else(|| e.0.clone()))
+        })?;
+        let selectors = expr.selectors();
+        if selectors.is_empty() {
+            return Ok(Value::Null);
+        }
+        let sets: Vec<&[model::Matcher]> = selectors.iter().map(|s| &s.matchers[..]).collect();
+        let found =
+            blocking(|| state.storage.select_exemplars(start, end, &sets)).map_err(|e| {
+                ApiError {
+                    kind: "execution",
+                    message: e.to_string(),
+                }
+            })?;
+        Ok(Value::Array(
+            found
+                .iter()
+                .map(|s| {
+                    let exemplars: Vec<Value> = s
+                        .exemplars
+                        .iter()
+                        .map(|e| {
+                            json!({
+                                "labels": metric(&e.labels),
+                                "value": format_value(e.value),
+                                "timestamp": timestamp(e.t),
+                            })
+                        })
+                        .collect();
+                    json!({"seriesLabels": metric(&s.series), "exemplars": exemplars})
+                })
+                .collect(),
+        ))
     })())
 }
 
@@ -969,6 +1026,83 @@ mod tests {
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn exemplars_answer_by_selector_and_range_with_prometheus_errors() {
+        let store = MemStorage::new();
+        let mut a = store.appender();
+        for (job, t, trace) in [
+            ("api", 1_000, "a1"),
+            ("api", 2_500, "a2"),
+            ("db", 2_000, "d1"),
+        ] {
+            let labels = model::Labels::from_pairs([("__name__", "req_total"), ("job", job)]);
+            a.append(None, &labels, t, 1.0).unwrap();
+            let e = storage::Exemplar {
+                labels: model::Labels::from_pairs([("trace_id", trace)]),
+                value: t as f64 / 1000.0,
+                t,
+            };
+            a.append_exemplar(None, &labels, e).unwrap();
+        }
+        a.commit().unwrap();
+        let app = router(ApiState::new(Arc::new(store), Engine::default()));
+        let api = |job: &str, exemplars: Value| json!({"seriesLabels": {"__name__": "req_total", "job": job}, "exemplars": exemplars});
+        let e = |trace: &str, value: &str, t: Value| json!({"labels": {"trace_id": trace}, "value": value, "timestamp": t});
+        for (query, code, data) in [
+            (
+                "query=req_total",
+                200,
+                json!([
+                    api(
+                        "api",
+                        json!([e("a1", "1", json!(1)), e("a2", "2.5", json!(2.5))])
+                    ),
+                    api("db", json!([e("d1", "2", json!(2))])),
+                ]),
+            ),
+            (
+                "query=rate(req_total%7Bjob%3D%22api%22%7D%5B5m%5D)%20%2B%20req_total%7Bjob%3D%22db%22%7D&start=2&end=3",
+                200,
+                json!([
+                    api("api", json!([e("a2", "2.5", json!(2.5))])),
+                    api("db", json!([e("d1", "2", json!(2))]))
+                ]),
+            ),
+            ("query=nothing", 200, json!([])),
+            ("query=1%2B1", 200, Value::Null),
+            (
+                "query=req_total&start=3&end=2",
+                400,
+                json!("end timestamp must not be before start timestamp"),
+            ),
+            (
+                "query=req_total&start=x",
+                400,
+                json!("invalid parameter \"start\": cannot parse \"x\" to a valid timestamp"),
+            ),
+            (
+                "query=sum(",
+                400,
+                json!("1:5: parse error: unclosed left parenthesis"),
+            ),
+        ] {
+            let (status, body) = call(
+                &app,
+                Request::get(format!("/api/v1/query_exemplars?{query}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status.as_u16(), code, "{query}: {body}");
+            let got = if code == 200 {
+                &body["data"]
+            } else {
+                &body["error"]
+            };
+            assert_eq!(got, &data, "{query}");
+        }
     }
 
     #[tokio::test]
