@@ -633,6 +633,7 @@ fn exemplar(t: Timestamp, v: f64, trace: &str) -> Exemplar {
         labels: Labels::from_pairs([("trace_id", trace)]),
         value: v,
         t,
+        has_timestamp: true,
     }
 }
 
@@ -770,6 +771,7 @@ pub fn exemplars_follow_prometheus_rules(s: &impl Subject) {
         labels: Labels::from_pairs([("trace_id", "x".repeat(121).as_str())]),
         value: 1.0,
         t: 200,
+        has_timestamp: true,
     };
     match app.append_exemplar(None, &a, long) {
         Err(ExemplarError::LabelLength { length: 129, .. }) => {}
@@ -789,9 +791,28 @@ pub fn exemplars_follow_prometheus_rules(s: &impl Subject) {
     }
     app.append_exemplar(None, &a, exemplar(300, 3.0, "t3"))
         .expect("a newer exemplar");
+    // Exemplars without a timestamp of their own (timed by their scrape) are the same
+    // whatever their time: a target repeating one stores it once.
+    let untimed = |t| Exemplar {
+        has_timestamp: false,
+        ..exemplar(t, 4.0, "t4")
+    };
+    app.append_exemplar(None, &a, untimed(400))
+        .expect("an untimed exemplar");
+    match app.append_exemplar(None, &a, untimed(500)) {
+        Err(ExemplarError::Duplicate { .. }) => {}
+        other => panic!("the untimed exemplar again is a duplicate: {other:?}"),
+    }
     app.commit().expect("commit");
     assert_eq!(
         exemplars_of(s, 0, 1000, &[&[]]),
-        vec![(a, vec![(100, 1.0, "t1".into()), (300, 3.0, "t3".into())])]
+        vec![(
+            a,
+            vec![
+                (100, 1.0, "t1".into()),
+                (300, 3.0, "t3".into()),
+                (400, 4.0, "t4".into())
+            ]
+        )]
     );
 }

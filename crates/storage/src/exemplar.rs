@@ -40,12 +40,18 @@ pub struct Exemplar {
     pub value: f64,
     /// When it was observed (ms): the exemplar's own timestamp, or the sample's.
     pub t: Timestamp,
+    /// Whether `t` is the exemplar's own (OpenMetrics' optional timestamp, OTLP's time)
+    /// rather than its scrape's. Two exemplars without one are the same whatever their
+    /// `t`, so that a target repeating an untimed exemplar stores it once, as in
+    /// Prometheus. Not persisted: an exemplar read back from the WAL has none.
+    pub has_timestamp: bool,
 }
 
 impl Exemplar {
-    /// Whether `other` is the same exemplar: labels, timestamp and value bit for bit.
+    /// Whether `other` is the same exemplar, as Prometheus's `Exemplar.Equals`: labels and
+    /// value (bit for bit), and the timestamp if either has its own.
     pub fn same_as(&self, other: &Exemplar) -> bool {
-        self.t == other.t
+        (self.t == other.t || !(self.has_timestamp || other.has_timestamp))
             && self.value.to_bits() == other.value.to_bits()
             && self.labels == other.labels
     }
@@ -159,6 +165,8 @@ pub struct ExemplarRing {
     cursor: usize,
     /// Each series' oldest and newest slots.
     index: HashMap<Labels, (usize, usize)>,
+    /// How many slots hold an exemplar.
+    held: usize,
 }
 
 impl Default for ExemplarRing {
@@ -175,6 +183,7 @@ impl ExemplarRing {
             capacity,
             cursor: 0,
             index: HashMap::new(),
+            held: 0,
         }
     }
 
@@ -185,7 +194,7 @@ impl ExemplarRing {
 
     /// How many exemplars the ring holds.
     pub fn len(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        self.held
     }
 
     /// Whether the ring holds no exemplar.
@@ -214,6 +223,7 @@ impl ExemplarRing {
         self.cursor = (self.cursor + 1) % self.capacity;
         if slot == self.slots.len() {
             self.slots.push(None);
+            self.held += 1;
         } else if let Some(old) = self.slots[slot].take() {
             // The overwritten exemplar is its series' oldest: the series now starts at the
             // next one, or is gone.
@@ -304,6 +314,7 @@ mod tests {
             labels: Labels::from_pairs([("trace_id", trace)]),
             value: v,
             t,
+            has_timestamp: true,
         }
     }
 
@@ -370,6 +381,7 @@ mod tests {
             labels: Labels::from_pairs([(name.as_str(), "ü".repeat(120).as_str())]),
             value: 1.0,
             t: 1,
+            has_timestamp: true,
         };
         assert_eq!(check_exemplar(&s, None, &ok), Ok(()));
         let long = Exemplar {

@@ -714,6 +714,7 @@ mod tests {
             labels: Labels::from_pairs([("trace_id", id)]),
             value: t as f64,
             t,
+            has_timestamp: true,
         }
     }
 

@@ -212,7 +212,17 @@ fn decode_payload(kind: u8, payload: &[u8]) -> Result<Record, String> {
                 let t = base.wrapping_add(r.varint()?);
                 let value = f64::from_bits(r.u64_le()?);
                 let labels = read_labels(&mut r)?;
-                exemplars.push((id, Exemplar { labels, value, t }));
+                // As Prometheus's replay: whether the time was the exemplar's own is not
+                // logged.
+                exemplars.push((
+                    id,
+                    Exemplar {
+                        labels,
+                        value,
+                        t,
+                        has_timestamp: false,
+                    },
+                ));
             }
             Record::Exemplars(exemplars)
         }
@@ -283,6 +293,7 @@ mod tests {
                     labels: Labels::from_pairs([("trace_id", "ab")]),
                     value: 0.5,
                     t: 1000,
+                    has_timestamp: false,
                 },
             ),
             (
@@ -291,6 +302,7 @@ mod tests {
                     labels: Labels::empty(),
                     value: -1.0,
                     t: 999,
+                    has_timestamp: false,
                 },
             ),
         ]);

@@ -183,15 +183,20 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 }
 
 fn time_param(p: &Params, name: &str, default: Option<i64>) -> Result<i64, ApiError> {
-    match p.get(name) {
-        None | Some("") => default.ok_or_else(|| {
+    match (p.get(name), default) {
+        (None | Some(""), Some(default)) => Ok(default),
+        (None | Some(""), None) => Err(ApiError::bad_data(format!(
+            "invalid parameter \"{name}\": cannot parse \"\" to a valid timestamp"
+        ))),
+        (Some(v), default) => parse_time(v).ok_or_else(|| {
+            // A parameter with a default is read by Prometheus's `parseTimeParam`, which
+            // wraps the error once more.
+            let wrap = match default {
+                Some(_) => format!("Invalid time value for '{name}': "),
+                None => String::new(),
+            };
             ApiError::bad_data(format!(
-                "invalid parameter \"{name}\": cannot parse \"\" to a valid timestamp"
-            ))
-        }),
-        Some(v) => parse_time(v).ok_or_else(|| {
-            ApiError::bad_data(format!(
-                "invalid parameter \"{name}\": cannot parse \"{v}\" to a valid timestamp"
+                "invalid parameter \"{name}\": {wrap}cannot parse \"{v}\" to a valid timestamp"
             ))
         }),
     }
@@ -418,7 +423,7 @@ fn selector(text: &str) -> Result<Vec<model::Matcher>, ApiError> {
     }
 }
 
-/// The `start` and `end` of a metadata request: everything when absent.
+/// The `start` and `end` of a metadata or exemplars request: everything when absent.
 fn range_params(p: &Params) -> Result<(i64, i64), ApiError> {
     Ok((
         time_param(p, "start", Some(i64::MIN))?,
@@ -467,14 +472,15 @@ async fn series(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: By
 /// `/api/v1/query_exemplars`: the exemplars in `[start, end]` of the series every selector
 /// of `query` selects, as Prometheus's `queryExemplars`: `start` and `end` default to all
 /// time, the query's errors are not prefixed with the parameter's name, and an expression
-/// without a selector (`1 + 1`) answers `null`.
+/// without a selector (`1 + 1`) answers `204 No Content`, with no body, as Prometheus
+/// answers a handler that returns no data.
 async fn query_exemplars(
     State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
     let p = Params::new(raw, &body);
-    respond((|| {
+    let result = (|| {
         let (start, end) = range_params(&p)?;
         if end < start {
             return Err(ApiError::bad_data(
@@ -487,7 +493,7 @@ async fn query_exemplars(
         })?;
         let selectors = expr.selectors();
         if selectors.is_empty() {
-            return Ok(Value::Null);
+            return Ok(None);
         }
         let sets: Vec<&[model::Matcher]> = selectors.iter().map(|s| &s.matchers[..]).collect();
         let found =
@@ -497,7 +503,7 @@ async fn query_exemplars(
                     message: e.to_string(),
                 }
             })?;
-        Ok(Value::Array(
+        Ok(Some(Value::Array(
             found
                 .iter()
                 .map(|s| {
@@ -515,8 +521,12 @@ async fn query_exemplars(
                     json!({"seriesLabels": metric(&s.series), "exemplars": exemplars})
                 })
                 .collect(),
-        ))
-    })())
+        )))
+    })();
+    match result {
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        other => respond(other.map(Option::unwrap_or_default)),
+    }
 }
 
 async fn labels(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
@@ -1025,6 +1035,9 @@ mod tests {
         let response = app.clone().oneshot(req).await.unwrap();
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        if bytes.is_empty() {
+            return (status, Value::Null);
+        }
         (status, serde_json::from_slice(&bytes).unwrap())
     }
 
@@ -1043,6 +1056,7 @@ mod tests {
                 labels: model::Labels::from_pairs([("trace_id", trace)]),
                 value: t as f64 / 1000.0,
                 t,
+                has_timestamp: true,
             };
             a.append_exemplar(None, &labels, e).unwrap();
         }
@@ -1071,7 +1085,7 @@ mod tests {
                 ]),
             ),
             ("query=nothing", 200, json!([])),
-            ("query=1%2B1", 200, Value::Null),
+            ("query=1%2B1", 204, Value::Null),
             (
                 "query=req_total&start=3&end=2",
                 400,
@@ -1080,7 +1094,9 @@ mod tests {
             (
                 "query=req_total&start=x",
                 400,
-                json!("invalid parameter \"start\": cannot parse \"x\" to a valid timestamp"),
+                json!(
+                    "invalid parameter \"start\": Invalid time value for 'start': cannot parse \"x\" to a valid timestamp"
+                ),
             ),
             (
                 "query=sum(",
@@ -1096,10 +1112,10 @@ mod tests {
             )
             .await;
             assert_eq!(status.as_u16(), code, "{query}: {body}");
-            let got = if code == 200 {
-                &body["data"]
-            } else {
-                &body["error"]
+            let got = match code {
+                200 => &body["data"],
+                204 => &body,
+                _ => &body["error"],
             };
             assert_eq!(got, &data, "{query}");
         }
@@ -1472,7 +1488,7 @@ mod tests {
                 "/api/v1/query?query=up&time=yesterday",
                 400,
                 "bad_data",
-                "invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp",
+                "invalid parameter \"time\": Invalid time value for 'time': cannot parse \"yesterday\" to a valid timestamp",
             ),
             (
                 "/api/v1/query_range?query=up&start=10&end=0&step=1",
