@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use model::{Labels, LabelsBuilder, Sample};
+use model::{Labels, LabelsBuilder, Sample, Timestamp};
 use storage::{Exemplar, StorageError};
 
 pub use disk::varint::{Reader, put_bytes, put_uvarint, put_varint};
@@ -66,28 +66,36 @@ pub fn encode(record: &Record, buf: &mut Vec<u8>) {
                 put_labels(buf, labels);
             }
         }
-        Record::Exemplars(exemplars) => {
-            put_uvarint(buf, exemplars.len() as u64);
-            let base = exemplars.first().map_or(0, |(_, e)| e.t);
-            put_varint(buf, base);
-            for (id, e) in exemplars {
-                put_uvarint(buf, *id);
-                put_varint(buf, e.t.wrapping_sub(base));
-                buf.extend_from_slice(&e.value.to_bits().to_le_bytes());
+        Record::Exemplars(exemplars) => put_timed(
+            buf,
+            exemplars,
+            |e| (e.t, e.value),
+            |buf, e| {
                 put_labels(buf, &e.labels);
-            }
-        }
-        Record::Samples(samples) => {
-            put_uvarint(buf, samples.len() as u64);
-            let base = samples.first().map_or(0, |(_, s)| s.t);
-            put_varint(buf, base);
-            for (id, s) in samples {
-                put_uvarint(buf, *id);
-                put_varint(buf, s.t.wrapping_sub(base));
-                buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
-            }
-        }
+            },
+        ),
+        Record::Samples(samples) => put_timed(buf, samples, |s| (s.t, s.v), |_, _| {}),
     });
+}
+
+/// Writes the items of a samples or exemplars record: their count, the first one's time
+/// as the base, then each one's series id, time from the base, value, and `rest`.
+fn put_timed<T>(
+    buf: &mut Vec<u8>,
+    items: &[(u64, T)],
+    time_value: impl Fn(&T) -> (Timestamp, f64),
+    mut rest: impl FnMut(&mut Vec<u8>, &T),
+) {
+    put_uvarint(buf, items.len() as u64);
+    let base = items.first().map_or(0, |(_, x)| time_value(x).0);
+    put_varint(buf, base);
+    for (id, x) in items {
+        let (t, v) = time_value(x);
+        put_uvarint(buf, *id);
+        put_varint(buf, t.wrapping_sub(base));
+        buf.extend_from_slice(&v.to_bits().to_le_bytes());
+        rest(buf, x);
+    }
 }
 
 fn put_labels(buf: &mut Vec<u8>, labels: &Labels) {
