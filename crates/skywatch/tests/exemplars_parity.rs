@@ -1,7 +1,8 @@
 //! Skywatch keeps and answers exemplars as Prometheus 2.42 does with
 //! `--enable-feature=exemplar-storage`: both scrape the same OpenMetrics target, whose
 //! counter and histogram buckets carry exemplars (with and without timestamps, one with
-//! labels too long to keep), and their `/api/v1/query_exemplars` answers must be equal:
+//! labels too long to keep, one timed to a tenth of a millisecond, which Prometheus
+//! truncates rather than rounds), and their `/api/v1/query_exemplars` answers must be equal:
 //! series labels, exemplar labels, values, and timestamps where the exemplar carries one
 //! (one without takes its scrape's time, which differs between the two servers).
 
@@ -26,7 +27,7 @@ fn exposition(t: u64) -> String {
          fixture_requests_total{{code=\"200\"}} 10 # {{trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"}} 1 {t}.5\n\
          fixture_requests_total{{code=\"500\"}} 1 # {{trace_id=\"5bf92f3577b34da6a3ce929d0e0e4736\"}} 1.25 {t}.25\n\
          # TYPE fixture_latency_seconds histogram\n\
-         fixture_latency_seconds_bucket{{le=\"0.1\"}} 3 # {{trace_id=\"6bf92f3577b34da6a3ce929d0e0e4736\"}} 0.05 {t}.125\n\
+         fixture_latency_seconds_bucket{{le=\"0.1\"}} 3 # {{trace_id=\"6bf92f3577b34da6a3ce929d0e0e4736\"}} 0.05 {t}.1239\n\
          fixture_latency_seconds_bucket{{le=\"1\"}} 5 # {{trace_id=\"7bf92f3577b34da6a3ce929d0e0e4736\",empty=\"\"}} 0.5 {t}\n\
          fixture_latency_seconds_bucket{{le=\"+Inf\"}} 6 # {{trace_id=\"8bf92f3577b34da6a3ce929d0e0e4736\"}} 2.5\n\
          fixture_latency_seconds_sum 4.2\n\

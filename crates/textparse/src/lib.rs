@@ -453,7 +453,7 @@ impl<'a> Parser<'a> {
             ),
             _ => (rest, None),
         };
-        let (value, timestamp) = self.parse_value_and_timestamp(start, i, rest)?;
+        let (value, timestamp) = self.parse_value_and_timestamp(start, i, rest, f64::round)?;
         Ok(SampleLine {
             series,
             name,
@@ -489,7 +489,9 @@ impl<'a> Parser<'a> {
         while line.as_bytes().get(i) == Some(&b' ') {
             i += 1;
         }
-        let (value, timestamp) = self.parse_value_and_timestamp(start, i, &line[i..])?;
+        // Prometheus truncates an exemplar's milliseconds (`int64(ts * 1000)`).
+        let (value, timestamp) =
+            self.parse_value_and_timestamp(start, i, &line[i..], f64::trunc)?;
         Ok(ExemplarLine {
             labels,
             value,
@@ -503,6 +505,7 @@ impl<'a> Parser<'a> {
         start: usize,
         i: usize,
         rest: &'a str,
+        to_ms: fn(f64) -> f64,
     ) -> Result<(f64, Option<i64>), ParseError> {
         let mut fields = rest.split(' ').filter(|f| !f.is_empty());
         let value_text = fields
@@ -535,7 +538,7 @@ impl<'a> Parser<'a> {
                                 format!("invalid timestamp {ts:?}: expected seconds"),
                             )
                         })?;
-                        (secs * 1000.0).round() as i64
+                        to_ms(secs * 1000.0) as i64
                     }
                 })
             }
@@ -694,7 +697,7 @@ mod tests {
 
     #[test]
     fn exemplars_are_read_from_openmetrics_only() {
-        let input = "a_bucket{le=\"0.5\"} 3 # {trace_id=\"a\\\"b\",span_id=\"c\"} 0.25\nb_total 1 2 # {} -1.5e0 3.5\n# EOF\n";
+        let input = "a_bucket{le=\"0.5\"} 3 # {trace_id=\"a\\\"b\",span_id=\"c\"} 0.25\nb_total 1 2 # {} -1.5e0 0.0019\n# EOF\n";
         let entries = parse(input, Format::OpenMetrics).unwrap();
         let exemplars: Vec<_> = entries
             .iter()
@@ -714,7 +717,8 @@ mod tests {
                 Some(ExemplarLine {
                     labels: vec![],
                     value: -1.5,
-                    timestamp: Some(3500),
+                    // 1.9 ms, truncated as Prometheus does.
+                    timestamp: Some(1),
                 }),
             ]
         );
