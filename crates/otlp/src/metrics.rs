@@ -21,18 +21,24 @@
 //!   recorded value" is written as staleness markers.
 //! - Refused, each point counted in the partial success: sums and histograms with delta
 //!   or unspecified temporality (as Prometheus refuses them without its delta feature) and
-//!   exponential histograms (native histograms, which storage does not hold yet). Exemplars
-//!   are not kept yet.
+//!   exponential histograms (native histograms, which storage does not hold yet).
+//! - Exemplars of sums go to the sum's series, those of histograms to the first bucket
+//!   whose bound is at or above the exemplar's value (`+Inf` at the last), as Prometheus 3
+//!   puts them. Their labels are `trace_id` and `span_id` in lowercase hex (when set), then
+//!   the filtered attributes with their keys as they are, unless those would take the
+//!   labels past 128 characters, when only the IDs are kept. Gauges' and summaries'
+//!   exemplars are dropped, as Prometheus drops them; a refused exemplar never refuses its
+//!   point.
 //!
 //! Timestamps become milliseconds by integer division, as Prometheus does.
 
 use model::{Labels, LabelsBuilder, METRIC_NAME, STALE_NAN, Timestamp};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, DataPointFlags, Gauge, ResourceMetrics, Sum, metric::Data,
+    AggregationTemporality, DataPointFlags, Gauge, ResourceMetrics, Sum, exemplar, metric::Data,
     number_data_point,
 };
-use storage::{Appendable, StorageError};
+use storage::{Appendable, Exemplar, StorageError};
 
 use crate::traces::Values;
 
@@ -258,6 +264,8 @@ pub struct Appended {
     pub rejected: u64,
     /// Samples appended.
     pub samples: u64,
+    /// Exemplars appended.
+    pub exemplars: u64,
     /// Why: the first few refusals and warnings.
     pub problems: Vec<String>,
 }
@@ -291,11 +299,76 @@ impl Appended {
     }
 }
 
-/// The samples of one point.
+/// The samples of one point, and its exemplars by the sample they go with.
 struct Point {
     t: Timestamp,
     start: Timestamp,
     samples: Vec<(Labels, f64)>,
+    exemplars: Vec<(usize, Exemplar)>,
+}
+
+/// A point's exemplars as Prometheus 3's `getPromExemplars` makes them; those without a
+/// value are dropped.
+fn exemplars(
+    values: &mut Values,
+    list: &[opentelemetry_proto::tonic::metrics::v1::Exemplar],
+) -> Vec<Exemplar> {
+    let hex = |bytes: &[u8]| -> Option<String> {
+        bytes
+            .iter()
+            .any(|&b| b != 0)
+            .then(|| bytes.iter().map(|b| format!("{b:02x}")).collect())
+    };
+    list.iter()
+        .filter_map(|e| {
+            let value = match e.value? {
+                exemplar::Value::AsDouble(d) => d,
+                exemplar::Value::AsInt(i) => i as f64,
+            };
+            let mut b = LabelsBuilder::new();
+            let mut length = 0;
+            for (name, id) in [("trace_id", &e.trace_id), ("span_id", &e.span_id)] {
+                if let Some(id) = hex(id) {
+                    length += name.len() + id.len();
+                    b.set(name, &id);
+                }
+            }
+            let attributes: Vec<(&str, String)> = e
+                .filtered_attributes
+                .iter()
+                .map(|kv| (kv.key.as_str(), text(values, kv)))
+                .collect();
+            length += attributes
+                .iter()
+                .map(|(k, v)| k.chars().count() + v.chars().count())
+                .sum::<usize>();
+            if length <= storage::exemplar::MAX_LABELS_LENGTH {
+                for (k, v) in &attributes {
+                    b.set(k, v);
+                }
+            }
+            Some(Exemplar {
+                labels: b.build(),
+                value,
+                t: millis(e.time_unix_nano),
+                has_timestamp: true,
+            })
+        })
+        .collect()
+}
+
+/// The sample of a histogram's buckets (from `first`, one a bound and `+Inf` last) each
+/// exemplar goes to: the first whose bound is at or above its value.
+fn bucket_exemplars(list: Vec<Exemplar>, bounds: &[f64], first: usize) -> Vec<(usize, Exemplar)> {
+    list.into_iter()
+        .map(|e| {
+            let i = bounds
+                .iter()
+                .position(|&b| e.value <= b)
+                .unwrap_or(bounds.len());
+            (first + i, e)
+        })
+        .collect()
 }
 
 fn millis(ns: u64) -> Timestamp {
@@ -331,6 +404,11 @@ pub fn append(
 ) -> Result<Appended, StorageError> {
     let mut out = Appended::default();
     let mut values = Values {
+        limit: usize::MAX,
+        truncated: 0,
+    };
+    // Exemplars' attributes are not cut, as Prometheus does not cut them.
+    let mut exemplar_values = Values {
         limit: usize::MAX,
         truncated: 0,
     };
@@ -415,6 +493,7 @@ pub fn append(
                                 time: u64,
                                 start: u64,
                                 flags: u32,
+                                exemplars: Vec<(usize, Exemplar)>,
                                 build: &mut dyn FnMut(&LabelsBuilder) -> Vec<(Labels, f64)>| {
                     let base = match attribute_labels(
                         &mut values,
@@ -438,6 +517,7 @@ pub fn append(
                         t: millis(time),
                         start: millis(start),
                         samples,
+                        exemplars,
                     });
                 };
                 match data {
@@ -449,18 +529,41 @@ pub fn append(
                                 Kind::Gauge => 0,
                                 _ => p.start_time_unix_nano,
                             };
-                            push(&p.attributes, p.time_unix_nano, start, p.flags, &mut |b| {
-                                vec![(with_name(b, &name, None), v)]
-                            });
+                            // Only sums keep exemplars, on their one series.
+                            let kept = match kind {
+                                Kind::Gauge => Vec::new(),
+                                _ => exemplars(&mut exemplar_values, &p.exemplars)
+                                    .into_iter()
+                                    .map(|e| (0, e))
+                                    .collect(),
+                            };
+                            push(
+                                &p.attributes,
+                                p.time_unix_nano,
+                                start,
+                                p.flags,
+                                kept,
+                                &mut |b| vec![(with_name(b, &name, None), v)],
+                            );
                         }
                     }
                     Data::Histogram(h) => {
                         for p in h.data_points {
+                            // The buckets follow `_sum` (if any) and `_count`.
+                            let first = 1 + usize::from(p.sum.is_some());
+                            let bounds = &p.explicit_bounds
+                                [..p.explicit_bounds.len().min(p.bucket_counts.len())];
+                            let kept = bucket_exemplars(
+                                exemplars(&mut exemplar_values, &p.exemplars),
+                                bounds,
+                                first,
+                            );
                             push(
                                 &p.attributes,
                                 p.time_unix_nano,
                                 p.start_time_unix_nano,
                                 p.flags,
+                                kept,
                                 &mut |b| {
                                     let mut s = Vec::with_capacity(p.explicit_bounds.len() + 3);
                                     if let Some(sum) = p.sum {
@@ -497,6 +600,7 @@ pub fn append(
                                 p.time_unix_nano,
                                 p.start_time_unix_nano,
                                 p.flags,
+                                Vec::new(),
                                 &mut |b| {
                                     let mut s = vec![
                                         (with_name(b, &format!("{name}_sum"), None), p.sum),
@@ -553,15 +657,30 @@ pub fn append(
     let mut app = store.appender();
     for point in points {
         let mut refused = None;
-        for (labels, v) in &point.samples {
+        let mut exemplars = point.exemplars.into_iter().peekable();
+        for (i, (labels, v)) in point.samples.iter().enumerate() {
             let r = if point.start > 0 {
                 app.append_with_start_time(None, labels, point.t, point.start, *v)
             } else {
                 app.append(None, labels, point.t, *v)
             };
-            match r {
-                Ok(_) => out.samples += 1,
-                Err(e) => refused = Some(e),
+            let series = match r {
+                Ok(r) => {
+                    out.samples += 1;
+                    Some(r)
+                }
+                Err(e) => {
+                    refused = Some(e);
+                    None
+                }
+            };
+            while let Some((_, e)) = exemplars.next_if(|(of, _)| *of == i) {
+                // As Prometheus: a refused exemplar (repeated, late, or a store keeping none)
+                // is dropped without a word, and never refuses its point. (Labels cannot be
+                // too long: attributes are left out first.)
+                if app.append_exemplar(series, labels, e).is_ok() {
+                    out.exemplars += 1;
+                }
             }
         }
         match refused {
@@ -596,8 +715,8 @@ mod tests {
     use model::Matcher;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
     use opentelemetry_proto::tonic::metrics::v1::{
-        Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ScopeMetrics, Sum, Summary,
-        SummaryDataPoint, summary_data_point::ValueAtQuantile,
+        Exemplar as OtlpExemplar, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+        ScopeMetrics, Sum, Summary, SummaryDataPoint, summary_data_point::ValueAtQuantile,
     };
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use storage::{MemStorage, Queryable, SelectHints};
@@ -770,6 +889,95 @@ mod tests {
         .collect()
     }
 
+    fn otlp_exemplar(value: f64, ms: u64, trace: u8, attributes: Vec<KeyValue>) -> OtlpExemplar {
+        OtlpExemplar {
+            filtered_attributes: attributes,
+            time_unix_nano: ms * 1_000_000,
+            span_id: if trace == 0 { vec![] } else { vec![trace; 8] },
+            trace_id: vec![trace; 16],
+            value: Some(exemplar::Value::AsDouble(value)),
+        }
+    }
+
+    #[test]
+    fn exemplars_go_to_the_sum_and_to_the_bucket_their_value_falls_in() {
+        let store = MemStorage::new();
+        let mut sum = number_point(vec![], number_data_point::Value::AsInt(3));
+        sum.exemplars = vec![otlp_exemplar(1.0, 1000, 0xab, vec![text("user", "u1")])];
+        let mut gauge = number_point(vec![], number_data_point::Value::AsInt(3));
+        gauge.exemplars = vec![otlp_exemplar(1.0, 1000, 0xab, vec![])];
+        let long = "v".repeat(80);
+        let metrics = vec![
+            metric(
+                "jobs",
+                "",
+                Data::Sum(Sum {
+                    data_points: vec![sum],
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                    is_monotonic: true,
+                }),
+            ),
+            metric(
+                "depth",
+                "",
+                Data::Gauge(Gauge {
+                    data_points: vec![gauge],
+                }),
+            ),
+            metric(
+                "lat",
+                "s",
+                Data::Histogram(Histogram {
+                    data_points: vec![HistogramDataPoint {
+                        time_unix_nano: T,
+                        count: 6,
+                        bucket_counts: vec![1, 2, 3],
+                        explicit_bounds: vec![0.1, 0.5],
+                        exemplars: vec![
+                            otlp_exemplar(0.1, 1001, 1, vec![]),
+                            otlp_exemplar(0.3, 1002, 2, vec![text("long", &long)]),
+                            otlp_exemplar(7.0, 1003, 0, vec![]),
+                        ],
+                        ..HistogramDataPoint::default()
+                    }],
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                }),
+            ),
+        ];
+        let got = append(&store, request(vec![text("service.name", "s")], metrics)).unwrap();
+        assert_eq!(got.exemplars, 4);
+        let found: Vec<String> = store
+            .select_exemplars(i64::MIN, i64::MAX, &[&[]])
+            .unwrap()
+            .iter()
+            .flat_map(|s| {
+                s.exemplars
+                    .iter()
+                    .map(move |e| format!("{} {} {} {}", s.series, e.labels, e.value, e.t))
+            })
+            .collect();
+        let (ab, one, two) = ("ab".repeat(16), "01".repeat(16), "02".repeat(16));
+        assert_eq!(
+            found,
+            [
+                format!(
+                    r#"jobs_total{{job="s"}} {{span_id="{}",trace_id="{ab}",user="u1"}} 1 1000"#,
+                    "ab".repeat(8)
+                ),
+                r#"lat_seconds_bucket{job="s",le="+Inf"} {} 7 1003"#.to_owned(),
+                format!(
+                    r#"lat_seconds_bucket{{job="s",le="0.1"}} {{span_id="{}",trace_id="{one}"}} 0.1 1001"#,
+                    "01".repeat(8)
+                ),
+                // The attribute would take the labels past 128 characters: only the IDs.
+                format!(
+                    r#"lat_seconds_bucket{{job="s",le="0.5"}} {{span_id="{}",trace_id="{two}"}} 0.3 1002"#,
+                    "02".repeat(8)
+                ),
+            ]
+        );
+    }
+
     #[test]
     fn every_kind_of_point_becomes_prometheus_series() {
         let store = MemStorage::new();
@@ -849,6 +1057,7 @@ mod tests {
                 accepted: 4,
                 rejected: 0,
                 samples: 1 + 1 + 5 + 4 + 1,
+                exemplars: 0,
                 problems: vec![],
             }
         );

@@ -146,6 +146,15 @@ impl<S: Queryable + ?Sized> Queryable for RemoteWrite<S> {
     ) -> Result<Box<dyn storage::Querier + '_>, StorageError> {
         self.inner.querier(mint, maxt)
     }
+
+    fn select_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[&[model::Matcher]],
+    ) -> Result<Vec<storage::ExemplarSeries>, StorageError> {
+        self.inner.select_exemplars(start, end, matcher_sets)
+    }
 }
 
 /// A transaction on the store that also keeps its samples for the queues.
@@ -181,6 +190,16 @@ impl Appender for Tee<'_> {
             .append_with_start_time(series, labels, t, st, v)?;
         self.samples.push((labels.clone(), t, v));
         Ok(r)
+    }
+
+    /// Exemplars go to the store only: remote write does not send them (`send_exemplars`).
+    fn append_exemplar(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        exemplar: storage::Exemplar,
+    ) -> Result<(), storage::ExemplarError> {
+        self.inner.append_exemplar(series, labels, exemplar)
     }
 
     fn commit(self: Box<Self>) -> Result<(), StorageError> {

@@ -109,6 +109,16 @@ impl<S: Appendable + ?Sized> Appendable for RemoteRead<S> {
 }
 
 impl<S: Queryable + ?Sized> Queryable for RemoteRead<S> {
+    /// Exemplars are local only: remote read has none to give.
+    fn select_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[&[model::Matcher]],
+    ) -> Result<Vec<storage::ExemplarSeries>, StorageError> {
+        self.inner.select_exemplars(start, end, matcher_sets)
+    }
+
     fn querier(
         &self,
         mint: Timestamp,

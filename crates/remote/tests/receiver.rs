@@ -16,7 +16,7 @@ use model::Labels;
 use prost::Message as _;
 use remote::RemoteWrite;
 use remote::proto::WriteRequest;
-use storage::{Appendable, MemStorage};
+use storage::{Appendable, MemStorage, Queryable as _};
 
 #[derive(Default)]
 struct Receiver {
@@ -139,6 +139,27 @@ async fn samples_arrive_relabelled_and_in_order_retried_on_5xx() {
     let stats = &store.stats()[0];
     // The first batch (two samples) was refused twice before it went.
     assert_eq!((stats.sent, stats.failed, stats.retried), (3, 0, 4));
+    // Exemplars go to the store through the transaction (not to the destinations) and
+    // are read back through the wrapper.
+    let up = Labels::from_pairs([("__name__", "up"), ("node", "a")]);
+    let mut app = store.appender();
+    let r = app.append(None, &up, 4000, 1.0).unwrap();
+    let exemplar = storage::Exemplar {
+        labels: Labels::from_pairs([("trace_id", "ab")]),
+        value: 1.0,
+        t: 4000,
+        has_timestamp: true,
+    };
+    app.append_exemplar(Some(r), &up, exemplar.clone()).unwrap();
+    app.commit().unwrap();
+    let found = store.select_exemplars(0, i64::MAX, &[&[]]).unwrap();
+    assert_eq!(
+        found,
+        [storage::ExemplarSeries {
+            series: up,
+            exemplars: vec![exemplar],
+        }]
+    );
     store.stop();
 }
 

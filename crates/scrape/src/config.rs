@@ -861,13 +861,28 @@ pub struct StorageConfig {
     pub exemplars: ExemplarsConfig,
 }
 
-/// Prometheus's `storage.exemplars` section (accepted: Skywatch keeps the exemplars of
-/// the last scrape of each series, whatever the size set here).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Prometheus's `storage.exemplars` section: the size of the exemplar ring the TSDB keeps
+/// for all series together (read when the server starts; a reload does not resize it).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExemplarsConfig {
-    /// The size of Prometheus's exemplar ring buffer.
+    /// The most exemplars kept; 0 or less keeps none. Prometheus's default is 100000.
     pub max_exemplars: i64,
+}
+
+impl Default for ExemplarsConfig {
+    fn default() -> Self {
+        Self {
+            max_exemplars: 100_000,
+        }
+    }
+}
+
+impl ExemplarsConfig {
+    /// The ring's size: `max_exemplars`, with a negative size as 0 (none kept).
+    pub fn ring_size(&self) -> usize {
+        usize::try_from(self.max_exemplars).unwrap_or(0)
+    }
 }
 
 /// Prometheus's `storage.tsdb` section.
@@ -2029,6 +2044,10 @@ skywatch:
             "p.yml",
         )
         .unwrap();
+        assert_eq!(c.storage.exemplars.ring_size(), 100);
+        let defaults = Config::parse("storage:\n  exemplars: {}\n", "p.yml").unwrap();
+        assert_eq!(defaults.storage.exemplars.ring_size(), 100_000);
+        assert_eq!(Config::default().storage.exemplars.ring_size(), 100_000);
         let job = &c.scrape_configs[0];
         assert_eq!(
             job.http.bearer_token_file.as_deref(),

@@ -9,6 +9,10 @@
 //! away. Then `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
 //! `scrape_samples_post_metric_relabeling` and `scrape_series_added` are written.
 //!
+//! Exemplars are read from OpenMetrics answers only, as Prometheus reads them, and appended
+//! right after their sample on the same relabelled series; one without a timestamp takes
+//! its sample's. A refused exemplar never fails a scrape.
+//!
 //! Parsing and appending are synchronous and run on a blocking thread. Each target keeps a
 //! cache from a series' text to its final labels and storage ref, so a steady target's
 //! labels are built and relabelled once, not at every scrape.
@@ -272,6 +276,8 @@ pub(crate) fn ingest(
     let this = state.attempts;
     // Parse and resolve first: a scrape that fails appends nothing.
     let mut samples: Vec<(usize, f64, Timestamp)> = Vec::with_capacity(state.previous.len());
+    // The exemplars read (OpenMetrics only), by their sample's place in `samples`.
+    let mut exemplars: Vec<(usize, storage::Exemplar)> = Vec::new();
     // Distinct cached series read in this scrape, dropped ones included.
     let mut read = 0;
     for entry in textparse::Parser::new(body, format) {
@@ -316,6 +322,9 @@ pub(crate) fn ingest(
             Some(ts) if options.honor_timestamps => ts,
             _ => t,
         };
+        if let Some(e) = &s.exemplar {
+            exemplars.push((samples.len(), exemplar(e, at)));
+        }
         samples.push((i, s.value, at));
     }
     report.post_relabel = samples.len();
@@ -327,9 +336,14 @@ pub(crate) fn ingest(
         ));
     }
     let mut app = store.appender();
-    for &(i, v, at) in &samples {
-        append(&mut *app, &mut state.cache.series[i], at, v)?;
-        state.cache.series[i].appended_in = this;
+    let mut exemplars = exemplars.into_iter().peekable();
+    for (n, &(i, v, at)) in samples.iter().enumerate() {
+        let cached = &mut state.cache.series[i];
+        append(&mut *app, cached, at, v)?;
+        cached.appended_in = this;
+        while let Some((_, e)) = exemplars.next_if(|(of, _)| *of == n) {
+            append_exemplar(&mut *app, cached, e);
+        }
     }
     for &i in &state.previous {
         if state.cache.series[i].appended_in != this {
@@ -390,6 +404,38 @@ fn append(
         }
         Err(e) if refused_for_its_time(&e) => Ok(()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// An exemplar as stored: its labels (empty values dropped), its value, and its own
+/// timestamp or else its sample's, `t`, as Prometheus stores it.
+fn exemplar(e: &textparse::ExemplarLine<'_>, t: Timestamp) -> storage::Exemplar {
+    let mut b = model::LabelsBuilder::new();
+    for (name, value) in &e.labels {
+        b.set(name, value);
+    }
+    storage::Exemplar {
+        labels: b.build(),
+        value: e.value,
+        t: e.timestamp.unwrap_or(t),
+        has_timestamp: e.timestamp.is_some(),
+    }
+}
+
+/// Appends an exemplar of a cached series whose sample was just appended. A refused
+/// exemplar never fails the scrape, as in Prometheus: a duplicate (the target repeating
+/// its last exemplar) is what most scrapes bring, and the store counts the out-of-order
+/// ones; the rest are logged.
+fn append_exemplar(app: &mut dyn storage::Appender, cached: &Cached, e: storage::Exemplar) {
+    let Some(labels) = &cached.labels else {
+        return;
+    };
+    match app.append_exemplar(cached.series, labels, e) {
+        Ok(())
+        | Err(
+            storage::ExemplarError::Duplicate { .. } | storage::ExemplarError::OutOfOrder { .. },
+        ) => {}
+        Err(e) => tracing::debug!(error = %e, "exemplar not stored"),
     }
 }
 
@@ -915,6 +961,78 @@ mod tests {
         assert_eq!(
             err,
             "label_limit exceeded (metric: m, number of labels: 5, limit: 3)"
+        );
+    }
+
+    #[test]
+    fn openmetrics_exemplars_are_stored_on_the_relabelled_series() {
+        let store = MemStorage::new();
+        let mut state = LoopState::default();
+        let options = ScrapeOptions {
+            metric_relabel: crate::config::Config::parse(
+                "scrape_configs:\n  - job_name: j\n    metric_relabel_configs:\n      - {source_labels: [__name__], regex: dropped_total, action: drop}\n",
+                "p.yml",
+            )
+            .unwrap()
+            .scrape_configs[0]
+                .metric_relabel_configs
+                .clone(),
+            ..ScrapeOptions::default()
+        };
+        let body = "# TYPE req counter\nreq_total{code=\"200\"} 5 # {trace_id=\"abc\",span_id=\"\"} 1 1.5\nlat_bucket{le=\"1\"} 2 # {trace_id=\"def\"} 0.5\ndropped_total 1 # {trace_id=\"x\"} 1\n# EOF\n";
+        for t in [10_000, 20_000] {
+            ingest(
+                &mut state,
+                body,
+                Format::OpenMetrics,
+                t,
+                &target(),
+                &options,
+                &store,
+            )
+            .unwrap();
+        }
+        let found: Vec<_> = store
+            .select_exemplars(i64::MIN, i64::MAX, &[&[]])
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                let exemplars = s
+                    .exemplars
+                    .iter()
+                    .map(|e| (e.labels.to_string(), e.value, e.t))
+                    .collect::<Vec<_>>();
+                (s.series.to_string(), exemplars)
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "lat_bucket{instance=\"n1:9100\",job=\"nodes\",le=\"1\"}".to_owned(),
+                    // Without a timestamp of its own, an exemplar takes its sample's; the
+                    // same one in the next scrape is a duplicate all the same.
+                    vec![("{trace_id=\"def\"}".to_owned(), 0.5, 10_000)]
+                ),
+                (
+                    "req_total{code=\"200\",instance=\"n1:9100\",job=\"nodes\"}".to_owned(),
+                    // With one, the second scrape's is a duplicate, dropped without a word.
+                    vec![("{trace_id=\"abc\"}".to_owned(), 1.0, 1500)]
+                ),
+            ]
+        );
+        // Text 0.0.4 has no exemplars.
+        assert!(
+            ingest(
+                &mut LoopState::default(),
+                "a 1 # {} 1\n",
+                Format::Text,
+                0,
+                &target(),
+                &options,
+                &store
+            )
+            .is_err()
         );
     }
 

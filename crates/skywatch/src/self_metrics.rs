@@ -9,6 +9,10 @@
 //! | `skywatch_tsdb_blocks_loaded` | gauge | persisted blocks |
 //! | `skywatch_tsdb_blocks_bytes` | gauge | bytes of the persisted blocks on disk |
 //! | `skywatch_tsdb_blocks_samples` | gauge | samples in the persisted blocks |
+//! | `prometheus_tsdb_exemplar_exemplars_appended_total` | counter | exemplars added to the ring |
+//! | `prometheus_tsdb_exemplar_out_of_order_exemplars_total` | counter | exemplars refused as not newer than their series' last |
+//! | `prometheus_tsdb_exemplar_exemplars_in_storage` | gauge | exemplars in the ring |
+//! | `prometheus_tsdb_exemplar_max_exemplars` | gauge | the ring's size (`storage.exemplars.max_exemplars`) |
 //! | `skywatch_scrape_targets{health}` | gauge | targets by the outcome of their last scrape: up, down, unknown |
 //! | `prometheus_remote_storage_samples_total{remote_name}` | counter | samples a `remote_write` destination accepted |
 //! | `prometheus_remote_storage_samples_failed_total{remote_name}` | counter | samples it refused for good |
@@ -83,6 +87,39 @@ impl Collector for ServerCollector {
             "skywatch_tsdb_blocks_samples",
             "Samples in the persisted blocks.",
             blocks.iter().map(|b| b.meta().stats.samples).sum(),
+        )?;
+        let (held, max) = head.exemplar_count();
+        for (name, help, v) in [
+            (
+                "prometheus_tsdb_exemplar_exemplars_appended",
+                "Exemplars added to the ring.",
+                &head.stats.exemplars_appended,
+            ),
+            (
+                "prometheus_tsdb_exemplar_out_of_order_exemplars",
+                "Exemplars refused as not newer than their series' last.",
+                &head.stats.exemplars_out_of_order,
+            ),
+        ] {
+            let v = v.load(std::sync::atomic::Ordering::Relaxed);
+            ConstCounter::new(v).encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Counter,
+            )?)?;
+        }
+        gauge(
+            &mut encoder,
+            "prometheus_tsdb_exemplar_exemplars_in_storage",
+            "Exemplars in the ring.",
+            held as u64,
+        )?;
+        gauge(
+            &mut encoder,
+            "prometheus_tsdb_exemplar_max_exemplars",
+            "The ring's size (storage.exemplars.max_exemplars).",
+            max as u64,
         )?;
         let (mut up, mut down, mut unknown) = (0_i64, 0_i64, 0_i64);
         for t in self.manager.targets() {

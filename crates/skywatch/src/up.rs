@@ -502,6 +502,7 @@ pub(crate) async fn serve(
 ) -> Result<(), String> {
     let options = tsdb::Options {
         retention_time: settings.retention_time.map(millis),
+        max_exemplars: settings.config.storage.exemplars.ring_size(),
         ..tsdb::Options::default()
     };
     // The segments the open is about to replay, for /api/v1/status/walreplay: the replay

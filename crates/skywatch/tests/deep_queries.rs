@@ -11,8 +11,6 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
@@ -21,25 +19,7 @@ use serde_json::Value;
 
 /// An exporter on a free loopback port answering every request with one sample.
 fn exporter() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let body = "node_ready 1\n";
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    addr
+    common::serve_fixed("text/plain; version=0.0.4", "node_ready 1\n".into())
 }
 
 /// POSTs a query as a form, as Grafana and promtool do; the status and the JSON answer.

@@ -12,11 +12,10 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
+use std::io::Read as _;
 use std::time::Duration;
 
-use common::{start_prometheus, start_skywatch_with, within};
+use common::{serve_fixed, start_prometheus, start_skywatch_with, within};
 use serde_json::{Value, json};
 
 /// What the fixture target exposes: a counter, a gauge and a family with only HELP.
@@ -31,30 +30,6 @@ fixture_temperature_celsius 21.5
 # HELP fixture_help_only A family with only HELP.
 fixture_help_only 3
 ";
-
-/// Serves [`EXPOSITION`] on a free loopback port, one connection at a time, until the
-/// process ends; returns the address.
-fn fixture_target() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            // The request's head, up to its blank line.
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                line.clear();
-            }
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{EXPOSITION}",
-                EXPOSITION.len()
-            );
-        }
-    });
-    addr
-}
 
 /// A JSON value's shape: objects keep their keys, arrays the set of their elements'
 /// shapes, and every other value becomes its type's name.
@@ -114,7 +89,7 @@ impl Server {
 #[test]
 fn the_api_answers_as_prometheus_does() {
     let dir = tempfile::tempdir().unwrap();
-    let target = fixture_target();
+    let target = serve_fixed("text/plain; version=0.0.4", EXPOSITION.into());
     let config = dir.path().join("prometheus.yml");
     std::fs::write(
         &config,

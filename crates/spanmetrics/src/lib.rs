@@ -269,7 +269,13 @@ impl SpanMetrics {
         let mut first_error = None;
         for s in &samples {
             match app.append(None, &s.labels, s.t, s.v) {
-                Ok(_) => {}
+                Ok(r) => {
+                    if let Some(e) = &s.exemplar {
+                        // A store that keeps no exemplars, or one already there: nothing
+                        // to count, as in Tempo's registry.
+                        let _ = app.append_exemplar(Some(r), &s.labels, e.clone());
+                    }
+                }
                 // A series forgotten and seen again: the store's samples are newer than
                 // its zero, which is then not needed.
                 Err(_) if s.kind == SampleKind::Initial => {}

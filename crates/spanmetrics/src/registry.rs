@@ -66,6 +66,9 @@ struct Series {
     new: bool,
     /// The overflow series, which the cap does not count.
     overflow: bool,
+    /// The exemplar of each bucket since the last collection, by its place in `out`: the
+    /// last observation's trace ID and value, as Tempo keeps one per bucket.
+    exemplars: Vec<(usize, String, f64)>,
 }
 
 /// Why a sample is written, which decides what an append error means.
@@ -88,6 +91,8 @@ pub(crate) struct Sample {
     pub(crate) t: Timestamp,
     pub(crate) v: f64,
     pub(crate) kind: SampleKind,
+    /// The exemplar to append with it (a histogram bucket's, at most one a collection).
+    pub(crate) exemplar: Option<storage::Exemplar>,
 }
 
 /// The registry's own figures.
@@ -203,7 +208,9 @@ impl Registry {
     }
 
     /// Counts `value` into histogram `id`'s series `labels`, `weight` times (the span
-    /// multiplier). A value equal to a bound falls in that bound's bucket (`le`).
+    /// multiplier). A value equal to a bound falls in that bound's bucket (`le`), which
+    /// keeps `trace_id` as its exemplar until the next collection, replacing an earlier
+    /// one (Tempo's `ObserveWithExemplar`).
     pub(crate) fn observe(
         &mut self,
         id: MetricId,
@@ -211,6 +218,7 @@ impl Registry {
         value: f64,
         weight: f64,
         now: Timestamp,
+        trace_id: Option<&str>,
     ) {
         let first = match &self.metrics[id.0].kind {
             Kind::Histogram { bounds, .. } => bounds.partition_point(|b| *b < value),
@@ -221,6 +229,11 @@ impl Registry {
         s.values[1] += weight;
         for bucket in &mut s.values[2 + first..] {
             *bucket += weight;
+        }
+        if let Some(trace_id) = trace_id {
+            let at = 2 + first;
+            s.exemplars.retain(|(i, _, _)| *i != at);
+            s.exemplars.push((at, trace_id.to_owned(), value));
         }
     }
 
@@ -280,6 +293,7 @@ impl Registry {
                         t: now,
                         v: STALE_NAN,
                         kind: SampleKind::Stale,
+                        exemplar: None,
                     }));
                 }
                 if !s.overflow {
@@ -296,14 +310,25 @@ impl Registry {
                         t: initial_t,
                         v: 0.0,
                         kind: SampleKind::Initial,
+                        exemplar: None,
                     }));
                 }
+                let first = out.len();
                 out.extend(s.out.iter().zip(&s.values).map(|(labels, v)| Sample {
                     labels: labels.clone(),
                     t: now,
                     v: *v,
                     kind: SampleKind::Value,
+                    exemplar: None,
                 }));
+                for (i, trace_id, value) in s.exemplars.drain(..) {
+                    out[first + i].exemplar = Some(storage::Exemplar {
+                        labels: Labels::from_pairs([("trace_id", trace_id.as_str())]),
+                        value,
+                        t: now,
+                        has_timestamp: true,
+                    });
+                }
             }
         }
         out
@@ -347,6 +372,7 @@ fn new_series(
         last_updated: Timestamp::MIN,
         new: true,
         overflow,
+        exemplars: Vec::new(),
     }
 }
 
@@ -386,9 +412,9 @@ mod tests {
         let h = r.histogram("lat", &[0.1, 0.5, 1.0]);
         let l = Labels::from_pairs([("svc", "a")]);
         for v in [0.05, 0.1, 0.3, 1.0, 7.0] {
-            r.observe(h, &l, v, 1.0, 120_000);
+            r.observe(h, &l, v, 1.0, 120_000, None);
         }
-        r.observe(h, &l, 0.5, 10.0, 120_000); // a span standing for ten
+        r.observe(h, &l, 0.5, 10.0, 120_000, None); // a span standing for ten
         let got = values(&r.collect(125_000), SampleKind::Value);
         let want = [
             (r#"lat_bucket{cluster="eu1",le="+Inf",svc="a"}"#, 15.0),
@@ -406,6 +432,36 @@ mod tests {
             assert_eq!((name.as_str(), *t), (want_name, 125_000));
             assert!((v - want_v).abs() < 1e-9, "{name}: {v} != {want_v}");
         }
+    }
+
+    #[test]
+    fn each_bucket_keeps_its_last_exemplar_until_the_next_collection() {
+        let mut r = registry(0);
+        let h = r.histogram("lat", &[0.1, 0.5]);
+        let l = Labels::from_pairs([("svc", "a")]);
+        r.observe(h, &l, 0.2, 1.0, 1000, Some("aa"));
+        r.observe(h, &l, 0.5, 1.0, 1000, Some("bb")); // the same bucket: replaces aa
+        r.observe(h, &l, 0.05, 1.0, 1000, Some("cc"));
+        r.observe(h, &l, 9.0, 1.0, 1000, None);
+        let exemplars = |samples: &[Sample]| -> Vec<String> {
+            let mut out: Vec<String> = samples
+                .iter()
+                .filter_map(|s| {
+                    let e = s.exemplar.as_ref()?;
+                    Some(format!("{} {} {} {}", s.labels, e.labels, e.value, e.t))
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        assert_eq!(
+            exemplars(&r.collect(15_000)),
+            [
+                r#"lat_bucket{cluster="eu1",le="0.1",svc="a"} {trace_id="cc"} 0.05 15000"#,
+                r#"lat_bucket{cluster="eu1",le="0.5",svc="a"} {trace_id="bb"} 0.5 15000"#,
+            ]
+        );
+        assert!(exemplars(&r.collect(30_000)).is_empty(), "written once");
     }
 
     #[test]
@@ -463,10 +519,10 @@ mod tests {
         let h = r.histogram("lat", &[0.1, 1.0]);
         let l = |s: &str| Labels::from_pairs([("svc", s)]);
         r.inc(c, &l("a"), 1.0, 0);
-        r.observe(h, &l("a"), 0.5, 1.0, 0);
+        r.observe(h, &l("a"), 0.5, 1.0, 0, None);
         r.inc(c, &l("b"), 1.0, 0);
         r.inc(c, &l("c"), 2.0, 0);
-        r.observe(h, &l("b"), 0.5, 1.0, 0);
+        r.observe(h, &l("b"), 0.5, 1.0, 0, None);
         r.inc(c, &l("a"), 1.0, 0); // known series are still updated
         let counts = r.counts();
         assert_eq!((counts.active, counts.limited), (6, 1 + 1 + 5));

@@ -37,7 +37,7 @@ use crate::config::{
     SERVICE_GRAPHS_REQUEST, ServiceGraphsConfig,
 };
 use crate::registry::{MetricId, Registry};
-use crate::span_metrics::{kind_label, multiplier};
+use crate::span_metrics::{kind_label, multiplier, trace_id_label};
 
 /// The name of the request counter.
 pub const REQUEST_TOTAL: &str = "traces_service_graph_request_total";
@@ -81,6 +81,8 @@ struct Edge {
     dimensions: BTreeMap<String, String>,
     peer: String,
     weight: f64,
+    /// The request's trace, for the histograms' exemplars.
+    trace_id: TraceId,
 }
 
 impl Edge {
@@ -261,6 +263,7 @@ impl ServiceGraphs {
     /// Adds one span's half to an edge.
     fn update(&self, e: &mut Edge, span: &Span, side: Side, messaging: bool, service: String) {
         e.kind = span.kind;
+        e.trace_id = span.trace_id;
         e.connection_type = if messaging { MESSAGING_SYSTEM } else { "" };
         e.failed |= span.status.code == StatusCode::Error;
         e.weight = multiplier(&self.config.span_multiplier_key, span);
@@ -397,6 +400,8 @@ impl ServiceGraphs {
         }
         let labels = set.build();
         let w = e.weight;
+        let trace_id = trace_id_label(&e.trace_id);
+        let trace_id = Some(trace_id.as_str());
         if let Some(id) = self.request_total {
             registry.inc(id, &labels, w, now);
         }
@@ -404,17 +409,17 @@ impl ServiceGraphs {
             registry.inc(id, &labels, w, now);
         }
         if let Some(id) = self.server_seconds {
-            registry.observe(id, &labels, e.server_seconds, w, now);
+            registry.observe(id, &labels, e.server_seconds, w, now, trace_id);
         }
         if let Some(id) = self.client_seconds {
-            registry.observe(id, &labels, e.client_seconds, w, now);
+            registry.observe(id, &labels, e.client_seconds, w, now, trace_id);
         }
         if let Some(id) = self.messaging_seconds {
             // Clocks that disagree (the consumer starting before the producer ends) make
             // no observation.
             if e.connection_type == MESSAGING_SYSTEM && e.client_end < e.server_start {
                 let seconds = (e.server_start - e.client_end) as f64 / 1e9;
-                registry.observe(id, &labels, seconds, w, now);
+                registry.observe(id, &labels, seconds, w, now, trace_id);
             }
         }
         if let Some(id) = self.connection_info {

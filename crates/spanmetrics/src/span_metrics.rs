@@ -36,6 +36,16 @@ pub const SIZE_TOTAL: &str = "traces_spanmetrics_size_total";
 /// The name of the target info gauge.
 pub const TARGET_INFO: &str = "traces_target_info";
 
+/// A trace ID as Tempo writes it in exemplars (`TraceIDToHexString`): lowercase hex
+/// without leading zeros (`0` for none), which trace pages read as they read the full form.
+pub(crate) fn trace_id_label(id: &spans::TraceId) -> String {
+    let hex = id.to_string();
+    match hex.trim_start_matches('0') {
+        "" => "0".to_owned(),
+        trimmed => trimmed.to_owned(),
+    }
+}
+
 /// A span's kind as the label's value: OTLP's enum name.
 pub fn kind_label(kind: SpanKind) -> &'static str {
     match kind {
@@ -221,7 +231,8 @@ impl SpanMetricsProcessor {
         if let Some(id) = self.latency {
             // A span ending before it starts took no time.
             let seconds = span.duration() as f64 / 1e9;
-            registry.observe(id, &labels, seconds, weight, now);
+            let trace_id = trace_id_label(&span.trace_id);
+            registry.observe(id, &labels, seconds, weight, now, Some(&trace_id));
         }
         if let Some(id) = self.size {
             registry.inc(id, &labels, encoded_len(span) as f64, now);

@@ -445,3 +445,48 @@ fn external_labels_are_on_every_series() {
     }
     assert!(n > 10);
 }
+
+#[test]
+fn latency_and_service_graph_buckets_carry_one_trace_exemplar_a_collection() {
+    let db = Arc::new(MemStorage::new());
+    let metrics = SpanMetrics::new(Config::default(), db.clone()).unwrap();
+    let (now, later) = traffic(0);
+    metrics.observe_at(&now, T0);
+    metrics.observe_at(&later, T0);
+    metrics.collect(T0).unwrap();
+    let selector = |name: &str| vec![Matcher::new(MatchOp::Equal, "__name__", name).unwrap()];
+    for name in [
+        "traces_spanmetrics_latency_bucket",
+        "traces_service_graph_request_server_seconds_bucket",
+        "traces_service_graph_request_client_seconds_bucket",
+    ] {
+        let m = selector(name);
+        let found = db.select_exemplars(0, i64::MAX, &[&m]).unwrap();
+        assert!(!found.is_empty(), "{name}");
+        for s in &found {
+            assert_eq!(s.exemplars.len(), 1, "{name}: one a collection");
+            let e = &s.exemplars[0];
+            assert_eq!(e.t, T0);
+            let trace = e.labels.get("trace_id").unwrap();
+            assert!(
+                !trace.is_empty() && trace.chars().all(|c| c.is_ascii_hexdigit()),
+                "{e:?}"
+            );
+            // The exemplar's value is in its bucket.
+            let le: f64 = match s.series.get("le").unwrap() {
+                "+Inf" => f64::INFINITY,
+                le => le.parse().unwrap(),
+            };
+            assert!(e.value <= le, "{s:?}");
+        }
+    }
+    // Counters carry none, as in Tempo.
+    let m = selector("traces_spanmetrics_calls_total");
+    assert!(db.select_exemplars(0, i64::MAX, &[&m]).unwrap().is_empty());
+    // A collection with nothing new observed writes no exemplar again.
+    metrics.collect(T0 + STEP).unwrap();
+    let m = selector("traces_spanmetrics_latency_bucket");
+    for s in db.select_exemplars(0, i64::MAX, &[&m]).unwrap() {
+        assert_eq!(s.exemplars.len(), 1);
+    }
+}

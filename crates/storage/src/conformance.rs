@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use model::{Labels, MatchOp, Matcher, STALE_NAN, Sample, Timestamp};
 
-use crate::{AppendError, Appendable, Queryable, StorageError};
+use crate::{AppendError, Appendable, Exemplar, ExemplarError, Queryable, StorageError};
 
 /// A store under test.
 pub trait Subject: Appendable + Queryable {
@@ -43,6 +43,8 @@ macro_rules! conformance_tests {
             many_series_and_samples,
             concurrent_appenders_and_queries,
             queries_span_persisted_and_fresh_data,
+            exemplars_are_selected_by_series_and_range,
+            exemplars_follow_prometheus_rules,
         );
         #[test]
         fn series_limit_fails_loudly() {
@@ -624,4 +626,193 @@ pub fn series_limit_fails_loudly(s: &impl Subject) {
         .expect("an existing series");
     app.commit().expect("commit");
     assert_eq!(select_all(s, 0, 10, &[]).len(), 3);
+}
+
+fn exemplar(t: Timestamp, v: f64, trace: &str) -> Exemplar {
+    Exemplar {
+        labels: Labels::from_pairs([("trace_id", trace)]),
+        value: v,
+        t,
+        has_timestamp: true,
+    }
+}
+
+/// A series and its exemplars as `(t, value, trace_id)`.
+pub type FoundExemplars = (Labels, Vec<(Timestamp, f64, String)>);
+
+/// Every exemplar of `s` in `[start, end]` for the matcher sets.
+pub fn exemplars_of(
+    s: &impl Queryable,
+    start: Timestamp,
+    end: Timestamp,
+    matcher_sets: &[&[Matcher]],
+) -> Vec<FoundExemplars> {
+    s.select_exemplars(start, end, matcher_sets)
+        .expect("select exemplars")
+        .into_iter()
+        .map(|found| {
+            let exemplars = found
+                .exemplars
+                .iter()
+                .map(|e| {
+                    let trace = e.labels.get("trace_id").unwrap_or_default().to_owned();
+                    (e.t, e.value, trace)
+                })
+                .collect();
+            (found.series, exemplars)
+        })
+        .collect()
+}
+
+/// Committed exemplars come back by series labels, oldest first, within the closed range,
+/// each series once however many matcher sets select it; uncommitted ones are invisible.
+pub fn exemplars_are_selected_by_series_and_range(s: &impl Subject) {
+    let (a, b) = (
+        series("req_total", &[("x", "a")]),
+        series("req_total", &[("x", "b")]),
+    );
+    let mut app = s.appender();
+    for (labels, t, trace) in [
+        (&b, 10, "b1"),
+        (&a, 10, "a1"),
+        (&a, 20, "a2"),
+        (&b, 30, "b2"),
+    ] {
+        let r = app.append(None, labels, t, 1.0).expect("append");
+        app.append_exemplar(Some(r), labels, exemplar(t, t as f64, trace))
+            .expect("append exemplar");
+    }
+    assert!(
+        exemplars_of(s, 0, 100, &[&[]]).is_empty(),
+        "exemplars are invisible before commit"
+    );
+    app.commit().expect("commit");
+    let all = exemplars_of(s, 0, 100, &[&[m(MatchOp::Equal, "__name__", "req_total")]]);
+    assert_eq!(
+        all,
+        vec![
+            (
+                a.clone(),
+                vec![(10, 10.0, "a1".into()), (20, 20.0, "a2".into())]
+            ),
+            (
+                b.clone(),
+                vec![(10, 10.0, "b1".into()), (30, 30.0, "b2".into())]
+            ),
+        ]
+    );
+    assert_eq!(
+        exemplars_of(
+            s,
+            20,
+            30,
+            &[
+                &[m(MatchOp::Equal, "x", "a")],
+                &[m(MatchOp::Equal, "x", "b")]
+            ]
+        ),
+        vec![
+            (a.clone(), vec![(20, 20.0, "a2".into())]),
+            (b.clone(), vec![(30, 30.0, "b2".into())]),
+        ],
+        "both ends are inclusive; several matcher sets are a union"
+    );
+    assert_eq!(
+        exemplars_of(
+            s,
+            0,
+            100,
+            &[
+                &[m(MatchOp::Equal, "x", "a")],
+                &[m(MatchOp::Regex, "x", "a|b")]
+            ]
+        )
+        .len(),
+        2,
+        "a series selected twice is answered once"
+    );
+    assert!(
+        exemplars_of(s, 21, 29, &[&[]]).is_empty(),
+        "no series without exemplars in range"
+    );
+    let mut rolled_back = s.appender();
+    rolled_back
+        .append_exemplar(None, &a, exemplar(40, 1.0, "a3"))
+        .expect("append exemplar");
+    rolled_back.rollback();
+    assert_eq!(
+        exemplars_of(s, 0, 100, &[&[]]),
+        all,
+        "a rollback keeps nothing"
+    );
+}
+
+/// Duplicates, out-of-order exemplars and labels over 128 characters are refused without
+/// spoiling the transaction, as Prometheus refuses them.
+pub fn exemplars_follow_prometheus_rules(s: &impl Subject) {
+    let a = series("a_total", &[]);
+    let mut app = s.appender();
+    app.append(None, &a, 100, 1.0).expect("append");
+    app.append_exemplar(None, &a, exemplar(100, 1.0, "t1"))
+        .expect("first exemplar");
+    match app.append_exemplar(None, &a, exemplar(100, 1.0, "t1")) {
+        Err(ExemplarError::Duplicate { .. }) => {}
+        other => panic!("the same exemplar again is a duplicate: {other:?}"),
+    }
+    match app.append_exemplar(None, &a, exemplar(100, 2.0, "t2")) {
+        Err(ExemplarError::OutOfOrder {
+            t: 100,
+            newest: 100,
+            ..
+        }) => {}
+        other => panic!("another exemplar at the same time is out of order: {other:?}"),
+    }
+    let long = Exemplar {
+        labels: Labels::from_pairs([("trace_id", "x".repeat(121).as_str())]),
+        value: 1.0,
+        t: 200,
+        has_timestamp: true,
+    };
+    match app.append_exemplar(None, &a, long) {
+        Err(ExemplarError::LabelLength { length: 129, .. }) => {}
+        other => panic!("129 characters are too long: {other:?}"),
+    }
+    app.commit().expect("commit");
+    let mut app = s.appender();
+    match app.append_exemplar(None, &a, exemplar(100, 1.0, "t1")) {
+        Err(ExemplarError::Duplicate { .. }) => {}
+        other => panic!("committed exemplars are checked too: {other:?}"),
+    }
+    match app.append_exemplar(None, &a, exemplar(50, 1.0, "t0")) {
+        Err(ExemplarError::OutOfOrder {
+            t: 50, newest: 100, ..
+        }) => {}
+        other => panic!("an older exemplar is out of order: {other:?}"),
+    }
+    app.append_exemplar(None, &a, exemplar(300, 3.0, "t3"))
+        .expect("a newer exemplar");
+    // Exemplars without a timestamp of their own (timed by their scrape) are the same
+    // whatever their time: a target repeating one stores it once.
+    let untimed = |t| Exemplar {
+        has_timestamp: false,
+        ..exemplar(t, 4.0, "t4")
+    };
+    app.append_exemplar(None, &a, untimed(400))
+        .expect("an untimed exemplar");
+    match app.append_exemplar(None, &a, untimed(500)) {
+        Err(ExemplarError::Duplicate { .. }) => {}
+        other => panic!("the untimed exemplar again is a duplicate: {other:?}"),
+    }
+    app.commit().expect("commit");
+    assert_eq!(
+        exemplars_of(s, 0, 1000, &[&[]]),
+        vec![(
+            a,
+            vec![
+                (100, 1.0, "t1".into()),
+                (300, 3.0, "t3".into()),
+                (400, 4.0, "t4".into())
+            ]
+        )]
+    );
 }

@@ -41,14 +41,24 @@
 //! samples in that range in timestamp order; [`SelectHints`] say what the caller will do
 //! with them and never change the result.
 //!
+//! # Exemplars
+//!
+//! An appender may attach an [`Exemplar`] (a trace ID, a value, a time) to a series with
+//! [`Appender::append_exemplar`]; it becomes visible at commit with the samples, and
+//! [`Queryable::select_exemplars`] reads them back by series and time range. Stores keep a
+//! bounded number of them, newest first (see [`exemplar`]); stores that keep none drop
+//! them, as the defaults do.
+//!
 //! # Staleness
 //!
 //! A stale series is marked with a sample whose value is [`model::STALE_NAN`]; stores keep
 //! it bit for bit, and readers (PromQL's lookback) treat the series as ended there.
 
 pub mod conformance;
+pub mod exemplar;
 mod memory;
 
+pub use exemplar::{Exemplar, ExemplarError, ExemplarRing, ExemplarSeries};
 pub use memory::MemStorage;
 
 use model::{Labels, Matcher, Sample, Timestamp};
@@ -199,6 +209,24 @@ pub trait Appender: Send {
         self.append(series, labels, t, v)
     }
 
+    /// Attaches an exemplar to the series `labels` (`series` as for
+    /// [`append`](Appender::append)), usually right after appending the sample it explains.
+    ///
+    /// The exemplar is checked at once against the series' newest committed exemplar and the
+    /// transaction's own earlier ones (see [`exemplar`]) and, if accepted, becomes visible at
+    /// commit with the samples; one that a concurrent commit made out of order meanwhile is
+    /// dropped at commit. A store that keeps no exemplars drops it and returns `Ok`, as this
+    /// default does, so that writers need not know which store they write to.
+    fn append_exemplar(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        exemplar: Exemplar,
+    ) -> Result<(), ExemplarError> {
+        let _ = (series, labels, exemplar);
+        Ok(())
+    }
+
     /// Makes every appended sample visible and, for a durable store, durable as the store's
     /// sync policy promises.
     fn commit(self: Box<Self>) -> Result<(), StorageError>;
@@ -215,6 +243,21 @@ pub trait Queryable: Send + Sync {
         mint: Timestamp,
         maxt: Timestamp,
     ) -> Result<Box<dyn Querier + '_>, StorageError>;
+
+    /// Returns the exemplars in `[start, end]` of every series that matches all the matchers
+    /// of at least one of `matcher_sets` (each series once), sorted by series labels, each
+    /// series' exemplars oldest first; series with none in range are left out. Sees the
+    /// exemplars committed now. A store that keeps no exemplars answers none, as this default
+    /// does.
+    fn select_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[&[Matcher]],
+    ) -> Result<Vec<ExemplarSeries>, StorageError> {
+        let _ = (start, end, matcher_sets);
+        Ok(Vec::new())
+    }
 }
 
 /// What the caller of [`Querier::select`] will do with the series, so that a store may

@@ -2,17 +2,18 @@
 //!
 //! It defines the contract's behaviour by example: the conformance suite runs on it first,
 //! and other stores are compared against it. It is not meant to be fast or small. It keeps
-//! samples' start times.
+//! samples' start times, and exemplars in the same ring as the TSDB.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use model::{Labels, Matcher, Sample, Timestamp, matches_all};
 
+use crate::exemplar::check_exemplar;
 use crate::{
-    AppendError, Appendable, Appender, Querier, Queryable, SampleIterator, SampleOrder,
-    SelectHints, Series, SeriesRef, SeriesSet, StartTimes, StorageError, VecIterator,
-    validate_labels,
+    AppendError, Appendable, Appender, Exemplar, ExemplarError, ExemplarRing, ExemplarSeries,
+    Querier, Queryable, SampleIterator, SampleOrder, SelectHints, Series, SeriesRef, SeriesSet,
+    StartTimes, StorageError, VecIterator, validate_labels,
 };
 
 /// A store holding every sample in memory.
@@ -20,6 +21,7 @@ use crate::{
 pub struct MemStorage {
     state: RwLock<State>,
     series_limit: Option<usize>,
+    exemplars: RwLock<ExemplarRing>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -52,6 +54,18 @@ impl MemStorage {
         }
     }
 
+    /// Returns an empty store keeping at most `max` exemplars (0: none).
+    pub fn with_max_exemplars(max: usize) -> Self {
+        Self {
+            exemplars: RwLock::new(ExemplarRing::new(max)),
+            ..Self::default()
+        }
+    }
+
+    fn exemplar_ring(&self) -> std::sync::RwLockReadGuard<'_, ExemplarRing> {
+        self.exemplars.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// How many samples commits dropped because a concurrent commit conflicted with them.
     pub fn dropped_at_commit(&self) -> u64 {
         self.read().dropped_at_commit
@@ -72,6 +86,7 @@ impl Appendable for MemStorage {
             store: self,
             pending: Vec::new(),
             index: HashMap::new(),
+            exemplars: Vec::new(),
         })
     }
 }
@@ -85,6 +100,8 @@ struct MemAppender<'a> {
     pending: Vec<(SeriesRef, Labels, Vec<Pending>)>,
     /// Where each series' entry is in `pending`.
     index: HashMap<SeriesRef, usize>,
+    /// Appended exemplars with their series, in order.
+    exemplars: Vec<(Labels, Exemplar)>,
 }
 
 impl Appender for MemAppender<'_> {
@@ -168,7 +185,37 @@ impl Appender for MemAppender<'_> {
         Ok(r)
     }
 
+    fn append_exemplar(
+        &mut self,
+        _series: Option<SeriesRef>,
+        labels: &Labels,
+        exemplar: Exemplar,
+    ) -> Result<(), ExemplarError> {
+        validate_labels(labels)?;
+        let ring = self.store.exemplar_ring();
+        if ring.capacity() == 0 {
+            return Err(ExemplarError::Disabled);
+        }
+        let pending = self.exemplars.iter().rev().find(|(l, _)| l == labels);
+        let newest = pending.map(|(_, e)| e).or_else(|| ring.newest(labels));
+        check_exemplar(labels, newest, &exemplar)?;
+        drop(ring);
+        self.exemplars.push((labels.clone(), exemplar));
+        Ok(())
+    }
+
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
+        if !self.exemplars.is_empty() {
+            let mut ring = self
+                .store
+                .exemplars
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            for (labels, e) in self.exemplars {
+                // A concurrent commit may have made it a duplicate or out of order since.
+                let _ = ring.add(&labels, e);
+            }
+        }
         let mut state = self.store.write();
         let mut dropped = 0;
         for (r, labels, samples) in self.pending {
@@ -207,6 +254,15 @@ impl Queryable for MemStorage {
             mint,
             maxt,
         }))
+    }
+
+    fn select_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[&[Matcher]],
+    ) -> Result<Vec<ExemplarSeries>, StorageError> {
+        Ok(self.exemplar_ring().select(start, end, matcher_sets))
     }
 }
 

@@ -10,7 +10,7 @@
 //! | timestamps | integer milliseconds | seconds, may be fractional |
 //! | end | end of input | a `# EOF` line, required, nothing after it |
 //! | comments | any `#` line | only `HELP`, `TYPE`, `UNIT` and `EOF` |
-//! | exemplars | none | `value # {labels} value [timestamp]`, skipped here |
+//! | exemplars | none | `value # {labels} value [timestamp]`, in [`SampleLine::exemplar`] |
 //!
 //! Every error names the line and column and what was expected.
 //!
@@ -79,7 +79,23 @@ pub struct SampleLine<'a> {
     pub value: f64,
     /// The timestamp in milliseconds since the epoch, if the line has one.
     pub timestamp: Option<i64>,
+    /// The exemplar after ` # ` (OpenMetrics only).
+    pub exemplar: Option<ExemplarLine<'a>>,
 }
+
+/// An OpenMetrics exemplar: `# {labels} value [timestamp]` after a sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExemplarLine<'a> {
+    /// Its labels in the order written; may be none.
+    pub labels: Vec<(&'a str, Cow<'a, str>)>,
+    /// Its value.
+    pub value: f64,
+    /// Its timestamp in milliseconds since the epoch, if it has one.
+    pub timestamp: Option<i64>,
+}
+
+/// A label set as written: names and values, unescaped.
+type LabelPairs<'a> = Vec<(&'a str, Cow<'a, str>)>;
 
 /// One meaningful line of an exposition.
 #[derive(Debug, Clone, PartialEq)]
@@ -312,6 +328,101 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Reads a label set from just after its `{` at `i` to just after its `}`, and returns
+    /// the labels and that position.
+    fn parse_labels(
+        &self,
+        line: &'a str,
+        start: usize,
+        mut i: usize,
+    ) -> Result<(LabelPairs<'a>, usize), ParseError> {
+        let b = line.as_bytes();
+        let mut labels = Vec::new();
+        loop {
+            while b.get(i) == Some(&b' ') {
+                i += 1;
+            }
+            if b.get(i) == Some(&b'}') {
+                i += 1;
+                break;
+            }
+            let name_start = i;
+            if !b
+                .get(i)
+                .is_some_and(|&c| c.is_ascii_alphabetic() || c == b'_')
+            {
+                return Err(self.error(start, start + i, "expected a label name or \"}\""));
+            }
+            while b
+                .get(i)
+                .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_')
+            {
+                i += 1;
+            }
+            let label = &line[name_start..i];
+            if b.get(i) != Some(&b'=') {
+                return Err(self.error(
+                    start,
+                    start + i,
+                    format!("expected \"=\" after label name {label:?}"),
+                ));
+            }
+            i += 1;
+            if b.get(i) != Some(&b'"') {
+                return Err(self.error(
+                    start,
+                    start + i,
+                    format!("expected a quoted value for label {label:?}"),
+                ));
+            }
+            i += 1;
+            let value_start = i;
+            let mut escaped = false;
+            loop {
+                match b.get(i) {
+                    None => {
+                        return Err(self.error(
+                            start,
+                            start + value_start,
+                            format!("unterminated value of label {label:?}"),
+                        ));
+                    }
+                    Some(b'\\') => {
+                        escaped = true;
+                        i += 2;
+                    }
+                    Some(b'"') => break,
+                    Some(_) => i += 1,
+                }
+            }
+            let raw = line
+                .get(value_start..i)
+                .ok_or_else(|| self.error(start, start + value_start, "unterminated escape"))?;
+            let value = if escaped {
+                unescape(raw, true)
+            } else {
+                Cow::Borrowed(raw)
+            };
+            labels.push((label, value));
+            i += 1;
+            match b.get(i) {
+                Some(b',') => i += 1,
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => {
+                    return Err(self.error(
+                        start,
+                        start + i,
+                        "expected \",\" or \"}\" after a label value",
+                    ));
+                }
+            }
+        }
+        Ok((labels, i))
+    }
+
     fn parse_sample(&self, line: &'a str, start: usize) -> Result<SampleLine<'a>, ParseError> {
         let b = line.as_bytes();
         let mut i = 0;
@@ -324,89 +435,7 @@ impl<'a> Parser<'a> {
         let name = &line[..i];
         let mut labels = Vec::new();
         if b.get(i) == Some(&b'{') {
-            i += 1;
-            loop {
-                while b.get(i) == Some(&b' ') {
-                    i += 1;
-                }
-                if b.get(i) == Some(&b'}') {
-                    i += 1;
-                    break;
-                }
-                let name_start = i;
-                if !b
-                    .get(i)
-                    .is_some_and(|&c| c.is_ascii_alphabetic() || c == b'_')
-                {
-                    return Err(self.error(start, start + i, "expected a label name or \"}\""));
-                }
-                while b
-                    .get(i)
-                    .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_')
-                {
-                    i += 1;
-                }
-                let label = &line[name_start..i];
-                if b.get(i) != Some(&b'=') {
-                    return Err(self.error(
-                        start,
-                        start + i,
-                        format!("expected \"=\" after label name {label:?}"),
-                    ));
-                }
-                i += 1;
-                if b.get(i) != Some(&b'"') {
-                    return Err(self.error(
-                        start,
-                        start + i,
-                        format!("expected a quoted value for label {label:?}"),
-                    ));
-                }
-                i += 1;
-                let value_start = i;
-                let mut escaped = false;
-                loop {
-                    match b.get(i) {
-                        None => {
-                            return Err(self.error(
-                                start,
-                                start + value_start,
-                                format!("unterminated value of label {label:?}"),
-                            ));
-                        }
-                        Some(b'\\') => {
-                            escaped = true;
-                            i += 2;
-                        }
-                        Some(b'"') => break,
-                        Some(_) => i += 1,
-                    }
-                }
-                let raw = line
-                    .get(value_start..i)
-                    .ok_or_else(|| self.error(start, start + value_start, "unterminated escape"))?;
-                let value = if escaped {
-                    unescape(raw, true)
-                } else {
-                    Cow::Borrowed(raw)
-                };
-                labels.push((label, value));
-                i += 1;
-                match b.get(i) {
-                    Some(b',') => i += 1,
-                    Some(b'}') => {
-                        i += 1;
-                        break;
-                    }
-                    _ => {
-                        return Err(self.error(
-                            start,
-                            start + i,
-                            "expected \",\" or \"}\" after a label value",
-                        ));
-                    }
-                }
-            }
+            (labels, i) = self.parse_labels(line, start, i + 1)?;
         }
         let series = &line[..i];
         if b.get(i) != Some(&b' ') {
@@ -417,10 +446,67 @@ impl<'a> Parser<'a> {
         }
         let rest = &line[i..];
         // OpenMetrics exemplars follow " # ".
-        let rest = match (self.format, rest.find(" # ")) {
-            (Format::OpenMetrics, Some(at)) => &rest[..at],
-            _ => rest,
+        let (rest, exemplar) = match (self.format, rest.find(" # ")) {
+            (Format::OpenMetrics, Some(at)) => (
+                &rest[..at],
+                Some(self.parse_exemplar(line, start, i + at + 3)?),
+            ),
+            _ => (rest, None),
         };
+        let (value, timestamp) = self.parse_value_and_timestamp(start, i, rest, f64::round)?;
+        Ok(SampleLine {
+            series,
+            name,
+            labels,
+            value,
+            timestamp,
+            exemplar,
+        })
+    }
+
+    /// Reads an exemplar, `{labels} value [timestamp]`, from `i` to the end of the line.
+    fn parse_exemplar(
+        &self,
+        line: &'a str,
+        start: usize,
+        i: usize,
+    ) -> Result<ExemplarLine<'a>, ParseError> {
+        if line.as_bytes().get(i) != Some(&b'{') {
+            return Err(self.error(
+                start,
+                start + i,
+                "expected \"{\" to open the exemplar's labels after \" # \"",
+            ));
+        }
+        let (labels, mut i) = self.parse_labels(line, start, i + 1)?;
+        if line.as_bytes().get(i) != Some(&b' ') {
+            return Err(self.error(
+                start,
+                start + i,
+                "expected a space before the exemplar's value",
+            ));
+        }
+        while line.as_bytes().get(i) == Some(&b' ') {
+            i += 1;
+        }
+        // Prometheus truncates an exemplar's milliseconds (`int64(ts * 1000)`).
+        let (value, timestamp) =
+            self.parse_value_and_timestamp(start, i, &line[i..], f64::trunc)?;
+        Ok(ExemplarLine {
+            labels,
+            value,
+            timestamp,
+        })
+    }
+
+    /// Reads `value [timestamp]`, the text `rest` that starts at `i`.
+    fn parse_value_and_timestamp(
+        &self,
+        start: usize,
+        i: usize,
+        rest: &'a str,
+        to_ms: fn(f64) -> f64,
+    ) -> Result<(f64, Option<i64>), ParseError> {
         let mut fields = rest.split(' ').filter(|f| !f.is_empty());
         let value_text = fields
             .next()
@@ -452,7 +538,7 @@ impl<'a> Parser<'a> {
                                 format!("invalid timestamp {ts:?}: expected seconds"),
                             )
                         })?;
-                        (secs * 1000.0).round() as i64
+                        to_ms(secs * 1000.0) as i64
                     }
                 })
             }
@@ -464,13 +550,7 @@ impl<'a> Parser<'a> {
                 format!("unexpected {extra:?} after the timestamp"),
             ));
         }
-        Ok(SampleLine {
-            series,
-            name,
-            labels,
-            value,
-            timestamp,
-        })
+        Ok((value, timestamp))
     }
 }
 
@@ -543,6 +623,7 @@ mod tests {
                     .collect(),
                 value: s.value,
                 timestamp: s.timestamp,
+                exemplar: None,
             },
             other => panic!("not a sample: {other:?}"),
         }
@@ -592,6 +673,17 @@ mod tests {
         );
         let s = sample(&entries[2]);
         assert_eq!((s.value, s.timestamp), (17.0, Some(1_520_879_607_789)));
+        let Entry::Sample(with_exemplar) = &entries[2] else {
+            panic!("{:?}", entries[2]);
+        };
+        assert_eq!(
+            with_exemplar.exemplar,
+            Some(ExemplarLine {
+                labels: vec![("trace_id", "x".into())],
+                value: 1.0,
+                timestamp: Some(1_520_879_607_700),
+            })
+        );
         assert_eq!(
             parse("up 1\n", Format::OpenMetrics).unwrap_err().message,
             "the exposition ends without \"# EOF\""
@@ -601,6 +693,76 @@ mod tests {
             (err.line, err.message.as_str()),
             (2, "content after \"# EOF\"")
         );
+    }
+
+    #[test]
+    fn exemplars_are_read_from_openmetrics_only() {
+        let input = "a_bucket{le=\"0.5\"} 3 # {trace_id=\"a\\\"b\",span_id=\"c\"} 0.25\nb_total 1 2 # {} -1.5e0 0.0019\n# EOF\n";
+        let entries = parse(input, Format::OpenMetrics).unwrap();
+        let exemplars: Vec<_> = entries
+            .iter()
+            .map(|e| match e {
+                Entry::Sample(s) => s.exemplar.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            exemplars,
+            [
+                Some(ExemplarLine {
+                    labels: vec![("trace_id", "a\"b".into()), ("span_id", "c".into())],
+                    value: 0.25,
+                    timestamp: None,
+                }),
+                Some(ExemplarLine {
+                    labels: vec![],
+                    value: -1.5,
+                    // 1.9 ms, truncated as Prometheus does.
+                    timestamp: Some(1),
+                }),
+            ]
+        );
+        // Text 0.0.4 has no exemplars: " # " there is an error, as before.
+        assert!(parse("a 1 # {} 1\n", Format::Text).is_err());
+        for (input, column, message) in [
+            (
+                "a 1 # x\n",
+                7,
+                "expected \"{\" to open the exemplar's labels after \" # \"",
+            ),
+            (
+                "a 1 # {t=1} 1\n",
+                10,
+                "expected a quoted value for label \"t\"",
+            ),
+            (
+                "a 1 # {t=\"1\"}1\n",
+                14,
+                "expected a space before the exemplar's value",
+            ),
+            (
+                "a 1 # {} x\n",
+                10,
+                "invalid value \"x\": expected a number, NaN, +Inf or -Inf",
+            ),
+            (
+                "a 1 # {} 1 y\n",
+                12,
+                "invalid timestamp \"y\": expected seconds",
+            ),
+            (
+                "a 1 # {} 1 2 3\n",
+                14,
+                "unexpected \"3\" after the timestamp",
+            ),
+        ] {
+            let err = parse(input, Format::OpenMetrics).unwrap_err();
+            assert_eq!(
+                (err.line, err.column, err.message.as_str()),
+                (1, column, message),
+                "{input:?}"
+            );
+        }
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct Options {
     /// The oldest blocks are deleted by [`Tsdb::apply_retention`] while blocks and WAL
     /// together take more bytes than this.
     pub retention_bytes: Option<u64>,
+    /// The most exemplars kept, of all series together (Prometheus's
+    /// `storage.exemplars.max_exemplars`); 0 keeps none.
+    pub max_exemplars: usize,
 }
 
 impl Default for Options {
@@ -59,6 +62,7 @@ impl Default for Options {
             sync: SyncPolicy::default(),
             retention_time: None,
             retention_bytes: None,
+            max_exemplars: storage::exemplar::DEFAULT_MAX_EXEMPLARS,
         }
     }
 }
@@ -124,6 +128,7 @@ impl Tsdb {
             HeadOptions {
                 block_range: options.block_range,
                 max_series: options.max_series,
+                max_exemplars: options.max_exemplars,
             },
             min_valid,
         );
@@ -394,6 +399,15 @@ impl Queryable for Tsdb {
             mint,
             maxt,
         }))
+    }
+
+    fn select_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[&[Matcher]],
+    ) -> Result<Vec<storage::ExemplarSeries>, StorageError> {
+        Ok(self.head.select_exemplars(start, end, matcher_sets))
     }
 }
 
@@ -669,6 +683,15 @@ mod tests {
         ) -> Result<Box<dyn Querier + '_>, StorageError> {
             self.db.querier(mint, maxt)
         }
+
+        fn select_exemplars(
+            &self,
+            start: Timestamp,
+            end: Timestamp,
+            matcher_sets: &[&[Matcher]],
+        ) -> Result<Vec<storage::ExemplarSeries>, StorageError> {
+            self.db.select_exemplars(start, end, matcher_sets)
+        }
     }
 
     impl storage::conformance::Subject for TempTsdb {
@@ -684,6 +707,71 @@ mod tests {
 
     fn everything(db: &Tsdb) -> Vec<(Labels, Vec<Sample>)> {
         storage::conformance::select_all(db, Timestamp::MIN, Timestamp::MAX, &[])
+    }
+
+    fn trace(t: Timestamp, id: &str) -> storage::Exemplar {
+        storage::Exemplar {
+            labels: Labels::from_pairs([("trace_id", id)]),
+            value: t as f64,
+            t,
+            has_timestamp: true,
+        }
+    }
+
+    fn all_exemplars(db: &Tsdb) -> Vec<storage::conformance::FoundExemplars> {
+        storage::conformance::exemplars_of(db, Timestamp::MIN, Timestamp::MAX, &[&[]])
+    }
+
+    #[test]
+    fn exemplars_survive_a_restart_a_cut_and_a_checkpoint_in_ring_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = Options {
+            block_range: 1000,
+            max_exemplars: 3,
+            ..Options::default()
+        };
+        let before = {
+            let db = Tsdb::open(dir.path(), options).unwrap();
+            for t in [100, 200, 300, 2900] {
+                let mut app = db.appender();
+                let series = up(t % 2);
+                let r = app.append(None, &series, t, 1.0).unwrap();
+                app.append_exemplar(Some(r), &series, trace(t, &format!("t{t}")))
+                    .unwrap();
+                app.commit().unwrap();
+            }
+            // Four exemplars in a ring of three: 100 is gone.
+            let before = all_exemplars(&db);
+            let times: Vec<Timestamp> = before
+                .iter()
+                .flat_map(|s| s.1.iter().map(|e| e.0))
+                .collect();
+            assert_eq!(times, [200, 300, 2900]);
+            before
+        };
+        let db = Tsdb::open(dir.path(), options).unwrap();
+        assert_eq!(all_exemplars(&db), before, "replayed from the WAL");
+        // A cut checkpoints the WAL: the exemplars of series still in the head stay.
+        assert!(!db.cut().unwrap().is_empty());
+        assert_eq!(
+            all_exemplars(&db),
+            before,
+            "the ring is not cut with the head"
+        );
+        drop(db);
+        let db = Tsdb::open(dir.path(), options).unwrap();
+        assert_eq!(all_exemplars(&db), before, "replayed from the checkpoint");
+        // The ring goes on from where it was: the next exemplar overwrites the oldest.
+        let mut app = db.appender();
+        app.append_exemplar(None, &up(0), trace(3000, "t3000"))
+            .unwrap();
+        app.commit().unwrap();
+        let times: Vec<Timestamp> = all_exemplars(&db)
+            .iter()
+            .flat_map(|s| s.1.iter().map(|e| e.0))
+            .collect();
+        assert_eq!(times, [300, 2900, 3000]);
+        assert_eq!(db.head().exemplar_count(), (3, 3));
     }
 
     #[test]

@@ -10,14 +10,22 @@
 //! Commits are serialised by the WAL lock: a commit writes its records, then applies its
 //! samples, before the next commit writes. Replaying the WAL applies the same records in
 //! the same order under the same rules, so recovery rebuilds exactly the committed state.
+//!
+//! Exemplars are kept apart from the series, in one `storage::ExemplarRing` for the whole
+//! head (the newest `max_exemplars` of all series), logged after the samples of the same
+//! commit and added to the ring under the same lock, so replay refills the ring in the
+//! order it was filled. Cutting blocks does not touch the ring; a checkpoint keeps the
+//! exemplars of the series still in the head, as Prometheus's does.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use model::{Labels, Matcher, Sample, Timestamp};
+use storage::exemplar::check_exemplar;
 use storage::{
-    AppendError, Appender, SampleOrder as Order, SeriesRef, StorageError, validate_labels,
+    AppendError, Appender, Exemplar, ExemplarError, ExemplarRing, ExemplarSeries,
+    SampleOrder as Order, SeriesRef, StorageError, validate_labels,
 };
 
 use crate::chunk::{self, ChunkEncoder, MAX_SAMPLES, ValueHint};
@@ -38,6 +46,11 @@ pub struct HeadStats {
     pub series_limit: AtomicU64,
     /// Samples dropped at commit because a concurrent commit wrote past them first.
     pub dropped_at_commit: AtomicU64,
+    /// Exemplars refused as out of order, at append or at commit
+    /// (`prometheus_tsdb_exemplar_out_of_order_exemplars_total`).
+    pub exemplars_out_of_order: AtomicU64,
+    /// Exemplars added to the ring (`prometheus_tsdb_exemplar_exemplars_appended_total`).
+    pub exemplars_appended: AtomicU64,
 }
 
 /// A chunk that takes no more samples.
@@ -180,6 +193,8 @@ pub struct HeadOptions {
     pub block_range: i64,
     /// The most series the head holds; creating more fails.
     pub max_series: Option<usize>,
+    /// The most exemplars the head keeps, of all series together; 0 keeps none.
+    pub max_exemplars: usize,
 }
 
 /// The in-memory, WAL-backed part of the database.
@@ -187,6 +202,7 @@ pub struct HeadOptions {
 pub struct Head {
     state: RwLock<HeadState>,
     wal: Mutex<Wal>,
+    exemplars: RwLock<ExemplarRing>,
     options: HeadOptions,
     /// Refusals and drops, counted.
     pub stats: HeadStats,
@@ -222,6 +238,7 @@ impl Head {
                 ..HeadState::default()
             }),
             wal: Mutex::new(wal),
+            exemplars: RwLock::new(ExemplarRing::new(options.max_exemplars)),
             options,
             stats: HeadStats::default(),
         }
@@ -233,6 +250,31 @@ impl Head {
 
     fn write(&self) -> RwLockWriteGuard<'_, HeadState> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ring(&self) -> RwLockReadGuard<'_, ExemplarRing> {
+        self.exemplars.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ring_mut(&self) -> RwLockWriteGuard<'_, ExemplarRing> {
+        self.exemplars.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The exemplars in `[start, end]` of the series matching one of `matcher_sets`, as
+    /// [`storage::Queryable::select_exemplars`] answers.
+    pub fn select_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[&[Matcher]],
+    ) -> Vec<ExemplarSeries> {
+        self.ring().select(start, end, matcher_sets)
+    }
+
+    /// How many exemplars the head keeps, and the most it keeps.
+    pub fn exemplar_count(&self) -> (usize, usize) {
+        let ring = self.ring();
+        (ring.len(), ring.capacity())
     }
 
     /// Applies one replayed WAL record. Samples that are out of order, duplicates or too
@@ -277,6 +319,15 @@ impl Head {
                     }
                 }
             }
+            Record::Exemplars(exemplars) => {
+                let mut ring = self.ring_mut();
+                for (id, e) in exemplars {
+                    if let Some(Some(series)) = state.series.get(id as usize - 1) {
+                        // Refused now as when first committed: nothing to count again.
+                        let _ = ring.add(&series.labels, e);
+                    }
+                }
+            }
         }
     }
 
@@ -286,6 +337,7 @@ impl Head {
             head: self,
             pending: Vec::new(),
             index: HashMap::new(),
+            exemplars: Vec::new(),
         }
     }
 
@@ -396,6 +448,16 @@ impl Head {
                 buf.clear();
             }
         }
+        // The exemplars of the series still here, in ring order, so that replay refills the
+        // ring as it is.
+        let exemplars: Vec<(u64, Exemplar)> = self
+            .ring()
+            .iter_oldest_first()
+            .filter_map(|(labels, e)| Some((*state.by_labels.get(labels)?, e.clone())))
+            .collect();
+        for chunk in exemplars.chunks(10_000) {
+            wal::encode(&Record::Exemplars(chunk.to_vec()), &mut buf);
+        }
         wal.write(&buf)?;
         wal.cut()?;
         wal.remove_before(segment)
@@ -417,6 +479,8 @@ pub struct HeadAppender<'a> {
     /// Series id, labels and new samples, in first-append order.
     pending: Vec<(u64, Labels, Vec<Sample>)>,
     index: HashMap<u64, usize>,
+    /// New exemplars, in append order, by their series' place in `pending`.
+    exemplars: Vec<(usize, Exemplar)>,
 }
 
 impl HeadAppender<'_> {
@@ -497,6 +561,14 @@ impl HeadAppender<'_> {
             .flat_map(|(id, _, samples)| samples.iter().map(move |s| (*id, *s)))
             .collect();
         wal::encode(&Record::Samples(samples), &mut buf);
+        let exemplars: Vec<(u64, Exemplar)> = self
+            .exemplars
+            .into_iter()
+            .map(|(i, e)| (pending[i].0, e))
+            .collect();
+        if !exemplars.is_empty() {
+            wal::encode(&Record::Exemplars(exemplars.clone()), &mut buf);
+        }
         wal.write(&buf)?;
 
         let range = self.head.options.block_range;
@@ -521,6 +593,26 @@ impl HeadAppender<'_> {
             .stats
             .dropped_at_commit
             .fetch_add(dropped, Ordering::Relaxed);
+        if !exemplars.is_empty() {
+            // Still under the WAL lock: the ring is filled in the order the log has it.
+            let mut ring = self.head.ring_mut();
+            let (mut added, mut out_of_order) = (0, 0);
+            for (id, e) in exemplars {
+                let Some(Some(series)) = state.series.get(id as usize - 1) else {
+                    continue;
+                };
+                match ring.add(&series.labels, e) {
+                    Ok(()) => added += 1,
+                    Err(ExemplarError::OutOfOrder { .. }) => out_of_order += 1,
+                    Err(_) => {}
+                }
+            }
+            let stats = &self.head.stats;
+            stats.exemplars_appended.fetch_add(added, Ordering::Relaxed);
+            stats
+                .exemplars_out_of_order
+                .fetch_add(out_of_order, Ordering::Relaxed);
+        }
         Ok(())
     }
 }
@@ -587,6 +679,44 @@ impl Appender for HeadAppender<'_> {
             }
         }
         Ok(r)
+    }
+
+    fn append_exemplar(
+        &mut self,
+        series: Option<SeriesRef>,
+        labels: &Labels,
+        exemplar: Exemplar,
+    ) -> Result<(), ExemplarError> {
+        validate_labels(labels)?;
+        if self.head.options.max_exemplars == 0 {
+            return Err(ExemplarError::Disabled);
+        }
+        let id = self.resolve(series, labels)?;
+        let slot = match self.index.get(&id) {
+            Some(&i) => i,
+            None => {
+                // The series joins the transaction without samples, so that the commit
+                // logs it (and recreates it if a truncation dropped it meanwhile).
+                self.index.insert(id, self.pending.len());
+                self.pending.push((id, labels.clone(), Vec::new()));
+                self.pending.len() - 1
+            }
+        };
+        let pending = self.exemplars.iter().rev().find(|(i, _)| *i == slot);
+        let ring = self.head.ring();
+        let newest = pending.map(|(_, e)| e).or_else(|| ring.newest(labels));
+        if let Err(e) = check_exemplar(labels, newest, &exemplar) {
+            if matches!(e, ExemplarError::OutOfOrder { .. }) {
+                self.head
+                    .stats
+                    .exemplars_out_of_order
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            return Err(e);
+        }
+        drop(ring);
+        self.exemplars.push((slot, exemplar));
+        Ok(())
     }
 
     fn commit(self: Box<Self>) -> Result<(), StorageError> {

@@ -192,6 +192,8 @@ pub fn inspect(dir: &Path) -> Result<Inspection, StorageError> {
                 wal_range = Some(wal_range.map_or((x.t, x.t), |(a, b)| (a.min(x.t), b.max(x.t))));
             }
         }
+        // Exemplars are not samples: `tsdb stats` counts series and samples only.
+        Record::Exemplars(_) => {}
     })?;
     if let Some((lo, hi)) = wal_range {
         extend(lo, hi, &mut out);

@@ -15,8 +15,10 @@
 //! `/api/v1/status/tsdb` (the head's figures from [`ApiState::head`]; its cardinality lists
 //! cover the head's time range, or all data while the head is empty),
 //! `/api/v1/metadata` (what the scraped targets' HELP, TYPE and UNIT lines say),
-//! `/api/v1/query_exemplars` (empty: no exemplars are stored yet), `/-/healthy` and
-//! `/-/ready`.
+//! `/api/v1/query_exemplars` (the exemplars the store keeps, through
+//! `storage::Queryable::select_exemplars`, for every series selector of a PromQL
+//! expression, as Prometheus 2.42 with `--enable-feature=exemplar-storage` answers),
+//! `/-/healthy` and `/-/ready`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -56,7 +58,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/metadata", get(metadata))
         .route(
             "/api/v1/query_exemplars",
-            get(|| async { success(json!([])) }).post(|| async { success(json!([])) }),
+            get(query_exemplars).post(query_exemplars),
         )
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/alerts", get(alerts))
@@ -181,15 +183,20 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 }
 
 fn time_param(p: &Params, name: &str, default: Option<i64>) -> Result<i64, ApiError> {
-    match p.get(name) {
-        None | Some("") => default.ok_or_else(|| {
+    match (p.get(name), default) {
+        (None | Some(""), Some(default)) => Ok(default),
+        (None | Some(""), None) => Err(ApiError::bad_data(format!(
+            "invalid parameter \"{name}\": cannot parse \"\" to a valid timestamp"
+        ))),
+        (Some(v), default) => parse_time(v).ok_or_else(|| {
+            // A parameter with a default is read by Prometheus's `parseTimeParam`, which
+            // wraps the error once more.
+            let wrap = match default {
+                Some(_) => format!("Invalid time value for '{name}': "),
+                None => String::new(),
+            };
             ApiError::bad_data(format!(
-                "invalid parameter \"{name}\": cannot parse \"\" to a valid timestamp"
-            ))
-        }),
-        Some(v) => parse_time(v).ok_or_else(|| {
-            ApiError::bad_data(format!(
-                "invalid parameter \"{name}\": cannot parse \"{v}\" to a valid timestamp"
+                "invalid parameter \"{name}\": {wrap}cannot parse \"{v}\" to a valid timestamp"
             ))
         }),
     }
@@ -416,7 +423,7 @@ fn selector(text: &str) -> Result<Vec<model::Matcher>, ApiError> {
     }
 }
 
-/// The `start` and `end` of a metadata request: everything when absent.
+/// The `start` and `end` of a metadata or exemplars request: everything when absent.
 fn range_params(p: &Params) -> Result<(i64, i64), ApiError> {
     Ok((
         time_param(p, "start", Some(i64::MIN))?,
@@ -460,6 +467,66 @@ async fn series(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: By
             Ok((Value::Array(found.iter().map(metric).collect()), notes))
         })
     })())
+}
+
+/// `/api/v1/query_exemplars`: the exemplars in `[start, end]` of the series every selector
+/// of `query` selects, as Prometheus's `queryExemplars`: `start` and `end` default to all
+/// time, the query's errors are not prefixed with the parameter's name, and an expression
+/// without a selector (`1 + 1`) answers `204 No Content`, with no body, as Prometheus
+/// answers a handler that returns no data.
+async fn query_exemplars(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let p = Params::new(raw, &body);
+    let result = (|| {
+        let (start, end) = range_params(&p)?;
+        if end < start {
+            return Err(ApiError::bad_data(
+                "end timestamp must not be before start timestamp",
+            ));
+        }
+        let q = p.get("query").unwrap_or("");
+        let expr = promql::ast::parse(q).map_err(|e| {
+            ApiError::bad_data(parse_errors::query_error(q, &e.0).unwrap_or_else(|| e.0.clone()))
+        })?;
+        let selectors = expr.selectors();
+        if selectors.is_empty() {
+            return Ok(None);
+        }
+        let sets: Vec<&[model::Matcher]> = selectors.iter().map(|s| &s.matchers[..]).collect();
+        let found =
+            blocking(|| state.storage.select_exemplars(start, end, &sets)).map_err(|e| {
+                ApiError {
+                    kind: "execution",
+                    message: e.to_string(),
+                }
+            })?;
+        Ok(Some(Value::Array(
+            found
+                .iter()
+                .map(|s| {
+                    let exemplars: Vec<Value> = s
+                        .exemplars
+                        .iter()
+                        .map(|e| {
+                            json!({
+                                "labels": metric(&e.labels),
+                                "value": format_value(e.value),
+                                "timestamp": timestamp(e.t),
+                            })
+                        })
+                        .collect();
+                    json!({"seriesLabels": metric(&s.series), "exemplars": exemplars})
+                })
+                .collect(),
+        )))
+    })();
+    match result {
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        other => respond(other.map(Option::unwrap_or_default)),
+    }
 }
 
 async fn labels(State(state): State<ApiState>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
@@ -968,7 +1035,90 @@ mod tests {
         let response = app.clone().oneshot(req).await.unwrap();
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        if bytes.is_empty() {
+            return (status, Value::Null);
+        }
         (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn exemplars_answer_by_selector_and_range_with_prometheus_errors() {
+        let store = MemStorage::new();
+        let mut a = store.appender();
+        for (job, t, trace) in [
+            ("api", 1_000, "a1"),
+            ("api", 2_500, "a2"),
+            ("db", 2_000, "d1"),
+        ] {
+            let labels = model::Labels::from_pairs([("__name__", "req_total"), ("job", job)]);
+            a.append(None, &labels, t, 1.0).unwrap();
+            let e = storage::Exemplar {
+                labels: model::Labels::from_pairs([("trace_id", trace)]),
+                value: t as f64 / 1000.0,
+                t,
+                has_timestamp: true,
+            };
+            a.append_exemplar(None, &labels, e).unwrap();
+        }
+        a.commit().unwrap();
+        let app = router(ApiState::new(Arc::new(store), Engine::default()));
+        let api = |job: &str, exemplars: Value| json!({"seriesLabels": {"__name__": "req_total", "job": job}, "exemplars": exemplars});
+        let e = |trace: &str, value: &str, t: Value| json!({"labels": {"trace_id": trace}, "value": value, "timestamp": t});
+        for (query, code, data) in [
+            (
+                "query=req_total",
+                200,
+                json!([
+                    api(
+                        "api",
+                        json!([e("a1", "1", json!(1)), e("a2", "2.5", json!(2.5))])
+                    ),
+                    api("db", json!([e("d1", "2", json!(2))])),
+                ]),
+            ),
+            (
+                "query=rate(req_total%7Bjob%3D%22api%22%7D%5B5m%5D)%20%2B%20req_total%7Bjob%3D%22db%22%7D&start=2&end=3",
+                200,
+                json!([
+                    api("api", json!([e("a2", "2.5", json!(2.5))])),
+                    api("db", json!([e("d1", "2", json!(2))]))
+                ]),
+            ),
+            ("query=nothing", 200, json!([])),
+            ("query=1%2B1", 204, Value::Null),
+            (
+                "query=req_total&start=3&end=2",
+                400,
+                json!("end timestamp must not be before start timestamp"),
+            ),
+            (
+                "query=req_total&start=x",
+                400,
+                json!(
+                    "invalid parameter \"start\": Invalid time value for 'start': cannot parse \"x\" to a valid timestamp"
+                ),
+            ),
+            (
+                "query=sum(",
+                400,
+                json!("1:5: parse error: unclosed left parenthesis"),
+            ),
+        ] {
+            let (status, body) = call(
+                &app,
+                Request::get(format!("/api/v1/query_exemplars?{query}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status.as_u16(), code, "{query}: {body}");
+            let got = match code {
+                200 => &body["data"],
+                204 => &body,
+                _ => &body["error"],
+            };
+            assert_eq!(got, &data, "{query}");
+        }
     }
 
     #[tokio::test]
@@ -1338,7 +1488,7 @@ mod tests {
                 "/api/v1/query?query=up&time=yesterday",
                 400,
                 "bad_data",
-                "invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp",
+                "invalid parameter \"time\": Invalid time value for 'time': cannot parse \"yesterday\" to a valid timestamp",
             ),
             (
                 "/api/v1/query_range?query=up&start=10&end=0&step=1",

@@ -115,6 +115,32 @@ pub(crate) fn get_json(
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
 
+/// Serves `body` as `content_type` to every request on a free loopback port, one
+/// connection at a time, until the process ends; returns the address. A scrape target
+/// whose answer never changes.
+pub(crate) fn serve_fixed(content_type: &'static str, body: String) -> String {
+    use std::io::Write as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            // The request's head, up to its blank line.
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
 /// A loopback port free now, for a peer (Prometheus, an exporter) that must be told its
 /// port; Skywatch itself binds port 0.
 pub(crate) fn free_port() -> u16 {
