@@ -524,22 +524,10 @@ fn a_bad_span_metrics_file_stops_the_start_naming_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("spanmetrics.yml");
     std::fs::write(&config, "processors: [span-metrics, flame-graphs]\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skywatch"))
-        .args([
-            "up",
-            "--listen",
-            "127.0.0.1:0",
-            "--otlp-grpc-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .arg("--spanmetrics-config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text = common::output_text(&out);
+    let text = refused_start(
+        &dir.path().join("data"),
+        &["--spanmetrics-config".as_ref(), config.as_os_str()],
+    );
     assert!(text.contains("spanmetrics.yml"), "{text}");
     assert!(text.contains("flame-graphs"), "{text}");
 }
@@ -617,6 +605,16 @@ fn the_span_store_takes_its_settings_as_flags_and_refuses_a_size_without_a_unit(
         "{flags}"
     );
 
+    let text = refused_start(
+        &dir.path().join("other"),
+        &["--traces-retention-size".as_ref(), "2000".as_ref()],
+    );
+    assert!(text.contains("--traces-retention-size"), "{text}");
+    assert!(text.contains("such as 512MB or 20GB"), "{text}");
+}
+
+/// What `skywatch up` with `args` printed as it refused to start.
+fn refused_start(data: &std::path::Path, args: &[&std::ffi::OsStr]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_skywatch"))
         .args([
             "up",
@@ -626,12 +624,10 @@ fn the_span_store_takes_its_settings_as_flags_and_refuses_a_size_without_a_unit(
             "127.0.0.1:0",
         ])
         .arg("--data")
-        .arg(dir.path().join("other"))
-        .args(["--traces-retention-size", "2000"])
+        .arg(data)
+        .args(args)
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let text = common::output_text(&out);
-    assert!(text.contains("--traces-retention-size"), "{text}");
-    assert!(text.contains("such as 512MB or 20GB"), "{text}");
+    assert!(!out.status.success(), "it started");
+    common::output_text(&out)
 }
