@@ -545,19 +545,7 @@ pub(crate) async fn serve(
 
     let maintenance = {
         let db = db.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let db = db.clone();
-                match tokio::task::spawn_blocking(move || db.maintain()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "storage maintenance failed"),
-                    Err(e) => tracing::error!(error = %e, "storage maintenance panicked"),
-                }
-            }
-        })
+        every_minute("storage maintenance", move || db.maintain())
     };
 
     // Samples scraped and recorded go to the store and to remote_write's destinations;
@@ -956,6 +944,28 @@ pub(crate) async fn serve(
     Ok(())
 }
 
+/// Runs `job` on a blocking thread every minute (the first a minute from now), logging
+/// its failures as `what`'s, until the task is aborted.
+fn every_minute<E: std::fmt::Display + Send + 'static>(
+    what: &'static str,
+    job: impl Fn() -> Result<(), E> + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let job = Arc::new(job);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let job = job.clone();
+            match tokio::task::spawn_blocking(move || job()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "{what} failed"),
+                Err(e) => tracing::error!(error = %e, "{what} panicked"),
+            }
+        }
+    })
+}
+
 /// Opens the server's span store, `tracedb` in `data/traces` (the one place that names
 /// it), and starts its maintenance: every minute it cuts a head older than its limit into a
 /// block, compacts blocks and applies retention.
@@ -976,19 +986,7 @@ fn open_span_store(
     );
     let maintenance = {
         let db = db.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let db = db.clone();
-                match tokio::task::spawn_blocking(move || db.maintain()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "span store maintenance failed"),
-                    Err(e) => tracing::error!(error = %e, "span store maintenance panicked"),
-                }
-            }
-        })
+        every_minute("span store maintenance", move || db.maintain())
     };
     Ok((db, maintenance))
 }
