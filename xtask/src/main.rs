@@ -8,6 +8,8 @@
 //!   `cargo test --workspace`.
 //! - `cargo xtask bench-sdk` runs the SDK's Criterion benchmarks and prints each SDK figure
 //!   next to its baseline, with the ratio or the difference.
+//! - `cargo xtask bench-logs` pushes generated node logs through a `skywatch up`'s Loki API
+//!   and times its queries (`scripts/bench-logs` builds and runs it).
 
 #![allow(
     clippy::print_stdout,
@@ -16,6 +18,7 @@
 )]
 
 mod bench;
+mod bench_logs;
 mod datagen;
 mod promqltest;
 mod tidy;
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("tidy") => tidy::run(&workspace_root()),
         Some("bench-sdk") => bench::run(&workspace_root(), &args[1..]),
+        Some("bench-logs") => bench_logs::run(&args[1..]),
         Some("gen-openmetrics") => gen_openmetrics(&args[1..]),
         Some("promqltest") => promqltest::run(&workspace_root(), &args[1..]),
         _ => {
@@ -37,6 +41,8 @@ fn main() -> ExitCode {
                  tidy        check layering, file headers, manifests and paths\n  \
                  bench-sdk   run the SDK benchmarks and print ratios to their baselines \
                  (extra arguments go to criterion)\n  \
+                 bench-logs --skywatch PATH [--lines N] ...\n              \
+                 push node logs through skywatch up's Loki API and time queries (scripts/bench-logs)\n  \
                  gen-openmetrics [--nodes N] [--hours H] [--seed S] --out FILE\n              \
                  write the storage benchmark's node-network data set\n  \
                  promqltest [DIR] [--failures] [--print-known-failures]\n              \
