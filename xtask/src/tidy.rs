@@ -79,6 +79,24 @@ pub(crate) const RULES: &[Rule] = &[
         why: "the span store implements the span contract and knows no API, receiver or query engine",
     },
     Rule {
+        krate: "logs",
+        forbidden: &["*"],
+        allowed: &["model"],
+        why: "the log store contract depends on no store, no receiver and no query",
+    },
+    Rule {
+        krate: "logdb",
+        forbidden: &["*"],
+        allowed: &["logs", "model", "disk"],
+        why: "the log store implements the log contract and knows no API, receiver or query engine",
+    },
+    Rule {
+        krate: "logql",
+        forbidden: &["*"],
+        allowed: &["logs", "model", "gotemplate"],
+        why: "LogQL is a query layer over the log contract: it knows no store, API or receiver",
+    },
+    Rule {
         krate: "traceql",
         forbidden: &["*"],
         allowed: &["spans"],
@@ -87,8 +105,8 @@ pub(crate) const RULES: &[Rule] = &[
     Rule {
         krate: "otlp",
         forbidden: &["*"],
-        allowed: &["spans", "storage", "model"],
-        why: "OTLP is a source: it writes through the span and storage contracts and knows no store, query or API",
+        allowed: &["spans", "storage", "model", "logs"],
+        why: "OTLP is a source: it writes through the span, storage and log contracts and knows no store, query or API",
     },
     Rule {
         krate: "model",
