@@ -27,7 +27,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -110,6 +110,8 @@ pub struct LogDbFigures {
     pub head_entries: u64,
     /// Bytes of their lines.
     pub head_bytes: u64,
+    /// Chunks decompressed by reads since the store was opened.
+    pub chunks_read: u64,
 }
 
 /// How many entries a visit gets at once.
@@ -160,6 +162,7 @@ struct Inner {
     maintenance: Mutex<()>,
     damage: Option<Damage>,
     closed: AtomicBool,
+    chunks_read: AtomicU64,
     signal: Mutex<Signal>,
     wake: Condvar,
 }
@@ -204,9 +207,12 @@ struct Ranged {
 }
 
 impl Ranged {
-    fn load(&self) -> Result<Arc<Vec<Entry>>, LogError> {
+    fn load(&self, read: &AtomicU64) -> Result<Arc<Vec<Entry>>, LogError> {
         match &self.source {
-            Source::Chunk(c) => c.read().map(Arc::new),
+            Source::Chunk(c) => {
+                read.fetch_add(1, Ordering::Relaxed);
+                c.read().map(Arc::new)
+            }
             Source::Mem(m) => Ok(m.clone()),
         }
     }
@@ -268,6 +274,7 @@ impl Inner {
             maintenance: Mutex::new(()),
             damage,
             closed: AtomicBool::new(false),
+            chunks_read: AtomicU64::new(0),
             signal: Mutex::new(Signal::default()),
             wake: Condvar::new(),
         };
@@ -301,6 +308,7 @@ impl Inner {
             wal_bytes,
             head_entries: st.head_entries + frozen.map_or(0, |f| f.entries),
             head_bytes: st.head_bytes + frozen.map_or(0, |f| f.bytes),
+            chunks_read: self.chunks_read.load(Ordering::Relaxed),
         }
     }
 
@@ -357,7 +365,7 @@ impl Inner {
                     });
                 }
                 log.write(&buf).map_err(disk_err)?;
-                for (i, kept) in &accepted {
+                for (i, kept) in accepted.iter().filter(|(_, k)| !k.is_empty()) {
                     let s = &streams[*i];
                     apply(
                         &mut st,
@@ -699,6 +707,7 @@ fn apply(state: &mut State, labels: &Labels, entries: impl IntoIterator<Item = E
 
 /// Visits one stream's sources in time order; returns what the visitor said last.
 fn visit_stream(
+    read: &AtomicU64,
     labels: &Labels,
     mut sources: Vec<Ranged>,
     select: &Select,
@@ -726,7 +735,7 @@ fn visit_stream(
         groups.reverse();
     }
     for group in groups {
-        let entries = merge(&group)?;
+        let entries = merge(&group, read)?;
         let from = entries.partition_point(|e| e.timestamp < select.start);
         let to = entries.partition_point(|e| e.timestamp < select.end);
         let window = &entries[from..to.max(from)];
@@ -746,15 +755,15 @@ fn visit_stream(
 
 /// The entries of overlapping sources in timestamp order, ties in write order, an entry
 /// repeated across sources (same time and line) once.
-fn merge(group: &[Ranged]) -> Result<Arc<Vec<Entry>>, LogError> {
+fn merge(group: &[Ranged], read: &AtomicU64) -> Result<Arc<Vec<Entry>>, LogError> {
     if let [one] = group {
-        return one.load();
+        return one.load(read);
     }
     let mut group: Vec<&Ranged> = group.iter().collect();
     group.sort_by_key(|r| r.order);
     let mut all: Vec<Entry> = Vec::new();
     for r in group {
-        all.extend(r.load()?.iter().cloned());
+        all.extend(r.load(read)?.iter().cloned());
     }
     all.sort_by_key(|e| e.timestamp);
     let mut out: Vec<Entry> = Vec::with_capacity(all.len());
@@ -808,7 +817,7 @@ impl LogStore for Inner {
             if sources.is_empty() {
                 continue;
             }
-            if visit_stream(&labels, sources, select, visit)? == Visit::Stop {
+            if visit_stream(&self.chunks_read, &labels, sources, select, visit)? == Visit::Stop {
                 break;
             }
         }
@@ -887,6 +896,7 @@ impl LogStore for Inner {
             out
         };
         for (i, c) in partial {
+            self.chunks_read.fetch_add(1, Ordering::Relaxed);
             let (n, b) = count(&c.read()?);
             out[i].entries += n;
             out[i].bytes += b;
