@@ -79,6 +79,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "the span store implements the span contract and knows no API, receiver or query engine",
     },
     Rule {
+        krate: "logdb",
+        forbidden: &["*"],
+        allowed: &["logs", "model", "disk"],
+        why: "the log store implements the log contract and knows no API, receiver or query engine",
+    },
+    Rule {
         krate: "traceql",
         forbidden: &["*"],
         allowed: &["spans"],

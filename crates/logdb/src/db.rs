@@ -69,9 +69,12 @@ pub struct Options {
     /// came this long ago. Default: 30 minutes (Loki's `chunk_idle_period`).
     pub max_head_age: Duration,
     /// A stream's entries of one cut are split into chunks of about this many bytes of
-    /// lines. Default: 1 MiB (Loki's `chunk_target_size` is 1.5 MB compressed; chosen by
-    /// measurement, see the crate's docs).
+    /// lines. Default: 1 MiB, chosen by measurement (see the crate's docs): smaller chunks
+    /// compress worse, larger ones cost more to decompress for a needle that hits one.
     pub chunk_target_bytes: usize,
+    /// The zstd level chunks are compressed with. Default: [`DEFAULT_LEVEL`], chosen by
+    /// measurement (see the crate's docs).
+    pub compression_level: i32,
     /// When pushes reach stable storage. Default: [`SyncPolicy::Never`], which survives the
     /// process being killed but not a power loss.
     pub sync: SyncPolicy,
@@ -88,10 +91,14 @@ impl Default for Options {
             max_head_bytes: 64 << 20,
             max_head_age: Duration::from_secs(30 * 60),
             chunk_target_bytes: 1 << 20,
+            compression_level: DEFAULT_LEVEL,
             sync: SyncPolicy::default(),
         }
     }
 }
+
+/// The zstd level of [`Options::compression_level`] by default.
+pub const DEFAULT_LEVEL: i32 = chunk::LEVEL;
 
 /// What a store holds, for its self-metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -110,6 +117,8 @@ pub struct LogDbFigures {
     pub head_entries: u64,
     /// Bytes of their lines.
     pub head_bytes: u64,
+    /// Bytes of the chunks' bloom filters (in the segments' indexes, and in memory).
+    pub bloom_bytes: u64,
     /// Chunks decompressed by reads since the store was opened.
     pub chunks_read: u64,
 }
@@ -308,6 +317,12 @@ impl Inner {
             wal_bytes,
             head_entries: st.head_entries + frozen.map_or(0, |f| f.entries),
             head_bytes: st.head_bytes + frozen.map_or(0, |f| f.bytes),
+            bloom_bytes: st
+                .index
+                .iter()
+                .flat_map(|(_, s)| &s.chunks)
+                .map(|c| c.bloom.encoded_len() as u64)
+                .sum(),
             chunks_read: self.chunks_read.load(Ordering::Relaxed),
         }
     }
@@ -498,7 +513,7 @@ impl Inner {
             for (i, e) in entries.iter().enumerate() {
                 bytes += e.line.len();
                 if bytes >= target || i + 1 == entries.len() {
-                    let c = chunk::encode(&entries[from..=i], chunk::LEVEL)
+                    let c = chunk::encode(&entries[from..=i], self.options.compression_level)
                         .map_err(LogError::Corrupt)?;
                     writer.chunk(&c)?;
                     from = i + 1;
