@@ -42,11 +42,13 @@
 //! **Figures** (`cargo run --release -p logdb --example bench`, 200,000 node-like JSON
 //! lines of 193 bytes with trace IDs from a pool of 5,000, twenty streams, on a shared
 //! two-core machine): 16.8 bytes per line on disk, 11.4 times smaller than the raw lines
-//! (bloom filters 0.4 bytes of it); pushes of 1,000 lines take 650,000 lines/s into the WAL
-//! and heads, 110,000 lines/s counting the compression of every line into chunks; a
-//! trace-ID needle over everything skips 92% of the chunks (each trace's lines lie in the
-//! few chunks of the nodes it crossed, while they were current) and answers in 6 ms at the
-//! median; a stream costs about 290 bytes of memory with a small head. zstd level 9 and
+//! (bloom filters 0.4 bytes of it); pushes of 1,000 lines take 310,000 to 650,000 lines/s
+//! into the WAL and heads, 87,000 to 110,000 lines/s counting the compression of every line
+//! into chunks (runs vary with the other work on the machine); a trace-ID needle over
+//! everything skips 92% of the chunks (each trace's lines lie in the few chunks of the
+//! nodes it crossed, while they were current) and answers in 6 to 10 ms at the median; a
+//! stream costs about 290 bytes of resident memory with a one-line head, 670 after a cut
+//! left it one chunk (its index entry and filter, and heap the freed heads left). zstd level 9 and
 //! 1 MiB chunks were chosen by `--sweep`: level 3 stores 19% more bytes, level 12 saves
 //! 1.6% more for a third more time; 256 KiB chunks store 9% more, 4 MiB 2.5% fewer.
 //!
