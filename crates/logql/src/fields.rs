@@ -432,9 +432,10 @@ pub(crate) fn json_path(line: &str, path: &[PathStep]) -> Result<Option<String>,
     }))
 }
 
-/// Walks a logfmt line as go-logfmt's decoder (Loki's fork) does, calling `visit(key,
-/// value)` for each pair (a bare key has an empty value). With `strict`, stops at the
-/// first malformed pair and returns its error; without, skips to the next space.
+/// Walks a logfmt line as Loki's logfmt decoder (a fork of go-logfmt's) does, calling
+/// `visit(key, value)` for each pair (a bare key has an empty value). A malformed pair is
+/// skipped; with `strict`, it stops the walk and its error is returned, in the decoder's
+/// words (`logfmt syntax error at pos 2 : unexpected '"'`).
 pub(crate) fn logfmt_each(
     line: &str,
     strict: bool,
@@ -442,7 +443,11 @@ pub(crate) fn logfmt_each(
 ) -> Result<(), String> {
     let b = line.as_bytes();
     let mut i = 0;
+    let mut err: Option<String> = None;
+    let syntax = |pos: usize, msg: String| format!("logfmt syntax error at pos {} : {msg}", pos + 1);
+    let unexpected = |pos: usize, c: u8| syntax(pos, format!("unexpected '{}'", c as char));
     while i < b.len() {
+        // Garbage: anything up to a byte above the space.
         while i < b.len() && b[i] <= b' ' {
             i += 1;
         }
@@ -453,29 +458,25 @@ pub(crate) fn logfmt_each(
         while i < b.len() && b[i] > b' ' && b[i] != b'=' && b[i] != b'"' {
             i += 1;
         }
-        let key = &line[start..i];
-        if key.is_empty() {
-            let err = format!(
-                "logfmt syntax error at pos {}: unexpected '{}'",
-                i + 1,
-                b[i] as char
-            );
-            if strict {
-                return Err(err);
-            }
+        if i < b.len() && b[i] == b'"' {
+            err = Some(unexpected(i, b'"'));
             i = next_space(b, i);
+            if strict {
+                break;
+            }
             continue;
         }
+        if i < b.len() && b[i] == b'=' && i == start {
+            err = Some(unexpected(i, b'='));
+            i = next_space(b, i);
+            if strict {
+                break;
+            }
+            continue;
+        }
+        let key = &line[start..i];
         if i >= b.len() || b[i] <= b' ' {
             visit(key, "");
-            continue;
-        }
-        if b[i] == b'"' {
-            let err = format!("logfmt syntax error at pos {}: unexpected '\"'", i + 1);
-            if strict {
-                return Err(err);
-            }
-            i = next_space(b, i);
             continue;
         }
         // b[i] == '='
@@ -485,8 +486,8 @@ pub(crate) fn logfmt_each(
             continue;
         }
         if b[i] == b'"' {
-            let vstart = i + 1;
-            let mut j = vstart;
+            let quote = i;
+            let mut j = i + 1;
             let mut escaped = false;
             let mut closed = false;
             while j < b.len() {
@@ -503,33 +504,23 @@ pub(crate) fn logfmt_each(
                 }
             }
             if !closed {
-                let err = format!(
-                    "logfmt syntax error at pos {}: unterminated quoted value",
-                    b.len() + 1
-                );
-                if strict {
-                    return Err(err);
-                }
+                err = Some(syntax(b.len(), "unterminated quoted value".into()));
                 break;
             }
-            let raw = &line[vstart..j];
-            let value = if escaped {
-                unescape(raw).unwrap_or_else(|| raw.to_owned())
-            } else {
-                raw.to_owned()
-            };
-            visit(key, &value);
+            let raw = &line[quote + 1..j];
             i = j + 1;
-            if i < b.len() && b[i] > b' ' {
-                let err = format!(
-                    "logfmt syntax error at pos {}: unexpected '{}'",
-                    i + 1,
-                    b[i] as char
-                );
-                if strict {
-                    return Err(err);
+            if escaped {
+                match unescape(raw) {
+                    Some(v) => visit(key, &v),
+                    None => {
+                        err = Some(syntax(i, "invalid quoted value".into()));
+                        if strict {
+                            break;
+                        }
+                    }
                 }
-                i = next_space(b, i);
+            } else {
+                visit(key, raw);
             }
             continue;
         }
@@ -538,21 +529,19 @@ pub(crate) fn logfmt_each(
             i += 1;
         }
         if i < b.len() && (b[i] == b'"' || b[i] == b'=') {
-            let err = format!(
-                "logfmt syntax error at pos {}: unexpected '{}'",
-                i + 1,
-                b[i] as char
-            );
-            if strict {
-                return Err(err);
-            }
-            visit(key, &line[vstart..i]);
+            err = Some(unexpected(i, b[i]));
             i = next_space(b, i);
+            if strict {
+                break;
+            }
             continue;
         }
         visit(key, &line[vstart..i]);
     }
-    Ok(())
+    match err {
+        Some(e) if strict => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn next_space(b: &[u8], mut i: usize) -> usize {

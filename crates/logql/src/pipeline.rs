@@ -305,36 +305,28 @@ impl Pattern {
         out
     }
 
-    /// Whether the whole line matches (the `|>` line filter): every literal found in order,
-    /// the first at the start, the last at the end unless a capture follows it.
+    /// Whether the line matches, for the `|>` line filter, as Loki's `Matcher.Test`: each
+    /// literal found in turn, no capture empty, and the line ending where the pattern does
+    /// (on a literal: nothing left; on a capture: something left).
     fn test(&self, line: &str) -> bool {
-        let mut input = line;
-        let mut nodes = self.nodes.as_slice();
-        if let Some(PatternNode::Literal(l)) = nodes.first() {
-            if !input.starts_with(l.as_str()) {
+        if line.is_empty() || self.nodes.is_empty() {
+            return line.is_empty() && self.nodes.is_empty();
+        }
+        let mut off = 0;
+        for (i, n) in self.nodes.iter().enumerate() {
+            let PatternNode::Literal(lit) = n else {
+                continue;
+            };
+            let Some(j) = line[off..].find(lit.as_str()) else {
+                return false;
+            };
+            if i != 0 && j == 0 {
                 return false;
             }
-            input = &input[l.len()..];
-            nodes = &nodes[1..];
+            off += j + lit.len();
         }
-        while let Some(PatternNode::Capture(_)) = nodes.first() {
-            let Some(PatternNode::Literal(lit)) = nodes.get(1) else {
-                return true;
-            };
-            nodes = &nodes[2..];
-            let found = if nodes.is_empty() {
-                input
-                    .ends_with(lit.as_str())
-                    .then(|| input.len() - lit.len())
-            } else {
-                input.find(lit.as_str())
-            };
-            match found {
-                Some(i) => input = &input[i + lit.len()..],
-                None => return false,
-            }
-        }
-        input.is_empty()
+        let ends_on_capture = matches!(self.nodes.last(), Some(PatternNode::Capture(_)));
+        ends_on_capture == (off != line.len())
     }
 }
 
@@ -938,6 +930,7 @@ pub const TEMPLATE_FUNCTIONS: &[&str] = &[
     "sub",
     "mul",
     "div",
+    "mod",
     "__line__",
     "__timestamp__",
     "unixEpoch",
@@ -983,7 +976,7 @@ impl Functions for LokiFunctions<'_> {
     fn signature(&self, name: &str) -> Option<Signature> {
         let fixed: &'static [Param] = match name {
             "__line__" | "__timestamp__" => &[],
-            "ToLower" | "ToUpper" | "toLower" | "toUpper" | "Title" | "title" | "TrimSpace"
+            "ToLower" | "ToUpper" | "lower" | "upper" | "Title" | "title" | "TrimSpace"
             | "trimSpace" | "int" | "float64" | "unixEpoch" => ANY1,
             "Trim" | "trim" => {
                 return Some(Signature {
@@ -992,7 +985,7 @@ impl Functions for LokiFunctions<'_> {
                 });
             }
             "TrimPrefix" | "trimPrefix" | "TrimSuffix" | "trimSuffix" | "trimAll" | "contains"
-            | "hasPrefix" | "hasSuffix" | "trunc" | "repeat" | "add" | "sub" | "mul" | "div"
+            | "hasPrefix" | "hasSuffix" | "trunc" | "repeat" | "add" | "sub" | "mul" | "div" | "mod"
             | "alignLeft" | "alignRight" | "count" => ANY2,
             "replace" | "substr" | "regexReplaceAll" | "regexReplaceAllLiteral" => ANY3,
             "Replace" => &[Param::Any, Param::Any, Param::Any, Param::Any],
@@ -1015,8 +1008,8 @@ impl Functions for LokiFunctions<'_> {
         let out = match name {
             "__line__" => self.line.to_owned(),
             "__timestamp__" => return Ok(TValue::Time(self.ts)),
-            "ToLower" | "toLower" => s(0).to_lowercase(),
-            "ToUpper" | "toUpper" => s(0).to_uppercase(),
+            "ToLower" | "lower" => s(0).to_lowercase(),
+            "ToUpper" | "upper" => s(0).to_uppercase(),
             "Title" | "title" => {
                 let mut out = String::new();
                 let mut prev_letter = false;
@@ -1105,12 +1098,17 @@ impl Functions for LokiFunctions<'_> {
             "add" => return Ok(TValue::Int(int(&args[0])?.wrapping_add(int(&args[1])?))),
             "sub" => return Ok(TValue::Int(int(&args[0])?.wrapping_sub(int(&args[1])?))),
             "mul" => return Ok(TValue::Int(int(&args[0])?.wrapping_mul(int(&args[1])?))),
-            "div" => {
+            "div" | "mod" => {
                 let d = int(&args[1])?;
                 if d == 0 {
                     return Err("integer divide by zero".into());
                 }
-                return Ok(TValue::Int(int(&args[0])?.wrapping_div(d)));
+                let n = int(&args[0])?;
+                return Ok(TValue::Int(if name == "div" {
+                    n.wrapping_div(d)
+                } else {
+                    n.wrapping_rem(d)
+                }));
             }
             "unixEpoch" => match args[0].underlying() {
                 TValue::Time(ns) => {
