@@ -311,3 +311,184 @@ fn contains_hints() {
     // A metric query's hints are its selector's.
     assert_eq!(hints(r#"sum(count_over_time({a="b"} |= "err" [1m]))"#), ["err"]);
 }
+
+/// Parsers: https://grafana.com/docs/loki/latest/query/log_queries/#parser-expression
+#[test]
+fn parsers() {
+    run(&[
+        // json: every field, nested objects flattened with `_`, arrays skipped, a field
+        // the stream already has renamed `_extracted`, and a line that is no JSON object
+        // marked with __error__ (#json).
+        lines(
+            r#"{instance="n1"} | json | line_format "{{.level}},{{.peer_id}},{{.peer_rtt}},{{.job_extracted}},{{.__error__}}""#,
+            logs(0, 100),
+            &["@70 warn,,,worker,", "@40 ,,,,JSONParserErr", "@30 info,p1,0.25,,", "@20 error,p2,1.5,,", "@10 info,p1,0.5,,"],
+        ),
+        labeled(r#"{instance="n1"} | json"#, forward(logs(0, 100), 1), &[
+            r#"@10 {format="json",height="100",instance="n1",job="node",latency="120ms",level="info",msg="block imported",peer_id="p1",peer_rtt="0.5",size="1KB",trace_id="t1"} {"level":"info","msg":"block imported","height":100,"latency":"120ms","size":"1KB","peer":{"id":"p1","rtt":0.5}}"#,
+        ]),
+        // The error's details are jsonparser's message (pkg/logql/log/parser.go addErrLabel).
+        labeled(r#"{instance="n1"} |= "panic" | json"#, logs(0, 100), &[
+            r#"@40 {__error__="JSONParserErr",__error_details__="Value looks like object, but can't find closing '}' symbol",format="json",instance="n1",job="node"} panic: runtime error"#,
+        ]),
+        // `| __error__=""` drops the lines a parser could not read (#pipeline-errors).
+        lines(r#"{instance="n1"} | json | __error__="" | line_format "{{.level}}""#, logs(0, 100), &[
+            "@70 warn", "@30 info", "@20 error", "@10 info",
+        ]),
+        // json with expressions: `a="b.c"`, `t="tags[0]"`, an object as its text, a missing
+        // path as empty (#json, "Using json with parameters").
+        lines(
+            r#"{instance="n1"} | json lvl="level", rtt="peer.rtt", first_tag="tags[0]", peer="peer" | line_format "{{.lvl}},{{.rtt}},{{.first_tag}},{{.peer}}""#,
+            logs(0, 100),
+            &[
+                "@70 warn,,a,",
+                "@40 ,,,",
+                r#"@30 info,0.25,,{"id":"p1","rtt":0.25}"#,
+                r#"@20 error,1.5,,{"id":"p2","rtt":1.5}"#,
+                r#"@10 info,0.5,,{"id":"p1","rtt":0.5}"#,
+            ],
+        ),
+        labeled(r#"{instance="n1"} |= "slow" | json job"#, logs(0, 100), &[
+            r#"@70 {format="json",instance="n1",job="node",job_extracted="worker",trace_id="t4"} {"level":"warn","msg":"slow block","height":103,"latency":"1m30s","size":"512B","job":"worker","tags":["a","b"]}"#,
+        ]),
+        // logfmt: quoted values unquoted, keys sanitised (`[31mlevel` is `_31mlevel`), empty
+        // values skipped (#logfmt).
+        lines(
+            r#"{instance="n2"} | logfmt | line_format "{{.level}},{{.msg}},{{.duration}},{{.trace_id}},{{._31mlevel}},{{.__error__}}""#,
+            logs(0, 100),
+            &[
+                "@80 ,colored,,,error,",
+                "@65 debug,gossip,abc,,,",
+                "@35 info,block imported,50ms,,,",
+                "@25 error,peer lost,3s,t2,,",
+                "@15 info,block imported,150ms,t5,,",
+            ],
+        ),
+        // --keep-empty keeps `empty=` as a label: 7 labels without it, 8 with.
+        lines(r#"{instance="n2"} |= "gossip" | logfmt | line_format "{{ len . }}""#, logs(0, 100), &["@65 7"]),
+        lines(r#"{instance="n2"} |= "gossip" | logfmt --keep-empty | line_format "{{ len . }}""#, logs(0, 100), &["@65 8"]),
+        // --strict stops at the first malformed pair with LogfmtParserErr and the decoder's
+        // position (pkg/logql/log/logfmt/decode.go); without it the pair is skipped quietly.
+        lines(
+            r#"{instance="n1"} |= "peer lost" | logfmt --strict | line_format "{{.__error__}}: {{.__error_details__}}""#,
+            logs(0, 100),
+            &[r#"@20 LogfmtParserErr: logfmt syntax error at pos 2 : unexpected '"'"#],
+        ),
+        lines(r#"{instance="n1"} |= "peer lost" | logfmt | line_format "[{{.__error__}}]""#, logs(0, 100), &["@20 []"]),
+        // logfmt with expressions: only these keys, renamed.
+        lines(
+            r#"{instance="n2"} | logfmt lvl="level", duration | line_format "{{.lvl}},{{.duration}},{{.msg}}""#,
+            logs(0, 100),
+            &["@80 ,,", "@65 debug,abc,", "@35 info,50ms,", "@25 error,3s,", "@15 info,150ms,"],
+        ),
+        // regexp: named groups become labels; a line that does not match gets none (#regular-expression).
+        lines(
+            r#"{job="api"} | regexp "(?P<method>GET|POST) (?P<path>\\S+) (?P<status>\\d+)" | line_format "{{.method}},{{.path}},{{.status}}""#,
+            logs(0, 100),
+            &["@32 POST,/peers,200", "@22 GET,/tasks,500", "@12 GET,/tasks,200"],
+        ),
+        // pattern: captures between literals; when a literal is missing, the capture before
+        // it takes the rest of the line (pkg/logql/log/pattern Matches) (#pattern).
+        lines(
+            r#"{job="api"} | pattern "<ip> - <method> <path> <status> <_>" | line_format "{{.ip}},{{.method}},{{.path}},{{.status}}""#,
+            logs(0, 100),
+            &[
+                "@32 10.0.0.2,POST,/peers,200",
+                "@22 10.0.0.1,GET,/tasks,500",
+                r#"@12 {"_entry":"GET /tasks 200 12ms","app":"api","method":"GET"},,,"#,
+            ],
+        ),
+        // unpack: string fields become labels and `_entry` the line; a line that is no
+        // object gets JSONParserErr (#unpack).
+        labeled(r#"{job="api"} | unpack"#, logs(0, 100), &[
+            r#"@32 {__error__="JSONParserErr",__error_details__="expecting json object(6), but it is not",instance="a1",job="api"} 10.0.0.2 - POST /peers 200 7ms"#,
+            r#"@22 {__error__="JSONParserErr",__error_details__="expecting json object(6), but it is not",instance="a1",job="api"} 10.0.0.1 - GET /tasks 500 95ms"#,
+            r#"@12 {app="api",instance="a1",job="api",method="GET"} GET /tasks 200 12ms"#,
+        ]),
+    ]);
+}
+
+/// Label filters: https://grafana.com/docs/loki/latest/query/log_queries/#label-filter-expression
+#[test]
+fn label_filters() {
+    run(&[
+        // A stream label filters like a parsed one.
+        lines(r#"{job="node"} | instance="n2" |= "peer""#, logs(0, 100), &[
+            r#"@25 level=error msg="peer lost" height=101 duration=3s bytes=2MB trace_id=t2"#,
+        ]),
+        // Numbers: a missing label fails the filter; a value that is no number passes it
+        // with __error__=LabelFilterErr.
+        lines(
+            r#"{job="node"} | logfmt | height >= 102 | line_format "{{.height}},{{.__error__}}""#,
+            logs(0, 100),
+            &["@65 x,LabelFilterErr", "@35 102,"],
+        ),
+        lines(r#"{instance="n1"} | json | height == 101 | line_format "{{.height}}""#, logs(0, 100), &["@20 101"]),
+        lines(r#"{instance="n1"} | json | height != 101 | line_format "{{.height}}""#, logs(0, 100), &[
+            "@70 103", "@30 102", "@10 100",
+        ]),
+        // Durations compare as durations: 1m30s > 300ms > 250ms > 120ms.
+        lines(r#"{instance="n1"} | json | latency > 250ms | line_format "{{.latency}}""#, logs(0, 100), &[
+            "@70 1m30s", "@30 300ms", "@20 2s",
+        ]),
+        lines(r#"{instance="n1"} | json | latency >= 2s and latency < 1m | line_format "{{.latency}}""#, logs(0, 100), &["@20 2s"]),
+        // Bytes: 2KiB is 2048, 1.5KB 1500, 1KB 1000 (SI and IEC units as go-humanize reads them).
+        lines(r#"{instance="n1"} | json | size > 1.5KB | line_format "{{.size}}""#, logs(0, 100), &["@30 2KiB", "@20 20MB"]),
+        lines(r#"{instance="n1"} | json | size <= 1KiB | line_format "{{.size}}""#, logs(0, 100), &["@70 512B", "@10 1KB"]),
+        // `or`, `and` and parentheses; `and` binds tighter than `or`.
+        lines(r#"{instance="n1"} | json | level="error" or (level="info" and height > 101) | line_format "{{.height}}""#, logs(0, 100), &[
+            "@30 102", "@20 101",
+        ]),
+        lines(r#"{instance="n1"} | json | level="warn" or level="info" and height > 101 | line_format "{{.height}}""#, logs(0, 100), &[
+            "@70 103", "@30 102",
+        ]),
+        // A comma or a space also means `and`.
+        lines(r#"{instance="n1"} | json | level="info", height > 100 | line_format "{{.height}}""#, logs(0, 100), &["@30 102"]),
+        lines(r#"{instance="n1"} | json | level="info" height > 100 | line_format "{{.height}}""#, logs(0, 100), &["@30 102"]),
+        // Regex matchers are anchored, as in selectors.
+        lines(r#"{instance="n1"} | json | msg=~".*block.*", msg!~".*imported" | line_format "{{.msg}}""#, logs(0, 100), &["@70 slow block"]),
+        lines(r#"{instance="n1"} | json | msg=~"block" | line_format "{{.msg}}""#, logs(0, 100), &[]),
+        // __error__ filters like a label.
+        lines(r#"{instance="n1"} | json | __error__!="""#, logs(0, 100), &["@40 panic: runtime error"]),
+    ]);
+}
+
+/// Formats: https://grafana.com/docs/loki/latest/query/log_queries/#line-format-expression
+/// and the template functions: https://grafana.com/docs/loki/latest/query/template_functions/
+#[test]
+fn formats() {
+    run(&[
+        lines(
+            r#"{instance="n1"} | json | __error__="" | line_format "{{.level | ToUpper}} {{.msg | trunc 4}} {{default \"-\" .peer_id}} {{add 1 (int .height)}}""#,
+            logs(0, 100),
+            &["@70 WARN slow - 104", "@30 INFO bloc p1 103", "@20 ERROR peer p2 102", "@10 INFO bloc p1 101"],
+        ),
+        // __timestamp__ and __line__.
+        lines(
+            r#"{job="counter"} | line_format "{{ __timestamp__ | unixEpoch }} {{ __line__ | replace \"total\" \"t\" }} {{ printf \"%05.1f\" 2.5 }}""#,
+            logs(0, 20),
+            &["@15 1700000015 t=20 002.5", "@5 1700000005 t=10 002.5"],
+        ),
+        // label_format: `dst=src` renames, `dst="{{...}}"` templates (#labels-format-expression).
+        labeled(r#"{job="counter"} | logfmt | label_format n=total, kind="{{.job}}-x""#, logs(0, 10), &[
+            r#"@5 {job="counter",kind="counter-x",n="10"} total=10"#,
+        ]),
+        // drop: names, or names whose value matches (#drop-labels-expression).
+        labeled(
+            r#"{instance="n1"} |= "peer lost" | json | drop level, msg, latency, size, height, peer_id="p9", peer_rtt"#,
+            logs(0, 100),
+            &[r#"@20 {format="json",instance="n1",job="node",peer_id="p2",trace_id="t2"} {"level":"error","msg":"peer lost","height":101,"latency":"2s","size":"20MB","peer":{"id":"p2","rtt":1.5}}"#],
+        ),
+        labeled(r#"{instance="n1"} |= "panic" | json | drop __error__, __error_details__"#, logs(0, 100), &[
+            r#"@40 {format="json",instance="n1",job="node"} panic: runtime error"#,
+        ]),
+        // keep: only these, stream labels included (#keep-labels-expression).
+        labeled(r#"{instance="n1"} |= "peer lost" | json | keep level, job, peer_id="p2", peer_rtt="9""#, logs(0, 100), &[
+            r#"@20 {job="node",level="error",peer_id="p2"} {"level":"error","msg":"peer lost","height":101,"latency":"2s","size":"20MB","peer":{"id":"p2","rtt":1.5}}"#,
+        ]),
+        // decolorize removes ANSI escapes, so logfmt then reads `level` (#removing-color-codes).
+        lines(r#"{instance="n2"} |= "colored" | decolorize | logfmt | line_format "{{.level}} {{__line__}}""#, logs(0, 100), &[
+            r#"@80 error level=error msg="colored""#,
+        ]),
+    ]);
+}
