@@ -41,7 +41,10 @@ pub(crate) fn eval(
                 stats: &mut stats,
             };
             let v = ctx.metric(m, None)?;
-            finish(v, &steps, params, limits)?
+            // Loki promises no order but `sort`'s and `sort_desc`'s; the others come sorted
+            // by labels, so that answers are stable.
+            let by_value = matches!(m, MetricExpr::Vector(v) if matches!(v.op, VectorOp::Sort | VectorOp::SortDesc));
+            finish(v, &steps, params, limits, by_value)?
         }
     };
     stats.exec_time = began.elapsed().as_secs_f64();
@@ -317,11 +320,21 @@ impl Ctx<'_> {
         select.contains = lr.log.contains_hints();
         let grouping = r.grouping.as_ref().or(pushed);
         let unwrap = lr.unwrap.as_ref();
-        let drop_unwrapped = unwrap.map(|u| Grouping {
-            without: true,
-            labels: vec![u.label.clone()],
+        // The unwrapped label leaves the series' labels unless `by` names what stays
+        // (Loki's LabelExtractorWithStages adds it to `without`).
+        let unwrap_grouping = unwrap.and_then(|u| match grouping {
+            Some(g) if !g.without => None,
+            Some(g) => {
+                let mut g = g.clone();
+                g.labels.push(u.label.clone());
+                Some(g)
+            }
+            None => Some(Grouping {
+                without: true,
+                labels: vec![u.label.clone()],
+            }),
         });
-        let key_grouping = grouping.or(drop_unwrapped.as_ref());
+        let key_grouping = unwrap_grouping.as_ref().or(grouping);
         let counts_bytes = matches!(r.op, RangeOp::BytesOverTime | RangeOp::BytesRate);
 
         let mut series: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
@@ -535,7 +548,7 @@ fn range_value(
         }
         RangeOp::FirstOverTime => pts[0].1,
         RangeOp::LastOverTime => pts[pts.len() - 1].1,
-        RangeOp::RateCounter => return extrapolated_rate(pts, end, range),
+        RangeOp::RateCounter => extrapolated_rate(pts, end, range),
         RangeOp::AbsentOverTime => 1.0,
     })
 }
@@ -560,49 +573,42 @@ fn quantile(q: f64, values: &mut [f64]) -> f64 {
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
 
-/// Prometheus's `extrapolatedRate` for counters, as Loki's `rate_counter` uses it: the
-/// increase with counter resets, extrapolated to the window's edges, per second.
-fn extrapolated_rate(pts: &[(i64, f64)], end: i64, range: i64) -> Option<f64> {
+/// Loki's `extrapolatedRate` for counters (`range_vector.go`, after Prometheus's): the
+/// increase with counter resets, extrapolated towards the window's edges, per second; 0
+/// with fewer than two points.
+fn extrapolated_rate(pts: &[(i64, f64)], end: i64, range: i64) -> f64 {
     if pts.len() < 2 {
-        return None;
+        return 0.0;
     }
-    let range_start = end - range;
-    let mut result = pts[pts.len() - 1].1 - pts[0].1;
-    let mut prev = pts[0].1;
-    for p in &pts[1..] {
+    let secs = |ns: i64| ns as f64 / 1e9;
+    let (first, last) = (pts[0], pts[pts.len() - 1]);
+    let mut result = last.1 - first.1;
+    let mut prev = 0.0;
+    for p in pts {
         if p.1 < prev {
             result += prev;
         }
         prev = p.1;
     }
-    let secs = |ns: i64| ns as f64 / 1e9;
-    let mut duration_to_start = secs(pts[0].0 - range_start);
-    let duration_to_end = secs(end - pts[pts.len() - 1].0);
-    let sampled = secs(pts[pts.len() - 1].0 - pts[0].0);
-    let avg_interval = sampled / (pts.len() - 1) as f64;
-    if result > 0.0 && pts[0].1 >= 0.0 {
-        let to_zero = sampled * (pts[0].1 / result);
-        if to_zero < duration_to_start {
-            duration_to_start = to_zero;
+    let mut to_start = secs(first.0 - (end - range));
+    let mut to_end = secs(end - last.0);
+    let sampled = secs(last.0 - first.0);
+    let average = sampled / (pts.len() - 1) as f64;
+    let threshold = average * 1.1;
+    if to_start >= threshold {
+        to_start = average / 2.0;
+    }
+    if result > 0.0 && first.1 >= 0.0 {
+        let to_zero = sampled * (first.1 / result);
+        if to_zero < to_start {
+            to_start = to_zero;
         }
     }
-    let threshold = avg_interval * 1.1;
-    let mut extrapolate_to = sampled;
-    extrapolate_to += if duration_to_start < threshold {
-        duration_to_start
-    } else {
-        avg_interval / 2.0
-    };
-    extrapolate_to += if duration_to_end < threshold {
-        duration_to_end
-    } else {
-        avg_interval / 2.0
-    };
-    if sampled == 0.0 {
-        return None;
+    if to_end >= threshold {
+        to_end = average / 2.0;
     }
-    result *= extrapolate_to / sampled;
-    Some(result / secs(range))
+    result *= (sampled + to_start + to_end) / sampled;
+    result / secs(range)
 }
 
 /// An unwrapped label's value as a number.
@@ -917,7 +923,13 @@ fn label_replace(l: &LabelReplace, labels: &Labels) -> Labels {
 
 /// Turns per-step vectors into the answer: a matrix for a range query, a vector (or a
 /// scalar) for an instant one.
-fn finish(v: Val, steps: &[i64], params: &Params, limits: &Limits) -> Result<Value, EvalError> {
+fn finish(
+    v: Val,
+    steps: &[i64],
+    params: &Params,
+    limits: &Limits,
+    by_value: bool,
+) -> Result<Value, EvalError> {
     let instant = params.step <= 0;
     match v {
         Val::Scalar(x) if instant => Ok(Value::Scalar(x)),
@@ -926,7 +938,10 @@ fn finish(v: Val, steps: &[i64], params: &Params, limits: &Limits) -> Result<Val
             points: steps.iter().map(|t| (*t, x)).collect(),
         }])),
         Val::Steps(mut per_step) if instant => {
-            let samples = per_step.pop().unwrap_or_default();
+            let mut samples = per_step.pop().unwrap_or_default();
+            if !by_value {
+                samples.sort_by(|a, b| a.0.cmp(&b.0));
+            }
             check_series(samples.len(), limits)?;
             check_unique(samples.iter().map(|s| &s.0))?;
             Ok(Value::Vector(

@@ -444,7 +444,8 @@ pub(crate) fn logfmt_each(
     let b = line.as_bytes();
     let mut i = 0;
     let mut err: Option<String> = None;
-    let syntax = |pos: usize, msg: String| format!("logfmt syntax error at pos {} : {msg}", pos + 1);
+    let syntax =
+        |pos: usize, msg: String| format!("logfmt syntax error at pos {} : {msg}", pos + 1);
     let unexpected = |pos: usize, c: u8| syntax(pos, format!("unexpected '{}'", c as char));
     while i < b.len() {
         // Garbage: anything up to a byte above the space.

@@ -413,27 +413,19 @@ impl<'s> Parser<'s> {
         let name = range_name(op);
         match (op, param) {
             (RangeOp::QuantileOverTime, None) => {
-                return Err(self.error(
-                    at,
-                    format!("syntax error: parameter required for operation {name}"),
-                ));
+                return Err(self.error(at, format!("parameter required for operation {name}")));
             }
             (RangeOp::QuantileOverTime, Some(_)) | (_, None) => {}
             (_, Some(_)) => {
                 return Err(self.error(
                     at,
-                    format!(
-                        "syntax error: parameter declared for operation {name} but not required"
-                    ),
+                    format!("parameter declared for operation {name} but not required"),
                 ));
             }
         }
         let unwrapped = parts.unwrap.is_some();
         if op.needs_unwrap() && !unwrapped {
-            return Err(self.error(
-                at,
-                format!("syntax error: invalid aggregation {name} without unwrap"),
-            ));
+            return Err(self.error(at, format!("invalid aggregation {name} without unwrap")));
         }
         if unwrapped
             && matches!(
@@ -441,16 +433,19 @@ impl<'s> Parser<'s> {
                 RangeOp::CountOverTime | RangeOp::BytesOverTime | RangeOp::BytesRate
             )
         {
-            return Err(self.error(
-                at,
-                format!("syntax error: invalid aggregation {name} with unwrap"),
-            ));
+            return Err(self.error(at, format!("invalid aggregation {name} with unwrap")));
         }
-        if grouping.is_some() && !unwrapped {
-            return Err(self.error(
-                at,
-                format!("syntax error: grouping not allowed for {name} aggregation"),
-            ));
+        // Loki groups only the unwrapped functions that keep one value per series.
+        let groupable = unwrapped
+            && !matches!(
+                op,
+                RangeOp::SumOverTime
+                    | RangeOp::AbsentOverTime
+                    | RangeOp::Rate
+                    | RangeOp::RateCounter
+            );
+        if grouping.is_some() && !groupable {
+            return Err(self.error(at, format!("grouping not allowed for {name} aggregation")));
         }
         Ok(MetricExpr::Range(Box::new(RangeAggregation {
             op,
@@ -599,17 +594,15 @@ impl<'s> Parser<'s> {
         match op {
             VectorOp::Topk | VectorOp::Bottomk => match param {
                 None => {
-                    return Err(self.error(
-                        at,
-                        format!("syntax error: parameter required for operation {name}"),
-                    ));
+                    return Err(self.error(at, format!("parameter required for operation {name}")));
                 }
-                Some(k) if k <= 0.0 || k.fract() != 0.0 => {
+                Some(k) if k.fract() != 0.0 => {
+                    return Err(self.error(at, format!("invalid parameter {name}({k},")));
+                }
+                Some(k) if k <= 0.0 => {
                     return Err(self.error(
                         at,
-                        format!(
-                            "syntax error: invalid parameter {name}({k},): must be a strictly positive integer"
-                        ),
+                        format!("invalid parameter (must be greater than 0) {name}({k}"),
                     ));
                 }
                 Some(_) => {}
@@ -617,14 +610,14 @@ impl<'s> Parser<'s> {
             _ if param.is_some() => {
                 return Err(self.error(
                     at,
-                    format!("syntax error: unsupported parameter for operation {name}"),
+                    format!(
+                        "unsupported parameter for operation {name}({},",
+                        param.unwrap_or_default()
+                    ),
                 ));
             }
             VectorOp::Sort | VectorOp::SortDesc if grouping.is_some() => {
-                return Err(self.error(
-                    at,
-                    format!("syntax error: grouping not allowed for {name} aggregation"),
-                ));
+                return Err(self.error(at, format!("grouping not allowed for {name} aggregation")));
             }
             _ => {}
         }

@@ -985,8 +985,8 @@ impl Functions for LokiFunctions<'_> {
                 });
             }
             "TrimPrefix" | "trimPrefix" | "TrimSuffix" | "trimSuffix" | "trimAll" | "contains"
-            | "hasPrefix" | "hasSuffix" | "trunc" | "repeat" | "add" | "sub" | "mul" | "div" | "mod"
-            | "alignLeft" | "alignRight" | "count" => ANY2,
+            | "hasPrefix" | "hasSuffix" | "trunc" | "repeat" | "add" | "sub" | "mul" | "div"
+            | "mod" | "alignLeft" | "alignRight" | "count" => ANY2,
             "replace" | "substr" | "regexReplaceAll" | "regexReplaceAllLiteral" => ANY3,
             "Replace" => &[Param::Any, Param::Any, Param::Any, Param::Any],
             "default" => {
