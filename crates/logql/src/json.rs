@@ -143,9 +143,14 @@ pub fn labels_json(labels: &Labels) -> Json {
     )
 }
 
+/// A sample: `[seconds, "value"]`, seconds written as Go's shortest float (`1700000010`,
+/// `1700000010.5`), as Loki's encoder writes them.
 fn point(ns: i64, v: f64) -> Json {
-    let secs = ns as f64 / 1e9;
-    let t = serde_json::Number::from_f64(secs).map_or(Json::Null, Json::Number);
+    let t = if ns % 1_000_000_000 == 0 {
+        Json::from(ns / 1_000_000_000)
+    } else {
+        serde_json::Number::from_f64(ns as f64 / 1e9).map_or(Json::Null, Json::Number)
+    };
     json!([t, format_value(v)])
 }
 

@@ -1113,3 +1113,133 @@ fn binary_operators() {
         ),
     ]);
 }
+
+/// Limits: each error names its limit (Loki's `max_query_series`,
+/// `max_entries_limit_per_query`, and the 11,000 points of a range query).
+#[test]
+fn limits_name_themselves() {
+    let store = corpus();
+    let q = logql::parse(r#"count_over_time({job="node"}[100s])"#).expect("parses");
+    let limits = logql::Limits {
+        max_series: 2,
+        ..logql::Limits::default()
+    };
+    let e = logql::eval_with(&store, &q, &instant(100), &limits).expect_err("6 series > 2");
+    assert_eq!(
+        e.to_string(),
+        "maximum number of series (2) reached for a single query; add stream selectors or aggregate (sum by (...)) to return fewer, or raise max_query_series"
+    );
+    // Aggregated, the same lines fit.
+    let q = logql::parse(r#"sum by (job) (count_over_time({job="node"}[100s]))"#).expect("parses");
+    assert!(logql::eval_with(&store, &q, &instant(100), &limits).is_ok());
+
+    let q = logql::parse(r#"{job="node"}"#).expect("parses");
+    let e = logql::eval(&store, &q, &limit(logs(0, 100), 6000)).expect_err("over 5000");
+    assert_eq!(
+        e.to_string(),
+        "max entries limit per query exceeded, limit > max_entries_limit_per_query (6000 > 5000)"
+    );
+
+    let q = logql::parse(r#"rate({job="node"}[1m])"#).expect("parses");
+    let e = logql::eval(&store, &q, &range(0, 20_000, 1)).expect_err("20,001 steps");
+    assert_eq!(
+        e.to_string(),
+        "exceeded maximum resolution of 11000 points per timeseries (20001 asked); increase the step or shorten the range"
+    );
+}
+
+/// A metric query over lines a stage failed on is an error that says how to skip them
+/// (https://grafana.com/docs/loki/latest/query/#pipeline-errors).
+#[test]
+fn pipeline_errors_fail_metric_queries() {
+    let store = corpus();
+    let q = logql::parse(
+        r#"max_over_time({job="node"} | logfmt | unwrap duration(duration) [100s]) by (job)"#,
+    )
+    .expect("parses");
+    let e = logql::eval(&store, &q, &instant(100)).expect_err("abc is no duration");
+    assert!(
+        e.to_string().starts_with(
+            r#"pipeline error: 'SampleExtractionErr' for series: '{__error__="SampleExtractionErr",__error_details__="time: invalid duration \"abc\"",job="node"}'."#
+        ),
+        "{e}"
+    );
+    let q = logql::parse(r#"count_over_time({job="node"} | json [100s])"#).expect("parses");
+    let e = logql::eval(&store, &q, &instant(100)).expect_err("logfmt lines are no JSON");
+    assert!(
+        e.to_string()
+            .starts_with("pipeline error: 'JSONParserErr' for series: "),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains(r#"(e.g | __error__!="JSONParserErr")"#),
+        "{e}"
+    );
+}
+
+/// The `data` object of /loki/api/v1/query(_range):
+/// https://grafana.com/docs/loki/latest/reference/loki-http-api/#query-logs-within-a-range-of-time
+#[test]
+fn json_answers() {
+    use serde_json::json;
+    let store = corpus();
+    let answer = |q: &str, p: &logql::Params, categorize: bool| {
+        let expr = logql::parse(q).expect("parses");
+        let (value, stats) =
+            logql::eval_with(&store, &expr, p, &logql::Limits::default()).expect("evaluates");
+        logql::json::data_with_stats(&value, &stats, categorize)
+    };
+
+    let d = answer(r#"{job="counter"}"#, &logs(0, 20), false);
+    assert_eq!(d["resultType"], "streams");
+    assert_eq!(
+        d["result"],
+        json!([{"stream": {"job": "counter"}, "values": [
+            ["1700000015000000000", "total=20"],
+            ["1700000005000000000", "total=10"],
+        ]}])
+    );
+    assert_eq!(d["stats"]["summary"]["totalEntriesReturned"], 2);
+    assert_eq!(d["stats"]["summary"]["totalLinesProcessed"], 2);
+    assert!(d.get("encodingFlags").is_none());
+
+    // Default shape: every label on the stream. Categorised: stream labels on the stream,
+    // metadata and parsed labels on each entry.
+    let q = r#"{instance="n1"} |= "peer lost" | json level"#;
+    let line = r#"{"level":"error","msg":"peer lost","height":101,"latency":"2s","size":"20MB","peer":{"id":"p2","rtt":1.5}}"#;
+    let d = answer(q, &logs(0, 100), false);
+    assert_eq!(
+        d["result"],
+        json!([{"stream": {"format": "json", "instance": "n1", "job": "node", "level": "error", "trace_id": "t2"},
+                "values": [["1700000020000000000", line]]}])
+    );
+    let d = answer(q, &logs(0, 100), true);
+    assert_eq!(d["encodingFlags"], json!(["categorize-labels"]));
+    assert_eq!(
+        d["result"],
+        json!([{"stream": {"format": "json", "instance": "n1", "job": "node"},
+                "values": [["1700000020000000000", line,
+                    {"structuredMetadata": {"trace_id": "t2"}, "parsed": {"level": "error"}}]]}])
+    );
+
+    let d = answer(
+        r#"count_over_time({job="counter"}[10s])"#,
+        &range(0, 20, 10),
+        false,
+    );
+    assert_eq!(d["resultType"], "matrix");
+    assert_eq!(
+        d["result"],
+        json!([{"metric": {"job": "counter"}, "values": [[1700000010, "1"], [1700000020, "1"]]}])
+    );
+    let d = answer(r#"bytes_rate({job="counter"}[1m])"#, &instant(60), false);
+    assert_eq!(d["resultType"], "vector");
+    assert_eq!(
+        d["result"],
+        json!([{"metric": {"job": "counter"}, "value": [1700000060, "0.5166666666666667"]}])
+    );
+    let d = answer("1 / 0", &instant(60), false);
+    assert_eq!(d["resultType"], "scalar");
+    assert_eq!(d["result"][1], "+Inf");
+}
