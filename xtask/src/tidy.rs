@@ -85,6 +85,12 @@ pub(crate) const RULES: &[Rule] = &[
         why: "TraceQL is a query layer over the span model: it knows no store, API or scraper",
     },
     Rule {
+        krate: "logql",
+        forbidden: &["*"],
+        allowed: &["logs", "model", "gotemplate"],
+        why: "LogQL is a query layer over the log store contract: it knows no store, API or receiver",
+    },
+    Rule {
         krate: "otlp",
         forbidden: &["*"],
         allowed: &["spans", "storage", "model"],

@@ -364,17 +364,19 @@ impl Ctx<'_> {
                             let key = match (&p.labels, key_grouping) {
                                 (Some(b), Some(g)) => b.grouped(g),
                                 (Some(b), None) => b.result().all,
-                                (None, g) if e.metadata.is_empty() => match &plain_cache {
-                                    Some((l, k)) if l == labels => k.clone(),
-                                    _ => {
-                                        let k = match g {
-                                            Some(g) => group_labels(labels, g),
-                                            None => labels.clone(),
-                                        };
-                                        plain_cache = Some((labels.clone(), k.clone()));
-                                        k
+                                (None, g) if !metadata_matters(&e.metadata, g) => {
+                                    match &plain_cache {
+                                        Some((l, k)) if l == labels => k.clone(),
+                                        _ => {
+                                            let k = match g {
+                                                Some(g) => group_labels(labels, g),
+                                                None => labels.clone(),
+                                            };
+                                            plain_cache = Some((labels.clone(), k.clone()));
+                                            k
+                                        }
                                     }
-                                },
+                                }
                                 (None, Some(g)) => Builder::new(labels, &e.metadata).grouped(g),
                                 (None, None) => pipeline::plain_result(labels, &e.metadata).all,
                             };
@@ -625,6 +627,20 @@ fn convert(text: &str, c: Conversion) -> Result<f64, String> {
         Conversion::Bytes => crate::lexer::parse_bytes(text)
             .map(|b| b as f64)
             .ok_or_else(|| format!("unhandled size name: {text}")),
+    }
+}
+
+/// Whether a line's structured metadata can change its series' labels under `grouping`:
+/// not when `by` names none of the metadata's names (nor their `_extracted` forms).
+fn metadata_matters(metadata: &Labels, grouping: Option<&Grouping>) -> bool {
+    match grouping {
+        _ if metadata.is_empty() => false,
+        Some(g) if !g.without => metadata.iter().any(|m| {
+            g.labels
+                .iter()
+                .any(|n| n == m.name || n.strip_suffix("_extracted") == Some(m.name))
+        }),
+        _ => true,
     }
 }
 
