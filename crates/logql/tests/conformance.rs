@@ -917,6 +917,18 @@ fn vector_aggregations() {
             instant(100),
             &["{} 10"],
         ),
+        // Grouping by a structured metadata label: the line without one counts under {}.
+        lines(
+            r#"sum by (trace_id) (count_over_time({instance="n1"}[100s]))"#,
+            instant(100),
+            &[
+                "{} 1",
+                r#"{trace_id="t1"} 1"#,
+                r#"{trace_id="t2"} 1"#,
+                r#"{trace_id="t3"} 1"#,
+                r#"{trace_id="t4"} 1"#,
+            ],
+        ),
         lines(
             r#"count(count_over_time({instance="n1"}[100s]))"#,
             instant(100),
