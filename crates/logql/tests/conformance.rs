@@ -273,6 +273,19 @@ fn stream_selectors() {
     ]);
 }
 
+/// `interval` (query_range's parameter for log queries): per stream, only lines at least
+/// this far apart: 5 is kept, 15 is too close, 25 is kept, 35 too close.
+#[test]
+fn interval() {
+    let mut p = forward(logs(0, 100), 100);
+    p.interval = Some(15 * S);
+    run(&[lines(
+        r#"{job="counter"}"#,
+        p,
+        &["@5 total=10", "@25 total=5"],
+    )]);
+}
+
 /// Line filters: https://grafana.com/docs/loki/latest/query/log_queries/#line-filter-expression
 #[test]
 fn line_filters() {
