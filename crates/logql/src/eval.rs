@@ -30,6 +30,11 @@ pub(crate) fn eval(
         )));
     }
     let value = match expr {
+        Expr::Log(_) if params.step <= 0 && params.start == params.end => {
+            return Err(EvalError::Invalid(
+                "log queries are not supported as an instant query type, please change your query to a range query type".into(),
+            ));
+        }
         Expr::Log(l) => eval_log(store, l, params, limits, &mut stats)?,
         Expr::Metric(m) => {
             let steps = steps(params, limits)?;

@@ -607,33 +607,31 @@ pub(crate) fn process<'a, 'l>(
                 }
             }
             Stage::LabelFormat(fmts) => {
-                let dot = lbs.map();
-                let mut sets: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+                // In order, as Loki's LabelsFormatter: a rename moves a label that exists
+                // (and does nothing otherwise); templates read the labels as they were at
+                // the stage's first template.
+                let mut dot: Option<TValue> = None;
                 for f in fmts {
                     match f {
                         LabelFmt::Rename(dst, src) => {
-                            let v = lbs.get(src).map(str::to_owned);
-                            sets.push((dst.clone(), v, Some(src.clone())));
+                            if let Some(v) = lbs.get(src).map(str::to_owned)
+                                && dst != src
+                            {
+                                lbs.set(Category::Parsed, dst, &v);
+                                lbs.delete(src);
+                            }
                         }
                         LabelFmt::Template(dst, t) => {
+                            let dot = dot.get_or_insert_with(|| lbs.map());
                             let funcs = LokiFunctions { line: &line, ts };
-                            match t.execute("", &dot, &[], &funcs, Escaping::Text) {
-                                Ok(out) => sets.push((dst.clone(), Some(out), None)),
+                            match t.execute("", dot, &[], &funcs, Escaping::Text) {
+                                Ok(out) => lbs.set(Category::Parsed, dst, &out),
                                 Err(e) => {
                                     let text = t.error_text(&e, "label");
                                     lbs.set_err(ERR_TEMPLATE, &text);
                                 }
                             }
                         }
-                    }
-                }
-                for (dst, value, src) in sets {
-                    if let Some(src) = src.filter(|s| *s != dst) {
-                        lbs.delete(&src);
-                    }
-                    match value {
-                        Some(v) => lbs.set(Category::Parsed, &dst, &v),
-                        None => lbs.delete(&dst),
                     }
                 }
             }

@@ -665,6 +665,24 @@ fn formats() {
             logs(0, 10),
             &[r#"@5 {job="counter",kind="counter-x",n="10"} total=10"#],
         ),
+        // Renames run in order and skip a missing source; templates read the labels as
+        // they are at the stage's first template (pkg/logql/log/fmt.go LabelsFormatter).
+        labeled(
+            r#"{job="counter"} | logfmt | label_format n=missing, total2="{{.total}}""#,
+            logs(0, 10),
+            &[r#"@5 {job="counter",total="10",total2="10"} total=10"#],
+        ),
+        labeled(
+            r#"{job="counter"} | logfmt | label_format n=total, m="{{.n}}-{{.total}}""#,
+            logs(0, 10),
+            &[r#"@5 {job="counter",m="10-",n="10"} total=10"#],
+        ),
+        // A template that fails marks the line with TemplateFormatErr and leaves it as it is.
+        lines(
+            r#"{job="counter"} | line_format "{{ div 1 0 }}" | line_format "{{ __line__ }} {{ .__error__ }}""#,
+            logs(0, 10),
+            &["@5 total=10 TemplateFormatErr"],
+        ),
         // drop: names, or names whose value matches (#drop-labels-expression).
         labeled(
             r#"{instance="n1"} |= "peer lost" | json | drop level, msg, latency, size, height, peer_id="p9", peer_rtt"#,
@@ -1170,6 +1188,18 @@ fn limits_name_themselves() {
     assert_eq!(
         e.to_string(),
         "exceeded maximum resolution of 11000 points per timeseries (20001 asked); increase the step or shorten the range"
+    );
+}
+
+/// Log queries are range queries: Loki refuses them as instant queries.
+#[test]
+fn instant_log_queries_are_refused() {
+    let store = corpus();
+    let q = logql::parse(r#"{job="api"}"#).expect("parses");
+    let e = logql::eval(&store, &q, &instant(100)).expect_err("instant");
+    assert_eq!(
+        e.to_string(),
+        "log queries are not supported as an instant query type, please change your query to a range query type"
     );
 }
 
