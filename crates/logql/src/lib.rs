@@ -53,6 +53,7 @@
 mod ast;
 mod eval;
 pub mod fields;
+mod functions;
 pub mod json;
 mod lexer;
 mod parser;
@@ -67,12 +68,13 @@ pub use ast::{
     BinOp, Binary, Cardinality, Conversion, Expr, Grouping, LabelReplace, LogExpr, LogRange,
     MetricExpr, RangeAggregation, RangeOp, Unwrap, VectorAggregation, VectorMatching, VectorOp,
 };
+pub use functions::TEMPLATE_FUNCTIONS;
 pub use logs::Direction;
 pub use model::Labels;
 pub use parser::{MAX_DEPTH, MAX_OPERATORS};
 pub use pipeline::{
     CmpOp, ERROR_DETAILS_LABEL, ERROR_LABEL, LabelFilter, LabelFmt, LabelsResult, LineFilter,
-    LineOp, NamedMatcher, Pattern, Stage, TEMPLATE_FUNCTIONS,
+    LineOp, NamedMatcher, Pattern, Stage,
 };
 
 /// Parses a LogQL query.
