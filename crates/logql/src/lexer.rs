@@ -248,12 +248,9 @@ fn number(src: &str, i: usize) -> Result<(Tok, usize), ParseError> {
     ))
 }
 
-/// A number as Go's `strconv.ParseFloat` reads a LogQL literal: decimal, with an exponent,
-/// or hexadecimal integers.
+/// A number as Loki reads a LogQL literal (`strconv.ParseFloat`): decimal, with an optional
+/// exponent; Loki refuses `0x10`, and so does this.
 pub(crate) fn parse_number(text: &str) -> Option<f64> {
-    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        return u64::from_str_radix(hex, 16).ok().map(|n| n as f64);
-    }
     let ok = !text.is_empty()
         && text
             .bytes()

@@ -267,12 +267,7 @@ impl<'s> Parser<'s> {
                 ));
             };
             let scalar = |m: &MetricExpr| matches!(m, MetricExpr::Literal(_));
-            if op.is_comparison() && !return_bool && scalar(&l) && scalar(&r) {
-                return Err(self.error(
-                    op_at,
-                    "syntax error: comparisons between scalars must use BOOL modifier",
-                ));
-            }
+            // Comparisons of two numbers give 1 or 0, bool or not (Loki reduces them).
             if op.is_set() && (scalar(&l) || scalar(&r)) {
                 return Err(self.error(
                     op_at,

@@ -86,10 +86,6 @@ fn errors_name_the_place_and_the_fix() {
             "parse error at line 1, col 21: at least one capture is required",
         ),
         (
-            "1 > 2",
-            "parse error at line 1, col 3: syntax error: comparisons between scalars must use BOOL modifier",
-        ),
-        (
             r#"rate({a="b"}[5m]) and 1"#,
             r#"parse error at line 1, col 19: syntax error: set operator "and" not allowed in binary scalar expression"#,
         ),
