@@ -3,7 +3,7 @@
 //!
 //! JSON is scanned, not parsed into a tree: values keep their text (`1.50` stays `1.50`),
 //! nested objects flatten into `parent_child` names, arrays are skipped, `null` is empty, and
-//! a later duplicate key wins, as Loki's parser (over buger/jsonparser) does. Errors use
+//! of a key met twice the first value stays, as Loki's parser (over buger/jsonparser) does. Errors use
 //! jsonparser's wording, which is what Loki puts in `__error_details__`.
 //!
 //! ```
@@ -14,22 +14,20 @@
 //! ```
 
 /// The flattened fields of a JSON object line, names sanitised as Loki's labels, in the
-/// order met (a repeated name once, with its last value); empty when the line is no JSON
+/// order met (a repeated name once, with its first value, as Loki keeps it); empty when the line is no JSON
 /// object.
 pub fn json(line: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
-    let _ = json_each(
-        line,
-        &mut |key, value| match out.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => out.push((key, value)),
-        },
-    );
+    let _ = json_each(line, &mut |key, value| {
+        if !out.iter().any(|(k, _)| *k == key) {
+            out.push((key, value));
+        }
+    });
     out
 }
 
 /// The fields of a logfmt line, names sanitised as Loki's labels, without empty values (as
-/// Loki's `logfmt` without `--keep-empty`); a repeated name once, with its last value.
+/// Loki's `logfmt` without `--keep-empty`); a repeated name once, with its first value.
 pub fn logfmt(line: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     let _ = logfmt_each(line, false, &mut |key, value| {
@@ -37,9 +35,8 @@ pub fn logfmt(line: &str) -> Vec<(String, String)> {
         if key.is_empty() || value.is_empty() {
             return;
         }
-        match out.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value.to_owned(),
-            None => out.push((key, value.to_owned())),
+        if !out.iter().any(|(k, _)| *k == key) {
+            out.push((key, value.to_owned()));
         }
     });
     out

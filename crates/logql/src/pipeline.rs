@@ -345,6 +345,10 @@ pub(crate) enum Category {
 pub(crate) struct Builder<'a> {
     base: &'a Labels,
     labels: Vec<(String, String, Category)>,
+    /// The names parsed labels were set under, kept even when the label is dropped: a
+    /// later parser does not set them again (Loki's `RecordExtracted`), so of a name met
+    /// twice the first value stays.
+    extracted: Vec<String>,
     pub(crate) err: String,
     pub(crate) details: String,
 }
@@ -370,6 +374,7 @@ impl<'a> Builder<'a> {
                 .iter()
                 .map(|l| (l.name.to_owned(), l.value.to_owned(), Category::Stream))
                 .collect(),
+            extracted: Vec::new(),
             err: String::new(),
             details: String::new(),
         };
@@ -395,6 +400,18 @@ impl<'a> Builder<'a> {
             name + DUPLICATE_SUFFIX
         } else {
             name
+        }
+    }
+
+    /// Whether a parser already set `name` on this line.
+    fn extracted(&self, name: &str) -> bool {
+        self.extracted.iter().any(|n| n == name)
+    }
+
+    /// Sets a parser's label unless a parser already set that name.
+    fn set_parsed(&mut self, name: &str, value: &str) {
+        if !self.extracted(name) {
+            self.set(Category::Parsed, name, value);
         }
     }
 
@@ -428,6 +445,9 @@ impl<'a> Builder<'a> {
                 return;
             }
             _ => {}
+        }
+        if cat == Category::Parsed && !self.extracted(name) {
+            self.extracted.push(name.to_owned());
         }
         match self.labels.iter().position(|(n, _, _)| n == name) {
             Some(i) => {
@@ -573,7 +593,7 @@ pub(crate) fn process<'a, 'l>(
                         }
                         let key = lbs.parsed_name(key);
                         let v = caps.name(name).map_or("", |m| m.as_str());
-                        lbs.set(Category::Parsed, &key, v);
+                        lbs.set_parsed(&key, v);
                     }
                 }
             }
@@ -585,7 +605,7 @@ pub(crate) fn process<'a, 'l>(
                     .collect();
                 for (n, v) in caps {
                     let n = lbs.parsed_name(n);
-                    lbs.set(Category::Parsed, &n, &v);
+                    lbs.set_parsed(&n, &v);
                 }
             }
             Stage::Unpack => {
@@ -673,7 +693,7 @@ fn json_all(line: &str, lbs: &mut Builder<'_>) {
     let r = fields::json_each(line, &mut |k, v| found.push((k, v)));
     for (k, v) in found {
         let k = lbs.parsed_name(k);
-        lbs.set(Category::Parsed, &k, &v);
+        lbs.set_parsed(&k, &v);
     }
     if let Err(e) = r {
         lbs.set_err(ERR_JSON, e);
@@ -727,7 +747,7 @@ fn logfmt(
     });
     for (k, v) in found {
         let k = lbs.parsed_name(k);
-        lbs.set(Category::Parsed, &k, &v);
+        lbs.set_parsed(&k, &v);
     }
     if let Err(e) = r {
         lbs.set_err(ERR_LOGFMT, &e);
@@ -786,7 +806,7 @@ fn unpack(line: &str, lbs: &mut Builder<'_>) -> Option<String> {
     let entry = entry?;
     for (k, v) in found {
         let k = fields::sanitize(&lbs.parsed_name(k));
-        lbs.set(Category::Parsed, &k, &v);
+        lbs.set_parsed(&k, &v);
     }
     Some(entry)
 }

@@ -533,6 +533,18 @@ fn parsers() {
                 r#"@12 {"_entry":"GET /tasks 200 12ms","app":"api","method":"GET"},,,"#,
             ],
         ),
+        // A name a parser already set on the line is not set again by a later one (Loki's
+        // RecordExtracted): json's app="api" stays; first, regexp's app="app" does.
+        lines(
+            r#"{job="api"} |= "_entry" | json | regexp "\"(?P<app>[a-z]+)\":" | line_format "{{.app}}""#,
+            logs(0, 100),
+            &["@12 api"],
+        ),
+        lines(
+            r#"{job="api"} |= "_entry" | regexp "\"(?P<app>[a-z]+)\":" | json | line_format "{{.app}} {{.method}}""#,
+            logs(0, 100),
+            &["@12 app GET"],
+        ),
         // unpack: string fields become labels and `_entry` the line; a line that is no
         // object gets JSONParserErr (#unpack).
         labeled(
@@ -556,6 +568,17 @@ fn label_filters() {
             r#"{job="node"} | instance="n2" |= "peer""#,
             logs(0, 100),
             &[r#"@25 level=error msg="peer lost" height=101 duration=3s bytes=2MB trace_id=t2"#],
+        ),
+        // Structured metadata filters like a label; so does a parsed field of the same name.
+        lines(
+            r#"{job="node"} | trace_id="t2" | line_format "{{.trace_id}}""#,
+            logs(0, 100),
+            &["@20 t2"],
+        ),
+        lines(
+            r#"{job="node"} | logfmt | trace_id="t2" | line_format "{{.trace_id}}""#,
+            logs(0, 100),
+            &["@25 t2", "@20 t2"],
         ),
         // Numbers: a missing label fails the filter; a value that is no number passes it
         // with __error__=LabelFilterErr.
