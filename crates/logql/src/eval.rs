@@ -319,8 +319,11 @@ impl Ctx<'_> {
         let first = self.steps.first().copied().unwrap_or(self.params.end);
         let last = self.steps.last().copied().unwrap_or(self.params.end);
         // Windows are (t - offset - range, t - offset]; the store's are [start, end).
-        let select_start = first - lr.offset - lr.range + 1;
-        let select_end = last - lr.offset + 1;
+        let select_start = first
+            .saturating_sub(lr.offset)
+            .saturating_sub(lr.range)
+            .saturating_add(1);
+        let select_end = last.saturating_sub(lr.offset).saturating_add(1);
         let mut select = Select::new(lr.log.matchers.clone(), select_start, select_end);
         select.contains = lr.log.contains_hints();
         let grouping = r.grouping.as_ref().or(pushed);
@@ -439,7 +442,10 @@ impl Ctx<'_> {
                 self.steps
                     .iter()
                     .map(|t| {
-                        let (lo, hi) = window(&absent_points, *t - lr.offset, lr.range, |p| *p);
+                        let (lo, hi) =
+                            window(&absent_points, t.saturating_sub(lr.offset), lr.range, |p| {
+                                *p
+                            });
                         if hi > lo {
                             Vec::new()
                         } else {
@@ -463,7 +469,7 @@ impl Ctx<'_> {
         for (labels, mut points) in sorted {
             points.sort_by_key(|p| p.0);
             for (i, t) in self.steps.iter().enumerate() {
-                let end = *t - lr.offset;
+                let end = t.saturating_sub(lr.offset);
                 let (lo, hi) = window(&points, end, lr.range, |p| p.0);
                 if lo == hi {
                     continue;
@@ -514,7 +520,7 @@ impl Ctx<'_> {
 
 /// The indices `[lo, hi)` of the points in `(end - range, end]`.
 fn window<T>(points: &[T], end: i64, range: i64, ts: impl Fn(&T) -> i64) -> (usize, usize) {
-    let lo = points.partition_point(|p| ts(p) <= end - range);
+    let lo = points.partition_point(|p| ts(p) <= end.saturating_sub(range));
     let hi = points.partition_point(|p| ts(p) <= end);
     (lo, hi.max(lo))
 }
@@ -597,7 +603,7 @@ fn extrapolated_rate(pts: &[(i64, f64)], end: i64, range: i64) -> f64 {
         }
         prev = p.1;
     }
-    let mut to_start = secs(first.0 - (end - range));
+    let mut to_start = secs(first.0 - end.saturating_sub(range));
     let mut to_end = secs(end - last.0);
     let sampled = secs(last.0 - first.0);
     let average = sampled / (pts.len() - 1) as f64;

@@ -46,9 +46,11 @@
 //! assert_eq!(e.to_string(), "parse error at line 1, col 32: syntax error: unexpected STRING \"x\", expecting NUMBER, DURATION or BYTES");
 //! ```
 //!
-//! What Loki accepts beyond this (the `ip()` filters, `approx_topk`, the experimental
-//! `variants` and `| detected_level` forms) is refused with `unsupported: ...` and the
-//! position of the construct.
+//! What Loki accepts beyond this (the `ip()` line and label filters, `approx_topk`) is
+//! refused with `unsupported: ...` and the position of the construct. Where the two differ
+//! on purpose: a regex is compiled (and refused) at parse time, not when the query runs; a
+//! label whose value is empty is no label (Skywatch's label sets drop empty values, as
+//! Prometheus's do), so `| json` of `{"a":""}` gives no `a`.
 
 mod ast;
 mod eval;

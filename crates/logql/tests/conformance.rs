@@ -1321,3 +1321,22 @@ fn json_answers() {
     assert_eq!(d["resultType"], "scalar");
     assert_eq!(d["result"][1], "+Inf");
 }
+
+/// Ranges and offsets near the limits of 64-bit nanoseconds saturate rather than wrap.
+#[test]
+fn extreme_ranges_do_not_overflow() {
+    let store = corpus();
+    for q in [
+        r#"count_over_time({job="counter"}[290y] offset 290y)"#,
+        r#"count_over_time({job="counter"}[290y] offset -290y)"#,
+        r#"rate_counter({job="counter"} | logfmt | unwrap total [290y])"#,
+    ] {
+        let expr = logql::parse(q).expect("parses");
+        assert!(
+            logql::eval(&store, &expr, &range(0, 100, 50)).is_ok(),
+            "{q}"
+        );
+    }
+    // 292 years and more do not fit in 64-bit nanoseconds: a parse error.
+    assert!(logql::parse(r#"rate({job="counter"}[300y])"#).is_err());
+}
