@@ -220,3 +220,61 @@ fn deep_json_lines_do_not_overflow() {
         [("a_b_c".into(), "d".into()), ("e".into(), "f".into())]
     );
 }
+
+#[test]
+fn odd_lines_pass_every_stage_without_panicking() {
+    use logs::{Entry, LogStore, MemLogs, Stream};
+    use model::Labels;
+
+    // Lines made of the characters the parsers care about, from a fixed generator.
+    let alphabet: Vec<char> = r#"{}[]":,=\ abu0123456789.-_é€	"#.chars().collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut entries = Vec::new();
+    for i in 0..3000 {
+        let len = (next() % 40) as usize;
+        let line: String = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        entries.push(Entry::new(i, line));
+    }
+    for odd in [
+        r#"{"a":"\ud800"}"#,
+        r#"{"a":"\u00e9\"","b":{"c":[1,{"d":2}]},"_entry":"x"}"#,
+        r#"{"a""#,
+        r#"a="\"#,
+        "=",
+        "\"",
+        r#"{"_entry":"\\"}"#,
+    ] {
+        entries.push(Entry::new(5000, odd));
+    }
+    let store = MemLogs::new();
+    store
+        .push(&[Stream {
+            labels: Labels::from_pairs([("job", "odd")]),
+            entries,
+        }])
+        .expect("pushes");
+    let q = parse(
+        r#"{job="odd"} | json | logfmt --strict --keep-empty | regexp "(?P<r>a+)" | pattern "<p>=<_>" | unpack | json x="b.c[1].d" | line_format "{{.p}}{{.r}}{{.x}}{{ __line__ | trunc 3 }}" | label_format q="{{.a}}", w=r | decolorize | drop p"#,
+    )
+    .expect("parses");
+    let mut params = crate::Params::range(0, 10_000, 0);
+    params.limit = 5000;
+    let value = crate::eval(&store, &q, &params).expect("evaluates");
+    let crate::Value::Streams(streams) = value else {
+        panic!("a log query gives streams");
+    };
+    let n: usize = streams.iter().map(|s| s.entries.len()).sum();
+    assert_eq!(n, 3007);
+    let metric =
+        parse(r#"sum by (q) (count_over_time({job="odd"} | json | logfmt | __error__="" [1h]))"#)
+            .expect("parses");
+    assert!(crate::eval(&store, &metric, &crate::Params::instant(6000)).is_ok());
+}
