@@ -9,7 +9,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, type Series } from "./api";
 import { Chart } from "./chart";
-import { DEFAULT_LINE_OPTIONS, type FilterAsk, LogLines, VolumeHistogram } from "./log-lines";
+import { DEFAULT_LINE_OPTIONS, type FilterAsk, LogLines, VolumeHistogram, formatTime } from "./log-lines";
 import { type Bucket, type LogRow, levelOf, readStreams, rowBuckets, volumeBuckets } from "./log-model";
 import { type LogContext, STAGES, acceptLog, isMetricQuery, logqlContext, traceLineQuery, tracedId, volumeQuery, withLabelFilter, withStreamMatcher } from "./logql";
 import { type LokiData, labelNames, labelValues, queryRange, tailUrl } from "./logs-api";
@@ -287,8 +287,8 @@ export function Logs() {
 }
 
 function describeWindow(t: TimeRange): string {
-  const from = new Date(t.from ?? 0).toLocaleString();
-  return t.to === undefined ? `From ${from} to now` : `${from} to ${new Date(t.to).toLocaleString()}`;
+  const from = formatTime(t.from ?? 0).slice(0, 19);
+  return t.to === undefined ? `From ${from} to now` : `${from} to ${formatTime(t.to).slice(0, 19)}`;
 }
 
 function Result({
