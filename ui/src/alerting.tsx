@@ -4,6 +4,21 @@
 import { useEffect, useState } from "preact/hooks";
 import type { Labels } from "./api";
 import { LabelList } from "./labels";
+import { alertSelector } from "./logql";
+import { labelNames } from "./logs-api";
+
+/** Logs before an alert became active that its link shows too: what led up to it. */
+const ALERT_LOG_LEAD_MS = 15 * 60_000;
+
+/** The logs page's link to an alert's logs: its labels that are stream labels, from a
+ * while before it became active to now; null when no label of it is a stream label. */
+function alertLogsHref(labels: Labels, activeAt: string, streamLabels: string[]): string | null {
+  const selector = alertSelector(labels, streamLabels);
+  if (!selector) return null;
+  const since = Date.parse(activeAt);
+  const from = Number.isFinite(since) && since > 0 ? since - ALERT_LOG_LEAD_MS : Date.now() - 3_600_000;
+  return `/logs?${new URLSearchParams({ q: selector, from: String(Math.floor(from)), to: "now" })}`;
+}
 /** Fetches `url` now and every `ms`, as JSON; `refresh` forces a fetch. */
 function usePoll<T>(url: string, ms: number, unwrap: (body: unknown) => T): { data: T | null; error: string | null; missing: boolean; refresh: () => void } {
   const [data, setData] = useState<T | null>(null);
@@ -64,6 +79,11 @@ interface RoutedAlert {
 export function Alerts() {
   const rules = usePoll("/api/v1/alerts", 5000, (b) => (b as { data: { alerts: RuleAlert[] } }).data.alerts);
   const routed = usePoll("/api/v2/alerts?active=true&silenced=true&inhibited=true", 5000, (b) => b as RoutedAlert[]);
+  // The stream labels of the log store, for each alert's logs link (none without logs).
+  const [streamLabels, setStreamLabels] = useState<string[]>([]);
+  useEffect(() => {
+    labelNames(Date.now() - 6 * 3_600_000, Date.now()).then(setStreamLabels, () => setStreamLabels([]));
+  }, []);
   if (rules.error) return <div class="error" role="alert">{rules.error}</div>;
   if (!rules.data) return <p class="muted">Loading alerts…</p>;
   const key = (l: Labels) => JSON.stringify(Object.entries(l).sort());
@@ -79,6 +99,7 @@ export function Alerts() {
         {list.map((a) => {
           const r = routing.get(key(a.labels));
           const muted = r && r.status.state === "suppressed";
+          const logs = alertLogsHref(a.labels, a.activeAt, streamLabels);
           return (
             <li class={`alert-item ${a.state}`}>
               <span class={`badge ${a.state}`}>{a.state}</span>
@@ -89,6 +110,11 @@ export function Alerts() {
               {muted && r.status.inhibitedBy.length > 0 && <span class="badge muted-by">inhibited</span>}
               {r && r.receivers.length > 0 && <span class="muted">→ {r.receivers.map((x) => x.name).join(", ")}</span>}
               {a.annotations.summary && <span class="alert-summary">{a.annotations.summary}</span>}
+              {logs && (
+                <a class="alert-logs" href={logs} title="The logs of the streams this alert's labels name, since a while before it became active">
+                  logs
+                </a>
+              )}
               {a.annotations.runbook_url && (
                 <a class="runbook" href={a.annotations.runbook_url} target="_blank" rel="noreferrer">
                   runbook

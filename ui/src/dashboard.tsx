@@ -9,7 +9,9 @@ import { parseVariableQuery, queryResultTexts, seriesText, variableOptionsFrom }
 import { Chart } from "./chart";
 import type { FieldConfigSource } from "./fields";
 import { Heatmap } from "./heatmap";
+import { REFRESHES, RANGES, seconds } from "./time-range";
 import { layout } from "./layout";
+import { LogsPanel, type LogsPanelOptions } from "./logs-panel";
 import { migrateDashboard } from "./migrate";
 import { NotDrawnMarker } from "./not-drawn";
 import panelSupport from "./panel-support.json";
@@ -70,20 +72,10 @@ interface DashboardJson {
   panels?: Panel[];
 }
 
-const RANGES = ["5m", "15m", "30m", "1h", "3h", "6h", "12h", "24h", "2d", "7d"];
-const REFRESHES = ["off", "5s", "10s", "30s", "1m", "5m"];
 /** The scrape interval Grafana assumes of a Prometheus data source. */
 const SCRAPE_INTERVAL = 15;
 const ROW_PX = 30;
 const GAP_PX = 8;
-
-/** Seconds in a duration like `5m`, `1h`, `2d`. */
-function seconds(d: string): number {
-  const m = /^(\d+)(ms|s|m|h|d|w)$/.exec(d.trim());
-  if (!m) return 3600;
-  const n = Number(m[1]);
-  return n * { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as "s"];
-}
 
 function regexEscape(v: string): string {
   return v.replace(/[\\^$.|?*+()[\]{}]/g, "\\$&");
@@ -433,7 +425,8 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
   const [exemplars, setExemplars] = useState<ExemplarPoint[] | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
   const known = DRAWN.has(panel.type);
-  const queries = known && !QUERYLESS.has(panel.type);
+  // A logs panel asks Loki's API itself (logs-panel.tsx).
+  const queries = known && !QUERYLESS.has(panel.type) && panel.type !== "logs";
   // A table shows the values now, as Grafana's Prometheus tables with instant queries.
   const instant = panel.type === "table";
   const targets = (panel.targets ?? []).filter((t) => t.expr && !t.hide);
@@ -489,6 +482,9 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
   if (panel.type === "alertlist") return <AlertList options={options} tick={window} />;
   if (panel.type === "dashlist") return <DashList options={options} tick={window} />;
   if (panel.type === "news") return <News options={options} />;
+  if (panel.type === "logs") {
+    return <LogsPanel queries={targets.map((t) => interpolate(t.expr!, window.values))} options={options as LogsPanelOptions} start={window.start} end={window.end} />;
+  }
   if (error) return <div class="panel-error" role="alert">{error}</div>;
   if (!drawn) return <p class="muted panel-loading">Loading…</p>;
   if (!drawn.series.length) return <p class="empty">No data</p>;

@@ -10,6 +10,7 @@ import { Dashboard } from "./dashboard";
 import { Dashboards } from "./dashboards";
 import { Explore } from "./explore";
 import { Health } from "./health";
+import { Logs } from "./logs";
 import { SloPage, Slos } from "./slos";
 import { Targets } from "./targets";
 import { TraceView } from "./trace-view";
@@ -54,6 +55,7 @@ function ThemeToggle() {
 const SECTIONS: [string, string][] = [
   ["/dashboards", "Dashboards"],
   ["/explore", "Explore"],
+  ["/logs", "Logs"],
   ["/traces", "Traces"],
   ["/targets", "Targets"],
   ["/health", "Health"],
@@ -70,6 +72,7 @@ function page(path: string) {
     return <Dashboard key={uid} uid={uid} />;
   }
   if (path.startsWith("/explore")) return <Explore key={path} />;
+  if (path.startsWith("/logs")) return <Logs key={path} />;
   if (path.startsWith("/traces/")) {
     const id = decodeURIComponent(path.split("/")[2] ?? "");
     return <TraceView key={id} id={id} />;

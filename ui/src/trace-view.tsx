@@ -27,12 +27,29 @@ import {
   valueText,
   visibleRows,
 } from "./trace-model";
+import { traceLogsQuery } from "./logql";
 import { TraceApiError, fetchTrace, lastSearch } from "./traces-api";
 
 /** A row's height in px: fixed, so that a row's place is its index times this. */
 const ROW = 24;
 /** Rows drawn beyond each edge of the view, so that a quick scroll shows no gap. */
 const OVERSCAN = 12;
+
+/** Logs around a trace: this long before its start and after its end, in ms (clocks
+ * differ, and a log line may be written a little outside its span). */
+const LOG_MARGIN_MS = 5 * 60_000;
+
+/** The logs page's link to the trace's logs, or one span's: the streams of the trace's
+ * services (the span's service alone for a span), the records whose structured metadata
+ * holds the ids (`traceLogsQuery` says why that form), over the trace's time and a margin. */
+export function logsHref(t: Trace, s?: number): string {
+  const startMs = t.startSec * 1000 + t.startNs / 1e6;
+  const services = s === undefined ? t.services : [t.services[t.service[s]]];
+  const q = traceLogsQuery(services, t.traceId, s === undefined ? undefined : t.spanId[s]);
+  const from = Math.floor(startMs - LOG_MARGIN_MS);
+  const to = Math.ceil(startMs + t.duration / 1e6 + LOG_MARGIN_MS);
+  return `/logs?${new URLSearchParams({ q, from: String(from), to: String(to) })}`;
+}
 
 interface Loaded {
   trace: Trace;
@@ -209,6 +226,10 @@ function TraceBody({ loaded }: { loaded: Loaded }) {
     >
       <p class="muted">
         <a href={lastSearch()}>Traces</a> / <span class="trace-id">{trace.traceId}</span>
+        {" · "}
+        <a class="trace-logs" href={logsHref(trace)}>
+          Logs for this trace
+        </a>
       </p>
       <h1>
         {trace.services[trace.service[root]] || "unknown service"}: {trace.name[root]}
@@ -555,10 +576,7 @@ function SpanDetails({ trace, s, onSelect, onClose }: { trace: Trace; s: number;
         )}
       </dl>
       <p class="span-logs">
-        <a href={`/logs?${new URLSearchParams({ trace: trace.traceId, span: trace.spanId[s] })}`} target="_blank" rel="noopener">
-          Logs for this span
-        </a>{" "}
-        <span class="muted">(needs the log store, which comes with logs support)</span>
+        <a href={logsHref(trace, s)}>Logs for this span</a>
       </p>
       <h3>Span attributes</h3>
       <Attributes attrs={span.attributes} empty="None." />

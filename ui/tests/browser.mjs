@@ -6,12 +6,14 @@
 // Visits each page (or only the PAGEs named), waits for what it must show, fails on any
 // browser console error or uncaught page error, and saves a screenshot of each page
 // (light, dark, phone) in SCREENSHOT_DIR; at a phone's width, no page may be wider than
-// the screen. The traces pages (trace-pages.mjs) post their own traces first. Then burns
+// the screen. The traces pages (trace-pages.mjs) post their own traces first; the logs
+// pages (log-pages.mjs) read the demo's own logs. Then burns
 // one SLO's budget with the demo's chaos control and checks that the SLO pages show it.
 // Prints one line per page; exits 1 on the first failure, saying why.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { LOG_PAGE_NAMES, logPages } from "./log-pages.mjs";
 import { TRACE_PAGE_NAMES, tracePages } from "./trace-pages.mjs";
 
 const [base, shots, ...only] = process.argv.slice(2);
@@ -214,14 +216,15 @@ const pages = [
 
 /** What each panel shows: its title, any error, whether its type is undrawn, and whether
  * it shows data (a chart counts once it holds two values and uPlot has drawn them on a
- * finite scale). Runs in the page. */
+ * finite scale; a logs panel once Loki answered, since a viewer of warnings may rightly
+ * show none: log lines are checked on the logs pages). Runs in the page. */
 function panelReport() {
   return [...document.querySelectorAll(".panel")].map((p) => ({
     title: p.querySelector(".panel-title")?.textContent ?? "",
     error: p.querySelector(".panel-error")?.textContent ?? null,
     unsupported: !!p.querySelector(".panel-unsupported"),
     data:
-      !!p.querySelector(".stat-value, svg.gauge, .bar-fill, .bar-cell, table.grid tbody tr, .pie-slice, .text-panel > *, .alert-item, .alert-none, .state-box, .barchart .bar, .histogram .bar, .dashlist li, .news") ||
+      !!p.querySelector(".stat-value, svg.gauge, .bar-fill, .bar-cell, table.grid tbody tr, .pie-slice, .text-panel > *, .alert-item, .alert-none, .state-box, .barchart .bar, .histogram .bar, .dashlist li, .news, .logs-panel") ||
       Number(p.querySelector("canvas.heatmap")?.dataset.cells ?? 0) > 0 ||
       (Number(p.querySelector(".chart")?.dataset.points ?? 0) >= 2 && p.querySelector(".chart")?.dataset.scale === "finite"),
   }));
@@ -566,6 +569,15 @@ if (TRACE_PAGE_NAMES.some((name) => only.length === 0 || only.includes(name))) {
     traceTimings = traces.timings;
   } catch (e) {
     console.log(`FAILED posting the traces pages' traces: ${e.message}`);
+    process.exit(1);
+  }
+}
+
+if (LOG_PAGE_NAMES.some((name) => only.length === 0 || only.includes(name))) {
+  try {
+    pages.push(...(await logPages(base)));
+  } catch (e) {
+    console.log(`FAILED finding a node's logs for the logs pages: ${e.message}`);
     process.exit(1);
   }
 }

@@ -152,7 +152,11 @@ export async function tracePages(base) {
         if (!/^\/traces\/[0-9a-f]{32}\?span=[0-9a-f]{16}$/.test(link ?? "")) throw new Error(`the link to the previous trace: ${link}`);
         const logs = await details.locator(".span-logs a").getAttribute("href");
         const spanId = await details.getAttribute("data-span-id");
-        if (logs !== `/logs?trace=${id}&span=${spanId}`) throw new Error(`the logs link: ${logs}`);
+        // The span's logs: its service's streams, the records with its trace and span ids.
+        const asked = new URL(logs ?? "", base).searchParams;
+        if (asked.get("q") !== `{service_name="payments"} | trace_id="${id}" | span_id="${spanId}"` || !asked.get("from") || !asked.get("to")) {
+          throw new Error(`the logs link: ${logs}`);
+        }
         console.log(`  the span's details appeared ${(performance.now() - began).toFixed(0)} ms after the click`);
         // Folding the guild hides its three spans.
         await page.locator(".wf-row", { hasText: "guild.form" }).locator("button.twisty").click();

@@ -1,4 +1,5 @@
-//! Checking a dashboard: its shape, every query as PromQL, every variable it uses.
+//! Checking a dashboard: its shape, every query as PromQL (a Loki target's LogQL only for
+//! its variables), every variable it uses.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -251,8 +252,20 @@ fn check_panel(
         if target.get("hide").and_then(Value::as_bool) == Some(true) || expr.trim().is_empty() {
             continue;
         }
-        let parsed = substitute(expr, variables)
-            .and_then(|q| promql::ast::parse(&q).map(drop).map_err(|e| e.to_string()));
+        // A Loki target's query is LogQL, not PromQL: only its variables are checked here
+        // (its syntax is the LogQL parser's to check, which this crate does not link).
+        let loki = [target, panel].iter().any(|v| {
+            v.get("datasource")
+                .and_then(|d| d.get("type"))
+                .and_then(Value::as_str)
+                == Some("loki")
+        });
+        let parsed = substitute(expr, variables).and_then(|q| {
+            if loki {
+                return Ok(());
+            }
+            promql::ast::parse(&q).map(drop).map_err(|e| e.to_string())
+        });
         if let Err(e) = parsed {
             problem(Some(name.clone()), format!("query {ref_id}: {e}"));
         }
@@ -357,6 +370,47 @@ mod tests {
             ]),
         );
         assert_eq!(check(&d, "d.json"), []);
+    }
+
+    #[test]
+    fn loki_targets_are_not_read_as_promql_but_their_variables_are_checked() {
+        let logs = |expr: &str| {
+            json!({
+                "id": 1, "title": "Warnings", "type": "logs",
+                "datasource": {"type": "loki", "uid": "${loki}"},
+                "gridPos": {"h": 8, "w": 12, "x": 0, "y": 0},
+                "targets": [{"refId": "A", "expr": expr}],
+            })
+        };
+        let variables = json!([{"name": "node", "type": "custom", "query": "a,b"}]);
+        let d = dashboard(
+            json!([logs("{node=~\"$node\"} |= \"resource warning\"")]),
+            variables.clone(),
+        );
+        assert_eq!(check(&d, "d.json"), []);
+        let d = dashboard(json!([logs("{node=~\"$nope\"}")]), variables);
+        let problems = check(&d, "d.json");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("nope"), "{}", problems[0]);
+    }
+
+    /// The seeds' resource-warnings log viewer: a Loki `logs` panel in the shipped System
+    /// health dashboard, neither a problem nor a warning.
+    #[test]
+    fn the_system_health_logs_panel_passes_and_is_drawn() {
+        let d: Value = serde_json::from_str(include_str!(
+            "../../../dashboards/node-network/system-health.json"
+        ))
+        .unwrap();
+        assert_eq!(check(&d, "system-health.json"), []);
+        let drawing = crate::drawing(&d);
+        assert_eq!(drawing.flagged(), 0, "{drawing:?}");
+        let logs = d["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["type"] == "logs");
+        assert_eq!(logs.unwrap()["title"], "Resource warnings");
     }
 
     #[test]

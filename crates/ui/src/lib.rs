@@ -16,8 +16,9 @@ const APP_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ui/app.js"));
 const APP_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ui/app.css"));
 
 /// The paths the page itself answers, beside `/`.
-pub const PAGES: [&str; 13] = [
+pub const PAGES: [&str; 14] = [
     "/explore",
+    "/logs",
     "/targets",
     "/dashboards",
     "/d/{*rest}",
@@ -88,6 +89,7 @@ mod tests {
         for path in [
             "/",
             "/explore",
+            "/logs",
             "/targets",
             "/d/abc/network-overview",
             "/slos",
