@@ -87,8 +87,8 @@ pub(crate) const RULES: &[Rule] = &[
     Rule {
         krate: "otlp",
         forbidden: &["*"],
-        allowed: &["spans", "storage", "model"],
-        why: "OTLP is a source: it writes through the span and storage contracts and knows no store, query or API",
+        allowed: &["spans", "storage", "logs", "model"],
+        why: "OTLP is a source: it writes through the span, storage and log contracts and knows no store, query or API",
     },
     Rule {
         krate: "model",
