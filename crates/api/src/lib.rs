@@ -9,6 +9,7 @@
 //! - [`otlp`]: OTLP/HTTP's receivers, `POST /v1/traces`, `/v1/metrics` and `/v1/logs`.
 //! - [`jaeger`]: Jaeger's query API under `/jaeger`, over the span store.
 //! - [`tempo`]: Tempo's HTTP API under `/tempo`: traces by ID, TraceQL and tag search.
+//! - [`loki`]: Loki's push and its label, series and index routes, over the log store.
 //!
 //! Every answer may be compressed ([`compressed`]), as Prometheus compresses its API's.
 
@@ -16,6 +17,7 @@ use axum::Router;
 
 mod compression;
 pub mod jaeger;
+pub mod loki;
 pub mod otlp;
 pub mod prometheus;
 pub mod slo;
@@ -37,5 +39,6 @@ pub fn router(state: ApiState) -> Router {
         .merge(slo::router(state.clone()))
         .merge(otlp::router(state.clone()))
         .merge(jaeger::router(state.clone()))
-        .merge(tempo::router(state))
+        .merge(tempo::router(state.clone()))
+        .merge(loki::router(state))
 }

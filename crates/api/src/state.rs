@@ -59,6 +59,9 @@ pub struct ApiState {
     /// The OTLP receiver behind `POST /v1/traces`, `/v1/metrics` and `/v1/logs` (and the
     /// gRPC services the binary serves); `None` serves no OTLP.
     pub otlp: Option<Arc<otlp::Receiver>>,
+    /// Loki's push and its limits, over the log store the Loki routes read; `None` serves
+    /// no Loki API.
+    pub logs: Option<Arc<crate::loki::Distributor>>,
 }
 
 /// Gives the rule groups as JSON for a `type` filter.
@@ -114,6 +117,7 @@ impl ApiState {
             slos: None,
             spans: None,
             otlp: None,
+            logs: None,
         }
     }
 }

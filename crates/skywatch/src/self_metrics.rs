@@ -243,6 +243,64 @@ impl Collector for OtlpCollector {
     }
 }
 
+/// Loki's push: entries and bytes kept, and refused by Loki's reason, as Loki's
+/// `loki_distributor_lines_received_total` and `loki_discarded_samples_total` count them.
+pub(crate) struct LokiCollector {
+    pub(crate) distributor: Arc<api::loki::Distributor>,
+}
+
+impl std::fmt::Debug for LokiCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LokiCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for LokiCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let f = self.distributor.figures();
+        for (name, help, value) in [
+            (
+                "skywatch_loki_received_entries",
+                "Log entries Loki's push kept.",
+                f.received_entries,
+            ),
+            (
+                "skywatch_loki_received_bytes",
+                "Bytes of the log lines Loki's push kept.",
+                f.received_bytes,
+            ),
+        ] {
+            ConstCounter::new(value).encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Counter,
+            )?)?;
+        }
+        type Figure = fn(&(u64, u64)) -> u64;
+        let discarded: [(&str, &str, Figure); 2] = [
+            (
+                "skywatch_loki_discarded_entries",
+                "Log entries Loki's push refused, by the limit or check that refused them.",
+                |d| d.0,
+            ),
+            (
+                "skywatch_loki_discarded_bytes",
+                "Bytes of the log lines Loki's push refused, by the limit or check that refused them.",
+                |d| d.1,
+            ),
+        ];
+        for (name, help, figure) in discarded {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (reason, d) in &f.discarded {
+                ConstCounter::new(figure(d))
+                    .encode(family.encode_family(&[("reason", *reason)])?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Every `interval`, stores the samples of `registry` into `db` under `job` and
 /// `instance` labels, as a scrape of the server's `/metrics` would, without the HTTP round
 /// trip and without an `up` series: the server cannot be down while recording, and `up`

@@ -9,8 +9,11 @@
 //!   `POST /-/reload` (a bad file is refused and the running configuration kept);
 //! - query: the PromQL engine over the TSDB;
 //! - HTTP: the API router, the server's own `/metrics`, and RED metrics of every request;
-//! - OTLP: one `otlp::Receiver` over the span store (`open_span_store`) and the storage,
-//!   behind the API's `/v1/*` routes and the gRPC services on `--otlp-grpc-listen`.
+//! - OTLP: one `otlp::Receiver` over the span store (`open_span_store`), the storage and
+//!   the log store (`open_log_store`), behind the API's `/v1/*` routes and the gRPC
+//!   services on `--otlp-grpc-listen`;
+//! - Loki: `api::loki::Distributor` over the same log store, behind Loki's push and read
+//!   routes, its limits the `--logs-*` flags.
 //!
 //! Settings come from the flags, then the configuration file's `skywatch:` section, then
 //! the defaults.
@@ -90,6 +93,118 @@ pub(crate) struct OtlpArgs {
     pub(crate) spanmetrics_config: Option<PathBuf>,
     #[command(flatten)]
     traces: TraceStoreArgs,
+    #[command(flatten)]
+    logs: LogsArgs,
+}
+
+/// The limits of log ingestion over Loki's push API (docs/logs.md), named after Loki's
+/// `limits_config`, with its defaults.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LogsArgs {
+    /// The longest log line a push may carry (Loki's max_line_size); a longer one is
+    /// refused alone with 400; 0 for no limit.
+    #[arg(long, default_value = "256KB", value_parser = byte_size)]
+    logs_max_line_size: u64,
+    /// The most labels a pushed stream may have (max_label_names_per_series).
+    #[arg(long, default_value_t = api::loki::Limits::default().max_label_names_per_series)]
+    logs_max_label_names_per_series: usize,
+    /// The longest label name of a pushed stream (max_label_name_length).
+    #[arg(long, default_value_t = api::loki::Limits::default().max_label_name_length)]
+    logs_max_label_name_length: usize,
+    /// The longest label value of a pushed stream (max_label_value_length).
+    #[arg(long, default_value_t = api::loki::Limits::default().max_label_value_length)]
+    logs_max_label_value_length: usize,
+    /// The megabytes a second a tenant (X-Scope-OrgID) may push (ingestion_rate_mb); a
+    /// push over it is refused with 429.
+    #[arg(long, default_value_t = 4.0)]
+    logs_ingestion_rate_mb: f64,
+    /// The most megabytes a tenant may push at once (ingestion_burst_size_mb).
+    #[arg(long, default_value_t = 6.0)]
+    logs_ingestion_burst_size_mb: f64,
+    /// Refuse pushed entries older than this (reject_old_samples_max_age); 0s accepts
+    /// any age.
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    logs_reject_old_samples_max_age: Duration,
+    /// Refuse pushed entries newer than now plus this (creation_grace_period).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    logs_creation_grace_period: Duration,
+    /// The most bytes of structured metadata a pushed entry may carry
+    /// (max_structured_metadata_size).
+    #[arg(long, default_value = "64KB", value_parser = byte_size)]
+    logs_max_structured_metadata_size: u64,
+    /// The most structured metadata pairs a pushed entry may carry
+    /// (max_structured_metadata_entries_count).
+    #[arg(long, default_value_t = api::loki::Limits::default().max_structured_metadata_entries)]
+    logs_max_structured_metadata_entries: usize,
+}
+
+impl LogsArgs {
+    /// The push limits these flags give.
+    fn limits(&self) -> api::loki::Limits {
+        const MIB: f64 = (1u64 << 20) as f64;
+        api::loki::Limits {
+            max_line_size: usize::try_from(self.logs_max_line_size).unwrap_or(usize::MAX),
+            max_label_names_per_series: self.logs_max_label_names_per_series,
+            max_label_name_length: self.logs_max_label_name_length,
+            max_label_value_length: self.logs_max_label_value_length,
+            ingestion_rate_bytes: self.logs_ingestion_rate_mb * MIB,
+            ingestion_burst_bytes: self.logs_ingestion_burst_size_mb * MIB,
+            max_structured_metadata_size: usize::try_from(self.logs_max_structured_metadata_size)
+                .unwrap_or(usize::MAX),
+            max_structured_metadata_entries: self.logs_max_structured_metadata_entries,
+            reject_old_samples_max_age: Some(self.logs_reject_old_samples_max_age)
+                .filter(|d| !d.is_zero()),
+            creation_grace_period: self.logs_creation_grace_period,
+            ..api::loki::Limits::default()
+        }
+    }
+
+    /// The flags and their values, for `/api/v1/status/flags`.
+    fn flags(&self) -> Vec<(&'static str, String)> {
+        let duration = |d: Duration| humantime::format_duration(d).to_string();
+        vec![
+            (
+                "logs-max-line-size",
+                format!("{}B", self.logs_max_line_size),
+            ),
+            (
+                "logs-max-label-names-per-series",
+                self.logs_max_label_names_per_series.to_string(),
+            ),
+            (
+                "logs-max-label-name-length",
+                self.logs_max_label_name_length.to_string(),
+            ),
+            (
+                "logs-max-label-value-length",
+                self.logs_max_label_value_length.to_string(),
+            ),
+            (
+                "logs-ingestion-rate-mb",
+                self.logs_ingestion_rate_mb.to_string(),
+            ),
+            (
+                "logs-ingestion-burst-size-mb",
+                self.logs_ingestion_burst_size_mb.to_string(),
+            ),
+            (
+                "logs-reject-old-samples-max-age",
+                duration(self.logs_reject_old_samples_max_age),
+            ),
+            (
+                "logs-creation-grace-period",
+                duration(self.logs_creation_grace_period),
+            ),
+            (
+                "logs-max-structured-metadata-size",
+                format!("{}B", self.logs_max_structured_metadata_size),
+            ),
+            (
+                "logs-max-structured-metadata-entries",
+                self.logs_max_structured_metadata_entries.to_string(),
+            ),
+        ]
+    }
 }
 
 /// The span store's settings (`docs/trace-store.md`).
@@ -358,6 +473,7 @@ impl Settings {
             ("log", self.log.clone()),
         ]
         .into_iter()
+        .chain(self.otlp.logs.flags())
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
     }
@@ -596,10 +712,11 @@ pub(crate) async fn serve(
         &settings.slos,
     )?;
     // Spans go to the span store; OTLP metrics join the scraped samples (and remote
-    // write); logs have no store yet, so the receivers refuse them saying so.
+    // write); logs, over OTLP and Loki's push, go to the log store.
     let (span_db, span_maintenance) =
         open_span_store(&settings.data, settings.otlp.traces.options())?;
     let span_store: Arc<dyn spans::SpanStore> = span_db.clone();
+    let log_store = open_log_store(&settings.data)?;
     // Spans the receivers keep are also counted into Tempo's span metrics and service
     // graph, written beside the scraped series.
     let generator = Arc::new(
@@ -616,9 +733,18 @@ pub(crate) async fn serve(
             generator,
         ))),
         metrics: Some(written.clone()),
-        logs: None,
+        logs: Some(Arc::new(otlp::logs::StoreSink::new(log_store.clone()))),
         limits: settings.otlp.limits(),
     }));
+    let distributor = Arc::new(api::loki::Distributor::new(
+        log_store,
+        settings.otlp.logs.limits(),
+    ));
+    telemetry
+        .registry()
+        .register_collector(crate::self_metrics::LokiCollector {
+            distributor: distributor.clone(),
+        });
     telemetry
         .registry()
         .register_collector(crate::self_metrics::OtlpCollector {
@@ -774,6 +900,7 @@ pub(crate) async fn serve(
     state.wal_replay = wal_replay;
     state.spans = Some(span_store);
     state.otlp = Some(receiver);
+    state.logs = Some(distributor);
     state.target_metadata = Some({
         let manager = manager.clone();
         Arc::new(move || target_metadata(&manager))
@@ -989,6 +1116,13 @@ fn open_span_store(
         every_minute("span store maintenance", move || db.maintain())
     };
     Ok((db, maintenance))
+}
+
+/// Opens the server's log store, the one place that names it: for now `logs::MemLogs`,
+/// in memory and lost at exit.
+fn open_log_store(_data: &Path) -> Result<Arc<dyn logs::LogStore>, String> {
+    tracing::info!("keeping logs in memory");
+    Ok(Arc::new(logs::MemLogs::new()))
 }
 
 /// The targets as the API shows them.

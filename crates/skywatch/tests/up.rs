@@ -77,6 +77,8 @@ fn up_serves_imported_data_through_the_api() {
     assert_eq!(body["data"]["query-timeout"], "2m", "{body}");
     assert_eq!(body["data"]["data"], db.display().to_string());
     assert_eq!(body["data"]["traces-retention-time"], "14days", "{body}");
+    assert_eq!(body["data"]["logs-max-line-size"], "262144B", "{body}");
+    assert_eq!(body["data"]["logs-ingestion-rate-mb"], "4", "{body}");
     let body = get("/api/v1/status/runtimeinfo");
     assert!(
         body["data"]["startTime"]
