@@ -136,9 +136,50 @@ pub(crate) struct LogsArgs {
     /// (max_structured_metadata_entries_count).
     #[arg(long, default_value_t = api::loki::Limits::default().max_structured_metadata_entries)]
     logs_max_structured_metadata_entries: usize,
+    /// Delete log chunks whose newest line is older than this, and refuse older lines;
+    /// 0s keeps them forever (Loki's retention_period).
+    #[arg(long, default_value = "14d", value_parser = humantime::parse_duration)]
+    logs_retention_time: Duration,
+    /// While the log chunks and log take more than this (512MB, 20GB, ...), delete the
+    /// oldest; unset, no limit.
+    #[arg(long, value_parser = byte_size)]
+    logs_retention_size: Option<u64>,
+    /// How far behind its stream's newest line a line may arrive and still be kept; older
+    /// ones are refused naming the window.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    logs_out_of_order_window: Duration,
+    /// The most streams the store holds; a line that would make one more is refused
+    /// naming the limit. Many streams cost memory, not a cliff: see docs/logs.md.
+    #[arg(long, default_value_t = logdb::Options::default().max_streams)]
+    logs_max_streams: usize,
+    /// Sync the log store's write-ahead log to disk on every accepted push (survives power
+    /// loss, costs a disk flush a request); without it a killed server loses nothing but a
+    /// crashed machine may.
+    #[arg(long)]
+    logs_sync: bool,
 }
 
 impl LogsArgs {
+    /// The log store's options: these settings over the store's defaults.
+    fn store_options(&self) -> logdb::Options {
+        logdb::Options {
+            retention_age: Some(self.logs_retention_time).filter(|d| !d.is_zero()),
+            retention_bytes: self.logs_retention_size,
+            out_of_order_window: self.logs_out_of_order_window,
+            max_streams: self.logs_max_streams,
+            max_line_bytes: usize::try_from(self.logs_max_line_size)
+                .ok()
+                .filter(|&n| n > 0)
+                .unwrap_or(usize::MAX),
+            sync: if self.logs_sync {
+                logdb::SyncPolicy::Always
+            } else {
+                logdb::SyncPolicy::Never
+            },
+            ..logdb::Options::default()
+        }
+    }
+
     /// The push limits these flags give.
     fn limits(&self) -> api::loki::Limits {
         const MIB: f64 = (1u64 << 20) as f64;
@@ -203,6 +244,18 @@ impl LogsArgs {
                 "logs-max-structured-metadata-entries",
                 self.logs_max_structured_metadata_entries.to_string(),
             ),
+            ("logs-retention-time", duration(self.logs_retention_time)),
+            (
+                "logs-retention-size",
+                self.logs_retention_size
+                    .map_or_else(|| "0B".to_owned(), |b| format!("{b}B")),
+            ),
+            (
+                "logs-out-of-order-window",
+                duration(self.logs_out_of_order_window),
+            ),
+            ("logs-max-streams", self.logs_max_streams.to_string()),
+            ("logs-sync", self.logs_sync.to_string()),
         ]
     }
 }
@@ -716,7 +769,9 @@ pub(crate) async fn serve(
     let (span_db, span_maintenance) =
         open_span_store(&settings.data, settings.otlp.traces.options())?;
     let span_store: Arc<dyn spans::SpanStore> = span_db.clone();
-    let log_store = open_log_store(&settings.data)?;
+    let (log_db, log_maintenance) =
+        open_log_store(&settings.data, settings.otlp.logs.store_options())?;
+    let log_store: Arc<dyn logs::LogStore> = log_db.clone();
     // Spans the receivers keep are also counted into Tempo's span metrics and service
     // graph, written beside the scraped series.
     let generator = Arc::new(
@@ -1059,7 +1114,15 @@ pub(crate) async fn serve(
     manager.stop().await;
     maintenance.abort();
     span_maintenance.abort();
+    log_maintenance.abort();
     generator_task.abort();
+    // The log store's heads are cut into chunks, so that the next start has no WAL to
+    // replay.
+    match tokio::task::spawn_blocking(move || log_db.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "closing the log store"),
+        Err(e) => tracing::error!(error = %e, "closing the log store panicked"),
+    }
     // The span store's head is cut into a block, so that the next start has no WAL to
     // replay and the spans are kept compressed.
     match tokio::task::spawn_blocking(move || span_db.close()).await {
@@ -1118,11 +1181,32 @@ fn open_span_store(
     Ok((db, maintenance))
 }
 
-/// Opens the server's log store, the one place that names it: for now `logs::MemLogs`,
-/// in memory and lost at exit.
-fn open_log_store(_data: &Path) -> Result<Arc<dyn logs::LogStore>, String> {
-    tracing::info!("keeping logs in memory");
-    Ok(Arc::new(logs::MemLogs::new()))
+/// Opens the server's log store, `logdb` in `data/logs` (the one place that names it), and
+/// starts its maintenance: every minute it cuts heads older than their limit into chunks
+/// and applies retention.
+fn open_log_store(
+    data: &Path,
+    options: logdb::Options,
+) -> Result<(Arc<logdb::LogDb>, tokio::task::JoinHandle<()>), String> {
+    let dir = data.join("logs");
+    let db = logdb::LogDb::open(&dir, options)
+        .map_err(|e| format!("opening the log store in {}: {e}", dir.display()))?;
+    if let Some(damage) = db.wal_damage() {
+        tracing::warn!(%damage, "recovered the log store from a damaged write-ahead log");
+    }
+    let db = Arc::new(db);
+    let figures = db.figures();
+    tracing::info!(
+        data = %dir.display(),
+        streams = figures.streams,
+        chunks = figures.chunks,
+        "opened the log store"
+    );
+    let maintenance = {
+        let db = db.clone();
+        every_minute("log store maintenance", move || db.maintain())
+    };
+    Ok((db, maintenance))
 }
 
 /// The targets as the API shows them.

@@ -11,6 +11,8 @@
 //!   (`match[]`, the last hour by default), `/index/stats`, `/index/volume` and
 //!   `/index/volume_range` (`query`, `limit` 100, `targetLabels`, `aggregateBy`, `step`),
 //!   in Loki's shapes.
+//! - LogQL (`query.rs`): `/loki/api/v1/query` and `/query_range` (GET and form POST), `/tail`
+//!   over WebSocket, `/detected_fields` and `/patterns`.
 //! - `GET /ready` and `/loki/api/v1/status/buildinfo`.
 //!
 //! Times are read as Loki reads them: integers are Unix nanoseconds (or seconds, when ten
@@ -19,8 +21,6 @@
 //! tenant whose ingestion rate a push counts against (`fake` without it); the store holds
 //! one tenant's data, so reads ignore it.
 //!
-//! LogQL (`/query`, `/query_range`, `/tail`, `/format_query`, `/detected_fields`,
-//! `/patterns`) is not served here: those routes join when the LogQL engine does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -41,6 +41,7 @@ use crate::ApiState;
 
 pub mod proto;
 pub mod push;
+mod query;
 pub mod selector;
 #[cfg(test)]
 mod tests;
@@ -80,6 +81,20 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/loki/api/v1/index/volume_range",
             get(volume_range).post(volume_range),
+        )
+        .route("/loki/api/v1/query", get(query::query).post(query::query))
+        .route(
+            "/loki/api/v1/query_range",
+            get(query::query_range).post(query::query_range),
+        )
+        .route("/loki/api/v1/tail", get(query::tail))
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(query::detected_fields).post(query::detected_fields),
+        )
+        .route(
+            "/loki/api/v1/patterns",
+            get(query::patterns).post(query::patterns),
         )
         .route("/ready", get(|| async { text(StatusCode::OK, "ready") }))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
