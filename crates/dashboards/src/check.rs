@@ -1,5 +1,5 @@
-//! Checking a dashboard: its shape, every query as PromQL (a Loki target's LogQL only for
-//! its variables), every variable it uses.
+//! Checking a dashboard: its shape, every query as PromQL (a Loki target's as LogQL), every
+//! variable it uses.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,8 +29,10 @@ impl fmt::Display for Problem {
 }
 
 /// Variables Grafana defines itself, with a value of the right kind for parsing.
-const BUILTINS: [(&str, &str); 10] = [
+const BUILTINS: [(&str, &str); 11] = [
     ("__interval", "1m"),
+    // Grafana's Loki data source's range for LogQL metric queries.
+    ("__auto", "1m"),
     ("__interval_ms", "60000"),
     ("__rate_interval", "1m"),
     ("__rate_interval_ms", "60000"),
@@ -252,8 +254,7 @@ fn check_panel(
         if target.get("hide").and_then(Value::as_bool) == Some(true) || expr.trim().is_empty() {
             continue;
         }
-        // A Loki target's query is LogQL, not PromQL: only its variables are checked here
-        // (its syntax is the LogQL parser's to check, which this crate does not link).
+        // A Loki target's query is LogQL, not PromQL.
         let loki = [target, panel].iter().any(|v| {
             v.get("datasource")
                 .and_then(|d| d.get("type"))
@@ -262,7 +263,7 @@ fn check_panel(
         });
         let parsed = substitute(expr, variables).and_then(|q| {
             if loki {
-                return Ok(());
+                return logql::parse(&q).map(drop).map_err(|e| e.to_string());
             }
             promql::ast::parse(&q).map(drop).map_err(|e| e.to_string())
         });
@@ -373,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn loki_targets_are_not_read_as_promql_but_their_variables_are_checked() {
+    fn loki_targets_are_read_as_logql_and_their_variables_are_checked() {
         let logs = |expr: &str| {
             json!({
                 "id": 1, "title": "Warnings", "type": "logs",
@@ -388,10 +389,19 @@ mod tests {
             variables.clone(),
         );
         assert_eq!(check(&d, "d.json"), []);
-        let d = dashboard(json!([logs("{node=~\"$nope\"}")]), variables);
+        let d = dashboard(json!([logs("{node=~\"$nope\"}")]), variables.clone());
         let problems = check(&d, "d.json");
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].message.contains("nope"), "{}", problems[0]);
+        // PromQL would take this; LogQL wants a line filter's operand quoted.
+        let d = dashboard(json!([logs("{node=~\"$node\"} |= resource")]), variables);
+        let problems = check(&d, "d.json");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].message.contains("parse error"),
+            "{}",
+            problems[0]
+        );
     }
 
     /// The seeds' resource-warnings log viewer: a Loki `logs` panel in the shipped System
