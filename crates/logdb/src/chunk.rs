@@ -51,12 +51,24 @@ pub(crate) fn encode(entries: &[Entry], level: i32) -> Result<Encoded, String> {
         prev = e.timestamp;
     }
     let mut bytes = 0u64;
-    for e in entries {
-        put_uvarint(&mut raw, e.line.len() as u64);
+    // A line that holds its own timestamp's text (a JSON or logfmt line shipped with its
+    // time as the entry's) is kept without it, and the text written again when read.
+    let cut: Vec<(Option<TimeText>, std::borrow::Cow<'_, str>)> = entries
+        .iter()
+        .map(|e| strip_time(e.timestamp, &e.line))
+        .collect();
+    for (e, (_, line)) in entries.iter().zip(&cut) {
+        put_uvarint(&mut raw, line.len() as u64);
         bytes += e.line.len() as u64;
     }
-    for e in entries {
-        raw.extend_from_slice(e.line.as_bytes());
+    for (_, line) in &cut {
+        raw.extend_from_slice(line.as_bytes());
+    }
+    for (text, _) in &cut {
+        put_uvarint(
+            &mut raw,
+            text.map_or(0, |t| ((t.offset as u64) << 1 | u64::from(t.trimmed)) + 1),
+        );
     }
     let mut dict: HashMap<&Labels, usize> = HashMap::new();
     let mut order: Vec<&Labels> = Vec::new();
@@ -133,6 +145,23 @@ pub(crate) fn decode(data: &[u8], raw_len: usize) -> Result<Vec<Entry>, String> 
             .map_err(|_| format!("invalid UTF-8 in the line at byte {at}"))?;
         out.push(Entry::new(t, line));
     }
+    for e in &mut out {
+        let at = r.pos();
+        let code = r.uvarint()?;
+        if code == 0 {
+            continue;
+        }
+        let (offset, trimmed) = ((code - 1) >> 1, (code - 1) & 1 == 1);
+        let text = time_text(e.timestamp, trimmed)
+            .ok_or_else(|| format!("timestamp text at byte {at} for a time it cannot write"))?;
+        let offset = usize::try_from(offset)
+            .ok()
+            .filter(|&o| e.line.is_char_boundary(o))
+            .ok_or_else(|| {
+                format!("timestamp text offset {offset} at byte {at} is outside its line")
+            })?;
+        e.line.insert_str(offset, &text);
+    }
     let d = r.usize()?;
     let mut dict = Vec::with_capacity(d.min(n));
     for _ in 0..d {
@@ -160,6 +189,70 @@ pub(crate) fn decode(data: &[u8], raw_len: usize) -> Result<Vec<Entry>, String> 
     Ok(out)
 }
 
+/// Where a line held its entry's timestamp as text, and in which form.
+#[derive(Debug, Clone, Copy)]
+struct TimeText {
+    offset: usize,
+    /// Go's `RFC3339Nano` (trailing zeros of the fraction trimmed) rather than nine digits.
+    trimmed: bool,
+}
+
+/// The line without the first occurrence of its timestamp's RFC 3339 text (nine digits of
+/// fraction, or Go's `RFC3339Nano`), and where it was.
+fn strip_time(timestamp: i64, line: &str) -> (Option<TimeText>, std::borrow::Cow<'_, str>) {
+    for trimmed in [false, true] {
+        let Some(text) = time_text(timestamp, trimmed) else {
+            break;
+        };
+        if let Some(offset) = line.find(&text) {
+            let mut rest = String::with_capacity(line.len() - text.len());
+            rest.push_str(&line[..offset]);
+            rest.push_str(&line[offset + text.len()..]);
+            return (Some(TimeText { offset, trimmed }), rest.into());
+        }
+    }
+    (None, line.into())
+}
+
+/// `timestamp` (Unix nanoseconds) in RFC 3339, UTC: `2026-12-07T10:30:15.123456789Z`, or as
+/// Go's `RFC3339Nano` writes it (`...15.1234Z`, `...15Z`) when `trimmed`. `None` before
+/// 1970.
+fn time_text(timestamp: i64, trimmed: bool) -> Option<String> {
+    if timestamp < 0 {
+        return None;
+    }
+    let (secs, nanos) = (timestamp / 1_000_000_000, timestamp % 1_000_000_000);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let mut text = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+    let fraction = format!("{nanos:09}");
+    let fraction = if trimmed {
+        fraction.trim_end_matches('0')
+    } else {
+        &fraction
+    };
+    if !fraction.is_empty() {
+        text.push('.');
+        text.push_str(fraction);
+    }
+    text.push('Z');
+    Some(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +275,48 @@ mod tests {
         assert_eq!(decode(&c.data, c.raw_len).unwrap(), entries);
         let e = decode(&c.data, c.raw_len + 1).unwrap_err();
         assert!(e.contains("the index says"), "{e}");
+    }
+
+    #[test]
+    fn a_line_holding_its_own_timestamp_is_kept_without_it() {
+        // 2026-12-07T10:30:15.123456789Z, by `date -u -d @1796639415`.
+        let t = 1_796_639_415_123_456_789;
+        assert_eq!(
+            time_text(t, false).unwrap(),
+            "2026-12-07T10:30:15.123456789Z"
+        );
+        assert_eq!(
+            time_text(t - 456_789, true).unwrap(),
+            "2026-12-07T10:30:15.123Z"
+        );
+        assert_eq!(
+            time_text(1_796_639_415_000_000_000, true).unwrap(),
+            "2026-12-07T10:30:15Z"
+        );
+        assert_eq!(
+            time_text(951_782_400_000_000_000, false).unwrap(),
+            "2000-02-29T00:00:00.000000000Z"
+        );
+        assert_eq!(time_text(-1, false), None);
+        let entries = vec![
+            Entry::new(
+                t,
+                r#"{"timestamp":"2026-12-07T10:30:15.123456789Z","level":"INFO"}"#,
+            ),
+            Entry::new(t + 1, "ts=2026-12-07T10:30:15.12345679Z msg=\"Go's form\""),
+            Entry::new(t + 2, "not its own time: 2026-12-07T10:30:15.123456789Z"),
+            Entry::new(t + 3, "héllo 2026-12-07T10:30:15.123456792Z é"),
+            Entry::new(-7, "1969-12-31T23:59:59.999999993Z before the epoch"),
+        ];
+        let c = encode(&entries, LEVEL).unwrap();
+        assert_eq!(decode(&c.data, c.raw_len).unwrap(), entries);
+        let (cut, rest) = strip_time(entries[1].timestamp, &entries[1].line);
+        assert!(cut.unwrap().trimmed);
+        assert_eq!(rest, "ts= msg=\"Go's form\"");
+        assert!(
+            strip_time(entries[2].timestamp, &entries[2].line)
+                .0
+                .is_none()
+        );
     }
 }

@@ -387,7 +387,9 @@ fn full_heads_are_cut_in_the_background_and_read_back_whole() {
     }
     db.maintain().unwrap();
     let f = db.figures();
-    assert!(f.segments >= 5, "{f:?}");
+    // About 66 KiB of lines against an 8 KiB limit: however late the background writes
+    // come (pushes wait once the new heads reach twice the limit), several cuts happen.
+    assert!(f.segments >= 3, "{f:?}");
     let got = read(&*db, job("a"), 0, i64::MAX, Direction::Forward);
     let ts: Vec<i64> = got[0].1.iter().map(|e| e.timestamp).collect();
     assert_eq!(ts, (0..2_000).collect::<Vec<_>>());
