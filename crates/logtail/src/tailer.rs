@@ -81,6 +81,10 @@ pub struct Tailer {
     failing: HashMap<String, String>,
     /// Problems of the last discovery, so each is logged when it appears.
     problems: Vec<String>,
+    /// Files read to their end after being renamed away or unmatched, by device and
+    /// inode, with the offset reached: a glob that also matches the rotated name
+    /// (`app.log.1`) then goes on from there instead of sending the file twice.
+    finished: HashMap<(u64, u64), u64>,
 }
 
 struct Tailed {
@@ -156,6 +160,7 @@ impl Tailer {
             last_timestamp: 0,
             failing: HashMap::new(),
             problems: Vec::new(),
+            finished: HashMap::new(),
         })
     }
 
@@ -191,6 +196,9 @@ impl Tailer {
     /// Evaluates the globs again: files no longer matched are read to their end and
     /// forgotten, new ones opened at their position.
     fn discover(&mut self, polled: &mut Polled) {
+        // Rotations are followed first, so a rotated file the globs also match under its
+        // new name is known as read (`finished`) before that name is opened.
+        self.read_all(polled);
         let (found, problems) = targets::discover(&self.config.scrape_configs, &self.host);
         for p in &problems {
             if !self.problems.contains(p) {
@@ -208,6 +216,7 @@ impl Tailer {
             if let Some(mut t) = self.files.remove(&path) {
                 // Whatever was written before the file went away is still sent.
                 while self.read(&mut t, true, polled) == Read::More {}
+                self.finished.insert(t.id, t.offset);
                 tracing::info!(file = %path, "stopped tailing: the file is no longer matched");
             }
             self.positions.remove(&path);
@@ -256,7 +265,13 @@ impl Tailer {
                 0
             }
             Some(p) => p.offset,
-            None => 0,
+            None => match self.finished.get(&id) {
+                Some(&offset) if offset <= meta.len() => {
+                    tracing::info!(file = %target.path, offset, "a rotated file already read under its old name; reading on from there");
+                    offset
+                }
+                _ => 0,
+            },
         };
         tracing::info!(file = %target.path, offset, "tailing");
         Ok(Tailed {
@@ -292,6 +307,7 @@ impl Tailer {
                         Read::Failed => return,
                     }
                 }
+                self.finished.insert(t.id, t.offset);
                 match File::open(&t.target.path) {
                     Ok(file) => {
                         let id = file.metadata().map(|m| file_id(&m)).unwrap_or((0, 0));

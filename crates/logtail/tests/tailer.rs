@@ -28,8 +28,12 @@ impl Fixture {
     }
 
     fn config(&self, stages: &str) -> Config {
+        self.config_for("*.log", stages)
+    }
+
+    fn config_for(&self, glob: &str, stages: &str) -> Config {
         let text = format!(
-            "positions:\n  filename: {}\nscrape_configs:\n- job_name: app\n  static_configs:\n  - labels: {{job: app, __path__: '{}/*.log'}}\n  pipeline_stages:\n{stages}",
+            "positions:\n  filename: {}\nscrape_configs:\n- job_name: app\n  static_configs:\n  - labels: {{job: app, __path__: '{}/{glob}'}}\n  pipeline_stages:\n{stages}",
             self.path("positions.yaml").display(),
             self.dir.path().display()
         );
@@ -107,6 +111,29 @@ fn rotation_by_rename_finishes_the_old_file_then_reads_the_new() {
     t.poll_once();
     assert_eq!(f.lines("a.log"), ["1", "2", "3", "4"]);
     assert_eq!(t.files(), [f.path("a.log").display().to_string()]);
+}
+
+#[test]
+fn a_glob_matching_rotated_names_does_not_send_them_twice() {
+    let f = Fixture::new();
+    f.append("a.log", "1\n");
+    let config = f.config_for("*.log*", "");
+    let mut t = Tailer::new(TailerOptions {
+        positions_file: config.positions_file(f.dir.path()),
+        config,
+        store: f.store.clone(),
+    })
+    .expect("tailer");
+    t.poll_once();
+    f.append("a.log", "2\n");
+    std::fs::rename(f.path("a.log"), f.path("a.log.1")).expect("rename");
+    f.append("a.log", "3\n");
+    t.poll_once();
+    f.append("a.log.1", "4\n");
+    t.poll_once();
+    let all = |name: &str| f.lines(name);
+    assert_eq!(all("a.log"), ["1", "2", "3"]);
+    assert_eq!(all("a.log.1"), ["4"]);
 }
 
 #[test]
