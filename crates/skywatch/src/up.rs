@@ -211,6 +211,12 @@ impl LogsArgs {
                 "logs-max-structured-metadata-entries",
                 self.logs_max_structured_metadata_entries.to_string(),
             ),
+            (
+                "logs.config.file",
+                self.logs_config_file
+                    .as_ref()
+                    .map_or_else(String::new, |p| p.display().to_string()),
+            ),
         ]
     }
 }

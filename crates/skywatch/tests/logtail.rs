@@ -145,6 +145,16 @@ fn tailed_streams_are_indexed_with_their_labels_and_positions_saved() {
             {"filename": filename, "job": "node", "level": "warn"},
         ])
     );
+    let flags = get(&client, &format!("http://{addr}/api/v1/status/flags"), &[]);
+    assert_eq!(
+        flags["data"]["logs.config.file"],
+        file.parent()
+            .and_then(|logs| logs.parent())
+            .unwrap()
+            .join("promtail.yaml")
+            .display()
+            .to_string()
+    );
     let metrics = client
         .get(format!("http://{addr}/metrics"))
         .send()
