@@ -97,6 +97,25 @@ pub(crate) const RULES: &[Rule] = &[
         why: "LogQL is a query layer over the log contract: it knows no store, API or receiver",
     },
     Rule {
+        krate: "logtail",
+        forbidden: &["*"],
+        // scrape brings aws, httpclient, storage and textparse, logql brings gotemplate:
+        // the tailer uses only `scrape::relabel` and `logql::parse`.
+        allowed: &[
+            "logs",
+            "model",
+            "yaml",
+            "scrape",
+            "logql",
+            "aws",
+            "httpclient",
+            "storage",
+            "textparse",
+            "gotemplate",
+        ],
+        why: "the file tailer is a source: it writes through the log contract (relabelling from scrape, selectors from LogQL) and knows no store or API",
+    },
+    Rule {
         krate: "traceql",
         forbidden: &["*"],
         allowed: &["spans"],

@@ -40,6 +40,14 @@ pub(crate) enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check Promtail configuration files for `skywatch up --logs.config.file`: every key,
+    /// the relabelling and pipeline stages, and what Skywatch's file tailer does not
+    /// support (named with its line).
+    LogsConfig {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Check Grafana dashboards, directories in Grafana's provisioning layout or single
     /// files: JSON shape, every query as PromQL, every variable defined, uids unique; and
     /// what Skywatch cannot draw as Grafana draws it (panel types, units, override
@@ -180,6 +188,19 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<ExitCode, String> {
                 c.intervals().count(),
                 c.templates.len()
             ))
+        })),
+        CheckCommand::LogsConfig { files } => succeeded(check_files(&files, |file| {
+            let c = logtail::Config::load(file).map_err(|e| e.to_string())?;
+            let stages: usize = c.scrape_configs.iter().map(|j| j.pipeline.len()).sum();
+            let mut found = format!(
+                "{} scrape jobs, {} pipeline stages",
+                c.scrape_configs.len(),
+                stages
+            );
+            for note in &c.notes {
+                found.push_str(&format!("\n  note: {note}"));
+            }
+            Ok(found)
         })),
         CheckCommand::Dashboards { strict, paths } => check_dashboards(&paths, strict),
     }

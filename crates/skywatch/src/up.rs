@@ -13,7 +13,9 @@
 //!   the log store (`open_log_store`), behind the API's `/v1/*` routes and the gRPC
 //!   services on `--otlp-grpc-listen`;
 //! - Loki: `api::loki::Distributor` over the same log store, behind Loki's push and read
-//!   routes, its limits the `--logs-*` flags.
+//!   routes, its limits the `--logs-*` flags;
+//! - files: `start_log_tailer` tails the files of `--logs.config.file` (Promtail's format)
+//!   into the same log store.
 //!
 //! Settings come from the flags, then the configuration file's `skywatch:` section, then
 //! the defaults.
@@ -157,6 +159,12 @@ pub(crate) struct LogsArgs {
     /// crashed machine may.
     #[arg(long)]
     logs_sync: bool,
+    /// A Promtail configuration file (scrape_configs with static file targets,
+    /// relabel_configs, pipeline_stages; docs/logs.md): the files it names are tailed into
+    /// the log store, their positions kept in positions.filename (default
+    /// logtail-positions.yaml in the data directory).
+    #[arg(long = "logs.config.file", value_name = "FILE")]
+    pub(crate) logs_config_file: Option<PathBuf>,
 }
 
 impl LogsArgs {
@@ -256,6 +264,12 @@ impl LogsArgs {
             ),
             ("logs-max-streams", self.logs_max_streams.to_string()),
             ("logs-sync", self.logs_sync.to_string()),
+            (
+                "logs.config.file",
+                self.logs_config_file
+                    .as_ref()
+                    .map_or_else(String::new, |p| p.display().to_string()),
+            ),
         ]
     }
 }
@@ -791,6 +805,12 @@ pub(crate) async fn serve(
         logs: Some(Arc::new(otlp::logs::StoreSink::new(log_store.clone()))),
         limits: settings.otlp.limits(),
     }));
+    let tailer = start_log_tailer(
+        settings.otlp.logs.logs_config_file.as_deref(),
+        &settings.data,
+        &log_store,
+        telemetry,
+    )?;
     let distributor = Arc::new(api::loki::Distributor::new(
         log_store,
         settings.otlp.logs.limits(),
@@ -1110,6 +1130,14 @@ pub(crate) async fn serve(
         Ok(Ok(())) => {}
     }
     rule_manager.stop();
+    // The tailer's last round, and its positions written, before the store goes.
+    if let Some(t) = tailer {
+        match tokio::task::spawn_blocking(move || t.stop()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "stopping the file tailer"),
+            Err(e) => tracing::error!(error = %e, "stopping the file tailer panicked"),
+        }
+    }
     // Targets end with the server: their series are marked stale, as Prometheus does.
     manager.stop().await;
     maintenance.abort();
@@ -1207,6 +1235,34 @@ fn open_log_store(
         every_minute("log store maintenance", move || db.maintain())
     };
     Ok((db, maintenance))
+}
+
+/// Starts tailing the files of the Promtail configuration `file` (`--logs.config.file`)
+/// into `store` on the tailer's own thread, its metrics registered; `None` without a file.
+fn start_log_tailer(
+    file: Option<&Path>,
+    data: &Path,
+    store: &Arc<dyn logs::LogStore>,
+    telemetry: &skywatch_sdk::Telemetry,
+) -> Result<Option<logtail::Running>, String> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let config = logtail::Config::load(file).map_err(|e| e.to_string())?;
+    for note in &config.notes {
+        tracing::warn!("{}: {note}", file.display());
+    }
+    let tailer = logtail::Tailer::new(logtail::TailerOptions {
+        positions_file: config.positions_file(data),
+        config,
+        store: store.clone(),
+    })?;
+    telemetry.registry().register_collector(tailer.telemetry());
+    let running = tailer
+        .spawn(Duration::from_millis(250))
+        .map_err(|e| format!("cannot start the file tailer: {e}"))?;
+    tracing::info!(config = %file.display(), "tailing log files");
+    Ok(Some(running))
 }
 
 /// The targets as the API shows them.
