@@ -32,11 +32,11 @@ fn tail() -> (
     let file = logs.join("node.log");
     std::fs::write(
         &file,
-        concat!(
-            r#"{"ts":"2024-05-01T10:00:00Z","level":"info","msg":"block imported","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}"#,
-            "\n",
-            r#"{"ts":"2024-05-01T10:00:01Z","level":"warn","msg":"peer lost"}"#,
-            "\n",
+        format!(
+            "{{\"ts\":\"{}\",\"level\":\"info\",\"msg\":\"block imported\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}}\n\
+             {{\"ts\":\"{}\",\"level\":\"warn\",\"msg\":\"peer lost\"}}\n",
+            rfc3339(0),
+            rfc3339(1)
         ),
     )
     .unwrap();
@@ -82,9 +82,9 @@ scrape_configs:
         .open(&file)
         .unwrap()
         .write_all(
-            concat!(
-                r#"{"ts":"2024-05-01T10:00:02Z","level":"warn","msg":"peer back"}"#,
-                "\n"
+            format!(
+                "{{\"ts\":\"{}\",\"level\":\"warn\",\"msg\":\"peer back\"}}\n",
+                rfc3339(2)
             )
             .as_bytes(),
         )
@@ -104,8 +104,31 @@ fn get(client: &reqwest::blocking::Client, url: &str, query: &[(&str, &str)]) ->
     serde_json::from_str(&text).unwrap()
 }
 
-const START: &str = "1714557600000000000";
-const END: &str = "1714557700000000000";
+/// The first line's time, in Unix seconds: ten minutes ago, within the store's retention
+/// and Loki's `reject_old_samples_max_age`.
+fn t0() -> u64 {
+    static T0: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *T0.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 600
+    })
+}
+
+/// The time `k` seconds after the first line's, as the lines write it.
+fn rfc3339(k: u64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t0() + k),
+    )
+    .to_string()
+}
+
+/// The time `k` seconds after the first line's, in Unix nanoseconds.
+fn ns(k: u64) -> String {
+    ((t0() + k) * 1_000_000_000).to_string()
+}
 
 #[test]
 fn tailed_streams_are_indexed_with_their_labels_and_positions_saved() {
@@ -118,7 +141,7 @@ fn tailed_streams_are_indexed_with_their_labels_and_positions_saved() {
         let stats = get(
             &client,
             &format!("{base}/index/stats"),
-            &[("query", selector), ("start", START), ("end", END)],
+            &[("query", selector), ("start", &ns(0)), ("end", &ns(100))],
         );
         if stats["entries"] == 3 {
             // The lines are the `msg` fields the output stage kept.
@@ -136,7 +159,7 @@ fn tailed_streams_are_indexed_with_their_labels_and_positions_saved() {
     let series = get(
         &client,
         &format!("{base}/series"),
-        &[("match[]", selector), ("start", START), ("end", END)],
+        &[("match[]", selector), ("start", &ns(0)), ("end", &ns(100))],
     );
     assert_eq!(
         series["data"],
@@ -185,8 +208,8 @@ fn tailed_lines_read_back_through_query_range() {
     let query: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("query", r#"{job="node"}"#),
-            ("start", START),
-            ("end", END),
+            ("start", &ns(0)),
+            ("end", &ns(100)),
             ("direction", "forward"),
         ])
         .finish();
@@ -194,6 +217,7 @@ fn tailed_lines_read_back_through_query_range() {
     let body: Value = loop {
         let res = client
             .get(format!("http://{addr}/loki/api/v1/query_range?{query}"))
+            .header("X-Loki-Response-Encoding-Flags", "categorize-labels")
             .send()
             .unwrap();
         let status = res.status();
@@ -228,14 +252,13 @@ fn tailed_lines_read_back_through_query_range() {
         [
             (
                 serde_json::json!({"filename": filename, "job": "node", "level": "info"}),
-                serde_json::json!([["1714557600000000000", "block imported", {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}]]),
+                // Loki's categorized shape: each line's structured metadata (and parsed
+                // labels) as a third element, an empty object when it has none.
+                serde_json::json!([[ns(0), "block imported", {"structuredMetadata": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}}]]),
             ),
             (
                 serde_json::json!({"filename": filename, "job": "node", "level": "warn"}),
-                serde_json::json!([
-                    ["1714557601000000000", "peer lost"],
-                    ["1714557602000000000", "peer back"]
-                ]),
+                serde_json::json!([[ns(1), "peer lost", {}], [ns(2), "peer back", {}]]),
             ),
         ]
     );
