@@ -97,8 +97,17 @@ impl LogStore for MemLogs {
             let flow = match select.direction {
                 Direction::Forward => visit_batches(labels, window.chunks(BATCH), visit),
                 Direction::Backward => {
-                    let reversed: Vec<Entry> = window.iter().rev().cloned().collect();
-                    visit_batches(labels, reversed.chunks(BATCH), visit)
+                    // One batch reversed at a time, so that a visitor that stops early
+                    // has not paid for copying the whole window.
+                    let mut flow = Visit::Continue;
+                    for chunk in window.rchunks(BATCH) {
+                        let reversed: Vec<Entry> = chunk.iter().rev().cloned().collect();
+                        flow = visit(labels, &reversed);
+                        if flow != Visit::Continue {
+                            break;
+                        }
+                    }
+                    flow
                 }
             };
             if flow == Visit::Stop {
