@@ -199,25 +199,10 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
         Protocol::Grpc => {
             #[cfg(feature = "otlp-grpc")]
             {
-                use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
-                if tokio::runtime::Handle::try_current().is_err() {
-                    return Err(TraceError::NoRuntime);
-                }
-                let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(otlp.endpoint.clone())
-                    .with_timeout(otlp.timeout)
-                    .with_metadata(grpc::metadata(&otlp.headers)?);
-                if otlp.gzip {
-                    builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
-                }
-                if let Some(tls) = &otlp.tls {
-                    builder = builder.with_channel(
-                        grpc::tls_channel(&otlp.endpoint, otlp.timeout, tls)
-                            .map_err(|e| failed(&e))?,
-                    );
-                }
-                builder.build().map_err(|e| failed(&e))
+                let builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+                grpc::configure(builder, otlp)?
+                    .build()
+                    .map_err(|e| failed(&e))
             }
             #[cfg(not(feature = "otlp-grpc"))]
             {
@@ -231,22 +216,10 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
         Protocol::HttpProtobuf => {
             #[cfg(feature = "otlp-http")]
             {
-                use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
-                let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                    .with_http()
-                    .with_endpoint(http_traces_url(&otlp.endpoint))
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_timeout(otlp.timeout)
-                    .with_headers(otlp.headers.iter().cloned().collect());
-                if otlp.gzip {
-                    builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
-                }
-                if let Some(tls) = &otlp.tls {
-                    builder = builder.with_http_client(
-                        blocking_client(otlp.timeout, tls).map_err(|e| failed(&e))?,
-                    );
-                }
-                builder.build().map_err(|e| failed(&e))
+                let builder = opentelemetry_otlp::SpanExporter::builder().with_http();
+                configure_http(builder, otlp, "/v1/traces")?
+                    .build()
+                    .map_err(|e| failed(&e))
             }
             #[cfg(not(feature = "otlp-http"))]
             {
@@ -258,6 +231,80 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
             }
         }
     }
+}
+
+/// The OTLP log exporter `otlp` describes: the same endpoint, protocol, headers,
+/// compression and TLS settings as for spans, with `/v1/logs` as the HTTP path.
+#[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+pub(crate) fn log_exporter(
+    otlp: &OtlpConfig,
+) -> Result<opentelemetry_otlp::LogExporter, TraceError> {
+    let failed = |e: &dyn std::fmt::Display| TraceError::Exporter {
+        endpoint: otlp.endpoint.clone(),
+        message: e.to_string(),
+    };
+    match otlp.protocol {
+        Protocol::Grpc => {
+            #[cfg(feature = "otlp-grpc")]
+            {
+                let builder = opentelemetry_otlp::LogExporter::builder().with_tonic();
+                grpc::configure(builder, otlp)?
+                    .build()
+                    .map_err(|e| failed(&e))
+            }
+            #[cfg(not(feature = "otlp-grpc"))]
+            {
+                let _ = failed;
+                Err(TraceError::FeatureDisabled(
+                    Protocol::Grpc,
+                    Protocol::Grpc.feature(),
+                ))
+            }
+        }
+        Protocol::HttpProtobuf => {
+            #[cfg(feature = "otlp-http")]
+            {
+                let builder = opentelemetry_otlp::LogExporter::builder().with_http();
+                configure_http(builder, otlp, "/v1/logs")?
+                    .build()
+                    .map_err(|e| failed(&e))
+            }
+            #[cfg(not(feature = "otlp-http"))]
+            {
+                let _ = failed;
+                Err(TraceError::FeatureDisabled(
+                    Protocol::HttpProtobuf,
+                    "otlp-http",
+                ))
+            }
+        }
+    }
+}
+
+/// Applies `otlp` to an HTTP exporter builder of any signal, whose requests go to
+/// `path` under the endpoint.
+#[cfg(feature = "otlp-http")]
+fn configure_http<B>(builder: B, otlp: &OtlpConfig, path: &str) -> Result<B, TraceError>
+where
+    B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithHttpConfig,
+{
+    let mut builder = builder
+        .with_endpoint(http_signal_url(&otlp.endpoint, path))
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_timeout(otlp.timeout)
+        .with_headers(otlp.headers.iter().cloned().collect());
+    if otlp.gzip {
+        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+    }
+    if let Some(tls) = &otlp.tls {
+        builder = builder.with_http_client(blocking_client(otlp.timeout, tls).map_err(|e| {
+            TraceError::Exporter {
+                endpoint: otlp.endpoint.clone(),
+                message: e,
+            }
+        })?);
+    }
+    Ok(builder)
 }
 
 /// A blocking HTTP client that reaches `https` endpoints with `tls`, for the HTTP exporter
@@ -282,17 +329,19 @@ fn blocking_client(
     .map_err(|_| "building the HTTP client panicked".to_owned())?
 }
 
-/// Returns the traces URL for an OTLP/HTTP endpoint given as a base URL, as the
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` convention does; a URL already ending in `/v1/traces` is kept.
+/// Returns the URL of a signal's `path` (`/v1/traces`, `/v1/logs`) for an OTLP/HTTP
+/// endpoint given as a base URL, as the `OTEL_EXPORTER_OTLP_ENDPOINT` convention does; a
+/// URL already ending in `path` is kept.
 #[cfg_attr(
     not(feature = "otlp-http"),
     allow(dead_code, reason = "used by the HTTP exporter")
 )]
-fn http_traces_url(endpoint: &str) -> String {
-    if endpoint.trim_end_matches('/').ends_with("/v1/traces") {
+fn http_signal_url(endpoint: &str, path: &str) -> String {
+    let base = endpoint.trim_end_matches('/');
+    if base.ends_with(path) {
         endpoint.to_owned()
     } else {
-        format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+        format!("{base}{path}")
     }
 }
 
@@ -482,13 +531,14 @@ mod tests {
     }
 
     #[test]
-    fn http_endpoint_gets_the_traces_path_once() {
-        assert_eq!(http_traces_url("http://h:4318"), "http://h:4318/v1/traces");
-        assert_eq!(http_traces_url("http://h:4318/"), "http://h:4318/v1/traces");
-        assert_eq!(
-            http_traces_url("http://h:4318/v1/traces"),
-            "http://h:4318/v1/traces"
-        );
+    fn http_endpoint_gets_the_signal_path_once() {
+        let traces = |e| http_signal_url(e, "/v1/traces");
+        assert_eq!(traces("http://h:4318"), "http://h:4318/v1/traces");
+        assert_eq!(traces("http://h:4318/"), "http://h:4318/v1/traces");
+        assert_eq!(traces("http://h:4318/v1/traces"), "http://h:4318/v1/traces");
+        let logs = |e| http_signal_url(e, "/v1/logs");
+        assert_eq!(logs("http://h:4318"), "http://h:4318/v1/logs");
+        assert_eq!(logs("http://h:4318/v1/logs"), "http://h:4318/v1/logs");
     }
 }
 
@@ -506,7 +556,35 @@ mod grpc {
     use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
     use tonic::transport::{Channel, Endpoint, Uri};
 
-    use super::TraceError;
+    use super::{OtlpConfig, TraceError};
+
+    /// Applies `otlp` to a gRPC exporter builder of any signal. Needs a tokio runtime,
+    /// which drives the connection.
+    pub(super) fn configure<B>(builder: B, otlp: &OtlpConfig) -> Result<B, TraceError>
+    where
+        B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithTonicConfig,
+    {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(TraceError::NoRuntime);
+        }
+        let mut builder = builder
+            .with_endpoint(otlp.endpoint.clone())
+            .with_timeout(otlp.timeout)
+            .with_metadata(metadata(&otlp.headers)?);
+        if otlp.gzip {
+            builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+        }
+        if let Some(tls) = &otlp.tls {
+            builder =
+                builder.with_channel(tls_channel(&otlp.endpoint, otlp.timeout, tls).map_err(
+                    |e| TraceError::Exporter {
+                        endpoint: otlp.endpoint.clone(),
+                        message: e,
+                    },
+                )?);
+        }
+        Ok(builder)
+    }
 
     /// The headers as gRPC metadata; gRPC keys are lower case, so names are lowered as
     /// Go's gRPC lowers them.
