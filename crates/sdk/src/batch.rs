@@ -58,6 +58,17 @@ pub(crate) trait Export: Send + 'static {
     type Item: Send + 'static;
     /// Exports `items`, all of `resource`; an error is the exporter's, in words.
     fn export(&mut self, resource: &Resource, items: Vec<Self::Item>) -> Result<(), String>;
+    /// Exports the items of several resources: by default one [`export`](Self::export)
+    /// per resource. Returns how many items each call carried and how it went.
+    fn export_groups(
+        &mut self,
+        groups: Vec<(Arc<Resource>, Vec<Self::Item>)>,
+    ) -> Vec<(u64, Result<(), String>)> {
+        groups
+            .into_iter()
+            .map(|(resource, items)| (items.len() as u64, self.export(&resource, items)))
+            .collect()
+    }
     /// Shuts the exporter down.
     fn shutdown(&mut self) -> Result<(), String>;
 }
@@ -290,9 +301,8 @@ impl<E: Export> Worker<E> {
             }
         }
         let mut result = Ok(());
-        for (resource, items) in groups {
-            let count = items.len() as u64;
-            match self.exporter.export(&resource, items) {
+        for (count, exported) in self.exporter.export_groups(groups) {
+            match exported {
                 Ok(()) => {
                     self.counts.exported.fetch_add(count, Ordering::Relaxed);
                 }

@@ -233,52 +233,19 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
     }
 }
 
-/// The OTLP log exporter `otlp` describes: the same endpoint, protocol, headers,
-/// compression and TLS settings as for spans, with `/v1/logs` as the HTTP path.
-#[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
-pub(crate) fn log_exporter(
+/// The OTLP/gRPC log exporter `otlp` describes: the same endpoint, headers, compression
+/// and TLS settings as for spans.
+#[cfg(feature = "otlp-grpc")]
+pub(crate) fn grpc_log_exporter(
     otlp: &OtlpConfig,
 ) -> Result<opentelemetry_otlp::LogExporter, TraceError> {
-    let failed = |e: &dyn std::fmt::Display| TraceError::Exporter {
-        endpoint: otlp.endpoint.clone(),
-        message: e.to_string(),
-    };
-    match otlp.protocol {
-        Protocol::Grpc => {
-            #[cfg(feature = "otlp-grpc")]
-            {
-                let builder = opentelemetry_otlp::LogExporter::builder().with_tonic();
-                grpc::configure(builder, otlp)?
-                    .build()
-                    .map_err(|e| failed(&e))
-            }
-            #[cfg(not(feature = "otlp-grpc"))]
-            {
-                let _ = failed;
-                Err(TraceError::FeatureDisabled(
-                    Protocol::Grpc,
-                    Protocol::Grpc.feature(),
-                ))
-            }
-        }
-        Protocol::HttpProtobuf => {
-            #[cfg(feature = "otlp-http")]
-            {
-                let builder = opentelemetry_otlp::LogExporter::builder().with_http();
-                configure_http(builder, otlp, "/v1/logs")?
-                    .build()
-                    .map_err(|e| failed(&e))
-            }
-            #[cfg(not(feature = "otlp-http"))]
-            {
-                let _ = failed;
-                Err(TraceError::FeatureDisabled(
-                    Protocol::HttpProtobuf,
-                    "otlp-http",
-                ))
-            }
-        }
-    }
+    let builder = opentelemetry_otlp::LogExporter::builder().with_tonic();
+    grpc::configure(builder, otlp)?
+        .build()
+        .map_err(|e| TraceError::Exporter {
+            endpoint: otlp.endpoint.clone(),
+            message: e.to_string(),
+        })
 }
 
 /// Applies `otlp` to an HTTP exporter builder of any signal, whose requests go to
@@ -297,33 +264,36 @@ where
         builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
     }
     if let Some(tls) = &otlp.tls {
-        builder = builder.with_http_client(blocking_client(otlp.timeout, tls).map_err(|e| {
-            TraceError::Exporter {
-                endpoint: otlp.endpoint.clone(),
-                message: e,
-            }
-        })?);
+        builder =
+            builder.with_http_client(blocking_client(otlp.timeout, Some(tls)).map_err(|e| {
+                TraceError::Exporter {
+                    endpoint: otlp.endpoint.clone(),
+                    message: e,
+                }
+            })?);
     }
     Ok(builder)
 }
 
-/// A blocking HTTP client that reaches `https` endpoints with `tls`, for the HTTP exporter
-/// (which otherwise makes its own, verifying with the system's roots).
+/// A blocking HTTP client for the HTTP exporters, reaching `https` endpoints with `tls`
+/// when given (and otherwise verifying with the system's roots).
 ///
 /// It is built on a thread of its own: reqwest's blocking client starts a runtime, which
 /// must not happen on a thread already driving one.
 #[cfg(feature = "otlp-http")]
-fn blocking_client(
+pub(crate) fn blocking_client(
     timeout: Duration,
-    tls: &Arc<rustls::ClientConfig>,
+    tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<reqwest::blocking::Client, String> {
-    let tls = rustls::ClientConfig::clone(tls);
+    let tls = tls.map(|tls| rustls::ClientConfig::clone(tls));
     std::thread::spawn(move || {
-        reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .tls_backend_preconfigured(tls)
-            .build()
-            .map_err(|e| e.to_string())
+        let builder = reqwest::blocking::Client::builder().timeout(timeout);
+        match tls {
+            Some(tls) => builder.tls_backend_preconfigured(tls),
+            None => builder,
+        }
+        .build()
+        .map_err(|e| e.to_string())
     })
     .join()
     .map_err(|_| "building the HTTP client panicked".to_owned())?
@@ -336,7 +306,7 @@ fn blocking_client(
     not(feature = "otlp-http"),
     allow(dead_code, reason = "used by the HTTP exporter")
 )]
-fn http_signal_url(endpoint: &str, path: &str) -> String {
+pub(crate) fn http_signal_url(endpoint: &str, path: &str) -> String {
     let base = endpoint.trim_end_matches('/');
     if base.ends_with(path) {
         endpoint.to_owned()

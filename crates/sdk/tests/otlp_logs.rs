@@ -94,6 +94,18 @@ async fn receive(State(received): State<Received>, headers: HeaderMap, body: Byt
     if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/x-protobuf") {
         return StatusCode::UNSUPPORTED_MEDIA_TYPE;
     }
+    let body = if headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        == Some("gzip")
+    {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+            .unwrap();
+        Bytes::from(plain)
+    } else {
+        body
+    };
     match ExportLogsServiceRequest::decode(body) {
         Ok(request) => {
             received.lock().unwrap().push(request);
@@ -228,4 +240,54 @@ fn a_collector_that_is_down_fails_the_export_not_the_logging_code() {
     assert_eq!(stats.dropped, 0, "a queue of 2048 holds 10: {stats:?}");
     let error = telemetry.shutdown().unwrap_err();
     assert!(error.contains("exporting 10 log records failed"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_several_resources_is_one_request() {
+    use skywatch_sdk::opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
+    let received = Received::default();
+    let app = Router::new()
+        .route("/v1/logs", axum::routing::post(receive))
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut otlp = OtlpConfig::http(endpoint);
+    otlp.gzip = true;
+    let pipeline = LogPipeline::otlp(&otlp, BatchOptions::default()).unwrap();
+    let sending = pipeline.clone();
+    // The exporter's blocking client must not be called from the async workers.
+    tokio::task::spawn_blocking(move || {
+        for node in ["node-01", "node-02", "node-03"] {
+            let resource = Resource::builder_empty()
+                .with_service_name("zerostate-p2p")
+                .with_attribute(skywatch_sdk::opentelemetry::KeyValue::new(
+                    "service.instance.id",
+                    node,
+                ))
+                .build();
+            let logger = sending.provider(resource).logger("test");
+            let mut record = logger.create_log_record();
+            record.set_body(format!("hello from {node}").into());
+            logger.emit(record);
+        }
+        sending.flush().unwrap();
+    })
+    .await
+    .unwrap();
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 1, "one request for the batch");
+    let nodes: Vec<String> = received[0]
+        .resource_logs
+        .iter()
+        .map(|rl| {
+            string(
+                &rl.resource.as_ref().unwrap().attributes,
+                "service.instance.id",
+            )
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(nodes, ["node-01", "node-02", "node-03"]);
+    assert_eq!(pipeline.stats().exported, 3);
 }
