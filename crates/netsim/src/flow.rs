@@ -11,7 +11,9 @@
 //! parent through the W3C `traceparent` the sender writes into the message's metadata
 //! (through the SDK's `Carrier`) and the receiver reads back, as nodes do over libp2p.
 //! Planning first lets spans carry simulated durations (a slow executor's 30 s) without
-//! the simulation waiting for them.
+//! the simulation waiting for them. Once the network logs, each step also writes a line in
+//! its span (see [`crate::logs`]): info when it went well, error where the failure was
+//! raised, warn where it was waited for, with the step's `component` and the `error`.
 //!
 //! | node | service | span | kind |
 //! |---|---|---|---|
@@ -43,14 +45,18 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use skywatch_sdk::log::Severity;
+use skywatch_sdk::opentelemetry::logs::AnyValue;
 use skywatch_sdk::opentelemetry::trace::{
     SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
 };
 use skywatch_sdk::opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use skywatch_sdk::opentelemetry_sdk::Resource;
+use skywatch_sdk::opentelemetry_sdk::logs::SdkLogger;
 use skywatch_sdk::opentelemetry_sdk::trace::SdkTracer;
 use skywatch_sdk::trace::Pipeline;
 
+use crate::logs::{Line, Loggers};
 use crate::metrics::WASM_MEMORY_LIMIT;
 use crate::node::{ExecutorMode, NodeInfo};
 use crate::rng::Rng;
@@ -163,7 +169,7 @@ impl Tracers {
                     .iter()
                     .map(|service| {
                         pipeline
-                            .provider(resource(node, *service), sample_ratio)
+                            .provider(resource(node, service.name()), sample_ratio)
                             .tracer("netsim")
                     })
                     .collect()
@@ -178,11 +184,12 @@ impl Tracers {
     }
 }
 
-/// The resource of `service` on `node`: one instance per node of every service.
-fn resource(node: usize, service: Service) -> Resource {
+/// The resource of the service named `service` on `node`: one instance per node of every
+/// service. Its spans and its log records share it.
+pub(crate) fn resource(node: usize, service: &'static str) -> Resource {
     let name = crate::node::name(node);
     Resource::builder_empty()
-        .with_service_name(service.name())
+        .with_service_name(service)
         .with_attributes([
             KeyValue::new("service.namespace", "zerostate"),
             KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
@@ -228,8 +235,6 @@ pub(crate) struct Step {
     pub(crate) exception: Option<(&'static str, String)>,
     /// The error status: this step's own exception, or one it waited for.
     pub(crate) error: Option<String>,
-    /// A log line the node writes in this span.
-    pub(crate) log: Option<&'static str>,
 }
 
 /// Why a request failed, as its HTTP answer says.
@@ -344,7 +349,6 @@ impl Plan<'_> {
             attributes: self.shared.clone(),
             exception: None,
             error: None,
-            log: None,
         });
         self.steps.len() - 1
     }
@@ -440,7 +444,6 @@ impl Plan<'_> {
         let server = self.name(a);
         self.attr(root, "server.address", server);
         self.attr(root, "server.port", 8080_i64);
-        self.steps[root].log = Some("task submitted");
         t += 0.0005 + self.rng.exponential(0.001);
         let result = if self.conditions.api_degraded {
             t += API_DELAY;
@@ -755,11 +758,6 @@ impl Plan<'_> {
         self.attr(wasm, "wasm.exit_code", code);
         self.close(wasm, *t);
         let result = result.and_then(|()| self.settle(task, c, t));
-        self.steps[task].log = Some(if result.is_ok() {
-            "task executed"
-        } else {
-            "task failed"
-        });
         let result = self.outcome(task, result);
         *t += 0.0005;
         self.close(task, *t);
@@ -787,7 +785,6 @@ impl Plan<'_> {
                 ),
                 502,
             );
-            self.steps[pay].log = Some("payment failed");
             self.close(pay, *t);
             return Err(f);
         }
@@ -817,11 +814,6 @@ impl Plan<'_> {
         };
         self.close(confirm, *t);
         *t += 0.0005;
-        self.steps[pay].log = Some(if result.is_ok() {
-            "payment settled"
-        } else {
-            "payment failed"
-        });
         let result = self.outcome(pay, result);
         self.close(pay, *t);
         result
@@ -829,8 +821,14 @@ impl Plan<'_> {
 }
 
 /// Makes the spans of a planned request, timed so that it ends at `now`, and writes its
-/// log lines. Without tracers, only the log lines are written.
-pub(crate) fn emit(steps: &[Step], tracers: Option<&Tracers>, now: SystemTime) {
+/// log lines, one per step in the step's span. Without tracers, the lines have no trace
+/// context; without loggers, none is written.
+pub(crate) fn emit(
+    steps: &[Step],
+    tracers: Option<&Tracers>,
+    loggers: Option<&Loggers>,
+    now: SystemTime,
+) {
     let Some(root) = steps.first() else { return };
     let start = now
         .checked_sub(Duration::from_secs_f64(root.end.max(0.0)))
@@ -879,26 +877,8 @@ pub(crate) fn emit(steps: &[Step], tracers: Option<&Tracers>, now: SystemTime) {
             }
             None => parent,
         };
-        if let Some(message) = step.log {
-            let _attached = cx.clone().attach();
-            let node = crate::node::name(step.node);
-            let task = step
-                .attributes
-                .iter()
-                .find(|kv| kv.key.as_str() == "task.id")
-                .map(|kv| kv.value.to_string())
-                .unwrap_or_default();
-            let component = step.service.name();
-            match &step.error {
-                None => tracing::info!(node = %node, component, task_id = %task, "{message}"),
-                Some(error) => tracing::info!(
-                    node = %node,
-                    component,
-                    task_id = %task,
-                    error = error.as_str(),
-                    "{message}"
-                ),
-            }
+        if let Some(logger) = loggers.and_then(|l| l.service(step.node, step.service)) {
+            log_step(logger, step, &cx, at(step.end));
         }
         contexts.push(cx);
     }
@@ -907,6 +887,87 @@ pub(crate) fn emit(steps: &[Step], tracers: Option<&Tracers>, now: SystemTime) {
         for (step, cx) in steps.iter().zip(&contexts).rev() {
             cx.span().end_with_timestamp(at(step.end));
         }
+    }
+}
+
+/// Writes the line of `step`, in its span `cx`, at `time`: info when it went well, error
+/// where the failure was raised, warn where it was waited for.
+fn log_step(logger: &SdkLogger, step: &Step, cx: &Context, time: SystemTime) {
+    let (done, failed) = messages(step);
+    let mut attributes = Vec::with_capacity(3);
+    if let Some(task) = step
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "task.id")
+    {
+        attributes.push(("task_id", AnyValue::from(task.value.to_string())));
+    }
+    let (severity, body) = match (&step.exception, &step.error) {
+        (Some((kind, message)), _) => {
+            attributes.push(("error", AnyValue::from(message.clone())));
+            attributes.push(("error_type", AnyValue::from(*kind)));
+            (Severity::Error, failed)
+        }
+        (None, Some(message)) => {
+            attributes.push(("error", AnyValue::from(message.clone())));
+            (Severity::Warn, failed)
+        }
+        (None, None) => (Severity::Info, done),
+    };
+    let span = cx.span();
+    crate::logs::write(
+        logger,
+        Line {
+            severity,
+            body,
+            node: step.node,
+            component: component(step),
+            time,
+            span: Some(span.span_context()),
+            attributes,
+        },
+    );
+}
+
+/// What a step's line says when it went well, and when it failed.
+fn messages(step: &Step) -> (&'static str, &'static str) {
+    match (step.name, &step.kind) {
+        ("POST /v1/tasks", _) => ("task submitted", "task request failed"),
+        ("p2p.send task.submit", _) => (
+            "task sent to the coordinator",
+            "task submission to the coordinator failed",
+        ),
+        ("p2p.handle task.submit", _) => {
+            ("task accepted for coordination", "task coordination failed")
+        }
+        ("dht.find_providers", SpanKind::Server) => {
+            ("provider lookup answered", "provider lookup failed")
+        }
+        ("dht.find_providers", _) => ("providers found", "provider lookup failed"),
+        ("guild.form", _) => ("guild formed", "guild could not run the task"),
+        ("p2p.send task.assign", _) => ("task assigned to the executor", "task assignment failed"),
+        ("p2p.receive task.assign", _) => ("task assignment received", "assigned task failed"),
+        ("task.execute", _) => ("task executed", "task failed"),
+        ("wasm.execute", _) => ("wasm module ran", "wasm execution failed"),
+        ("payment.settle", _) => ("payment settled", "payment failed"),
+        ("chain.confirm", _) => ("settlement confirmed", "settlement not confirmed"),
+        (other, _) => (other, other),
+    }
+}
+
+/// The component a step belongs to, as chaos names layers: confirmation waits on the
+/// chain, so it is consensus's; settlement is the payments'.
+fn component(step: &Step) -> &'static str {
+    if step.name == "chain.confirm" {
+        return "consensus";
+    }
+    match step.service {
+        Service::Api => "api",
+        Service::P2p => "p2p",
+        Service::Dht => "dht",
+        Service::Guild => "guild",
+        Service::Execution => "execution",
+        Service::Economic => "payments",
     }
 }
 

@@ -26,10 +26,17 @@
 //! them as errors and latency in the spans of the layer it degrades. The requests draw
 //! from a generator of their own, so traces change nothing in the metrics.
 //!
+//! Once [`Network::log_to`] gives them a [`LogPipeline`], the nodes log too, as
+//! OpenTelemetry log records under the same resources as their spans (see [`logs`]): a
+//! line per step of each request in that step's span (so with its trace id), errors and
+//! warnings naming the failing `component` where chaos makes a request fail, and each
+//! node's own `block imported` and `resource warning` lines.
+//!
 //! In load mode ([`Options::load_series`]) every node also exposes that many extra gauge
 //! series, which change at every tick: the scrape benchmark's targets.
 
 mod flow;
+pub mod logs;
 mod metrics;
 mod node;
 mod rng;
@@ -40,6 +47,7 @@ use std::time::Duration;
 pub use flow::{FLOW, Service};
 pub use metrics::{NodeMetrics, WASM_MEMORY_LIMIT};
 pub use node::{ExecutorMode, NodeInfo};
+pub use skywatch_sdk::log::LogPipeline;
 pub use skywatch_sdk::trace::Pipeline;
 
 use node::{ApiFault, Node};
@@ -91,6 +99,8 @@ struct Shared {
     api_fault: ApiFault,
     /// The nodes' tracers, once [`Network::trace_to`] is called.
     tracers: Mutex<Option<flow::Tracers>>,
+    /// The nodes' loggers, once [`Network::log_to`] is called.
+    loggers: Mutex<Option<logs::Loggers>>,
 }
 
 /// The probability that a payment fails when no chaos says otherwise: one in 10,000, a
@@ -138,6 +148,7 @@ impl Network {
             }),
             api_fault,
             tracers: Mutex::new(None),
+            loggers: Mutex::new(None),
         });
         // A first tick now, so that every series has a value at the first scrape.
         tick(&shared, options.tick.as_secs_f64());
@@ -197,6 +208,14 @@ impl Network {
         *lock(&self.shared.tracers) = Some(flow::Tracers::new(pipeline, count, sample_ratio));
     }
 
+    /// Exports the nodes' log lines from now on through `pipeline`: each request's lines
+    /// (in the context of their spans, which [`trace_to`](Self::trace_to) exports) and each
+    /// node's own; see [`logs`].
+    pub fn log_to(&self, pipeline: &LogPipeline) {
+        let count = lock(&self.shared.nodes).len();
+        *lock(&self.shared.loggers) = Some(logs::Loggers::new(pipeline, count));
+    }
+
     /// The controls.
     pub fn chaos(&self) -> Chaos {
         Chaos {
@@ -252,6 +271,9 @@ fn tick(shared: &Shared, dt: f64) {
     let partition = world.partition.clone();
     // In a partition, the larger side keeps the chain going; the other falls behind.
     let rest_is_larger = n.saturating_sub(partition.len()) >= partition.len();
+    // Held to the end of the tick, after the nodes' lock, as every holder of both does.
+    let loggers = lock(&shared.loggers);
+    let now = std::time::SystemTime::now();
     for node in nodes.iter_mut() {
         let cut_off = partition.contains(&node.id);
         // Reachable peers: those alive on the same side of a partition.
@@ -264,6 +286,9 @@ fn tick(shared: &Shared, dt: f64) {
         };
         let follows_head = partition.is_empty() || cut_off != rest_is_larger;
         node.step(&mut world, dt, reachable, follows_head, new_block);
+        if let Some(logger) = loggers.as_ref().and_then(|l| l.node(node.id)) {
+            node.log(logger, dt, now);
+        }
     }
     // Requests cross the network, each with its trace.
     let requests = flow::requests(&mut world.traffic, n, dt);
@@ -289,7 +314,6 @@ fn tick(shared: &Shared, dt: f64) {
         api_degraded: shared.api_fault.is_on(),
     };
     let tracers = lock(&shared.tracers);
-    let now = std::time::SystemTime::now();
     for _ in 0..requests {
         let entry = alive[world.traffic.below(alive.len() as u64) as usize];
         let steps = flow::plan(&mut world.traffic, &peers, &conditions, entry);
@@ -299,7 +323,7 @@ fn tick(shared: &Shared, dt: f64) {
                 world.traffic.next_f64() * dt.clamp(0.0, 1.0),
             ))
             .unwrap_or(now);
-        flow::emit(&steps, tracers.as_ref(), ended);
+        flow::emit(&steps, tracers.as_ref(), loggers.as_ref(), ended);
     }
 }
 

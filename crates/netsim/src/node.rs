@@ -10,7 +10,12 @@ use skywatch_sdk::health::{
 };
 use skywatch_sdk::metrics::{Family, Gauge, Registry};
 
+use skywatch_sdk::log::Severity;
+use skywatch_sdk::opentelemetry::logs::AnyValue;
+use skywatch_sdk::opentelemetry_sdk::logs::SdkLogger;
+
 use crate::World;
+use crate::logs::{Line, Resource, Warned};
 use crate::metrics::{NodeMetrics, WASM_MEMORY_LIMIT, label, labels2};
 
 /// How a node's executor behaves.
@@ -111,6 +116,12 @@ pub(crate) struct Node {
     pub(crate) executor: ExecutorMode,
     height: u64,
     peers: i64,
+    /// The peers its P2P health check wants.
+    wanted: i64,
+    /// The height of the last `block imported` line.
+    logged_height: u64,
+    /// The last resource warnings, in [`Resource::ALL`]'s order.
+    warned: [Warned; 3],
     channels_active: i64,
     value_locked: f64,
     reputation: f64,
@@ -224,6 +235,9 @@ impl Node {
             executor: ExecutorMode::Normal,
             height: 1,
             peers: wanted,
+            wanted,
+            logged_height: 1,
+            warned: Default::default(),
             channels_active: 0,
             value_locked: 0.0,
             reputation: 0.9,
@@ -489,6 +503,96 @@ impl Node {
         // Load mode: every series changes at every tick.
         for gauge in &self.load {
             gauge.set(rng.below(1000) as i64);
+        }
+    }
+}
+
+impl Node {
+    /// Writes the node's own lines for the `dt` seconds just simulated, at `now`: a
+    /// `block imported` line when its chain moved, and a `resource warning` while one of
+    /// its health checks' thresholds is crossed. A node that is down writes nothing.
+    pub(crate) fn log(&mut self, logger: &SdkLogger, dt: f64, now: std::time::SystemTime) {
+        if self.server.is_none() {
+            return;
+        }
+        if self.height > self.logged_height {
+            self.logged_height = self.height;
+            crate::logs::write(
+                logger,
+                Line {
+                    severity: Severity::Info,
+                    body: "block imported",
+                    node: self.id,
+                    component: "consensus",
+                    time: now,
+                    span: None,
+                    attributes: vec![
+                        ("height", AnyValue::from(self.height as i64)),
+                        ("peers", AnyValue::from(self.peers)),
+                    ],
+                },
+            );
+        }
+        for (resource, warned) in Resource::ALL.into_iter().zip(&mut self.warned) {
+            let (value, threshold, severity, body) = match resource {
+                Resource::WasmMemory => {
+                    let share = self.metrics.wasm_memory.get() as f64 / WASM_MEMORY_LIMIT as f64;
+                    let severity = (share >= 0.95)
+                        .then_some(Severity::Error)
+                        .or((share >= 0.8).then_some(Severity::Warn));
+                    (
+                        share,
+                        0.8,
+                        severity,
+                        "resource warning: WASM memory above 80% of the limit",
+                    )
+                }
+                Resource::SyncLag => {
+                    let lag = self.metrics.sync_lag.get() as f64;
+                    let severity = (lag > 20.0)
+                        .then_some(Severity::Error)
+                        .or((lag > 5.0).then_some(Severity::Warn));
+                    (
+                        lag,
+                        5.0,
+                        severity,
+                        "resource warning: chain sync lag above 5 blocks",
+                    )
+                }
+                Resource::Peers => {
+                    let peers = self.peers as f64;
+                    let severity = (peers < 1.0)
+                        .then_some(Severity::Error)
+                        .or((peers < self.wanted as f64).then_some(Severity::Warn));
+                    (
+                        peers,
+                        self.wanted as f64,
+                        severity,
+                        "resource warning: fewer connected peers than wanted",
+                    )
+                }
+            };
+            // Asked at every tick, so that a threshold no longer crossed is forgotten.
+            let due = warned.due(severity, dt);
+            let Some(severity) = severity.filter(|_| due) else {
+                continue;
+            };
+            crate::logs::write(
+                logger,
+                Line {
+                    severity,
+                    body,
+                    node: self.id,
+                    component: resource.component(),
+                    time: now,
+                    span: None,
+                    attributes: vec![
+                        ("resource", AnyValue::from(resource.name())),
+                        ("value", AnyValue::from(value)),
+                        ("threshold", AnyValue::from(threshold)),
+                    ],
+                },
+            );
         }
     }
 }

@@ -4,7 +4,8 @@
 //! It serves a task API through the HTTP metrics and trace layers, keeps a P2P peer gauge,
 //! message counters, a task-duration histogram and a payment-amount summary moving,
 //! registers disk, peer and task-success checks behind a startup gate, and logs JSON lines
-//! with trace ids. Try:
+//! with trace ids; given an OTLP endpoint, it exports its spans and the same log events
+//! (as OpenTelemetry log records, `/v1/logs`) there. Try:
 //!
 //! ```text
 //! cargo run -p skywatch-sdk --example node -- --listen 127.0.0.1:9100
@@ -49,9 +50,13 @@ struct Args {
     /// This node's id, written on every log line.
     #[arg(long, default_value = "node-1")]
     node_id: String,
-    /// Export spans over OTLP to this endpoint (for example http://127.0.0.1:4318).
+    /// Export spans and logs over OTLP to this endpoint (for example
+    /// http://127.0.0.1:4318).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
+    /// Export spans only, not logs, to the OTLP endpoint.
+    #[arg(long)]
+    no_otlp_logs: bool,
     /// Use OTLP over gRPC instead of HTTP/protobuf.
     #[arg(long)]
     otlp_grpc: bool,
@@ -142,11 +147,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .sample_ratio(args.sample_ratio)
         .log_writer(LogWriter::Stdout);
     if let Some(endpoint) = args.otlp_endpoint {
-        config = config.otlp(if args.otlp_grpc {
+        let otlp = if args.otlp_grpc {
             OtlpConfig::grpc(endpoint)
         } else {
             OtlpConfig::http(endpoint)
-        });
+        };
+        if !args.no_otlp_logs {
+            config = config.otlp_logs(otlp.clone());
+        }
+        config = config.otlp(otlp);
     }
     let telemetry = skywatch_sdk::init(config)?;
     let metrics = NodeMetrics::new(telemetry.registry())?;

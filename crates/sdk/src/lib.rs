@@ -13,7 +13,9 @@
 //!   concurrently with timeouts and served as `/healthz` (liveness), `/readyz` (readiness),
 //!   `/startupz` and `/health` (JSON), and exported as metrics.
 //! - **Logs** ([`log`]): one JSON object per line with the `trace_id` and `span_id` of the
-//!   span it was written in, so a log line leads to its trace.
+//!   span it was written in, so a log line leads to its trace; and, once an endpoint is
+//!   configured, the same events as OpenTelemetry log records over OTLP (`/v1/logs`),
+//!   batched on a thread of their own, with the spans' resource and trace context.
 //! - **Traces** ([`trace`]): `tracing` spans exported as OpenTelemetry spans over OTLP, with
 //!   W3C `traceparent` propagation across HTTP and across P2P messages.
 //!
@@ -60,7 +62,8 @@
 //!     Config::new("execution", env!("CARGO_PKG_VERSION"))
 //!         .node_id("node-3")
 //!         .namespace("zerostate")
-//!         .otlp(OtlpConfig::http("http://127.0.0.1:4318")),
+//!         .otlp(OtlpConfig::http("http://127.0.0.1:4318"))
+//!         .otlp_logs(OtlpConfig::http("http://127.0.0.1:4318")),
 //! )?;
 //! telemetry.health().register("disk", DiskUsage::new("/var/lib/node"));
 //!
@@ -74,6 +77,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 pub mod health;
 pub mod http;
 pub mod log;
@@ -102,8 +106,9 @@ pub use prometheus_client;
 pub use {opentelemetry, opentelemetry_sdk};
 
 use health::{Health, HealthOptions};
+use log::LogPipeline;
 use metrics::{Format, ProcessCollector, RegisterError, Registry};
-use trace::{OtlpConfig, TraceError};
+use trace::{BatchOptions, OtlpConfig, PipelineStats, TraceError};
 
 /// Where log lines go.
 pub enum LogWriter {
@@ -147,6 +152,14 @@ pub struct Config {
     /// Where spans are exported; `None` keeps them in-process (they still give log lines
     /// their trace ids).
     pub otlp: Option<OtlpConfig>,
+    /// Where log records are exported over OTLP, besides the JSON lines of
+    /// [`log_writer`](Self::log_writer); `None` (the default) exports none. Every event
+    /// the log filter keeps is exported, with the spans' resource and the trace and span
+    /// ids of the span it happened in.
+    pub otlp_logs: Option<OtlpConfig>,
+    /// How log records are batched for export: a record that finds the queue full is
+    /// dropped and counted, never waited for (default: [`BatchOptions::default`]).
+    pub log_batch: BatchOptions,
     /// The fraction of new traces to sample; a trace continued from a caller follows the
     /// caller's decision (default 1.0).
     pub sample_ratio: f64,
@@ -169,6 +182,8 @@ impl Config {
             log_fields: Vec::new(),
             log_writer: LogWriter::Stdout,
             otlp: None,
+            otlp_logs: None,
+            log_batch: BatchOptions::default(),
             sample_ratio: 1.0,
             health: HealthOptions::default(),
             registry: None,
@@ -176,25 +191,37 @@ impl Config {
     }
 
     /// Applies the standard OpenTelemetry environment variables, where set:
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or
-    /// `http/protobuf`, the default), `OTEL_TRACES_SAMPLER_ARG` and
-    /// `OTEL_DEPLOYMENT_ENVIRONMENT`.
-    pub fn with_env(mut self) -> Self {
-        if let Ok(endpoint) = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            self.otlp = Some(
-                match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
-                    Ok("grpc") => OtlpConfig::grpc(endpoint),
-                    _ => OtlpConfig::http(endpoint),
-                },
-            );
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (spans and logs), `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`
+    /// (logs alone; over HTTP, `/v1/logs` is added unless the URL ends with it),
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` and `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL` (`grpc` or
+    /// `http/protobuf`, the default), `OTEL_LOGS_EXPORTER=none` (no log export),
+    /// `OTEL_TRACES_SAMPLER_ARG` and `OTEL_DEPLOYMENT_ENVIRONMENT`.
+    pub fn with_env(self) -> Self {
+        self.with_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`with_env`](Self::with_env) over any source of variables (a test's map).
+    fn with_vars(mut self, var: impl Fn(&str) -> Option<String>) -> Self {
+        let config = |endpoint: String, protocol: Option<String>| match protocol.as_deref() {
+            Some("grpc") => OtlpConfig::grpc(endpoint),
+            _ => OtlpConfig::http(endpoint),
+        };
+        let protocol = var("OTEL_EXPORTER_OTLP_PROTOCOL");
+        if let Some(endpoint) = var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            self.otlp = Some(config(endpoint.clone(), protocol.clone()));
+            self.otlp_logs = Some(config(endpoint, protocol.clone()));
         }
-        if let Some(ratio) = std::env::var("OTEL_TRACES_SAMPLER_ARG")
-            .ok()
-            .and_then(|r| r.parse().ok())
-        {
+        if let Some(endpoint) = var("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") {
+            let protocol = var("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL").or(protocol);
+            self.otlp_logs = Some(config(endpoint, protocol));
+        }
+        if var("OTEL_LOGS_EXPORTER").as_deref() == Some("none") {
+            self.otlp_logs = None;
+        }
+        if let Some(ratio) = var("OTEL_TRACES_SAMPLER_ARG").and_then(|r| r.parse().ok()) {
             self.sample_ratio = ratio;
         }
-        if let Ok(env) = std::env::var("OTEL_DEPLOYMENT_ENVIRONMENT") {
+        if let Some(env) = var("OTEL_DEPLOYMENT_ENVIRONMENT") {
             self.environment = env;
         }
         self
@@ -242,6 +269,18 @@ impl Config {
         self
     }
 
+    /// Exports log records over OTLP (besides writing JSON lines).
+    pub fn otlp_logs(mut self, otlp: OtlpConfig) -> Self {
+        self.otlp_logs = Some(otlp);
+        self
+    }
+
+    /// Sets how log records are batched for export.
+    pub fn log_batch(mut self, batch: BatchOptions) -> Self {
+        self.log_batch = batch;
+        self
+    }
+
     /// Sets the fraction of new traces to sample.
     pub fn sample_ratio(mut self, ratio: f64) -> Self {
         self.sample_ratio = ratio;
@@ -282,17 +321,23 @@ pub enum InitError {
     /// Trace export could not be set up.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// Log export could not be set up.
+    #[error("cannot export logs: {0}")]
+    Logs(TraceError),
     /// The SDK's metrics could not be registered.
     #[error("cannot register the SDK's metrics: {0}")]
     Register(#[from] RegisterError),
 }
 
-/// The running telemetry of a node. Dropping it flushes pending spans and log lines.
+/// The running telemetry of a node. Dropping it flushes pending spans, log records and
+/// log lines.
 pub struct Telemetry {
     registry: Registry,
     health: Health,
     http_metrics: Arc<http::HttpMetrics>,
     provider: SdkTracerProvider,
+    /// The OTLP log export, when configured.
+    logs: Option<LogPipeline>,
     // Dropped after the provider is shut down, so that log lines about the shutdown are kept.
     log_guard: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
@@ -347,7 +392,7 @@ pub fn build(config: Config) -> Result<(Telemetry, tracing::Dispatch), InitError
         .with_service_name(config.service.clone())
         .with_attributes(attributes)
         .build();
-    let provider = trace::provider(resource, config.sample_ratio, config.otlp.as_ref())?;
+    let provider = trace::provider(resource.clone(), config.sample_ratio, config.otlp.as_ref())?;
     let otel_layer =
         tracing_opentelemetry::layer().with_tracer(provider.tracer(config.service.clone()));
 
@@ -369,10 +414,19 @@ pub fn build(config: Config) -> Result<(Telemetry, tracing::Dispatch), InitError
     };
     let json = log::JsonLayer::new(writer, persistent);
     let dispatch_slot = json.dispatch_slot();
+    let logs = match &config.otlp_logs {
+        Some(otlp) => Some(LogPipeline::otlp(otlp, config.log_batch).map_err(InitError::Logs)?),
+        None => None,
+    };
+    // The same resource as the spans', so that a record and its span name one service.
+    let bridge = logs
+        .as_ref()
+        .map(|logs| log::bridge(&logs.provider(resource.clone())));
     let subscriber = tracing_subscriber::registry()
         .with(filter)
         .with(otel_layer)
-        .with(json);
+        .with(json)
+        .with(bridge);
 
     let registry = config
         .registry
@@ -391,6 +445,7 @@ pub fn build(config: Config) -> Result<(Telemetry, tracing::Dispatch), InitError
             health,
             http_metrics,
             provider,
+            logs,
             log_guard,
         },
         {
@@ -427,11 +482,26 @@ impl Telemetry {
         metrics_router(self.registry.clone()).merge(health::router(self.health.clone()))
     }
 
-    /// Flushes pending spans and stops export, reporting what failed.
+    /// What the OTLP log export has done so far (exported, dropped when its queue was
+    /// full, failed), when it is configured.
+    pub fn log_export_stats(&self) -> Option<PipelineStats> {
+        self.logs.as_ref().map(LogPipeline::stats)
+    }
+
+    /// Flushes pending spans and log records and stops export, reporting what failed.
     pub fn shutdown(mut self) -> Result<(), String> {
-        let result = self.provider.shutdown().map_err(|e| e.to_string());
+        let traces = self.provider.shutdown().map_err(|e| e.to_string());
+        // After the spans, so that what is logged while they are flushed is exported.
+        let logs = match self.logs.take() {
+            Some(logs) => logs.shutdown(),
+            None => Ok(()),
+        };
         drop(self.log_guard.take());
-        result
+        match (traces, logs) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            (Err(t), Err(l)) => Err(format!("{t}; {l}")),
+        }
     }
 }
 
@@ -440,6 +510,9 @@ impl Drop for Telemetry {
         // Best effort: `shutdown` reports errors; here they have nowhere to go, and a second
         // shutdown after an explicit one only says so.
         let _ = self.provider.shutdown();
+        if let Some(logs) = self.logs.take() {
+            let _ = logs.shutdown();
+        }
     }
 }
 
@@ -492,4 +565,63 @@ async fn serve_metrics(State(registry): State<Registry>, headers: HeaderMap) -> 
         HeaderValue::from_static("Accept, Accept-Encoding"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Config {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::new("s", "1")
+            .with_vars(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn log_export_follows_the_opentelemetry_variables() {
+        let none = with(&[]);
+        assert!(none.otlp.is_none() && none.otlp_logs.is_none());
+
+        let both = with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]);
+        let logs = both
+            .otlp_logs
+            .as_ref()
+            .map(|o| (o.endpoint.as_str(), o.protocol));
+        assert_eq!(logs, Some(("http://c:4317", trace::Protocol::Grpc)));
+        assert!(both.otlp.is_some());
+
+        let own = with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://l:3100/otlp/v1/logs",
+            ),
+            ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf"),
+        ]);
+        let logs = own
+            .otlp_logs
+            .as_ref()
+            .map(|o| (o.endpoint.as_str(), o.protocol));
+        assert_eq!(
+            logs,
+            Some(("http://l:3100/otlp/v1/logs", trace::Protocol::HttpProtobuf))
+        );
+        assert_eq!(
+            own.otlp.as_ref().map(|o| o.protocol),
+            Some(trace::Protocol::Grpc)
+        );
+
+        let off = with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ]);
+        assert!(off.otlp_logs.is_none() && off.otlp.is_some());
+    }
 }

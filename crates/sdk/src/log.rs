@@ -19,6 +19,28 @@
 //! the innermost out. A key is written once: the first writer wins, so an event's field
 //! shadows a span's field of the same name; a field that would overwrite one of the fixed
 //! keys is written as `fields.<name>` instead.
+//!
+//! The same events can also leave the process as OpenTelemetry log records over OTLP
+//! ([`Config::otlp_logs`](crate::Config::otlp_logs)): [`LogPipeline`] batches and exports
+//! them, and [`bridge`] is the `tracing` layer that feeds it.
+
+mod export;
+
+pub use export::{ExportedLog, LogPipeline, MemoryLogs, Severity};
+
+/// A `tracing` layer that turns every event into a log record of `provider` (a
+/// [`LogPipeline::provider`]): severity from the level, body from the message, attributes
+/// from the fields, and the trace and span ids of the OpenTelemetry context current when
+/// the event happens (the span it happened in, once `tracing-opentelemetry` is installed
+/// beside it, as [`crate::init`] does).
+pub fn bridge(
+    provider: &opentelemetry_sdk::logs::SdkLoggerProvider,
+) -> opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge<
+    opentelemetry_sdk::logs::SdkLoggerProvider,
+    opentelemetry_sdk::logs::SdkLogger,
+> {
+    opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(provider)
+}
 
 use std::fmt::Write as _;
 use std::io::Write as _;

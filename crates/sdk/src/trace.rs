@@ -199,25 +199,10 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
         Protocol::Grpc => {
             #[cfg(feature = "otlp-grpc")]
             {
-                use opentelemetry_otlp::{WithExportConfig as _, WithTonicConfig as _};
-                if tokio::runtime::Handle::try_current().is_err() {
-                    return Err(TraceError::NoRuntime);
-                }
-                let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(otlp.endpoint.clone())
-                    .with_timeout(otlp.timeout)
-                    .with_metadata(grpc::metadata(&otlp.headers)?);
-                if otlp.gzip {
-                    builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
-                }
-                if let Some(tls) = &otlp.tls {
-                    builder = builder.with_channel(
-                        grpc::tls_channel(&otlp.endpoint, otlp.timeout, tls)
-                            .map_err(|e| failed(&e))?,
-                    );
-                }
-                builder.build().map_err(|e| failed(&e))
+                let builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+                grpc::configure(builder, otlp)?
+                    .build()
+                    .map_err(|e| failed(&e))
             }
             #[cfg(not(feature = "otlp-grpc"))]
             {
@@ -231,22 +216,10 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
         Protocol::HttpProtobuf => {
             #[cfg(feature = "otlp-http")]
             {
-                use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
-                let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                    .with_http()
-                    .with_endpoint(http_traces_url(&otlp.endpoint))
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_timeout(otlp.timeout)
-                    .with_headers(otlp.headers.iter().cloned().collect());
-                if otlp.gzip {
-                    builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
-                }
-                if let Some(tls) = &otlp.tls {
-                    builder = builder.with_http_client(
-                        blocking_client(otlp.timeout, tls).map_err(|e| failed(&e))?,
-                    );
-                }
-                builder.build().map_err(|e| failed(&e))
+                let builder = opentelemetry_otlp::SpanExporter::builder().with_http();
+                configure_http(builder, otlp, "/v1/traces")?
+                    .build()
+                    .map_err(|e| failed(&e))
             }
             #[cfg(not(feature = "otlp-http"))]
             {
@@ -260,39 +233,85 @@ fn exporter(otlp: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Trace
     }
 }
 
-/// A blocking HTTP client that reaches `https` endpoints with `tls`, for the HTTP exporter
-/// (which otherwise makes its own, verifying with the system's roots).
+/// The OTLP/gRPC log exporter `otlp` describes: the same endpoint, headers, compression
+/// and TLS settings as for spans.
+#[cfg(feature = "otlp-grpc")]
+pub(crate) fn grpc_log_exporter(
+    otlp: &OtlpConfig,
+) -> Result<opentelemetry_otlp::LogExporter, TraceError> {
+    let builder = opentelemetry_otlp::LogExporter::builder().with_tonic();
+    grpc::configure(builder, otlp)?
+        .build()
+        .map_err(|e| TraceError::Exporter {
+            endpoint: otlp.endpoint.clone(),
+            message: e.to_string(),
+        })
+}
+
+/// Applies `otlp` to an HTTP exporter builder of any signal, whose requests go to
+/// `path` under the endpoint.
+#[cfg(feature = "otlp-http")]
+fn configure_http<B>(builder: B, otlp: &OtlpConfig, path: &str) -> Result<B, TraceError>
+where
+    B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithHttpConfig,
+{
+    let mut builder = builder
+        .with_endpoint(http_signal_url(&otlp.endpoint, path))
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_timeout(otlp.timeout)
+        .with_headers(otlp.headers.iter().cloned().collect());
+    if otlp.gzip {
+        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+    }
+    if let Some(tls) = &otlp.tls {
+        builder =
+            builder.with_http_client(blocking_client(otlp.timeout, Some(tls)).map_err(|e| {
+                TraceError::Exporter {
+                    endpoint: otlp.endpoint.clone(),
+                    message: e,
+                }
+            })?);
+    }
+    Ok(builder)
+}
+
+/// A blocking HTTP client for the HTTP exporters, reaching `https` endpoints with `tls`
+/// when given (and otherwise verifying with the system's roots).
 ///
 /// It is built on a thread of its own: reqwest's blocking client starts a runtime, which
 /// must not happen on a thread already driving one.
 #[cfg(feature = "otlp-http")]
-fn blocking_client(
+pub(crate) fn blocking_client(
     timeout: Duration,
-    tls: &Arc<rustls::ClientConfig>,
+    tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<reqwest::blocking::Client, String> {
-    let tls = rustls::ClientConfig::clone(tls);
+    let tls = tls.map(|tls| rustls::ClientConfig::clone(tls));
     std::thread::spawn(move || {
-        reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .tls_backend_preconfigured(tls)
-            .build()
-            .map_err(|e| e.to_string())
+        let builder = reqwest::blocking::Client::builder().timeout(timeout);
+        match tls {
+            Some(tls) => builder.tls_backend_preconfigured(tls),
+            None => builder,
+        }
+        .build()
+        .map_err(|e| e.to_string())
     })
     .join()
     .map_err(|_| "building the HTTP client panicked".to_owned())?
 }
 
-/// Returns the traces URL for an OTLP/HTTP endpoint given as a base URL, as the
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` convention does; a URL already ending in `/v1/traces` is kept.
+/// Returns the URL of a signal's `path` (`/v1/traces`, `/v1/logs`) for an OTLP/HTTP
+/// endpoint given as a base URL, as the `OTEL_EXPORTER_OTLP_ENDPOINT` convention does; a
+/// URL already ending in `path` is kept.
 #[cfg_attr(
     not(feature = "otlp-http"),
     allow(dead_code, reason = "used by the HTTP exporter")
 )]
-fn http_traces_url(endpoint: &str) -> String {
-    if endpoint.trim_end_matches('/').ends_with("/v1/traces") {
+pub(crate) fn http_signal_url(endpoint: &str, path: &str) -> String {
+    let base = endpoint.trim_end_matches('/');
+    if base.ends_with(path) {
         endpoint.to_owned()
     } else {
-        format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+        format!("{base}{path}")
     }
 }
 
@@ -482,13 +501,14 @@ mod tests {
     }
 
     #[test]
-    fn http_endpoint_gets_the_traces_path_once() {
-        assert_eq!(http_traces_url("http://h:4318"), "http://h:4318/v1/traces");
-        assert_eq!(http_traces_url("http://h:4318/"), "http://h:4318/v1/traces");
-        assert_eq!(
-            http_traces_url("http://h:4318/v1/traces"),
-            "http://h:4318/v1/traces"
-        );
+    fn http_endpoint_gets_the_signal_path_once() {
+        let traces = |e| http_signal_url(e, "/v1/traces");
+        assert_eq!(traces("http://h:4318"), "http://h:4318/v1/traces");
+        assert_eq!(traces("http://h:4318/"), "http://h:4318/v1/traces");
+        assert_eq!(traces("http://h:4318/v1/traces"), "http://h:4318/v1/traces");
+        let logs = |e| http_signal_url(e, "/v1/logs");
+        assert_eq!(logs("http://h:4318"), "http://h:4318/v1/logs");
+        assert_eq!(logs("http://h:4318/v1/logs"), "http://h:4318/v1/logs");
     }
 }
 
@@ -506,7 +526,35 @@ mod grpc {
     use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
     use tonic::transport::{Channel, Endpoint, Uri};
 
-    use super::TraceError;
+    use super::{OtlpConfig, TraceError};
+
+    /// Applies `otlp` to a gRPC exporter builder of any signal. Needs a tokio runtime,
+    /// which drives the connection.
+    pub(super) fn configure<B>(builder: B, otlp: &OtlpConfig) -> Result<B, TraceError>
+    where
+        B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithTonicConfig,
+    {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(TraceError::NoRuntime);
+        }
+        let mut builder = builder
+            .with_endpoint(otlp.endpoint.clone())
+            .with_timeout(otlp.timeout)
+            .with_metadata(metadata(&otlp.headers)?);
+        if otlp.gzip {
+            builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+        }
+        if let Some(tls) = &otlp.tls {
+            builder =
+                builder.with_channel(tls_channel(&otlp.endpoint, otlp.timeout, tls).map_err(
+                    |e| TraceError::Exporter {
+                        endpoint: otlp.endpoint.clone(),
+                        message: e,
+                    },
+                )?);
+        }
+        Ok(builder)
+    }
 
     /// The headers as gRPC metadata; gRPC keys are lower case, so names are lowered as
     /// Go's gRPC lowers them.

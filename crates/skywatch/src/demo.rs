@@ -4,8 +4,8 @@
 //! port; the server scrapes them (job `nodes`, one `node` label each, so that
 //! `count(up == 1)` is the node count) and serves the network's chaos controls under
 //! `/demo/`; its own metrics are at its `/metrics` and recorded in its database too (job
-//! `skywatch`). Once the server listens, the network's traces go to its own OTLP receiver
-//! on loopback (`--trace-export`, `--trace-sampling`). Data goes to a fresh temporary
+//! `skywatch`). Once the server listens, the network's traces and log records go to its
+//! own OTLP receiver on loopback (`--trace-export`, `--trace-sampling`, `--log-export`). Data goes to a fresh temporary
 //! directory unless `--data` says where; Ctrl-C stops everything and removes the temporary
 //! data.
 
@@ -70,12 +70,16 @@ pub(crate) struct DemoArgs {
     /// on --listen), grpc (on --otlp-grpc-listen) or none.
     #[arg(long, value_enum, default_value_t = TraceExport::Http)]
     trace_export: TraceExport,
+    /// How the network's log records reach the demo's own OTLP receiver: http (POST
+    /// /v1/logs on --listen), grpc (on --otlp-grpc-listen) or none.
+    #[arg(long, value_enum, default_value_t = TraceExport::Http)]
+    log_export: TraceExport,
     /// The log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "warn")]
     log: String,
 }
 
-/// How the simulated network exports its spans.
+/// How the simulated network exports its spans, or its log records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum TraceExport {
     /// OTLP/HTTP with protobuf bodies, to the server's main address.
@@ -124,6 +128,33 @@ fn trace_network(
         )
     })?;
     network.trace_to(&pipeline, ratio);
+    Ok(Some(pipeline))
+}
+
+/// Sends the network's log records, batched every second, to the server's own OTLP
+/// receiver on loopback, as [`trace_network`] sends its spans. A receiver that refuses
+/// them (a server without a log store answers 501) costs one warning: the pipeline logs
+/// the first failure of a run of them, and counts the records it drops.
+fn log_network(
+    network: &netsim::Network,
+    export: TraceExport,
+    http: SocketAddr,
+    grpc: SocketAddr,
+) -> Result<Option<netsim::LogPipeline>, String> {
+    use skywatch_sdk::trace::{BatchOptions, OtlpConfig};
+    let mut otlp = match export {
+        TraceExport::None => return Ok(None),
+        TraceExport::Http => OtlpConfig::http(format!("http://{}", loopback(http))),
+        TraceExport::Grpc => OtlpConfig::grpc(format!("http://{}", loopback(grpc))),
+    };
+    otlp.timeout = Duration::from_secs(5);
+    let batch = BatchOptions {
+        delay: Duration::from_secs(1),
+        ..BatchOptions::default()
+    };
+    let pipeline = netsim::LogPipeline::otlp(&otlp, batch)
+        .map_err(|e| format!("cannot export the network's logs to {}: {e}", otlp.endpoint))?;
+    network.log_to(&pipeline);
     Ok(Some(pipeline))
 }
 
@@ -255,7 +286,9 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     let nodes = args.nodes;
     let kept = args.data.is_some();
     let (trace_export, sampling) = (args.trace_export, args.trace_sampling);
+    let log_export = args.log_export;
     let mut pipeline = None;
+    let mut log_pipeline = None;
     let result = crate::up::serve(
         settings,
         &telemetry,
@@ -266,14 +299,20 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
                 Ok(p) => pipeline = p,
                 Err(e) => tracing::error!("{e}"),
             }
+            match log_network(&network, log_export, addr, grpc) {
+                Ok(p) => log_pipeline = p,
+                Err(e) => tracing::error!("{e}"),
+            }
             let traces = pipeline.is_some().then_some(sampling);
-            print_welcome(addr, grpc, nodes, traces, &data, kept);
+            let logs = log_pipeline.is_some();
+            print_welcome(addr, grpc, nodes, traces, logs, &data, kept);
         },
     )
     .await;
     drop(network);
-    // Its thread exports what is left, if the receiver is still there, and stops.
+    // Their threads export what is left, if the receiver is still there, and stop.
     drop(pipeline);
+    drop(log_pipeline);
     println!("\nStopped.");
     drop(telemetry);
     result
@@ -365,6 +404,7 @@ fn print_welcome(
     grpc: SocketAddr,
     nodes: usize,
     traces: Option<f64>,
+    logs: bool,
     data: &std::path::Path,
     kept: bool,
 ) {
@@ -381,6 +421,11 @@ fn print_welcome(
         ),
         None => "none exported (--trace-export none)".to_owned(),
     };
+    let logs = if logs {
+        "the nodes' log records, with trace ids, sent over OTLP to this server".to_owned()
+    } else {
+        "none exported (--log-export none)".to_owned()
+    };
     println!(
         "Skywatch demo: {nodes} simulated nodes, scraped by Skywatch at {base}
 
@@ -394,8 +439,9 @@ fn print_welcome(
   Received   {base}/demo/webhook  (the demo's own webhook receivers)
   Runbooks   {base}/runbooks/ServiceDown
   Metrics    {base}/metrics  (the server's own)
-  OTLP       {base}/v1/traces, /v1/metrics (HTTP); {grpc} (gRPC)
+  OTLP       {base}/v1/traces, /v1/metrics, /v1/logs (HTTP); {grpc} (gRPC)
   Traces     {traces}
+  Logs       {logs}
   Nodes      {base}/demo/nodes
   Data       {where_data}
 
@@ -469,8 +515,8 @@ pub(crate) struct NetsimArgs {
     /// Serve the chaos controls on this address.
     #[arg(long, default_value = "127.0.0.1:0")]
     control: SocketAddr,
-    /// Export the network's traces over OTLP/HTTP to this collector (Skywatch, Tempo, Jaeger
-    /// or an OpenTelemetry Collector: `http://host:4318`).
+    /// Export the network's traces and logs over OTLP/HTTP to this collector (Skywatch, an
+    /// OpenTelemetry Collector, or for traces alone Tempo or Jaeger: `http://host:4318`).
     #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
     /// The share of the requests whose traces are kept, from 0 to 1, when exported.
@@ -482,13 +528,16 @@ pub(crate) struct NetsimArgs {
 pub(crate) fn run_netsim(args: NetsimArgs) -> Result<(), String> {
     crate::up::runtime()?.block_on(async {
         let network = start_network(args.nodes, args.seed, args.load_series).await?;
-        let _pipeline = match &args.otlp_endpoint {
+        let _pipelines = match &args.otlp_endpoint {
             Some(endpoint) => {
                 let otlp = skywatch_sdk::trace::OtlpConfig::http(endpoint.clone());
                 let pipeline = netsim::Pipeline::otlp(&otlp, Default::default())
                     .map_err(|e| format!("--otlp-endpoint {endpoint}: {e}"))?;
                 network.trace_to(&pipeline, args.trace_sampling);
-                Some(pipeline)
+                let logs = netsim::LogPipeline::otlp(&otlp, Default::default())
+                    .map_err(|e| format!("--otlp-endpoint {endpoint}: {e}"))?;
+                network.log_to(&logs);
+                Some((pipeline, logs))
             }
             None => None,
         };

@@ -2,7 +2,8 @@
 //! Tempo's search finds the network's traces by service, one read back by ID (Tempo's and
 //! Jaeger's APIs) holds the seeds' flow across its six services and several nodes, and
 //! once payments are degraded, TraceQL finds the failed settlements, which it did not
-//! before. Over gRPC as over HTTP.
+//! before. Over gRPC as over HTTP. Its log records reach the same receiver, every
+//! service's in one request a second.
 
 #![allow(
     clippy::unwrap_used,
@@ -162,5 +163,57 @@ fn over_grpc_the_traces_arrive_too() {
     ]);
     let client = reqwest::blocking::Client::new();
     a_whole_flow(&client, &addr);
+    drop(demo);
+}
+
+/// The sum of the series of `name` in the server's own `/metrics` whose line contains
+/// every one of `labels`.
+fn self_metric(client: &reqwest::blocking::Client, addr: &str, name: &str, labels: &[&str]) -> f64 {
+    let text = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn the_network_logs_reach_the_receiver_in_one_request_a_second() {
+    let (demo, addr) = start_demo(&["--nodes", "5"]);
+    let client = reqwest::blocking::Client::new();
+    // Kept or refused (a server without a log store says so), every record is counted.
+    let records = |client: &reqwest::blocking::Client| {
+        self_metric(
+            client,
+            &addr,
+            "skywatch_otlp_log_records_received_total",
+            &[],
+        ) + self_metric(
+            client,
+            &addr,
+            "skywatch_otlp_log_records_rejected_total",
+            &[],
+        )
+    };
+    within(
+        Duration::from_secs(30),
+        "log records reach the receiver",
+        || records(&client) >= 50.0,
+    );
+    let requests = self_metric(
+        &client,
+        &addr,
+        "skywatch_otlp_requests_total",
+        &["signal=\"logs\""],
+    );
+    // Records of 35 services in batches of a second: many records a request.
+    assert!(
+        records(&client) >= 5.0 * requests,
+        "{} records in {requests} requests",
+        records(&client)
+    );
     drop(demo);
 }

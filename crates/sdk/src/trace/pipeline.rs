@@ -38,54 +38,25 @@
 //! assert_eq!(instances, ["node-01", "node-02"]);
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanExporter, SpanProcessor};
 
+pub use crate::batch::{BatchOptions, PipelineStats};
+use crate::batch::{Batcher, Export, Names, lock};
+
 use super::{OtlpConfig, TraceError};
 
-/// How a [`Pipeline`] batches.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchOptions {
-    /// Spans waiting for export at most; a span ended while the queue is full is dropped
-    /// (default 2048, OpenTelemetry's `OTEL_BSP_MAX_QUEUE_SIZE`).
-    pub max_queue: usize,
-    /// Spans exported in one batch at most; a full batch goes at once (default 512,
-    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`).
-    pub max_batch: usize,
-    /// How long a span waits for its batch to fill before it is exported anyway (default
-    /// 5 s, `OTEL_BSP_SCHEDULE_DELAY`).
-    pub delay: Duration,
-}
-
-impl Default for BatchOptions {
-    fn default() -> Self {
-        Self {
-            max_queue: 2048,
-            max_batch: 512,
-            delay: Duration::from_secs(5),
-        }
-    }
-}
-
-/// What a [`Pipeline`] has done so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PipelineStats {
-    /// Spans the exporter accepted.
-    pub exported: u64,
-    /// Spans dropped because the queue was full.
-    pub dropped: u64,
-    /// Spans in batches the exporter failed to send.
-    pub failed: u64,
-    /// The exporter's last error, if its last export failed.
-    pub last_error: Option<String>,
-}
+/// The words of the span pipeline's thread and errors.
+static NAMES: Names = Names {
+    thread: "skywatch-span-export",
+    signal: "span",
+    items: "spans",
+};
 
 /// A batching span exporter that several tracer providers share, each with its own
 /// resource; see the [module documentation](self).
@@ -95,7 +66,7 @@ pub struct PipelineStats {
 /// stops it sooner.
 #[derive(Clone)]
 pub struct Pipeline {
-    shared: Arc<Shared>,
+    batcher: Batcher<SpanData>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -106,28 +77,20 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-/// What the pipeline's handles, its providers' processors and its thread share.
-struct Shared {
-    queue: SyncSender<Message>,
-    dropped: AtomicU64,
-    counts: Arc<Counts>,
-}
+/// An OpenTelemetry span exporter as the batch thread's [`Export`].
+struct Spans<E>(E);
 
-/// What the export thread reports.
-#[derive(Default)]
-struct Counts {
-    exported: AtomicU64,
-    failed: AtomicU64,
-    last_error: Mutex<Option<String>>,
-}
+impl<E: SpanExporter + 'static> Export for Spans<E> {
+    type Item = SpanData;
 
-enum Message {
-    /// A finished span and the resource of the provider that made it.
-    Span(Arc<Resource>, Box<SpanData>),
-    /// Export everything queued before this message, then answer.
-    Flush(SyncSender<Result<(), String>>),
-    /// Export everything queued, shut the exporter down, answer and stop.
-    Shutdown(SyncSender<Result<(), String>>),
+    fn export(&mut self, resource: &Resource, items: Vec<SpanData>) -> Result<(), String> {
+        self.0.set_resource(resource);
+        futures_executor::block_on(self.0.export(items)).map_err(|e| e.to_string())
+    }
+
+    fn shutdown(&mut self) -> Result<(), String> {
+        self.0.shutdown().map_err(|e| e.to_string())
+    }
 }
 
 impl Pipeline {
@@ -163,31 +126,8 @@ impl Pipeline {
 
     /// Starts the export thread over `exporter`.
     fn spawn<E: SpanExporter + 'static>(exporter: E, batch: BatchOptions) -> Self {
-        let (queue, receiver) = std::sync::mpsc::sync_channel(batch.max_queue.max(1));
-        let counts = Arc::new(Counts::default());
-        let worker = Worker {
-            exporter,
-            batch,
-            counts: counts.clone(),
-            pending: Vec::new(),
-            failing: false,
-        };
-        // Detached: the thread ends when every sender is gone or at shutdown, and holds
-        // nothing that must be joined to be released.
-        let spawned = std::thread::Builder::new()
-            .name("skywatch-span-export".into())
-            .spawn(move || worker.run(receiver));
-        if let Err(e) = spawned {
-            // Without its thread the queue fills and spans are dropped and counted; the
-            // error is kept for `stats`.
-            *lock(&counts.last_error) = Some(format!("cannot start the export thread: {e}"));
-        }
         Self {
-            shared: Arc::new(Shared {
-                queue,
-                dropped: AtomicU64::new(0),
-                counts,
-            }),
+            batcher: Batcher::spawn(Spans(exporter), batch, &NAMES),
         }
     }
 
@@ -204,7 +144,7 @@ impl Pipeline {
             .with_resource(resource)
             .with_sampler(super::sampler(sample_ratio))
             .with_span_processor(Feed {
-                shared: self.shared.clone(),
+                batcher: self.batcher.clone(),
                 resource: Arc::new(Resource::builder_empty().build()),
             })
             .build()
@@ -213,47 +153,25 @@ impl Pipeline {
     /// Exports every span ended before the call, and waits for it: an error is the
     /// exporter's.
     pub fn flush(&self) -> Result<(), String> {
-        self.ask(Message::Flush)
+        self.batcher.flush()
     }
 
     /// Exports every span queued, shuts the exporter down and stops the thread; spans
     /// ended later are dropped and counted.
     pub fn shutdown(&self) -> Result<(), String> {
-        self.ask(Message::Shutdown)
-    }
-
-    fn ask(&self, message: fn(SyncSender<Result<(), String>>) -> Message) -> Result<(), String> {
-        let (answer, answered) = std::sync::mpsc::sync_channel(1);
-        // Blocks while the queue is full: the worker is draining it.
-        self.shared
-            .queue
-            .send(message(answer))
-            .map_err(|_| "the span export thread has stopped".to_owned())?;
-        answered
-            .recv()
-            .map_err(|_| "the span export thread has stopped".to_owned())?
+        self.batcher.shutdown()
     }
 
     /// What the pipeline has done so far.
     pub fn stats(&self) -> PipelineStats {
-        let counts = &self.shared.counts;
-        PipelineStats {
-            exported: counts.exported.load(Ordering::Relaxed),
-            dropped: self.shared.dropped.load(Ordering::Relaxed),
-            failed: counts.failed.load(Ordering::Relaxed),
-            last_error: lock(&counts.last_error).clone(),
-        }
+        self.batcher.stats()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The span processor of each provider: it hands finished spans, with the provider's
 /// resource, to the pipeline's queue.
 struct Feed {
-    shared: Arc<Shared>,
+    batcher: Batcher<SpanData>,
     resource: Arc<Resource>,
 }
 
@@ -270,29 +188,11 @@ impl SpanProcessor for Feed {
 
     fn on_end(&self, span: SpanData) {
         // Never blocks the code ending the span: a full queue drops it.
-        match self
-            .shared
-            .queue
-            .try_send(Message::Span(self.resource.clone(), Box::new(span)))
-        {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.batcher.offer(self.resource.clone(), span);
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        let (answer, answered) = std::sync::mpsc::sync_channel(1);
-        self.shared
-            .queue
-            .send(Message::Flush(answer))
-            .map_err(|_| OTelSdkError::AlreadyShutdown)?;
-        match answered.recv() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(OTelSdkError::InternalFailure(e)),
-            Err(_) => Err(OTelSdkError::AlreadyShutdown),
-        }
+        self.batcher.flush().map_err(OTelSdkError::InternalFailure)
     }
 
     /// The pipeline outlives any one provider: nothing stops here.
@@ -302,107 +202,6 @@ impl SpanProcessor for Feed {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.resource = Arc::new(resource.clone());
-    }
-}
-
-/// The export thread's state.
-struct Worker<E> {
-    exporter: E,
-    batch: BatchOptions,
-    counts: Arc<Counts>,
-    pending: Vec<(Arc<Resource>, SpanData)>,
-    /// Whether the last export failed, so that a run of failures is logged once.
-    failing: bool,
-}
-
-impl<E: SpanExporter> Worker<E> {
-    fn run(mut self, queue: Receiver<Message>) {
-        let mut deadline = Instant::now() + self.batch.delay;
-        loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match queue.recv_timeout(wait) {
-                Ok(Message::Span(resource, span)) => {
-                    if self.pending.is_empty() {
-                        // A span waits at most `delay` from its arrival.
-                        deadline = Instant::now() + self.batch.delay;
-                    }
-                    self.pending.push((resource, *span));
-                    if self.pending.len() >= self.batch.max_batch {
-                        let _ = self.export();
-                    }
-                }
-                Ok(Message::Flush(answer)) => {
-                    let _ = answer.send(self.export());
-                }
-                Ok(Message::Shutdown(answer)) => {
-                    let exported = self.export();
-                    let shut = self
-                        .exporter
-                        .shutdown()
-                        .map_err(|e| format!("the span exporter failed to shut down: {e}"));
-                    // Closed before the answer, so that a span ended after `shutdown`
-                    // returns finds the queue closed, and is counted as dropped.
-                    drop(queue);
-                    let _ = answer.send(exported.and(shut));
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    let _ = self.export();
-                    deadline = Instant::now() + self.batch.delay;
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.export();
-                    let _ = self.exporter.shutdown();
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Exports what is pending: one export call per resource, spans in the order they
-    /// ended.
-    fn export(&mut self) -> Result<(), String> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let mut groups: Vec<(Arc<Resource>, Vec<SpanData>)> = Vec::new();
-        for (resource, span) in self.pending.drain(..) {
-            match groups.iter_mut().find(|(r, _)| Arc::ptr_eq(r, &resource)) {
-                Some((_, spans)) => spans.push(span),
-                None => groups.push((resource, vec![span])),
-            }
-        }
-        let mut result = Ok(());
-        for (resource, spans) in groups {
-            let count = spans.len() as u64;
-            self.exporter.set_resource(&resource);
-            match futures_executor::block_on(self.exporter.export(spans)) {
-                Ok(()) => {
-                    self.counts.exported.fetch_add(count, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    self.counts.failed.fetch_add(count, Ordering::Relaxed);
-                    result = Err(format!("exporting {count} spans failed: {e}"));
-                }
-            }
-        }
-        match &result {
-            Ok(()) => {
-                if self.failing {
-                    tracing::info!("span export works again");
-                }
-                self.failing = false;
-                *lock(&self.counts.last_error) = None;
-            }
-            Err(e) => {
-                if !self.failing {
-                    tracing::warn!(error = %e, "span export fails; the spans are dropped");
-                }
-                self.failing = true;
-                *lock(&self.counts.last_error) = Some(e.clone());
-            }
-        }
-        result
     }
 }
 
@@ -478,6 +277,8 @@ impl SpanExporter for MemoryExporter {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
     use opentelemetry::KeyValue;
     use opentelemetry::trace::{Tracer as _, TracerProvider as _};
@@ -554,14 +355,8 @@ mod tests {
         assert!(memory.spans().is_empty());
 
         // A pipeline whose thread is busy: its queue of one fills.
-        let (queue, _receiver) = std::sync::mpsc::sync_channel(1);
-        let stuck = Pipeline {
-            shared: Arc::new(Shared {
-                queue,
-                dropped: AtomicU64::new(0),
-                counts: Arc::default(),
-            }),
-        };
+        let (batcher, _receiver) = Batcher::stuck(1, &NAMES);
+        let stuck = Pipeline { batcher };
         let tracer = stuck.provider(resource("api", "n"), 1.0).tracer("t");
         for _ in 0..3 {
             tracer.in_span("s", |_| {});
