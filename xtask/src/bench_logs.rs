@@ -338,6 +338,12 @@ impl Server {
                 "127.0.0.1:0",
                 "--otlp-grpc-listen",
                 "127.0.0.1:0",
+                // Loki's per-tenant ingestion rate (4 MB/s by default) would refuse the
+                // benchmark's pushes: what is measured is how fast the store takes them.
+                "--logs-ingestion-rate-mb",
+                "100000",
+                "--logs-ingestion-burst-size-mb",
+                "100000",
             ])
             .arg("--data")
             .arg(data)
