@@ -149,6 +149,14 @@ fn the_pages_render_in_chromium_without_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(shots.join("targets-dark.png").exists());
+    // The logs pages ran against the demo's own logs: a node's lines, then one of its
+    // lines' trace and that trace's lines (ui/tests/log-pages.mjs).
+    for page in ["logs-node", "logs-trace"] {
+        assert!(
+            shots.join(format!("{page}-light.png")).exists(),
+            "{page} was not visited:\n{stdout}"
+        );
+    }
     drop(demo);
 }
 
