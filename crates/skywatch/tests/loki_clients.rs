@@ -15,26 +15,10 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use common::start_skywatch_otlp;
+use common::{python, start_skywatch_otlp};
 use serde_json::{Value, json};
-
-/// The Python of the test's virtual environment; fails saying how to make it.
-fn python() -> PathBuf {
-    let venv = std::env::var_os("SKYWATCH_PYTHON_VENV").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/python-otlp"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/install-test-deps, which installs the OpenTelemetry Python SDK and python-logging-loki there",
-        python.display()
-    );
-    python
-}
 
 /// Sends with every client to a fresh server; returns the server, its address and what
 /// the clients sent.

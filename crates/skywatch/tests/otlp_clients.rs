@@ -17,26 +17,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::start_skywatch_otlp;
-
-/// The Python of the test's virtual environment; fails saying how to make it.
-fn python() -> PathBuf {
-    let venv = std::env::var_os("SKYWATCH_PYTHON_VENV").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/python-otlp"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/install-test-deps, which installs the OpenTelemetry Python SDK there",
-        python.display()
-    );
-    python
-}
+use common::{python, start_skywatch_otlp};
 
 /// The server's own metrics, as text.
 fn metrics_text(client: &reqwest::blocking::Client, addr: &str) -> String {

@@ -31,6 +31,23 @@ impl Drop for Killed {
     }
 }
 
+/// The Python of the clients' virtual environment (`$SKYWATCH_PYTHON_VENV`, else
+/// `target/python-otlp`: the OpenTelemetry Python SDK and python-logging-loki); fails
+/// saying how to make it.
+pub(crate) fn python() -> PathBuf {
+    let venv = std::env::var_os("SKYWATCH_PYTHON_VENV").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/python-otlp"),
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/install-test-deps, which installs the OpenTelemetry Python SDK and python-logging-loki there",
+        python.display()
+    );
+    python
+}
+
 /// Starts `skywatch up` on a free loopback port over `db` and returns it with the address
 /// it logged as listening on. Its later log lines are drained so it never blocks on stderr.
 pub(crate) fn start_skywatch(db: &Path) -> (Killed, String) {
