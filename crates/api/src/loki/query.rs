@@ -24,8 +24,8 @@ use super::{Failure, HOUR_NS, Loki, Params, default_step, labels_json, now_ns, r
 const MAX_ENTRIES: usize = 5_000;
 /// How often a tail asks the store for new lines.
 const TAIL_POLL: Duration = Duration::from_millis(250);
-/// How far behind the newest line a tail still looks for lines pushed late (a client's
-/// batch, timestamped when its lines were written).
+/// How far behind now a tail still looks for lines pushed late (a client's batch,
+/// timestamped when its lines were written).
 const TAIL_LATE_NS: i64 = 30 * 1_000_000_000;
 
 fn limits() -> logql::Limits {
@@ -248,10 +248,11 @@ async fn follow(mut socket: WebSocket, loki: Loki, expr: Expr, start: i64, limit
         {
             return;
         }
-        // Lines pushed late (timestamped before the newest sent) are still found.
-        if let Some(newest) = newest {
-            from = from.max(newest.saturating_sub(TAIL_LATE_NS));
-        }
+        // The next read looks back TAIL_LATE_NS from now (and from the newest line sent,
+        // for lines timed ahead of the clock), so that lines pushed late are still found
+        // without reading the whole of `start`'s window again on every poll.
+        let behind = newest.map_or(now, |n| n.max(now));
+        from = from.max(behind.saturating_sub(TAIL_LATE_NS));
         seen.retain(|(t, _, _)| *t >= from);
         tokio::select! {
             () = tokio::time::sleep(TAIL_POLL) => {}
