@@ -164,6 +164,28 @@ struct RawScrapeConfig {
     #[serde(default)]
     consulagent_sd_configs: Refused,
     #[serde(default)]
+    dns_sd_configs: Refused,
+    #[serde(default)]
+    digitalocean_sd_configs: Refused,
+    #[serde(default)]
+    dockerswarm_sd_configs: Refused,
+    #[serde(default)]
+    serverset_sd_configs: Refused,
+    #[serde(default)]
+    nerve_sd_configs: Refused,
+    #[serde(default)]
+    marathon_sd_configs: Refused,
+    #[serde(default)]
+    gce_sd_configs: Refused,
+    #[serde(default)]
+    ec2_sd_configs: Refused,
+    #[serde(default)]
+    openstack_sd_configs: Refused,
+    #[serde(default)]
+    azure_sd_configs: Refused,
+    #[serde(default)]
+    triton_sd_configs: Refused,
+    #[serde(default)]
     limits_config: Refused,
 }
 
@@ -315,6 +337,17 @@ impl RawScrapeConfig {
             ("docker_sd_configs", &self.docker_sd_configs),
             ("consul_sd_configs", &self.consul_sd_configs),
             ("consulagent_sd_configs", &self.consulagent_sd_configs),
+            ("dns_sd_configs", &self.dns_sd_configs),
+            ("digitalocean_sd_configs", &self.digitalocean_sd_configs),
+            ("dockerswarm_sd_configs", &self.dockerswarm_sd_configs),
+            ("serverset_sd_configs", &self.serverset_sd_configs),
+            ("nerve_sd_configs", &self.nerve_sd_configs),
+            ("marathon_sd_configs", &self.marathon_sd_configs),
+            ("gce_sd_configs", &self.gce_sd_configs),
+            ("ec2_sd_configs", &self.ec2_sd_configs),
+            ("openstack_sd_configs", &self.openstack_sd_configs),
+            ("azure_sd_configs", &self.azure_sd_configs),
+            ("triton_sd_configs", &self.triton_sd_configs),
             ("limits_config", &self.limits_config),
         ] {
             refuse(key, value)?;
@@ -464,6 +497,9 @@ scrape_configs:
         );
         let e = error("limits_config:\n  readline_rate: 10\n");
         assert!(e.contains("limits_config is not supported"), "{e}");
+        // Promtail takes every Prometheus discovery (Loki's EC2 guide uses this one).
+        let e = error("scrape_configs:\n- job_name: a\n  ec2_sd_configs:\n  - region: us-east-2\n");
+        assert!(e.contains("ec2_sd_configs is not supported"), "{e}");
         let e = error("scrape_configs:\n- job_name: a\n  encoding: UTF-16\n");
         assert!(
             e.contains("line 3: encoding \"UTF-16\" is not supported"),
