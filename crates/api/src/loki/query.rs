@@ -13,12 +13,14 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use logql::{Direction, Expr, Value as LogValue};
 use serde_json::{Value, json};
 
-use super::{Failure, HOUR_NS, Loki, Params, default_step, labels_json, now_ns, respond, success};
+use super::{
+    Failure, HOUR_NS, Loki, Params, default_step, labels_json, now_ns, respond, success, with_store,
+};
 
 /// The most lines a log query answers (Loki's `max_entries_limit_per_query`).
 const MAX_ENTRIES: usize = 5_000;
@@ -93,25 +95,26 @@ fn eval_error(e: logql::EvalError) -> Failure {
     }
 }
 
-/// Evaluates on a blocking thread and answers in Loki's shape.
+/// Evaluates `expr` over the store on a blocking thread (through `with_store`).
+async fn eval(
+    loki: &Loki,
+    expr: Expr,
+    params: logql::Params,
+) -> Result<(LogValue, logql::Stats), Failure> {
+    with_store(loki, move |s| {
+        logql::eval_with(s, &expr, &params, &limits()).map_err(eval_error)
+    })
+    .await
+}
+
+/// Evaluates and answers in Loki's shape.
 async fn answer(
     loki: &Loki,
     expr: Expr,
     params: logql::Params,
     categorize: bool,
 ) -> Result<Response, Failure> {
-    let store = loki.distributor.store().clone();
-    let (value, stats) = tokio::task::spawn_blocking(move || {
-        logql::eval_with(store.as_ref(), &expr, &params, &limits())
-    })
-    .await
-    .map_err(|e| {
-        Failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the query failed: {e}"),
-        )
-    })?
-    .map_err(eval_error)?;
+    let (value, stats) = eval(loki, expr, params).await?;
     Ok(success(logql::json::data_with_stats(
         &value, &stats, categorize,
     )))
@@ -333,14 +336,7 @@ pub(super) async fn detected_fields(
                 limit: line_limit,
                 ..logql::Params::range(start, end, 0)
             };
-            let store = loki.distributor.store().clone();
-            let value = tokio::task::spawn_blocking(move || {
-                logql::eval_with(store.as_ref(), &expr, &params, &limits())
-            })
-            .await
-            .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(eval_error)?
-            .0;
+            let (value, _) = eval(&loki, expr, params).await?;
             let LogValue::Streams(streams) = value else {
                 return Ok(axum::Json(json!({"fields": [], "limit": field_limit})).into_response());
             };
@@ -466,14 +462,7 @@ pub(super) async fn patterns(
                 limit: MAX_ENTRIES,
                 ..logql::Params::range(start, end, 0)
             };
-            let store = loki.distributor.store().clone();
-            let value = tokio::task::spawn_blocking(move || {
-                logql::eval_with(store.as_ref(), &expr, &params, &limits())
-            })
-            .await
-            .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(eval_error)?
-            .0;
+            let (value, _) = eval(&loki, expr, params).await?;
             let mut groups: BTreeMap<String, BTreeMap<i64, u64>> = BTreeMap::new();
             if let LogValue::Streams(streams) = value {
                 for e in streams.iter().flat_map(|s| &s.entries) {
