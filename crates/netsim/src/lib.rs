@@ -35,11 +35,14 @@
 //! In load mode ([`Options::load_series`]) every node also exposes that many extra gauge
 //! series, which change at every tick: the scrape benchmark's targets.
 
+mod coinjecture;
 mod flow;
 pub mod logs;
 mod metrics;
 mod node;
+mod profile;
 mod rng;
+mod virtengine;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,6 +50,7 @@ use std::time::Duration;
 pub use flow::{FLOW, Service};
 pub use metrics::{NodeMetrics, WASM_MEMORY_LIMIT};
 pub use node::{ExecutorMode, NodeInfo};
+pub use profile::Profile;
 pub use skywatch_sdk::log::LogPipeline;
 pub use skywatch_sdk::trace::Pipeline;
 
@@ -64,6 +68,8 @@ pub struct Options {
     pub tick: Duration,
     /// Extra gauge series per node, for load tests (0: none).
     pub load_series: usize,
+    /// Whose metric families the nodes expose.
+    pub profile: Profile,
 }
 
 impl Default for Options {
@@ -73,6 +79,7 @@ impl Default for Options {
             seed: 1,
             tick: Duration::from_secs(1),
             load_series: 0,
+            profile: Profile::ZeroState,
         }
     }
 }
@@ -123,6 +130,16 @@ struct World {
     partition: Vec<usize>,
     /// The requests' own generator, so that they change nothing in the metrics.
     traffic: Rng,
+    /// Whose metric families the nodes expose.
+    profile: Profile,
+    /// Whether the chain is halted: no block is made anywhere.
+    halted: bool,
+    /// How many times slower than usual blocks are made, network-wide (1: as usual).
+    block_time: f64,
+    /// The profile's faults turned on.
+    faults: profile::Faults,
+    /// The profiles' network-wide state.
+    profiles: profile::ProfileWorld,
 }
 
 impl Network {
@@ -132,7 +149,14 @@ impl Network {
         let mut nodes = Vec::with_capacity(options.nodes);
         for id in 0..options.nodes {
             nodes.push(
-                Node::start(id, options.nodes, options.load_series, api_fault.clone()).await?,
+                Node::start(
+                    id,
+                    options.nodes,
+                    options.load_series,
+                    api_fault.clone(),
+                    options.profile,
+                )
+                .await?,
             );
         }
         let shared = Arc::new(Shared {
@@ -145,6 +169,11 @@ impl Network {
                 message_failure_rate: 0.0,
                 partition: Vec::new(),
                 traffic: Rng::new(options.seed ^ 0x7472_6166_6669_6300),
+                profile: options.profile,
+                halted: false,
+                block_time: 1.0,
+                faults: profile::Faults::new(),
+                profiles: profile::ProfileWorld::default(),
             }),
             api_fault,
             tracers: Mutex::new(None),
@@ -235,6 +264,10 @@ impl Network {
     /// | `POST /payments/failure-rate?rate=0.5` | the payment failure probability |
     /// | `POST /p2p/failure-rate?rate=0.5` | the share of P2P messages that fail |
     /// | `POST /chaos/{layer}` | degrade a [`Layer`]: `execution`, `latency`, `payments`, `p2p`, `consensus`, `api` |
+    /// | `POST /chain/halt`, `/chain/resume` | stop or resume the whole chain |
+    /// | `POST /chain/block-time?factor=3` | blocks that many times slower, network-wide |
+    /// | `GET /faults` | the profile's faults, and which are on |
+    /// | `POST /faults/{name}`, `DELETE /faults/{name}` | turn one of the profile's faults on or off |
     /// | `POST /chaos/heal` | undo every kind of chaos ([`Chaos::heal_all`]) |
     pub fn control_router(&self) -> axum::Router {
         control::router(self.chaos())
@@ -259,11 +292,13 @@ fn tick(shared: &Shared, dt: f64) {
     let mut world = lock(&shared.world);
     let mut nodes = lock(&shared.nodes);
     let n = nodes.len();
-    world.next_block -= dt;
+    if !world.halted {
+        world.next_block -= dt;
+    }
     let mut new_block = None;
     if world.next_block <= 0.0 {
-        // Block intervals around 2 s.
-        let interval = 1.0 + world.rng.next_f64() * 2.0;
+        // Block intervals around 2 s, times the block-time chaos.
+        let interval = (1.0 + world.rng.next_f64() * 2.0) * world.block_time;
         world.next_block = interval;
         world.head += 1;
         new_block = Some(interval);
@@ -290,7 +325,10 @@ fn tick(shared: &Shared, dt: f64) {
             node.log(logger, dt, now);
         }
     }
-    // Requests cross the network, each with its trace.
+    // Requests cross the network, each with its trace: ZeroState's flow, so its alone.
+    if world.profile != Profile::ZeroState {
+        return;
+    }
     let requests = flow::requests(&mut world.traffic, n, dt);
     let alive: Vec<usize> = nodes
         .iter()
@@ -411,6 +449,61 @@ impl Chaos {
         Ok(())
     }
 
+    /// Halts or resumes the whole chain: while halted, no node's height moves.
+    pub fn halt(&self, halted: bool) {
+        lock(&self.shared.world).halted = halted;
+    }
+
+    /// Makes blocks `factor` times slower than usual network-wide (1 is as usual): every
+    /// node follows the head, only more slowly.
+    pub fn block_time(&self, factor: f64) -> Result<(), String> {
+        if !(factor.is_finite() && (0.1..=100.0).contains(&factor)) {
+            return Err(format!(
+                "a block-time factor is between 0.1 and 100, not {factor}"
+            ));
+        }
+        lock(&self.shared.world).block_time = factor;
+        Ok(())
+    }
+
+    /// Turns one of the profile's faults on or off (see [`Profile::faults`]).
+    pub fn fault(&self, name: &str, on: bool) -> Result<(), String> {
+        let mut world = lock(&self.shared.world);
+        let profile = world.profile;
+        let Some((name, _)) = profile.faults().iter().find(|(n, _)| *n == name) else {
+            let names: Vec<_> = profile.faults().iter().map(|(n, _)| *n).collect();
+            return Err(if names.is_empty() {
+                format!("unknown fault {name:?}: the {profile} profile has none")
+            } else {
+                format!(
+                    "unknown fault {name:?}: the {profile} profile has {}",
+                    names.join(", ")
+                )
+            });
+        };
+        if on {
+            world.faults.insert(name);
+        } else {
+            world.faults.remove(name);
+        }
+        Ok(())
+    }
+
+    /// The profile's faults: name, what it does, and whether it is on.
+    pub fn faults(&self) -> Vec<Fault> {
+        let world = lock(&self.shared.world);
+        world
+            .profile
+            .faults()
+            .iter()
+            .map(|(name, does)| Fault {
+                name,
+                does,
+                on: world.faults.contains(name),
+            })
+            .collect()
+    }
+
     /// Turns the API chaos on or off: while it is on, every node answers every other HTTP
     /// request (scrapes included) with 503, and every request 300 ms late.
     pub fn degrade_api(&self, on: bool) {
@@ -448,6 +541,9 @@ impl Chaos {
             world.partition.clear();
             world.payment_failure_rate = DEFAULT_PAYMENT_FAILURE_RATE;
             world.message_failure_rate = 0.0;
+            world.halted = false;
+            world.block_time = 1.0;
+            world.faults.clear();
         }
         self.degrade_api(false);
         let dead: Vec<usize> = {
@@ -479,6 +575,17 @@ impl Chaos {
     pub fn nodes(&self) -> Vec<NodeInfo> {
         lock(&self.shared.nodes).iter().map(Node::info).collect()
     }
+}
+
+/// A profile's fault as the controls report it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Fault {
+    /// Its name in `POST /faults/{name}`.
+    pub name: &'static str,
+    /// What turning it on does.
+    pub does: &'static str,
+    /// Whether it is on.
+    pub on: bool,
 }
 
 /// Checks that `rate` is a probability.
@@ -574,6 +681,11 @@ mod control {
             .route("/payments/failure-rate", post(failure_rate))
             .route("/p2p/failure-rate", post(message_failure_rate))
             .route("/chaos/{layer}", post(layer))
+            .route("/chain/halt", post(halt))
+            .route("/chain/resume", post(resume))
+            .route("/chain/block-time", post(block_time))
+            .route("/faults", get(faults))
+            .route("/faults/{name}", post(fault_on).delete(fault_off))
             .with_state(chaos)
     }
 
@@ -653,6 +765,37 @@ mod control {
 
     async fn message_failure_rate(State(chaos): State<Chaos>, Query(q): Query<Rate>) -> Response {
         outcome(chaos.message_failure_rate(q.rate))
+    }
+
+    async fn halt(State(chaos): State<Chaos>) -> Response {
+        chaos.halt(true);
+        outcome(Ok(()))
+    }
+
+    async fn resume(State(chaos): State<Chaos>) -> Response {
+        chaos.halt(false);
+        outcome(Ok(()))
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Factor {
+        factor: f64,
+    }
+
+    async fn block_time(State(chaos): State<Chaos>, Query(q): Query<Factor>) -> Response {
+        outcome(chaos.block_time(q.factor))
+    }
+
+    async fn faults(State(chaos): State<Chaos>) -> Response {
+        axum::Json(chaos.faults()).into_response()
+    }
+
+    async fn fault_on(State(chaos): State<Chaos>, Path(name): Path<String>) -> Response {
+        outcome(chaos.fault(&name, true))
+    }
+
+    async fn fault_off(State(chaos): State<Chaos>, Path(name): Path<String>) -> Response {
+        outcome(chaos.fault(&name, false))
     }
 
     async fn layer(State(chaos): State<Chaos>, Path(layer): Path<String>) -> Response {

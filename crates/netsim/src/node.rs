@@ -17,6 +17,7 @@ use skywatch_sdk::opentelemetry_sdk::logs::SdkLogger;
 use crate::World;
 use crate::logs::{Line, Resource, Warned};
 use crate::metrics::{NodeMetrics, WASM_MEMORY_LIMIT, label, labels2};
+use crate::profile::{NodeView, Profile, ProfileMetrics};
 
 /// How a node's executor behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -102,6 +103,10 @@ pub(crate) struct Node {
     registry: Registry,
     health: Health,
     metrics: NodeMetrics,
+    /// The families of the network's profile, beside (or instead of) `metrics`.
+    profile: ProfileMetrics,
+    /// How many nodes the network has.
+    nodes: usize,
     /// The RED metrics of the node's HTTP server (`node_http_*`).
     http: Arc<skywatch_sdk::http::HttpMetrics>,
     api_fault: ApiFault,
@@ -134,9 +139,19 @@ impl Node {
         nodes: usize,
         load_series: usize,
         api_fault: ApiFault,
+        profile: Profile,
     ) -> std::io::Result<Self> {
         let registry = Registry::new();
-        let metrics = NodeMetrics::register(&registry).map_err(std::io::Error::other)?;
+        // ZeroState's families are the model every profile draws from; only ZeroState's
+        // nodes expose them.
+        let model = if profile == Profile::ZeroState {
+            registry.clone()
+        } else {
+            Registry::new()
+        };
+        let metrics = NodeMetrics::register(&model).map_err(std::io::Error::other)?;
+        let profile =
+            ProfileMetrics::register(profile, &registry).map_err(std::io::Error::other)?;
         let http = Arc::new(
             skywatch_sdk::http::HttpMetrics::new(&registry, Some("node"))
                 .map_err(std::io::Error::other)?,
@@ -225,6 +240,8 @@ impl Node {
             registry,
             health,
             metrics,
+            profile,
+            nodes,
             http,
             api_fault,
             degraded_requests: Arc::default(),
@@ -406,10 +423,12 @@ impl Node {
             }
         }
         // Consensus: blocks reach the node unless its chain is stalled or it is cut off.
+        let mut imported = None;
         if let Some(interval) = new_block
             && follows_head
             && !self.stalled
         {
+            imported = Some(interval);
             self.height = world.head;
             m.block_interval.observe(interval);
             m.transactions.inc_by(rng.count(40.0));
@@ -504,6 +523,24 @@ impl Node {
         for gauge in &self.load {
             gauge.set(rng.below(1000) as i64);
         }
+        let view = NodeView {
+            id: self.id,
+            nodes: self.nodes,
+            alive,
+            stalled: self.stalled,
+            height: self.height,
+            head: world.head,
+            peers: self.peers,
+            imported,
+            dt,
+        };
+        let World {
+            rng,
+            faults,
+            profiles,
+            ..
+        } = world;
+        self.profile.step(&view, profiles, faults, rng);
     }
 }
 

@@ -21,6 +21,12 @@ use crate::up::{QueryArgs, Settings};
 /// `skywatch demo` options.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
+    /// Whose network to simulate, with its dashboards, alert rules, SLOs and routing:
+    /// zerostate (P2P, guilds, WASM tasks, payment channels), virtengine (a CometBFT
+    /// chain with marketplace, escrow, identity and ML modules) or coinjecture (dual-run
+    /// parity, epoch-replay protection, IPFS pinning).
+    #[arg(long, default_value = "zerostate", value_parser = profile)]
+    profile: netsim::Profile,
     /// How many simulated nodes.
     #[arg(long, default_value_t = 20)]
     nodes: usize,
@@ -39,7 +45,8 @@ pub(crate) struct DemoArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Chaos to start with, repeatable: kill:N, stall:N, slow:N, fail:N,
-    /// partition:N+M+..., payment-failures:RATE.
+    /// partition:N+M+..., payment-failures:RATE, halt, block-time:FACTOR, or
+    /// fault:NAME for one of the profile's faults (GET /demo/faults lists them).
     #[arg(long = "chaos", value_name = "SPEC")]
     chaos: Vec<String>,
     /// Extra synthetic series per node, for load tests.
@@ -54,11 +61,11 @@ pub(crate) struct DemoArgs {
     /// files, read again when they change.
     #[arg(long)]
     dashboards: Option<PathBuf>,
-    /// Rule files to run instead of the shipped node-network rules.
+    /// Rule files to run instead of the profile's shipped rules.
     #[arg(long = "rules", value_name = "FILE")]
     rules: Vec<PathBuf>,
-    /// An Alertmanager configuration to route with instead of the demo's own
-    /// (alertmanager/demo.yml); `${SKYWATCH_URL}` in it is the demo's address.
+    /// An Alertmanager configuration to route with instead of the profile's own
+    /// (alertmanager/demo.yml for zerostate); `${SKYWATCH_URL}` in it is the demo's address.
     #[arg(long)]
     alertmanager_config: Option<PathBuf>,
     /// The share of the simulated requests whose traces are kept, from 0 to 1. The node a
@@ -88,6 +95,11 @@ pub(crate) enum TraceExport {
     Grpc,
     /// No export.
     None,
+}
+
+/// Reads a profile's name.
+fn profile(text: &str) -> Result<netsim::Profile, String> {
+    text.parse()
 }
 
 /// Reads a sampling ratio: a number from 0 to 1.
@@ -179,6 +191,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
 
 /// Starts the simulated network, a tick a second.
 async fn start_network(
+    profile: netsim::Profile,
     nodes: usize,
     seed: u64,
     load_series: usize,
@@ -188,6 +201,7 @@ async fn start_network(
         seed,
         tick: Duration::from_secs(1),
         load_series,
+        profile,
     })
     .await
     .map_err(|e| format!("cannot start the simulated network: {e}"))
@@ -195,7 +209,8 @@ async fn start_network(
 
 async fn demo(args: DemoArgs) -> Result<(), String> {
     let telemetry = crate::up::init_telemetry(&args.log)?;
-    let mut library = dashboards::Library::fixed(SHIPPED_DASHBOARDS);
+    let shipped = crate::shipped::shipped(args.profile);
+    let mut library = dashboards::Library::fixed(shipped.all_dashboards());
     if let Some(dir) = &args.dashboards {
         if !dir.is_dir() {
             return Err(format!(
@@ -205,7 +220,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         }
         library = library.with_dir(dir);
     }
-    let network = start_network(args.nodes, args.seed, args.load_series).await?;
+    let network = start_network(args.profile, args.nodes, args.seed, args.load_series).await?;
     for spec in &args.chaos {
         apply_chaos(&network.chaos(), spec)?;
     }
@@ -220,7 +235,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         }
     };
     if let Some(history) = args.history.filter(|h| !h.is_zero()) {
-        write_history(&network, &data, history, args.scrape_interval).await?;
+        write_history(&network, &data, history, args.scrape_interval, shipped).await?;
     }
     let interval = scrape::config::Duration(
         i64::try_from(args.scrape_interval.as_millis()).unwrap_or(i64::MAX),
@@ -258,19 +273,16 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
                         .control_router()
                         .merge(crate::shipped::webhook_router()),
                 )
-                .merge(crate::shipped::router()),
+                .merge(crate::shipped::router(shipped)),
         ),
         dashboards: std::sync::Arc::new(library),
         self_job: Some("skywatch".to_owned()),
         shipped_rules: std::sync::Arc::new(if args.rules.is_empty() {
-            crate::shipped::shipped_rules()?
+            shipped.rules()?
         } else {
             rules::manager::load_all(&args.rules).map_err(|p| p.join("\n"))?
         }),
-        slos: std::sync::Arc::new(crate::slos::SloSet::new(
-            None,
-            crate::shipped::shipped_slos(),
-        )),
+        slos: std::sync::Arc::new(crate::slos::SloSet::new(None, shipped.slos())),
         alertmanager: Some(match &args.alertmanager_config {
             Some(path) => (
                 std::fs::read_to_string(path)
@@ -278,12 +290,13 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
                 path.display().to_string(),
             ),
             None => (
-                crate::shipped::DEMO_ALERTMANAGER.to_owned(),
-                "alertmanager/demo.yml".to_owned(),
+                shipped.alertmanager.1.to_owned(),
+                shipped.alertmanager.0.to_owned(),
             ),
         }),
     };
     let nodes = args.nodes;
+    let profile = args.profile;
     let kept = args.data.is_some();
     let (trace_export, sampling) = (args.trace_export, args.trace_sampling);
     let log_export = args.log_export;
@@ -305,7 +318,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
             }
             let traces = pipeline.is_some().then_some(sampling);
             let logs = log_pipeline.is_some();
-            print_welcome(addr, grpc, nodes, traces, logs, &data, kept);
+            print_welcome(profile, addr, grpc, nodes, traces, logs, &data, kept);
         },
     )
     .await;
@@ -324,6 +337,7 @@ async fn write_history(
     data: &std::path::Path,
     history: Duration,
     interval: Duration,
+    shipped: &crate::shipped::Shipped,
 ) -> Result<(), String> {
     let occupied = std::fs::read_dir(data).is_ok_and(|mut d| d.next().is_some());
     if occupied {
@@ -354,9 +368,7 @@ async fn write_history(
     );
     // The SLOs' budgets over the same past, evaluated as the server will evaluate them.
     let started = std::time::Instant::now();
-    let slos = crate::slos::SloSet::new(None, crate::shipped::shipped_slos())
-        .read()?
-        .0;
+    let slos = crate::slos::SloSet::new(None, shipped.slos()).read()?.0;
     let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     let end = millis(
         std::time::SystemTime::now()
@@ -380,8 +392,14 @@ fn apply_chaos(chaos: &netsim::Chaos, spec: &str) -> Result<(), String> {
 
 fn chaos_action(chaos: &netsim::Chaos, spec: &str) -> Result<(), String> {
     let bad = || {
-        "write kill:N, stall:N, slow:N, fail:N, partition:N+M or payment-failures:RATE".to_owned()
+        "write kill:N, stall:N, slow:N, fail:N, partition:N+M, payment-failures:RATE, halt, \
+         block-time:FACTOR or fault:NAME"
+            .to_owned()
     };
+    if spec == "halt" {
+        chaos.halt(true);
+        return Ok(());
+    }
     let (what, arg) = spec.split_once(':').ok_or_else(bad)?;
     let node = || arg.parse::<usize>().map_err(|_| bad());
     match what {
@@ -395,11 +413,15 @@ fn chaos_action(chaos: &netsim::Chaos, spec: &str) -> Result<(), String> {
                 .collect::<Result<_, _>>()?,
         ),
         "payment-failures" => chaos.payment_failure_rate(arg.parse::<f64>().map_err(|_| bad())?),
+        "block-time" => chaos.block_time(arg.parse::<f64>().map_err(|_| bad())?),
+        "fault" => chaos.fault(arg, true),
         _ => Err(bad()),
     }
 }
 
+#[allow(clippy::too_many_arguments, reason = "each is one line of the welcome")]
 fn print_welcome(
+    profile: netsim::Profile,
     addr: SocketAddr,
     grpc: SocketAddr,
     nodes: usize,
@@ -426,79 +448,56 @@ fn print_welcome(
     } else {
         "none exported (--log-export none)".to_owned()
     };
+    let shipped = crate::shipped::shipped(profile);
+    let try_lines: String = shipped
+        .try_lines
+        .iter()
+        .map(|l| format!("  {}\n", l.replace("{base}", &base)))
+        .collect();
     println!(
-        "Skywatch demo: {nodes} simulated nodes, scraped by Skywatch at {base}
+        "Skywatch demo: {nodes} simulated {profile} nodes, scraped by Skywatch at {base}
 
   Dashboards {base}/dashboards
-  Explore    {base}/explore?q=sum+by+(node)+(rate(p2p_messages_sent_total[1m]))
+  Explore    {base}/explore?q=up
   Targets    {base}/targets
   API        {base}/api/v1/query?query=count(up%3D%3D1)
-  SLOs       {base}/slos  (11 SLOs of slos/zerostate.yml, by error budget left; GET {base}/api/v1/slos)
-  Alerts     {base}/alerts  (26 rules of rules/node-network and the SLOs' burn-rate alerts; Watchdog always fires)
-  Notified   {base}/notifications  (what the routing sent where; amtool --alertmanager.url={base} works)
+  SLOs       {base}/slos  (those of {slos}, by error budget left; GET {base}/api/v1/slos)
+  Alerts     {base}/alerts  (the rules of {rules} and the SLOs' burn-rate alerts; Watchdog always fires)
+  Notified   {base}/notifications  (what {routing} sent where; amtool --alertmanager.url={base} works)
   Received   {base}/demo/webhook  (the demo's own webhook receivers)
-  Runbooks   {base}/runbooks/ServiceDown
+  Runbooks   {base}/runbooks/Watchdog
   Metrics    {base}/metrics  (the server's own)
   OTLP       {base}/v1/traces, /v1/metrics, /v1/logs (HTTP); {grpc} (gRPC)
   Traces     {traces}
   Logs       {logs}
   Nodes      {base}/demo/nodes
+  Faults     {base}/demo/faults  (the {profile} profile's own failures: POST {base}/demo/faults/NAME)
   Data       {where_data}
 
 Try:
-  promtool query instant {base} 'count(up == 1)'
-  promtool query instant {base} 'max(chain_block_height) - min(chain_block_height)'
-  promtool query instant {base} 'sum by (status) (rate(execution_tasks_total[1m]))'
-  curl -XPOST {base}/demo/nodes/3/kill          # node-03 goes down; its series go stale; ServiceDown fires after a minute
-  curl -XPOST {base}/demo/nodes/3/restart       # and comes back
-  curl -XPOST {base}/demo/nodes/5/stall         # node-05's chain stops: watch chain_sync_lag_blocks
-  curl -XPOST {base}/demo/nodes/2/executor/fail # node-02's tasks fail
-  curl -XPOST '{base}/demo/partition?nodes=0,1,2'   then   curl -XPOST {base}/demo/heal
-  curl -XPOST '{base}/demo/payments/failure-rate?rate=0.5'
-  curl -XPOST {base}/demo/chaos/payments        # half the payments fail: zerostate-payment-success pages in ~2 min
-  curl -G {base}/tempo/api/search --data-urlencode 'q={{ name = \"payment.settle\" && status = error }}'   # and their traces show where
-  curl -XPOST {base}/demo/chaos/heal            # every kind of chaos undone
-
-Ctrl-C stops it."
+{try_lines}
+Ctrl-C stops it.",
+        slos = shipped
+            .slos
+            .iter()
+            .map(|(f, _)| *f)
+            .collect::<Vec<_>>()
+            .join(", "),
+        rules = shipped
+            .rules
+            .first()
+            .and_then(|(f, _)| f.split_once('/'))
+            .map_or_else(|| "rules/".to_owned(), |(dir, _)| format!("rules/{dir}")),
+        routing = shipped.alertmanager.0,
     );
 }
-
-/// The dashboards of the repository's `dashboards/` directory, which the demo
-/// serves from the binary: the same files import into Grafana.
-pub(crate) const SHIPPED_DASHBOARDS: [(&str, &str); 7] = [
-    (
-        "node-network/network-overview.json",
-        include_str!("../../../dashboards/node-network/network-overview.json"),
-    ),
-    (
-        "node-network/execution-performance.json",
-        include_str!("../../../dashboards/node-network/execution-performance.json"),
-    ),
-    (
-        "node-network/economic-activity.json",
-        include_str!("../../../dashboards/node-network/economic-activity.json"),
-    ),
-    (
-        "node-network/chain-consensus.json",
-        include_str!("../../../dashboards/node-network/chain-consensus.json"),
-    ),
-    (
-        "node-network/system-health.json",
-        include_str!("../../../dashboards/node-network/system-health.json"),
-    ),
-    (
-        "skywatch/skywatch.json",
-        include_str!("../../../dashboards/skywatch/skywatch.json"),
-    ),
-    (
-        "skywatch/slos.json",
-        include_str!("../../../dashboards/skywatch/slos.json"),
-    ),
-];
 
 /// `skywatch netsim` options.
 #[derive(Debug, Args)]
 pub(crate) struct NetsimArgs {
+    /// Whose network to simulate: zerostate, virtengine or coinjecture.
+    #[arg(long, default_value = "zerostate", value_parser = profile)]
+    profile: netsim::Profile,
     /// How many simulated nodes.
     #[arg(long, default_value_t = 20)]
     nodes: usize,
@@ -527,7 +526,7 @@ pub(crate) struct NetsimArgs {
 /// `skywatch netsim`: the simulated network alone, for benchmarks or another scraper.
 pub(crate) fn run_netsim(args: NetsimArgs) -> Result<(), String> {
     crate::up::runtime()?.block_on(async {
-        let network = start_network(args.nodes, args.seed, args.load_series).await?;
+        let network = start_network(args.profile, args.nodes, args.seed, args.load_series).await?;
         let _pipelines = match &args.otlp_endpoint {
             Some(endpoint) => {
                 let otlp = skywatch_sdk::trace::OtlpConfig::http(endpoint.clone());
@@ -581,7 +580,13 @@ mod tests {
     fn the_demo_embeds_every_dashboard_of_the_repository_without_problems() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboards");
         let on_disk = dashboards::Library::open(&dir);
-        let embedded = dashboards::Library::fixed(SHIPPED_DASHBOARDS);
+        let embedded = dashboards::Library::fixed(
+            netsim::Profile::ALL
+                .iter()
+                .flat_map(|&p| crate::shipped::shipped(p).dashboards.iter().copied())
+                .chain(crate::shipped::SKYWATCH_DASHBOARDS.iter().copied())
+                .collect::<BTreeMap<_, _>>(),
+        );
         assert_eq!(embedded.problems(), []);
         let files = |l: &dashboards::Library| -> Vec<String> {
             l.dashboards().into_iter().map(|d| d.file).collect()
@@ -619,7 +624,9 @@ mod tests {
 
     #[tokio::test]
     async fn history_is_refused_over_existing_data() {
-        let network = start_network(1, 1, 0).await.unwrap();
+        let network = start_network(netsim::Profile::ZeroState, 1, 1, 0)
+            .await
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("wal")).unwrap();
         let e = write_history(
@@ -627,6 +634,7 @@ mod tests {
             dir.path(),
             Duration::from_secs(60),
             Duration::from_secs(15),
+            crate::shipped::shipped(netsim::Profile::ZeroState),
         )
         .await
         .unwrap_err();
@@ -636,7 +644,9 @@ mod tests {
 
     #[tokio::test]
     async fn chaos_flags_reach_the_network_and_bad_ones_say_how_to_write_them() {
-        let network = start_network(3, 1, 0).await.unwrap();
+        let network = start_network(netsim::Profile::ZeroState, 3, 1, 0)
+            .await
+            .unwrap();
         let chaos = network.chaos();
         for spec in [
             "kill:1",

@@ -17,6 +17,8 @@ mod health;
 mod history;
 mod self_metrics;
 mod shipped;
+mod shipped_coinjecture;
+mod shipped_virtengine;
 mod slo_cmd;
 mod slos;
 mod tsdb_cmd;

@@ -1,9 +1,119 @@
-//! The node-network alert rules and their runbooks, embedded: what `skywatch demo` runs
-//! and serves. The same files are in the repository's `rules/node-network/` and
-//! `docs/runbooks/`, where promtool reads them too.
+//! What `skywatch demo` runs and serves for each network profile, embedded: the alert
+//! rules and their runbooks, the dashboards, the SLOs and the routing. The same files are
+//! in the repository (`rules/`, `docs/runbooks/`, `dashboards/`, `slos/`,
+//! `alertmanager/`), where promtool, amtool and Grafana read them too.
+//!
+//! ZeroState's files keep the paths they had before there were profiles
+//! (`rules/node-network/`, `dashboards/node-network/`, `docs/runbooks/*.md`); the other
+//! profiles' are under their name (`rules/virtengine/`, `docs/runbooks/virtengine/`...).
 
-/// The rule files, by their path under `rules/`.
-pub(crate) const SHIPPED_RULES: [(&str, &str); 5] = [
+use netsim::Profile;
+
+/// One profile's files.
+pub(crate) struct Shipped {
+    /// The rule files, by their path under `rules/`.
+    pub(crate) rules: &'static [(&'static str, &'static str)],
+    /// The rules' unit tests' directory, under `rules/`.
+    #[cfg_attr(
+        not(test),
+        allow(
+            dead_code,
+            reason = "read by the test that holds each alert to its unit test"
+        )
+    )]
+    pub(crate) rule_tests: &'static str,
+    /// The runbook of each alert, in Markdown: `(alert name, text)`.
+    pub(crate) runbooks: &'static [(&'static str, &'static str)],
+    /// Where the runbooks are, under `docs/runbooks/` ("" for ZeroState's).
+    pub(crate) runbook_dir: &'static str,
+    /// The dashboards, by their path under `dashboards/`, besides Skywatch's own.
+    pub(crate) dashboards: &'static [(&'static str, &'static str)],
+    /// The SLO specs: path and text.
+    pub(crate) slos: &'static [(&'static str, &'static str)],
+    /// The demo's routing (every receiver a webhook the demo serves): path and text.
+    pub(crate) alertmanager: (&'static str, &'static str),
+    /// Lines of the welcome's "Try:" list, `{base}` standing for the demo's address.
+    pub(crate) try_lines: &'static [&'static str],
+}
+
+/// The files of `profile`.
+pub(crate) fn shipped(profile: Profile) -> &'static Shipped {
+    match profile {
+        Profile::ZeroState => &ZEROSTATE,
+        Profile::VirtEngine => &crate::shipped_virtengine::VIRTENGINE,
+        Profile::Coinjecture => &crate::shipped_coinjecture::COINJECTURE,
+    }
+}
+
+/// Skywatch's own dashboards, served with every profile's.
+pub(crate) const SKYWATCH_DASHBOARDS: &[(&str, &str)] = &[
+    (
+        "skywatch/skywatch.json",
+        include_str!("../../../dashboards/skywatch/skywatch.json"),
+    ),
+    (
+        "skywatch/slos.json",
+        include_str!("../../../dashboards/skywatch/slos.json"),
+    ),
+];
+
+/// ZeroState's files.
+pub(crate) const ZEROSTATE: Shipped = Shipped {
+    rules: &ZEROSTATE_RULES,
+    rule_tests: "node-network/tests",
+    runbooks: &ZEROSTATE_RUNBOOKS,
+    runbook_dir: "",
+    dashboards: &ZEROSTATE_DASHBOARDS,
+    slos: &[(
+        "slos/zerostate.yml",
+        include_str!("../../../slos/zerostate.yml"),
+    )],
+    alertmanager: (
+        "alertmanager/demo.yml",
+        include_str!("../../../alertmanager/demo.yml"),
+    ),
+    try_lines: &[
+        "promtool query instant {base} 'count(up == 1)'",
+        "promtool query instant {base} 'max(chain_block_height) - min(chain_block_height)'",
+        "promtool query instant {base} 'sum by (status) (rate(execution_tasks_total[1m]))'",
+        "curl -XPOST {base}/demo/nodes/3/kill          # node-03 goes down; its series go stale; ServiceDown fires after a minute",
+        "curl -XPOST {base}/demo/nodes/3/restart       # and comes back",
+        "curl -XPOST {base}/demo/nodes/5/stall         # node-05's chain stops: watch chain_sync_lag_blocks",
+        "curl -XPOST {base}/demo/nodes/2/executor/fail # node-02's tasks fail",
+        "curl -XPOST '{base}/demo/partition?nodes=0,1,2'   then   curl -XPOST {base}/demo/heal",
+        "curl -XPOST '{base}/demo/payments/failure-rate?rate=0.5'",
+        "curl -XPOST {base}/demo/chaos/payments        # half the payments fail: zerostate-payment-success pages in ~2 min",
+        "curl -G {base}/tempo/api/search --data-urlencode 'q={ name = \"payment.settle\" && status = error }'   # and their traces show where",
+        "curl -XPOST {base}/demo/chaos/heal            # every kind of chaos undone",
+    ],
+};
+
+/// ZeroState's dashboards.
+const ZEROSTATE_DASHBOARDS: [(&str, &str); 5] = [
+    (
+        "node-network/network-overview.json",
+        include_str!("../../../dashboards/node-network/network-overview.json"),
+    ),
+    (
+        "node-network/execution-performance.json",
+        include_str!("../../../dashboards/node-network/execution-performance.json"),
+    ),
+    (
+        "node-network/economic-activity.json",
+        include_str!("../../../dashboards/node-network/economic-activity.json"),
+    ),
+    (
+        "node-network/chain-consensus.json",
+        include_str!("../../../dashboards/node-network/chain-consensus.json"),
+    ),
+    (
+        "node-network/system-health.json",
+        include_str!("../../../dashboards/node-network/system-health.json"),
+    ),
+];
+
+/// ZeroState's rule files, by their path under `rules/`.
+const ZEROSTATE_RULES: [(&str, &str); 5] = [
     (
         "node-network/network.yml",
         include_str!("../../../rules/node-network/network.yml"),
@@ -26,8 +136,8 @@ pub(crate) const SHIPPED_RULES: [(&str, &str); 5] = [
     ),
 ];
 
-/// The runbook of each alert, in Markdown: `(alert name, text)`.
-pub(crate) const RUNBOOKS: [(&str, &str); 26] = [
+/// The runbook of each of ZeroState's alerts, in Markdown: `(alert name, text)`.
+const ZEROSTATE_RUNBOOKS: [(&str, &str); 26] = [
     (
         "LowPeerConnections",
         include_str!("../../../docs/runbooks/LowPeerConnections.md"),
@@ -131,28 +241,31 @@ pub(crate) const RUNBOOKS: [(&str, &str); 26] = [
     ),
 ];
 
-/// The demo's Alertmanager configuration: every receiver a webhook the demo serves.
-pub(crate) const DEMO_ALERTMANAGER: &str = include_str!("../../../alertmanager/demo.yml");
+impl Shipped {
+    /// The SLO specs: a file name and the text.
+    pub(crate) fn slos(&self) -> Vec<(String, String)> {
+        self.slos
+            .iter()
+            .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
+            .collect()
+    }
 
-/// The demo network's SLO specs: a file name and the text.
-pub(crate) fn shipped_slos() -> Vec<(String, String)> {
-    SLOS.iter()
-        .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
-        .collect()
-}
+    /// The rule files, parsed.
+    pub(crate) fn rules(&self) -> Result<Vec<rules::RuleFile>, String> {
+        self.rules
+            .iter()
+            .map(|(file, text)| rules::RuleFile::parse(text, file).map_err(|e| e.to_string()))
+            .collect()
+    }
 
-/// The SLO specs `skywatch demo` runs.
-const SLOS: &[(&str, &str)] = &[(
-    "slos/zerostate.yml",
-    include_str!("../../../slos/zerostate.yml"),
-)];
-
-/// The shipped rule files, parsed.
-pub(crate) fn shipped_rules() -> Result<Vec<rules::RuleFile>, String> {
-    SHIPPED_RULES
-        .iter()
-        .map(|(file, text)| rules::RuleFile::parse(text, file).map_err(|e| e.to_string()))
-        .collect()
+    /// The dashboards the demo serves: the profile's and Skywatch's own.
+    pub(crate) fn all_dashboards(&self) -> Vec<(&'static str, &'static str)> {
+        self.dashboards
+            .iter()
+            .chain(SKYWATCH_DASHBOARDS)
+            .copied()
+            .collect()
+    }
 }
 
 /// The demo's webhook receiver: `POST /demo/webhook/{receiver}` keeps the payload (the
@@ -182,22 +295,25 @@ pub(crate) fn webhook_router() -> axum::Router {
         )
 }
 
-/// `GET /runbooks/{alert}`: the alert's runbook as text.
-pub(crate) fn router() -> axum::Router {
+/// `GET /runbooks/{alert}`: the alert's runbook as text, among `runbooks`.
+pub(crate) fn router(shipped: &'static Shipped) -> axum::Router {
     use axum::extract::Path;
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
     axum::Router::new().route(
         "/runbooks/{name}",
-        axum::routing::get(|Path(name): Path<String>| async move {
+        axum::routing::get(move |Path(name): Path<String>| async move {
             let name = name.trim_end_matches(".md");
-            match RUNBOOKS.iter().find(|(n, _)| *n == name) {
+            match shipped.runbooks.iter().find(|(n, _)| *n == name) {
                 Some((_, text)) => {
                     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], *text).into_response()
                 }
                 None => (
                     StatusCode::NOT_FOUND,
-                    format!("no runbook for {name:?}; the runbooks are those of docs/runbooks/\n"),
+                    format!(
+                        "no runbook for {name:?}; the runbooks are those of docs/runbooks/{}\n",
+                        shipped.runbook_dir
+                    ),
                 )
                     .into_response(),
             }
@@ -209,58 +325,122 @@ pub(crate) fn router() -> axum::Router {
 mod tests {
     use super::*;
 
+    /// The alerts a unit test file expects to fire: each `alert_rule_test` with at least
+    /// one expected alert.
+    fn alerts_tested_firing(text: &str) -> Vec<String> {
+        #[derive(serde::Deserialize)]
+        struct File {
+            tests: Vec<Test>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Test {
+            #[serde(default)]
+            alert_rule_test: Vec<AlertTest>,
+        }
+        #[derive(serde::Deserialize)]
+        struct AlertTest {
+            alertname: String,
+            #[serde(default)]
+            exp_alerts: Vec<serde_json::Value>,
+        }
+        let file: File = yaml::from_str(text).unwrap();
+        file.tests
+            .into_iter()
+            .flat_map(|t| t.alert_rule_test)
+            .filter(|t| !t.exp_alerts.is_empty())
+            .map(|t| t.alertname)
+            .collect()
+    }
+
     #[test]
     fn every_alert_has_its_runbook_and_unit_test_and_the_embedded_files_are_the_repositorys() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        for (file, text) in SHIPPED_RULES {
-            let on_disk = std::fs::read_to_string(root.join("rules").join(file)).unwrap();
-            assert_eq!(on_disk, text, "{file}");
-        }
-        let files = shipped_rules().unwrap();
-        let mut alerts = Vec::new();
-        for f in &files {
-            let tests = std::fs::read_to_string(
-                root.join("rules/node-network/tests").join(
-                    f.file
-                        .trim_start_matches("node-network/")
-                        .replace(".yml", ".test.yml"),
-                ),
-            )
-            .unwrap();
-            for g in &f.groups {
-                for r in &g.rules {
-                    let rules::Kind::Alert(name) = &r.kind else {
-                        continue;
-                    };
-                    alerts.push(name.clone());
-                    for key in ["summary", "description", "runbook_url"] {
-                        assert!(r.annotations.contains_key(key), "{name} has no {key}");
+        for profile in Profile::ALL {
+            let shipped = shipped(profile);
+            for (file, text) in shipped.rules {
+                let on_disk = std::fs::read_to_string(root.join("rules").join(file)).unwrap();
+                assert_eq!(&on_disk, text, "{file}");
+            }
+            for (file, text) in shipped.all_dashboards() {
+                let on_disk = std::fs::read_to_string(root.join("dashboards").join(file)).unwrap();
+                assert_eq!(on_disk, text, "{file}");
+            }
+            for (file, text) in shipped.slos.iter().chain([&shipped.alertmanager]) {
+                let on_disk = std::fs::read_to_string(root.join(file)).unwrap();
+                assert_eq!(&on_disk, text, "{file}");
+            }
+            let mut alerts = Vec::new();
+            for f in &shipped.rules().unwrap() {
+                let base = std::path::Path::new(&f.file).file_name().unwrap();
+                let test_file = root
+                    .join("rules")
+                    .join(shipped.rule_tests)
+                    .join(base.to_string_lossy().replace(".yml", ".test.yml"));
+                let tested = alerts_tested_firing(
+                    &std::fs::read_to_string(&test_file)
+                        .unwrap_or_else(|e| panic!("{}: {e}", test_file.display())),
+                );
+                for g in &f.groups {
+                    for r in &g.rules {
+                        let rules::Kind::Alert(name) = &r.kind else {
+                            continue;
+                        };
+                        alerts.push(name.clone());
+                        for key in ["summary", "description", "runbook_url"] {
+                            assert!(
+                                r.annotations.contains_key(key),
+                                "{profile}: {name} has no {key}"
+                            );
+                        }
+                        assert_eq!(
+                            r.annotations["runbook_url"],
+                            format!("{{{{ $externalURL }}}}/runbooks/{name}"),
+                            "{profile}: {name}"
+                        );
+                        let (_, book) = shipped
+                            .runbooks
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .unwrap_or_else(|| panic!("{profile}: no runbook for {name}"));
+                        assert!(
+                            book.starts_with(&format!("# {name}\n")),
+                            "{profile}: {name}"
+                        );
+                        let on_disk = std::fs::read_to_string(
+                            root.join("docs/runbooks")
+                                .join(shipped.runbook_dir)
+                                .join(format!("{name}.md")),
+                        )
+                        .unwrap();
+                        assert_eq!(&on_disk, book, "{profile}: {name}");
+                        // A test that expects the alert to fire, not only to stay quiet.
+                        assert!(
+                            tested.contains(name),
+                            "{profile}: {name} has no unit test where it fires in {}",
+                            test_file.display()
+                        );
                     }
-                    assert_eq!(
-                        r.annotations["runbook_url"],
-                        format!("{{{{ $externalURL }}}}/runbooks/{name}")
-                    );
-                    let (_, book) = RUNBOOKS
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .unwrap_or_else(|| panic!("no runbook for {name}"));
-                    assert!(book.starts_with(&format!("# {name}\n")), "{name}");
-                    let on_disk =
-                        std::fs::read_to_string(root.join(format!("docs/runbooks/{name}.md")))
-                            .unwrap();
-                    assert_eq!(&on_disk, book, "{name}");
-                    // A test that expects the alert to fire, not only to stay quiet.
-                    assert!(
-                        tests.contains(&format!(
-                            "alertname: {name}\n        exp_alerts:\n          - exp_labels:"
-                        )),
-                        "{name} has no unit test where it fires"
-                    );
                 }
             }
+            alerts.sort();
+            alerts.dedup();
+            let mut books: Vec<_> = shipped
+                .runbooks
+                .iter()
+                .map(|(n, _)| n.to_string())
+                .collect();
+            books.sort();
+            assert_eq!(
+                alerts, books,
+                "{profile}: a runbook for each alert, and no other"
+            );
+            assert!(
+                alerts.iter().any(|a| a == "Watchdog"),
+                "{profile}: no Watchdog"
+            );
+            if profile == Profile::ZeroState {
+                assert_eq!(alerts.len(), 26);
+            }
         }
-        assert_eq!(alerts.len(), 26);
-        assert_eq!(alerts.len(), RUNBOOKS.len());
-        assert!(alerts.iter().any(|a| a == "Watchdog"));
     }
 }

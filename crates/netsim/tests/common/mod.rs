@@ -13,5 +13,6 @@ pub(crate) fn quiet(nodes: usize, seed: u64) -> Options {
         seed,
         tick: Duration::from_secs(3600),
         load_series: 0,
+        profile: netsim::Profile::ZeroState,
     }
 }

@@ -44,7 +44,7 @@ use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::{AnyValue, LogRecord as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-#[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
+#[cfg(feature = "otlp-grpc")]
 use opentelemetry_sdk::logs::LogBatch;
 #[cfg(feature = "otlp-grpc")]
 use opentelemetry_sdk::logs::LogExporter;
