@@ -1,9 +1,155 @@
 //! The files `skywatch demo --profile virtengine` runs and serves; see [`crate::shipped`].
+//! The rules, runbooks, SLOs and routing are VirtEngine's own (`rules/virtengine/`,
+//! `docs/runbooks/virtengine/`, `slos/virtengine.yml`, `alertmanager/demo-virtengine.yml`).
 
 use crate::shipped::{Shipped, ZEROSTATE};
 
 /// The virtengine profile's files.
 pub(crate) const VIRTENGINE: Shipped = Shipped {
+    rules: &RULES,
+    rule_tests: "virtengine/tests",
+    runbooks: &RUNBOOKS,
+    runbook_dir: "virtengine",
     try_lines: &[],
     ..ZEROSTATE
 };
+
+/// The rule files, by their path under `rules/`.
+const RULES: [(&str, &str); 5] = [
+    (
+        "virtengine/critical.yml",
+        include_str!("../../../rules/virtengine/critical.yml"),
+    ),
+    (
+        "virtengine/warning.yml",
+        include_str!("../../../rules/virtengine/warning.yml"),
+    ),
+    (
+        "virtengine/slo.yml",
+        include_str!("../../../rules/virtengine/slo.yml"),
+    ),
+    (
+        "virtengine/business.yml",
+        include_str!("../../../rules/virtengine/business.yml"),
+    ),
+    (
+        "virtengine/infrastructure.yml",
+        include_str!("../../../rules/virtengine/infrastructure.yml"),
+    ),
+];
+
+/// The runbook of each alert, in Markdown: `(alert name, text)`.
+const RUNBOOKS: [(&str, &str); 28] = [
+    (
+        "ConsensusStalled",
+        include_str!("../../../docs/runbooks/virtengine/ConsensusStalled.md"),
+    ),
+    (
+        "ValidatorDown",
+        include_str!("../../../docs/runbooks/virtengine/ValidatorDown.md"),
+    ),
+    (
+        "EscrowBalanceLow",
+        include_str!("../../../docs/runbooks/virtengine/EscrowBalanceLow.md"),
+    ),
+    (
+        "ServiceDown",
+        include_str!("../../../docs/runbooks/virtengine/ServiceDown.md"),
+    ),
+    (
+        "HighTransactionLatency",
+        include_str!("../../../docs/runbooks/virtengine/HighTransactionLatency.md"),
+    ),
+    (
+        "VEIDVerificationQueue",
+        include_str!("../../../docs/runbooks/virtengine/VEIDVerificationQueue.md"),
+    ),
+    (
+        "ProviderHighFailureRate",
+        include_str!("../../../docs/runbooks/virtengine/ProviderHighFailureRate.md"),
+    ),
+    (
+        "MLInferenceTimeout",
+        include_str!("../../../docs/runbooks/virtengine/MLInferenceTimeout.md"),
+    ),
+    (
+        "ValidatorMissingBlocks",
+        include_str!("../../../docs/runbooks/virtengine/ValidatorMissingBlocks.md"),
+    ),
+    (
+        "ConsensusRoundsHigh",
+        include_str!("../../../docs/runbooks/virtengine/ConsensusRoundsHigh.md"),
+    ),
+    (
+        "NodeSyncing",
+        include_str!("../../../docs/runbooks/virtengine/NodeSyncing.md"),
+    ),
+    (
+        "NodeNoPeers",
+        include_str!("../../../docs/runbooks/virtengine/NodeNoPeers.md"),
+    ),
+    (
+        "MempoolBacklog",
+        include_str!("../../../docs/runbooks/virtengine/MempoolBacklog.md"),
+    ),
+    (
+        "SLOVEIDResponseTime",
+        include_str!("../../../docs/runbooks/virtengine/SLOVEIDResponseTime.md"),
+    ),
+    (
+        "SLOOrderMatchingSuccess",
+        include_str!("../../../docs/runbooks/virtengine/SLOOrderMatchingSuccess.md"),
+    ),
+    (
+        "OrderMatchingSLABreachRisk",
+        include_str!("../../../docs/runbooks/virtengine/OrderMatchingSLABreachRisk.md"),
+    ),
+    (
+        "SettlementVolumeDrop",
+        include_str!("../../../docs/runbooks/virtengine/SettlementVolumeDrop.md"),
+    ),
+    (
+        "OrderVolumeDrop",
+        include_str!("../../../docs/runbooks/virtengine/OrderVolumeDrop.md"),
+    ),
+    (
+        "VEIDRejectionSpike",
+        include_str!("../../../docs/runbooks/virtengine/VEIDRejectionSpike.md"),
+    ),
+    (
+        "HostHighCpuLoad",
+        include_str!("../../../docs/runbooks/virtengine/HostHighCpuLoad.md"),
+    ),
+    (
+        "HostMemoryPressure",
+        include_str!("../../../docs/runbooks/virtengine/HostMemoryPressure.md"),
+    ),
+    (
+        "HostDiskFillingUp",
+        include_str!("../../../docs/runbooks/virtengine/HostDiskFillingUp.md"),
+    ),
+    (
+        "HostDiskSpaceLow",
+        include_str!("../../../docs/runbooks/virtengine/HostDiskSpaceLow.md"),
+    ),
+    (
+        "ProviderCPUPressure",
+        include_str!("../../../docs/runbooks/virtengine/ProviderCPUPressure.md"),
+    ),
+    (
+        "ProviderMemoryPressure",
+        include_str!("../../../docs/runbooks/virtengine/ProviderMemoryPressure.md"),
+    ),
+    (
+        "PodCrashLooping",
+        include_str!("../../../docs/runbooks/virtengine/PodCrashLooping.md"),
+    ),
+    (
+        "PodNotRunning",
+        include_str!("../../../docs/runbooks/virtengine/PodNotRunning.md"),
+    ),
+    (
+        "Watchdog",
+        include_str!("../../../docs/runbooks/virtengine/Watchdog.md"),
+    ),
+];
