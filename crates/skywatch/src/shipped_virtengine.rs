@@ -10,6 +10,14 @@ pub(crate) const VIRTENGINE: Shipped = Shipped {
     rule_tests: "virtengine/tests",
     runbooks: &RUNBOOKS,
     runbook_dir: "virtengine",
+    slos: &[(
+        "slos/virtengine.yml",
+        include_str!("../../../slos/virtengine.yml"),
+    )],
+    alertmanager: (
+        "alertmanager/demo-virtengine.yml",
+        include_str!("../../../alertmanager/demo-virtengine.yml"),
+    ),
     try_lines: &[],
     ..ZEROSTATE
 };
