@@ -1,8 +1,8 @@
 //! `skywatch test rules` and `skywatch check rules` side by side with promtool on the same
 //! files: Prometheus's documentation example, rules with templates, `for` and
 //! `keep_firing_for`, and deliberately failing variants (`*.fail.yml`), each passing or
-//! failing as its name says with both tools; and the shipped node-network rules, whose
-//! unit tests pass with both.
+//! failing as its name says with both tools; and every profile's shipped rules
+//! (`rules/*/`), whose unit tests pass with both and which both check.
 
 #![allow(
     clippy::unwrap_used,
@@ -64,32 +64,78 @@ fn unit_tests_pass_or_fail_as_with_promtool() {
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
 
-#[test]
-fn the_shipped_rules_pass_their_unit_tests_with_skywatch_and_promtool() {
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/node-network/tests");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&tests)
+/// Every profile's rule directory under `rules/` (`node-network`, `virtengine`, ...): those
+/// with a `tests/` directory beside their rule files.
+fn shipped_rule_dirs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".test.yml"))
+        .filter(|p| p.join("tests").is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The files of `dir` whose name ends with `suffix`, sorted.
+fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 5, "{files:?}");
-    for f in &files {
-        let f = f.to_str().unwrap();
-        let ours = skywatch(&["test", "rules", f]);
-        assert!(ours.status.success(), "skywatch: {}", output_text(&ours));
-        let theirs = promtool(&["test", "rules", f]);
-        assert!(
-            theirs.status.success(),
-            "promtool: {}",
-            output_text(&theirs)
-        );
-        let rules = f.replace("/tests/", "/").replace(".test.yml", ".yml");
-        for out in [
-            skywatch(&["check", "rules", &rules]),
-            promtool(&["check", "rules", &rules]),
-        ] {
-            assert!(out.status.success(), "{rules}: {}", output_text(&out));
+    files
+}
+
+#[test]
+fn the_shipped_rules_pass_their_unit_tests_with_skywatch_and_promtool() {
+    let dirs = shipped_rule_dirs();
+    let names: Vec<_> = dirs
+        .iter()
+        .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for want in ["node-network", "virtengine"] {
+        assert!(names.iter().any(|n| n == want), "{names:?}");
+    }
+    for dir in &dirs {
+        let rule_files = files_ending(dir, ".yml");
+        let tests = files_ending(&dir.join("tests"), ".test.yml");
+        if dir.ends_with("node-network") || dir.ends_with("virtengine") {
+            assert_eq!(rule_files.len(), 5, "{rule_files:?}");
+        }
+        // Every rule file has its unit test file, and every test file its rule file.
+        let expected: Vec<PathBuf> = rule_files
+            .iter()
+            .map(|r| {
+                dir.join("tests").join(
+                    r.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace(".yml", ".test.yml"),
+                )
+            })
+            .collect();
+        assert_eq!(tests, expected, "{}", dir.display());
+        for f in &tests {
+            let f = f.to_str().unwrap();
+            let ours = skywatch(&["test", "rules", f]);
+            assert!(ours.status.success(), "skywatch: {}", output_text(&ours));
+            let theirs = promtool(&["test", "rules", f]);
+            assert!(
+                theirs.status.success(),
+                "promtool: {}",
+                output_text(&theirs)
+            );
+        }
+        for rules in &rule_files {
+            let rules = rules.to_str().unwrap();
+            for out in [
+                skywatch(&["check", "rules", rules]),
+                promtool(&["check", "rules", rules]),
+            ] {
+                assert!(out.status.success(), "{rules}: {}", output_text(&out));
+            }
         }
     }
 }
