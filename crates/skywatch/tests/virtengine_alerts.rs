@@ -4,7 +4,8 @@
 //! minute's), one demo per fault. Each test turns its fault on (`POST
 //! /demo/faults/NAME`) and follows the alert the fault's catalog names through
 //! `/api/v1/alerts`, quiet before, pending, then firing, and through `GET /demo/webhook`
-//! to the receiver alertmanager/demo-virtengine.yml routes it to, and to no other.
+//! to the receiver alertmanager/demo-virtengine.yml routes it to, and to no other; and the
+//! alerts the routing's inhibition rules mute under it firing, inhibited, and sent nowhere.
 
 #![allow(
     clippy::unwrap_used,
@@ -65,8 +66,14 @@ fn receivers_of(client: &reqwest::blocking::Client, addr: &str, name: &str) -> V
 /// Starts the demo (6 nodes, scraped every second) with the shipped rules `factor` times
 /// faster, turns `fault` on once the rules run and every alert of `alerts` is quiet, and
 /// follows each of `alerts` (alert name, receiver) to firing and to its receiver within
-/// `limit`.
-fn fault_fires(fault: &str, factor: u32, alerts: &[(&str, &str)], limit: Duration) {
+/// `limit`; then each of `inhibited` to firing, inhibited by one of them, and sent nowhere.
+fn fault_fires(
+    fault: &str,
+    factor: u32,
+    alerts: &[(&str, &str)],
+    inhibited: &[&str],
+    limit: Duration,
+) {
     let dir = tempfile::tempdir().unwrap();
     let rules = common::compressed_rules(&shipped_rules(), factor, dir.path());
     let mut args = vec![
@@ -126,6 +133,36 @@ fn fault_fires(fault: &str, factor: u32, alerts: &[(&str, &str)], limit: Duratio
             get_json(&client, &addr, "/demo/webhook")
         );
     }
+    for name in inhibited {
+        within(limit, &format!("{name} firing after {fault}"), || {
+            states(&client, &addr, name).iter().any(|s| s == "firing")
+        });
+        within(
+            Duration::from_secs(20),
+            &format!("{name} inhibited under {alerts:?}"),
+            || {
+                get_json(
+                    &client,
+                    &addr,
+                    &format!("/api/v2/alerts?inhibited=true&filter=alertname%3D%22{name}%22"),
+                )
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| {
+                    a["status"]["inhibitedBy"]
+                        .as_array()
+                        .is_some_and(|by| !by.is_empty())
+                })
+            },
+        );
+        // Inhibited from its first evaluation on: nothing of it was sent.
+        assert!(
+            receivers_of(&client, &addr, name).is_empty(),
+            "{name} was sent: {}",
+            get_json(&client, &addr, "/demo/webhook")
+        );
+    }
     assert_eq!(
         receivers_of(&client, &addr, "Watchdog"),
         ["deadmans-switch"]
@@ -138,7 +175,9 @@ fn consensus_stall_pages_consensus_stalled() {
         "consensus-stall",
         30,
         &[("ConsensusStalled", "pagerduty-oncall")],
-        Duration::from_secs(60),
+        // Transactions pile up in every mempool, explained by the halt.
+        &["MempoolBacklog"],
+        Duration::from_secs(120),
     );
 }
 
@@ -148,6 +187,8 @@ fn validator_down_pages_validator_down() {
         "validator-down",
         30,
         &[("ValidatorDown", "pagerduty-oncall")],
+        // The validators that stopped miss every block, and heights take extra rounds.
+        &["ValidatorMissingBlocks", "ConsensusRoundsHigh"],
         Duration::from_secs(60),
     );
 }
@@ -158,6 +199,7 @@ fn escrow_low_pages_escrow_balance_low() {
         "escrow-low",
         30,
         &[("EscrowBalanceLow", "pagerduty-oncall")],
+        &[],
         Duration::from_secs(90),
     );
 }
@@ -168,6 +210,7 @@ fn inference_timeouts_reach_the_ml_channel() {
         "inference-timeouts",
         30,
         &[("MLInferenceTimeout", "slack-ml")],
+        &[],
         Duration::from_secs(60),
     );
 }
@@ -178,6 +221,7 @@ fn provider_failures_reach_the_provider_channel() {
         "provider-failures",
         60,
         &[("ProviderHighFailureRate", "slack-provider")],
+        &[],
         Duration::from_secs(90),
     );
 }
@@ -191,6 +235,7 @@ fn veid_backlog_reaches_the_identity_channel_twice() {
             ("VEIDVerificationQueue", "slack-identity"),
             ("SLOVEIDResponseTime", "slack-identity"),
         ],
+        &[],
         Duration::from_secs(150),
     );
 }
@@ -201,6 +246,7 @@ fn tx_latency_reaches_the_chain_channel() {
         "tx-latency",
         30,
         &[("HighTransactionLatency", "slack-chain")],
+        &[],
         Duration::from_secs(90),
     );
 }
