@@ -6,8 +6,8 @@
 //! SLI, an alert policy, an SLO without policies) and that SLO again in Sloth's format.
 //!
 //! - Every spec's rules pass `promtool check rules`, and its generated unit tests pass
-//!   under `promtool test rules` and `skywatch test rules`; so do the demo's
-//!   (`slos/zerostate.yml`).
+//!   under `promtool test rules` and `skywatch test rules`; so do the demo profiles'
+//!   (`slos/*.yml`).
 //! - The OpenSLO SLO and its Sloth equivalent generate the same alerts.
 //! - Side by side: promtool (Prometheus 2.42's rule evaluation and storage) and Skywatch
 //!   evaluate the same generated rules over the same raw counters, a calm error ratio
@@ -77,7 +77,18 @@ fn rule_file(dir: &Path) -> RuleFile {
 fn every_specs_rules_pass_promtool_check_and_its_tests_pass_under_both() {
     let promtool = tool("promtool");
     let mut specs = yaml_fixtures("fixtures/slo", 3);
-    specs.push(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../slos/zerostate.yml"));
+    // Every profile's shipped specs (slos/zerostate.yml, slos/virtengine.yml, ...).
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../slos");
+    let mut profiles: Vec<_> = std::fs::read_dir(&shipped)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    profiles.sort();
+    for want in ["zerostate.yml", "virtengine.yml"] {
+        assert!(profiles.contains(&shipped.join(want)), "{profiles:?}");
+    }
+    specs.extend(profiles);
     for spec in &specs {
         let name = spec.file_name().unwrap().to_string_lossy();
         let dir = tempfile::tempdir().unwrap();
