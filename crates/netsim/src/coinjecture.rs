@@ -286,9 +286,12 @@ pub(crate) struct Metrics {
     banned: i64,
     cache_entries: i64,
     epoch: u64,
-    /// Accumulators pacing the rare events: 5xx answers and false positives.
+    /// Accumulators pacing the rare events: 5xx answers and false positives. Each node
+    /// starts at its own phase, so that the nodes' rare events do not all fall together.
     carry_5xx: f64,
     carry_false_positives: f64,
+    /// Whether the node has made its first step (and taken its phase).
+    started: bool,
 }
 
 /// Buckets of block validation and of API latency, in seconds.
@@ -344,6 +347,7 @@ impl Metrics {
             epoch: 0,
             carry_5xx: 0.0,
             carry_false_positives: 0.0,
+            started: false,
         };
         let r = registry;
         // Consensus core.
@@ -539,6 +543,13 @@ impl Metrics {
         }
         if !node.alive {
             return;
+        }
+        if !self.started {
+            // The node's phase, spread by the golden ratio.
+            self.started = true;
+            let phase = (node.id as f64 * 0.618_034).fract();
+            self.carry_5xx = phase;
+            self.carry_false_positives = phase;
         }
         self.tier = node.id % TIERS.len();
         self.height
@@ -910,6 +921,57 @@ mod tests {
         assert!(faults.is_empty());
         world.promote(2).unwrap();
         assert_eq!(world.codec_mode, 2);
+    }
+
+    #[test]
+    fn the_nodes_rare_5xx_do_not_fall_together() {
+        // Twenty nodes from their first step at the demo's 1 s tick, for half an hour.
+        let mut rng = Rng::new(1);
+        let mut world = World::default();
+        let faults = Faults::new();
+        let mut nodes: Vec<Metrics> = (0..20)
+            .map(|_| Metrics::register(&Registry::new()).unwrap())
+            .collect();
+        let failed = |nodes: &[Metrics]| -> u64 {
+            let mut total = 0;
+            for m in nodes {
+                for (endpoint, method, _, _) in ENDPOINTS {
+                    for code in ["500", "503"] {
+                        total += m
+                            .http_requests
+                            .get_or_create(&http_labels(endpoint, method, code))
+                            .get();
+                    }
+                }
+            }
+            total
+        };
+        let mut windows = Vec::new();
+        for step in 0..1800_u64 {
+            if step % 300 == 0 {
+                windows.push(failed(&nodes));
+            }
+            for (id, m) in nodes.iter_mut().enumerate() {
+                let view = NodeView {
+                    id,
+                    nodes: 20,
+                    alive: true,
+                    stalled: false,
+                    height: step / 2,
+                    head: step / 2,
+                    peers: 12,
+                    imported: (step % 2 == 0).then_some(2.0),
+                    dt: 1.0,
+                };
+                m.step(&view, &mut world, &faults, &mut rng);
+            }
+        }
+        windows.push(failed(&nodes));
+        let per_window: Vec<u64> = windows.windows(2).map(|w| w[1] - w[0]).collect();
+        // About four in five minutes (20 nodes, ~4,000 requests each, one in 20,000):
+        // twenty at once is every node's pacing in step.
+        assert!(per_window.iter().all(|&n| n <= 10), "{per_window:?}");
+        assert!(per_window.iter().sum::<u64>() >= 10, "{per_window:?}");
     }
 
     #[test]

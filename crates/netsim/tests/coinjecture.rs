@@ -104,11 +104,13 @@ fn false_positive_share(before: &Scrape, after: &Scrape) -> f64 {
 
 #[tokio::test]
 async fn a_healthy_network_keeps_every_steady_value_in_range_and_moving() {
-    let net = coinjecture(10, 7).await;
+    // The demo's twenty nodes for half an hour: the nodes' rare 5xx must not fall together.
+    let nodes = 20;
+    let net = coinjecture(nodes, 7).await;
     advance(&net, 60);
     let first = Scrape::of(&net);
     let mut scrapes = vec![Scrape::of(&net)];
-    for _ in 0..20 {
+    for _ in 0..60 {
         advance(&net, 30);
         let now = Scrape::of(&net);
         for (name, want) in [
@@ -149,7 +151,7 @@ async fn a_healthy_network_keeps_every_steady_value_in_range_and_moving() {
             assert!(share < 0.0002, "5xx share {share}");
             let per_node = |s: &Scrape, code| s.per_node("http_requests_total", &[("code", code)]);
             let all = |s: &Scrape| s.per_node("http_requests_total", &[]);
-            for i in 0..10 {
+            for i in 0..nodes {
                 let failed = per_node(&now, "500")[i] + per_node(&now, "503")[i]
                     - per_node(before, "500")[i]
                     - per_node(before, "503")[i];
@@ -160,7 +162,7 @@ async fn a_healthy_network_keeps_every_steady_value_in_range_and_moving() {
         scrapes.push(now);
     }
     let last = scrapes.pop().unwrap();
-    // Ten minutes: the tails and shares the alerts read stay well inside their bounds.
+    // Half an hour: the tails and shares the alerts read stay well inside their bounds.
     assert!(share_5xx(&first, &last) < 0.0002);
     assert!(share_over(&first, &last, "block_validation_duration_seconds", "0.25") < 0.01);
     assert!(share_over(&first, &last, "http_request_duration_seconds", "0.25") < 0.01);
@@ -187,10 +189,12 @@ async fn a_healthy_network_keeps_every_steady_value_in_range_and_moving() {
             "{counter} did not move"
         );
     }
-    // Each 5xx of ten minutes on ten nodes: a handful, not none, not a burst.
+    // One 5xx in 20,000 requests: a few dozen in half an hour on twenty nodes.
     let failed = last.sum("http_requests_total", &[("code", "500")])
-        + last.sum("http_requests_total", &[("code", "503")]);
-    assert!((1.0..40.0).contains(&failed), "{failed} 5xx");
+        + last.sum("http_requests_total", &[("code", "503")])
+        - first.sum("http_requests_total", &[("code", "500")])
+        - first.sum("http_requests_total", &[("code", "503")]);
+    assert!((10.0..60.0).contains(&failed), "{failed} 5xx");
 }
 
 #[tokio::test]
