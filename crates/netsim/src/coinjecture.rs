@@ -66,7 +66,7 @@ pub(crate) const CODEC_MODES: [&str; 4] = [
 pub(crate) const DEFAULT_CODEC_MODE: i64 = 2;
 
 /// Hardware tiers; node `id` is of tier `id % 3`, with its typical validation time.
-const TIERS: [(&str, f64); 3] = [("mobile", 0.06), ("desktop", 0.035), ("server", 0.02)];
+const TIERS: [(&str, f64); 3] = [("mobile", 0.045), ("desktop", 0.03), ("server", 0.018)];
 
 /// The dual-run functions: comparisons a second, and the refactored (Rust) path's mean
 /// time; the legacy (Python) path takes [`LEGACY_SLOWDOWN`] times as long.

@@ -164,8 +164,9 @@ async fn a_healthy_network_keeps_every_steady_value_in_range_and_moving() {
     let last = scrapes.pop().unwrap();
     // Half an hour: the tails and shares the alerts read stay well inside their bounds.
     assert!(share_5xx(&first, &last) < 0.0002);
-    assert!(share_over(&first, &last, "block_validation_duration_seconds", "0.25") < 0.01);
-    assert!(share_over(&first, &last, "http_request_duration_seconds", "0.25") < 0.01);
+    // Under 1% past 0.1 s: histogram_quantile puts the p99 under 0.1 s, far from 0.25.
+    assert!(share_over(&first, &last, "block_validation_duration_seconds", "0.1") < 0.01);
+    assert!(share_over(&first, &last, "http_request_duration_seconds", "0.1") < 0.01);
     let fp = false_positive_share(&first, &last);
     assert!(fp < 0.03, "false positives {fp}");
     let blocked = (last.sum("rate_limit_blocked_total", &[])
