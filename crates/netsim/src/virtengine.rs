@@ -65,9 +65,9 @@ const USERS: usize = 50;
 
 /// ML models, with their requests a second per node and mean latency beyond a floor.
 const MODELS: [(&str, f64, f64, f64); 3] = [
-    ("fraud-score", 2.0, 0.008, 0.02),
-    ("face-match", 1.0, 0.05, 0.12),
-    ("doc-ocr", 0.8, 0.2, 0.4),
+    ("fraud-score", 3.0, 0.008, 0.02),
+    ("face-match", 1.5, 0.05, 0.12),
+    ("doc-ocr", 1.2, 0.2, 0.4),
 ];
 
 /// An inference that takes this long times out.
@@ -388,7 +388,7 @@ impl Metrics {
                 leases: 580,
                 escrow: 5e9,
                 bids_won: 0,
-                running: 60,
+                running: 120,
                 completed: 40.0,
                 failed: 1.0,
                 starts: 0,
@@ -1068,12 +1068,12 @@ impl Metrics {
             }
         }
         self.provider_bids_won.set(s.bids_won);
-        // A start every 20 s; 1.5% fail. Failing, 30% fail and the daemon retries each
+        // A start every 10 s; 1.5% fail. Failing, 30% fail and the daemon retries each
         // at once: a restart storm of about 8 starts a second.
         let (starts, failure) = if failing {
             (poisson(rng, 8.0 * dt), 0.3)
         } else {
-            (poisson(rng, 0.05 * dt), 0.015)
+            (poisson(rng, 0.1 * dt), 0.015)
         };
         let mut failed = 0;
         for _ in 0..starts {
