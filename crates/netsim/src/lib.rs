@@ -294,7 +294,8 @@ fn tick(shared: &Shared, dt: f64) {
     let mut world = lock(&shared.world);
     let mut nodes = lock(&shared.nodes);
     let n = nodes.len();
-    if !world.halted {
+    // A profile's consensus-stall fault halts the chain as `Chaos::halt` does.
+    if !world.halted && !world.faults.contains(virtengine::CONSENSUS_STALL) {
         world.next_block -= dt;
     }
     let mut new_block = None;
