@@ -268,6 +268,8 @@ impl Network {
     /// | `POST /chain/block-time?factor=3` | blocks that many times slower, network-wide |
     /// | `GET /faults` | the profile's faults, and which are on |
     /// | `POST /faults/{name}`, `DELETE /faults/{name}` | turn one of the profile's faults on or off |
+    /// | `POST /coinjecture/rollback` | COINjecture's codec to `legacy_only`, its parity fault off ([`Chaos::coinjecture_rollback`]) |
+    /// | `POST /coinjecture/promote?mode=2` | COINjecture's codec mode, 0 to 3 ([`Chaos::coinjecture_promote`]) |
     /// | `POST /chaos/heal` | undo every kind of chaos ([`Chaos::heal_all`]) |
     pub fn control_router(&self) -> axum::Router {
         control::router(self.chaos())
@@ -292,7 +294,8 @@ fn tick(shared: &Shared, dt: f64) {
     let mut world = lock(&shared.world);
     let mut nodes = lock(&shared.nodes);
     let n = nodes.len();
-    if !world.halted {
+    // A profile's consensus-stall fault halts the chain as `Chaos::halt` does.
+    if !world.halted && !world.faults.contains(virtengine::CONSENSUS_STALL) {
         world.next_block -= dt;
     }
     let mut new_block = None;
@@ -504,6 +507,29 @@ impl Chaos {
             .collect()
     }
 
+    /// Rolls COINjecture's codec back to `legacy_only` (mode 0) network-wide and turns the
+    /// `parity-mismatch` fault off, as the ParityMismatch alert's auto-rollback does: the
+    /// refactored path no longer serves, so no comparison and no mismatch is counted until
+    /// [`coinjecture_promote`](Self::coinjecture_promote). Refused on other profiles.
+    pub fn coinjecture_rollback(&self) -> Result<(), String> {
+        let mut world = lock(&self.shared.world);
+        coinjecture_only(world.profile)?;
+        let World {
+            profiles, faults, ..
+        } = &mut *world;
+        profiles.coinjecture.rollback(faults);
+        Ok(())
+    }
+
+    /// Sets COINjecture's codec mode network-wide: 0 `legacy_only`, 1 `shadow`, 2
+    /// `refactored_primary` (a healthy network's), 3 `refactored_only`. Refused on other
+    /// profiles.
+    pub fn coinjecture_promote(&self, mode: i64) -> Result<(), String> {
+        let mut world = lock(&self.shared.world);
+        coinjecture_only(world.profile)?;
+        world.profiles.coinjecture.promote(mode)
+    }
+
     /// Turns the API chaos on or off: while it is on, every node answers every other HTTP
     /// request (scrapes included) with 503, and every request 300 ms late.
     pub fn degrade_api(&self, on: bool) {
@@ -533,7 +559,8 @@ impl Chaos {
 
     /// Undoes every kind of chaos: executors back to normal, chains resumed, the partition
     /// healed, payment and message failures back to their ordinary rates, the API served
-    /// normally, and killed nodes restarted. An error names a node that cannot listen on
+    /// normally, the profile's faults off, COINjecture's codec back to
+    /// `refactored_primary`, and killed nodes restarted. An error names a node that cannot listen on
     /// its port again; the rest is healed all the same.
     pub async fn heal_all(&self) -> Result<(), String> {
         {
@@ -544,6 +571,7 @@ impl Chaos {
             world.halted = false;
             world.block_time = 1.0;
             world.faults.clear();
+            world.profiles.coinjecture.codec_mode = coinjecture::DEFAULT_CODEC_MODE;
         }
         self.degrade_api(false);
         let dead: Vec<usize> = {
@@ -586,6 +614,17 @@ pub struct Fault {
     pub does: &'static str,
     /// Whether it is on.
     pub on: bool,
+}
+
+/// Refuses the COINjecture controls on another profile.
+fn coinjecture_only(profile: Profile) -> Result<(), String> {
+    if profile == Profile::Coinjecture {
+        Ok(())
+    } else {
+        Err(format!(
+            "the codec mode is COINjecture's: this network runs the {profile} profile"
+        ))
+    }
 }
 
 /// Checks that `rate` is a probability.
@@ -686,6 +725,8 @@ mod control {
             .route("/chain/block-time", post(block_time))
             .route("/faults", get(faults))
             .route("/faults/{name}", post(fault_on).delete(fault_off))
+            .route("/coinjecture/rollback", post(rollback))
+            .route("/coinjecture/promote", post(promote))
             .with_state(chaos)
     }
 
@@ -796,6 +837,19 @@ mod control {
 
     async fn fault_off(State(chaos): State<Chaos>, Path(name): Path<String>) -> Response {
         outcome(chaos.fault(&name, false))
+    }
+
+    async fn rollback(State(chaos): State<Chaos>) -> Response {
+        outcome(chaos.coinjecture_rollback())
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Mode {
+        mode: i64,
+    }
+
+    async fn promote(State(chaos): State<Chaos>, Query(q): Query<Mode>) -> Response {
+        outcome(chaos.coinjecture_promote(q.mode))
     }
 
     async fn layer(State(chaos): State<Chaos>, Path(layer): Path<String>) -> Response {

@@ -219,6 +219,18 @@ impl ChunkEncoder {
         else {
             return false;
         };
+        // The widest scale any sample needs, and only if every one fits it: a sample that
+        // fits a narrower scale but not this one (past 2^53 once scaled) would rescale the
+        // chunk back, and `s` forward again, without end.
+        let Some(k) = samples
+            .iter()
+            .try_fold(k, |k, x| min_scale(x.v).map(|m| m.max(k)))
+        else {
+            return false;
+        };
+        if !samples.iter().all(|x| scaled(x.v, k).is_some()) || scaled(s.v, k).is_none() {
+            return false;
+        }
         let mut wider = ChunkEncoder::new(samples[0], ValueHint::Integer(k));
         if wider.scale.is_none()
             || !samples[1..].iter().all(|&x| wider.append(x))
@@ -869,6 +881,21 @@ mod tests {
             .into_iter()
             .map(|c| optimize(&c).unwrap_or(c))
             .collect()
+    }
+
+    #[test]
+    fn a_value_that_fits_a_narrow_scale_but_not_a_wide_one_starts_a_new_chunk() {
+        // 1e12 + 0.5 fits one decimal, not six (past 2^53 once scaled): rescaling the chunk
+        // for 0.123456 used to go back and forth between the two scales until the stack
+        // overflowed.
+        let samples = [
+            Sample::new(1_000, 0.5),
+            Sample::new(2_000, 1e12 + 0.5),
+            Sample::new(3_000, 0.123_456),
+        ];
+        let chunks = encode(&samples, ValueHint::Integer(0));
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(decode(&chunks), samples);
     }
 
     fn decode(chunks: &[Vec<u8>]) -> Vec<Sample> {
