@@ -2,7 +2,7 @@
 //! The rules, runbooks, SLOs and routing are VirtEngine's own (`rules/virtengine/`,
 //! `docs/runbooks/virtengine/`, `slos/virtengine.yml`, `alertmanager/demo-virtengine.yml`).
 
-use crate::shipped::{Shipped, ZEROSTATE};
+use crate::shipped::Shipped;
 
 /// The virtengine profile's files.
 pub(crate) const VIRTENGINE: Shipped = Shipped {
@@ -34,7 +34,6 @@ pub(crate) const VIRTENGINE: Shipped = Shipped {
         "curl -XDELETE {base}/demo/faults/escrow-low        # one fault off",
         "curl -XPOST {base}/demo/chaos/heal                 # every fault and every kind of chaos undone",
     ],
-    ..ZEROSTATE
 };
 
 /// The rule files, by their path under `rules/`.
