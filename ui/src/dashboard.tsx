@@ -10,7 +10,7 @@ import { Chart } from "./chart";
 import type { FieldConfigSource } from "./fields";
 import { Heatmap } from "./heatmap";
 import { REFRESHES, RANGES, seconds } from "./time-range";
-import { layout } from "./layout";
+import { layout, legendSplit } from "./layout";
 import { LogsPanel, type LogsPanelOptions } from "./logs-panel";
 import { migrateDashboard } from "./migrate";
 import { NotDrawnMarker } from "./not-drawn";
@@ -554,6 +554,7 @@ function PanelBody({ panel, window, sync, onData }: { panel: Panel; window: Wind
       : tableLegend
         ? Math.min(drawn.series.length + 1, 6)
         : Math.ceil(drawn.series.length / perRow);
+  const split = legendSplit(px - 32, legendRows, tableLegend ? 20 : 28);
   return (
     <Chart
       series={drawn.series}
@@ -567,7 +568,8 @@ function PanelBody({ panel, window, sync, onData }: { panel: Panel; window: Wind
       tooltip={options.tooltip?.mode ?? "multi"}
       sync={sync}
       exemplars={exemplars}
-      height={Math.max(px - 32 - (tableLegend ? 20 : 28) * legendRows, 60)}
+      height={split.chart}
+      legendHeight={split.legendMax}
     />
   );
 }
