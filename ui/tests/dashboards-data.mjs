@@ -6,7 +6,8 @@
 // Lists the server's dashboards (`/api/search`, as the dashboards page does), opens each
 // one (over the last RANGE, say `1h`, the demo's history, if given; else over the
 // dashboard's own time range) with every collapsed row expanded (repeats are laid out by the page itself), and
-// checks every panel: no error, a type that is drawn, and
+// checks every panel: no error, a type that is drawn (a chart's plot not squeezed by its
+// legend, a legend table's names shown), and
 // - a panel that draws numbers (its root's `data-values`, see `src/panel-data.ts`): drawn,
 //   at least one finite value, and at least two distinct ones, unless it is listed in
 //   `tests/constant-panels/PROFILE.json` (`{"<dashboard uid>": {"<panel title>": "<why>"}}`);
@@ -92,6 +93,11 @@ function panelReport() {
         : !!p.querySelector(".stat-value, svg.gauge, .bar-row, table.grid, .pie, .state-box, .barchart, .histogram, canvas.heatmap, .empty, .text-panel, .alert-list, .alert-none, .dashlist, .news, .logs-panel"),
       // The chart's plot area (without axes and legend) against the panel's height.
       plotShare: chart?.querySelector(".u-over") ? chart.querySelector(".u-over").clientHeight / p.clientHeight : null,
+      // Legend table rows whose name cell has no room to show the name.
+      hiddenNames: [...p.querySelectorAll(".legend-table td.name")].filter((td) => {
+        const style = getComputedStyle(td);
+        return td.textContent && td.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) < 8;
+      }).length,
       alerts: [...p.querySelectorAll(".alert-item .alert-name")].map((a) => a.textContent),
       lines: Number(p.querySelector(".logs-panel")?.dataset.lines ?? -1),
       text: p.querySelector(".text-panel")?.textContent?.trim().length ?? 0,
@@ -157,6 +163,7 @@ async function checkDashboard(hit) {
       else if (p.unsupported) fail("its type is not drawn");
       else if (p.values === null) fail(`never reported what it drew${p.loading ? " (still loading)" : ""}`);
       else if (!p.drawn) fail(`not drawn (values ${p.values})`);
+      else if (p.hiddenNames) fail(`its legend table shows ${p.hiddenNames} series without their names`);
       else if (p.plotShare !== null && p.plotShare < MIN_PLOT_SHARE) fail(`its plot is ${(p.plotShare * 100).toFixed(0)}% of the panel's height: squeezed (by its legend?) until its lines cannot be read`);
       else if (p.values === "n/a") {
         if (why !== undefined) fail("listed as constant, but it draws no numbers");
