@@ -38,6 +38,8 @@ export interface ChartProps {
   sync?: string;
   /** Exemplars drawn over the series, on the left axis. */
   exemplars?: ExemplarPoint[];
+  /** The most a legend under the chart may take, in pixels; a longer one scrolls. */
+  legendHeight?: number;
 }
 
 /** Aligns the series on the query's step grid: uPlot wants one x array for all. */
@@ -121,7 +123,7 @@ function pathsFor(c: FieldConfig): uPlot.Series.PathBuilder | undefined {
   }
 }
 
-export function Chart({ series, names, start, end, step, height = 320, unit, configs = [], legend = {}, tooltip = "multi", sync, exemplars }: ChartProps) {
+export function Chart({ series, names, start, end, step, height = 320, unit, configs = [], legend = {}, tooltip = "multi", sync, exemplars, legendHeight }: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
   // Redrawn in the theme's colours when it changes.
   const [theme, setTheme] = useState(document.documentElement.dataset.theme);
@@ -278,7 +280,11 @@ export function Chart({ series, names, start, end, step, height = 320, unit, con
     [series],
   );
   return (
-    <div class={`chart-wrap${legend.placement === "right" && ownLegend ? " right" : ""}`} ref={box}>
+    <div
+      class={`chart-wrap${legend.placement === "right" && ownLegend ? " right" : ""}`}
+      ref={box}
+      style={legendHeight !== undefined && legend.placement !== "right" ? { "--legend-max": `${legendHeight}px` } : undefined}
+    >
       <div class="chart" data-points={points} />
       {exemplars && <div class="exemplars" />}
       {ownLegend && <LegendTable raw={values} names={names} colors={colors} configs={configs} unit={unit} calcs={legend.calcs ?? []} />}

@@ -10,10 +10,11 @@ import { Chart } from "./chart";
 import type { FieldConfigSource } from "./fields";
 import { Heatmap } from "./heatmap";
 import { REFRESHES, RANGES, seconds } from "./time-range";
-import { layout } from "./layout";
+import { layout, legendSplit } from "./layout";
 import { LogsPanel, type LogsPanelOptions } from "./logs-panel";
 import { migrateDashboard } from "./migrate";
 import { NotDrawnMarker } from "./not-drawn";
+import { NON_NUMERIC, NON_NUMERIC_TYPES, type PanelData, dataAttributes, panelData } from "./panel-data";
 import panelSupport from "./panel-support.json";
 import { BarChart, DashList, HistogramPanel, News, StateTimeline, StatusHistory } from "./panels-extra";
 import { AlertList, BarGauge, type Drawn, Gauge, type PanelOptions, PieChart, Stat, Table, Text, type Transformation, configsOf } from "./panels";
@@ -347,21 +348,34 @@ export function Dashboard({ uid }: { uid: string }) {
             );
           }
           return (
-            <div class="panel" style={style} data-panel-type={p.type} key={key}>
-              <div class="panel-title" title={p.description}>
-                <NotDrawnMarker panel={p} />
-                {title}
-              </div>
-              {ready ? (
-                <PanelBody panel={p} window={windows.get(key) ?? window} sync={json.graphTooltip ? `dashboard-${uid}` : undefined} />
-              ) : (
-                <p class="muted panel-loading">…</p>
-              )}
-            </div>
+            <PanelBox
+              key={key}
+              panel={p}
+              style={style}
+              title={title}
+              ready={ready}
+              window={windows.get(key) ?? window}
+              sync={json.graphTooltip ? `dashboard-${uid}` : undefined}
+            />
           );
         })}
       </div>
     </section>
+  );
+}
+
+/** A panel's box: its title and body, with what the body drew in data attributes
+ * (`panel-data.ts`). */
+function PanelBox({ panel, style, title, ready, window, sync }: { panel: Panel; style: Record<string, string>; title?: string; ready: boolean; window: Window; sync?: string }) {
+  const [data, setData] = useState<PanelData | typeof NON_NUMERIC | null>(null);
+  return (
+    <div class="panel" style={style} data-panel-type={panel.type} {...dataAttributes(data)}>
+      <div class="panel-title" title={panel.description}>
+        <NotDrawnMarker panel={panel} />
+        {title}
+      </div>
+      {ready ? <PanelBody panel={panel} window={window} sync={sync} onData={setData} /> : <p class="muted panel-loading">…</p>}
+    </div>
   );
 }
 
@@ -420,7 +434,7 @@ interface Window {
 const DRAWN = new Set(panelSupport.drawn);
 const QUERYLESS = new Set(panelSupport.queryless);
 
-function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync?: string }) {
+function PanelBody({ panel, window, sync, onData }: { panel: Panel; window: Window; sync?: string; onData: (data: PanelData | typeof NON_NUMERIC | null) => void }) {
   const [drawn, setDrawn] = useState<Drawn | null>(null);
   const [exemplars, setExemplars] = useState<ExemplarPoint[] | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
@@ -473,6 +487,13 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
     };
   }, [window]);
   const configs = useMemo(() => (drawn ? configsOf(drawn, panel.fieldConfig) : []), [drawn]);
+  // What the panel drew, for its box's data attributes: a number-drawing panel's values
+  // once its queries answered (none while one failed), `n/a` for the others.
+  useEffect(() => {
+    if (known && NON_NUMERIC_TYPES.has(panel.type)) onData(NON_NUMERIC);
+    else if (!known || error || !drawn) onData(null);
+    else onData(panelData(panel.type, drawn, panel.transformations, window));
+  }, [drawn, error, known]);
 
   if (!known) {
     return <div class="panel-unsupported">Panel type “{panel.type}” is not drawn yet.</div>;
@@ -533,6 +554,7 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
       : tableLegend
         ? Math.min(drawn.series.length + 1, 6)
         : Math.ceil(drawn.series.length / perRow);
+  const split = legendSplit(px - 32, legendRows, tableLegend ? 20 : 28);
   return (
     <Chart
       series={drawn.series}
@@ -546,7 +568,8 @@ function PanelBody({ panel, window, sync }: { panel: Panel; window: Window; sync
       tooltip={options.tooltip?.mode ?? "multi"}
       sync={sync}
       exemplars={exemplars}
-      height={Math.max(px - 32 - (tableLegend ? 20 : 28) * legendRows, 60)}
+      height={split.chart}
+      legendHeight={split.legendMax}
     />
   );
 }

@@ -179,3 +179,21 @@ export function compact<T extends { pos: GridPos }>(items: T[]): T[] {
   }
   return done;
 }
+
+/** The share of a time series panel's body that a legend under the chart takes at most,
+ * as Grafana's `PlotLegend` (`maxHeight="35%"`); a longer legend scrolls. */
+export const LEGEND_MAX_SHARE = 0.35;
+
+/** The smallest chart drawn, in pixels. */
+export const MIN_CHART_PX = 60;
+
+/** How a panel body of `bodyPx` pixels is shared between its chart and a legend under it
+ * of about `rows` rows of `rowPx` pixels: the legend is given what its rows need, and may
+ * take `legendMax` at most (`LEGEND_MAX_SHARE` of the body), and the chart the rest. A
+ * legend of many series thus scrolls rather than squeezing the chart to a strip, where
+ * the y axis has room for one tick and every line looks flat at it. */
+export function legendSplit(bodyPx: number, rows: number, rowPx: number): { chart: number; legend: number; legendMax: number } {
+  const legendMax = Math.max(0, Math.floor(bodyPx * LEGEND_MAX_SHARE));
+  const legend = Math.min(Math.max(0, rows * rowPx), legendMax);
+  return { chart: Math.max(bodyPx - legend, MIN_CHART_PX), legend, legendMax };
+}

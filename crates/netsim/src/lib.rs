@@ -312,16 +312,20 @@ fn tick(shared: &Shared, dt: f64) {
     // Held to the end of the tick, after the nodes' lock, as every holder of both does.
     let loggers = lock(&shared.loggers);
     let now = std::time::SystemTime::now();
+    // Who is up before any node steps, so that every node sees the same network.
+    let alive: Vec<usize> = nodes
+        .iter()
+        .filter(|node| node.is_alive())
+        .map(|node| node.id)
+        .collect();
     for node in nodes.iter_mut() {
         let cut_off = partition.contains(&node.id);
-        // Reachable peers: those alive on the same side of a partition.
-        let reachable = if partition.is_empty() {
-            n.saturating_sub(1)
-        } else if cut_off {
-            partition.len().saturating_sub(1)
-        } else {
-            n.saturating_sub(partition.len()).saturating_sub(1)
-        };
+        // Reachable peers: those alive on the same side of a partition (a killed node is
+        // no one's peer: its peers' counts drop until it is back).
+        let reachable = alive
+            .iter()
+            .filter(|&&id| id != node.id && partition.contains(&id) == cut_off)
+            .count();
         let follows_head = partition.is_empty() || cut_off != rest_is_larger;
         node.step(&mut world, dt, reachable, follows_head, new_block);
         if let Some(logger) = loggers.as_ref().and_then(|l| l.node(node.id)) {

@@ -115,6 +115,42 @@ async fn chaos_kills_restarts_stalls_and_partitions() {
     assert!(chaos.payment_failure_rate(2.0).is_err());
 }
 
+/// Regression (issue 17): a killed node stayed every other node's reachable peer, so
+/// `p2p_peers` (and the "Peers per node" panel) never moved when a node went down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_is_no_longer_its_peers_peer() {
+    let net = Network::start(quiet(4, 3)).await.unwrap();
+    let peers = |i: usize| {
+        let addr = net.nodes()[i].addr;
+        async move {
+            value(
+                &get(format!("http://{addr}/metrics")).await.unwrap().1,
+                "p2p_peers",
+            )
+        }
+    };
+    for _ in 0..30 {
+        net.advance(1.0);
+    }
+    for i in 0..4 {
+        assert_eq!(peers(i).await, 3.0, "node {i} of four, all up");
+    }
+    net.chaos().kill(3).unwrap();
+    for _ in 0..30 {
+        net.advance(1.0);
+    }
+    for i in 0..3 {
+        assert_eq!(peers(i).await, 2.0, "node {i}, with node 3 down");
+    }
+    net.chaos().restart(3).await.unwrap();
+    for _ in 0..30 {
+        net.advance(1.0);
+    }
+    for i in 0..4 {
+        assert_eq!(peers(i).await, 3.0, "node {i}, with node 3 back");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seed_replays_the_same_network() {
     let heights = |net: &Network| net.nodes().iter().map(|n| n.height).collect::<Vec<_>>();

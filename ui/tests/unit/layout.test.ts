@@ -1,7 +1,7 @@
 // Dashboard layout as Grafana's: rows, their panels under them, repeats, compaction.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type LayoutPanel, compact, layout } from "../../src/layout";
+import { LEGEND_MAX_SHARE, type LayoutPanel, MIN_CHART_PX, compact, layout, legendSplit } from "../../src/layout";
 
 const none = () => [];
 const pos = (x: number, y: number, w: number, h: number) => ({ x, y, w, h });
@@ -105,4 +105,21 @@ test("a repeated row is one row per value, each with its panels", () => {
 test("compaction moves a panel under the one it overlaps", () => {
   const out = compact([{ pos: pos(0, 0, 12, 4) }, { pos: pos(6, 2, 12, 4) }]);
   assert.deepEqual(out.map((o) => o.pos.y), [0, 4]);
+});
+
+test("a legend of many series scrolls in its share of the panel, the chart keeps the rest", () => {
+  // Regression: "Peers per node" of twenty nodes, 8 grid units tall (296 px, 264 px under
+  // the title) and half the width (three names to a legend row: seven rows of 28 px): the
+  // legend took 196 px and left the chart 68 px, where the y axis showed one tick, 0, and
+  // every node's line (12 peers) looked flat at it.
+  const split = legendSplit(264, 7, 28);
+  assert.equal(split.legendMax, Math.floor(264 * LEGEND_MAX_SHARE));
+  assert.equal(split.legend, split.legendMax);
+  assert.equal(split.chart, 264 - split.legendMax);
+  assert.ok(split.chart >= 0.65 * 264);
+  // A short legend takes only what its rows need.
+  assert.deepEqual(legendSplit(264, 1, 28), { chart: 236, legend: 28, legendMax: 92 });
+  // No legend: all of it is the chart's; a tiny panel keeps a chart of the minimum height.
+  assert.equal(legendSplit(264, 0, 28).chart, 264);
+  assert.equal(legendSplit(40, 3, 28).chart, MIN_CHART_PX);
 });
