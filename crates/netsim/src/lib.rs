@@ -326,7 +326,7 @@ fn tick(shared: &Shared, dt: f64) {
         }
     }
     // Requests cross the network, each with its trace: ZeroState's flow, so its alone.
-    if world.profile != Profile::ZeroState {
+    if !world.profile.traces() {
         return;
     }
     let requests = flow::requests(&mut world.traffic, n, dt);

@@ -47,6 +47,12 @@ impl Profile {
         }
     }
 
+    /// Whether the network's requests cross it and leave traces ([`crate::FLOW`]): the
+    /// flow is ZeroState's, so only ZeroState's network has them.
+    pub fn traces(self) -> bool {
+        self == Profile::ZeroState
+    }
+
     /// The faults of this profile: name and what turning it on does.
     pub fn faults(self) -> &'static [(&'static str, &'static str)] {
         match self {

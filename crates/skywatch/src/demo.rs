@@ -437,6 +437,9 @@ fn print_welcome(
         format!("{} (removed at exit)", data.display())
     };
     let traces = match traces {
+        Some(_) if !profile.traces() => format!(
+            "none: the {profile} profile simulates no requests (zerostate's does); {base}/traces takes your own over OTLP"
+        ),
         Some(ratio) => format!(
             "{base}/traces  (the network's requests, {}% sampled; Grafana's Tempo data source at {base}/tempo, Jaeger's at {base}/jaeger)",
             ratio * 100.0

@@ -207,3 +207,52 @@ fn parity_cases_compare_with_promtool_as_cases_txt_says() {
         problems.join("\n")
     );
 }
+
+#[test]
+fn compressed_rules_scale_ranges_offsets_and_waits_and_leave_strings_alone() {
+    // The helper the profiles' chaos tests run the shipped rules through.
+    let scale = |d: &str| format!("{}ms", common::parse_duration_ms(d).unwrap() / 30);
+    assert_eq!(
+        common::compress_expr(
+            r#"rate(x{code=~"5[0-9]+"}[5m]) offset 1h > 0 and max_over_time(y[1h:30s] offset -10m)"#,
+            &scale
+        ),
+        r#"rate(x{code=~"5[0-9]+"}[10000ms]) offset 120000ms > 0 and max_over_time(y[120000ms:1000ms] offset -20000ms)"#
+    );
+    assert_eq!(common::parse_duration_ms("1h30m"), Some(5_400_000));
+    assert_eq!(common::parse_duration_ms("5x"), None);
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in.yml");
+    std::fs::write(
+        &src,
+        "groups:\n  - name: g\n    interval: 1m\n    rules:\n      - alert: A\n        expr: increase(h[5m]) == 0\n        for: 5m\n        labels: {severity: critical}\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let written = common::compressed_rules(&[src], 60, out.path());
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&written[0]).unwrap()).unwrap();
+    let rule = &doc["groups"][0]["rules"][0];
+    assert_eq!(doc["groups"][0]["interval"], "1000ms");
+    assert_eq!(rule["for"], "5000ms");
+    assert_eq!(rule["expr"], "increase(h[5000ms]) == 0");
+    assert_eq!(rule["labels"]["severity"], "critical");
+    // Still rules to both tools, as are the shipped ones compressed.
+    let shipped: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/node-network"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+            .collect();
+    let mut all = written;
+    all.extend(common::compressed_rules(&shipped, 60, out.path()));
+    for f in &all {
+        let f = f.to_str().unwrap();
+        for o in [
+            skywatch(&["check", "rules", f]),
+            promtool(&["check", "rules", f]),
+        ] {
+            assert!(o.status.success(), "{f}: {}", output_text(&o));
+        }
+    }
+}

@@ -318,3 +318,145 @@ pub(crate) fn tls_server_config(ca: &TestCa, host: &str) -> std::sync::Arc<rustl
     .unwrap();
     std::sync::Arc::new(config)
 }
+
+/// The rule files `files`, with time running `factor` times faster, written into `out`:
+/// every duration of a range (`[5m]`, `[1h:1m]`), an `offset`, a rule's `for` and
+/// `keep_firing_for` and a group's `interval` divided by `factor` (kept at 1 ms at least),
+/// so that the shipped rules' own expressions go pending and fire within a test's minute
+/// instead of an hour. Numbers that stand for seconds in an expression (`time() - x >
+/// 300`, `predict_linear(x[1h], 3600)`) are left as they are. The files are written as
+/// JSON, which is YAML; each expression must still parse. Returns the written paths.
+pub(crate) fn compressed_rules(files: &[PathBuf], factor: u32, out: &Path) -> Vec<PathBuf> {
+    use serde_json::Value;
+    let scale = |text: &str| -> String {
+        let ms =
+            parse_duration_ms(text).unwrap_or_else(|| panic!("{text:?} is not a PromQL duration"));
+        format!("{}ms", (ms / i64::from(factor)).max(1))
+    };
+    files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            let mut doc: Value =
+                yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            for group in doc["groups"].as_array_mut().into_iter().flatten() {
+                if let Some(i) = group.get("interval").and_then(Value::as_str) {
+                    group["interval"] = Value::from(scale(i));
+                }
+                for rule in group["rules"].as_array_mut().into_iter().flatten() {
+                    for key in ["for", "keep_firing_for"] {
+                        if let Some(d) = rule.get(key).and_then(Value::as_str) {
+                            rule[key] = Value::from(scale(d));
+                        }
+                    }
+                    let expr = match &rule["expr"] {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let compressed = compress_expr(&expr, &scale);
+                    promql::ast::parse(&compressed).unwrap_or_else(|e| {
+                        panic!("{}: {compressed:?} (from {expr:?}): {e:?}", file.display())
+                    });
+                    rule["expr"] = Value::from(compressed);
+                }
+            }
+            let path = out.join(file.file_name().unwrap());
+            std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// A PromQL duration (`1h30m`, `90s`, `500ms`) in milliseconds.
+pub(crate) fn parse_duration_ms(text: &str) -> Option<i64> {
+    let mut total = 0i64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let n: i64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, len) = [
+            ("ms", 1),
+            ("s", 1_000),
+            ("m", 60_000),
+            ("h", 3_600_000),
+            ("d", 86_400_000),
+            ("w", 604_800_000),
+            ("y", 31_536_000_000),
+        ]
+        .into_iter()
+        .find(|(u, _)| rest.starts_with(u))
+        .map(|(u, ms)| (ms, u.len()))?;
+        total += n * unit;
+        rest = &rest[len..];
+    }
+    Some(total)
+}
+
+/// `expr` with each duration of a range or subquery (`[5m]`, `[1h:30s]`) and of an
+/// `offset` rewritten by `scale`; string literals are left alone.
+pub(crate) fn compress_expr(expr: &str, scale: &dyn Fn(&str) -> String) -> String {
+    let bytes = expr.as_bytes();
+    let mut out = String::with_capacity(expr.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i] as char;
+        match c {
+            '"' | '\'' | '`' => {
+                // A string literal, copied whole (escapes included).
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] as char != c {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i = (i + 1).min(bytes.len());
+                out.push_str(&expr[start..i]);
+            }
+            '[' => {
+                let end = expr[i..].find(']').map_or(bytes.len(), |e| i + e);
+                let inside = &expr[i + 1..end];
+                let scaled: Vec<String> = inside
+                    .split(':')
+                    .map(|d| {
+                        if d.trim().is_empty() {
+                            String::new()
+                        } else {
+                            scale(d.trim())
+                        }
+                    })
+                    .collect();
+                out.push('[');
+                out.push_str(&scaled.join(":"));
+                out.push(']');
+                i = end + 1;
+            }
+            _ if expr[i..].starts_with("offset")
+                && (i == 0
+                    || !(bytes[i - 1] as char).is_alphanumeric() && bytes[i - 1] != b'_')
+                && expr[i + 6..].starts_with(char::is_whitespace) =>
+            {
+                let after = i + 6;
+                let ws = expr[after..]
+                    .find(|c: char| !c.is_whitespace())
+                    .map_or(bytes.len(), |w| after + w);
+                let neg = expr[ws..].starts_with('-');
+                let d_start = if neg { ws + 1 } else { ws };
+                let d_end = expr[d_start..]
+                    .find(|c: char| !c.is_ascii_alphanumeric())
+                    .map_or(bytes.len(), |e| d_start + e);
+                out.push_str(&expr[i..d_start]);
+                out.push_str(&scale(&expr[d_start..d_end]));
+                i = d_end;
+            }
+            _ => {
+                let len = expr[i..].chars().next().map_or(1, char::len_utf8);
+                out.push_str(&expr[i..i + len]);
+                i += len;
+            }
+        }
+    }
+    out
+}
