@@ -4,8 +4,8 @@
 //! the parity fault fires ParityMismatch, the routing calls a real `skywatch alert-hook`,
 //! whose command rolls the demo's codec back, after which no mismatch is counted.
 //!
-//! The shipped rules run time-compressed (every `for`, range and offset divided by
-//! [`FACTOR`]), so that a 5-minute window takes 10 seconds.
+//! The shipped rules run time-compressed (`common::compressed_rules`: every `for`, range
+//! and offset divided by [`FACTOR`]), so that a 5-minute window takes 10 seconds.
 
 #![allow(
     clippy::unwrap_used,
@@ -20,11 +20,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Killed, get_json, start_demo, within};
+use common::{Killed, compressed_rules, get_json, start_demo, within};
 use serde_json::Value;
 
 /// How much faster than written the rules run.
-const FACTOR: u64 = 30;
+const FACTOR: u32 = 30;
 
 /// The rule files as shipped, under the repository's `rules/`.
 fn shipped_rule_files() -> Vec<std::path::PathBuf> {
@@ -39,114 +39,12 @@ fn shipped_rule_files() -> Vec<std::path::PathBuf> {
     files
 }
 
-/// Milliseconds of a Prometheus duration (`1h30m`, `5m`, `250ms`), if `s` is one.
-fn duration_ms(s: &str) -> Option<u64> {
-    let (mut total, mut rest) = (0, s);
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let ms = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            _ => return None,
-        };
-        total += n * ms;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
-}
-
-/// `text` (a rule file) with every `for:`, range (`[5m]`, `[1h:1m]`) and `offset` duration
-/// divided by `factor`, written in milliseconds.
-fn compressed(text: &str, factor: u64) -> String {
-    let short = |d: &str| {
-        duration_ms(d).map_or_else(|| d.to_owned(), |ms| format!("{}ms", (ms / factor).max(1)))
-    };
-    let mut out = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        if let Some(d) = trimmed.strip_prefix("for: ") {
-            out.push_str(&line[..line.len() - trimmed.len()]);
-            out.push_str("for: ");
-            out.push_str(&short(d.trim()));
-            out.push('\n');
-            continue;
-        }
-        // Ranges: what is inside brackets, each side of a subquery's colon.
-        let mut rest = line;
-        let mut done = String::new();
-        while let Some(open) = rest.find('[') {
-            let Some(close) = rest[open..].find(']') else {
-                break;
-            };
-            done.push_str(&rest[..=open]);
-            let inner: Vec<String> = rest[open + 1..open + close]
-                .split(':')
-                .map(|d| {
-                    if d.is_empty() {
-                        String::new()
-                    } else {
-                        short(d)
-                    }
-                })
-                .collect();
-            done.push_str(&inner.join(":"));
-            done.push(']');
-            rest = &rest[open + close + 1..];
-        }
-        done.push_str(rest);
-        // Offsets: the word after `offset `.
-        let mut line = String::new();
-        let mut parts = done.split("offset ");
-        line.push_str(parts.next().unwrap_or_default());
-        for part in parts {
-            let end = part
-                .find(|c: char| !c.is_ascii_alphanumeric())
-                .unwrap_or(part.len());
-            line.push_str("offset ");
-            line.push_str(&short(&part[..end]));
-            line.push_str(&part[end..]);
-        }
-        out.push_str(&line);
-        out.push('\n');
-    }
-    out
-}
-
-#[test]
-fn compression_divides_for_ranges_subqueries_and_offsets() {
-    let text = "        for: 5m\n        expr: \"rate(x[10m]) > 5 * rate(x[1h] offset 1h) and y[30m:1m]\"\n";
-    assert_eq!(
-        compressed(text, 30),
-        "        for: 10000ms\n        expr: \"rate(x[20000ms]) > 5 * rate(x[120000ms] offset 120000ms) and y[60000ms:2000ms]\"\n"
-    );
-}
-
 /// Writes the compressed shipped rules into `dir`; returns the `--rules` arguments.
 fn write_compressed_rules(dir: &Path) -> Vec<String> {
-    let mut args = Vec::new();
-    for file in shipped_rule_files() {
-        let out = dir.join(file.file_name().unwrap());
-        std::fs::write(
-            &out,
-            compressed(&std::fs::read_to_string(&file).unwrap(), FACTOR),
-        )
-        .unwrap();
-        args.push("--rules".to_owned());
-        args.push(out.to_str().unwrap().to_owned());
-    }
-    args
+    compressed_rules(&shipped_rule_files(), FACTOR, dir)
+        .into_iter()
+        .flat_map(|p| ["--rules".to_owned(), p.to_str().unwrap().to_owned()])
+        .collect()
 }
 
 /// The state of `alertname` in `/api/v1/alerts` (any of its series): "firing" over
