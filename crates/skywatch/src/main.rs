@@ -10,6 +10,7 @@
     reason = "a command-line program reports on the terminal"
 )]
 
+mod alert_hook;
 mod alert_sink;
 mod check;
 mod demo;
@@ -65,6 +66,9 @@ enum Command {
     /// Work with TSDB data directories: import, inspect.
     #[command(subcommand)]
     Tsdb(tsdb_cmd::TsdbCommand),
+    /// Receive Alertmanager webhook notifications and run a command for the firing alerts
+    /// that match (an automatic rollback), safely: no shell, a cooldown, a timeout.
+    AlertHook(alert_hook::AlertHookArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::Netsim(args) => succeeded(demo::run_netsim(args)),
         Command::Slo(cmd) => slo_cmd::run(cmd),
         Command::Tsdb(cmd) => succeeded(tsdb_cmd::run(cmd)),
+        Command::AlertHook(args) => succeeded(alert_hook::run(args)),
     };
     match result {
         Ok(code) => code,
