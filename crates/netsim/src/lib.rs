@@ -217,6 +217,37 @@ impl Network {
             .collect()
     }
 
+    /// Scrapes every live node now, in process: its info and its `/metrics` in
+    /// OpenMetrics text, through the node's own HTTP routes and layers but no socket, so
+    /// that each scrape is counted in the node's `node_http_*` as a real one is (to
+    /// backfill history that looks like a scraped network's).
+    pub async fn scrape_in_process(&self) -> Vec<(NodeInfo, String)> {
+        use tower::ServiceExt as _;
+        let scrapers: Vec<(NodeInfo, axum::Router)> = lock(&self.shared.nodes)
+            .iter()
+            .filter_map(|n| n.scraper().map(|app| (n.info(), app)))
+            .collect();
+        let mut out = Vec::with_capacity(scrapers.len());
+        for (info, app) in scrapers {
+            let request = axum::http::Request::get("/metrics")
+                .header(
+                    axum::http::header::ACCEPT,
+                    "application/openmetrics-text; version=1.0.0",
+                )
+                .body(axum::body::Body::empty())
+                .expect("a constant request is valid");
+            let Ok(response) = app.oneshot(request).await;
+            if !response.status().is_success() {
+                continue;
+            }
+            let Ok(body) = axum::body::to_bytes(response.into_body(), usize::MAX).await else {
+                continue;
+            };
+            out.push((info, String::from_utf8_lossy(&body).into_owned()));
+        }
+        out
+    }
+
     /// Runs every live node's health checks now, as each node's refresher does every
     /// second: for a simulated past, which moves faster than the clock.
     pub async fn check_health(&self) {

@@ -286,13 +286,7 @@ impl Node {
     /// is in the counters the next scrape reads.
     pub(crate) fn serve(&mut self, listener: tokio::net::TcpListener) {
         self.kill();
-        let app = skywatch_sdk::metrics_router(self.registry.clone())
-            .merge(skywatch_sdk::health::router(self.health.clone()))
-            .layer(axum::middleware::from_fn_with_state(
-                (self.api_fault.clone(), self.degraded_requests.clone()),
-                degraded_api,
-            ))
-            .layer(skywatch_sdk::http::MetricsLayer::new(self.http.clone()));
+        let app = self.app();
         self.server = Some(tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             loop {
@@ -316,6 +310,24 @@ impl Node {
                 while connections.try_join_next().is_some() {}
             }
         }));
+    }
+
+    /// The node's HTTP routes with their layers: what its server serves.
+    fn app(&self) -> axum::Router {
+        skywatch_sdk::metrics_router(self.registry.clone())
+            .merge(skywatch_sdk::health::router(self.health.clone()))
+            .layer(axum::middleware::from_fn_with_state(
+                (self.api_fault.clone(), self.degraded_requests.clone()),
+                degraded_api,
+            ))
+            .layer(skywatch_sdk::http::MetricsLayer::new(self.http.clone()))
+    }
+
+    /// A scrape of the node served in process, without a socket: the request goes
+    /// through the same routes and layers as one over the network (so it is counted in
+    /// `node_http_*`, as every real scrape is). `None` for a node that is down.
+    pub(crate) fn scraper(&self) -> Option<axum::Router> {
+        self.is_alive().then(|| self.app())
     }
 
     /// Stops the node's server.

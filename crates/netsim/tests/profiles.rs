@@ -99,3 +99,26 @@ async fn a_profiles_faults_are_listed_turned_on_and_off_and_unknown_ones_refused
     let e = zs.chaos().fault(first, true).unwrap_err();
     assert!(e.contains("the zerostate profile has none"), "{e}");
 }
+
+#[tokio::test]
+async fn an_in_process_scrape_is_counted_as_a_real_one_and_skips_a_dead_node() {
+    let net = Network::start(quiet(2, 1)).await.unwrap();
+    net.chaos().kill(1).unwrap();
+    let requests = |text: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with("node_http_requests_total{") && l.contains("/metrics"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let first = net.scrape_in_process().await;
+    assert_eq!(first.len(), 1, "the dead node is not scraped");
+    let second = net.scrape_in_process().await;
+    // Each scrape's response holds the requests counted before it.
+    assert_eq!(
+        requests(&second[0].1),
+        requests(&first[0].1) + 1.0,
+        "{}",
+        second[0].1
+    );
+    assert!(second[0].1.ends_with("# EOF\n"), "OpenMetrics text");
+}

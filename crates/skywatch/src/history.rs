@@ -120,8 +120,11 @@ pub(crate) async fn backfill(
             window_end = (t.div_euclid(range) + 1) * range;
         }
         network.check_health().await;
+        // Scraped through each node's own HTTP stack, so that the history's scrapes are
+        // counted in `node_http_*` as the live ones are.
         let live: HashMap<usize, String> = network
-            .expositions()
+            .scrape_in_process()
+            .await
             .into_iter()
             .map(|(node, text)| (node.id, text))
             .collect();
