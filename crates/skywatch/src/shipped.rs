@@ -34,6 +34,16 @@ pub(crate) struct Shipped {
     pub(crate) alertmanager: (&'static str, &'static str),
     /// Lines of the welcome's "Try:" list, `{base}` standing for the demo's address.
     pub(crate) try_lines: &'static [&'static str],
+    /// The metrics network-relative health compares nodes by (docs/network-health.md).
+    pub(crate) health_metrics: HealthMetrics,
+}
+
+/// The PromQL of a node's chain height and peer count, one series per `node`.
+pub(crate) struct HealthMetrics {
+    /// The chain height.
+    pub(crate) height: &'static str,
+    /// The connected peers.
+    pub(crate) peers: &'static str,
 }
 
 /// The files of `profile`.
@@ -72,6 +82,10 @@ pub(crate) const ZEROSTATE: Shipped = Shipped {
         "alertmanager/demo.yml",
         include_str!("../../../alertmanager/demo.yml"),
     ),
+    health_metrics: HealthMetrics {
+        height: "chain_block_height",
+        peers: "p2p_peers",
+    },
     try_lines: &[
         "promtool query instant {base} 'count(up == 1)'",
         "promtool query instant {base} 'max(chain_block_height) - min(chain_block_height)'",
