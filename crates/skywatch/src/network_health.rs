@@ -378,11 +378,14 @@ fn rules(s: &Settings, expected: Option<&[String]>) -> Vec<Rule> {
         "skywatch:network_health_height_lag",
         "scalar(max(skywatch:network_health_height)) - skywatch:network_health_height".to_owned(),
     ));
-    // Only nodes that report a height now: a node gone keeps old samples in the window.
+    // Only nodes that report a height now and did a window ago: a node gone keeps old
+    // samples in the window, and one just (re)started has less than a window of them.
     out.push(record(
         "skywatch:network_health_height_moved",
         format!(
-            "(max_over_time(skywatch:network_health_height[{window}]) - min_over_time(skywatch:network_health_height[{window}])) and on ({l}) skywatch:network_health_height"
+            "(max_over_time(skywatch:network_health_height[{window}]) - min_over_time(skywatch:network_health_height[{window}]))\n\
+             and on ({l}) skywatch:network_health_height\n\
+             and on ({l}) skywatch:network_health_height offset {window}"
         ),
     ));
     let deviation = |of: &str| format!("abs({of} - scalar(quantile(0.5, {of})))");
@@ -458,13 +461,18 @@ fn rules(s: &Settings, expected: Option<&[String]>) -> Vec<Rule> {
             ),
         ));
     }
+    // Slower than the network only: a node importing more blocks than the rest is
+    // catching up, which the lag alert follows.
     out.push(alert(
         "NodeBlockRateOutlier",
         "warning",
-        outlier("skywatch:network_health_height_moved"),
-        format!("{node} imports blocks unlike the network"),
         format!(
-            "The blocks {node} imported in {window} are {{{{ $value | printf \"%.1f\" }}}} robust standard deviations from the network's median (more than {z}), for {for_}."
+            "{}\nand on ({l}) skywatch:network_health_height_moved < scalar(quantile(0.5, skywatch:network_health_height_moved))",
+            outlier("skywatch:network_health_height_moved")
+        ),
+        format!("{node} imports blocks slower than the network"),
+        format!(
+            "The blocks {node} imported in {window} are {{{{ $value | printf \"%.1f\" }}}} robust standard deviations below the network's median (more than {z}), for {for_}."
         ),
     ));
     if expected.is_some() {
