@@ -197,3 +197,91 @@ fn a_stalled_node_and_a_missing_one_fire_and_a_network_slow_alike_fires_nothing(
     );
     drop(demo);
 }
+
+/// The inventory's recorded rules: the expected nodes, as `/api/v1/rules` lists them.
+fn expected_nodes(client: &reqwest::blocking::Client, addr: &str) -> Vec<String> {
+    get_json(client, addr, "/api/v1/rules")["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["name"] == "skywatch-network-health")
+        .flat_map(|g| g["rules"].as_array().unwrap().iter())
+        .filter(|r| r["name"] == "skywatch:inventory_expected")
+        .map(|r| r["labels"]["node"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_server_runs_the_settings_rules_follows_the_inventory_and_refuses_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("network-health.yml");
+    std::fs::write(
+        &settings,
+        "height: chain_block_height\ninventory:\n  files: [inventory.yml]\n",
+    )
+    .unwrap();
+    let inventory = dir.path().join("inventory.yml");
+    std::fs::write(
+        &inventory,
+        r#"[{"targets": ["10.0.0.1:9100"], "labels": {"node": "a"}}, {"targets": ["10.0.0.2:9100"], "labels": {"node": "b"}}]"#,
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let (server, addr) = common::start_skywatch_with(
+        &data,
+        &["--network-health.config".as_ref(), settings.as_os_str()],
+    );
+    let client = reqwest::blocking::Client::new();
+    assert_eq!(expected_nodes(&client, &addr), ["a", "b"]);
+    // A node added to the inventory file joins the rules, without a reload.
+    std::fs::write(&inventory, "- a\n- b\n- c\n").unwrap();
+    within(Duration::from_secs(20), "node c expected", || {
+        expected_nodes(&client, &addr) == ["a", "b", "c"]
+    });
+    // A broken inventory keeps the running rules.
+    std::fs::write(&inventory, "- {targets: [x]}\n").unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(expected_nodes(&client, &addr), ["a", "b", "c"]);
+    drop(server);
+
+    // A bad file stops the start, naming the file, the line and the field.
+    std::fs::write(&settings, "height: chain_block_height\nwindow: soon\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skywatch"))
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--otlp-grpc-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--network-health.config")
+        .arg(&settings)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:2: window: \"soon\"", settings.display())),
+        "{stderr}"
+    );
+
+    // The command prints what the server runs: the committed example is its output.
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/network-health");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skywatch"))
+        .args(["network-health", "rules", "settings.yml"])
+        .current_dir(&example)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        std::fs::read_to_string(example.join("network-health.yml")).unwrap()
+    );
+}
