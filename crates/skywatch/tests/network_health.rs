@@ -2,7 +2,8 @@
 //! stalls while the rest advance and a node of the inventory is killed, and both alerts go
 //! pending then fire within their `for`; a node of the inventory with no target at all is
 //! absent and a target left out of the inventory is unexpected; then, healed, with every
-//! node slow alike (block time times 4), no alert of the group fires over three windows.
+//! node slow alike (block time times 4), no alert of the group fires over three windows;
+//! and when the chain halts, NetworkHeadStalled fires and no node's own alert.
 
 #![allow(
     clippy::unwrap_used,
@@ -195,6 +196,25 @@ fn a_stalled_node_and_a_missing_one_fire_and_a_network_slow_alike_fires_nothing(
         Some("firing"),
         "{now:?}"
     );
+
+    // The whole chain halts: the network alert fires, and no node's own.
+    post("/chain/halt");
+    let mut node_alerts = Vec::new();
+    within(
+        WINDOW + FOR + Duration::from_secs(20),
+        "NetworkHeadStalled firing",
+        || {
+            let now = alerts(&client, &addr);
+            node_alerts.extend(
+                now.keys()
+                    .filter(|(a, _)| a == "NodeHeadStalled" || a == "NodeBlockRateOutlier")
+                    .cloned(),
+            );
+            now.get(&("NetworkHeadStalled".to_owned(), String::new()))
+                .is_some_and(|s| s == "firing")
+        },
+    );
+    assert_eq!(node_alerts, [], "a halt is not each node's fault");
     drop(demo);
 }
 
