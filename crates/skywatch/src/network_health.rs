@@ -260,11 +260,12 @@ pub(crate) fn load(path: &Path) -> Result<Settings, String> {
 pub(crate) fn read_inventory_file(path: &Path, label: &str) -> Result<Vec<String>, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("inventory {}: {e}", path.display()))?;
-    let entries: Vec<serde_json::Value> =
+    let entries: Vec<Spanned<serde_json::Value>> =
         yaml::from_str(&text).map_err(|e| format!("inventory {}: {e}", path.display()))?;
     let mut out = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
-        match entry {
+        let line = entry.referenced.line();
+        match &entry.value {
             serde_json::Value::String(name) if !name.is_empty() => out.push(name.clone()),
             serde_json::Value::Object(group) => match group
                 .get("labels")
@@ -274,7 +275,7 @@ pub(crate) fn read_inventory_file(path: &Path, label: &str) -> Result<Vec<String
                 Some(name) if !name.is_empty() => out.push(name.to_owned()),
                 _ => {
                     return Err(format!(
-                        "inventory {}: entry {}: a target group without a {label:?} label; \
+                        "{}:{line}: inventory entry {}: a target group without a {label:?} label; \
                          give each group `labels: {{{label}: NAME}}`",
                         path.display(),
                         i + 1
@@ -283,8 +284,8 @@ pub(crate) fn read_inventory_file(path: &Path, label: &str) -> Result<Vec<String
             },
             _ => {
                 return Err(format!(
-                    "inventory {}: entry {}: write a node's name, or a file_sd target group \
-                     (targets and labels)",
+                    "{}:{line}: inventory entry {}: write a node's name, or a file_sd target \
+                     group (targets and labels)",
                     path.display(),
                     i + 1
                 ));
@@ -788,9 +789,9 @@ mod tests {
         assert!(!nh.changed());
         std::fs::write(dir.path().join("names.yml"), "- c\n- a\n- e\n").unwrap();
         assert!(nh.changed());
-        std::fs::write(dir.path().join("names.yml"), "- {targets: [x]}\n").unwrap();
+        std::fs::write(dir.path().join("names.yml"), "- a\n\n- {targets: [x]}\n").unwrap();
         let e = nh.read().unwrap_err();
-        assert!(e.contains("names.yml: entry 1"), "{e}");
+        assert!(e.contains("names.yml:3: inventory entry 2"), "{e}");
         assert!(e.contains("\"node\" label"), "{e}");
     }
 }
