@@ -65,6 +65,10 @@ pub(crate) const SKYWATCH_DASHBOARDS: &[(&str, &str)] = &[
         "skywatch/slos.json",
         include_str!("../../../dashboards/skywatch/slos.json"),
     ),
+    (
+        "skywatch/network-health.json",
+        include_str!("../../../dashboards/skywatch/network-health.json"),
+    ),
 ];
 
 /// ZeroState's files.
