@@ -35,6 +35,68 @@ pub(crate) const ALERTS: [&str; 7] = [
     "UnexpectedNodePresent",
 ];
 
+/// The runbook of each alert of the group, served at `/runbooks/<Alert>`: `(alert, text)`.
+pub(crate) const RUNBOOKS: [(&str, &str); 7] = [
+    (
+        "NodeHeightBehindNetwork",
+        include_str!("../../../docs/runbooks/network-health/NodeHeightBehindNetwork.md"),
+    ),
+    (
+        "NodeHeadStalled",
+        include_str!("../../../docs/runbooks/network-health/NodeHeadStalled.md"),
+    ),
+    (
+        "NetworkHeadStalled",
+        include_str!("../../../docs/runbooks/network-health/NetworkHeadStalled.md"),
+    ),
+    (
+        "NodePeerCountOutlier",
+        include_str!("../../../docs/runbooks/network-health/NodePeerCountOutlier.md"),
+    ),
+    (
+        "NodeBlockRateOutlier",
+        include_str!("../../../docs/runbooks/network-health/NodeBlockRateOutlier.md"),
+    ),
+    (
+        "ExpectedNodeAbsent",
+        include_str!("../../../docs/runbooks/network-health/ExpectedNodeAbsent.md"),
+    ),
+    (
+        "UnexpectedNodePresent",
+        include_str!("../../../docs/runbooks/network-health/UnexpectedNodePresent.md"),
+    ),
+];
+
+/// The runbook of a network-health alert.
+pub(crate) fn runbook(alert: &str) -> Option<&'static str> {
+    RUNBOOKS
+        .iter()
+        .find(|(a, _)| *a == alert)
+        .map(|(_, text)| *text)
+}
+
+/// `/runbooks/{name}` for the group's alerts alone, for a server without the demo's.
+pub(crate) fn runbook_router() -> axum::Router {
+    use axum::extract::Path;
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    axum::Router::new().route(
+        "/runbooks/{name}",
+        axum::routing::get(|Path(name): Path<String>| async move {
+            match runbook(name.trim_end_matches(".md")) {
+                Some(text) => {
+                    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+                }
+                None => (
+                    StatusCode::NOT_FOUND,
+                    format!("no runbook for {name:?}; these are the network-health alerts'\n"),
+                )
+                    .into_response(),
+            }
+        }),
+    )
+}
+
 /// The settings, read and checked.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Settings {
@@ -712,7 +774,13 @@ mod tests {
         for a in ALERTS {
             let text = std::fs::read_to_string(dir.join(format!("{a}.md"))).unwrap();
             assert!(text.starts_with(&format!("# {a}\n")), "{a}");
+            assert_eq!(
+                runbook(a),
+                Some(text.as_str()),
+                "{a}: embedded != repository"
+            );
         }
+        assert_eq!(RUNBOOKS.map(|(a, _)| a), ALERTS);
     }
 
     #[test]

@@ -322,9 +322,15 @@ pub(crate) fn router(shipped: &'static Shipped) -> axum::Router {
         "/runbooks/{name}",
         axum::routing::get(move |Path(name): Path<String>| async move {
             let name = name.trim_end_matches(".md");
-            match shipped.runbooks.iter().find(|(n, _)| *n == name) {
-                Some((_, text)) => {
-                    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], *text).into_response()
+            let text = shipped
+                .runbooks
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, text)| *text)
+                .or_else(|| crate::network_health::runbook(name));
+            match text {
+                Some(text) => {
+                    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
                 }
                 None => (
                     StatusCode::NOT_FOUND,

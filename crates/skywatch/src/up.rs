@@ -608,7 +608,11 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
         config,
         config_text,
         log: args.log,
-        extra_routes: None,
+        // The network-health alerts' runbook links lead here.
+        extra_routes: args
+            .network_health_config
+            .is_some()
+            .then(crate::network_health::runbook_router),
         dashboards: Arc::new(
             args.dashboards
                 .as_deref()

@@ -157,6 +157,13 @@ fn a_stalled_node_and_a_missing_one_fire_and_a_network_slow_alike_fires_nothing(
         .1
         .unwrap();
     assert!(absent - chaos <= FOR + SLACK, "{:?}", absent - chaos);
+    // The demo serves the group's runbooks beside the profile's.
+    let runbook = client
+        .get(format!("http://{addr}/runbooks/NodeHeadStalled"))
+        .send()
+        .unwrap();
+    assert!(runbook.status().is_success());
+    assert!(runbook.text().unwrap().starts_with("# NodeHeadStalled\n"));
     // One node stalled is not the network stalled.
     assert!(
         !alerts(&client, &addr).contains_key(&("NetworkHeadStalled".to_owned(), String::new()))
@@ -253,6 +260,18 @@ fn the_server_runs_the_settings_rules_follows_the_inventory_and_refuses_a_bad_fi
     );
     let client = reqwest::blocking::Client::new();
     assert_eq!(expected_nodes(&client, &addr), ["a", "b"]);
+    // The alerts' runbook links lead to their runbooks.
+    let runbook = client
+        .get(format!("http://{addr}/runbooks/ExpectedNodeAbsent"))
+        .send()
+        .unwrap();
+    assert!(runbook.status().is_success());
+    assert!(
+        runbook
+            .text()
+            .unwrap()
+            .starts_with("# ExpectedNodeAbsent\n")
+    );
     // A node added to the inventory file joins the rules, without a reload.
     std::fs::write(&inventory, "- a\n- b\n- c\n").unwrap();
     within(Duration::from_secs(20), "node c expected", || {
