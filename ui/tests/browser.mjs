@@ -127,12 +127,20 @@ const pages = [
     path: "/health",
     ready: "table.grid tbody tr",
     check: async (page) => {
-      const states = await page.locator("table.grid tbody tr td:nth-child(2) .badge").allInnerTexts();
+      const states = await page.locator("table.grid:not(.network) tbody tr td:nth-child(2) .badge").allInnerTexts();
       if (states.length < 3 || states.some((s) => !["HEALTHY", "DEGRADED", "CRITICAL"].includes(s))) {
         throw new Error(`target states: ${JSON.stringify(states)}`);
       }
       const overall = await page.locator("h1 .badge").innerText();
       if (!["HEALTHY", "DEGRADED", "CRITICAL"].includes(overall)) throw new Error(`overall state: ${overall}`);
+      // The network view: every simulated node with a height, and the demo's inventory
+      // (its own nodes) against the targets.
+      await page.locator("table.grid.network tbody tr").first().waitFor({ timeout: 20000 });
+      const heights = await page.locator("table.grid.network tbody tr td:nth-child(3)").allInnerTexts();
+      if (heights.filter((h) => /^\d+$/.test(h)).length < 3 || heights.some((h) => !/^(\d+|–)$/.test(h))) throw new Error(`network heights: ${JSON.stringify(heights)}`);
+      const absent = await page.locator(".inventory .absent strong").innerText();
+      const unexpected = await page.locator(".inventory .unexpected strong").innerText();
+      if (!absent || !unexpected) throw new Error(`inventory: absent ${absent}, unexpected ${unexpected}`);
     },
   },
   {

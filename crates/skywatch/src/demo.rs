@@ -81,9 +81,83 @@ pub(crate) struct DemoArgs {
     /// /v1/logs on --listen), grpc (on --otlp-grpc-listen) or none.
     #[arg(long, value_enum, default_value_t = TraceExport::Http)]
     log_export: TraceExport,
+    /// Network-relative health settings (docs/network-health.md) instead of the
+    /// profile's own (its height and peer metrics, a 1m window and for); the demo's
+    /// inventory applies when they have none.
+    #[arg(long = "network-health.config", value_name = "FILE")]
+    network_health_config: Option<PathBuf>,
+    /// The inventory of expected nodes (a file_sd target file or a list of names) instead
+    /// of the demo's own, which lists its simulated nodes: leave one out to see
+    /// UnexpectedNodePresent, add one to see ExpectedNodeAbsent.
+    #[arg(long, value_name = "FILE")]
+    inventory: Option<PathBuf>,
     /// The log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "warn")]
     log: String,
+}
+
+/// The demo's network health: the profile's metrics, or `--network-health.config`, with
+/// `--inventory` or else the demo's own inventory file, written into `data`, of every
+/// simulated node.
+fn network_health(
+    args: &DemoArgs,
+    shipped: &crate::shipped::Shipped,
+    network: &netsim::Network,
+    data: &std::path::Path,
+) -> Result<crate::network_health::NetworkHealth, String> {
+    use crate::network_health::{Inventory, NetworkHealth, Settings};
+    let own = || -> Result<Inventory, String> {
+        let groups: Vec<serde_json::Value> = network
+            .nodes()
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "targets": [n.addr.to_string()],
+                    "labels": {"node": format!("node-{:02}", n.id)},
+                })
+            })
+            .collect();
+        let file = data.join("inventory.json");
+        std::fs::write(&file, serde_json::Value::Array(groups).to_string())
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        Ok(Inventory {
+            files: vec![file],
+            nodes: Vec::new(),
+        })
+    };
+    let (health, has_inventory) = match &args.network_health_config {
+        Some(file) => {
+            let settings = crate::network_health::load(file)?;
+            (
+                NetworkHealth::from_file(file.clone()),
+                settings.inventory.is_some(),
+            )
+        }
+        None => (
+            NetworkHealth::fixed(Settings {
+                height: shipped.health_metrics.height.to_owned(),
+                peers: Some(shipped.health_metrics.peers.to_owned()),
+                up: "up{job=\"nodes\"}".to_owned(),
+                window: 60_000,
+                for_: 60_000,
+                ..Settings::default()
+            }),
+            false,
+        ),
+    };
+    Ok(match &args.inventory {
+        Some(file) => {
+            if !file.is_file() {
+                return Err(format!("--inventory {}: no such file", file.display()));
+            }
+            health.with_inventory(Inventory {
+                files: vec![file.clone()],
+                nodes: Vec::new(),
+            })
+        }
+        None if has_inventory => health,
+        None => health.with_inventory(own()?),
+    })
 }
 
 /// How the simulated network exports its spans, or its log records.
@@ -237,6 +311,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     if let Some(history) = args.history.filter(|h| !h.is_zero()) {
         write_history(&network, &data, history, args.scrape_interval, shipped).await?;
     }
+    let network_health = network_health(&args, shipped, &network, &data)?;
     let interval = scrape::config::Duration(
         i64::try_from(args.scrape_interval.as_millis()).unwrap_or(i64::MAX),
     );
@@ -283,6 +358,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
             rules::manager::load_all(&args.rules).map_err(|p| p.join("\n"))?
         }),
         slos: std::sync::Arc::new(crate::slos::SloSet::new(None, shipped.slos())),
+        network_health: Some(std::sync::Arc::new(network_health)),
         alertmanager: Some(match &args.alertmanager_config {
             Some(path) => (
                 std::fs::read_to_string(path)
@@ -465,7 +541,8 @@ fn print_welcome(
   Targets    {base}/targets
   API        {base}/api/v1/query?query=count(up%3D%3D1)
   SLOs       {base}/slos  (those of {slos}, by error budget left; GET {base}/api/v1/slos)
-  Alerts     {base}/alerts  (the rules of {rules} and the SLOs' burn-rate alerts; Watchdog always fires)
+  Alerts     {base}/alerts  (the rules of {rules}, the SLOs' burn-rate alerts and network health's; Watchdog always fires)
+  Health     {base}/health  (each node's own report, and the network view: heights, lag, peers, the inventory)
   Notified   {base}/notifications  (what {routing} sent where; amtool --alertmanager.url={base} works)
   Received   {base}/demo/webhook  (the demo's own webhook receivers)
   Runbooks   {base}/runbooks/Watchdog

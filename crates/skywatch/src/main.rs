@@ -16,6 +16,7 @@ mod check;
 mod demo;
 mod health;
 mod history;
+mod network_health;
 mod self_metrics;
 mod shipped;
 mod shipped_coinjecture;
@@ -63,6 +64,10 @@ enum Command {
     /// promtool tests); `skywatch slo check SPEC...` checks them.
     #[command(subcommand)]
     Slo(slo_cmd::SloCommand),
+    /// Network-relative health: `skywatch network-health rules SETTINGS` prints the rule
+    /// group its settings give (docs/network-health.md).
+    #[command(subcommand)]
+    NetworkHealth(network_health::NetworkHealthCommand),
     /// Work with TSDB data directories: import, inspect.
     #[command(subcommand)]
     Tsdb(tsdb_cmd::TsdbCommand),
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => succeeded(demo::run(args)),
         Command::Netsim(args) => succeeded(demo::run_netsim(args)),
         Command::Slo(cmd) => slo_cmd::run(cmd),
+        Command::NetworkHealth(cmd) => succeeded(network_health::run(cmd)),
         Command::Tsdb(cmd) => succeeded(tsdb_cmd::run(cmd)),
         Command::AlertHook(args) => succeeded(alert_hook::run(args)),
     };

@@ -34,6 +34,16 @@ pub(crate) struct Shipped {
     pub(crate) alertmanager: (&'static str, &'static str),
     /// Lines of the welcome's "Try:" list, `{base}` standing for the demo's address.
     pub(crate) try_lines: &'static [&'static str],
+    /// The metrics network-relative health compares nodes by (docs/network-health.md).
+    pub(crate) health_metrics: HealthMetrics,
+}
+
+/// The PromQL of a node's chain height and peer count, one series per `node`.
+pub(crate) struct HealthMetrics {
+    /// The chain height.
+    pub(crate) height: &'static str,
+    /// The connected peers.
+    pub(crate) peers: &'static str,
 }
 
 /// The files of `profile`.
@@ -55,6 +65,10 @@ pub(crate) const SKYWATCH_DASHBOARDS: &[(&str, &str)] = &[
         "skywatch/slos.json",
         include_str!("../../../dashboards/skywatch/slos.json"),
     ),
+    (
+        "skywatch/network-health.json",
+        include_str!("../../../dashboards/skywatch/network-health.json"),
+    ),
 ];
 
 /// ZeroState's files.
@@ -72,6 +86,10 @@ pub(crate) const ZEROSTATE: Shipped = Shipped {
         "alertmanager/demo.yml",
         include_str!("../../../alertmanager/demo.yml"),
     ),
+    health_metrics: HealthMetrics {
+        height: "chain_block_height",
+        peers: "p2p_peers",
+    },
     try_lines: &[
         "promtool query instant {base} 'count(up == 1)'",
         "promtool query instant {base} 'max(chain_block_height) - min(chain_block_height)'",
@@ -304,9 +322,15 @@ pub(crate) fn router(shipped: &'static Shipped) -> axum::Router {
         "/runbooks/{name}",
         axum::routing::get(move |Path(name): Path<String>| async move {
             let name = name.trim_end_matches(".md");
-            match shipped.runbooks.iter().find(|(n, _)| *n == name) {
-                Some((_, text)) => {
-                    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], *text).into_response()
+            let text = shipped
+                .runbooks
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, text)| *text)
+                .or_else(|| crate::network_health::runbook(name));
+            match text {
+                Some(text) => {
+                    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
                 }
                 None => (
                     StatusCode::NOT_FOUND,

@@ -60,6 +60,12 @@ pub(crate) struct UpArgs {
     /// watched for changes.
     #[arg(long)]
     slos: Option<PathBuf>,
+    /// Network-relative health settings (docs/network-health.md): the metrics that give a
+    /// node's height and peers, the thresholds and the inventory of expected nodes; their
+    /// rules (group skywatch-network-health) run beside the others, generated again when
+    /// the file or an inventory file changes.
+    #[arg(long = "network-health.config", value_name = "FILE")]
+    network_health_config: Option<PathBuf>,
     #[command(flatten)]
     otlp: OtlpArgs,
     #[command(flatten)]
@@ -416,19 +422,22 @@ pub(crate) struct Settings {
     pub(crate) shipped_rules: Arc<Vec<rules::RuleFile>>,
     /// The SLO specs whose rules run too.
     pub(crate) slos: Arc<crate::slos::SloSet>,
+    /// The network-health settings whose generated rules run too.
+    pub(crate) network_health: Option<Arc<crate::network_health::NetworkHealth>>,
     /// Alert routing: an Alertmanager configuration's text, whose `${SKYWATCH_URL}` is
     /// replaced by the server's address, and the file it came from.
     pub(crate) alertmanager: Option<(String, String)>,
 }
 
 /// The rule files of `config` (relative to the configuration file's directory), the
-/// shipped ones and the SLOs' generated ones, read and checked, with the SLOs: all of
-/// them, or every problem.
+/// shipped ones, the SLOs' and the network health's generated ones, read and checked, with
+/// the SLOs: all of them, or every problem.
 fn rule_files(
     config: &scrape::Config,
     config_file: Option<&Path>,
     shipped: &[rules::RuleFile],
     slos: &crate::slos::SloSet,
+    network_health: Option<&crate::network_health::NetworkHealth>,
 ) -> Result<(Vec<rules::RuleFile>, Vec<slo::Slo>), String> {
     let base = config_file.and_then(Path::parent).unwrap_or(Path::new("."));
     let paths = rules::manager::resolve(base, &config.rule_files)?;
@@ -436,6 +445,9 @@ fn rule_files(
     files.extend(shipped.iter().cloned());
     let (list, generated) = slos.read()?;
     files.extend(generated);
+    if let Some(nh) = network_health {
+        files.push(nh.read()?);
+    }
     Ok((files, list))
 }
 
@@ -596,7 +608,11 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
         config,
         config_text,
         log: args.log,
-        extra_routes: None,
+        // The network-health alerts' runbook links lead here.
+        extra_routes: args
+            .network_health_config
+            .is_some()
+            .then(crate::network_health::runbook_router),
         dashboards: Arc::new(
             args.dashboards
                 .as_deref()
@@ -606,6 +622,9 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
         self_job: None,
         shipped_rules: Arc::default(),
         slos: Arc::new(crate::slos::SloSet::new(args.slos, Vec::new())),
+        network_health: args
+            .network_health_config
+            .map(|f| Arc::new(crate::network_health::NetworkHealth::from_file(f))),
         alertmanager: match &args.alertmanager_config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -777,6 +796,7 @@ pub(crate) async fn serve(
         settings.config_file.as_deref(),
         &settings.shipped_rules,
         &settings.slos,
+        settings.network_health.as_deref(),
     )?;
     // Spans go to the span store; OTLP metrics join the scraped samples (and remote
     // write); logs, over OTLP and Loki's push, go to the log store.
@@ -897,6 +917,7 @@ pub(crate) async fn serve(
         read: store.clone(),
         shipped_rules: settings.shipped_rules.clone(),
         slos: settings.slos.clone(),
+        network_health: settings.network_health.clone(),
         addr,
         sink: sink.clone(),
         query_log: query_log.clone(),
@@ -1051,11 +1072,12 @@ pub(crate) async fn serve(
         slos = settings.slos.current().len(),
         "evaluating rules"
     );
-    // The SLO directory is read again when a file in it changes, and its rules applied
-    // with the rest (through the reloader, which reads the configuration too, if there
-    // is a file to read).
-    let slo_watcher = settings.slos.watched().then(|| {
+    // The SLO directory and the network-health files are read again when a file in them
+    // changes, and their rules applied with the rest (through the reloader, which reads
+    // the configuration too, if there is a file to read).
+    let slo_watcher = (settings.slos.watched() || settings.network_health.is_some()).then(|| {
         let slos = settings.slos.clone();
+        let network_health = settings.network_health.clone();
         let reloader = reloader.clone();
         let (rules, config, shipped) =
             (rule_manager.clone(), settings.config.clone(), settings.shipped_rules.clone());
@@ -1064,17 +1086,18 @@ pub(crate) async fn serve(
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
                 tick.tick().await;
-                if !slos.changed() {
+                if !slos.changed() && !network_health.as_ref().is_some_and(|n| n.changed()) {
                     continue;
                 }
                 let (slos, reloader) = (slos.clone(), reloader.clone());
+                let network_health = network_health.clone();
                 let (rules, config, shipped) = (rules.clone(), config.clone(), shipped.clone());
                 let query_log = query_log.clone();
                 let _ = tokio::task::spawn_blocking(move || match reloader {
                     Some(r) => {
                         let _ = r.reload();
                     }
-                    None => match rule_files(&config, None, &shipped, &slos) {
+                    None => match rule_files(&config, None, &shipped, &slos, network_health.as_deref()) {
                         Ok((files, list)) => {
                             let n = rules.apply(
                                 &files,
@@ -1085,7 +1108,7 @@ pub(crate) async fn serve(
                             tracing::info!(rules = n, slos = slos.current().len(), "SLOs reloaded");
                         }
                         Err(e) => {
-                            tracing::error!(error = %e, "the SLO specs are invalid; keeping the running ones");
+                            tracing::error!(error = %e, "the SLO specs or network-health settings are invalid; keeping the running ones");
                         }
                     },
                 })
@@ -1337,6 +1360,7 @@ struct Reloader {
     read: Arc<Store>,
     shipped_rules: Arc<Vec<rules::RuleFile>>,
     slos: Arc<crate::slos::SloSet>,
+    network_health: Option<Arc<crate::network_health::NetworkHealth>>,
     addr: SocketAddr,
     sink: Arc<AlertSink>,
     query_log: promql::query_log::Shared,
@@ -1351,8 +1375,13 @@ impl Reloader {
     /// a bad file changes nothing.
     fn reload(&self) -> Result<(), String> {
         let loaded = load(&self.path).and_then(|(config, text)| {
-            let (rules, slos) =
-                rule_files(&config, Some(&self.path), &self.shipped_rules, &self.slos)?;
+            let (rules, slos) = rule_files(
+                &config,
+                Some(&self.path),
+                &self.shipped_rules,
+                &self.slos,
+                self.network_health.as_deref(),
+            )?;
             let routing = match &self.routing {
                 Some((_, file)) => {
                     let text = std::fs::read_to_string(file)
