@@ -301,6 +301,7 @@ impl Network {
     /// | `POST /faults/{name}`, `DELETE /faults/{name}` | turn one of the profile's faults on or off |
     /// | `POST /coinjecture/rollback` | COINjecture's codec to `legacy_only`, its parity fault off ([`Chaos::coinjecture_rollback`]) |
     /// | `POST /coinjecture/promote?mode=2` | COINjecture's codec mode, 0 to 3 ([`Chaos::coinjecture_promote`]) |
+    /// | `DELETE /chaos/{layer}` | undo that layer's chaos alone ([`Chaos::restore`]) |
     /// | `POST /chaos/heal` | undo every kind of chaos ([`Chaos::heal_all`]) |
     pub fn control_router(&self) -> axum::Router {
         control::router(self.chaos())
@@ -592,6 +593,28 @@ impl Chaos {
         }
     }
 
+    /// Undoes what [`degrade`](Self::degrade) did to `layer`, and only that: its
+    /// executors back to normal, its rate back to the ordinary one, its chains resumed, or
+    /// the API served normally.
+    pub fn restore(&self, layer: Layer) -> Result<(), String> {
+        let count = lock(&self.shared.nodes).len();
+        match layer {
+            Layer::Execution => (0..count)
+                .step_by(2)
+                .try_for_each(|id| self.executor(id, ExecutorMode::Normal)),
+            Layer::Latency => (0..count).try_for_each(|id| self.executor(id, ExecutorMode::Normal)),
+            Layer::Payments => self.payment_failure_rate(DEFAULT_PAYMENT_FAILURE_RATE),
+            Layer::P2p => self.message_failure_rate(0.0),
+            Layer::Consensus => (0..count)
+                .step_by(4)
+                .try_for_each(|id| self.stall(id, false)),
+            Layer::Api => {
+                self.degrade_api(false);
+                Ok(())
+            }
+        }
+    }
+
     /// Undoes every kind of chaos: executors back to normal, chains resumed, the partition
     /// healed, payment and message failures back to their ordinary rates, the API served
     /// normally, the profile's faults off, COINjecture's codec back to
@@ -754,7 +777,7 @@ mod control {
             .route("/heal", post(heal))
             .route("/payments/failure-rate", post(failure_rate))
             .route("/p2p/failure-rate", post(message_failure_rate))
-            .route("/chaos/{layer}", post(layer))
+            .route("/chaos/{layer}", post(layer).delete(restore))
             .route("/chain/halt", post(halt))
             .route("/chain/resume", post(resume))
             .route("/chain/block-time", post(block_time))
@@ -885,6 +908,10 @@ mod control {
 
     async fn promote(State(chaos): State<Chaos>, Query(q): Query<Mode>) -> Response {
         outcome(chaos.coinjecture_promote(q.mode))
+    }
+
+    async fn restore(State(chaos): State<Chaos>, Path(layer): Path<String>) -> Response {
+        outcome(layer.parse::<Layer>().and_then(|l| chaos.restore(l)))
     }
 
     async fn layer(State(chaos): State<Chaos>, Path(layer): Path<String>) -> Response {

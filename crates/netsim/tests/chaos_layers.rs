@@ -304,3 +304,28 @@ async fn heal_undoes_every_layer_and_restarts_killed_nodes() {
     let heights: Vec<u64> = net.nodes().iter().map(|n| n.height).collect();
     assert!(heights.windows(2).all(|w| w[0] == w[1]), "{heights:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoring_a_layer_undoes_it_alone() {
+    let net = Network::start(quiet(8, 3)).await.unwrap();
+    let chaos = net.chaos();
+    chaos.degrade(Layer::Consensus).unwrap();
+    chaos.degrade(Layer::Execution).unwrap();
+    chaos.restore(Layer::Consensus).unwrap();
+    let nodes = net.nodes();
+    assert!(nodes.iter().all(|n| !n.stalled), "the chains resumed");
+    assert_eq!(
+        nodes
+            .iter()
+            .filter(|n| n.executor == netsim::ExecutorMode::Failing)
+            .count(),
+        4,
+        "the executors' chaos stays"
+    );
+    chaos.restore(Layer::Execution).unwrap();
+    assert!(
+        net.nodes()
+            .iter()
+            .all(|n| n.executor == netsim::ExecutorMode::Normal)
+    );
+}

@@ -4,10 +4,14 @@
 //! `docs/runbooks/coinjecture/`. The dashboards and the welcome's lines come with the
 //! simulation of the profile.
 
-use crate::shipped::Shipped;
+use crate::shipped::{HealthMetrics, Shipped};
 
 /// The coinjecture profile's files.
 pub(crate) const COINJECTURE: Shipped = Shipped {
+    health_metrics: HealthMetrics {
+        height: "consensus_block_height",
+        peers: "sum without (status) (p2p_peer_status{status=\"connected\"})",
+    },
     rules: &RULES,
     rule_tests: "coinjecture/tests",
     runbooks: &RUNBOOKS,

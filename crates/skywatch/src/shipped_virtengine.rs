@@ -2,10 +2,14 @@
 //! The rules, runbooks, SLOs and routing are VirtEngine's own (`rules/virtengine/`,
 //! `docs/runbooks/virtengine/`, `slos/virtengine.yml`, `alertmanager/demo-virtengine.yml`).
 
-use crate::shipped::Shipped;
+use crate::shipped::{HealthMetrics, Shipped};
 
 /// The virtengine profile's files.
 pub(crate) const VIRTENGINE: Shipped = Shipped {
+    health_metrics: HealthMetrics {
+        height: "cometbft_consensus_height",
+        peers: "cometbft_p2p_peers",
+    },
     rules: &RULES,
     rule_tests: "virtengine/tests",
     runbooks: &RUNBOOKS,

@@ -17,7 +17,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{get_json, start_demo, within};
+use common::{alert_states as states, get_json, receivers_of, start_demo, within};
 
 /// The shipped rule files of the profile.
 fn shipped_rules() -> Vec<PathBuf> {
@@ -30,37 +30,6 @@ fn shipped_rules() -> Vec<PathBuf> {
     files.sort();
     assert_eq!(files.len(), 5, "{files:?}");
     files
-}
-
-/// The alerts named `name` in `/api/v1/alerts`, with their state.
-fn states(client: &reqwest::blocking::Client, addr: &str, name: &str) -> Vec<String> {
-    get_json(client, addr, "/api/v1/alerts")["data"]["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["labels"]["alertname"] == name)
-        .map(|a| a["state"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// The receivers that got a firing notification of `name`.
-fn receivers_of(client: &reqwest::blocking::Client, addr: &str, name: &str) -> Vec<String> {
-    let mut out: Vec<String> = get_json(client, addr, "/demo/webhook")
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| {
-            p["payload"]["alerts"].as_array().is_some_and(|alerts| {
-                alerts
-                    .iter()
-                    .any(|a| a["labels"]["alertname"] == name && a["status"] == "firing")
-            })
-        })
-        .map(|p| p["receiver"].as_str().unwrap().to_owned())
-        .collect();
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// Starts the demo (6 nodes, scraped every second) with the shipped rules `factor` times

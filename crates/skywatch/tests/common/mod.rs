@@ -460,3 +460,43 @@ pub(crate) fn compress_expr(expr: &str, scale: &dyn Fn(&str) -> String) -> Strin
     }
     out
 }
+
+/// The alerts named `name` in `/api/v1/alerts`, with their state.
+pub(crate) fn alert_states(
+    client: &reqwest::blocking::Client,
+    addr: &str,
+    name: &str,
+) -> Vec<String> {
+    get_json(client, addr, "/api/v1/alerts")["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == name)
+        .map(|a| a["state"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The receivers of the demo's own webhooks (`GET /demo/webhook`) that got a firing
+/// notification of `name`, sorted.
+pub(crate) fn receivers_of(
+    client: &reqwest::blocking::Client,
+    addr: &str,
+    name: &str,
+) -> Vec<String> {
+    let mut out: Vec<String> = get_json(client, addr, "/demo/webhook")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["payload"]["alerts"].as_array().is_some_and(|alerts| {
+                alerts
+                    .iter()
+                    .any(|a| a["labels"]["alertname"] == name && a["status"] == "firing")
+            })
+        })
+        .map(|p| p["receiver"].as_str().unwrap().to_owned())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
