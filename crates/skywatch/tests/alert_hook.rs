@@ -10,38 +10,10 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Killed, within};
-
-/// Starts the hook with `args` and returns it with the address it logged as listening on.
-fn start_hook(args: &[&str]) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skywatch"))
-        .args(["alert-hook", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let child = Killed(child);
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the hook exited before listening")
-            .unwrap();
-        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if json["message"] == "listening" {
-            break json["addr"].as_str().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
-}
+use common::within;
 
 /// An Alertmanager webhook notification of one alert.
 fn notification(group_key: &str, status: &str, labels: serde_json::Value) -> serde_json::Value {
@@ -113,7 +85,7 @@ fn a_matching_firing_notification_runs_the_command_once_and_nothing_else_does() 
     let out = dir.path().to_str().unwrap();
     // The command records its environment and its standard input under its PID; `$0` is
     // the directory, passed as an argument rather than spliced into the script.
-    let (_hook, addr) = start_hook(&[
+    let (_hook, addr) = common::start_alert_hook(&[
         "--match",
         r#"alertname="ParityMismatch""#,
         "--match",
@@ -223,7 +195,7 @@ fn a_failing_or_slow_command_is_counted_and_a_dry_run_runs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");
     let script = format!("touch {}; sleep 30", marker.display());
-    let (_hook, addr) = start_hook(&[
+    let (_hook, addr) = common::start_alert_hook(&[
         "--match",
         r#"alertname="ParityMismatch""#,
         "--cooldown",
@@ -250,7 +222,7 @@ fn a_failing_or_slow_command_is_counted_and_a_dry_run_runs_nothing() {
     });
     assert!(marker.exists(), "the command did start");
 
-    let (_dry, dry_addr) = start_hook(&[
+    let (_dry, dry_addr) = common::start_alert_hook(&[
         "--match",
         r#"alertname="ParityMismatch""#,
         "--dry-run",

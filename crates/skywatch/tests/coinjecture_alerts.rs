@@ -15,13 +15,10 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Killed, compressed_rules, get_json, start_demo, within};
-use serde_json::Value;
+use common::{compressed_rules, get_json, start_demo, within};
 
 /// How much faster than written the rules run.
 const FACTOR: u32 = 30;
@@ -173,36 +170,13 @@ fn each_fault_fires_its_alert_pending_then_firing_and_routed() {
     }
 }
 
-/// Starts `skywatch alert-hook` with `args`; returns it and the address it listens on.
-fn start_hook(args: &[&str]) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skywatch"))
-        .args(["alert-hook", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let child = Killed(child);
-    let addr = loop {
-        let line = lines.next().expect("the hook exited").unwrap();
-        let json: Value = serde_json::from_str(&line).unwrap();
-        if json["message"] == "listening" {
-            break json["addr"].as_str().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
-}
-
 #[test]
 fn a_parity_mismatch_rolls_the_codec_back_through_the_alert_hook() {
     let dir = tempfile::tempdir().unwrap();
     // The hook needs the demo's address and the demo the hook's: the hook's command reads
     // the demo's from a file written once the demo listens.
     let demo_file = dir.path().join("demo-address");
-    let (_hook, hook_addr) = start_hook(&[
+    let (_hook, hook_addr) = common::start_alert_hook(&[
         "--match",
         r#"alertname="ParityMismatch""#,
         "--match",

@@ -500,3 +500,26 @@ pub(crate) fn receivers_of(
     out.dedup();
     out
 }
+
+/// Starts `skywatch alert-hook` with `args`; returns it and the address it listens on.
+pub(crate) fn start_alert_hook(args: &[&str]) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skywatch"))
+        .args(["alert-hook", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let child = Killed(child);
+    let addr = loop {
+        let line = lines.next().expect("the hook exited").unwrap();
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if json["message"] == "listening" {
+            break json["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
