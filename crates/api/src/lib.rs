@@ -11,10 +11,14 @@
 //! - [`tempo`]: Tempo's HTTP API under `/tempo`: traces by ID, TraceQL and tag search.
 //! - [`loki`]: Loki's push and its label, series and index routes, over the log store.
 //!
+//! - [`access`]: every route's class (read, write, admin) for the server's guard, and
+//!   Prometheus's `--web.enable-lifecycle` and `--web.enable-admin-api` switches.
+//!
 //! Every answer may be compressed ([`compressed`]), as Prometheus compresses its API's.
 
 use axum::Router;
 
+pub mod access;
 mod compression;
 pub mod jaeger;
 pub mod loki;

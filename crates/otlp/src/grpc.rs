@@ -188,6 +188,42 @@ pub async fn serve(
     receiver: Arc<Receiver>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), String> {
+    serve_with(
+        tonic::transport::server::TcpIncoming::from(listener),
+        receiver,
+        None,
+        shutdown,
+    )
+    .await
+}
+
+/// Decides whether a call may proceed from its metadata (the HTTP/2 headers): the
+/// server's credentials check, which this crate does not know.
+pub type Authorize = Arc<
+    dyn Fn(http::HeaderMap) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// As [`serve`], on any stream of connections (TLS ones, for example), each call first
+/// passed to `authorize` when given: its refusal is the call's status
+/// (`UNAUTHENTICATED`, say), and the services never see the call.
+pub async fn serve_with<I, IO, IE>(
+    incoming: I,
+    receiver: Arc<Receiver>,
+    authorize: Option<Authorize>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), String>
+where
+    I: tonic::codegen::tokio_stream::Stream<Item = Result<IO, IE>>,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let limit = receiver.limits().max_request_body_bytes;
     let services = Services(receiver);
     let traces = TraceServiceServer::new(services.clone())
@@ -206,15 +242,71 @@ pub async fn serve(
         .layer(tower::util::MapResponseLayer::new(move |r| {
             otlp_codes(r, limit)
         }))
+        .layer(AuthorizeLayer(authorize))
         .add_service(traces)
         .add_service(metrics)
         .add_service(logs)
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|e| format!("the OTLP/gRPC server failed: {e}"))
+}
+
+/// Puts [`Authorize`] in front of the services.
+#[derive(Clone)]
+struct AuthorizeLayer(Option<Authorize>);
+
+impl<S> tower::Layer<S> for AuthorizeLayer {
+    type Service = AuthorizeService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthorizeService {
+            inner,
+            authorize: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AuthorizeService<S> {
+    inner: S,
+    authorize: Option<Authorize>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for AuthorizeService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // The clone that was made ready is the one that serves (tower's rule).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let authorize = self.authorize.clone();
+        Box::pin(async move {
+            if let Some(authorize) = authorize
+                && let Err(status) = authorize(request.headers().clone()).await
+            {
+                return Ok(status.into_http());
+            }
+            inner.call(request).await
+        })
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,18 @@ pub(crate) enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check web configuration files (`--web.config.file`, exporter-toolkit's format) as
+    /// `promtool check web-config` does, with its output: `FILE SUCCESS` or `FILE FAILED:
+    /// ...` on standard error, exit status 1 if one is invalid. The certificate, key and
+    /// client CA are read; `--access` checks Skywatch's access files instead.
+    WebConfig {
+        /// The files are access files (`--web.access-config.file`).
+        #[arg(long)]
+        access: bool,
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Check Grafana dashboards, directories in Grafana's provisioning layout or single
     /// files: JSON shape, every query as PromQL, every variable defined, uids unique; and
     /// what Skywatch cannot draw as Grafana draws it (panel types, units, override
@@ -83,6 +95,30 @@ fn check_files(
         return Err(format!("{failed} of {} files are invalid", files.len()));
     }
     Ok(())
+}
+
+/// Checks web configuration files as `promtool check web-config` does, with its output.
+fn check_web_config(files: &[PathBuf], access: bool) -> ExitCode {
+    let mut failed = false;
+    for file in files {
+        let result = if access {
+            web::AccessConfig::load(file).map(drop)
+        } else {
+            web::Config::load(file).map(drop)
+        };
+        match result {
+            Ok(()) => eprintln!("{} SUCCESS", file.display()),
+            Err(e) => {
+                failed = true;
+                eprintln!("{} FAILED: {}", file.display(), e.detail());
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// promtool's exit status for lint findings with `--lint-fatal`.
@@ -177,6 +213,7 @@ pub(crate) fn run(cmd: CheckCommand) -> Result<ExitCode, String> {
             lint_fatal,
             files,
         } => Ok(check_rules(&files, &lint, lint_fatal)),
+        CheckCommand::WebConfig { access, files } => Ok(check_web_config(&files, access)),
         CheckCommand::Alertmanager { files } => succeeded(check_files(&files, |file| {
             let c = alerting::Config::load(file).map_err(|e| e.to_string())?;
             // Its template files parse, as amtool checks them.

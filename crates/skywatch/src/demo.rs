@@ -41,6 +41,8 @@ pub(crate) struct DemoArgs {
     listen: SocketAddr,
     #[command(flatten)]
     otlp: crate::up::OtlpArgs,
+    #[command(flatten)]
+    web: crate::web_server::WebArgs,
     /// Keep the data in this directory instead of a temporary one removed at exit.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -359,6 +361,8 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         }),
         slos: std::sync::Arc::new(crate::slos::SloSet::new(None, shipped.slos())),
         network_health: Some(std::sync::Arc::new(network_health)),
+        // The lifecycle and admin switches are on in the demo.
+        web: std::sync::Arc::new(args.web.clone().settings(true)?),
         alertmanager: Some(match &args.alertmanager_config {
             Some(path) => (
                 std::fs::read_to_string(path)

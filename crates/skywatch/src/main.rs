@@ -25,6 +25,7 @@ mod slo_cmd;
 mod slos;
 mod tsdb_cmd;
 mod up;
+mod web_server;
 
 use std::process::ExitCode;
 

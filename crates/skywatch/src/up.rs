@@ -70,6 +70,8 @@ pub(crate) struct UpArgs {
     otlp: OtlpArgs,
     #[command(flatten)]
     query: QueryArgs,
+    #[command(flatten)]
+    web: crate::web_server::WebArgs,
     /// The log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -427,6 +429,8 @@ pub(crate) struct Settings {
     /// Alert routing: an Alertmanager configuration's text, whose `${SKYWATCH_URL}` is
     /// replaced by the server's address, and the file it came from.
     pub(crate) alertmanager: Option<(String, String)>,
+    /// TLS, credentials and route classes for the listeners (`--web.*`).
+    pub(crate) web: Arc<crate::web_server::WebSettings>,
 }
 
 /// The rule files of `config` (relative to the configuration file's directory), the
@@ -553,6 +557,7 @@ impl Settings {
         ]
         .into_iter()
         .chain(self.otlp.logs.flags())
+        .chain(self.web.flags())
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
     }
@@ -633,6 +638,7 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
             }
             None => None,
         },
+        web: Arc::new(args.web.settings(false)?),
     };
     runtime()?.block_on(async {
         let telemetry = init_telemetry_traced(&settings.log, settings.config.tracing.as_ref())?;
@@ -856,9 +862,16 @@ pub(crate) async fn serve(
     let grpc_addr = grpc_listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(addr = %grpc_addr, "OTLP/gRPC listening");
     let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-    let grpc = tokio::spawn(otlp::grpc::serve(grpc_listener, receiver.clone(), async {
-        let _ = grpc_stopped.await;
-    }));
+    // TLS and the write class's credentials, as on the HTTP listener.
+    let grpc = {
+        let (web, receiver) = (settings.web.clone(), receiver.clone());
+        tokio::spawn(async move {
+            web.serve_grpc(grpc_listener, receiver, async {
+                let _ = grpc_stopped.await;
+            })
+            .await
+        })
+    };
     // Bound now: the rules' templates, the router and the reloader need the address.
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -1058,6 +1071,9 @@ pub(crate) async fn serve(
     if let Some(extra) = settings.extra_routes {
         app = app.merge(extra);
     }
+    // Every route behind the web configuration's TLS and credentials and its class's
+    // rules (after every merge: a route merged later would not be guarded).
+    let app = settings.web.protect(app);
     // Every answer is compressed when the client asks, as Prometheus compresses its API's.
     let app = api::compressed(app);
 
@@ -1126,14 +1142,7 @@ pub(crate) async fn serve(
         ))
     });
     listening(addr, grpc_addr);
-    // The client's address is kept for the query log.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(|e| e.to_string())?;
+    settings.web.serve_http(listener, app, shutdown).await?;
     if let Some(h) = hangups {
         h.abort();
     }

@@ -127,6 +127,8 @@ fn deep_queries_get_an_answer_or_a_400_and_the_server_keeps_serving() {
             config.as_os_str(),
             "--dashboards".as_ref(),
             dashboards.as_os_str(),
+            // POST /-/reload below.
+            "--web.enable-lifecycle".as_ref(),
         ],
     );
     let pid = server.0.id();

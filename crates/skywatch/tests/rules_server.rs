@@ -46,7 +46,12 @@ fn rules_run_and_answer_through_the_api_and_survive_a_bad_reload() {
     .unwrap();
     let (server, addr) = start_skywatch_with(
         &dir.path().join("data"),
-        &["--config".as_ref(), config.as_os_str()],
+        &[
+            "--config".as_ref(),
+            config.as_os_str(),
+            // POST /-/reload below.
+            "--web.enable-lifecycle".as_ref(),
+        ],
     );
     let client = reqwest::blocking::Client::new();
     let query = |q: &str| get_json(&client, &addr, &format!("/api/v1/query?query={q}"));
@@ -232,6 +237,8 @@ fn alert_starts_silences_and_the_notification_log_survive_a_restart() {
         config.as_os_str(),
         "--alertmanager-config".as_ref(),
         am.as_os_str(),
+        // POST /-/reload below.
+        "--web.enable-lifecycle".as_ref(),
     ];
     let client = reqwest::blocking::Client::new();
     let active_at = |addr: &str| -> String {

@@ -42,7 +42,12 @@ fn up_scrapes_its_targets_and_reloads_its_configuration() {
     std::fs::write(&file, config("self", &targets)).unwrap();
     let (server, addr) = start_skywatch_with(
         &dir.path().join("data"),
-        &["--config".as_ref(), file.as_os_str()],
+        &[
+            "--config".as_ref(),
+            file.as_os_str(),
+            // POST /-/reload below.
+            "--web.enable-lifecycle".as_ref(),
+        ],
     );
     // The server scrapes itself, once the targets file names it.
     std::fs::write(&targets, format!(r#"[{{"targets": ["{addr}"]}}]"#)).unwrap();
