@@ -68,6 +68,8 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/slos", Read, "prometheus"),
     r("POST", "/-/reload", Admin, "prometheus"),
     r("PUT", "/-/reload", Admin, "prometheus"),
+    r("POST", "/-/quit", Admin, "prometheus"),
+    r("PUT", "/-/quit", Admin, "prometheus"),
     r("GET", "/-/healthy", Read, "prometheus"),
     r("GET", "/-/ready", Read, "prometheus"),
     // OTLP over HTTP.

@@ -1062,6 +1062,7 @@ pub(crate) async fn serve(
         .merge(crate::health::router(manager.clone()))
         .merge(dashboards::router(settings.dashboards.clone()))
         .merge(ui::router())
+        .merge(settings.web.quit_router())
         .layer(telemetry.http_layer())
         .merge(skywatch_sdk::metrics_router(telemetry.registry().clone()));
     if settings.config.tracing.is_some() {

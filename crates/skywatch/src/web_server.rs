@@ -60,6 +60,8 @@ pub(crate) struct WebSettings {
     args: WebArgs,
     guard: Arc<web::Guard>,
     tls: bool,
+    /// Told by `POST /-/quit`; ends the HTTP server as the shutdown signal would.
+    quit: Arc<tokio::sync::Notify>,
 }
 
 impl WebArgs {
@@ -90,6 +92,7 @@ impl WebArgs {
             args: self,
             guard,
             tls,
+            quit: Arc::default(),
         })
     }
 }
@@ -119,6 +122,22 @@ impl WebSettings {
         ]
     }
 
+    /// `POST /-/quit` (and `PUT`), as Prometheus's: the server stops as on SIGTERM. Off
+    /// without `--web.enable-lifecycle` (`api::access::switch`).
+    pub(crate) fn quit_router(&self) -> axum::Router {
+        let quit = self.quit.clone();
+        let handler = move || {
+            let quit = quit.clone();
+            async move {
+                tracing::info!("termination requested through /-/quit");
+                // A permit is kept if the server is not waiting yet.
+                quit.notify_one();
+                "Requesting termination... Goodbye!"
+            }
+        };
+        axum::Router::new().route("/-/quit", axum::routing::post(handler.clone()).put(handler))
+    }
+
     /// `app` behind the switches and the guard: add after every route is merged.
     pub(crate) fn protect(&self, app: axum::Router) -> axum::Router {
         let app = api::access::switch(
@@ -140,6 +159,13 @@ impl WebSettings {
     ) -> Result<(), String> {
         // The client's address is kept for the query log.
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let quit = self.quit.clone();
+        let shutdown = async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = quit.notified() => {}
+            }
+        };
         if self.tls {
             let tls =
                 web::TlsListener::new(listener, self.guard.watched().clone(), web::Alpn::Http1);
@@ -272,6 +298,7 @@ mod tests {
         ("crates/dashboards/src/library.rs", "", "/"),
         ("crates/skywatch/src/health.rs", "", "/"),
         ("crates/skywatch/src/network_health.rs", "", "/"),
+        ("crates/skywatch/src/web_server.rs", "", "/"),
         ("crates/skywatch/src/shipped.rs", "/demo", "/webhook"),
         ("crates/skywatch/src/shipped.rs", "", "/runbooks"),
         ("crates/netsim/src/lib.rs", "/demo", "/"),

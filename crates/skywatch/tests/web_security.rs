@@ -184,7 +184,7 @@ fn every_route_refuses_without_credentials_and_serves_with_them_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path());
     let web = web_config(dir.path(), "");
-    let (_server, addr, _grpc) = start(dir.path(), &web, &["--web.enable-lifecycle"]);
+    let (mut server, addr, _grpc) = start(dir.path(), &web, &["--web.enable-lifecycle"]);
     let client = tls_client(&pki, false);
     let mut served = 0;
     // The demo's routes need the demo: tested by the classifier's unit test only.
@@ -199,6 +199,10 @@ fn every_route_refuses_without_credentials_and_serves_with_them_over_tls() {
             .send()
             .unwrap();
         assert_eq!(r.status(), 401, "{what} with a wrong password");
+        if route.path == "/-/quit" {
+            // Served last: it stops the server.
+            continue;
+        }
         let r = request(&client, &addr, route)
             .header("authorization", basic("alice", PASSWORD))
             .send()
@@ -240,6 +244,19 @@ fn every_route_refuses_without_credentials_and_serves_with_them_over_tls() {
     // Plain HTTP on the TLS port is not served.
     let plain = reqwest::blocking::get(format!("http://{addr}/-/healthy"));
     assert!(plain.is_err() || plain.is_ok_and(|r| r.status() != 200));
+    // /-/quit stops the server, as Prometheus's.
+    let r = client
+        .post(format!("https://{addr}/-/quit"))
+        .header("authorization", basic("alice", PASSWORD))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().unwrap(), "Requesting termination... Goodbye!");
+    common::within(
+        std::time::Duration::from_secs(30),
+        "the server to stop after /-/quit",
+        || server.0.try_wait().unwrap().is_some(),
+    );
 }
 
 #[test]
@@ -279,6 +296,12 @@ fn lifecycle_and_admin_routes_are_off_without_their_flags() {
         .unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(r.text().unwrap(), "Lifecycle API is not enabled.\n");
+    let r = client
+        .put(format!("https://{addr}/-/quit"))
+        .header("authorization", basic("alice", PASSWORD))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
     let r = client
         .post(format!("https://{addr}/api/v1/admin/tsdb/snapshot"))
         .header("authorization", basic("alice", PASSWORD))
