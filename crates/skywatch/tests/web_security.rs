@@ -19,6 +19,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use base64::Engine as _;
+use rustls::pki_types::pem::PemObject as _;
+
 use common::{Killed, output_text, python, start_skywatch_otlp, tool};
 
 const PASSWORD: &str = "correct horse";
@@ -92,7 +94,6 @@ fn tls_client(pki: &Pki, with_cert: bool) -> reqwest::blocking::Client {
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
         roots.add(cert.unwrap()).unwrap();
     }
-    use rustls::pki_types::pem::PemObject as _;
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
@@ -256,6 +257,67 @@ fn every_route_refuses_without_credentials_and_serves_with_them_over_tls() {
         std::time::Duration::from_secs(30),
         "the server to stop after /-/quit",
         || server.0.try_wait().unwrap().is_some(),
+    );
+}
+
+/// A client that trusts only `ca` (PEM).
+fn client_trusting(ca: &str) -> reqwest::blocking::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_rewritten_certificate_serves_the_next_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let web = web_config(dir.path(), "");
+    let (_server, addr, _grpc) = start(dir.path(), &web, &[]);
+    let url = format!("https://{addr}/-/healthy");
+    let get = |client: &reqwest::blocking::Client| {
+        client
+            .get(&url)
+            .header("authorization", basic("alice", PASSWORD))
+            .send()
+    };
+    // A second CA, whose certificate the server does not have yet.
+    let other = common::test_ca();
+    let other_client = client_trusting(&other.pem());
+    assert_eq!(get(&tls_client(&pki, false)).unwrap().status(), 200);
+    assert!(
+        get(&other_client).is_err(),
+        "served a certificate of the second CA already"
+    );
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "skywatch rotated server");
+    let cert = params.signed_by(&key, &other).unwrap();
+    // The key first, then the certificate: until both are written, the pair does not
+    // match, and the running one is kept.
+    std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.path().join("server.crt"), cert.pem()).unwrap();
+    common::within(
+        std::time::Duration::from_secs(20),
+        "a new connection to get the rewritten certificate",
+        || get(&other_client).is_ok_and(|r| r.status() == 200),
+    );
+    assert!(
+        get(&tls_client(&pki, false)).is_err(),
+        "still serving the old certificate"
     );
 }
 
