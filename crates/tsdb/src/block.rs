@@ -337,14 +337,25 @@ impl Block {
             .iter()
             .map(|p| fs::metadata(p).map_or(0, |m| m.len()))
             .sum();
-        Ok(Self {
+        let block = Self {
             dir: dir.to_owned(),
             meta,
             series,
             postings,
             chunks,
             size,
-        })
+        };
+        // The chunk written last ends the file: reading it finds a chunks file cut short at
+        // open, not at the first query that reaches it. Chunks are otherwise checked when read.
+        if let Some(last) = block
+            .series
+            .iter()
+            .flat_map(|s| s.chunks.iter())
+            .max_by_key(|c| c.offset)
+        {
+            block.read_chunk(last)?;
+        }
+        Ok(block)
     }
 
     /// The block's meta.
