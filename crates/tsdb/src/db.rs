@@ -203,8 +203,13 @@ impl Tsdb {
     }
 
     /// Persists the head's data older than `t` into a block.
+    ///
+    /// The head keeps the data until the block is written: a write that fails (a full
+    /// disk) loses nothing, and the next cut tries again. (It used to be taken out of the
+    /// head first, so a failed write hid it from queries, and the next checkpoint deleted
+    /// it from the WAL.)
     fn persist_before(&self, t: Timestamp) -> Result<Option<BlockMeta>, StorageError> {
-        let series = self.head.truncate_before(t);
+        let series = self.head.seal_before(t);
         if series.is_empty() {
             return Ok(None);
         }
@@ -227,6 +232,7 @@ impl Tsdb {
             },
         )?;
         let block = Arc::new(Block::open(&self.dir.join(&meta.id))?);
+        self.head.truncate_before(t);
         {
             let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
             blocks.push(block);
