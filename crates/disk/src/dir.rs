@@ -75,6 +75,36 @@ pub fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(out)
 }
 
+/// A block directory or file being written under a temporary name: removed when dropped
+/// unless [`Unfinished::done`] was called once it was renamed into place, so that a write
+/// that fails part-way (a full disk) leaves nothing behind to keep the disk full.
+#[derive(Debug)]
+pub struct Unfinished(Option<PathBuf>);
+
+impl Unfinished {
+    /// Guards `path`.
+    pub fn new(path: PathBuf) -> Self {
+        Self(Some(path))
+    }
+
+    /// The write is finished: nothing is removed.
+    pub fn done(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+        }
+    }
+}
+
 /// The directory, beside a store's blocks and WAL, that damaged files are moved into.
 pub const QUARANTINE: &str = "quarantine";
 
@@ -305,5 +335,26 @@ mod tests {
         let said = moved[0].to_string();
         assert!(said.contains("meta.json at byte 0; moved"), "{said}");
         assert_eq!(block_dirs(dir.path()).unwrap(), [dir.path().join("good")]);
+    }
+
+    #[test]
+    fn an_unfinished_write_is_removed_unless_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let (block, file, kept) = (
+            dir.path().join("b.tmp"),
+            dir.path().join("f.tmp"),
+            dir.path().join("k.tmp"),
+        );
+        fs::create_dir(&block).unwrap();
+        fs::write(block.join("data"), "partial").unwrap();
+        fs::write(&file, "partial").unwrap();
+        fs::write(&kept, "whole").unwrap();
+        drop(Unfinished::new(block.clone()));
+        drop(Unfinished::new(file.clone()));
+        let mut done = Unfinished::new(kept.clone());
+        done.done();
+        drop(done);
+        assert!(!block.exists() && !file.exists());
+        assert!(kept.exists());
     }
 }
