@@ -75,6 +75,118 @@ pub fn block_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(out)
 }
 
+/// A block directory or file being written under a temporary name: removed when dropped
+/// unless [`Unfinished::done`] was called once it was renamed into place, so that a write
+/// that fails part-way (a full disk) leaves nothing behind to keep the disk full.
+#[derive(Debug)]
+pub struct Unfinished(Option<PathBuf>);
+
+impl Unfinished {
+    /// Guards `path`.
+    pub fn new(path: PathBuf) -> Self {
+        Self(Some(path))
+    }
+
+    /// The write is finished: nothing is removed.
+    pub fn done(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+        }
+    }
+}
+
+/// The directory, beside a store's blocks and WAL, that damaged files are moved into.
+pub const QUARANTINE: &str = "quarantine";
+
+/// Moves the damaged file or block directory `path` into `<dir>/quarantine/` (made if
+/// needed) under its own name, or with `.1`, `.2`, ... appended if that name is taken,
+/// and returns where it went. Nothing is deleted: an operator can inspect the damage, or
+/// remove it to free the space. The rename stays on the file system, so it is atomic, and
+/// both directories are synced.
+pub fn quarantine(dir: &Path, path: &Path) -> Result<PathBuf, Error> {
+    let into = dir.join(QUARANTINE);
+    fs::create_dir_all(&into).map_err(io_err("creating", &into))?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "damaged".into(), |n| n.to_string_lossy().into_owned());
+    let mut to = into.join(&name);
+    let mut n = 0;
+    while to.exists() {
+        n += 1;
+        to = into.join(format!("{name}.{n}"));
+    }
+    fs::rename(path, &to).map_err(io_err("quarantining", path))?;
+    sync(&into)?;
+    if let Some(parent) = path.parent() {
+        sync(parent)?;
+    }
+    Ok(to)
+}
+
+/// A damaged file or block that a store moved aside when it opened, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    /// Where it was.
+    pub from: PathBuf,
+    /// Where it is now, under `quarantine/`.
+    pub to: PathBuf,
+    /// The error that opening it gave (naming the file and byte offset).
+    pub reason: String,
+}
+
+impl std::fmt::Display for Quarantined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}; moved {} to {}: its data is not served; delete it once inspected",
+            self.reason,
+            self.from.display(),
+            self.to.display()
+        )
+    }
+}
+
+/// Opens every block in `blocks` with `open`; a block that fails to open with damage
+/// (`damaged` says which errors are: a bad meta, index or chunks file, not a file system
+/// error that a retry may cure) is moved into `<dir>/quarantine/` and listed, so that the
+/// store opens with the rest. Any other error stops the open, as does one moving a block
+/// aside (made an `E` by `disk_err`).
+pub fn open_or_quarantine<B, E: std::fmt::Display>(
+    dir: &Path,
+    blocks: &[PathBuf],
+    mut open: impl FnMut(&Path) -> Result<B, E>,
+    damaged: impl Fn(&E) -> bool,
+    disk_err: impl Fn(Error) -> E,
+) -> Result<(Vec<B>, Vec<Quarantined>), E> {
+    let mut opened = Vec::new();
+    let mut moved = Vec::new();
+    for path in blocks {
+        match open(path) {
+            Ok(b) => opened.push(b),
+            Err(e) if damaged(&e) => {
+                let to = quarantine(dir, path).map_err(&disk_err)?;
+                moved.push(Quarantined {
+                    from: path.clone(),
+                    to,
+                    reason: e.to_string(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((opened, moved))
+}
+
 /// What a compacted block says about itself: its ID, the IDs it replaces, its directory.
 pub trait Replaces {
     /// The block's ID.
@@ -185,5 +297,64 @@ mod tests {
         assert_eq!(live.len(), 1);
         assert_eq!(live[0].0, "b");
         assert!(!dir.path().join("a").exists());
+    }
+
+    #[test]
+    fn a_block_that_fails_to_open_is_moved_into_quarantine_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["good", "bad"] {
+            fs::create_dir(dir.path().join(name)).unwrap();
+            fs::write(dir.path().join(name).join("meta.json"), name).unwrap();
+        }
+        // A block of the same name quarantined before: the new one does not replace it.
+        fs::create_dir_all(dir.path().join("quarantine/bad")).unwrap();
+        let found = block_dirs(dir.path()).unwrap();
+        let (opened, moved) = open_or_quarantine(
+            dir.path(),
+            &found,
+            |p| {
+                let text = fs::read_to_string(p.join("meta.json")).unwrap();
+                if text == "bad" {
+                    Err(format!(
+                        "corrupt data in {} at byte 0",
+                        p.join("meta.json").display()
+                    ))
+                } else {
+                    Ok(text)
+                }
+            },
+            |e| e.starts_with("corrupt"),
+            |e| e.to_string(),
+        )
+        .unwrap();
+        assert_eq!(opened, ["good"]);
+        assert_eq!(moved.len(), 1);
+        assert_eq!(moved[0].to, dir.path().join("quarantine/bad.1"));
+        assert!(moved[0].to.join("meta.json").is_file());
+        assert!(!dir.path().join("bad").exists());
+        let said = moved[0].to_string();
+        assert!(said.contains("meta.json at byte 0; moved"), "{said}");
+        assert_eq!(block_dirs(dir.path()).unwrap(), [dir.path().join("good")]);
+    }
+
+    #[test]
+    fn an_unfinished_write_is_removed_unless_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let (block, file, kept) = (
+            dir.path().join("b.tmp"),
+            dir.path().join("f.tmp"),
+            dir.path().join("k.tmp"),
+        );
+        fs::create_dir(&block).unwrap();
+        fs::write(block.join("data"), "partial").unwrap();
+        fs::write(&file, "partial").unwrap();
+        fs::write(&kept, "whole").unwrap();
+        drop(Unfinished::new(block.clone()));
+        drop(Unfinished::new(file.clone()));
+        let mut done = Unfinished::new(kept.clone());
+        done.done();
+        drop(done);
+        assert!(!block.exists() && !file.exists());
+        assert!(kept.exists());
     }
 }

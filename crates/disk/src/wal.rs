@@ -113,6 +113,8 @@ pub struct Wal {
     segment: u32,
     size: u64,
     policy: SyncPolicy,
+    /// A failed write left bytes after `size` that are not yet cut back.
+    torn: bool,
 }
 
 impl Wal {
@@ -133,21 +135,41 @@ impl Wal {
             segment: next,
             size: 0,
             policy,
+            torn: false,
         })
     }
 
     /// Writes encoded records (one commit) with one call, syncing as the policy says.
+    ///
+    /// A write that fails (a full disk) may have written part of the records: the segment
+    /// is cut back to its size before the write, so that the next write starts on a record
+    /// boundary. Were the torn bytes left, replay would stop at them and lose every later,
+    /// acknowledged, record. If cutting back fails too, every later write tries it again
+    /// first and fails until it succeeds.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let path = segment_path(&self.dir, self.segment);
+        if self.torn {
+            self.file
+                .set_len(self.size)
+                .map_err(io_err("cutting back a partial write to", &path))?;
+            self.torn = false;
+        }
         if self.size > 0 && self.size + bytes.len() as u64 > SEGMENT_SIZE {
             self.cut()?;
         }
         let path = segment_path(&self.dir, self.segment);
-        self.file
-            .write_all(bytes)
-            .map_err(io_err("writing", &path))?;
+        if let Err(e) = self.file.write_all(bytes) {
+            self.torn = self.file.set_len(self.size).is_err();
+            return Err(io_err("writing", &path)(e));
+        }
         self.size += bytes.len() as u64;
-        if self.policy == SyncPolicy::Always {
-            self.file.sync_data().map_err(io_err("syncing", &path))?;
+        if self.policy == SyncPolicy::Always
+            && let Err(e) = self.file.sync_data()
+        {
+            // Not known to be on disk, so not acknowledged: taken back as a failed write.
+            self.torn = self.file.set_len(self.size - bytes.len() as u64).is_err();
+            self.size -= bytes.len() as u64;
+            return Err(io_err("syncing", &path)(e));
         }
         Ok(())
     }
@@ -234,8 +256,11 @@ pub fn segments(dir: &Path) -> Result<Vec<(u32, PathBuf)>, Error> {
 /// refused by `apply`), which it returns; everything before it has been applied.
 ///
 /// With `repair`, the damaged segment is truncated at the damage (the bytes before it are
-/// never rewritten) and later segments are removed, so that the log can be written after
-/// again and the next open does not report the same damage. Without it, nothing changes.
+/// never rewritten) and later segments are taken out of the log, so that the log can be
+/// written after again and the next open does not report the same damage. What is taken
+/// out is not deleted: the cut-off bytes (as `<segment>.from-<offset>`) and the later
+/// segments go into `quarantine/` beside `dir` ([`crate::dir::quarantine`]). Without
+/// `repair`, nothing changes.
 pub fn read(
     dir: &Path,
     repair: bool,
@@ -260,13 +285,25 @@ pub fn read(
                         message,
                     };
                     if repair {
+                        // The bytes cut off and the later segments are moved aside, not
+                        // deleted: what follows the damage may still be worth a look.
+                        let store = dir.parent().unwrap_or(dir);
+                        let tail = dir.join(format!(
+                            "{}.from-{offset}",
+                            path.file_name().map_or_else(
+                                || "segment".into(),
+                                |n| n.to_string_lossy().into_owned()
+                            )
+                        ));
+                        fs::write(&tail, &bytes[offset..]).map_err(io_err("writing", &tail))?;
+                        crate::dir::quarantine(store, &tail)?;
                         OpenOptions::new()
                             .write(true)
                             .open(path)
                             .and_then(|f| f.set_len(offset as u64))
                             .map_err(io_err("truncating", path))?;
                         for (_, later) in &segments[i + 1..] {
-                            fs::remove_file(later).map_err(io_err("removing", later))?;
+                            crate::dir::quarantine(store, later)?;
                         }
                     }
                     return Ok(Some(damage));
@@ -346,6 +383,33 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(fs::metadata(&path).unwrap().len(), damage.offset);
         assert_eq!(read_all(dir.path(), true).1, None, "the damage was cut off");
+    }
+
+    #[test]
+    fn what_a_repair_cuts_off_is_kept_in_quarantine() {
+        let store = tempfile::tempdir().unwrap();
+        let dir = store.path().join("wal");
+        write_all(&dir, &payloads());
+        write_all(&dir, &payloads());
+        let (_, first) = segments(&dir).unwrap().remove(0);
+        let bytes = fs::read(&first).unwrap();
+        // A bit flipped in the second record's checksum.
+        let at = HEADER + 5 + HEADER;
+        let mut flipped = bytes.clone();
+        flipped[at - 1] ^= 0x10;
+        fs::write(&first, &flipped).unwrap();
+        let (got, damage) = read_all(&dir, true);
+        assert_eq!(got, payloads()[..1]);
+        let damage = damage.unwrap();
+        assert_eq!(damage.offset, (HEADER + 5) as u64);
+        let quarantine = store.path().join(crate::dir::QUARANTINE);
+        let cut = quarantine.join(format!("00000001.from-{}", damage.offset));
+        assert_eq!(fs::read(cut).unwrap(), flipped[HEADER + 5..]);
+        assert!(
+            quarantine.join("00000002").is_file(),
+            "the later segment is kept aside"
+        );
+        assert_eq!(segments(&dir).unwrap().len(), 1);
     }
 
     #[test]

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use disk::dir::Quarantined;
 use disk::wal::{Damage, SyncPolicy, Wal};
 use logs::{
     Direction, Entry, Labels, LogError, LogStore, Matcher, Pushed, Reason, Refusal, Select, Stream,
@@ -170,6 +171,8 @@ struct Inner {
     /// Serialises retention.
     maintenance: Mutex<()>,
     damage: Option<Damage>,
+    /// The damaged segment files moved aside at open.
+    quarantined: Vec<Quarantined>,
     closed: AtomicBool,
     chunks_read: AtomicU64,
     signal: Mutex<Signal>,
@@ -246,8 +249,23 @@ impl Inner {
         let wal_dir = dir.join("wal");
         let mut state = State::default();
         let mut wal_before = 0;
-        for path in segment::list(&chunk_dir)? {
-            let (seg, streams) = segment::open(&path)?;
+        // A damaged segment file is moved into `quarantine/` and the store opens with the
+        // rest; any other error stops the open.
+        let (opened, quarantined) = disk::dir::open_or_quarantine(
+            &dir,
+            &segment::list(&chunk_dir)?,
+            segment::open,
+            |e| match e {
+                LogError::Corrupt(_) => true,
+                LogError::Io(e) => e.kind() == std::io::ErrorKind::UnexpectedEof,
+                _ => false,
+            },
+            disk_err,
+        )?;
+        for q in &quarantined {
+            tracing::warn!(from = %q.from.display(), to = %q.to.display(), "{q}");
+        }
+        for (seg, streams) in opened {
             wal_before = wal_before.max(seg.wal_before);
             attach(&mut state.index, streams);
             state.segments.push(seg);
@@ -282,6 +300,7 @@ impl Inner {
             cut_lock: Mutex::new(()),
             maintenance: Mutex::new(()),
             damage,
+            quarantined,
             closed: AtomicBool::new(false),
             chunks_read: AtomicU64::new(0),
             signal: Mutex::new(Signal::default()),
@@ -945,6 +964,11 @@ impl LogDb {
     /// Where the WAL was found damaged at open, if it was.
     pub fn wal_damage(&self) -> Option<&Damage> {
         self.inner.damage.as_ref()
+    }
+
+    /// The damaged segment files moved into `quarantine/` at open, with why.
+    pub fn quarantined(&self) -> &[Quarantined] {
+        &self.inner.quarantined
     }
 
     /// The store's directory.

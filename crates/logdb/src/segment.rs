@@ -95,6 +95,9 @@ struct Parsed {
 /// Writes a segment: chunks as they come, then the index.
 pub(crate) struct Writer {
     tmp: PathBuf,
+    /// Removes `tmp` if the writer is dropped before renaming it (a write failed), so that
+    /// failed cuts do not pile up partial files.
+    unfinished: disk::dir::Unfinished,
     path: PathBuf,
     out: std::io::BufWriter<File>,
     offset: u64,
@@ -110,10 +113,12 @@ impl Writer {
         let path = dir.join(format!("{id}.seg"));
         let tmp = dir.join(format!("{id}.seg.tmp"));
         let file = File::create(&tmp).map_err(io("creating", &tmp))?;
+        let unfinished = disk::dir::Unfinished::new(tmp.clone());
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         out.write_all(MAGIC).map_err(io("writing", &tmp))?;
         Ok(Self {
             tmp,
+            unfinished,
             path,
             out,
             offset: MAGIC.len() as u64,
@@ -184,6 +189,7 @@ impl Writer {
         file.sync_all().map_err(io("syncing", &tmp))?;
         drop(file);
         fs::rename(&tmp, &self.path).map_err(io("renaming", &tmp))?;
+        self.unfinished.done();
         if let Some(dir) = self.path.parent() {
             disk::dir::sync(dir).map_err(|e| io(e.op, &e.path)(e.source))?;
         }

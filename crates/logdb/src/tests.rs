@@ -395,6 +395,17 @@ fn full_heads_are_cut_in_the_background_and_read_back_whole() {
     assert_eq!(ts, (0..2_000).collect::<Vec<_>>());
 }
 
+/// Cuts the last `n` bytes off the file at `path`.
+fn cut_short(path: &std::path::Path, n: u64) {
+    let len = std::fs::metadata(path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len - n)
+        .unwrap();
+}
+
 #[test]
 fn a_torn_wal_tail_is_cut_off_and_reported_and_the_rest_recovered() {
     let dir = tempfile::tempdir().unwrap();
@@ -411,19 +422,61 @@ fn a_torn_wal_tail_is_cut_off_and_reported_and_the_rest_recovered() {
         .unwrap()
         .pop()
         .unwrap();
-    let len = std::fs::metadata(&seg).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&seg)
-        .unwrap()
-        .set_len(len - 2)
-        .unwrap();
+    cut_short(&seg, 2);
     let db = LogDb::open(dir.path(), Options::default()).unwrap();
     let damage = db.wal_damage().unwrap().to_string();
     assert!(damage.contains(&seg.display().to_string()), "{damage}");
     let got = read(&db, job("a"), 0, 10, Direction::Forward);
     let lines: Vec<&str> = got[0].1.iter().map(|e| e.line.as_str()).collect();
     assert_eq!(lines, ["line 0", "line 1"]);
+}
+
+/// Regression (chaos suite): a damaged segment file used to stop the open, taking every
+/// other segment and the WAL offline with it.
+#[test]
+fn a_damaged_segment_file_is_quarantined_and_the_rest_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = LogDb::open(dir.path(), Options::default()).unwrap();
+    for k in 0..3 {
+        db.push(&[stream(
+            &[("job", "a")],
+            vec![Entry::new(k, format!("line {k}"))],
+        )])
+        .unwrap();
+        if k < 2 {
+            db.cut().unwrap();
+        }
+    }
+    db.crash();
+    let mut files: Vec<_> = std::fs::read_dir(dir.path().join("chunks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2);
+    let damaged = &files[1];
+    cut_short(damaged, 5);
+    let db = LogDb::open(dir.path(), Options::default()).unwrap();
+    let q = db.quarantined();
+    assert_eq!(q.len(), 1);
+    assert!(
+        q[0].reason.contains(&damaged.display().to_string()),
+        "{}",
+        q[0]
+    );
+    assert_eq!(
+        q[0].to,
+        dir.path()
+            .join("quarantine")
+            .join(damaged.file_name().unwrap())
+    );
+    let got = read(&db, job("a"), 0, 10, Direction::Forward);
+    let lines: Vec<&str> = got[0].1.iter().map(|e| e.line.as_str()).collect();
+    assert_eq!(
+        lines,
+        ["line 0", "line 2"],
+        "the other segment and the WAL are kept"
+    );
 }
 
 #[test]

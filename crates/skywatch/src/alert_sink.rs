@@ -6,6 +6,9 @@
 //! discovery (target files or any provider, followed as a scrape job's are), relabelled with its `relabel_configs` over `__address__`, `__scheme__` and
 //! `__alerts_path__` (`path_prefix` + `/api/v2/alerts`), and alerts are POSTed there with
 //! its HTTP client settings (authentication, TLS, proxy, redirects) within its `timeout`.
+//! Each Alertmanager has its own bounded queue and sender task, so that the rules never
+//! wait for a send and a hung Alertmanager holds up no other (the chaos suite's
+//! `slow_and_hung_peers_hold_up_nobody`).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -44,6 +47,95 @@ struct Set {
     timeout: Duration,
     /// Replaced when its discovery finds other Alertmanagers.
     urls: RwLock<Vec<String>>,
+    /// Each Alertmanager's queue, by URL, and its sender task: made at the first alerts
+    /// for it, dropped (the task ending once it has sent what is queued) when discovery
+    /// no longer lists it or the configuration is replaced.
+    queues: std::sync::Mutex<std::collections::HashMap<String, Queue>>,
+}
+
+/// How many batches of alerts (one a rule group's evaluation) wait for one Alertmanager;
+/// beyond it, new batches are dropped and counted, so that one that never answers costs
+/// a bounded amount of memory while its sends time out.
+pub(crate) const QUEUE_CAPACITY: usize = 256;
+
+/// One Alertmanager's queue of alert batches (JSON bodies).
+#[derive(Debug)]
+struct Queue {
+    send: tokio::sync::mpsc::Sender<Arc<String>>,
+    /// Batches dropped because the queue was full.
+    dropped: u64,
+}
+
+impl Set {
+    /// Queues `body` for each of the set's Alertmanagers, starting the sender task of one
+    /// seen for the first time on `runtime`. Never waits: an Alertmanager that is slow or
+    /// hung holds up neither the rules nor the other Alertmanagers, as each has its own
+    /// queue and task (Prometheus's notifier sends to all of them at once).
+    fn enqueue(&self, body: &Arc<String>, runtime: &tokio::runtime::Handle) {
+        let urls = read(&self.urls).clone();
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues.retain(|url, _| urls.contains(url));
+        for url in urls {
+            let queue = queues.entry(url.clone()).or_insert_with(|| {
+                let (send, receive) = tokio::sync::mpsc::channel(QUEUE_CAPACITY);
+                runtime.spawn(deliver(
+                    url.clone(),
+                    self.client.clone(),
+                    self.auth.clone(),
+                    self.timeout,
+                    receive,
+                ));
+                Queue { send, dropped: 0 }
+            });
+            if queue.send.try_send(body.clone()).is_err() {
+                queue.dropped += 1;
+                // Logged at the 1st, 2nd, 4th, 8th... drop: an Alertmanager that stays
+                // down does not flood the log.
+                if queue.dropped.is_power_of_two() {
+                    tracing::warn!(
+                        %url,
+                        dropped = queue.dropped,
+                        capacity = QUEUE_CAPACITY,
+                        "alerts dropped: the Alertmanager's queue is full (it is slow or does not answer)"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Sends the batches of one Alertmanager's queue in order, each within `timeout`, until
+/// the queue is dropped and empty.
+async fn deliver(
+    url: String,
+    client: reqwest::Client,
+    auth: scrape::client::Auth,
+    timeout: Duration,
+    mut batches: tokio::sync::mpsc::Receiver<Arc<String>>,
+) {
+    while let Some(body) = batches.recv().await {
+        let request = client
+            .post(&url)
+            .timeout(timeout)
+            .header("content-type", "application/json")
+            .body(body.as_str().to_owned());
+        let request = match auth.apply(request).await {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(%url, error = %e, "cannot send alerts to an Alertmanager");
+                continue;
+            }
+        };
+        match request.send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                tracing::warn!(%url, status = %r.status(), "an Alertmanager refused alerts")
+            }
+            Err(e) => {
+                tracing::warn!(%url, error = %e, "cannot send alerts to an Alertmanager")
+            }
+        }
+    }
 }
 
 impl Set {
@@ -104,6 +196,7 @@ impl Alertmanagers {
                 auth,
                 timeout: am.timeout.std(),
                 urls: RwLock::default(),
+                queues: std::sync::Mutex::default(),
             };
             *write(&set.urls) = set.urls_of(&am.discovery.static_configs)?;
             sets.push(Arc::new(set));
@@ -190,8 +283,8 @@ pub(crate) struct AlertSink {
     pub(crate) own: Option<Arc<alerting::notify::Service>>,
     /// Replaced when the configuration is reloaded.
     pub(crate) external: RwLock<Arc<Alertmanagers>>,
-    /// The runtime the sends run on: the rules call [`send`](rules::manager::Notifier::send)
-    /// on a blocking thread, which waits for them.
+    /// The runtime the Alertmanagers' sender tasks run on; the rules call
+    /// [`send`](rules::manager::Notifier::send), which only queues.
     pub(crate) runtime: tokio::runtime::Handle,
 }
 
@@ -215,36 +308,10 @@ impl rules::manager::Notifier for AlertSink {
         if external.urls().is_empty() {
             return;
         }
-        let text = body.to_string();
-        self.runtime.block_on(async {
-            for set in &external.sets {
-                let urls = read(&set.urls).clone();
-                for url in &urls {
-                    let request = set
-                        .client
-                        .post(url)
-                        .timeout(set.timeout)
-                        .header("content-type", "application/json")
-                        .body(text.clone());
-                    let request = match set.auth.apply(request).await {
-                        Ok(request) => request,
-                        Err(e) => {
-                            tracing::warn!(%url, error = %e, "cannot send alerts to an Alertmanager");
-                            continue;
-                        }
-                    };
-                    match request.send().await {
-                        Ok(r) if r.status().is_success() => {}
-                        Ok(r) => {
-                            tracing::warn!(%url, status = %r.status(), "an Alertmanager refused alerts")
-                        }
-                        Err(e) => {
-                            tracing::warn!(%url, error = %e, "cannot send alerts to an Alertmanager")
-                        }
-                    }
-                }
-            }
-        });
+        let text = Arc::new(body.to_string());
+        for set in &external.sets {
+            set.enqueue(&text, &self.runtime);
+        }
     }
 }
 
@@ -254,4 +321,49 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (chaos suite): alerts were sent to each Alertmanager in turn while the
+    /// rules waited, so one that never answered held up the rules and every Alertmanager
+    /// after it for its whole timeout. Now each has a queue, bounded: a hung one keeps at
+    /// most [`QUEUE_CAPACITY`] batches and drops the rest, counted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hung_alertmanager_gets_a_bounded_queue_and_holds_up_nobody() {
+        // Accepts connections and never answers.
+        let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = hung.local_addr().unwrap();
+        let config = scrape::Config::parse(
+            &format!(
+                "alerting:\n  alertmanagers:\n    - timeout: 1m\n      static_configs:\n        - targets: ['{addr}']\n"
+            ),
+            "test.yml",
+        )
+        .unwrap();
+        let ams = Alertmanagers::from_config(&config).unwrap();
+        let set = &ams.sets[0];
+        let runtime = tokio::runtime::Handle::current();
+        let began = std::time::Instant::now();
+        for n in 0..QUEUE_CAPACITY + 10 {
+            set.enqueue(&Arc::new(format!("[{n}]")), &runtime);
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(1),
+            "queueing waited for the hung Alertmanager: {:?}",
+            began.elapsed()
+        );
+        let queues = set.queues.lock().unwrap();
+        let queue = &queues[&format!("http://{addr}/api/v2/alerts")];
+        // The sender task may have taken one batch off the queue and be waiting on it.
+        assert!(
+            (9..=10).contains(&queue.dropped),
+            "dropped {} of {} batches",
+            queue.dropped,
+            QUEUE_CAPACITY + 10
+        );
+        drop(hung);
+    }
 }

@@ -731,6 +731,7 @@ pub(crate) async fn serve(
         }
     };
     let dir = settings.data.clone();
+    let opening = std::time::Instant::now();
     let db = tokio::task::spawn_blocking(move || tsdb::Tsdb::open(dir, options))
         .await
         .map_err(|e| e.to_string())?
@@ -743,11 +744,15 @@ pub(crate) async fn serve(
     if let Some(damage) = db.wal_damage() {
         tracing::warn!(%damage, "recovered from a damaged write-ahead log");
     }
+    for q in db.quarantined() {
+        tracing::warn!(from = %q.from.display(), to = %q.to.display(), "{q}");
+    }
     let db = Arc::new(db);
     tracing::info!(
         data = %settings.data.display(),
         blocks = db.blocks().len(),
         head_series = db.head().series_count(),
+        replay_seconds = opening.elapsed().as_secs_f64(),
         "opened the data directory"
     );
 
@@ -1225,6 +1230,7 @@ fn open_span_store(
     options: tracedb::Options,
 ) -> Result<(Arc<tracedb::TraceDb>, tokio::task::JoinHandle<()>), String> {
     let dir = data.join("traces");
+    let opening = std::time::Instant::now();
     let db = tracedb::TraceDb::open(&dir, options)
         .map_err(|e| format!("opening the span store in {}: {e}", dir.display()))?;
     let db = Arc::new(db);
@@ -1233,6 +1239,7 @@ fn open_span_store(
         data = %dir.display(),
         blocks = stats.blocks,
         spans = stats.spans,
+        replay_seconds = opening.elapsed().as_secs_f64(),
         "opened the span store"
     );
     let maintenance = {
@@ -1250,6 +1257,7 @@ fn open_log_store(
     options: logdb::Options,
 ) -> Result<(Arc<logdb::LogDb>, tokio::task::JoinHandle<()>), String> {
     let dir = data.join("logs");
+    let opening = std::time::Instant::now();
     let db = logdb::LogDb::open(&dir, options)
         .map_err(|e| format!("opening the log store in {}: {e}", dir.display()))?;
     if let Some(damage) = db.wal_damage() {
@@ -1261,6 +1269,7 @@ fn open_log_store(
         data = %dir.display(),
         streams = figures.streams,
         chunks = figures.chunks,
+        replay_seconds = opening.elapsed().as_secs_f64(),
         "opened the log store"
     );
     let maintenance = {

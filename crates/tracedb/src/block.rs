@@ -138,6 +138,9 @@ pub(crate) struct BlockWriter {
     parent: PathBuf,
     id: String,
     tmp: PathBuf,
+    /// Removes `tmp` if the block is dropped before it is renamed into place (a write
+    /// failed), so that failed cuts do not pile up partial blocks.
+    unfinished: disk::dir::Unfinished,
     data: BufWriter<File>,
     offset: u64,
     page: PageWriter,
@@ -162,6 +165,7 @@ impl BlockWriter {
         let id = disk::dir::new_block_id();
         let tmp = parent.join(format!("{id}.tmp"));
         fs::create_dir_all(&tmp).map_err(io_err("creating", &tmp))?;
+        let unfinished = disk::dir::Unfinished::new(tmp.clone());
         let path = tmp.join("data");
         let mut data = BufWriter::with_capacity(
             1 << 20,
@@ -173,6 +177,7 @@ impl BlockWriter {
             parent: parent.to_owned(),
             id,
             tmp,
+            unfinished,
             data,
             offset: DATA_MAGIC.len() as u64,
             page: PageWriter::default(),
@@ -343,6 +348,7 @@ impl BlockWriter {
         disk::dir::sync(&self.tmp).map_err(disk_err)?;
         let dest = self.parent.join(&self.id);
         fs::rename(&self.tmp, &dest).map_err(io_err("renaming", &self.tmp))?;
+        self.unfinished.done();
         disk::dir::sync(&self.parent).map_err(disk_err)?;
         Ok(Some(meta))
     }

@@ -39,6 +39,7 @@ use crate::block::{Block, BlockMeta, BlockWriter, Compaction, TraceEntry};
 use crate::head::{self, Head};
 use crate::tags::Range;
 use crate::wal::{self, Damage, SyncPolicy, disk_err, io_err};
+use disk::dir::Quarantined;
 use disk::wal::Wal;
 
 /// How a store behaves. The defaults follow Tempo's where Tempo has one.
@@ -143,6 +144,8 @@ struct Inner {
     /// Serialises compaction and retention, which both remove blocks.
     maintenance: Mutex<()>,
     damage: Option<Damage>,
+    /// The damaged blocks moved aside at open.
+    quarantined: Vec<Quarantined>,
     closed: AtomicBool,
     /// Wakes the cutter thread: a head was frozen, or the store is shutting down.
     signal: Mutex<Signal>,
@@ -174,15 +177,29 @@ fn corrupt_head(message: String) -> SpanError {
     }
 }
 
-fn read_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, SpanError> {
-    let blocks = disk::dir::block_dirs(dir)
-        .map_err(disk_err)?
-        .iter()
-        .map(|path| Block::open(path).map(Arc::new))
-        .collect::<Result<Vec<_>, _>>()?;
+/// Opens the blocks in `dir`; a damaged one is moved into `quarantine/`, logged and listed.
+fn read_blocks(dir: &Path) -> Result<(Vec<Arc<Block>>, Vec<Quarantined>), SpanError> {
+    let paths = disk::dir::block_dirs(dir).map_err(disk_err)?;
+    let (blocks, quarantined) = disk::dir::open_or_quarantine(
+        dir,
+        &paths,
+        |path| Block::open(path).map(Arc::new),
+        |e| match e {
+            SpanError::Corrupt { .. } => true,
+            SpanError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof
+            ),
+            _ => false,
+        },
+        disk_err,
+    )?;
+    for q in &quarantined {
+        tracing::warn!(from = %q.from.display(), to = %q.to.display(), "{q}");
+    }
     let mut live: Vec<Arc<Block>> = disk::dir::drop_replaced(blocks).map_err(disk_err)?;
     sort_blocks(&mut live);
-    Ok(live)
+    Ok((live, quarantined))
 }
 
 fn sort_blocks(blocks: &mut [Arc<Block>]) {
@@ -249,7 +266,7 @@ impl Inner {
         let dir = dir.to_owned();
         fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
         let lock_file = disk::dir::lock(&dir).map_err(wal::disk_err)?;
-        let blocks = read_blocks(&dir)?;
+        let (blocks, quarantined) = read_blocks(&dir)?;
         let wal_dir = dir.join("wal");
         // Segments below the newest block's mark are in blocks already: a cut that died
         // between renaming its block and deleting them left them behind.
@@ -284,6 +301,7 @@ impl Inner {
             cut_lock: Mutex::new(()),
             maintenance: Mutex::new(()),
             damage,
+            quarantined,
             closed: AtomicBool::new(false),
             signal: Mutex::new(Signal::default()),
             wake: Condvar::new(),
@@ -633,6 +651,11 @@ impl TraceDb {
     /// Where the WAL was found damaged at open, if it was.
     pub fn wal_damage(&self) -> Option<&Damage> {
         self.inner.wal_damage()
+    }
+
+    /// The damaged blocks moved into `quarantine/` at open, with why.
+    pub fn quarantined(&self) -> &[Quarantined] {
+        &self.inner.quarantined
     }
 
     /// The store's directory.

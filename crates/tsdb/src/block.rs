@@ -122,7 +122,8 @@ fn corrupt(path: &Path, offset: u64, message: impl Into<String>) -> StorageError
 }
 
 /// Writes a block into `parent` from series sorted by labels, each with chunks in time
-/// order, and returns its meta.
+/// order, and returns its meta. A write that fails (a full disk) removes what it wrote,
+/// so that retrying does not pile up partial blocks.
 pub fn write(
     parent: &Path,
     series: impl IntoIterator<Item = (Labels, Vec<ChunkData>)>,
@@ -130,7 +131,21 @@ pub fn write(
 ) -> Result<BlockMeta, StorageError> {
     let id = new_id();
     let tmp = parent.join(format!("{id}.tmp"));
-    fs::create_dir_all(&tmp).map_err(io_err("creating", &tmp))?;
+    let written = write_into(parent, &tmp, id, series, compaction);
+    if written.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    written
+}
+
+fn write_into(
+    parent: &Path,
+    tmp: &Path,
+    id: String,
+    series: impl IntoIterator<Item = (Labels, Vec<ChunkData>)>,
+    compaction: Compaction,
+) -> Result<BlockMeta, StorageError> {
+    fs::create_dir_all(tmp).map_err(io_err("creating", tmp))?;
 
     let chunks_path = tmp.join("chunks");
     let mut chunks_file =
@@ -206,12 +221,12 @@ pub fn write(
     let mut f = File::create(&meta_path).map_err(io_err("creating", &meta_path))?;
     f.write_all(&json).map_err(io_err("writing", &meta_path))?;
     f.sync_all().map_err(io_err("syncing", &meta_path))?;
-    File::open(&tmp)
+    File::open(tmp)
         .and_then(|d| d.sync_all())
-        .map_err(io_err("syncing", &tmp))?;
+        .map_err(io_err("syncing", tmp))?;
 
     let dest = parent.join(&id);
-    fs::rename(&tmp, &dest).map_err(io_err("renaming", &tmp))?;
+    fs::rename(tmp, &dest).map_err(io_err("renaming", tmp))?;
     File::open(parent)
         .and_then(|d| d.sync_all())
         .map_err(io_err("syncing", parent))?;
@@ -337,14 +352,25 @@ impl Block {
             .iter()
             .map(|p| fs::metadata(p).map_or(0, |m| m.len()))
             .sum();
-        Ok(Self {
+        let block = Self {
             dir: dir.to_owned(),
             meta,
             series,
             postings,
             chunks,
             size,
-        })
+        };
+        // The chunk written last ends the file: reading it finds a chunks file cut short at
+        // open, not at the first query that reaches it. Chunks are otherwise checked when read.
+        if let Some(last) = block
+            .series
+            .iter()
+            .flat_map(|s| s.chunks.iter())
+            .max_by_key(|c| c.offset)
+        {
+            block.read_chunk(last)?;
+        }
+        Ok(block)
     }
 
     /// The block's meta.

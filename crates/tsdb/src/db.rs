@@ -30,6 +30,7 @@ use crate::block::{self, Block, BlockMeta, ChunkData, ChunkMeta, Compaction};
 use crate::chunk;
 use crate::head::{Head, HeadOptions, HeadSnapshot, SealedChunk};
 use crate::wal::{self, Damage, SyncPolicy, Wal, io_err};
+use disk::dir::Quarantined;
 
 /// Two hours, Prometheus's block range.
 pub const DEFAULT_BLOCK_RANGE: i64 = 2 * 3600 * 1000;
@@ -82,17 +83,35 @@ pub struct Tsdb {
     blocks: RwLock<Vec<Arc<Block>>>,
     options: Options,
     damage: Option<Damage>,
+    quarantined: Vec<Quarantined>,
 }
 
-fn read_blocks(dir: &Path) -> Result<Vec<Arc<Block>>, StorageError> {
-    let blocks = disk::dir::block_dirs(dir)
-        .map_err(wal::disk_err)?
-        .iter()
-        .map(|path| Block::open(path).map(Arc::new))
-        .collect::<Result<Vec<_>, _>>()?;
+/// Opens the blocks in `dir`; a damaged one is moved into `quarantine/` and listed.
+fn read_blocks(dir: &Path) -> Result<(Vec<Arc<Block>>, Vec<Quarantined>), StorageError> {
+    let paths = disk::dir::block_dirs(dir).map_err(wal::disk_err)?;
+    let (blocks, quarantined) = disk::dir::open_or_quarantine(
+        dir,
+        &paths,
+        |path| Block::open(path).map(Arc::new),
+        is_damage,
+        wal::disk_err,
+    )?;
     let mut live = disk::dir::drop_replaced(blocks).map_err(wal::disk_err)?;
     live.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
-    Ok(live)
+    Ok((live, quarantined))
+}
+
+/// Whether opening a block failed on its data (corrupt, cut short or missing a file),
+/// which moving it aside cures, rather than on the file system.
+fn is_damage(e: &StorageError) -> bool {
+    match e {
+        StorageError::Corrupt { .. } => true,
+        StorageError::Io { source, .. } => matches!(
+            source.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof
+        ),
+        _ => false,
+    }
 }
 
 /// Takes the directory's lock file, failing at once if another process (or another open in
@@ -106,13 +125,14 @@ impl Tsdb {
     /// open.
     ///
     /// A damaged WAL does not stop the open: everything before the damage is recovered, the
-    /// rest is cut off, and [`Tsdb::wal_damage`] says where. A damaged block does stop it,
-    /// with an error naming the file and offset.
+    /// rest is cut off (kept in `quarantine/`), and [`Tsdb::wal_damage`] says where. A
+    /// damaged block does not stop it either: it is moved into `quarantine/`, and
+    /// [`Tsdb::quarantined`] names it with the error (file and offset).
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Self, StorageError> {
         let dir = dir.as_ref().to_owned();
         fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
         let lock = lock(&dir)?;
-        let blocks = read_blocks(&dir)?;
+        let (blocks, quarantined) = read_blocks(&dir)?;
         let min_valid = blocks
             .iter()
             .map(|b| b.meta().max_time.saturating_add(1))
@@ -142,12 +162,18 @@ impl Tsdb {
             blocks: RwLock::new(blocks),
             options,
             damage,
+            quarantined,
         })
     }
 
     /// Where the WAL was found damaged at open, if it was.
     pub fn wal_damage(&self) -> Option<&Damage> {
         self.damage.as_ref()
+    }
+
+    /// The damaged blocks moved into `quarantine/` at open, with why.
+    pub fn quarantined(&self) -> &[Quarantined] {
+        &self.quarantined
     }
 
     /// The head, for its counters.
@@ -177,8 +203,13 @@ impl Tsdb {
     }
 
     /// Persists the head's data older than `t` into a block.
+    ///
+    /// The head keeps the data until the block is written: a write that fails (a full
+    /// disk) loses nothing, and the next cut tries again. (It used to be taken out of the
+    /// head first, so a failed write hid it from queries, and the next checkpoint deleted
+    /// it from the WAL.)
     fn persist_before(&self, t: Timestamp) -> Result<Option<BlockMeta>, StorageError> {
-        let series = self.head.truncate_before(t);
+        let series = self.head.seal_before(t);
         if series.is_empty() {
             return Ok(None);
         }
@@ -201,6 +232,7 @@ impl Tsdb {
             },
         )?;
         let block = Arc::new(Block::open(&self.dir.join(&meta.id))?);
+        self.head.truncate_before(t);
         {
             let mut blocks = self.blocks.write().unwrap_or_else(|e| e.into_inner());
             blocks.push(block);
@@ -885,6 +917,54 @@ mod tests {
             got[0].1.iter().map(|s| s.t).collect::<Vec<_>>(),
             [0, 1, 2, 3]
         );
+    }
+
+    /// Regression (chaos suite): a damaged block used to stop the open, so one flipped bit
+    /// in one block took every other block and the WAL offline with it.
+    #[test]
+    fn a_damaged_block_is_quarantined_and_the_rest_opens() {
+        for (file, damage) in [("chunks", "cut"), ("index", "flip"), ("meta.json", "cut")] {
+            let dir = tempfile::tempdir().unwrap();
+            let damaged = {
+                let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+                let mut metas = Vec::new();
+                for t in [0, 10 * HOUR] {
+                    let mut app = db.appender();
+                    app.append(None, &up(1), t, 1.0).unwrap();
+                    app.commit().unwrap();
+                    metas.push(db.flush().unwrap().unwrap());
+                }
+                let mut app = db.appender();
+                app.append(None, &up(1), 20 * HOUR, 2.0).unwrap();
+                app.commit().unwrap();
+                dir.path().join(&metas[1].id)
+            };
+            let path = damaged.join(file);
+            let mut bytes = fs::read(&path).unwrap();
+            if damage == "cut" {
+                bytes.truncate(bytes.len() - 2);
+            } else {
+                let at = bytes.len() - 3;
+                bytes[at] ^= 0x40;
+            }
+            fs::write(&path, &bytes).unwrap();
+            let db = Tsdb::open(dir.path(), Options::default()).unwrap();
+            let q = db.quarantined();
+            assert_eq!(q.len(), 1, "{file}");
+            assert!(
+                q[0].reason.contains(&path.display().to_string()),
+                "{file}: {}",
+                q[0]
+            );
+            assert!(!damaged.exists(), "{file}");
+            assert!(q[0].to.join(file).is_file(), "{file}");
+            let got = everything(&db);
+            assert_eq!(
+                got[0].1.iter().map(|s| s.t).collect::<Vec<_>>(),
+                [0, 20 * HOUR],
+                "{file}: the other block and the WAL are kept"
+            );
+        }
     }
 
     const HOUR: i64 = 3_600_000;

@@ -388,6 +388,7 @@ impl Head {
     /// (sorted by labels), raising the head's `min_valid` to `t`; series left empty are
     /// dropped. The caller persists the chunks in a block, then calls [`Head::checkpoint`].
     pub fn truncate_before(&self, t: Timestamp) -> Vec<(Labels, Vec<SealedChunk>)> {
+        // (`seal_before` then this: the chunks it returned, which are the ones removed.)
         // Holding the WAL lock keeps commits out while the head changes shape.
         let _wal = lock(&self.wal);
         let mut state = self.write();
@@ -413,6 +414,30 @@ impl Head {
         if !removed.is_empty() {
             let live: std::collections::HashSet<u64> = state.by_labels.values().copied().collect();
             Arc::make_mut(&mut state.postings).retain(|id| live.contains(&id));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Stops accepting samples older than `t`, seals every open chunk that ends before it,
+    /// and returns (copies of) the chunks before `t` by series, sorted by labels, leaving
+    /// them in the head: what [`Head::truncate_before`] will remove once they are safely
+    /// in a block. Nothing before `t` can change in between, as commits before `t` are
+    /// refused from now on.
+    pub fn seal_before(&self, t: Timestamp) -> Vec<(Labels, Vec<SealedChunk>)> {
+        let _wal = lock(&self.wal);
+        let mut state = self.write();
+        state.min_valid = state.min_valid.max(t);
+        let mut out = Vec::new();
+        for slot in state.series.iter_mut() {
+            let Some(series) = slot else { continue };
+            if series.data.open.as_ref().is_some_and(|o| o.max_time() < t) {
+                Arc::make_mut(&mut series.data).seal();
+            }
+            let before = series.data.sealed.partition_point(|c| c.maxt < t);
+            if before > 0 {
+                out.push((series.labels.clone(), series.data.sealed[..before].to_vec()));
+            }
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out

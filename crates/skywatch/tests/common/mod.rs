@@ -15,6 +15,10 @@ impl Drop for Killed {
     /// removes its temporary data directory), and kills it if it has not stopped within
     /// a few seconds.
     fn drop(&mut self) {
+        // Already reaped (a test killed it itself): nothing to stop.
+        if let Ok(Some(_)) = self.0.try_wait() {
+            return;
+        }
         let asked = std::process::Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status()
@@ -76,6 +80,39 @@ pub(crate) fn start_skywatch_otlp(
     db: &Path,
     args: &[&std::ffi::OsStr],
 ) -> (Killed, String, String, std::sync::mpsc::Receiver<String>) {
+    let s = start_skywatch_started(db, args);
+    (s.child, s.addr, s.grpc, s.log)
+}
+
+/// A `skywatch up` started by [`start_skywatch_started`].
+pub(crate) struct Started {
+    pub(crate) child: Killed,
+    /// The HTTP listener's address.
+    pub(crate) addr: String,
+    /// The OTLP/gRPC listener's address.
+    pub(crate) grpc: String,
+    /// The log lines (JSON) written before it listened: opening the stores, recovery.
+    pub(crate) early: Vec<String>,
+    /// The later log lines.
+    pub(crate) log: std::sync::mpsc::Receiver<String>,
+    /// From the start of the process to its listening: opening the stores and replaying
+    /// their write-ahead logs, mostly.
+    pub(crate) took: Duration,
+}
+
+/// Starts `skywatch up` over `db` with `args` on free loopback ports, and returns it once
+/// it listens, with what it logged until then; fails with those lines if it exits first.
+pub(crate) fn start_skywatch_started(db: &Path, args: &[&std::ffi::OsStr]) -> Started {
+    start_skywatch_env(db, args, &[])
+}
+
+/// As [`start_skywatch_started`], with these environment variables set.
+pub(crate) fn start_skywatch_env(
+    db: &Path,
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Started {
+    let began = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_skywatch"))
         .args([
             "up",
@@ -88,25 +125,31 @@ pub(crate) fn start_skywatch_otlp(
         .arg(db)
         .args(args)
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let child = Killed(child);
     let mut grpc = String::new();
+    let mut early = Vec::new();
     let addr = loop {
-        let line = lines
-            .next()
-            .expect("skywatch up exited before listening")
-            .unwrap();
-        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let Some(line) = lines.next().map(Result::unwrap) else {
+            panic!("skywatch up exited before listening:\n{}", early.join("\n"));
+        };
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) else {
+            early.push(line);
+            continue;
+        };
         if json["message"] == "OTLP/gRPC listening" {
             grpc = json["addr"].as_str().unwrap().to_owned();
         }
         if json["message"] == "listening" {
             break json["addr"].as_str().unwrap().to_owned();
         }
+        early.push(line);
     };
+    let took = began.elapsed();
     let (send, log) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
@@ -114,7 +157,14 @@ pub(crate) fn start_skywatch_otlp(
             let _ = send.send(line);
         }
     });
-    (child, addr, grpc, log)
+    Started {
+        child,
+        addr,
+        grpc,
+        early,
+        log,
+        took,
+    }
 }
 
 /// GETs `path` from the server at `addr` and parses the JSON answer.
