@@ -11,15 +11,19 @@
 //! - [`tempo`]: Tempo's HTTP API under `/tempo`: traces by ID, TraceQL and tag search.
 //! - [`loki`]: Loki's push and its label, series and index routes, over the log store.
 //!
+//! [`limits`] holds what the families share of the limits on queries and ingestion.
+//!
 //! Every answer may be compressed ([`compressed`]), as Prometheus compresses its API's.
 
 use axum::Router;
 
 mod compression;
 pub mod jaeger;
+pub mod limits;
 pub mod loki;
 pub mod otlp;
 pub mod prometheus;
+mod rate;
 pub mod slo;
 mod span_access;
 mod state;

@@ -46,8 +46,8 @@ impl Default for Limits {
 }
 
 /// Why a request was refused whole. Each kind maps to one HTTP status and one gRPC code,
-/// as the OTLP specification assigns them; only [`ExportError::Unavailable`] is worth a
-/// retry.
+/// as the OTLP specification assigns them; only [`ExportError::Unavailable`] and
+/// [`ExportError::RateLimited`] are worth a retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExportError {
     /// The body cannot be decoded or is invalid as a whole (HTTP 400, gRPC
@@ -65,6 +65,13 @@ pub enum ExportError {
         /// Its value.
         value: u64,
         /// What was too large and what would fix it.
+        message: String,
+    },
+    /// The sender is over its ingestion rate (HTTP 429, gRPC `RESOURCE_EXHAUSTED`); it
+    /// may retry later, as OTLP has it for 429.
+    #[error("{message}")]
+    RateLimited {
+        /// Whose rate, which limit, and what would fix it.
         message: String,
     },
     /// The content type or encoding is not one OTLP/HTTP uses (HTTP 415).
@@ -88,6 +95,7 @@ impl ExportError {
         match self {
             Self::BadData { .. } => 400,
             Self::TooLarge { .. } => 413,
+            Self::RateLimited { .. } => 429,
             Self::Unsupported(_) => 415,
             Self::NotStored(_) => 501,
             Self::Unavailable(_) => 503,
@@ -101,7 +109,7 @@ impl ExportError {
     pub fn grpc_code(&self) -> i32 {
         match self {
             Self::BadData { .. } | Self::Unsupported(_) => 3,
-            Self::TooLarge { .. } => 8,
+            Self::TooLarge { .. } | Self::RateLimited { .. } => 8,
             Self::NotStored(_) => 12,
             Self::Unavailable(_) => 14,
             Self::Internal(_) => 13,
@@ -113,6 +121,7 @@ impl ExportError {
         match self {
             Self::BadData { .. } => "bad_data",
             Self::TooLarge { .. } => "too_large",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unsupported(_) => "unsupported",
             Self::NotStored(_) => "not_stored",
             Self::Unavailable(_) => "unavailable",
@@ -181,7 +190,7 @@ impl Protocol {
 }
 
 /// The outcomes `skywatch_otlp_requests_total` counts, in order.
-pub const OUTCOMES: [&str; 8] = [
+pub const OUTCOMES: [&str; 9] = [
     "ok",
     "partial",
     "bad_data",
@@ -190,6 +199,7 @@ pub const OUTCOMES: [&str; 8] = [
     "not_stored",
     "unavailable",
     "internal",
+    "rate_limited",
 ];
 
 #[derive(Debug, Default)]
