@@ -70,6 +70,8 @@ pub(crate) struct UpArgs {
     otlp: OtlpArgs,
     #[command(flatten)]
     query: QueryArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// The log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -390,6 +392,96 @@ impl Default for QueryArgs {
     }
 }
 
+/// The limits that keep one client from taking the server down (docs/limits.md), beside
+/// the query, OTLP and Loki limits of their own sections. Each refusal is counted in
+/// `skywatch_limit_exceeded_total{limit}` under the flag's name.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LimitArgs {
+    /// The most PromQL queries of the HTTP API evaluated at once; the others wait in a
+    /// queue, their wait counting against their timeout (Prometheus's
+    /// --query.max-concurrency).
+    #[arg(long, default_value_t = api::limits::Limits::default().query_max_concurrency)]
+    query_max_concurrency: usize,
+    /// The most points a range query may give each series (Prometheus's fixed 11,000).
+    #[arg(long, default_value_t = api::limits::Limits::default().query_max_points_per_series)]
+    query_max_points_per_series: i64,
+    /// The most series the TSDB's head holds: a sample that would create another is
+    /// refused (its scrape fails, OTLP reports it refused), while existing series keep
+    /// taking samples; 0 for no limit.
+    #[arg(long, default_value_t = DEFAULT_MAX_HEAD_SERIES)]
+    tsdb_max_head_series: usize,
+    /// The megabytes a second an OTLP/HTTP tenant (X-Scope-OrgID, else the client's
+    /// address) may send, as sent (Tempo's ingestion_rate_limit_bytes); over it, 429; 0
+    /// for no limit.
+    #[arg(long, default_value_t = 15.0)]
+    otlp_ingestion_rate_mb: f64,
+    /// The most megabytes an OTLP/HTTP tenant may send at once (Tempo's
+    /// ingestion_burst_size_bytes).
+    #[arg(long, default_value_t = 20.0)]
+    otlp_ingestion_burst_size_mb: f64,
+}
+
+/// The default of --tsdb-max-head-series: well above what one server of a node network
+/// scrapes, well below what fills its memory.
+const DEFAULT_MAX_HEAD_SERIES: usize = 5_000_000;
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        let api = api::limits::Limits::default();
+        Self {
+            query_max_concurrency: api.query_max_concurrency,
+            query_max_points_per_series: api.query_max_points_per_series,
+            tsdb_max_head_series: DEFAULT_MAX_HEAD_SERIES,
+            otlp_ingestion_rate_mb: 15.0,
+            otlp_ingestion_burst_size_mb: 20.0,
+        }
+    }
+}
+
+impl LimitArgs {
+    /// The API's limits.
+    fn api(&self) -> api::limits::Limits {
+        const MIB: f64 = 1024.0 * 1024.0;
+        api::limits::Limits {
+            query_max_concurrency: self.query_max_concurrency,
+            query_max_points_per_series: self.query_max_points_per_series,
+            otlp_ingestion_rate_bytes: self.otlp_ingestion_rate_mb * MIB,
+            otlp_ingestion_burst_bytes: self.otlp_ingestion_burst_size_mb * MIB,
+        }
+    }
+
+    /// The head's series limit, if any.
+    fn max_head_series(&self) -> Option<usize> {
+        (self.tsdb_max_head_series > 0).then_some(self.tsdb_max_head_series)
+    }
+
+    /// The flags and their values, for `/api/v1/status/flags`.
+    fn flags(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "query-max-concurrency",
+                self.query_max_concurrency.to_string(),
+            ),
+            (
+                "query-max-points-per-series",
+                self.query_max_points_per_series.to_string(),
+            ),
+            (
+                "tsdb-max-head-series",
+                self.tsdb_max_head_series.to_string(),
+            ),
+            (
+                "otlp-ingestion-rate-mb",
+                self.otlp_ingestion_rate_mb.to_string(),
+            ),
+            (
+                "otlp-ingestion-burst-size-mb",
+                self.otlp_ingestion_burst_size_mb.to_string(),
+            ),
+        ]
+    }
+}
+
 /// What a server runs with, once flags, file and defaults are resolved.
 pub(crate) struct Settings {
     /// The data directory.
@@ -402,6 +494,8 @@ pub(crate) struct Settings {
     pub(crate) retention_time: Option<Duration>,
     /// The query engine's settings.
     pub(crate) query: QueryArgs,
+    /// The limits on queries, the head's series and OTLP's rate.
+    pub(crate) limits: LimitArgs,
     /// The configuration, and the file it came from if it can be reloaded.
     pub(crate) config: scrape::Config,
     pub(crate) config_file: Option<PathBuf>,
@@ -553,6 +647,7 @@ impl Settings {
         ]
         .into_iter()
         .chain(self.otlp.logs.flags())
+        .chain(self.limits.flags())
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
     }
@@ -604,6 +699,7 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
             .retention_time
             .or_else(|| own.retention_time.map(scrape::config::Duration::std)),
         query: args.query,
+        limits: args.limits,
         config_file: args.config,
         config,
         config_text,
@@ -705,6 +801,7 @@ pub(crate) async fn serve(
     let options = tsdb::Options {
         retention_time: settings.retention_time.map(millis),
         max_exemplars: settings.config.storage.exemplars.ring_size(),
+        max_series: settings.limits.max_head_series(),
         ..tsdb::Options::default()
     };
     // The segments the open is about to replay, for /api/v1/status/walreplay: the replay
@@ -844,6 +941,14 @@ pub(crate) async fn serve(
         .registry()
         .register_collector(crate::self_metrics::OtlpCollector {
             receiver: receiver.clone(),
+        });
+    let limits = Arc::new(api::limits::Limiter::new(settings.limits.api()));
+    telemetry
+        .registry()
+        .register_collector(crate::self_metrics::LimitCollector {
+            limiter: limits.clone(),
+            db: db.clone(),
+            manager: manager.clone(),
         });
     let grpc_listener = tokio::net::TcpListener::bind(settings.otlp.otlp_grpc_listen)
         .await
@@ -995,6 +1100,7 @@ pub(crate) async fn serve(
     }
     state.wal_replay = wal_replay;
     state.spans = Some(span_store);
+    state.limits = limits.clone();
     state.otlp = Some(receiver);
     state.logs = Some(distributor);
     state.target_metadata = Some({
