@@ -7,9 +7,10 @@
 //!   Waiting costs a parked task and its request, no thread; the queue is bounded by the
 //!   timeout.
 //! - Range queries: at most `query_max_points_per_series` steps (Prometheus's 11,000).
-//! - OTLP over HTTP: `otlp_ingestion_rate_bytes` a second per tenant (`X-Scope-OrgID`, or
+//! - OTLP: `otlp_ingestion_rate_bytes` a second per tenant (`X-Scope-OrgID`, or
 //!   the client's address without one), with bursts of `otlp_ingestion_burst_bytes`, as
-//!   Tempo's `ingestion_rate_limit_bytes` and `ingestion_burst_size_bytes`.
+//!   Tempo's `ingestion_rate_limit_bytes` and `ingestion_burst_size_bytes`; the HTTP
+//!   routes and (through the receiver's gate) gRPC share the buckets.
 //!
 //! [`Limiter::exceeded`] counts each refusal by the name of the flag that sets the limit;
 //! the server shows them as `skywatch_limit_exceeded_total{limit}`.
@@ -154,14 +155,24 @@ impl Limiter {
         })
     }
 
-    /// Takes `bytes` from the OTLP tenant's budget; `false` (counted under
-    /// `otlp-ingestion-rate-mb`) when it does not hold them.
-    pub(crate) fn allow_otlp(&self, tenant: &str, bytes: usize, now: Instant) -> bool {
-        let allowed = self.otlp.allow(tenant, bytes as f64, now);
-        if !allowed {
-            self.count("otlp-ingestion-rate-mb");
+    /// Takes `bytes` from the OTLP tenant's budget; when it does not hold them, the
+    /// refusal (HTTP 429, gRPC `RESOURCE_EXHAUSTED`) naming the tenant and the flags,
+    /// counted under `otlp-ingestion-rate-mb`. The binary hands it to the receiver as its
+    /// gRPC gate ([`otlp::ReceiverOptions::admit`]); the HTTP routes call it themselves.
+    pub fn admit_otlp(&self, tenant: &str, bytes: usize) -> Result<(), otlp::ExportError> {
+        if self.otlp.allow(tenant, bytes as f64, Instant::now()) {
+            return Ok(());
         }
-        allowed
+        self.count("otlp-ingestion-rate-mb");
+        let l = &self.limits;
+        Err(otlp::ExportError::RateLimited {
+            message: format!(
+                "ingestion rate limit exceeded for tenant {tenant:?} (limit: {} bytes/s, burst {} bytes) \
+                 while sending {bytes} bytes; retry later, send less, or raise the limit \
+                 (--otlp-ingestion-rate-mb, --otlp-ingestion-burst-size-mb)",
+                l.otlp_ingestion_rate_bytes as u64, l.otlp_ingestion_burst_bytes as u64,
+            ),
+        })
     }
 }
 

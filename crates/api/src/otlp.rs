@@ -129,18 +129,7 @@ async fn receive(
         }
     };
     // The rate counts the body as sent (compressed, if it is), before any work on it.
-    if !limits.allow_otlp(&tenant, bytes.len(), std::time::Instant::now()) {
-        let l = limits.limits();
-        let error = ExportError::RateLimited {
-            message: format!(
-                "ingestion rate limit exceeded for tenant {tenant:?} (limit: {} bytes/s, burst {} bytes) \
-                 while sending {} bytes; retry later, send less, or raise the limit \
-                 (--otlp-ingestion-rate-mb, --otlp-ingestion-burst-size-mb)",
-                l.otlp_ingestion_rate_bytes as u64,
-                l.otlp_ingestion_burst_bytes as u64,
-                bytes.len()
-            ),
-        };
+    if let Err(error) = limits.admit_otlp(&tenant, bytes.len()) {
         receiver.count_refused(signal, Protocol::Http, &error);
         let encoding =
             Encoding::from_content_type(content_type.as_deref()).unwrap_or(Encoding::Json);
@@ -211,6 +200,7 @@ mod tests {
             metrics: Some(metrics.clone()),
             logs: None,
             limits,
+            admit: None,
         })));
         Fixture {
             app: router(state),

@@ -237,7 +237,16 @@ pub struct ReceiverOptions {
     pub logs: Option<Arc<dyn LogSink>>,
     /// The limits.
     pub limits: Limits,
+    /// What a gRPC request passes before anything else is done with it, given its tenant
+    /// (`X-Scope-OrgID`, else the client's IP address) and its size: the server's
+    /// ingestion rate. `None` lets every request in. (The HTTP routes, in `api`, apply
+    /// the same rate themselves.)
+    pub admit: Option<Admit>,
 }
+
+/// A gate a request passes first, given its tenant and size in bytes; its refusal is the
+/// request's answer.
+pub type Admit = Arc<dyn Fn(&str, usize) -> Result<(), ExportError> + Send + Sync>;
 
 /// Takes OTLP requests of every signal; see the module's docs.
 pub struct Receiver {
@@ -260,6 +269,21 @@ impl Receiver {
             options,
             counts: Default::default(),
         }
+    }
+
+    /// Passes a request of `tenant` and `bytes` through the gate, if there is one; a
+    /// refusal is counted.
+    pub fn admit(
+        &self,
+        signal: Signal,
+        protocol: Protocol,
+        tenant: &str,
+        bytes: usize,
+    ) -> Result<(), ExportError> {
+        let Some(admit) = &self.options.admit else {
+            return Ok(());
+        };
+        admit(tenant, bytes).inspect_err(|e| self.count_refused(signal, protocol, e))
     }
 
     /// The limits it enforces.

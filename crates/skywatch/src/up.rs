@@ -410,12 +410,12 @@ pub(crate) struct LimitArgs {
     /// taking samples; 0 for no limit.
     #[arg(long, default_value_t = DEFAULT_MAX_HEAD_SERIES)]
     tsdb_max_head_series: usize,
-    /// The megabytes a second an OTLP/HTTP tenant (X-Scope-OrgID, else the client's
-    /// address) may send, as sent (Tempo's ingestion_rate_limit_bytes); over it, 429; 0
-    /// for no limit.
+    /// The megabytes a second an OTLP tenant (X-Scope-OrgID, else the client's address)
+    /// may send over HTTP and gRPC together (Tempo's ingestion_rate_limit_bytes); over it,
+    /// HTTP 429 or gRPC RESOURCE_EXHAUSTED; 0 for no limit.
     #[arg(long, default_value_t = 15.0)]
     otlp_ingestion_rate_mb: f64,
-    /// The most megabytes an OTLP/HTTP tenant may send at once (Tempo's
+    /// The most megabytes an OTLP tenant may send at once (Tempo's
     /// ingestion_burst_size_bytes).
     #[arg(long, default_value_t = 20.0)]
     otlp_ingestion_burst_size_mb: f64,
@@ -913,6 +913,7 @@ pub(crate) async fn serve(
         .registry()
         .register_collector(generator.telemetry());
     let generator_task = tokio::spawn(Arc::clone(&generator).run());
+    let limits = Arc::new(api::limits::Limiter::new(settings.limits.api()));
     let receiver = Arc::new(otlp::Receiver::new(otlp::ReceiverOptions {
         spans: Some(Arc::new(spanmetrics::Observed::new(
             span_store.clone(),
@@ -921,6 +922,11 @@ pub(crate) async fn serve(
         metrics: Some(written.clone()),
         logs: Some(Arc::new(otlp::logs::StoreSink::new(log_store.clone()))),
         limits: settings.otlp.limits(),
+        // OTLP/gRPC's ingestion rate, the one the HTTP routes apply.
+        admit: Some({
+            let limits = limits.clone();
+            Arc::new(move |tenant: &str, bytes| limits.admit_otlp(tenant, bytes))
+        }),
     }));
     let tailer = start_log_tailer(
         settings.otlp.logs.logs_config_file.as_deref(),
@@ -942,7 +948,6 @@ pub(crate) async fn serve(
         .register_collector(crate::self_metrics::OtlpCollector {
             receiver: receiver.clone(),
         });
-    let limits = Arc::new(api::limits::Limiter::new(settings.limits.api()));
     telemetry
         .registry()
         .register_collector(crate::self_metrics::LimitCollector {
