@@ -125,7 +125,7 @@ pub(crate) struct LogsArgs {
     #[arg(long, default_value_t = api::loki::Limits::default().max_label_value_length)]
     logs_max_label_value_length: usize,
     /// The megabytes a second a tenant (X-Scope-OrgID) may push (ingestion_rate_mb); a
-    /// push over it is refused with 429.
+    /// push over it is refused with 429; 0 for no limit.
     #[arg(long, default_value_t = 4.0)]
     logs_ingestion_rate_mb: f64,
     /// The most megabytes a tenant may push at once (ingestion_burst_size_mb).

@@ -39,7 +39,7 @@ pub struct Limits {
     /// The longest label value (`max_label_value_length`, 2048).
     pub max_label_value_length: usize,
     /// The bytes (lines and structured metadata) a tenant may push per second
-    /// (`ingestion_rate_mb`, 4 MiB).
+    /// (`ingestion_rate_mb`, 4 MiB); 0 for no limit.
     pub ingestion_rate_bytes: f64,
     /// The most bytes a tenant may push at once (`ingestion_burst_size_mb`, 6 MiB).
     pub ingestion_burst_bytes: f64,
