@@ -14,6 +14,8 @@
 //! - [`access`]: every route's class (read, write, admin) for the server's guard, and
 //!   Prometheus's `--web.enable-lifecycle` and `--web.enable-admin-api` switches.
 //!
+//! [`limits`] holds what the families share of the limits on queries and ingestion.
+//!
 //! Every answer may be compressed ([`compressed`]), as Prometheus compresses its API's.
 
 use axum::Router;
@@ -21,9 +23,11 @@ use axum::Router;
 pub mod access;
 mod compression;
 pub mod jaeger;
+pub mod limits;
 pub mod loki;
 pub mod otlp;
 pub mod prometheus;
+mod rate;
 pub mod slo;
 mod span_access;
 mod state;

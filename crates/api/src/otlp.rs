@@ -7,7 +7,9 @@
 //! cut to a limit); on failure a `google.rpc.Status`: `400` for a body that does not decode
 //! (the message names the protobuf field or JSON path), `413` over a limit (named, with its
 //! value), `415` for another content type or encoding, `501` for a signal the server does
-//! not store, `503` when the store cannot take data now (the only one worth a retry).
+//! not store, `429` over the sender's ingestion rate and `503` when the store cannot take
+//! data now (the two worth a retry). The rate is per tenant (`X-Scope-OrgID`, else the
+//! client's address), as [`crate::limits`] keeps it.
 //! The decoding and the limits are the receiver's: this module only reads the body within
 //! `max_request_body_bytes` and writes the answer.
 
@@ -23,6 +25,7 @@ use http_body_util::BodyExt as _;
 use otlp::{Encoding, ExportError, Protocol, Receiver, Signal};
 
 use crate::ApiState;
+use crate::limits::Limiter;
 
 /// The OTLP/HTTP routes; none when the server has no receiver.
 pub fn router(state: ApiState) -> Router {
@@ -31,8 +34,10 @@ pub fn router(state: ApiState) -> Router {
     };
     let route = |signal: Signal| {
         post(
-            move |State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Body| {
-                receive(r, signal, headers, body)
+            move |State(s): State<Served>, request: axum::extract::Request| {
+                let (parts, body) = request.into_parts();
+                let tenant = tenant(&parts);
+                receive(s, signal, tenant, parts.headers, body)
             },
         )
     };
@@ -42,7 +47,34 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/logs", route(Signal::Logs))
         // The receiver's own limit applies, with OTLP's answer, not axum's 2 MB default.
         .layer(DefaultBodyLimit::disable())
-        .with_state(receiver)
+        .with_state(Served {
+            receiver,
+            limits: state.limits,
+        })
+}
+
+/// What the routes serve from.
+#[derive(Clone)]
+struct Served {
+    receiver: Arc<Receiver>,
+    limits: Arc<Limiter>,
+}
+
+/// Whose ingestion rate a request counts against: its `X-Scope-OrgID`, as Tempo's and
+/// Loki's tenants, else the client's address (without its port).
+fn tenant(parts: &axum::http::request::Parts) -> String {
+    if let Some(id) = parts
+        .headers
+        .get("x-scope-orgid")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
+        return id.to_owned();
+    }
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
 }
 
 fn failure(error: &ExportError, encoding: Encoding) -> Response {
@@ -57,11 +89,13 @@ fn failure(error: &ExportError, encoding: Encoding) -> Response {
 }
 
 async fn receive(
-    receiver: Arc<Receiver>,
+    served: Served,
     signal: Signal,
+    tenant: String,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let Served { receiver, limits } = served;
     let text = |name: header::HeaderName| {
         headers
             .get(name)
@@ -94,6 +128,13 @@ async fn receive(
             return failure(&error, encoding);
         }
     };
+    // The rate counts the body as sent (compressed, if it is), before any work on it.
+    if let Err(error) = limits.admit_otlp(&tenant, bytes.len()) {
+        receiver.count_refused(signal, Protocol::Http, &error);
+        let encoding =
+            Encoding::from_content_type(content_type.as_deref()).unwrap_or(Encoding::Json);
+        return failure(&error, encoding);
+    }
     // Decoding and the store's append (a write-ahead log's sync) are blocking work.
     let r = receiver.clone();
     let done = tokio::task::spawn_blocking(move || {
@@ -143,17 +184,23 @@ mod tests {
     }
 
     fn fixture(limits: Limits) -> Fixture {
+        fixture_with(limits, crate::limits::Limits::default())
+    }
+
+    fn fixture_with(limits: Limits, api: crate::limits::Limits) -> Fixture {
         let spans = Arc::new(MemSpans::new());
         let metrics = Arc::new(MemStorage::new());
         let mut state = ApiState::new(
             metrics.clone(),
             promql::engine::Engine::new(promql::engine::EngineOptions::default()),
         );
+        state.limits = Arc::new(Limiter::new(api));
         state.otlp = Some(Arc::new(Receiver::new(ReceiverOptions {
             spans: Some(spans.clone()),
             metrics: Some(metrics.clone()),
             logs: None,
             limits,
+            admit: None,
         })));
         Fixture {
             app: router(state),
@@ -384,6 +431,49 @@ mod tests {
                 .unwrap()
                 .starts_with("logs are not stored yet")
         );
+    }
+
+    #[tokio::test]
+    async fn a_tenant_over_its_rate_gets_429_naming_the_limit_and_others_are_served() {
+        let body = request(1, 1).encode_to_vec();
+        let f = fixture_with(
+            Limits::default(),
+            crate::limits::Limits {
+                // A second's worth is less than one request: a tenant's burst takes three.
+                otlp_ingestion_rate_bytes: 1.0,
+                otlp_ingestion_burst_bytes: (3 * body.len()) as f64,
+                ..Default::default()
+            },
+        );
+        let tenant = ("x-scope-orgid", "noisy");
+        for _ in 0..3 {
+            let (status, _, _) =
+                post(&f.app, "/v1/traces", &[PROTOBUF, tenant], body.clone()).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        let (status, ct, answer) = post(&f.app, "/v1/traces", &[JSON, tenant], body.clone()).await;
+        assert_eq!(
+            (status, ct.as_str()),
+            (StatusCode::TOO_MANY_REQUESTS, "application/json")
+        );
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        let message = answer["message"].as_str().unwrap();
+        assert!(
+            message.contains("tenant \"noisy\"") && message.contains("--otlp-ingestion-rate-mb"),
+            "{message}"
+        );
+        assert_eq!(answer["code"], 8);
+        // Another tenant, and a client without one (counted by its address), are served.
+        let (status, _, _) = post(
+            &f.app,
+            "/v1/traces",
+            &[PROTOBUF, ("x-scope-orgid", "calm")],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, _) = post(&f.app, "/v1/traces", &[PROTOBUF], body).await;
+        assert_eq!(status, StatusCode::OK);
     }
 
     #[tokio::test]

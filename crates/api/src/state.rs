@@ -62,6 +62,9 @@ pub struct ApiState {
     /// Loki's push and its limits, over the log store the Loki routes read; `None` serves
     /// no Loki API.
     pub logs: Option<Arc<crate::loki::Distributor>>,
+    /// The limits across families (query concurrency and points, OTLP rate) and the
+    /// count of their refusals.
+    pub limits: Arc<crate::limits::Limiter>,
 }
 
 /// Gives the rule groups as JSON for a `type` filter.
@@ -118,6 +121,7 @@ impl ApiState {
             spans: None,
             otlp: None,
             logs: None,
+            limits: Arc::default(),
         }
     }
 }

@@ -30,23 +30,46 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
-use crate::{Accepted, ExportError, Protocol, Receiver};
+use crate::{Accepted, ExportError, Protocol, Receiver, Signal};
 
 /// The gRPC status OTLP's specification gives to each refusal.
 pub fn status(e: &ExportError) -> Status {
     Status::new(tonic::Code::from_i32(e.grpc_code()), e.to_string())
 }
 
-/// Runs an export on a blocking thread (stores do I/O) and maps its refusal.
+/// Whose ingestion rate a request counts against: its `x-scope-orgid` metadata, else the
+/// client's IP address.
+fn tenant<Q>(request: &Request<Q>) -> String {
+    if let Some(id) = request
+        .metadata()
+        .get("x-scope-orgid")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
+        return id.to_owned();
+    }
+    request
+        .remote_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+}
+
+/// Passes the request through the receiver's gate (its size: the message decoded), then
+/// runs the export on a blocking thread (stores do I/O) and maps its refusal.
 async fn export<Q, P>(
     receiver: &Arc<Receiver>,
-    request: Q,
+    signal: Signal,
+    request: Request<Q>,
     run: fn(&Receiver, Q) -> Result<Accepted, ExportError>,
     partial: fn(i64, String) -> P,
 ) -> Result<Option<P>, Status>
 where
-    Q: Send + 'static,
+    Q: prost::Message + Send + 'static,
 {
+    let tenant = tenant(&request);
+    let request = request.into_inner();
+    receiver
+        .admit(signal, Protocol::Grpc, &tenant, request.encoded_len())
+        .map_err(|e| status(&e))?;
     let receiver = receiver.clone();
     let accepted = tokio::task::spawn_blocking(move || run(&receiver, request))
         .await
@@ -69,7 +92,8 @@ impl TraceService for Services {
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let partial_success = export(
             &self.0,
-            request.into_inner(),
+            Signal::Traces,
+            request,
             |r, q| r.export_traces(Protocol::Grpc, q),
             |rejected_spans, error_message| ExportTracePartialSuccess {
                 rejected_spans,
@@ -91,7 +115,8 @@ impl MetricsService for Services {
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let partial_success = export(
             &self.0,
-            request.into_inner(),
+            Signal::Metrics,
+            request,
             |r, q| r.export_metrics(Protocol::Grpc, q),
             |rejected_data_points, error_message| ExportMetricsPartialSuccess {
                 rejected_data_points,
@@ -113,7 +138,8 @@ impl LogsService for Services {
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let partial_success = export(
             &self.0,
-            request.into_inner(),
+            Signal::Logs,
+            request,
             |r, q| r.export_logs(Protocol::Grpc, q),
             |rejected_log_records, error_message| ExportLogsPartialSuccess {
                 rejected_log_records,

@@ -46,8 +46,8 @@ impl Default for Limits {
 }
 
 /// Why a request was refused whole. Each kind maps to one HTTP status and one gRPC code,
-/// as the OTLP specification assigns them; only [`ExportError::Unavailable`] is worth a
-/// retry.
+/// as the OTLP specification assigns them; only [`ExportError::Unavailable`] and
+/// [`ExportError::RateLimited`] are worth a retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExportError {
     /// The body cannot be decoded or is invalid as a whole (HTTP 400, gRPC
@@ -65,6 +65,13 @@ pub enum ExportError {
         /// Its value.
         value: u64,
         /// What was too large and what would fix it.
+        message: String,
+    },
+    /// The sender is over its ingestion rate (HTTP 429, gRPC `RESOURCE_EXHAUSTED`); it
+    /// may retry later, as OTLP has it for 429.
+    #[error("{message}")]
+    RateLimited {
+        /// Whose rate, which limit, and what would fix it.
         message: String,
     },
     /// The content type or encoding is not one OTLP/HTTP uses (HTTP 415).
@@ -88,6 +95,7 @@ impl ExportError {
         match self {
             Self::BadData { .. } => 400,
             Self::TooLarge { .. } => 413,
+            Self::RateLimited { .. } => 429,
             Self::Unsupported(_) => 415,
             Self::NotStored(_) => 501,
             Self::Unavailable(_) => 503,
@@ -101,7 +109,7 @@ impl ExportError {
     pub fn grpc_code(&self) -> i32 {
         match self {
             Self::BadData { .. } | Self::Unsupported(_) => 3,
-            Self::TooLarge { .. } => 8,
+            Self::TooLarge { .. } | Self::RateLimited { .. } => 8,
             Self::NotStored(_) => 12,
             Self::Unavailable(_) => 14,
             Self::Internal(_) => 13,
@@ -113,6 +121,7 @@ impl ExportError {
         match self {
             Self::BadData { .. } => "bad_data",
             Self::TooLarge { .. } => "too_large",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unsupported(_) => "unsupported",
             Self::NotStored(_) => "not_stored",
             Self::Unavailable(_) => "unavailable",
@@ -181,7 +190,7 @@ impl Protocol {
 }
 
 /// The outcomes `skywatch_otlp_requests_total` counts, in order.
-pub const OUTCOMES: [&str; 8] = [
+pub const OUTCOMES: [&str; 9] = [
     "ok",
     "partial",
     "bad_data",
@@ -190,6 +199,7 @@ pub const OUTCOMES: [&str; 8] = [
     "not_stored",
     "unavailable",
     "internal",
+    "rate_limited",
 ];
 
 #[derive(Debug, Default)]
@@ -227,7 +237,16 @@ pub struct ReceiverOptions {
     pub logs: Option<Arc<dyn LogSink>>,
     /// The limits.
     pub limits: Limits,
+    /// What a gRPC request passes before anything else is done with it, given its tenant
+    /// (`X-Scope-OrgID`, else the client's IP address) and its size: the server's
+    /// ingestion rate. `None` lets every request in. (The HTTP routes, in `api`, apply
+    /// the same rate themselves.)
+    pub admit: Option<Admit>,
 }
+
+/// A gate a request passes first, given its tenant and size in bytes; its refusal is the
+/// request's answer.
+pub type Admit = Arc<dyn Fn(&str, usize) -> Result<(), ExportError> + Send + Sync>;
 
 /// Takes OTLP requests of every signal; see the module's docs.
 pub struct Receiver {
@@ -250,6 +269,21 @@ impl Receiver {
             options,
             counts: Default::default(),
         }
+    }
+
+    /// Passes a request of `tenant` and `bytes` through the gate, if there is one; a
+    /// refusal is counted.
+    pub fn admit(
+        &self,
+        signal: Signal,
+        protocol: Protocol,
+        tenant: &str,
+        bytes: usize,
+    ) -> Result<(), ExportError> {
+        let Some(admit) = &self.options.admit else {
+            return Ok(());
+        };
+        admit(tenant, bytes).inspect_err(|e| self.count_refused(signal, protocol, e))
     }
 
     /// The limits it enforces.

@@ -141,3 +141,64 @@ async fn logs_without_a_store_are_refused_as_unimplemented() {
         "{status:?}"
     );
 }
+
+#[tokio::test]
+async fn the_gate_sees_each_requests_tenant_and_size_and_its_refusal_is_the_answer() {
+    let store = Arc::new(MemSpans::new());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let receiver = Arc::new(Receiver::new(ReceiverOptions {
+        spans: Some(store.clone()),
+        admit: Some({
+            let seen = seen.clone();
+            Arc::new(move |tenant: &str, bytes: usize| {
+                seen.lock().unwrap().push((tenant.to_owned(), bytes));
+                if tenant == "noisy" {
+                    Err(otlp::ExportError::RateLimited {
+                        message: format!("ingestion rate limit exceeded for tenant {tenant:?}"),
+                    })
+                } else {
+                    Ok(())
+                }
+            })
+        }),
+        ..ReceiverOptions::default()
+    }));
+    let (url, _stop) = start(receiver.clone()).await;
+    let mut client = TraceServiceClient::connect(url).await.unwrap();
+    let with_tenant = |tenant: &str, trace: u8| {
+        let mut r = tonic::Request::new(request(vec![span(trace, 1, "a")]));
+        r.metadata_mut()
+            .insert("x-scope-orgid", tenant.parse().unwrap());
+        r
+    };
+    let status = client.export(with_tenant("noisy", 1)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("tenant \"noisy\""), "{status:?}");
+    assert!(
+        store
+            .trace(&TraceId([1; 16]), Window::ALL)
+            .unwrap()
+            .is_empty()
+    );
+    // Another tenant, and a client without one (its address), are let in.
+    client.export(with_tenant("calm", 2)).await.unwrap();
+    client.export(request(vec![span(3, 1, "a")])).await.unwrap();
+    assert_eq!(
+        store.trace(&TraceId([3; 16]), Window::ALL).unwrap().len(),
+        1
+    );
+    let seen = seen.lock().unwrap().clone();
+    let tenants: Vec<&str> = seen.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(tenants, ["noisy", "calm", "127.0.0.1"]);
+    assert!(seen.iter().all(|(_, bytes)| *bytes > 0));
+    let refused = receiver
+        .figures()
+        .into_iter()
+        .find(|f| f.signal == Signal::Traces && f.protocol == Protocol::Grpc)
+        .unwrap();
+    let at = otlp::OUTCOMES
+        .iter()
+        .position(|o| *o == "rate_limited")
+        .unwrap();
+    assert_eq!(refused.requests[at], 1);
+}

@@ -32,6 +32,29 @@ pub const MAX_DEPTH: usize = 20_000;
 /// by promql-parser in 0.6 to 1.3 s (release build), and its time grows with the cube.
 pub const MAX_FORMAT_DEPTH: usize = 1_000;
 
+/// The words of the depth error that tell it, for [`exceeded_limit`].
+const DEPTH_LIMIT_PHRASE: &str = "levels of brackets and operators";
+
+/// The words of the regex errors (here, and `model`'s for a regex that compiles too large)
+/// that tell them, for [`exceeded_limit`].
+const REGEX_LIMIT_PHRASES: [&str; 2] = [
+    "bytes long, more than the limit",
+    "the regex compiles to more than the limit",
+];
+
+/// The limit a parse error from [`depth_bound`] reports, by the name the server's metrics
+/// count it under (`query-max-depth`, `query-max-regex-bytes`); `None` for any other
+/// parse error.
+pub fn exceeded_limit(e: &ParseError) -> Option<&'static str> {
+    if e.0.contains(DEPTH_LIMIT_PHRASE) {
+        Some("query-max-depth")
+    } else if REGEX_LIMIT_PHRASES.iter().any(|p| e.0.contains(p)) {
+        Some("query-max-regex-bytes")
+    } else {
+        None
+    }
+}
+
 /// Below this bound promql-parser runs on the caller's stack: at the 1.2 KiB a level it
 /// takes at most (measured, debug build), well within any thread's.
 const INLINE_DEPTH: usize = 64;
@@ -59,7 +82,20 @@ pub fn depth_bound(text: &str) -> Result<usize, ParseError> {
     let mut label = "";
     let mut regex_next = false;
     let mut i = 0;
-    while i < b.len() {
+    // Where the token read last began: where the bound goes over the limit, if it does.
+    let mut token = 0;
+    loop {
+        if bound > MAX_DEPTH {
+            return Err(ParseError(format!(
+                "parse error: the expression nests or chains {bound} {DEPTH_LIMIT_PHRASE} at \
+                 byte {token}, more than the limit of {MAX_DEPTH}; split it, for example into \
+                 recording rules"
+            )));
+        }
+        if i >= b.len() {
+            break;
+        }
+        token = i;
         let c = b[i];
         match c {
             b'"' | b'\'' | b'`' => {
@@ -68,7 +104,7 @@ pub fn depth_bound(text: &str) -> Result<usize, ParseError> {
                 let len = end.saturating_sub(i + 2);
                 if regex_next && len > model::MAX_REGEX_BYTES {
                     return Err(ParseError(format!(
-                        "parse error: the regex in the matcher for label {label:?} is {len} bytes long, \
+                        "parse error: the regex in the matcher for label {label:?} at byte {i} is {len} bytes long, \
                          more than the limit of {} bytes",
                         model::MAX_REGEX_BYTES
                     )));
@@ -119,12 +155,6 @@ pub fn depth_bound(text: &str) -> Result<usize, ParseError> {
             _ => {}
         }
         i += 1;
-    }
-    if bound > MAX_DEPTH {
-        return Err(ParseError(format!(
-            "parse error: the expression nests or chains {bound} levels of brackets and operators, \
-             more than the limit of {MAX_DEPTH}; split it, for example into recording rules"
-        )));
     }
     Ok(bound)
 }
@@ -185,10 +215,15 @@ mod tests {
     fn over_the_limit_is_an_error_naming_it() {
         let chain = vec!["1"; MAX_DEPTH + 1].join("+");
         let e = depth_bound(&chain).unwrap_err().0;
+        // The 20,000th `+` is the 20,001st level, after 20,000 terms of one byte and
+        // 19,999 operators before it.
         assert!(
-            e.contains("20001 levels") && e.contains("limit of 20000"),
+            e.contains("20001 levels")
+                && e.contains("at byte 39999")
+                && e.contains("limit of 20000"),
             "{e}"
         );
+        assert_eq!(exceeded_limit(&ParseError(e)), Some("query-max-depth"));
         let ok = vec!["1"; 10_000].join("+");
         assert_eq!(depth_bound(&ok).unwrap(), 10_000);
     }
@@ -200,8 +235,12 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(
-            e.contains("label \"job\"") && e.contains("limit of 131072"),
+            e.contains("label \"job\" at byte 8") && e.contains("limit of 131072"),
             "{e}"
+        );
+        assert_eq!(
+            exceeded_limit(&ParseError(e)),
+            Some("query-max-regex-bytes")
         );
         // The same string as a value, not a regex, is not one.
         depth_bound(&format!(r#"up{{job="{long}"}}"#)).unwrap();

@@ -22,4 +22,4 @@ pub use config::{Config, ConfigError};
 /// `scrape::tls` for the code that names them so.
 pub use httpclient::{client, oauth2, tls};
 pub use manager::{DiscoveryFailure, ScrapeManager, TargetState};
-pub use scrape_loop::{Health, MetricMetadata, ScrapeStatus};
+pub use scrape_loop::{Health, MetricMetadata, ScrapeLimitCounts, ScrapeStatus};

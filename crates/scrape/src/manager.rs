@@ -55,6 +55,8 @@ struct Inner {
     forced: HashMap<String, ForcedError>,
     /// How many times a job's targets exceeded its `target_limit`.
     target_limit_exceeded: u64,
+    /// The scrapes each per-scrape limit failed; shared with the loops.
+    limit_counts: Arc<crate::scrape_loop::LimitCounts>,
     /// The providers failing now, by job and provider name: why, and since when.
     failing: BTreeMap<(String, String), DiscoveryFailure>,
     /// Metric metadata from every target's HELP, TYPE and UNIT lines.
@@ -215,6 +217,12 @@ impl ScrapeManager {
         lock(&self.inner).target_limit_exceeded
     }
 
+    /// How many scrapes (and reconciles, for `target_limit`) each limit failed.
+    pub fn limit_counts(&self) -> crate::ScrapeLimitCounts {
+        let inner = lock(&self.inner);
+        inner.limit_counts.snapshot(inner.target_limit_exceeded)
+    }
+
     /// The discovery providers failing now.
     pub fn discovery_failures(&self) -> Vec<DiscoveryFailure> {
         lock(&self.inner).failing.values().cloned().collect()
@@ -285,6 +293,7 @@ fn reconcile(
     let (client, options) = client;
     let mut inner = lock(inner);
     let metadata = inner.metadata.clone();
+    let limit_counts = inner.limit_counts.clone();
     inner
         .dropped
         .insert(job.name().to_owned(), built.dropped.clone());
@@ -338,6 +347,7 @@ fn reconcile(
                         status: status.clone(),
                         metadata: metadata.clone(),
                         forced: forced.clone(),
+                        limits: limit_counts.clone(),
                     },
                     stopped,
                 ));

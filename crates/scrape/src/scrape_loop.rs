@@ -229,6 +229,80 @@ pub(crate) struct LoopState {
     previous: Vec<usize>,
     /// The metric families' metadata, from HELP, TYPE and UNIT lines.
     pub(crate) metadata: BTreeMap<String, MetricMetadata>,
+    /// What the last scrape read, up to where it failed if it did: its synthetic series
+    /// report it either way, as Prometheus's do (a scrape over its `sample_limit` reports
+    /// how many samples it had).
+    read: Report,
+}
+
+/// The words Prometheus 2.42 fails a scrape with for each limit, which `/targets` shows
+/// as the last error; Skywatch's errors begin with them.
+pub(crate) mod limit_errors {
+    /// `sample_limit` (Prometheus's `errSampleLimit`).
+    pub(crate) const SAMPLE_LIMIT: &str = "sample limit exceeded";
+    /// `body_size_limit` (Prometheus's `errBodySizeLimit`).
+    pub(crate) const BODY_SIZE_LIMIT: &str = "body size limit exceeded";
+    /// `label_limit`, `label_name_length_limit` and `label_value_length_limit` (the three
+    /// begin with their key).
+    pub(crate) const LABEL_LIMITS: [&str; 3] = [
+        "label_limit exceeded",
+        "label_name_length_limit exceeded",
+        "label_value_length_limit exceeded",
+    ];
+}
+
+/// How many scrapes each limit failed, as Prometheus counts them
+/// (`prometheus_target_scrapes_exceeded_sample_limit_total`, ...).
+#[derive(Debug, Default)]
+pub(crate) struct LimitCounts {
+    sample_limit: std::sync::atomic::AtomicU64,
+    body_size_limit: std::sync::atomic::AtomicU64,
+    label_limits: std::sync::atomic::AtomicU64,
+}
+
+/// How many scrapes each per-job limit failed since the start, by Prometheus's metric.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScrapeLimitCounts {
+    /// `prometheus_target_scrapes_exceeded_sample_limit_total`.
+    pub sample_limit: u64,
+    /// `prometheus_target_scrapes_exceeded_body_size_limit_total`.
+    pub body_size_limit: u64,
+    /// `prometheus_target_scrape_pool_exceeded_label_limits_total`.
+    pub label_limits: u64,
+    /// `prometheus_target_scrape_pool_exceeded_target_limit_total`: reconciles that found
+    /// a job with more targets than its `target_limit`.
+    pub target_limit: u64,
+}
+
+impl LimitCounts {
+    /// Counts a failed scrape under the limit its error names, if any.
+    fn count(&self, error: &str) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counter = if error.starts_with(limit_errors::SAMPLE_LIMIT) {
+            &self.sample_limit
+        } else if error.starts_with(limit_errors::BODY_SIZE_LIMIT) {
+            &self.body_size_limit
+        } else if limit_errors::LABEL_LIMITS
+            .iter()
+            .any(|l| error.starts_with(l))
+        {
+            &self.label_limits
+        } else {
+            return;
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// The counts now, with `target_limit` as given.
+    pub(crate) fn snapshot(&self, target_limit: u64) -> ScrapeLimitCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        ScrapeLimitCounts {
+            sample_limit: self.sample_limit.load(Relaxed),
+            body_size_limit: self.body_size_limit.load(Relaxed),
+            label_limits: self.label_limits.load(Relaxed),
+            target_limit,
+        }
+    }
 }
 
 /// What a target says about a metric family.
@@ -261,7 +335,8 @@ pub(crate) fn now_ms() -> Timestamp {
 }
 
 /// Appends one scrape's body: every sample, and stale markers for the previous scrape's
-/// series that are gone. Nothing is appended if it fails.
+/// series that are gone. Nothing is appended if it fails; what it read before it failed
+/// stays in `state.read` for the scrape's report.
 pub(crate) fn ingest(
     state: &mut LoopState,
     body: &str,
@@ -271,7 +346,7 @@ pub(crate) fn ingest(
     options: &ScrapeOptions,
     store: &dyn Appendable,
 ) -> Result<Report, String> {
-    let mut report = Report::default();
+    state.read = Report::default();
     state.attempts += 1;
     let this = state.attempts;
     // Parse and resolve first: a scrape that fails appends nothing.
@@ -296,13 +371,13 @@ pub(crate) fn ingest(
                 continue;
             }
         };
-        report.scraped += 1;
+        state.read.scraped += 1;
         let i = match state.cache.find(s.series) {
             Some(i) => i,
             None => {
                 let labels = series_labels(&s, target, options)?;
                 if labels.is_some() {
-                    report.added += 1;
+                    state.read.added += 1;
                 }
                 state.cache.insert(s.series, labels)?
             }
@@ -327,10 +402,12 @@ pub(crate) fn ingest(
         }
         samples.push((i, s.value, at));
     }
-    report.post_relabel = samples.len();
+    state.read.post_relabel = samples.len();
     if options.sample_limit > 0 && samples.len() > options.sample_limit {
         return Err(format!(
-            "sample_limit exceeded: {} samples after relabelling, the limit is {}",
+            "{} ({} samples after metric relabelling, sample_limit {}): raise the job's \
+             sample_limit or drop series with metric_relabel_configs",
+            limit_errors::SAMPLE_LIMIT,
             samples.len(),
             options.sample_limit
         ));
@@ -357,10 +434,11 @@ pub(crate) fn ingest(
     // (and the cache of a target whose series come and go does not grow).
     if !body.is_empty() && state.cache.len() > read {
         state.forget_unread();
-    } else if report.added > 0 && state.cache.texts.capacity() > state.cache.texts.len() * 9 / 8 {
+    } else if state.read.added > 0 && state.cache.texts.capacity() > state.cache.texts.len() * 9 / 8
+    {
         state.cache.texts.shrink_to_fit();
     }
-    Ok(report)
+    Ok(state.read)
 }
 
 impl LoopState {
@@ -627,9 +705,11 @@ pub(crate) async fn fetch(
     let mut response = response;
     while let Some(chunk) = response.chunk().await.map_err(describe)? {
         body.extend_from_slice(&chunk);
-        if limit > 0 && body.len() as u64 > limit {
+        // As Prometheus: a body of the limit's size is already over it.
+        if limit > 0 && body.len() as u64 >= limit {
             return Err(format!(
-                "body size limit exceeded: the response is over {limit} bytes"
+                "{}: the response is {limit} bytes or more (body_size_limit {limit})",
+                limit_errors::BODY_SIZE_LIMIT
             ));
         }
     }
@@ -666,6 +746,8 @@ pub(crate) struct Shared {
     pub(crate) metadata: Arc<Mutex<BTreeMap<String, MetricMetadata>>>,
     /// The job's forced error, reported instead of scraping while set.
     pub(crate) forced: crate::manager::ForcedError,
+    /// The scrapes each limit failed, counted.
+    pub(crate) limits: Arc<LimitCounts>,
 }
 
 /// Scrapes `target` every interval until `stop` says so (or its sender is dropped), then
@@ -682,6 +764,7 @@ pub(crate) async fn run(
         status,
         metadata,
         forced,
+        limits,
     } = shared;
     let interval = Duration::from_millis(target.interval.unsigned_abs().max(1));
     // Spread targets over the interval by a hash of the target, as Prometheus does.
@@ -710,8 +793,10 @@ pub(crate) async fn run(
         let labels = target.labels.clone();
         let options_ = options.clone();
         let store_ = store.clone();
+        let limits_ = limits.clone();
         let mut st = state.take().unwrap_or_default();
         let result = tokio::task::spawn_blocking(move || {
+            let fetched_ok = fetched.is_ok();
             let outcome = fetched.and_then(|(body, format)| {
                 ingest(
                     &mut st,
@@ -726,12 +811,19 @@ pub(crate) async fn run(
             let (up, report, error) = match outcome {
                 Ok(report) => (true, report, String::new()),
                 Err(e) => {
+                    limits_.count(&e);
+                    // What the scrape read before it failed (nothing if the fetch did).
+                    let read = if fetched_ok {
+                        st.read
+                    } else {
+                        Report::default()
+                    };
                     let stale = mark_all_stale(&mut st, t, store_.as_ref());
                     let e = match stale {
                         Ok(()) => e,
                         Err(s) => format!("{e}; marking series stale failed: {s}"),
                     };
-                    (false, Report::default(), e)
+                    (false, read, e)
                 }
             };
             let duration = begun.elapsed().as_secs_f64();
@@ -940,8 +1032,13 @@ mod tests {
         let err = scrape_text(&mut state, "a 1\nb 2\nc 3\n", 2000, &options, &store).unwrap_err();
         assert_eq!(
             err,
-            "sample_limit exceeded: 3 samples after relabelling, the limit is 2"
+            "sample limit exceeded (3 samples after metric relabelling, sample_limit 2): \
+             raise the job's sample_limit or drop series with metric_relabel_configs"
         );
+        // The failed scrape's report says what it read, as Prometheus's does.
+        assert_eq!((state.read.scraped, state.read.post_relabel), (3, 3));
+        let counts = LimitCounts::default();
+        counts.count(&err);
         // Nothing of the failed scrape was stored.
         assert!(series(&store).iter().all(|(l, _)| !l.starts_with("c{")));
         let labels = ScrapeOptions {
@@ -961,6 +1058,16 @@ mod tests {
         assert_eq!(
             err,
             "label_limit exceeded (metric: m, number of labels: 5, limit: 3)"
+        );
+        counts.count(&err);
+        counts.count("server returned HTTP status 500 Internal Server Error");
+        assert_eq!(
+            counts.snapshot(0),
+            crate::ScrapeLimitCounts {
+                sample_limit: 1,
+                label_limits: 1,
+                ..Default::default()
+            }
         );
     }
 

@@ -338,6 +338,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         otlp: args.otlp.clone(),
         retention_time: None,
         query: QueryArgs::default(),
+        limits: crate::up::LimitArgs::default(),
         config,
         config_file: None,
         config_text: String::new(),

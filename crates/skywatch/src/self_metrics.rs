@@ -25,7 +25,14 @@
 //! | `skywatch_otlp_metric_points_rejected_total{protocol}` | counter | metric data points refused |
 //! | `skywatch_otlp_log_records_received_total{protocol}` | counter | log records kept |
 //! | `skywatch_otlp_log_records_rejected_total{protocol}` | counter | log records refused (all of them while no log store exists) |
-//! | `skywatch_otlp_requests_total{signal,protocol,outcome}` | counter | OTLP requests by outcome: `ok`, `partial`, `bad_data`, `too_large`, `unsupported`, `not_stored`, `unavailable`, `internal` |
+//! | `skywatch_limit_exceeded_total{limit}` | counter | refusals by the flag of the limit (docs/limits.md) |
+//! | `prometheus_engine_queries` | gauge | PromQL queries of the API running or waiting |
+//! | `prometheus_engine_queries_concurrent_max` | gauge | `--query-max-concurrency` |
+//! | `prometheus_target_scrapes_exceeded_sample_limit_total` | counter | scrapes failed by `sample_limit` |
+//! | `prometheus_target_scrapes_exceeded_body_size_limit_total` | counter | scrapes failed by `body_size_limit` |
+//! | `prometheus_target_scrape_pool_exceeded_label_limits_total` | counter | scrapes failed by a label limit |
+//! | `prometheus_target_scrape_pool_exceeded_target_limit_total` | counter | reconciles that found a job over its `target_limit` |
+//! | `skywatch_otlp_requests_total{signal,protocol,outcome}` | counter | OTLP requests by outcome: `ok`, `partial`, `bad_data`, `too_large`, `rate_limited`, `unsupported`, `not_stored`, `unavailable`, `internal` |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,6 +59,19 @@ pub(crate) struct ServerCollector {
 fn gauge(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> std::fmt::Result {
     let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
     g.encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+/// Encodes counters without labels: each a name (without `_total`), help and value.
+fn counters(encoder: &mut DescriptorEncoder<'_>, all: &[(&str, &str, u64)]) -> std::fmt::Result {
+    for &(name, help, v) in all {
+        ConstCounter::new(v).encode(encoder.encode_descriptor(
+            name,
+            help,
+            None,
+            MetricType::Counter,
+        )?)?;
+    }
+    Ok(())
 }
 
 impl Collector for ServerCollector {
@@ -89,26 +109,22 @@ impl Collector for ServerCollector {
             blocks.iter().map(|b| b.meta().stats.samples).sum(),
         )?;
         let (held, max) = head.exemplar_count();
-        for (name, help, v) in [
-            (
-                "prometheus_tsdb_exemplar_exemplars_appended",
-                "Exemplars added to the ring.",
-                &head.stats.exemplars_appended,
-            ),
-            (
-                "prometheus_tsdb_exemplar_out_of_order_exemplars",
-                "Exemplars refused as not newer than their series' last.",
-                &head.stats.exemplars_out_of_order,
-            ),
-        ] {
-            let v = v.load(std::sync::atomic::Ordering::Relaxed);
-            ConstCounter::new(v).encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                MetricType::Counter,
-            )?)?;
-        }
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        counters(
+            &mut encoder,
+            &[
+                (
+                    "prometheus_tsdb_exemplar_exemplars_appended",
+                    "Exemplars added to the ring.",
+                    load(&head.stats.exemplars_appended),
+                ),
+                (
+                    "prometheus_tsdb_exemplar_out_of_order_exemplars",
+                    "Exemplars refused as not newer than their series' last.",
+                    load(&head.stats.exemplars_out_of_order),
+                ),
+            ],
+        )?;
         gauge(
             &mut encoder,
             "prometheus_tsdb_exemplar_exemplars_in_storage",
@@ -243,6 +259,82 @@ impl Collector for OtlpCollector {
     }
 }
 
+/// The limits (docs/limits.md): every refusal by the flag of the limit that made it, the
+/// query queue as Prometheus's engine shows it, and the scrape limits under Prometheus's
+/// names.
+pub(crate) struct LimitCollector {
+    pub(crate) limiter: Arc<api::limits::Limiter>,
+    pub(crate) db: Arc<tsdb::Tsdb>,
+    pub(crate) manager: Arc<scrape::ScrapeManager>,
+}
+
+impl std::fmt::Debug for LimitCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LimitCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for LimitCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let mut exceeded = self.limiter.exceeded();
+        let head_refused = self
+            .db
+            .head()
+            .stats
+            .series_limit
+            .load(std::sync::atomic::Ordering::Relaxed);
+        exceeded.insert("tsdb-max-head-series", head_refused);
+        let mut family = encoder.encode_descriptor(
+            "skywatch_limit_exceeded",
+            "Requests, queries and series a limit refused or held back, by the flag that sets \
+             the limit.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (limit, n) in &exceeded {
+            ConstCounter::new(*n).encode(family.encode_family(&[("limit", *limit)])?)?;
+        }
+        gauge(
+            &mut encoder,
+            "prometheus_engine_queries",
+            "The current number of queries being executed or waiting.",
+            self.limiter.active_queries() as u64,
+        )?;
+        gauge(
+            &mut encoder,
+            "prometheus_engine_queries_concurrent_max",
+            "The max number of concurrent queries.",
+            self.limiter.limits().query_max_concurrency as u64,
+        )?;
+        let scrape = self.manager.limit_counts();
+        counters(
+            &mut encoder,
+            &[
+                (
+                    "prometheus_target_scrapes_exceeded_sample_limit",
+                    "Total number of scrapes that hit the sample limit and were rejected.",
+                    scrape.sample_limit,
+                ),
+                (
+                    "prometheus_target_scrapes_exceeded_body_size_limit",
+                    "Total number of scrapes that hit the body size limit.",
+                    scrape.body_size_limit,
+                ),
+                (
+                    "prometheus_target_scrape_pool_exceeded_label_limits",
+                    "Total number of times scrape pools hit the label limits, during sync or config reload.",
+                    scrape.label_limits,
+                ),
+                (
+                    "prometheus_target_scrape_pool_exceeded_target_limit",
+                    "Total number of times scrape pools hit the target limit, during sync or config reload.",
+                    scrape.target_limit,
+                ),
+            ],
+        )
+    }
+}
+
 /// Loki's push: entries and bytes kept, and refused by Loki's reason, as Loki's
 /// `loki_distributor_lines_received_total` and `loki_discarded_samples_total` count them.
 pub(crate) struct LokiCollector {
@@ -258,25 +350,21 @@ impl std::fmt::Debug for LokiCollector {
 impl Collector for LokiCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
         let f = self.distributor.figures();
-        for (name, help, value) in [
-            (
-                "skywatch_loki_received_entries",
-                "Log entries Loki's push kept.",
-                f.received_entries,
-            ),
-            (
-                "skywatch_loki_received_bytes",
-                "Bytes of the log lines Loki's push kept.",
-                f.received_bytes,
-            ),
-        ] {
-            ConstCounter::new(value).encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                MetricType::Counter,
-            )?)?;
-        }
+        counters(
+            &mut encoder,
+            &[
+                (
+                    "skywatch_loki_received_entries",
+                    "Log entries Loki's push kept.",
+                    f.received_entries,
+                ),
+                (
+                    "skywatch_loki_received_bytes",
+                    "Bytes of the log lines Loki's push kept.",
+                    f.received_bytes,
+                ),
+            ],
+        )?;
         type Figure = fn(&(u64, u64)) -> u64;
         let discarded: [(&str, &str, Figure); 2] = [
             (

@@ -72,6 +72,8 @@ pub(crate) struct UpArgs {
     query: QueryArgs,
     #[command(flatten)]
     web: crate::web_server::WebArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// The log filter, in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -125,7 +127,7 @@ pub(crate) struct LogsArgs {
     #[arg(long, default_value_t = api::loki::Limits::default().max_label_value_length)]
     logs_max_label_value_length: usize,
     /// The megabytes a second a tenant (X-Scope-OrgID) may push (ingestion_rate_mb); a
-    /// push over it is refused with 429.
+    /// push over it is refused with 429; 0 for no limit.
     #[arg(long, default_value_t = 4.0)]
     logs_ingestion_rate_mb: f64,
     /// The most megabytes a tenant may push at once (ingestion_burst_size_mb).
@@ -362,18 +364,20 @@ impl OtlpArgs {
     }
 }
 
-/// The query engine's settings.
+/// The query engine's settings. Prometheus's spellings (`--query.timeout`,
+/// `--query.max-samples`, `--query.lookback-delta`, `--query.max-concurrency`) are
+/// accepted too, so a Prometheus command line carries over.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct QueryArgs {
     /// The longest a query may run before it fails (a request's `timeout` parameter can
     /// only shorten it).
-    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    #[arg(long, alias = "query.timeout", default_value = "2m", value_parser = humantime::parse_duration)]
     query_timeout: Duration,
     /// The most samples a query may hold in memory; a query needing more fails.
-    #[arg(long, default_value_t = 50_000_000)]
+    #[arg(long, alias = "query.max-samples", default_value_t = 50_000_000)]
     query_max_samples: usize,
     /// How far back an instant selector looks for a series' latest sample.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, alias = "query.lookback-delta", default_value = "5m", value_parser = humantime::parse_duration)]
     query_lookback_delta: Duration,
     /// Drop the metric name at the end of a query rather than at each operation, as
     /// Prometheus's `promql-delayed-name-removal` feature does.
@@ -392,6 +396,100 @@ impl Default for QueryArgs {
     }
 }
 
+/// The limits that keep one client from taking the server down (docs/limits.md), beside
+/// the query, OTLP and Loki limits of their own sections. Each refusal is counted in
+/// `skywatch_limit_exceeded_total{limit}` under the flag's name.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LimitArgs {
+    /// The most PromQL queries of the HTTP API evaluated at once; the others wait in a
+    /// queue, their wait counting against their timeout (Prometheus's
+    /// --query.max-concurrency).
+    #[arg(
+        long,
+        alias = "query.max-concurrency",
+        default_value_t = api::limits::Limits::default().query_max_concurrency
+    )]
+    query_max_concurrency: usize,
+    /// The most points a range query may give each series (Prometheus's fixed 11,000).
+    #[arg(long, default_value_t = api::limits::Limits::default().query_max_points_per_series)]
+    query_max_points_per_series: i64,
+    /// The most series the TSDB's head holds: a sample that would create another is
+    /// refused (its scrape fails, OTLP reports it refused), while existing series keep
+    /// taking samples; 0 for no limit.
+    #[arg(long, default_value_t = DEFAULT_MAX_HEAD_SERIES)]
+    tsdb_max_head_series: usize,
+    /// The megabytes a second an OTLP tenant (X-Scope-OrgID, else the client's address)
+    /// may send over HTTP and gRPC together (Tempo's ingestion_rate_limit_bytes); over it,
+    /// HTTP 429 or gRPC RESOURCE_EXHAUSTED; 0 for no limit.
+    #[arg(long, default_value_t = 15.0)]
+    otlp_ingestion_rate_mb: f64,
+    /// The most megabytes an OTLP tenant may send at once (Tempo's
+    /// ingestion_burst_size_bytes).
+    #[arg(long, default_value_t = 20.0)]
+    otlp_ingestion_burst_size_mb: f64,
+}
+
+/// The default of --tsdb-max-head-series: well above what one server of a node network
+/// scrapes, well below what fills its memory.
+const DEFAULT_MAX_HEAD_SERIES: usize = 5_000_000;
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        let api = api::limits::Limits::default();
+        Self {
+            query_max_concurrency: api.query_max_concurrency,
+            query_max_points_per_series: api.query_max_points_per_series,
+            tsdb_max_head_series: DEFAULT_MAX_HEAD_SERIES,
+            otlp_ingestion_rate_mb: 15.0,
+            otlp_ingestion_burst_size_mb: 20.0,
+        }
+    }
+}
+
+impl LimitArgs {
+    /// The API's limits.
+    fn api(&self) -> api::limits::Limits {
+        const MIB: f64 = 1024.0 * 1024.0;
+        api::limits::Limits {
+            query_max_concurrency: self.query_max_concurrency,
+            query_max_points_per_series: self.query_max_points_per_series,
+            otlp_ingestion_rate_bytes: self.otlp_ingestion_rate_mb * MIB,
+            otlp_ingestion_burst_bytes: self.otlp_ingestion_burst_size_mb * MIB,
+        }
+    }
+
+    /// The head's series limit, if any.
+    fn max_head_series(&self) -> Option<usize> {
+        (self.tsdb_max_head_series > 0).then_some(self.tsdb_max_head_series)
+    }
+
+    /// The flags and their values, for `/api/v1/status/flags`.
+    fn flags(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "query-max-concurrency",
+                self.query_max_concurrency.to_string(),
+            ),
+            (
+                "query-max-points-per-series",
+                self.query_max_points_per_series.to_string(),
+            ),
+            (
+                "tsdb-max-head-series",
+                self.tsdb_max_head_series.to_string(),
+            ),
+            (
+                "otlp-ingestion-rate-mb",
+                self.otlp_ingestion_rate_mb.to_string(),
+            ),
+            (
+                "otlp-ingestion-burst-size-mb",
+                self.otlp_ingestion_burst_size_mb.to_string(),
+            ),
+        ]
+    }
+}
+
 /// What a server runs with, once flags, file and defaults are resolved.
 pub(crate) struct Settings {
     /// The data directory.
@@ -404,6 +502,8 @@ pub(crate) struct Settings {
     pub(crate) retention_time: Option<Duration>,
     /// The query engine's settings.
     pub(crate) query: QueryArgs,
+    /// The limits on queries, the head's series and OTLP's rate.
+    pub(crate) limits: LimitArgs,
     /// The configuration, and the file it came from if it can be reloaded.
     pub(crate) config: scrape::Config,
     pub(crate) config_file: Option<PathBuf>,
@@ -558,6 +658,7 @@ impl Settings {
         .into_iter()
         .chain(self.otlp.logs.flags())
         .chain(self.web.flags())
+        .chain(self.limits.flags())
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
     }
@@ -609,6 +710,7 @@ pub(crate) fn run(args: UpArgs) -> Result<(), String> {
             .retention_time
             .or_else(|| own.retention_time.map(scrape::config::Duration::std)),
         query: args.query,
+        limits: args.limits,
         config_file: args.config,
         config,
         config_text,
@@ -711,6 +813,7 @@ pub(crate) async fn serve(
     let options = tsdb::Options {
         retention_time: settings.retention_time.map(millis),
         max_exemplars: settings.config.storage.exemplars.ring_size(),
+        max_series: settings.limits.max_head_series(),
         ..tsdb::Options::default()
     };
     // The segments the open is about to replay, for /api/v1/status/walreplay: the replay
@@ -827,6 +930,7 @@ pub(crate) async fn serve(
         .registry()
         .register_collector(generator.telemetry());
     let generator_task = tokio::spawn(Arc::clone(&generator).run());
+    let limits = Arc::new(api::limits::Limiter::new(settings.limits.api()));
     let receiver = Arc::new(otlp::Receiver::new(otlp::ReceiverOptions {
         spans: Some(Arc::new(spanmetrics::Observed::new(
             span_store.clone(),
@@ -835,6 +939,11 @@ pub(crate) async fn serve(
         metrics: Some(written.clone()),
         logs: Some(Arc::new(otlp::logs::StoreSink::new(log_store.clone()))),
         limits: settings.otlp.limits(),
+        // OTLP/gRPC's ingestion rate, the one the HTTP routes apply.
+        admit: Some({
+            let limits = limits.clone();
+            Arc::new(move |tenant: &str, bytes| limits.admit_otlp(tenant, bytes))
+        }),
     }));
     let tailer = start_log_tailer(
         settings.otlp.logs.logs_config_file.as_deref(),
@@ -855,6 +964,13 @@ pub(crate) async fn serve(
         .registry()
         .register_collector(crate::self_metrics::OtlpCollector {
             receiver: receiver.clone(),
+        });
+    telemetry
+        .registry()
+        .register_collector(crate::self_metrics::LimitCollector {
+            limiter: limits.clone(),
+            db: db.clone(),
+            manager: manager.clone(),
         });
     let grpc_listener = tokio::net::TcpListener::bind(settings.otlp.otlp_grpc_listen)
         .await
@@ -1013,6 +1129,7 @@ pub(crate) async fn serve(
     }
     state.wal_replay = wal_replay;
     state.spans = Some(span_store);
+    state.limits = limits.clone();
     state.otlp = Some(receiver);
     state.logs = Some(distributor);
     state.target_metadata = Some({

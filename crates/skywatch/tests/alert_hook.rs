@@ -55,15 +55,7 @@ fn post(client: &reqwest::blocking::Client, addr: &str, body: &serde_json::Value
 
 /// The value of one sample line of the hook's `/metrics`, 0 if absent.
 fn metric(client: &reqwest::blocking::Client, addr: &str, series: &str) -> f64 {
-    let text = client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
+    common::metric_value(client, addr, series).unwrap_or(0.0)
 }
 
 /// The runs the command recorded: one `env.PID` file each.

@@ -141,7 +141,7 @@ pub enum AppendError {
     },
     /// Creating this series would exceed the store's limit on active series.
     #[error(
-        "series limit of {limit} reached: {labels} was not created (raise the limit or reduce label cardinality)"
+        "series limit of {limit} reached: {labels} was not created, while existing series keep taking samples (raise the limit, --tsdb-max-head-series for a Skywatch server's TSDB, or reduce label cardinality)"
     )]
     SeriesLimit {
         /// The series that was not created.

@@ -10,7 +10,7 @@
 //! ingestion rate is the exception: a request over its tenant's rate is refused whole with
 //! 429, so that the client retries it later.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,7 +39,7 @@ pub struct Limits {
     /// The longest label value (`max_label_value_length`, 2048).
     pub max_label_value_length: usize,
     /// The bytes (lines and structured metadata) a tenant may push per second
-    /// (`ingestion_rate_mb`, 4 MiB).
+    /// (`ingestion_rate_mb`, 4 MiB); 0 for no limit.
     pub ingestion_rate_bytes: f64,
     /// The most bytes a tenant may push at once (`ingestion_burst_size_mb`, 6 MiB).
     pub ingestion_burst_bytes: f64,
@@ -115,18 +115,11 @@ pub struct Figures {
     pub discarded: BTreeMap<&'static str, (u64, u64)>,
 }
 
-/// A token bucket: `rate` bytes a second, at most `burst` at once.
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
 /// Takes pushes for the log store: Loki's distributor, in one process.
 pub struct Distributor {
     store: Arc<dyn LogStore>,
     limits: Limits,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: crate::rate::Buckets,
     received_entries: AtomicU64,
     received_bytes: AtomicU64,
     discarded: Mutex<BTreeMap<&'static str, (u64, u64)>>,
@@ -153,8 +146,11 @@ impl Distributor {
     pub fn new(store: Arc<dyn LogStore>, limits: Limits) -> Self {
         Self {
             store,
+            buckets: crate::rate::Buckets::new(
+                limits.ingestion_rate_bytes,
+                limits.ingestion_burst_bytes,
+            ),
             limits,
-            buckets: Mutex::default(),
             received_entries: AtomicU64::new(0),
             received_bytes: AtomicU64::new(0),
             discarded: Mutex::default(),
@@ -250,7 +246,7 @@ impl Distributor {
             .map(|e| e.size() + metadata_size(&e.metadata))
             .sum();
         let lines: usize = valid.iter().map(|s| s.entries.len()).sum();
-        if lines > 0 && !self.allow(tenant, bytes as f64) {
+        if lines > 0 && !self.buckets.allow(tenant, bytes as f64, Instant::now()) {
             discards.push(Discard {
                 reason: "rate_limited",
                 entries: lines as u64,
@@ -303,27 +299,6 @@ impl Distributor {
         self.count(&discards);
         pushed.refused = discards.into_iter().map(|d| d.message).collect();
         Ok(pushed)
-    }
-
-    /// Takes `bytes` from the tenant's bucket, if it holds them.
-    fn allow(&self, tenant: &str, bytes: f64) -> bool {
-        let (rate, burst) = (
-            self.limits.ingestion_rate_bytes,
-            self.limits.ingestion_burst_bytes,
-        );
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let b = buckets.entry(tenant.to_owned()).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        b.tokens = (b.tokens + rate * now.duration_since(b.at).as_secs_f64()).min(burst);
-        b.at = now;
-        if bytes > b.tokens {
-            return false;
-        }
-        b.tokens -= bytes;
-        true
     }
 
     fn stream_labels(&self, raw: &RawStream) -> Result<Labels, Discard> {

@@ -202,9 +202,28 @@ fn time_param(p: &Params, name: &str, default: Option<i64>) -> Result<i64, ApiEr
     }
 }
 
-fn parse_query(p: &Params) -> Result<promql::ast::Expr, ApiError> {
+/// The `query` parameter parsed; a refusal by the nesting or regex size limit is counted.
+fn parse_query(state: &ApiState, p: &Params) -> Result<promql::ast::Expr, ApiError> {
     let q = p.get("query").unwrap_or("");
-    promql::ast::parse(q).map_err(|e| query_parse_error(q, &e))
+    promql::ast::parse(q).map_err(|e| {
+        if let Some(limit) = promql::limits::exceeded_limit(&e) {
+            state.limits.count(limit);
+        }
+        query_parse_error(q, &e)
+    })
+}
+
+/// `n` with commas between thousands, as Prometheus writes the points limit: `11,000`.
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
 }
 
 /// A query that does not parse, as Prometheus reports it: with the place and wording of
@@ -254,7 +273,7 @@ async fn query(
 ) -> Response {
     let p = Params::new(raw, &body);
     let result = async {
-        let expr = parse_query(&p)?;
+        let expr = parse_query(&state, &p)?;
         let t = time_param(&p, "time", Some(now_ms()))?;
         let Evaluated { value, annotations } =
             evaluate(&state, &request, &p, expr, Steps::instant(t)).await?;
@@ -334,7 +353,24 @@ async fn evaluate(
         engine = engine.with_timeout(std::time::Duration::from_millis(ms.unsigned_abs()));
     }
     let began = std::time::Instant::now();
+    // At most `--query-max-concurrency` queries run at once; the wait for a place counts
+    // against the query's timeout, as in Prometheus.
+    let timeout = engine.options().timeout;
+    let Some(_permit) = state.limits.admit(timeout).await else {
+        return Err(ApiError {
+            kind: "timeout",
+            message: format!("query timed out in query queue ({TIMEOUT_NAMED})"),
+        });
+    };
+    if let Some(t) = timeout {
+        engine = engine.with_timeout(t.saturating_sub(began.elapsed()));
+    }
     let result = blocking(|| engine.eval_annotated(state.storage.as_ref(), &expr, steps));
+    match &result {
+        Err(EvalError::TooManySamples) => state.limits.count("query-max-samples"),
+        Err(EvalError::Timeout) => state.limits.count("query-timeout"),
+        _ => {}
+    }
     // The query log, as Prometheus writes it: the query, its times, how it went, and
     // the request it came with; nothing is made of them when no log is open.
     if let Some(log) = state.query_log.current() {
@@ -362,8 +398,25 @@ async fn evaluate(
             },
         });
     }
-    result.map_err(ApiError::from)
+    result.map_err(|e| {
+        let limit = match e {
+            EvalError::TooManySamples => Some(format!(
+                "limit: --query-max-samples={}",
+                engine.options().max_samples
+            )),
+            EvalError::Timeout => Some(TIMEOUT_NAMED.to_owned()),
+            _ => None,
+        };
+        let mut error = ApiError::from(e);
+        if let Some(limit) = limit {
+            error.message = format!("{} ({limit})", error.message);
+        }
+        error
+    })
 }
+
+/// What sets a query's time limit, as the timeout errors name it.
+const TIMEOUT_NAMED: &str = "limit: --query-timeout, or the request's shorter timeout";
 
 /// Runs synchronous work (evaluation, storage reads) from a handler. On a multi-threaded
 /// runtime the worker thread hands its other tasks off first (`block_in_place`), so other
@@ -869,9 +922,6 @@ async fn reload(State(state): State<ApiState>) -> Response {
     }
 }
 
-/// Prometheus refuses range queries with more points per series than this.
-const MAX_POINTS: i64 = 11_000;
-
 async fn query_range(
     State(state): State<ApiState>,
     request: Parts,
@@ -898,12 +948,16 @@ async fn query_range(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer",
             ));
         }
-        if (end - start) / step > MAX_POINTS {
-            return Err(ApiError::bad_data(
-                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
-            ));
+        // Prometheus refuses more than 11,000 points per series, in these words.
+        let max_points = state.limits.limits().query_max_points_per_series;
+        if (end - start) / step > max_points {
+            state.limits.count("query-max-points-per-series");
+            return Err(ApiError::bad_data(format!(
+                "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX) (limit: --query-max-points-per-series)",
+                thousands(max_points)
+            )));
         }
-        let expr = parse_query(&p)?;
+        let expr = parse_query(&state, &p)?;
         let steps = Steps { start, end, step };
         let Evaluated { value, annotations } = evaluate(&state, &request, &p, expr, steps).await?;
         let series = match value {
@@ -989,6 +1043,11 @@ mod tests {
     }
 
     fn app_with(engine: Engine) -> Router {
+        router(state_with(engine))
+    }
+
+    /// The state [`app_with`] serves: two `up` series over ten scrapes.
+    fn state_with(engine: Engine) -> ApiState {
         let store = MemStorage::new();
         let mut a = store.appender();
         for (i, job) in ["api", "db"].iter().enumerate() {
@@ -1028,7 +1087,7 @@ mod tests {
                 ),
             ])
         }));
-        router(state)
+        state
     }
 
     async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
@@ -1381,6 +1440,87 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn each_query_limit_names_itself_is_counted_and_leaves_the_api_serving() {
+        let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+        let mut state = state_with(Engine::new(promql::engine::EngineOptions {
+            max_samples: 5,
+            ..Default::default()
+        }));
+        state.limits = Arc::new(crate::limits::Limiter::new(crate::limits::Limits {
+            query_max_concurrency: 1,
+            query_max_points_per_series: 100,
+            ..Default::default()
+        }));
+        let limits = state.limits.clone();
+        let app = router(state);
+        let served = |app: Router| async move {
+            let (status, body) = call(&app, get("/api/v1/query?query=1&time=0")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        };
+        // Long queries go as a form, as Grafana sends them: a URI has a length limit.
+        let form = |q: &str| {
+            let body = form_urlencoded::Serializer::new(String::new())
+                .append_pair("query", q)
+                .finish();
+            Request::post("/api/v1/query")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap()
+        };
+        let deep = vec!["1"; promql::limits::MAX_DEPTH + 1].join("+");
+        let long_regex = format!("up{{job=~\"{}\"}}", "a".repeat(model::MAX_REGEX_BYTES + 1));
+        for (request, code, named, limit) in [
+            (
+                get("/api/v1/query?query=up&time=150"),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "--query-max-samples=5",
+                "query-max-samples",
+            ),
+            (
+                get("/api/v1/query_range?query=1&start=0&end=101&step=1"),
+                StatusCode::BAD_REQUEST,
+                "exceeded maximum resolution of 100 points per timeseries",
+                "query-max-points-per-series",
+            ),
+            (
+                form(&deep),
+                StatusCode::BAD_REQUEST,
+                "more than the limit of 20000",
+                "query-max-depth",
+            ),
+            (
+                form(&long_regex),
+                StatusCode::BAD_REQUEST,
+                "more than the limit of 131072 bytes",
+                "query-max-regex-bytes",
+            ),
+        ] {
+            let (status, body) = call(&app, request).await;
+            assert_eq!(status, code, "{body}");
+            let error = body["error"].as_str().unwrap();
+            assert!(error.contains(named), "{error}");
+            assert_eq!(limits.exceeded().get(limit), Some(&1), "{limit}");
+            served(app.clone()).await;
+        }
+        // With the one place taken, a query waits, then times out in the queue.
+        let held = limits.admit(None).await.unwrap();
+        let (status, body) = call(&app, get("/api/v1/query?query=1&time=0&timeout=50ms")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(
+            body["error"],
+            "query timed out in query queue (limit: --query-timeout, or the request's shorter timeout)"
+        );
+        assert_eq!(limits.exceeded().get("query-max-concurrency"), Some(&1));
+        assert_eq!(limits.exceeded().get("query-timeout"), Some(&1));
+        // Other routes are served meanwhile, and queries again once the place is free.
+        let (status, _) = call(&app, get("/api/v1/labels")).await;
+        assert_eq!(status, StatusCode::OK);
+        drop(held);
+        served(app).await;
+        assert_eq!(limits.active_queries(), 0);
+    }
+
+    #[tokio::test]
     async fn over_limit_queries_fail_as_in_prometheus() {
         let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
         let small = app_with(Engine::new(promql::engine::EngineOptions {
@@ -1392,7 +1532,7 @@ mod tests {
         assert_eq!(body["errorType"], "execution");
         assert_eq!(
             body["error"],
-            "query processing would load too many samples into memory in query execution"
+            "query processing would load too many samples into memory in query execution (limit: --query-max-samples=5)"
         );
         let (status, body) = call(
             &app(),
@@ -1402,7 +1542,7 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert_eq!(
             body,
-            json!({"status": "error", "errorType": "timeout", "error": "query timed out in expression evaluation"})
+            json!({"status": "error", "errorType": "timeout", "error": "query timed out in expression evaluation (limit: --query-timeout, or the request's shorter timeout)"})
         );
         let (status, body) = call(&app(), get("/api/v1/query?query=up&timeout=soon")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);

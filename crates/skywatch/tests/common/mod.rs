@@ -182,6 +182,23 @@ pub(crate) fn get_json(
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
 
+/// The value of the sample line of `/metrics` at `addr` that starts with `series` (name
+/// and labels as written), if there is one.
+pub(crate) fn metric_value(
+    client: &reqwest::blocking::Client,
+    addr: &str,
+    series: &str,
+) -> Option<f64> {
+    let text = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
 /// Serves `body` as `content_type` to every request on a free loopback port, one
 /// connection at a time, until the process ends; returns the address. A scrape target
 /// whose answer never changes.
