@@ -25,7 +25,7 @@
 //! | `skywatch_otlp_metric_points_rejected_total{protocol}` | counter | metric data points refused |
 //! | `skywatch_otlp_log_records_received_total{protocol}` | counter | log records kept |
 //! | `skywatch_otlp_log_records_rejected_total{protocol}` | counter | log records refused (all of them while no log store exists) |
-//! | `skywatch_limit_exceeded_total{limit}` | counter | refusals by the flag of the limit (docs/limits.md) |
+//! | `skywatch_limit_exceeded_total{limit}` | counter | refusals by the flag of the limit (docs/security.md, Limits) |
 //! | `prometheus_engine_queries` | gauge | PromQL queries of the API running or waiting |
 //! | `prometheus_engine_queries_concurrent_max` | gauge | `--query-max-concurrency` |
 //! | `prometheus_target_scrapes_exceeded_sample_limit_total` | counter | scrapes failed by `sample_limit` |
@@ -259,7 +259,7 @@ impl Collector for OtlpCollector {
     }
 }
 
-/// The limits (docs/limits.md): every refusal by the flag of the limit that made it, the
+/// The limits (docs/security.md, Limits): every refusal by the flag of the limit that made it, the
 /// query queue as Prometheus's engine shows it, and the scrape limits under Prometheus's
 /// names.
 pub(crate) struct LimitCollector {

@@ -396,7 +396,7 @@ impl Default for QueryArgs {
     }
 }
 
-/// The limits that keep one client from taking the server down (docs/limits.md), beside
+/// The limits that keep one client from taking the server down (docs/security.md, Limits), beside
 /// the query, OTLP and Loki limits of their own sections. Each refusal is counted in
 /// `skywatch_limit_exceeded_total{limit}` under the flag's name.
 #[derive(Debug, Clone, Args)]
