@@ -76,21 +76,6 @@ fuzz_target!(
         let Ok(text) = std::str::from_utf8(data) else {
             return;
         };
-        std::thread::scope(|s| {
-            let answer = std::thread::Builder::new()
-                .stack_size(2 * 1024 * 1024)
-                .spawn_scoped(s, || run(text))
-                .expect("a thread for the input")
-                .join();
-            if let Err(panic) = answer {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                eprintln!("the query panicked: {message}");
-                std::process::abort();
-            }
-        });
+        skywatch_fuzz::on_worker_stack("the query", || run(text));
     }
 );

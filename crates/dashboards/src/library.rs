@@ -218,14 +218,30 @@ fn fill_inputs(dashboard: &mut Value) {
             Some((format!("${{{name}}}"), value.to_owned()))
         })
         .collect();
+    // One pass over each string: an input's value is not searched for placeholders again,
+    // so that inputs whose values name each other (`${A}` → `${B}${B}`, `${B}` → ...)
+    // cannot double a string once per input.
     fn fill(v: &mut Value, inputs: &[(String, String)]) {
         match v {
-            Value::String(s) => {
-                for (placeholder, value) in inputs {
-                    if s.contains(placeholder.as_str()) {
-                        *s = s.replace(placeholder.as_str(), value);
+            Value::String(s) if s.contains("${") => {
+                let mut out = String::with_capacity(s.len());
+                let mut rest = s.as_str();
+                while let Some(at) = rest.find("${") {
+                    out.push_str(&rest[..at]);
+                    rest = &rest[at..];
+                    match inputs.iter().find(|(p, _)| rest.starts_with(p.as_str())) {
+                        Some((placeholder, value)) => {
+                            out.push_str(value);
+                            rest = &rest[placeholder.len()..];
+                        }
+                        None => {
+                            out.push_str("${");
+                            rest = &rest[2..];
+                        }
                     }
                 }
+                out.push_str(rest);
+                *s = out;
             }
             Value::Array(items) => items.iter_mut().for_each(|x| fill(x, inputs)),
             Value::Object(fields) => fields.values_mut().for_each(|x| fill(x, inputs)),
@@ -399,6 +415,29 @@ mod tests {
         let d = library.get("shared").unwrap();
         assert_eq!(d.json["templating"]["list"][0]["query"], "job");
         assert_eq!(d.json["panels"][0]["datasource"], "${DS_PROMETHEUS}");
+    }
+
+    // Each input used to be replaced in the string the previous inputs left, so values
+    // naming the next input doubled a string per input: 40 inputs made one string 2^40
+    // bytes long. Values are now put in place once and not read again.
+    #[test]
+    fn constant_inputs_whose_values_name_other_inputs_are_filled_once() {
+        let inputs: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    r#"{{"name": "V{i}", "type": "constant", "value": "${{V{}}}${{V{}}}"}}"#,
+                    i + 1,
+                    i + 1
+                )
+            })
+            .collect();
+        let json = format!(
+            r#"{{"uid": "chain", "title": "${{V0}}", "__inputs": [{}]}}"#,
+            inputs.join(",")
+        );
+        let library = Library::fixed([("chain.json", json.as_str())]);
+        let d = library.get("chain").unwrap();
+        assert_eq!(d.json["title"], "${V1}${V1}");
     }
 
     #[test]

@@ -395,6 +395,12 @@ fn with_name(base: &LabelsBuilder, name: &str, extra: Option<(&str, &str)>) -> L
     b.build()
 }
 
+/// How far apart `target_info` samples are: half of the 5m lookback, as Prometheus.
+const TARGET_INFO_STEP: i64 = 150_000;
+
+/// The most `target_info` samples one resource of a request writes (41h37m30s of points).
+const MAX_TARGET_INFO_SAMPLES: i64 = 1_000;
+
 /// Appends the samples of every point of `resource_metrics` in one transaction. Fails
 /// only if the transaction cannot commit (nothing is then kept); refused points are
 /// counted in the result.
@@ -639,10 +645,22 @@ pub fn append(
                     instance.as_deref(),
                 ) {
                     Ok(b) => {
-                        let (first, last) = (millis(earliest), millis(latest));
+                        let (mut first, last) = (millis(earliest), millis(latest));
+                        // Points years apart would make millions of samples (a fuzzed
+                        // request of two points made 11 million): the newest ones only.
+                        let span = (MAX_TARGET_INFO_SAMPLES - 1) * TARGET_INFO_STEP;
+                        if last.saturating_sub(first) > span {
+                            first = last - span;
+                            out.note(format!(
+                                "target_info: the points span more than {} hours; it is written for the last {} hours of them only",
+                                span / 3_600_000,
+                                span / 3_600_000
+                            ));
+                        }
                         // Every half lookback (2m30s), so that target_info is found for the
                         // whole span of the points.
-                        let mut times: Vec<Timestamp> = (first..last).step_by(150_000).collect();
+                        let mut times: Vec<Timestamp> =
+                            (first..last).step_by(TARGET_INFO_STEP as usize).collect();
                         if times.last().is_none_or(|&t| t < last) {
                             times.push(last);
                         }
@@ -1170,27 +1188,53 @@ mod tests {
         assert_eq!(dump(&store), [r#"g{a_b="1;2"} 1700000000123:stale"#]);
     }
 
-    #[test]
-    fn target_info_covers_the_points_every_half_lookback() {
-        let store = MemStorage::new();
-        let mut early = number_point(vec![], number_data_point::Value::AsDouble(1.0));
-        early.time_unix_nano = T - 400_000_000_000;
+    /// A request of one resource (with an attribute for target_info) and two gauge points,
+    /// at `early` (Unix nanoseconds) and at `T`.
+    fn two_points_since(early: u64) -> Vec<ResourceMetrics> {
+        let mut first = number_point(vec![], number_data_point::Value::AsDouble(1.0));
+        first.time_unix_nano = early;
         let late = number_point(vec![], number_data_point::Value::AsDouble(2.0));
         let metrics = vec![metric(
             "g",
             "",
             Data::Gauge(Gauge {
-                data_points: vec![early, late],
+                data_points: vec![first, late],
             }),
         )];
-        append(
-            &store,
-            request(
-                vec![text("service.instance.id", "i"), text("region", "eu")],
-                metrics,
-            ),
+        request(
+            vec![text("service.instance.id", "i"), text("region", "eu")],
+            metrics,
         )
-        .unwrap();
+    }
+
+    // Fuzzing (fuzz/fuzz_targets/otlp.rs) found a request of two gauge points, one at
+    // the Unix epoch and one now, that made 11 million target_info samples (1.3 GB, over
+    // 30 s); the samples now cover the newest 41h37m30s of the points at most.
+    #[test]
+    fn target_info_of_points_years_apart_covers_the_newest_hours_only() {
+        let store = MemStorage::new();
+        let appended = append(&store, two_points_since(1)).unwrap();
+        assert_eq!(appended.accepted, 2);
+        let message = appended.message().unwrap_or_default();
+        assert!(
+            message.contains("target_info: the points span more than 41 hours"),
+            "{message}"
+        );
+        let lines = dump(&store);
+        let info = lines.iter().find(|l| l.starts_with("target_info")).unwrap();
+        assert_eq!(info.matches(":1").count(), 1_000, "{}", &info[..200]);
+        let t = 1_700_000_000_123_i64;
+        assert!(
+            info.ends_with(&format!(",{t}:1")),
+            "{}",
+            &info[info.len() - 100..]
+        );
+    }
+
+    #[test]
+    fn target_info_covers_the_points_every_half_lookback() {
+        let store = MemStorage::new();
+        append(&store, two_points_since(T - 400_000_000_000)).unwrap();
         let lines = dump(&store);
         let t = 1_700_000_000_123_i64;
         let first = t - 400_000;

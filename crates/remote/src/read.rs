@@ -313,16 +313,23 @@ impl Endpoint {
                 String::from_utf8_lossy(&bytes).trim()
             ));
         }
-        let raw = snap::raw::Decoder::new()
-            .decompress_vec(&bytes)
-            .map_err(|e| format!("error reading response: not snappy-compressed: {e}"))?;
-        let mut response = proto::ReadResponse::decode(raw.as_slice())
-            .map_err(|e| format!("unable to unmarshal response body: {e}"))?;
-        if response.results.len() != 1 {
-            return Err(format!("responses: want 1, got {}", response.results.len()));
-        }
-        Ok(response.results.swap_remove(0))
+        decode_response(&bytes)
     }
+}
+
+/// Decodes the body of a remote read answer (a snappy-compressed `ReadResponse`) to its
+/// one result, with Prometheus's errors. The body comes from another server: any bytes
+/// are a result or an error.
+pub fn decode_response(bytes: &[u8]) -> Result<proto::QueryResult, String> {
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(bytes)
+        .map_err(|e| format!("error reading response: not snappy-compressed: {e}"))?;
+    let mut response = proto::ReadResponse::decode(raw.as_slice())
+        .map_err(|e| format!("unable to unmarshal response body: {e}"))?;
+    if response.results.len() != 1 {
+        return Err(format!("responses: want 1, got {}", response.results.len()));
+    }
+    Ok(response.results.swap_remove(0))
 }
 
 /// The local querier and the endpoints to read, each over its range.
@@ -842,6 +849,34 @@ mod tests {
                 .any(|w| w.starts_with("remote_read: error sending request")),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn an_answer_body_is_one_result_or_an_error_saying_what_it_is_not() {
+        let snappy = |m: &proto::ReadResponse| {
+            snap::raw::Encoder::new()
+                .compress_vec(&m.encode_to_vec())
+                .unwrap()
+        };
+        let one = proto::ReadResponse {
+            results: vec![proto::QueryResult::default()],
+        };
+        assert_eq!(
+            decode_response(&snappy(&one)),
+            Ok(proto::QueryResult::default())
+        );
+        let two = proto::ReadResponse {
+            results: vec![proto::QueryResult::default(); 2],
+        };
+        assert_eq!(
+            decode_response(&snappy(&two)).unwrap_err(),
+            "responses: want 1, got 2"
+        );
+        let e = decode_response(b"\xff\xff\xff\xff\xff\xff").unwrap_err();
+        assert!(e.contains("not snappy-compressed"), "{e}");
+        let e =
+            decode_response(&snap::raw::Encoder::new().compress_vec(b"\x0a").unwrap()).unwrap_err();
+        assert!(e.contains("unable to unmarshal"), "{e}");
     }
 
     #[test]

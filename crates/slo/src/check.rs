@@ -5,7 +5,7 @@
 use crate::generate::duration as format_duration;
 
 use crate::Slo;
-use crate::generate::{fill_window, groups};
+use crate::generate::{fill_window, groups, rule_file};
 
 /// A problem `skywatch slo check` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,15 +64,13 @@ pub fn problems(slo: &Slo) -> Vec<Problem> {
             break;
         }
     }
-    // The generated rules themselves: a spec's labels or annotations can still break them.
-    for g in groups(slo) {
-        for r in &g.rules {
-            if let Err(e) = promql::ast::parse(&r.expr) {
-                push(
-                    format!("{at}: generated rule {} does not parse: {e}", r.name),
-                    true,
-                );
-            }
+    // The generated rules themselves, read as the server reads them: a spec's labels or
+    // annotations can still break them (a name that is no label name, a template that
+    // does not parse), which fuzzing found the check let through.
+    let text = rule_file(&groups(slo), &slo.file);
+    if let Err(e) = rules::RuleFile::parse(&text, "the generated rules") {
+        for p in e.problems {
+            push(format!("{at}: generated rules: {p}"), true);
         }
     }
     out
@@ -111,6 +109,18 @@ slos:
                 "no ticket alert",
             ),
             ("/ sum(", "/ sum((", "does not parse"),
+            // Found by fuzzing (fuzz/fuzz_targets/slo.rs): an annotation name with a space
+            // passed the check and made rules that the server refuses to load.
+            (
+                "name: SvcAvail",
+                "name: SvcAvail\n      annotations:\n        runbo severity: warning",
+                "annotation name \"runbo severity\" is not valid",
+            ),
+            (
+                "name: SvcAvail",
+                "name: SvcAvail\n      labels:\n        team: \"{{ .Nope\"",
+                "the template does not parse",
+            ),
         ];
         for (from, to, want) in cases {
             let slo = load(&SPEC.replacen(from, to, 1), "s.yml", &Defaults::default())
