@@ -22,6 +22,8 @@
 //! ```
 
 pub mod dir;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod varint;
 pub mod wal;
 

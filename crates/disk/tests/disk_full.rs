@@ -10,43 +10,10 @@
 #![allow(clippy::unwrap_used, reason = "a test")]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use disk::testing::Tmpfs;
 
 use disk::wal::{self, SyncPolicy, Wal};
-
-/// A tmpfs of `size` mounted on a new temporary directory, unmounted when dropped.
-struct Tmpfs {
-    dir: PathBuf,
-    _holder: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Self {
-        let holder = tempfile::tempdir().unwrap();
-        let dir = holder.path().join("small");
-        std::fs::create_dir(&dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "this test mounts a small tmpfs to fill it, which needs root (CI runs as root): mount said {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self {
-            dir,
-            _holder: holder,
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
-    }
-}
 
 fn record(n: u32) -> Vec<u8> {
     let mut buf = Vec::new();
@@ -69,7 +36,7 @@ fn fill(dir: &Path) -> PathBuf {
 #[test]
 fn a_full_disk_fails_writes_and_loses_nothing_acknowledged_once_space_returns() {
     let fs = Tmpfs::mount("256k");
-    let log = fs.dir.join("wal");
+    let log = fs.dir().join("wal");
     let mut wal = Wal::open(&log, SyncPolicy::Never, 1).unwrap();
     let mut acked = Vec::new();
     let mut n = 0;
@@ -78,7 +45,7 @@ fn a_full_disk_fails_writes_and_loses_nothing_acknowledged_once_space_returns() 
         acked.push(n);
         n += 1;
     }
-    let filler = fill(&fs.dir);
+    let filler = fill(fs.dir());
     // Free a little less than a record, so that the next write is cut in the middle.
     let len = std::fs::metadata(&filler).unwrap().len();
     std::fs::OpenOptions::new()

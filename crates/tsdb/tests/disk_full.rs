@@ -10,46 +10,13 @@
 #![allow(clippy::unwrap_used, reason = "a test")]
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+use disk::testing::Tmpfs;
 
 use model::{Labels, Timestamp};
 use storage::Appendable;
 use tsdb::{Options, Tsdb};
-
-/// A tmpfs of `size` mounted on a new temporary directory, unmounted when dropped.
-struct Tmpfs {
-    dir: PathBuf,
-    _holder: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Self {
-        let holder = tempfile::tempdir().unwrap();
-        let dir = holder.path().join("small");
-        std::fs::create_dir(&dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "this test mounts a small tmpfs to fill it, which needs root (CI runs as root): mount said {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self {
-            dir,
-            _holder: holder,
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
 
 const HOUR: i64 = 3_600_000;
 
@@ -72,7 +39,7 @@ fn leftovers(dir: &Path) -> Vec<String> {
 #[test]
 fn a_cut_on_a_full_disk_fails_keeps_every_sample_and_succeeds_once_space_returns() {
     let fs = Tmpfs::mount("2m");
-    let data = fs.dir.join("db");
+    let data = fs.dir().join("db");
     let db = Tsdb::open(&data, Options::default()).unwrap();
     // Five hours of two series, a sample a minute: the first two-hour range can be cut.
     let mut app = db.appender();
@@ -86,7 +53,7 @@ fn a_cut_on_a_full_disk_fails_keeps_every_sample_and_succeeds_once_space_returns
     let before = everything(&db);
     assert_eq!(before.len(), 2);
 
-    let filler = fs.dir.join("filler");
+    let filler = fs.dir().join("filler");
     let mut f = std::fs::File::create(&filler).unwrap();
     while f.write_all(&[0; 4096]).is_ok() {}
     drop(f);
