@@ -492,11 +492,14 @@ fn rules(s: &Settings, expected: Option<&[String]>) -> Vec<Rule> {
             "{node} is {{{{ $value }}}} blocks behind the highest node of the network, and more than {lag} behind its median, for {for_}: it is not keeping up with the chain."
         ),
     ));
+    // Below the network's head, too: when the chain halts, the nodes' windows empty of
+    // moves a scrape apart, and a node at the head is behind no one.
     out.push(alert(
         "NodeHeadStalled",
         "critical",
         format!(
             "skywatch:network_health_height and on ({l}) skywatch:network_health_height_moved == 0\n\
+             and on ({l}) skywatch:network_health_height_lag > 0\n\
              and on () count(skywatch:network_health_height_moved > 0) > 0.5 * count(skywatch:network_health_height_moved)"
         ),
         format!("{node}'s chain head is stalled"),
