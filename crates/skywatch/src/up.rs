@@ -1089,21 +1089,36 @@ pub(crate) async fn serve(
         let manager = manager.clone();
         Arc::new(move || targets_of(&manager))
     });
+    // Remote write senders' samples take the scrapes' path: the store, then remote_write's
+    // destinations.
+    let received = Arc::new(remote::receive::Receiver::new(written.clone()));
+    telemetry
+        .registry()
+        .register_collector(crate::self_metrics::RemoteWriteReceiveCollector {
+            receiver: received.clone(),
+        });
+    state.remote_write = Some(received.clone());
     state.metadata = Some({
         let manager = manager.clone();
         Arc::new(move || {
-            manager
-                .metadata()
-                .into_iter()
-                .map(|(name, m)| {
-                    let m = api::MetricMetadata {
-                        kind: m.kind,
-                        help: m.help,
-                        unit: m.unit,
-                    };
-                    (name, m)
-                })
-                .collect()
+            // What senders described, then what the targets describe, which wins.
+            let sent = received.metadata().into_iter().map(|(name, m)| {
+                let m = api::MetricMetadata {
+                    kind: m.kind,
+                    help: m.help,
+                    unit: m.unit,
+                };
+                (name, m)
+            });
+            let scraped = manager.metadata().into_iter().map(|(name, m)| {
+                let m = api::MetricMetadata {
+                    kind: m.kind,
+                    help: m.help,
+                    unit: m.unit,
+                };
+                (name, m)
+            });
+            sent.chain(scraped).collect()
         })
     });
     state.rules = Some({
