@@ -9,15 +9,16 @@
 //! `-Exemplars-Written` for both versions, on errors too. Otherwise the status says
 //! whether a retry helps, as both specifications ask: `400` for bad data (the text names
 //! the series, or the byte offset of what does not decode; the good series of the request
-//! are written), `413` over the size limit, and `503` only when the store cannot commit.
+//! are written), `413` over the size limit, and `429` over the sender's ingestion rate
+//! (`X-Scope-OrgID`, else the client's address; see [`crate::limits`]) or `503` when the
+//! store cannot commit, the two worth a retry.
 //! Decoding and appending are [`prompb::receive`]'s.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::BodyExt as _;
@@ -26,6 +27,7 @@ use prompb::receive::{
 };
 
 use crate::ApiState;
+use crate::limits::Limiter;
 
 /// The response header counting the float samples written.
 pub const SAMPLES_WRITTEN: &str = "X-Prometheus-Remote-Write-Samples-Written";
@@ -39,14 +41,24 @@ pub fn router(state: ApiState) -> Router {
     let Some(receiver) = state.remote_write else {
         return Router::new();
     };
+    // The receiver's own size limit applies, with its answer, not axum's 2 MB default.
+    let served: Served = (receiver, state.limits);
     Router::new()
         .route("/api/v1/write", post(write))
-        // The receiver's own limit applies, with its answer, not axum's 2 MB default.
         .layer(DefaultBodyLimit::disable())
-        .with_state(receiver)
+        .with_state(served)
 }
 
-async fn write(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body: Body) -> Response {
+/// What the route serves from: the receiver, and the limiter holding the senders' rates.
+type Served = (Arc<Receiver>, Arc<Limiter>);
+
+async fn write(
+    State((receiver, limits)): State<Served>,
+    request: axum::extract::Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let tenant = crate::otlp::tenant(&parts);
+    let headers = parts.headers;
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let message = match Message::from_content_type(text(header::CONTENT_TYPE))
         .and_then(|m| check_encoding(text(header::CONTENT_ENCODING)).map(|()| m))
@@ -79,6 +91,10 @@ async fn write(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body: 
             return answer(Err(error));
         }
     };
+    // The rate counts the body as sent, before any work on it.
+    if let Err(message) = limits.admit_remote_write(&tenant, bytes.len()) {
+        return answer(Err(ReceiveError::RateLimited(message)));
+    }
     // Decoding and the store's append (a write-ahead log's sync) are blocking work.
     let done = tokio::task::spawn_blocking(move || receiver.receive(message, &bytes)).await;
     answer(done.unwrap_or_else(|e| {
@@ -119,6 +135,7 @@ fn answer(result: Result<Written, ReceiveError>) -> Response {
 mod tests {
     use super::*;
 
+    use axum::body::Body;
     use axum::http::Request;
     use model::{Labels, Matcher};
     use prompb::{proto, v2};
@@ -127,11 +144,16 @@ mod tests {
     use tower::ServiceExt as _;
 
     fn app() -> (Router, Arc<MemStorage>) {
+        app_with(crate::limits::Limits::default())
+    }
+
+    fn app_with(limits: crate::limits::Limits) -> (Router, Arc<MemStorage>) {
         let store = Arc::new(MemStorage::new());
         let mut state = ApiState::new(
             store.clone(),
             promql::engine::Engine::new(promql::engine::EngineOptions::default()),
         );
+        state.limits = Arc::new(Limiter::new(limits));
         state.remote_write = Some(Arc::new(Receiver::new(store.clone())));
         (router(state), store)
     }
@@ -270,5 +292,25 @@ mod tests {
         let (status, _, body) = post(&app, v2::CONTENT_TYPE, "zstd", b"").await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert!(body.contains("Content-Encoding \"zstd\""), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_sender_over_its_ingestion_rate_gets_429_and_nothing_is_written() {
+        let (app, store) = app_with(crate::limits::Limits {
+            remote_write_ingestion_rate_bytes: 1.0,
+            remote_write_ingestion_burst_bytes: 10.0,
+            ..crate::limits::Limits::default()
+        });
+        let request = v2::encode_v2(&[v2::Series {
+            labels: Labels::from_pairs([("__name__", "up"), ("job", "a")]),
+            samples: vec![(1000, 1.0)],
+            ..v2::Series::default()
+        }]);
+        let (status, written, body) =
+            post(&app, v2::CONTENT_TYPE, "snappy", &request.encode_to_vec()).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "a retry helps");
+        assert_eq!(written, ["0", "0", "0"]);
+        assert!(body.contains("--remote-write-ingestion-rate-mb"), "{body}");
+        assert_eq!(count(&store), 0);
     }
 }

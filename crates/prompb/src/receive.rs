@@ -137,6 +137,10 @@ pub enum ReceiveError {
         /// What was written nonetheless.
         written: Written,
     },
+    /// The sender is over its ingestion rate (HTTP 429): nothing was written, a retry
+    /// after backing off succeeds.
+    #[error("{0}")]
+    RateLimited(String),
     /// The store could not commit (HTTP 503); nothing was written and a retry may succeed.
     #[error("{message}")]
     Unavailable {
@@ -152,6 +156,7 @@ impl ReceiveError {
             ReceiveError::Unsupported(_) => 415,
             ReceiveError::TooLarge(_) => 413,
             ReceiveError::BadData { .. } => 400,
+            ReceiveError::RateLimited(_) => 429,
             ReceiveError::Unavailable { .. } => 503,
         }
     }

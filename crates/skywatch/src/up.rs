@@ -427,6 +427,15 @@ pub(crate) struct LimitArgs {
     /// ingestion_burst_size_bytes).
     #[arg(long, default_value_t = 20.0)]
     otlp_ingestion_burst_size_mb: f64,
+    /// The megabytes a second a remote write sender (X-Scope-OrgID, else the client's
+    /// address) may post to /api/v1/write, as sent (compressed); over it, HTTP 429, which
+    /// senders retry after backing off; 0 (the default) for no limit, as Prometheus has.
+    #[arg(long, default_value_t = 0.0)]
+    remote_write_ingestion_rate_mb: f64,
+    /// The most megabytes a remote write sender may post at once; a larger request is
+    /// always refused.
+    #[arg(long, default_value_t = 64.0)]
+    remote_write_ingestion_burst_size_mb: f64,
 }
 
 /// The default of --tsdb-max-head-series: well above what one server of a node network
@@ -442,6 +451,8 @@ impl Default for LimitArgs {
             tsdb_max_head_series: DEFAULT_MAX_HEAD_SERIES,
             otlp_ingestion_rate_mb: 15.0,
             otlp_ingestion_burst_size_mb: 20.0,
+            remote_write_ingestion_rate_mb: 0.0,
+            remote_write_ingestion_burst_size_mb: 64.0,
         }
     }
 }
@@ -455,6 +466,8 @@ impl LimitArgs {
             query_max_points_per_series: self.query_max_points_per_series,
             otlp_ingestion_rate_bytes: self.otlp_ingestion_rate_mb * MIB,
             otlp_ingestion_burst_bytes: self.otlp_ingestion_burst_size_mb * MIB,
+            remote_write_ingestion_rate_bytes: self.remote_write_ingestion_rate_mb * MIB,
+            remote_write_ingestion_burst_bytes: self.remote_write_ingestion_burst_size_mb * MIB,
         }
     }
 
@@ -485,6 +498,14 @@ impl LimitArgs {
             (
                 "otlp-ingestion-burst-size-mb",
                 self.otlp_ingestion_burst_size_mb.to_string(),
+            ),
+            (
+                "remote-write-ingestion-rate-mb",
+                self.remote_write_ingestion_rate_mb.to_string(),
+            ),
+            (
+                "remote-write-ingestion-burst-size-mb",
+                self.remote_write_ingestion_burst_size_mb.to_string(),
             ),
         ]
     }

@@ -306,3 +306,45 @@ fn a_v2_request_round_trips_through_a_live_server() {
         "{text}"
     );
 }
+
+#[test]
+fn a_sender_over_the_ingestion_rate_is_told_to_retry_later_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr) = start_skywatch_with(
+        &dir.path().join("data"),
+        &[
+            "--remote-write-ingestion-rate-mb".as_ref(),
+            "0.000001".as_ref(),
+            "--remote-write-ingestion-burst-size-mb".as_ref(),
+            "0.00001".as_ref(),
+        ],
+    );
+    let request = remote::v2::encode_v2(&[remote::v2::Series {
+        labels: Labels::from_pairs([("__name__", "up"), ("job", "a")]),
+        samples: vec![(1000, 1.0)],
+        ..remote::v2::Series::default()
+    }]);
+    let client = reqwest::blocking::Client::new();
+    let answer = client
+        .post(format!("http://{addr}/api/v1/write"))
+        .header("content-type", remote::v2::CONTENT_TYPE)
+        .header("content-encoding", "snappy")
+        .body(
+            snap::raw::Encoder::new()
+                .compress_vec(&request.encode_to_vec())
+                .unwrap(),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 429);
+    let text = answer.text().unwrap();
+    assert!(text.contains("--remote-write-ingestion-rate-mb"), "{text}");
+    let refused = common::metric_value(
+        &client,
+        &addr,
+        "skywatch_limit_exceeded_total{limit=\"remote-write-ingestion-rate-mb\"}",
+    );
+    assert_eq!(refused, Some(1.0));
+    let flags = get_json(&client, &addr, "/api/v1/status/flags");
+    assert_eq!(flags["data"]["remote-write-ingestion-rate-mb"], "0.000001");
+}
