@@ -76,6 +76,8 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/v1/traces", Write, "otlp"),
     r("POST", "/v1/metrics", Write, "otlp"),
     r("POST", "/v1/logs", Write, "otlp"),
+    // Remote write's receiver.
+    r("POST", "/api/v1/write", Write, "remote_write"),
     // Jaeger's query API.
     r("GET", "/jaeger/api/services", Read, "jaeger"),
     r(

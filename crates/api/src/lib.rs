@@ -10,6 +10,8 @@
 //! - [`jaeger`]: Jaeger's query API under `/jaeger`, over the span store.
 //! - [`tempo`]: Tempo's HTTP API under `/tempo`: traces by ID, TraceQL and tag search.
 //! - [`loki`]: Loki's push and its label, series and index routes, over the log store.
+//! - [`remote_write`]: Prometheus's remote write receiver, `POST /api/v1/write` (1.0 and
+//!   2.0).
 //!
 //! - [`access`]: every route's class (read, write, admin) for the server's guard, and
 //!   Prometheus's `--web.enable-lifecycle` and `--web.enable-admin-api` switches.
@@ -28,6 +30,7 @@ pub mod loki;
 pub mod otlp;
 pub mod prometheus;
 mod rate;
+pub mod remote_write;
 pub mod slo;
 mod span_access;
 mod state;
@@ -48,5 +51,6 @@ pub fn router(state: ApiState) -> Router {
         .merge(otlp::router(state.clone()))
         .merge(jaeger::router(state.clone()))
         .merge(tempo::router(state.clone()))
-        .merge(loki::router(state))
+        .merge(loki::router(state.clone()))
+        .merge(remote_write::router(state))
 }

@@ -12,6 +12,10 @@
 //!   Tempo's `ingestion_rate_limit_bytes` and `ingestion_burst_size_bytes`; the HTTP
 //!   routes and (through the receiver's gate) gRPC share the buckets.
 //!
+//! - Remote write: `remote_write_ingestion_rate_bytes` a second per sender (the same
+//!   tenants), with bursts of `remote_write_ingestion_burst_bytes`; none by default, as
+//!   Prometheus's receiver has none. A refusal is HTTP 429, which senders retry.
+//!
 //! [`Limiter::exceeded`] counts each refusal by the name of the flag that sets the limit;
 //! the server shows them as `skywatch_limit_exceeded_total{limit}`.
 
@@ -33,6 +37,10 @@ pub struct Limits {
     pub otlp_ingestion_rate_bytes: f64,
     /// The most bytes an OTLP tenant may send at once.
     pub otlp_ingestion_burst_bytes: f64,
+    /// The bytes a second a remote write sender may send; 0 for no limit.
+    pub remote_write_ingestion_rate_bytes: f64,
+    /// The most bytes a remote write sender may send at once.
+    pub remote_write_ingestion_burst_bytes: f64,
 }
 
 impl Default for Limits {
@@ -42,6 +50,8 @@ impl Default for Limits {
             query_max_points_per_series: 11_000,
             otlp_ingestion_rate_bytes: 15.0 * MIB,
             otlp_ingestion_burst_bytes: 20.0 * MIB,
+            remote_write_ingestion_rate_bytes: 0.0,
+            remote_write_ingestion_burst_bytes: 64.0 * MIB,
         }
     }
 }
@@ -56,6 +66,7 @@ pub struct Limiter {
     /// Queries running or waiting.
     active: AtomicUsize,
     otlp: Buckets,
+    remote_write: Buckets,
     exceeded: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -91,6 +102,10 @@ impl Limiter {
             otlp: Buckets::new(
                 limits.otlp_ingestion_rate_bytes,
                 limits.otlp_ingestion_burst_bytes,
+            ),
+            remote_write: Buckets::new(
+                limits.remote_write_ingestion_rate_bytes,
+                limits.remote_write_ingestion_burst_bytes,
             ),
             exceeded: Mutex::default(),
             limits,
@@ -173,6 +188,28 @@ impl Limiter {
                 l.otlp_ingestion_rate_bytes as u64, l.otlp_ingestion_burst_bytes as u64,
             ),
         })
+    }
+}
+
+impl Limiter {
+    /// Takes `bytes` from the remote write sender's budget; when it does not hold them,
+    /// the refusal (HTTP 429, which senders retry after backing off) naming the tenant and
+    /// the flags, counted under `remote-write-ingestion-rate-mb`.
+    pub fn admit_remote_write(&self, tenant: &str, bytes: usize) -> Result<(), String> {
+        if self
+            .remote_write
+            .allow(tenant, bytes as f64, Instant::now())
+        {
+            return Ok(());
+        }
+        self.count("remote-write-ingestion-rate-mb");
+        let l = &self.limits;
+        Err(format!(
+            "ingestion rate limit exceeded for sender {tenant:?} (limit: {} bytes/s, burst {} bytes) \
+             while sending {bytes} bytes; retry later, send less, or raise the limit \
+             (--remote-write-ingestion-rate-mb, --remote-write-ingestion-burst-size-mb)",
+            l.remote_write_ingestion_rate_bytes as u64, l.remote_write_ingestion_burst_bytes as u64,
+        ))
     }
 }
 

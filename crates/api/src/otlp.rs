@@ -62,7 +62,7 @@ struct Served {
 
 /// Whose ingestion rate a request counts against: its `X-Scope-OrgID`, as Tempo's and
 /// Loki's tenants, else the client's address (without its port).
-fn tenant(parts: &axum::http::request::Parts) -> String {
+pub(crate) fn tenant(parts: &axum::http::request::Parts) -> String {
     if let Some(id) = parts
         .headers
         .get("x-scope-orgid")

@@ -62,6 +62,9 @@ pub struct ApiState {
     /// Loki's push and its limits, over the log store the Loki routes read; `None` serves
     /// no Loki API.
     pub logs: Option<Arc<crate::loki::Distributor>>,
+    /// Remote write's receiver behind `POST /api/v1/write`, writing to the store scrapes
+    /// write to; `None` serves no receiver.
+    pub remote_write: Option<Arc<prompb::receive::Receiver>>,
     /// The limits across families (query concurrency and points, OTLP rate) and the
     /// count of their refusals.
     pub limits: Arc<crate::limits::Limiter>,
@@ -121,6 +124,7 @@ impl ApiState {
             spans: None,
             otlp: None,
             logs: None,
+            remote_write: None,
             limits: Arc::default(),
         }
     }

@@ -25,8 +25,9 @@ use scrape::config::RemoteWriteConfig;
 use scrape::relabel::{RelabelConfig, relabel};
 use storage::{AppendError, Appendable, Appender, Queryable, SeriesRef, StorageError};
 
-pub mod proto;
 pub mod read;
+
+pub use prompb::{proto, receive, v2};
 
 pub use read::RemoteRead;
 
@@ -480,8 +481,10 @@ pub fn encode(batch: &[(Labels, Timestamp, f64)]) -> Vec<u8> {
             .map(|(labels, samples)| proto::TimeSeries {
                 labels: proto::labels(labels),
                 samples,
+                ..Default::default()
             })
             .collect(),
+        ..Default::default()
     };
     let raw = request.encode_to_vec();
     snap::raw::Encoder::new()

@@ -570,6 +570,7 @@ mod tests {
                                                 timestamp,
                                             })
                                             .collect(),
+                                        ..Default::default()
                                     })
                                     .collect();
                                 let response = proto::ReadResponse {

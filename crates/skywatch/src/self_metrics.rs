@@ -33,6 +33,12 @@
 //! | `prometheus_target_scrape_pool_exceeded_label_limits_total` | counter | scrapes failed by a label limit |
 //! | `prometheus_target_scrape_pool_exceeded_target_limit_total` | counter | reconciles that found a job over its `target_limit` |
 //! | `skywatch_otlp_requests_total{signal,protocol,outcome}` | counter | OTLP requests by outcome: `ok`, `partial`, `bad_data`, `too_large`, `rate_limited`, `unsupported`, `not_stored`, `unavailable`, `internal` |
+//! | `skywatch_remote_write_requests_total{outcome}` | counter | remote write requests received (`POST /api/v1/write`): `ok`, or `failed` in whole or part |
+//! | `skywatch_remote_write_samples_received_total` | counter | samples remote write senders brought and the store kept |
+//! | `skywatch_remote_write_samples_rejected_total` | counter | samples refused: bad labels, out of order, duplicate, too old |
+//! | `skywatch_remote_write_exemplars_received_total` | counter | exemplars kept |
+//! | `skywatch_remote_write_exemplars_rejected_total` | counter | exemplars the store refused |
+//! | `skywatch_remote_write_histograms_rejected_total` | counter | native histogram samples refused (the store keeps none yet) |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -435,5 +441,58 @@ pub(crate) async fn record(
         if let Err(e) = app.commit() {
             tracing::warn!(error = %e, "cannot store the server's own metrics");
         }
+    }
+}
+
+/// Reads remote write's receiver counts at each scrape of `/metrics`.
+#[derive(Debug)]
+pub(crate) struct RemoteWriteReceiveCollector {
+    pub(crate) receiver: Arc<remote::receive::Receiver>,
+}
+
+impl Collector for RemoteWriteReceiveCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let s = self.receiver.stats();
+        let mut family = encoder.encode_descriptor(
+            "skywatch_remote_write_requests",
+            "Remote write requests received, by outcome.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (outcome, n) in [("ok", s.requests_ok), ("failed", s.requests_failed)] {
+            ConstCounter::new(n).encode(family.encode_family(&[("outcome", outcome)])?)?;
+        }
+        let counts = [
+            (
+                "skywatch_remote_write_samples_received",
+                "Samples received by remote write and kept.",
+                s.samples,
+            ),
+            (
+                "skywatch_remote_write_samples_rejected",
+                "Samples received by remote write and refused.",
+                s.samples_refused,
+            ),
+            (
+                "skywatch_remote_write_exemplars_received",
+                "Exemplars received by remote write and kept.",
+                s.exemplars,
+            ),
+            (
+                "skywatch_remote_write_exemplars_rejected",
+                "Exemplars received by remote write and refused.",
+                s.exemplars_refused,
+            ),
+            (
+                "skywatch_remote_write_histograms_rejected",
+                "Native histogram samples received by remote write and refused.",
+                s.histograms_refused,
+            ),
+        ];
+        for (name, help, n) in counts {
+            let family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(n).encode(family)?;
+        }
+        Ok(())
     }
 }

@@ -427,6 +427,15 @@ pub(crate) struct LimitArgs {
     /// ingestion_burst_size_bytes).
     #[arg(long, default_value_t = 20.0)]
     otlp_ingestion_burst_size_mb: f64,
+    /// The megabytes a second a remote write sender (X-Scope-OrgID, else the client's
+    /// address) may post to /api/v1/write, as sent (compressed); over it, HTTP 429, which
+    /// senders retry after backing off; 0 (the default) for no limit, as Prometheus has.
+    #[arg(long, default_value_t = 0.0)]
+    remote_write_ingestion_rate_mb: f64,
+    /// The most megabytes a remote write sender may post at once; a larger request is
+    /// always refused.
+    #[arg(long, default_value_t = 64.0)]
+    remote_write_ingestion_burst_size_mb: f64,
 }
 
 /// The default of --tsdb-max-head-series: well above what one server of a node network
@@ -442,6 +451,8 @@ impl Default for LimitArgs {
             tsdb_max_head_series: DEFAULT_MAX_HEAD_SERIES,
             otlp_ingestion_rate_mb: 15.0,
             otlp_ingestion_burst_size_mb: 20.0,
+            remote_write_ingestion_rate_mb: 0.0,
+            remote_write_ingestion_burst_size_mb: 64.0,
         }
     }
 }
@@ -455,6 +466,8 @@ impl LimitArgs {
             query_max_points_per_series: self.query_max_points_per_series,
             otlp_ingestion_rate_bytes: self.otlp_ingestion_rate_mb * MIB,
             otlp_ingestion_burst_bytes: self.otlp_ingestion_burst_size_mb * MIB,
+            remote_write_ingestion_rate_bytes: self.remote_write_ingestion_rate_mb * MIB,
+            remote_write_ingestion_burst_bytes: self.remote_write_ingestion_burst_size_mb * MIB,
         }
     }
 
@@ -485,6 +498,14 @@ impl LimitArgs {
             (
                 "otlp-ingestion-burst-size-mb",
                 self.otlp_ingestion_burst_size_mb.to_string(),
+            ),
+            (
+                "remote-write-ingestion-rate-mb",
+                self.remote_write_ingestion_rate_mb.to_string(),
+            ),
+            (
+                "remote-write-ingestion-burst-size-mb",
+                self.remote_write_ingestion_burst_size_mb.to_string(),
             ),
         ]
     }
@@ -1089,21 +1110,36 @@ pub(crate) async fn serve(
         let manager = manager.clone();
         Arc::new(move || targets_of(&manager))
     });
+    // Remote write senders' samples take the scrapes' path: the store, then remote_write's
+    // destinations.
+    let received = Arc::new(remote::receive::Receiver::new(written.clone()));
+    telemetry
+        .registry()
+        .register_collector(crate::self_metrics::RemoteWriteReceiveCollector {
+            receiver: received.clone(),
+        });
+    state.remote_write = Some(received.clone());
     state.metadata = Some({
         let manager = manager.clone();
         Arc::new(move || {
-            manager
-                .metadata()
-                .into_iter()
-                .map(|(name, m)| {
-                    let m = api::MetricMetadata {
-                        kind: m.kind,
-                        help: m.help,
-                        unit: m.unit,
-                    };
-                    (name, m)
-                })
-                .collect()
+            // What senders described, then what the targets describe, which wins.
+            let sent = received.metadata().into_iter().map(|(name, m)| {
+                let m = api::MetricMetadata {
+                    kind: m.kind,
+                    help: m.help,
+                    unit: m.unit,
+                };
+                (name, m)
+            });
+            let scraped = manager.metadata().into_iter().map(|(name, m)| {
+                let m = api::MetricMetadata {
+                    kind: m.kind,
+                    help: m.help,
+                    unit: m.unit,
+                };
+                (name, m)
+            });
+            sent.chain(scraped).collect()
         })
     });
     state.rules = Some({

@@ -203,11 +203,21 @@ pub(crate) fn metric_value(
 /// connection at a time, until the process ends; returns the address. A scrape target
 /// whose answer never changes.
 pub(crate) fn serve_fixed(content_type: &'static str, body: String) -> String {
+    serve_counted(content_type, move |_| body.clone())
+}
+
+/// Serves `body(n)` as `content_type` to the `n`th request (from 0) on a free loopback
+/// port, one connection at a time, until the process ends; returns the address. A scrape
+/// target whose answer changes with every scrape.
+pub(crate) fn serve_counted(
+    content_type: &'static str,
+    body: impl Fn(usize) -> String + Send + 'static,
+) -> String {
     use std::io::Write as _;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
-        for stream in listener.incoming() {
+        for (n, stream) in listener.incoming().enumerate() {
             let Ok(mut stream) = stream else { continue };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut line = String::new();
@@ -215,6 +225,7 @@ pub(crate) fn serve_fixed(content_type: &'static str, body: String) -> String {
             while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
                 line.clear();
             }
+            let body = body(n);
             let _ = write!(
                 stream,
                 "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

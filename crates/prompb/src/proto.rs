@@ -1,8 +1,13 @@
 //! The remote write 1.0 and remote read messages (`prompb`'s `WriteRequest`, `ReadRequest`,
 //! `ReadResponse` and what they hold), as prost messages, field numbers as in Prometheus's
-//! `remote.proto` and `types.proto`. No maintained crate publishes these types alone; they
-//! are a few plain structs, derived. Fields Skywatch neither sends nor reads (exemplars,
-//! histograms, chunked responses) are left out: prost skips them when decoding.
+//! `remote.proto` and `types.proto`. No maintained crate publishes these types (the crates
+//! on crates.io carry 1.0's samples only, none 2.0); they are a few plain structs, derived.
+//! Fields Skywatch neither sends nor reads (chunked responses, the insides of a native
+//! histogram) are left out: prost skips them when decoding. Remote write 2.0's messages are
+//! in [`crate::v2`].
+//!
+//! A message built here takes its unused fields from `Default`
+//! (`TimeSeries { labels, samples, ..Default::default() }`).
 
 /// A series' labels as the messages carry them.
 pub fn labels(labels: &model::Labels) -> Vec<Label> {
@@ -21,6 +26,10 @@ pub struct WriteRequest {
     /// The series.
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
+    /// What the metric families are (Prometheus's `metadata_config`), sent apart from the
+    /// series.
+    #[prost(message, repeated, tag = "3")]
+    pub metadata: Vec<MetricMetadata>,
 }
 
 /// One series and its samples, oldest first.
@@ -32,6 +41,69 @@ pub struct TimeSeries {
     /// Samples.
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
+    /// Exemplars of the samples.
+    #[prost(message, repeated, tag = "3")]
+    pub exemplars: Vec<Exemplar>,
+    /// Native histogram samples: only their timestamps are read, to refuse them by name
+    /// (Skywatch's stores keep no native histograms yet).
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
+}
+
+/// An exemplar: labels (such as `trace_id`), a value and a time.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Exemplar {
+    /// Its labels; may be empty.
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    /// The observed value.
+    #[prost(double, tag = "2")]
+    pub value: f64,
+    /// Milliseconds since the epoch.
+    #[prost(int64, tag = "3")]
+    pub timestamp: i64,
+}
+
+/// A native histogram sample, of which only the time is read (field 15 in both 1.0's and
+/// 2.0's `Histogram`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Histogram {
+    /// Milliseconds since the epoch.
+    #[prost(int64, tag = "15")]
+    pub timestamp: i64,
+}
+
+/// A metric family's type, help and unit, as 1.0's `MetricMetadata` carries them.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MetricMetadata {
+    /// The type: 0 unknown, 1 counter, 2 gauge, 3 histogram, 4 gaugehistogram,
+    /// 5 summary, 6 info, 7 stateset (the same numbers as 2.0's).
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    /// The family's name.
+    #[prost(string, tag = "2")]
+    pub metric_family_name: String,
+    /// The help text.
+    #[prost(string, tag = "4")]
+    pub help: String,
+    /// The unit.
+    #[prost(string, tag = "5")]
+    pub unit: String,
+}
+
+/// The type name of a metadata type number (1.0's and 2.0's enums agree), as the text
+/// format writes it; `unknown` for 0 or a number past the list.
+pub fn metric_type_name(t: i32) -> &'static str {
+    match t {
+        1 => "counter",
+        2 => "gauge",
+        3 => "histogram",
+        4 => "gaugehistogram",
+        5 => "summary",
+        6 => "info",
+        7 => "stateset",
+        _ => "unknown",
+    }
 }
 
 /// A label.
