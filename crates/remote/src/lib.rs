@@ -25,10 +25,11 @@ use scrape::config::RemoteWriteConfig;
 use scrape::relabel::{RelabelConfig, relabel};
 use storage::{AppendError, Appendable, Appender, Queryable, SeriesRef, StorageError};
 
+pub mod backend;
 pub mod read;
 
+pub use backend::{BackendOptions, QueryBackend};
 pub use prompb::{proto, receive, v2};
-
 pub use read::RemoteRead;
 
 /// A store whose committed samples are also sent to remote write destinations; queries

@@ -229,19 +229,7 @@ impl Endpoint {
         hints: &SelectHints,
         matchers: &[Matcher],
     ) -> (proto::ReadRequest, Vec<String>) {
-        let mut wire: Vec<proto::LabelMatcher> = matchers
-            .iter()
-            .map(|m| proto::LabelMatcher {
-                r#type: match m.op {
-                    MatchOp::Equal => 0,
-                    MatchOp::NotEqual => 1,
-                    MatchOp::Regex => 2,
-                    MatchOp::NotRegex => 3,
-                },
-                name: m.name.clone(),
-                value: m.value.clone(),
-            })
-            .collect();
+        let mut wire = wire_matchers(matchers);
         let mut added = Vec::new();
         for (name, value) in &self.external {
             if !matchers.iter().any(|m| m.name == *name) {
@@ -281,40 +269,68 @@ impl Endpoint {
 
     /// Sends `request` and decodes the one result.
     async fn read(&self, request: proto::ReadRequest) -> Result<proto::QueryResult, String> {
-        let body = snap::raw::Encoder::new()
-            .compress_vec(&request.encode_to_vec())
-            .map_err(|e| format!("cannot compress the request: {e}"))?;
-        let mut http = self
-            .client
-            .post(&self.url)
-            .timeout(self.timeout)
-            .header("Content-Encoding", "snappy")
-            .header("Accept-Encoding", "snappy")
-            .header("Content-Type", "application/x-protobuf")
-            .header("X-Prometheus-Remote-Read-Version", "0.1.0");
+        let mut http = self.client.post(&self.url).timeout(self.timeout);
         for (name, value) in &self.headers {
             http = http.header(name, value);
         }
-        let http = self.auth.apply(http).await?;
-        let response = http
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("error sending request: {e}"))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| format!("error reading response: {e}"))?;
-        if !status.is_success() {
-            return Err(format!(
-                "remote server {} returned HTTP status {status}: {}",
-                self.url,
-                String::from_utf8_lossy(&bytes).trim()
-            ));
-        }
-        decode_response(&bytes)
+        send(self.auth.apply(http).await?, &self.url, &request).await
     }
+}
+
+/// `matchers` as remote read's protobuf has them.
+pub(crate) fn wire_matchers(matchers: &[Matcher]) -> Vec<proto::LabelMatcher> {
+    matchers
+        .iter()
+        .map(|m| proto::LabelMatcher {
+            r#type: match m.op {
+                MatchOp::Equal => 0,
+                MatchOp::NotEqual => 1,
+                MatchOp::Regex => 2,
+                MatchOp::NotRegex => 3,
+            },
+            name: m.name.clone(),
+            value: m.value.clone(),
+        })
+        .collect()
+}
+
+/// Sends `request` with `http`, a request to `url` with its own headers and timeout, as
+/// remote read does (snappy-compressed protobuf), and decodes the one result.
+pub(crate) async fn send(
+    http: reqwest::RequestBuilder,
+    url: &str,
+    request: &proto::ReadRequest,
+) -> Result<proto::QueryResult, String> {
+    let body = snap::raw::Encoder::new()
+        .compress_vec(&request.encode_to_vec())
+        .map_err(|e| format!("cannot compress the request: {e}"))?;
+    let response = http
+        .header("Content-Encoding", "snappy")
+        .header("Accept-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .header("X-Prometheus-Remote-Read-Version", "0.1.0")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                format!("error sending request: timed out: {e}")
+            } else {
+                format!("error sending request: {e}")
+            }
+        })?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("error reading response: {e}"))?;
+    if !status.is_success() {
+        return Err(format!(
+            "remote server {url} returned HTTP status {status}: {}",
+            String::from_utf8_lossy(&bytes).trim()
+        ));
+    }
+    decode_response(&bytes)
 }
 
 /// Decodes the body of a remote read answer (a snappy-compressed `ReadResponse`) to its
@@ -425,6 +441,7 @@ impl Querier for MergeQuerier<'_> {
         Ok(Box::new(Merge {
             local: local.peekable(),
             remote: remote.into_iter().peekable(),
+            combine: merge_samples,
         }))
     }
 
@@ -443,13 +460,19 @@ impl Querier for MergeQuerier<'_> {
     }
 }
 
-/// The local series and the remote ones, in label order, one series per label set.
-struct Merge<'a> {
-    local: std::iter::Peekable<SeriesSet<'a>>,
-    remote: std::iter::Peekable<std::collections::btree_map::IntoIter<Labels, Vec<Sample>>>,
+/// The local series and the remote ones (`R`, sorted by labels), in label order, one
+/// series per label set: a series both have gets the samples `combine` makes of the
+/// remote ones and the local ones.
+pub(crate) struct Merge<'a, R: Iterator<Item = (Labels, Vec<Sample>)>> {
+    /// The local series.
+    pub(crate) local: std::iter::Peekable<SeriesSet<'a>>,
+    /// The remote series.
+    pub(crate) remote: std::iter::Peekable<R>,
+    /// A series' samples from its remote ones and its local ones.
+    pub(crate) combine: fn(Vec<Sample>, Vec<Sample>) -> Vec<Sample>,
 }
 
-impl<'a> Iterator for Merge<'a> {
+impl<'a, R: Iterator<Item = (Labels, Vec<Sample>)>> Iterator for Merge<'a, R> {
     type Item = Result<Series<'a>, StorageError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -469,23 +492,24 @@ impl<'a> Iterator for Merge<'a> {
                 }))
             }
             std::cmp::Ordering::Equal => {
-                let (_, remote) = self.remote.next()?;
-                let Some(Ok(mut local)) = self.local.next() else {
-                    return None;
+                let (labels, remote) = self.remote.next()?;
+                let mut local = match self.local.next()? {
+                    Ok(s) => s,
+                    Err(e) => return Some(Err(e)),
                 };
-                Some(merge_samples(&mut local, remote).map(|samples| Series {
-                    labels: local.labels,
-                    samples: Box::new(VecIterator::new(samples)),
+                let combine = self.combine;
+                Some(local.samples.collect_vec().map(|local| Series {
+                    labels,
+                    samples: Box::new(VecIterator::new(combine(remote, local))),
                 }))
             }
         }
     }
 }
 
-/// A series' local samples and `remote`'s, in time order, the local one where both have a
-/// timestamp.
-fn merge_samples(local: &mut Series<'_>, remote: Vec<Sample>) -> Result<Vec<Sample>, StorageError> {
-    let local = local.samples.collect_vec()?;
+/// A series' `remote` samples and its `local` ones, in time order, the local one where
+/// both have a timestamp.
+fn merge_samples(remote: Vec<Sample>, local: Vec<Sample>) -> Vec<Sample> {
     let mut out = Vec::with_capacity(local.len() + remote.len());
     let (mut l, mut r) = (local.into_iter().peekable(), remote.into_iter().peekable());
     loop {
@@ -502,7 +526,7 @@ fn merge_samples(local: &mut Series<'_>, remote: Vec<Sample>) -> Result<Vec<Samp
         };
         out.extend(next);
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

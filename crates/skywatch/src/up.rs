@@ -7,7 +7,8 @@
 //!   blocking thread: the TSDB's calls are synchronous and may do I/O);
 //! - scraping: the scrape manager over the TSDB, reconfigured on SIGHUP and
 //!   `POST /-/reload` (a bad file is refused and the running configuration kept);
-//! - query: the PromQL engine over the TSDB;
+//! - query: the PromQL engine over the TSDB, or over a Prometheus-API engine merged with
+//!   the TSDB with `--query.backend` (`remote::QueryBackend`, docs/query-backend.md);
 //! - HTTP: the API router, the server's own `/metrics`, and RED metrics of every request;
 //! - OTLP: one `otlp::Receiver` over the span store (`open_span_store`), the storage and
 //!   the log store (`open_log_store`), behind the API's `/v1/*` routes and the gRPC
@@ -383,6 +384,58 @@ pub(crate) struct QueryArgs {
     /// Prometheus's `promql-delayed-name-removal` feature does.
     #[arg(long)]
     query_delayed_name_removal: bool,
+    /// Answer every query (the UI, the Prometheus API, recording and alerting rules, SLOs)
+    /// from this engine's Prometheus HTTP API (Prometheus, Thanos Query, Mimir with its
+    /// /prometheus prefix, VictoriaMetrics), merged with the local TSDB, which still takes
+    /// what this server scrapes, records and receives (docs/query-backend.md).
+    #[arg(long = "query.backend", value_name = "URL")]
+    query_backend: Option<String>,
+    /// The query backend's HTTP client settings, as Prometheus's http_config (basic_auth,
+    /// authorization, bearer_token_file, oauth2, tls_config, proxy_url) in a YAML file.
+    #[arg(
+        long = "query.backend.http-config",
+        value_name = "FILE",
+        requires = "query_backend"
+    )]
+    query_backend_http_config: Option<PathBuf>,
+    /// Read the query backend's raw samples with remote read (URL/api/v1/read), which keeps
+    /// staleness markers, rather than with the query API; for engines that serve remote
+    /// read (Prometheus, Mimir), not Thanos Query or VictoriaMetrics.
+    #[arg(long = "query.backend.remote-read", requires = "query_backend")]
+    query_backend_remote_read: bool,
+}
+
+impl QueryArgs {
+    /// The query backend's settings, if one is named; fails naming the file if its
+    /// client settings cannot be read.
+    fn backend(&self) -> Result<Option<remote::BackendOptions>, String> {
+        let Some(url) = &self.query_backend else {
+            return Ok(None);
+        };
+        let http = match &self.query_backend_http_config {
+            Some(file) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    format!(
+                        "cannot read --query.backend.http-config {}: {e}",
+                        file.display()
+                    )
+                })?;
+                yaml::from_str(&text)
+                    .map_err(|e| format!("--query.backend.http-config {}: {e}", file.display()))?
+            }
+            None => httpclient::HttpClientConfig {
+                follow_redirects: true,
+                enable_http2: true,
+                ..httpclient::HttpClientConfig::default()
+            },
+        };
+        Ok(Some(remote::BackendOptions {
+            url: url.clone(),
+            http,
+            timeout: self.query_timeout,
+            remote_read: self.query_backend_remote_read,
+        }))
+    }
 }
 
 impl Default for QueryArgs {
@@ -392,6 +445,9 @@ impl Default for QueryArgs {
             query_max_samples: 50_000_000,
             query_lookback_delta: Duration::from_secs(300),
             query_delayed_name_removal: false,
+            query_backend: None,
+            query_backend_http_config: None,
+            query_backend_remote_read: false,
         }
     }
 }
@@ -668,6 +724,10 @@ impl Settings {
                 self.query.query_delayed_name_removal.to_string(),
             ),
             (
+                "query.backend",
+                self.query.query_backend.clone().unwrap_or_default(),
+            ),
+            (
                 "dashboards",
                 self.dashboards
                     .dir()
@@ -886,13 +946,21 @@ pub(crate) async fn serve(
     };
 
     // Samples scraped and recorded go to the store and to remote_write's destinations;
-    // queries read the store and remote_read's endpoints.
+    // queries read the store (merged under the query backend's answers with
+    // --query.backend) and remote_read's endpoints.
     let written = Arc::new(remote::RemoteWrite::new(db.clone()));
     written.apply(
         &settings.config.remote_write,
         &settings.config.global.external_labels,
     )?;
-    let store = Arc::new(remote::RemoteRead::new(written.clone(), {
+    let backend = Arc::new(remote::QueryBackend::new(
+        written.clone(),
+        settings.query.backend()?,
+    )?);
+    if let Some(url) = backend.url() {
+        tracing::info!(%url, "queries, rules and SLOs read the query backend");
+    }
+    let store = Arc::new(remote::RemoteRead::new(backend, {
         let db = db.clone();
         Box::new(move || db.start_time())
     }));
@@ -1518,9 +1586,9 @@ fn target_metadata(manager: &scrape::ScrapeManager) -> Vec<api::TargetMetadata> 
         .collect()
 }
 
-/// What rules and queries read and write: the TSDB, remote write's destinations and
-/// remote read's endpoints.
-type Store = remote::RemoteRead<remote::RemoteWrite<tsdb::Tsdb>>;
+/// What rules and queries read and write: the TSDB, remote write's destinations, the query
+/// backend and remote read's endpoints.
+type Store = remote::RemoteRead<remote::QueryBackend<remote::RemoteWrite<tsdb::Tsdb>>>;
 
 /// Reloads the configuration file into the scrape manager.
 #[derive(Clone)]

@@ -20,8 +20,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{get_json, start_demo};
@@ -69,14 +68,7 @@ fn dashboards_draw_real_data(profile: Profile) {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let chromium = std::env::var_os("CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        chromium.exists(),
-        "{} is missing: the dashboards test needs headless Chromium (Debian package \
-         `chromium`; scripts/install-test-deps installs it), or CHROMIUM set to another build",
-        chromium.display()
-    );
+    common::chromium();
     let nodes = NODES.to_string();
     let (demo, addr) = start_demo(&[
         "--profile",
@@ -289,26 +281,13 @@ fn dashboards_draw_real_data(profile: Profile) {
         active_alerts_match_the_alerts_api(&client, &addr);
     }
 
-    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui");
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("dashboards-data")
         .join(profile.name());
-    // Only this run's screenshots: a failure's from an earlier run would mislead.
-    let _ = std::fs::remove_dir_all(&shots);
-    let out = Command::new("node")
-        .arg("tests/dashboards-data.mjs")
-        .arg(format!("http://{addr}"))
-        .arg(profile.name())
-        .arg(&shots)
-        // Over the demo's hour of history, whatever a dashboard's own range (the SLO
-        // dashboard's is the SLOs' 30 days, one step of which is that hour).
-        .arg("1h")
-        .env("CHROMIUM", &chromium)
-        .current_dir(&ui)
-        .output()
-        .expect("node runs (Node.js 20, which building the UI needs too)");
+    // Over the demo's hour of history, whatever a dashboard's own range (the SLO
+    // dashboard's is the SLOs' 30 days, one step of which is that hour).
+    let out = common::dashboards_script(&addr, profile.name(), &shots, "1h", &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}screenshots in {}", shots.display());
     assert!(
         out.status.success(),
         "{profile}: dashboards without real data:\n{stdout}\n{}",

@@ -46,19 +46,7 @@ fn push(client: &reqwest::blocking::Client, prometheus: &str, from: i64, to: i64
             20.0 + (i / 7.0).sin(),
         ));
     }
-    let response = client
-        .post(format!("http://{prometheus}/api/v1/write"))
-        .header("Content-Encoding", "snappy")
-        .header("Content-Type", "application/x-protobuf")
-        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-        .body(remote::encode(&batch))
-        .send()
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "Prometheus refused the samples: {}",
-        response.text().unwrap()
-    );
+    common::remote_write(client, prometheus, &batch);
 }
 
 #[test]

@@ -21,13 +21,8 @@ use common::{alert_states as states, get_json, receivers_of, start_demo, within}
 
 /// The shipped rule files of the profile.
 fn shipped_rules() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/virtengine");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
-        .collect();
-    files.sort();
+    let files =
+        common::yml_files_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/virtengine"));
     assert_eq!(files.len(), 5, "{files:?}");
     files
 }

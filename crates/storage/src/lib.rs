@@ -96,6 +96,16 @@ pub enum StorageError {
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+    /// A remote engine the store reads from (a query backend) failed or refused the
+    /// request; `message` is the engine's own words where it gave any. Retrying may help
+    /// if the engine was unavailable.
+    #[error("query backend {endpoint}: {message}")]
+    Remote {
+        /// The engine's URL.
+        endpoint: String,
+        /// What went wrong, in the engine's words where it gave any.
+        message: String,
+    },
 }
 
 /// Why one sample was not appended. The appender stays usable: the caller may go on with

@@ -601,3 +601,85 @@ pub(crate) fn start_alert_hook(args: &[&str]) -> (Killed, String) {
     std::thread::spawn(move || lines.for_each(drop));
     (child, addr)
 }
+
+/// The `.yml` files directly in `dir`, sorted by name.
+pub(crate) fn yml_files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Headless Chromium (`$CHROMIUM`, else Debian's `/usr/bin/chromium`); fails saying how
+/// to install it.
+pub(crate) fn chromium() -> PathBuf {
+    let chromium = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        chromium.exists(),
+        "{} is missing: the dashboards test needs headless Chromium (Debian package \
+         `chromium`; scripts/install-test-deps installs it), or CHROMIUM set to another build",
+        chromium.display()
+    );
+    chromium
+}
+
+/// Runs `ui/tests/dashboards-data.mjs` over the server at `addr` for `profile` over the
+/// last `range`, its screenshots in `shots` (emptied first), with `env` set; returns its
+/// output and prints its standard output.
+#[allow(
+    clippy::print_stderr,
+    reason = "the script's line per dashboard is reported for the record"
+)]
+pub(crate) fn dashboards_script(
+    addr: &str,
+    profile: &str,
+    shots: &Path,
+    range: &str,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    // Only this run's screenshots: a failure's from an earlier run would mislead.
+    let _ = std::fs::remove_dir_all(shots);
+    let out = Command::new("node")
+        .arg("tests/dashboards-data.mjs")
+        .arg(format!("http://{addr}"))
+        .arg(profile)
+        .arg(shots)
+        .arg(range)
+        .env("CHROMIUM", chromium())
+        .envs(env.iter().copied())
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui"))
+        .output()
+        .expect("node runs (Node.js 20, which building the UI needs too)");
+    eprintln!(
+        "{}screenshots in {}",
+        String::from_utf8_lossy(&out.stdout),
+        shots.display()
+    );
+    out
+}
+
+/// Sends `batch` (labels, time, value) to the remote write receiver of the Prometheus at
+/// `prometheus`, with remote write 1.0; fails if it refuses them.
+pub(crate) fn remote_write(
+    client: &reqwest::blocking::Client,
+    prometheus: &str,
+    batch: &[(model::Labels, i64, f64)],
+) {
+    let response = client
+        .post(format!("http://{prometheus}/api/v1/write"))
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(remote::encode(batch))
+        .send()
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "Prometheus refused the samples: {}",
+        response.text().unwrap()
+    );
+}
