@@ -1,8 +1,8 @@
 //! The remote write 1.0 and remote read messages (`prompb`'s `WriteRequest`, `ReadRequest`,
 //! `ReadResponse` and what they hold), as prost messages, field numbers as in Prometheus's
 //! `remote.proto` and `types.proto`. No maintained crate publishes these types alone; they
-//! are a few plain structs, derived. Fields Skywatch neither sends nor reads (exemplars,
-//! histograms, chunked responses) are left out: prost skips them when decoding.
+//! are a few plain structs, derived. Fields Skywatch neither sends nor reads (histograms,
+//! chunked responses) are left out: prost skips them when decoding.
 
 /// A series' labels as the messages carry them.
 pub fn labels(labels: &model::Labels) -> Vec<Label> {
@@ -15,12 +15,47 @@ pub fn labels(labels: &model::Labels) -> Vec<Label> {
         .collect()
 }
 
-/// A request: series with their samples.
+/// A request: series with their samples, and metric metadata.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WriteRequest {
     /// The series.
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
+    /// Metric families' metadata.
+    #[prost(message, repeated, tag = "3")]
+    pub metadata: Vec<MetricMetadata>,
+}
+
+/// A metric family's metadata (`prompb.MetricMetadata`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MetricMetadata {
+    /// `MetricType`: 0 unknown, 1 counter, 2 gauge, 3 histogram, 4 gauge histogram,
+    /// 5 summary, 6 info, 7 stateset.
+    #[prost(int32, tag = "1")]
+    pub r#type: i32,
+    /// The family's name.
+    #[prost(string, tag = "2")]
+    pub metric_family_name: String,
+    /// The HELP text.
+    #[prost(string, tag = "4")]
+    pub help: String,
+    /// The UNIT.
+    #[prost(string, tag = "5")]
+    pub unit: String,
+}
+
+/// An exemplar (`prompb.Exemplar`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Exemplar {
+    /// Its labels, such as `trace_id`.
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    /// The observed value.
+    #[prost(double, tag = "2")]
+    pub value: f64,
+    /// Milliseconds since the epoch.
+    #[prost(int64, tag = "3")]
+    pub timestamp: i64,
 }
 
 /// One series and its samples, oldest first.
@@ -32,6 +67,9 @@ pub struct TimeSeries {
     /// Samples.
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
+    /// Exemplars.
+    #[prost(message, repeated, tag = "3")]
+    pub exemplars: Vec<Exemplar>,
 }
 
 /// A label.

@@ -570,6 +570,7 @@ mod tests {
                                                 timestamp,
                                             })
                                             .collect(),
+                                        exemplars: Vec::new(),
                                     })
                                     .collect();
                                 let response = proto::ReadResponse {
