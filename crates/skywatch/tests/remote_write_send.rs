@@ -86,7 +86,7 @@ fn an_outage_and_a_restart_lose_nothing_in_prometheus() {
     });
     let data = dir.path().join("data");
     let args = ["--config".as_ref(), config.as_os_str()];
-    let (sky, addr) = start_skywatch_with(&data, &args);
+    let (sky, _) = start_skywatch_with(&data, &args);
     within(Duration::from_secs(30), "samples in Prometheus", || {
         !counts(&client, &prom).is_empty()
     });
@@ -95,7 +95,6 @@ fn an_outage_and_a_restart_lose_nothing_in_prometheus() {
     std::thread::sleep(Duration::from_secs(2));
     drop(sky);
     let (_sky, addr2) = start_skywatch_with(&data, &args);
-    let _ = addr;
     std::thread::sleep(Duration::from_secs(2));
     let _receiving = receiver(dir.path(), port);
     within(Duration::from_secs(60), "Prometheus to start again", || {
