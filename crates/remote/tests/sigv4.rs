@@ -128,7 +128,8 @@ async fn each_request_is_signed_as_aws_checks_it() {
         "test.yml",
     )
     .unwrap();
-    let store = RemoteWrite::new(Arc::new(MemStorage::new()));
+    let dir = tempfile::tempdir().unwrap();
+    let store = RemoteWrite::new(Arc::new(MemStorage::new()), dir.path().join("remote_write"));
     store
         .apply(&config.remote_write, &Default::default())
         .unwrap();
@@ -213,7 +214,8 @@ fn a_destination_without_a_region_is_refused_by_name() {
         .build()
         .unwrap();
     let _guard = runtime.enter();
-    let store = RemoteWrite::new(Arc::new(MemStorage::new()));
+    let dir = tempfile::tempdir().unwrap();
+    let store = RemoteWrite::new(Arc::new(MemStorage::new()), dir.path().join("remote_write"));
     let error = store
         .apply(&config.remote_write, &Default::default())
         .unwrap_err();

@@ -473,7 +473,7 @@ http_client! {
         /// The queue's name in logs and metrics (default: derived from the URL).
         #[serde(default)]
         pub name: String,
-        /// Send exemplars (Skywatch sends samples only).
+        /// Send exemplars.
         #[serde(default)]
         pub send_exemplars: bool,
         /// Send native histograms (Skywatch stores none).
@@ -482,9 +482,13 @@ http_client! {
         /// Batching and retries.
         #[serde(default)]
         pub queue_config: QueueConfig,
-        /// Sending metric metadata (read; Skywatch sends samples only).
+        /// Sending metric metadata.
         #[serde(default)]
         pub metadata_config: MetadataConfig,
+        /// The message sent: remote write 1.0's `prometheus.WriteRequest` (the default) or
+        /// 2.0's `io.prometheus.write.v2.Request`.
+        #[serde(default)]
+        pub protobuf_message: ProtobufMessage,
         /// Signs each request with AWS Signature Version 4 (Amazon Managed Service for
         /// Prometheus), instead of `basic_auth`, `authorization` or `oauth2`.
         #[serde(default)]
@@ -513,9 +517,9 @@ pub struct SigV4Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
-    /// Samples buffered per shard (Skywatch buffers `capacity * max_shards` samples in all).
+    /// Samples buffered in memory per shard.
     pub capacity: usize,
-    /// The most shards (Skywatch sends on one connection, in order).
+    /// The most shards sending in parallel.
     pub max_shards: usize,
     /// The fewest shards.
     pub min_shards: usize,
@@ -544,6 +548,18 @@ impl Default for QueueConfig {
             retry_on_http_429: false,
         }
     }
+}
+
+/// `remote_write.protobuf_message`: which message a destination is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum ProtobufMessage {
+    /// Remote write 1.0.
+    #[default]
+    #[serde(rename = "prometheus.WriteRequest")]
+    V1,
+    /// Remote write 2.0.
+    #[serde(rename = "io.prometheus.write.v2.Request")]
+    V2,
 }
 
 /// `remote_write.metadata_config`.

@@ -14,11 +14,8 @@
 //! | `prometheus_tsdb_exemplar_exemplars_in_storage` | gauge | exemplars in the ring |
 //! | `prometheus_tsdb_exemplar_max_exemplars` | gauge | the ring's size (`storage.exemplars.max_exemplars`) |
 //! | `skywatch_scrape_targets{health}` | gauge | targets by the outcome of their last scrape: up, down, unknown |
-//! | `prometheus_remote_storage_samples_total{remote_name}` | counter | samples a `remote_write` destination accepted |
-//! | `prometheus_remote_storage_samples_failed_total{remote_name}` | counter | samples it refused for good |
-//! | `prometheus_remote_storage_samples_retried_total{remote_name}` | counter | samples sent again after a failure |
-//! | `prometheus_remote_storage_samples_pending{remote_name}` | gauge | samples waiting to be sent |
-//! | `skywatch_remote_storage_samples_dropped_total{remote_name}` | counter | samples dropped from a full buffer |
+//! | `prometheus_remote_storage_*{remote_name,url}` | | each `remote_write` queue's figures with Prometheus 2.42's names (docs/remote-write.md, Sending) |
+//! | `skywatch_remote_storage_queue_bytes{remote_name,url}` | gauge | bytes of a queue's log on disk |
 //! | `skywatch_otlp_spans_received_total{protocol}` | counter | spans OTLP brought and the store kept (`protocol`: `grpc`, `http`) |
 //! | `skywatch_otlp_spans_rejected_total{protocol}` | counter | spans refused: invalid IDs (partial success) or in a request refused whole |
 //! | `skywatch_otlp_metric_points_received_total{protocol}` | counter | metric data points kept as samples |
@@ -160,58 +157,238 @@ impl Collector for ServerCollector {
         for (health, n) in [("up", up), ("down", down), ("unknown", unknown)] {
             ConstGauge::new(n).encode(family.encode_family(&[("health", health)])?)?;
         }
-        let queues = self.remote.stats();
-        if queues.is_empty() {
-            return Ok(());
-        }
-        type Figure = fn(&remote::QueueStats) -> u64;
-        let families: [(&str, &str, MetricType, Figure); 5] = [
-            (
-                "prometheus_remote_storage_samples",
-                "Samples the remote storage accepted.",
-                MetricType::Counter,
-                |q| q.sent,
-            ),
-            (
-                "prometheus_remote_storage_samples_failed",
-                "Samples the remote storage refused for good.",
-                MetricType::Counter,
-                |q| q.failed,
-            ),
-            (
-                "prometheus_remote_storage_samples_retried",
-                "Samples sent again after a recoverable failure.",
-                MetricType::Counter,
-                |q| q.retried,
-            ),
-            (
-                "prometheus_remote_storage_samples_pending",
-                "Samples waiting to be sent.",
-                MetricType::Gauge,
-                |q| q.pending,
-            ),
-            (
-                "skywatch_remote_storage_samples_dropped",
-                "Samples dropped from a full remote write buffer.",
-                MetricType::Counter,
-                |q| q.dropped,
-            ),
-        ];
-        for (name, help, kind, figure) in families {
-            let mut family = encoder.encode_descriptor(name, help, None, kind)?;
-            for q in &queues {
-                let labels = [("remote_name", q.name.as_str())];
-                let v = figure(q);
-                if matches!(kind, MetricType::Counter) {
-                    ConstCounter::new(v).encode(family.encode_family(&labels)?)?;
-                } else {
-                    ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX))
-                        .encode(family.encode_family(&labels)?)?;
-                }
+        encode_remote(&mut encoder, &self.remote)
+    }
+}
+
+/// A histogram read whole at a scrape: buckets (not cumulative), sum, count.
+#[derive(Debug)]
+struct ConstHistogram<'a>(&'a [(f64, u64)], f64, u64);
+
+impl EncodeMetric for ConstHistogram<'_> {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder<'_>,
+    ) -> std::fmt::Result {
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            self.1, self.2, self.0, None,
+        )
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// Remote write's figures with Prometheus's names and labels (`remote_name`, `url`).
+fn encode_remote(
+    encoder: &mut DescriptorEncoder<'_>,
+    remote: &remote::RemoteWrite<tsdb::Tsdb>,
+) -> std::fmt::Result {
+    let queues = remote.stats();
+    if queues.is_empty() {
+        return Ok(());
+    }
+    let storage = remote.storage_stats();
+    let g = ConstGauge::new(storage.highest_timestamp_seconds);
+    g.encode(encoder.encode_descriptor(
+        "prometheus_remote_storage_highest_timestamp_in_seconds",
+        "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.",
+        None,
+        MetricType::Gauge,
+    )?)?;
+    for (name, help, v) in [
+        (
+            "prometheus_remote_storage_samples_in",
+            "Samples read into remote storage.",
+            storage.samples_in,
+        ),
+        (
+            "prometheus_remote_storage_exemplars_in",
+            "Exemplars read into remote storage.",
+            storage.exemplars_in,
+        ),
+    ] {
+        ConstCounter::new(v).encode(encoder.encode_descriptor(
+            name,
+            help,
+            None,
+            MetricType::Counter,
+        )?)?;
+    }
+    type Figure = fn(&remote::QueueStats) -> f64;
+    let counter = MetricType::Counter;
+    let gauge = MetricType::Gauge;
+    let families: [(&str, &str, MetricType, Figure); 24] = [
+        (
+            "prometheus_remote_storage_samples",
+            "Total number of samples sent to remote storage.",
+            counter,
+            |q| q.sent as f64,
+        ),
+        (
+            "prometheus_remote_storage_samples_failed",
+            "Total number of samples which failed on send to remote storage, non-recoverable errors.",
+            counter,
+            |q| q.failed as f64,
+        ),
+        (
+            "prometheus_remote_storage_samples_retried",
+            "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.",
+            counter,
+            |q| q.retried as f64,
+        ),
+        (
+            "prometheus_remote_storage_samples_dropped",
+            "Total number of samples which were dropped before being sent: the queue on disk was full or could not be written.",
+            counter,
+            |q| q.dropped as f64,
+        ),
+        (
+            "prometheus_remote_storage_samples_pending",
+            "The number of samples pending in the queues shards to be sent to the remote storage.",
+            gauge,
+            |q| q.pending as f64,
+        ),
+        (
+            "prometheus_remote_storage_exemplars",
+            "Total number of exemplars sent to remote storage.",
+            counter,
+            |q| q.exemplars as f64,
+        ),
+        (
+            "prometheus_remote_storage_exemplars_failed",
+            "Total number of exemplars which failed on send to remote storage, non-recoverable errors.",
+            counter,
+            |q| q.exemplars_failed as f64,
+        ),
+        (
+            "prometheus_remote_storage_exemplars_retried",
+            "Total number of exemplars which failed on send to remote storage but were retried because the send error was recoverable.",
+            counter,
+            |q| q.exemplars_retried as f64,
+        ),
+        (
+            "prometheus_remote_storage_exemplars_dropped",
+            "Total number of exemplars which were dropped before being sent.",
+            counter,
+            |q| q.exemplars_dropped as f64,
+        ),
+        (
+            "prometheus_remote_storage_exemplars_pending",
+            "The number of exemplars pending in the queues shards to be sent to the remote storage.",
+            gauge,
+            |q| q.exemplars_pending as f64,
+        ),
+        (
+            "prometheus_remote_storage_metadata",
+            "Total number of metadata entries sent to remote storage.",
+            counter,
+            |q| q.metadata as f64,
+        ),
+        (
+            "prometheus_remote_storage_metadata_failed",
+            "Total number of metadata entries which failed on send to remote storage, non-recoverable errors.",
+            counter,
+            |q| q.metadata_failed as f64,
+        ),
+        (
+            "prometheus_remote_storage_metadata_retried",
+            "Total number of metadata entries which failed on send to remote storage but were retried because the send error was recoverable.",
+            counter,
+            |q| q.metadata_retried as f64,
+        ),
+        (
+            "prometheus_remote_storage_bytes",
+            "The total number of bytes of data (not metadata) sent by the queue after compression.",
+            counter,
+            |q| q.bytes as f64,
+        ),
+        (
+            "prometheus_remote_storage_metadata_bytes",
+            "The total number of bytes of metadata sent by the queue after compression.",
+            counter,
+            |q| q.metadata_bytes as f64,
+        ),
+        (
+            "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+            "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
+            gauge,
+            |q| q.highest_sent_seconds,
+        ),
+        (
+            "prometheus_remote_storage_shards",
+            "The number of shards used for parallel sending to the remote storage.",
+            gauge,
+            |q| q.shards as f64,
+        ),
+        (
+            "prometheus_remote_storage_shards_desired",
+            "The number of shards that the queues shard calculation wants to run based on the rate of samples in vs. samples out.",
+            gauge,
+            |q| q.shards_desired as f64,
+        ),
+        (
+            "prometheus_remote_storage_shards_min",
+            "The minimum number of shards that the queue is allowed to run.",
+            gauge,
+            |q| q.shards_min as f64,
+        ),
+        (
+            "prometheus_remote_storage_shards_max",
+            "The maximum number of shards that the queue is allowed to run.",
+            gauge,
+            |q| q.shards_max as f64,
+        ),
+        (
+            "prometheus_remote_storage_shard_capacity",
+            "The capacity of each shard of the queue used for parallel sending to the remote storage.",
+            gauge,
+            |q| q.shard_capacity as f64,
+        ),
+        (
+            "prometheus_remote_storage_max_samples_per_send",
+            "The maximum number of samples to be sent, in a single request, to the remote storage.",
+            gauge,
+            |q| q.max_samples_per_send as f64,
+        ),
+        (
+            "skywatch_remote_storage_queue_bytes",
+            "Bytes of the remote write queue on disk.",
+            gauge,
+            |q| q.queue_bytes as f64,
+        ),
+        (
+            "skywatch_remote_storage_queue_bytes_max",
+            "Bytes the remote write queue on disk may hold; past them, samples are dropped.",
+            gauge,
+            |_| remote::DEFAULT_MAX_QUEUE_BYTES as f64,
+        ),
+    ];
+    for (name, help, kind, figure) in families {
+        let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+        for q in &queues {
+            let labels = [("remote_name", q.name.as_str()), ("url", q.url.as_str())];
+            let v = figure(q);
+            if matches!(kind, MetricType::Counter) {
+                ConstCounter::new(v).encode(family.encode_family(&labels)?)?;
+            } else {
+                ConstGauge::new(v).encode(family.encode_family(&labels)?)?;
             }
         }
-        Ok(())
     }
+    let mut family = encoder.encode_descriptor(
+        "prometheus_remote_storage_sent_batch_duration_seconds",
+        "Duration of send calls to the remote storage.",
+        None,
+        MetricType::Histogram,
+    )?;
+    for q in &queues {
+        let labels = [("remote_name", q.name.as_str()), ("url", q.url.as_str())];
+        let (buckets, sum, count) = &q.batch_durations;
+        ConstHistogram(buckets, *sum, *count).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
 /// Reads the OTLP receiver's counts at each scrape of `/metrics`.

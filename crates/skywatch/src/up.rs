@@ -947,8 +947,12 @@ pub(crate) async fn serve(
 
     // Samples scraped and recorded go to the store and to remote_write's destinations;
     // queries read the store (merged under the query backend's answers with
-    // --query.backend) and remote_read's endpoints.
-    let written = Arc::new(remote::RemoteWrite::new(db.clone()));
+    // --query.backend) and remote_read's endpoints. Each remote_write destination keeps
+    // its queue on disk, so that a restart or an outage of the receiver loses nothing.
+    let written = Arc::new(remote::RemoteWrite::new(
+        db.clone(),
+        settings.data.join("remote_write"),
+    ));
     written.apply(
         &settings.config.remote_write,
         &settings.config.global.external_labels,
@@ -969,6 +973,21 @@ pub(crate) async fn serve(
         &settings.config.global.external_labels,
     )?;
     let manager = Arc::new(scrape::ScrapeManager::new(written.clone()));
+    written.set_metadata_source({
+        let manager = manager.clone();
+        Arc::new(move || {
+            manager
+                .metadata()
+                .into_iter()
+                .map(|(family, m)| remote::Metadata {
+                    family,
+                    kind: m.kind,
+                    help: m.help,
+                    unit: m.unit,
+                })
+                .collect()
+        })
+    });
     telemetry
         .registry()
         .register_collector(crate::self_metrics::ServerCollector {
@@ -1399,6 +1418,8 @@ pub(crate) async fn serve(
     }
     // Targets end with the server: their series are marked stale, as Prometheus does.
     manager.stop().await;
+    // Requests in flight end and are recorded as sent; the rest waits in the queues' logs.
+    written.shutdown(std::time::Duration::from_secs(10)).await;
     maintenance.abort();
     span_maintenance.abort();
     log_maintenance.abort();

@@ -132,9 +132,8 @@ fn scraped_series_arrive_in_victoria_metrics() {
     let sent = metrics
         .lines()
         .find(|l| {
-            l.starts_with(&format!(
-                "prometheus_remote_storage_samples_total{{remote_name=\"http://{vm}/api/v1/write\"}}"
-            ))
+            l.starts_with("prometheus_remote_storage_samples_total{remote_name=\"")
+                && l.contains(&format!(",url=\"http://{vm}/api/v1/write\"}}"))
         })
         .unwrap_or_else(|| panic!("no remote storage counter in {metrics}"));
     let sent: f64 = sent.rsplit(' ').next().unwrap().parse().unwrap();

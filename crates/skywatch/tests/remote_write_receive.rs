@@ -7,7 +7,9 @@
 //!   The run lasts [`RUN`] (`SKYWATCH_PEER_SECONDS` overrides it;
 //!   `scripts/remote-write-peers --full` runs the issue's five minutes).
 //! - 2.0: a request built by `remote::v2::encode_v2` posted to a live `skywatch up` is
-//!   written (204 and the written headers), and reads back the same.
+//!   written (204 and the written headers), and reads back the same; and one `skywatch up`
+//!   sending to another with `protobuf_message: io.prometheus.write.v2.Request` gives the
+//!   receiver every sample the sender holds, with the families' metadata.
 
 #![allow(
     clippy::unwrap_used,
@@ -304,6 +306,85 @@ fn a_v2_request_round_trips_through_a_live_server() {
     assert!(
         text.contains("out of order sample for orders_total{shop=\"s1\"}"),
         "{text}"
+    );
+}
+
+#[test]
+fn skywatch_sends_remote_write_2_0_to_skywatch_with_every_sample_and_the_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_receiver, receiver) = start_skywatch(&dir.path().join("receiver"));
+    let target = exporter(4);
+    let config = dir.path().join("sender.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  external_labels:\n    sender: skywatch\n\
+             scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['{target}']\n\
+             remote_write:\n  - url: http://{receiver}/api/v1/write\n    protobuf_message: io.prometheus.write.v2.Request\n\
+             \x20   queue_config:\n      batch_send_deadline: 200ms\n"
+        ),
+    )
+    .unwrap();
+    let (_sender, sender) = start_skywatch_with(
+        &dir.path().join("sender"),
+        &["--config".as_ref(), config.as_os_str()],
+    );
+    let client = reqwest::blocking::Client::new();
+    let began = now_s();
+    std::thread::sleep(Duration::from_secs(8));
+    let at = now_s() - 1.0;
+    let range = (at - began).ceil() as u64 + 10;
+    let theirs = counts(&client, &sender, "job=\"node\"", range, at, "");
+    assert_eq!(
+        theirs
+            .keys()
+            .filter(|k| k.contains("work_done_total"))
+            .count(),
+        4,
+        "{theirs:?}"
+    );
+    assert!(theirs.values().all(|&n| n >= 4), "{theirs:?}");
+    let mut ours = BTreeMap::new();
+    common::within(
+        Duration::from_secs(30),
+        "the receiver has every sample",
+        || {
+            ours = counts(
+                &client,
+                &receiver,
+                "sender=\"skywatch\"",
+                range,
+                at,
+                "sender",
+            );
+            ours == theirs
+        },
+    );
+    // 2.0 carries each series' metadata beside it.
+    let metadata = get_json(
+        &client,
+        &receiver,
+        "/api/v1/metadata?metric=work_done_total",
+    );
+    assert_eq!(
+        metadata["data"]["work_done_total"][0]["help"], "Work done.",
+        "{metadata}"
+    );
+    assert_eq!(metadata["data"]["work_done_total"][0]["type"], "counter");
+    // And only beside it: 1.0 would have sent it apart, in requests the sender counts.
+    let text = client
+        .get(format!("http://{sender}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let apart: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("prometheus_remote_storage_metadata_total{"))
+        .collect();
+    assert!(
+        !apart.is_empty() && apart.iter().all(|l| l.ends_with(" 0") || l.ends_with(" 0.0")),
+        "{apart:?}"
     );
 }
 
