@@ -62,6 +62,10 @@ pub struct ApiState {
     /// Loki's push and its limits, over the log store the Loki routes read; `None` serves
     /// no Loki API.
     pub logs: Option<Arc<crate::loki::Distributor>>,
+    /// The configuration's `global.external_labels` now (they change on reload), which
+    /// `/federate` and the remote read server add to the series they answer; `None` for
+    /// none.
+    pub external_labels: Option<Arc<dyn Fn() -> model::Labels + Send + Sync>>,
     /// The limits across families (query concurrency and points, OTLP rate) and the
     /// count of their refusals.
     pub limits: Arc<crate::limits::Limiter>,
@@ -121,6 +125,7 @@ impl ApiState {
             spans: None,
             otlp: None,
             logs: None,
+            external_labels: None,
             limits: Arc::default(),
         }
     }
