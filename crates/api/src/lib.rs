@@ -4,6 +4,9 @@
 //! - [`prometheus`]: the Prometheus HTTP API (`/api/v1/...`) and its lifecycle endpoints
 //!   (`/-/healthy`, `/-/ready`, `/-/reload`), as Grafana, promtool and every Prometheus
 //!   client call them.
+//! - [`federate`]: `/federate`, the latest sample of matching series as text exposition,
+//!   for another Prometheus to scrape.
+//! - [`remote_read`]: `POST /api/v1/read`, Prometheus's remote read server.
 //! - [`slo`]: `/api/v1/slos`, every SLO the server runs with its budget, burn rates and
 //!   alerts now.
 //! - [`otlp`]: OTLP/HTTP's receivers, `POST /v1/traces`, `/v1/metrics` and `/v1/logs`.
@@ -24,12 +27,14 @@ use axum::Router;
 
 pub mod access;
 mod compression;
+pub mod federate;
 pub mod jaeger;
 pub mod limits;
 pub mod loki;
 pub mod otlp;
 pub mod prometheus;
 mod rate;
+pub mod remote_read;
 pub mod remote_write;
 pub mod slo;
 mod span_access;
@@ -47,6 +52,8 @@ pub use state::*;
 /// Every API family's routes over `state`.
 pub fn router(state: ApiState) -> Router {
     prometheus::router(state.clone())
+        .merge(federate::router(state.clone()))
+        .merge(remote_read::router(state.clone()))
         .merge(slo::router(state.clone()))
         .merge(otlp::router(state.clone()))
         .merge(jaeger::router(state.clone()))

@@ -65,6 +65,10 @@ pub struct ApiState {
     /// Remote write's receiver behind `POST /api/v1/write`, writing to the store scrapes
     /// write to; `None` serves no receiver.
     pub remote_write: Option<Arc<prompb::receive::Receiver>>,
+    /// The configuration's `global.external_labels` now (they change on reload), which
+    /// `/federate` and the remote read server add to the series they answer; `None` for
+    /// none.
+    pub external_labels: Option<Arc<dyn Fn() -> model::Labels + Send + Sync>>,
     /// The limits across families (query concurrency and points, OTLP rate) and the
     /// count of their refusals.
     pub limits: Arc<crate::limits::Limiter>,
@@ -125,6 +129,7 @@ impl ApiState {
             otlp: None,
             logs: None,
             remote_write: None,
+            external_labels: None,
             limits: Arc::default(),
         }
     }

@@ -1142,6 +1142,10 @@ pub(crate) async fn serve(
     };
     let sink = Arc::new(sink);
     let config_text = Arc::new(std::sync::RwLock::new(settings.config_text.clone()));
+    // What `/federate` and the remote read server add to the series they answer.
+    let external_labels = Arc::new(std::sync::RwLock::new(model::Labels::from_pairs(
+        &settings.config.global.external_labels,
+    )));
     let rule_manager = Arc::new(rules::manager::RuleManager::new(
         store.clone(),
         engine,
@@ -1164,6 +1168,7 @@ pub(crate) async fn serve(
         sink: sink.clone(),
         query_log: query_log.clone(),
         config_text: config_text.clone(),
+        external_labels: external_labels.clone(),
         routing: alert_service.as_ref().and_then(|(service, _)| {
             let (_, file) = settings.alertmanager.as_ref()?;
             Some((service.clone(), PathBuf::from(file)))
@@ -1255,6 +1260,10 @@ pub(crate) async fn serve(
     state.limits = limits.clone();
     state.otlp = Some(receiver);
     state.logs = Some(distributor);
+    state.external_labels = Some({
+        let labels = external_labels.clone();
+        Arc::new(move || labels.read().unwrap_or_else(|e| e.into_inner()).clone())
+    });
     state.target_metadata = Some({
         let manager = manager.clone();
         Arc::new(move || target_metadata(&manager))
@@ -1627,6 +1636,8 @@ struct Reloader {
     query_log: promql::query_log::Shared,
     /// The text of the configuration last applied.
     config_text: Arc<std::sync::RwLock<String>>,
+    /// The external labels `/federate` and remote read answers carry.
+    external_labels: Arc<std::sync::RwLock<model::Labels>>,
     /// The routing and its configuration file, read again at each reload.
     routing: Option<(Arc<alerting::notify::Service>, PathBuf)>,
 }
@@ -1661,6 +1672,11 @@ impl Reloader {
         match loaded {
             Ok((config, text, rules, slos, routing, alertmanagers)) => {
                 *self.config_text.write().unwrap_or_else(|e| e.into_inner()) = text;
+                *self
+                    .external_labels
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) =
+                    model::Labels::from_pairs(&config.global.external_labels);
                 // Opened anew, as Prometheus reopens it, so that a rotated file is followed.
                 if let Err(e) = open_query_log(&config, &self.query_log) {
                     tracing::error!(error = %e, "the query log is not written");

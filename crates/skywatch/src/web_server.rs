@@ -290,6 +290,8 @@ mod tests {
         ("crates/api/src/prometheus/status.rs", "", "/"),
         ("crates/api/src/prometheus/targets.rs", "", "/"),
         ("crates/api/src/slo.rs", "", "/"),
+        ("crates/api/src/federate.rs", "", "/"),
+        ("crates/api/src/remote_read/mod.rs", "", "/"),
         ("crates/api/src/otlp.rs", "", "/"),
         ("crates/api/src/jaeger.rs", "/jaeger", "/"),
         ("crates/api/src/tempo.rs", "/tempo", "/"),

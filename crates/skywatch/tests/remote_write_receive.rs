@@ -383,7 +383,10 @@ fn skywatch_sends_remote_write_2_0_to_skywatch_with_every_sample_and_the_metadat
         .filter(|l| l.starts_with("prometheus_remote_storage_metadata_total{"))
         .collect();
     assert!(
-        !apart.is_empty() && apart.iter().all(|l| l.ends_with(" 0") || l.ends_with(" 0.0")),
+        !apart.is_empty()
+            && apart
+                .iter()
+                .all(|l| l.ends_with(" 0") || l.ends_with(" 0.0")),
         "{apart:?}"
     );
 }

@@ -130,10 +130,11 @@ fn success(data: Value) -> Response {
 }
 
 /// The parameters of a request, from the query string and a form body.
-struct Params(Vec<(String, String)>);
+pub(crate) struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn new(query: Option<String>, body: &[u8]) -> Self {
+    /// The parameters of `query` and then of the form `body`.
+    pub(crate) fn new(query: Option<String>, body: &[u8]) -> Self {
         let mut all: Vec<(String, String)> =
             form_urlencoded::parse(query.unwrap_or_default().as_bytes())
                 .into_owned()
@@ -149,7 +150,8 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+    /// Every value of a repeatable parameter, such as `match[]`.
+    pub(crate) fn all(&self, name: &str) -> impl Iterator<Item = &str> {
         self.0
             .iter()
             .filter(move |(k, _)| k == name)
@@ -422,7 +424,7 @@ const TIMEOUT_NAMED: &str = "limit: --query-timeout, or the request's shorter ti
 /// runtime the worker thread hands its other tasks off first (`block_in_place`), so other
 /// requests keep being served while the work runs where the request arrived, with no hop
 /// to another thread; on a current-thread runtime, as in tests, it runs inline.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
@@ -434,7 +436,7 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 /// does not match the empty value. `/api/v1/series` names the parameter in its errors;
 /// `/api/v1/labels` and `/api/v1/label/{name}/values` do not (`named` false), as in
 /// Prometheus.
-fn selectors(p: &Params, named: bool) -> Result<Vec<Vec<model::Matcher>>, ApiError> {
+pub(crate) fn selectors(p: &Params, named: bool) -> Result<Vec<Vec<model::Matcher>>, ApiError> {
     let sets = p
         .all("match[]")
         .map(|m| match selector(m) {
