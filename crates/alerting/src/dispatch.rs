@@ -962,6 +962,69 @@ receivers:
         assert_eq!(d.next_due(), None);
     }
 
+    /// A time within the first hour of 1970 in RFC 3339, as Prometheus writes
+    /// `startsAt` and `endsAt`.
+    fn rfc3339(ms: i64) -> String {
+        let s = ms / 1000;
+        format!("1970-01-01T00:{:02}:{:02}Z", s / 60, s % 60)
+    }
+
+    /// An HA pair (docs/ha.md): two servers with the same rules, their `replica` external
+    /// label dropped by `alert_relabel_configs`, each send the same alert every
+    /// evaluation (15 s), seven seconds apart, with starts seven seconds apart (each saw
+    /// it begin at its own evaluation) and their own generator URLs. The router keeps one
+    /// alert and sends one notification, not one per replica, and none again before the
+    /// repeat interval (1 h); when both say it resolved, one resolution.
+    #[test]
+    fn an_ha_pair_sending_the_same_alert_gives_one_notification() {
+        let mut d = dispatcher();
+        let post = |d: &mut Dispatcher, replica: &str, starts: i64, now: i64, ends: i64| {
+            let body = json!([{
+                "labels": {"alertname": "Down", "node": "n1", "severity": "critical"},
+                "annotations": {"summary": "n1 Down"},
+                "startsAt": rfc3339(starts),
+                "endsAt": rfc3339(ends),
+                "generatorURL": format!("http://skywatch-{replica}:9797/graph"),
+            }]);
+            assert_eq!(d.receive_json(&body, now), Ok(1));
+        };
+        let mut sent = Vec::new();
+        for t in (0..600_000).step_by(15_000) {
+            // Prometheus's endsAt for a firing alert: a few evaluations ahead.
+            post(&mut d, "a", 0, t, t + 60_000);
+            sent.extend(send(&mut d, t + 3_000));
+            post(&mut d, "b", 7_000, t + 7_000, t + 67_000);
+            sent.extend(send(&mut d, t + 10_000));
+        }
+        assert_eq!(d.alerts.len(), 1, "one alert, not one per replica");
+        assert_eq!(names(&sent), [("Down".into(), 1, 0)]);
+        // Both see it end; the router sends the resolution once.
+        post(&mut d, "a", 0, 600_000, 600_000);
+        post(&mut d, "b", 7_000, 607_000, 607_000);
+        let mut resolved = Vec::new();
+        for t in (610_000..=800_000).step_by(10_000) {
+            resolved.extend(send(&mut d, t));
+        }
+        assert_eq!(names(&resolved), [("Down".into(), 0, 1)]);
+    }
+
+    /// Without the relabelling, the replicas' alerts differ by `replica` and are two
+    /// alerts, as in Alertmanager: grouped by alertname they still go out in one
+    /// notification, but it lists the alert twice (docs/ha.md says to drop the label).
+    #[test]
+    fn an_ha_pair_keeping_its_replica_label_sends_both_alerts_in_one_group() {
+        let mut d = dispatcher();
+        for replica in ["a", "b"] {
+            let body = json!([{
+                "labels": {"alertname": "Down", "node": "n1", "replica": replica},
+                "startsAt": rfc3339(0),
+            }]);
+            assert_eq!(d.receive_json(&body, 0), Ok(1));
+        }
+        assert_eq!(d.alerts.len(), 2);
+        assert_eq!(names(&send(&mut d, 10_000)), [("Down".into(), 2, 0)]);
+    }
+
     #[test]
     fn a_group_is_not_flushed_again_while_its_last_flush_is_being_sent() {
         let mut d = dispatcher();

@@ -119,6 +119,9 @@ fn network_health(
                 })
             })
             .collect();
+        // Written before the TSDB opens (and makes) the data directory.
+        std::fs::create_dir_all(data)
+            .map_err(|e| format!("cannot create {}: {e}", data.display()))?;
         let file = data.join("inventory.json");
         std::fs::write(&file, serde_json::Value::Array(groups).to_string())
             .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
@@ -705,6 +708,28 @@ mod tests {
                 connect.parse::<SocketAddr>().unwrap()
             );
         }
+    }
+
+    /// Regression: `skywatch demo --data DIR` with a DIR that did not exist yet failed
+    /// with "cannot write DIR/inventory.json", the inventory being written before the
+    /// TSDB made the directory.
+    #[tokio::test]
+    async fn the_inventory_is_written_into_a_data_directory_not_made_yet() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: DemoArgs,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("new/data");
+        let cli = <Cli as clap::Parser>::try_parse_from(["demo", "--nodes", "2"]).unwrap();
+        let network = start_network(netsim::Profile::ZeroState, 2, 1, 0)
+            .await
+            .unwrap();
+        let shipped = crate::shipped::shipped(netsim::Profile::ZeroState);
+        network_health(&cli.args, shipped, &network, &data).unwrap();
+        let inventory = std::fs::read_to_string(data.join("inventory.json")).unwrap();
+        assert!(inventory.contains("node-01"), "{inventory}");
     }
 
     #[tokio::test]

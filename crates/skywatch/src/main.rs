@@ -14,6 +14,7 @@ mod alert_hook;
 mod alert_sink;
 mod check;
 mod demo;
+mod export;
 mod health;
 mod history;
 mod network_health;
@@ -69,6 +70,9 @@ enum Command {
     /// group its settings give (docs/network-health.md).
     #[command(subcommand)]
     NetworkHealth(network_health::NetworkHealthCommand),
+    /// Write what `skywatch up` (or, with --demo, `skywatch demo`) runs as plain files
+    /// for Prometheus, Alertmanager, Grafana, Kubernetes and docker compose.
+    Export(Box<export::ExportArgs>),
     /// Work with TSDB data directories: import, inspect.
     #[command(subcommand)]
     Tsdb(tsdb_cmd::TsdbCommand),
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         Command::Netsim(args) => succeeded(demo::run_netsim(args)),
         Command::Slo(cmd) => slo_cmd::run(cmd),
         Command::NetworkHealth(cmd) => succeeded(network_health::run(cmd)),
+        Command::Export(args) => succeeded(export::run(*args)),
         Command::Tsdb(cmd) => succeeded(tsdb_cmd::run(cmd)),
         Command::AlertHook(args) => succeeded(alert_hook::run(args)),
     };

@@ -668,6 +668,14 @@ impl NetworkHealth {
 
     /// Reads the settings and the inventory, and generates their rule file.
     pub(crate) fn read(&self) -> Result<rules::RuleFile, String> {
+        let (text, source) = self.generate()?;
+        rules::RuleFile::parse(&text, &format!("network health ({source})"))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Reads the settings and the inventory, and generates their rule file's text (what
+    /// `skywatch export` writes), with the name of where the settings came from.
+    pub(crate) fn generate(&self) -> Result<(String, String), String> {
         let s = self.settings();
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) =
             fingerprint(&self.files(s.as_ref().ok()));
@@ -678,8 +686,7 @@ impl NetworkHealth {
             .as_ref()
             .map_or_else(|| "(built in)".to_owned(), |f| f.display().to_string());
         let text = rule_file(&s, expected.as_deref(), &source);
-        rules::RuleFile::parse(&text, &format!("network health ({source})"))
-            .map_err(|e| e.to_string())
+        Ok((text, source))
     }
 
     /// Whether a file changed since the last read.

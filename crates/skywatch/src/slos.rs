@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
+/// A generated rule file: the spec file it comes from, and its text.
+pub(crate) type GeneratedFile = (String, String);
+
 /// The SLO specs of a server.
 pub(crate) struct SloSet {
     dir: Option<PathBuf>,
@@ -47,6 +50,17 @@ impl SloSet {
 
     /// Reads every spec: the SLOs and one rule file per spec file, or every problem.
     pub(crate) fn read(&self) -> Result<(Vec<slo::Slo>, Vec<rules::RuleFile>), String> {
+        let (slos, texts) = self.generate()?;
+        let rule_files = texts
+            .into_iter()
+            .map(|(file, text)| rules::RuleFile::parse(&text, &file).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((slos, rule_files))
+    }
+
+    /// Reads every spec: the SLOs and the text of one rule file per spec file, named
+    /// after it (what `skywatch export` writes), or every problem.
+    pub(crate) fn generate(&self) -> Result<(Vec<slo::Slo>, Vec<GeneratedFile>), String> {
         let defaults = slo::Defaults::default();
         let mut slos = Vec::new();
         let mut problems = Vec::new();
@@ -83,14 +97,14 @@ impl SloSet {
                 None => files.push((s.file.clone(), groups)),
             }
         }
-        let rule_files = files
+        let texts = files
             .into_iter()
             .map(|(file, groups)| {
                 let text = slo::generate::rule_file(&groups, &file);
-                rules::RuleFile::parse(&text, &file).map_err(|e| e.to_string())
+                (file, text)
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((slos, rule_files))
+            .collect();
+        Ok((slos, texts))
     }
 
     /// Whether the directory's files changed since it was last read.

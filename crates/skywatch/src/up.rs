@@ -37,7 +37,7 @@ pub(crate) struct UpArgs {
     /// The configuration file: Prometheus's format (scrape_configs, relabelling, ...).
     /// Without one, nothing is scraped and the data directory is only served.
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// The data directory, created if missing [default: ./skywatch-data].
     #[arg(long)]
     data: Option<PathBuf>,
@@ -51,22 +51,22 @@ pub(crate) struct UpArgs {
     /// A directory of Grafana dashboard JSON, laid out as Grafana's file provisioning
     /// (subdirectories are folders); watched for changes and served in the UI.
     #[arg(long)]
-    dashboards: Option<PathBuf>,
+    pub(crate) dashboards: Option<PathBuf>,
     /// An Alertmanager configuration file: the rules' alerts are routed, grouped,
     /// silenced and sent by Skywatch itself as it says, and Alertmanager's API is served.
     #[arg(long)]
-    alertmanager_config: Option<PathBuf>,
+    pub(crate) alertmanager_config: Option<PathBuf>,
     /// A directory of SLO specs (Sloth `prometheus/v1`, OpenSLO v1): their rules run
     /// beside the configuration's, `/api/v1/slos` and the `/slos` page show their budgets;
     /// watched for changes.
     #[arg(long)]
-    slos: Option<PathBuf>,
+    pub(crate) slos: Option<PathBuf>,
     /// Network-relative health settings (docs/network-health.md): the metrics that give a
     /// node's height and peers, the thresholds and the inventory of expected nodes; their
     /// rules (group skywatch-network-health) run beside the others, generated again when
     /// the file or an inventory file changes.
     #[arg(long = "network-health.config", value_name = "FILE")]
-    network_health_config: Option<PathBuf>,
+    pub(crate) network_health_config: Option<PathBuf>,
     #[command(flatten)]
     otlp: OtlpArgs,
     #[command(flatten)]
@@ -1738,7 +1738,7 @@ impl Reloader {
 }
 
 /// Reads and checks the configuration file; returns it and its text.
-fn load(path: &Path) -> Result<(scrape::Config, String), String> {
+pub(crate) fn load(path: &Path) -> Result<(scrape::Config, String), String> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         scrape::config::ConfigError {

@@ -41,6 +41,13 @@ fn read<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     serde_saphyr::from_str_with_options::<GoYaml<T>>(text, options).map(|GoYaml(value)| value)
 }
 
+/// Writes `value` as one YAML document (block style, strings quoted where YAML would
+/// otherwise read them as another type), for the files Skywatch generates for
+/// Prometheus, Alertmanager, Grafana and Kubernetes to read.
+pub fn to_string<T: serde::Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
+    serde_saphyr::to_string(value)
+}
+
 /// The documents of a stream, each with the line (1-based) its text starts on: the text
 /// split at `---` lines (a `...` line ends a document too); documents holding nothing but
 /// comments and blank lines are left out. For files that hold several objects, as
