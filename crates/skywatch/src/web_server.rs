@@ -292,6 +292,7 @@ mod tests {
         ("crates/api/src/slo.rs", "", "/"),
         ("crates/api/src/federate.rs", "", "/"),
         ("crates/api/src/remote_read/mod.rs", "", "/"),
+        ("crates/api/src/remote_write.rs", "", "/"),
         ("crates/api/src/otlp.rs", "", "/"),
         ("crates/api/src/jaeger.rs", "/jaeger", "/"),
         ("crates/api/src/tempo.rs", "/tempo", "/"),
